@@ -1,0 +1,10 @@
+#!/bin/sh
+# The whole test suite and the checks CI runs: tests, lint, format, types, layers.
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/bootstrap.sh dev
+.venv/bin/python -m pytest "$@"
+.venv/bin/ruff check smsops tests
+.venv/bin/ruff format --check smsops tests
+.venv/bin/mypy --strict smsops
+.venv/bin/lint-imports

@@ -1,0 +1,92 @@
+"""The command line: the only place that catches errors and prints them.
+
+argparse, not typer: `smsops --help` must start in well under 120 ms, so
+heavy modules are imported inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from smsops import __version__
+from smsops.core.errors import ConfigError, SmsopsError
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from smsops.engine.project import load_project  # keep --help fast
+
+    try:
+        config = load_project(args.config)
+    except ConfigError as exc:
+        if args.format == "json":
+            problems = [
+                {
+                    "file": str(p.location.file),
+                    "line": p.location.line,
+                    "column": p.location.column,
+                    "message": p.message,
+                }
+                for p in exc.problems
+            ]
+            print(json.dumps({"valid": False, "problems": problems}, indent=2))
+        else:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            count = len(exc.problems)
+            print(f"{count} problem{'s' * (count != 1)} found; nothing was sent.", file=sys.stderr)
+        return EXIT_ERROR
+    counts = {s: len(config.names(s)) for s in ("providers", "templates", "audiences", "schedules")}
+    if args.format == "json":
+        print(json.dumps({"valid": True, "files": len(config.files), **counts}, indent=2))
+    else:
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+        print(f"{args.config}: valid ({len(config.files)} files: {summary})")
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from smsops.config.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smsops",
+        description="Declarative SMS runner: validate, plan and apply messages kept as YAML.",
+    )
+    parser.add_argument("--version", action="version", version=f"smsops {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a config; exit 0 valid, 1 invalid",
+        description="Check every file of a config and report every problem as file:line:col.",
+    )
+    validate.add_argument("config", type=Path, metavar="CONFIG", help="a directory or a file")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.set_defaults(handler=_validate)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the config format")
+    schema.set_defaults(handler=_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except SmsopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

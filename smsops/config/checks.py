@@ -1,0 +1,148 @@
+"""Checks across entries: references, exclusions, provider capabilities, CSV headers."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from smsops.config.diagnostics import did_you_mean
+from smsops.config.loader import Config
+from smsops.config.models import Audience, Schedule
+from smsops.config.providers import SendWithSES
+from smsops.core.errors import Location, Problem
+
+
+def check_config(config: Config) -> list[Problem]:
+    """Every cross-entry problem of a config whose entries validated one by one."""
+    problems: list[Problem] = []
+    for name, schedule in config.schedules.items():
+        problems.extend(_schedule_references(config, name, schedule))
+        problems.extend(_capabilities(config, name, schedule))
+    for name, audience in config.audiences.items():
+        problems.extend(_exclusions(config, name, audience))
+        problems.extend(_csv_header(config, name, audience))
+    return problems
+
+
+def _missing(config: Config, section: str, wanted: str, where: Location, subject: str) -> Problem:
+    """`subject: no <kind> named 'x' (did you mean 'y'?)`."""
+    known = config.names(section)
+    hint = did_you_mean(wanted, known)
+    options = f"; defined: {', '.join(sorted(known))}" if known and not hint else ""
+    kind = section.removesuffix("s")
+    return Problem(where, f"{subject}: no {kind} named {wanted!r}{hint}{options}")
+
+
+def _schedule_references(config: Config, name: str, schedule: Schedule) -> Iterator[Problem]:
+    subject = f"schedule {name!r}"
+    # A name that is defined but invalid was reported where it is defined.
+    if not config.defined("templates", schedule.template):
+        where = config.locate("schedules", name, "template")
+        yield _missing(config, "templates", schedule.template, where, subject)
+    if not config.defined("audiences", schedule.audience):
+        where = config.locate("schedules", name, "audience")
+        yield _missing(config, "audiences", schedule.audience, where, subject)
+    for index, provider in enumerate(schedule.providers):
+        if not config.defined("providers", provider):
+            path: tuple[str | int, ...] = ("provider", index)
+            if isinstance(schedule.provider, str):
+                path = ("provider",)
+            where = config.locate("schedules", name, *path)
+            yield _missing(config, "providers", provider, where, subject)
+
+
+def _capabilities(config: Config, name: str, schedule: Schedule) -> Iterator[Problem]:
+    """A template feature that a schedule's provider lacks is an error naming the provider."""
+    template = config.templates.get(schedule.template)
+    if template is None:
+        return
+    needs = {
+        "flash": template.flash,
+        "provider_templates": template.provider_template is not None,
+        "otp": template.category == "otp",
+    }
+    labels = {"flash": "flash SMS", "provider_templates": "provider templates", "otp": "OTP"}
+    for provider_name in schedule.providers:
+        provider = config.providers.get(provider_name)
+        if provider is None:
+            continue
+        where = config.locate("schedules", name, "provider")
+        for feature, needed in needs.items():
+            if needed and not getattr(provider.capabilities, feature):
+                yield Problem(
+                    where,
+                    f"schedule {name!r}: template {schedule.template!r} uses {labels[feature]}, "
+                    f"which provider {provider_name!r} ({provider.type}) does not support",
+                )
+        keys = provider.template_keys if isinstance(provider, SendWithSES) else None
+        if keys is not None and getattr(keys, template.category) is None:
+            yield Problem(
+                where,
+                f"schedule {name!r}: provider {provider_name!r} has no "
+                f"template_keys.{template.category}, needed for {template.category} "
+                f"template {schedule.template!r}",
+            )
+
+
+def _exclusions(config: Config, name: str, audience: Audience) -> Iterator[Problem]:
+    for index, excluded in enumerate(audience.exclude):
+        where = config.locate("audiences", name, "exclude", index)
+        if excluded == name:
+            yield Problem(where, f"audience {name!r} cannot exclude itself")
+        elif not config.defined("audiences", excluded):
+            yield _missing(config, "audiences", excluded, where, f"audience {name!r}")
+    cycle = _exclusion_cycle(config, name, [name])
+    if cycle:
+        yield Problem(
+            config.locate("audiences", name, "exclude"),
+            f"audience {name!r}: exclusions form a cycle: {' -> '.join(cycle)}",
+        )
+
+
+def _exclusion_cycle(config: Config, name: str, trail: list[str]) -> list[str] | None:
+    audience = config.audiences.get(name)
+    for excluded in audience.exclude if audience else []:
+        if excluded == trail[0] and len(trail) > 1:
+            return [*trail, excluded]
+        if excluded not in trail and excluded != name:
+            found = _exclusion_cycle(config, excluded, [*trail, excluded])
+            if found:
+                return found
+    return None
+
+
+def _csv_header(config: Config, name: str, audience: Audience) -> Iterator[Problem]:
+    """The source file exists, decodes, and has the phone column."""
+    path = audience.source_path()
+    if path is None:
+        return
+    where = config.locate("audiences", name, "source")
+    try:
+        header = read_header(audience)
+    except FileNotFoundError:
+        yield Problem(where, f"audience {name!r}: CSV file {str(path)!r} does not exist")
+        return
+    except (OSError, UnicodeDecodeError, LookupError, csv.Error) as exc:
+        yield Problem(where, f"audience {name!r}: cannot read {str(path)!r}: {exc}")
+        return
+    if not header:
+        yield Problem(where, f"audience {name!r}: {str(path)!r} is empty; it needs a header row")
+    elif audience.phone_column not in header:
+        hint = did_you_mean(audience.phone_column, header)
+        yield Problem(
+            config.locate("audiences", name, "phone_column")
+            if "phone_column" in audience.model_fields_set
+            else where,
+            f"audience {name!r}: {str(path)!r} has no column {audience.phone_column!r}{hint}; "
+            f"its columns are {', '.join(header)} (set phone_column)",
+        )
+
+
+def read_header(audience: Audience) -> list[str]:
+    """The header row of an audience's CSV file (empty when the file is empty)."""
+    path = audience.source_path()
+    assert path is not None
+    encoding = "utf-8-sig" if audience.encoding.lower() in ("utf-8", "utf8") else audience.encoding
+    with path.open(encoding=encoding, newline="") as handle:
+        row = next(csv.reader(handle, delimiter=audience.delimiter), [])
+    return [column.strip() for column in row]

@@ -1,0 +1,245 @@
+"""Models of templates, audiences and schedules, and the root of a config file."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from smsops.config.providers import Category, Provider
+from smsops.config.types import ClockTime, Duration, NumberText, Scalar
+
+RECIPIENT_TIMEZONE = "recipient"
+DEFAULT_WINDOW = timedelta(hours=1)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ProviderTemplate(_Model):
+    """A template registered at the provider (AOC `templateId` + `custom`)."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    id: str = Field(min_length=1)
+    variables: list[str] = Field(
+        default_factory=list, description="Order of the `custom` array sent to the provider."
+    )
+
+    @field_validator("variables")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({v for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"variables are listed twice: {', '.join(repeated)}")
+        return value
+
+
+class Template(_Model):
+    category: Category
+    body: str = Field(min_length=1, description="Jinja text; rendered sandboxed and strict.")
+    provider_template: ProviderTemplate | None = None
+    flash: bool = Field(default=False, description="Flash SMS (aoc only).")
+    unicode: Literal["auto"] | bool = Field(
+        default="auto", description="auto: UCS-2 only when the text needs it."
+    )
+
+
+class Contact(_Model):
+    """An inline contact: a phone number plus any variables."""
+
+    model_config = ConfigDict(extra="allow")
+
+    phone: NumberText
+
+    def variables(self) -> dict[str, Scalar]:
+        return dict(self.model_extra or {})
+
+
+class Audience(_Model):
+    source: str | None = Field(default=None, description="CSV file, relative to this YAML file.")
+    phone_column: str = "phone"
+    default_region: str | None = Field(
+        default=None, description="ISO region (GB, US...) used to read national-format numbers."
+    )
+    timezone_column: str | None = Field(
+        default=None, description="Column with each contact's IANA time zone."
+    )
+    encoding: str = Field(default="utf-8", description="The CSV file's text encoding.")
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    contacts: list[Contact] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list, description="Audiences to subtract.")
+
+    # The YAML file that defined the audience: `source` is relative to its folder.
+    _defined_in: Path = PrivateAttr(default=Path("."))
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import phonenumbers  # heavy; only when a region is given
+
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"{value!r} is not an ISO 3166 region code phonenumbers knows (GB, US, IN...)"
+            )
+        return region
+
+    @model_validator(mode="after")
+    def _has_members(self) -> Audience:
+        if self.source is None and not self.contacts:
+            raise ValueError("an audience needs a `source` CSV file, inline `contacts`, or both")
+        return self
+
+    def source_path(self) -> Path | None:
+        return None if self.source is None else self._defined_in.parent / self.source
+
+
+def _iso_datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date-time; write ISO 8601, e.g. 2027-03-01T09:00:00"
+            ) from None
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+
+
+class Trigger(_Model):
+    """When a schedule fires: exactly one of `cron`, `every`, `at`."""
+
+    cron: str | None = Field(default=None, description="Five-field crontab, e.g. 0 9 * * MON-FRI.")
+    every: Duration | None = None
+    start: IsoDateTime | None = Field(
+        default=None, description="Anchor of `every` (default: midnight 2000-01-01)."
+    )
+    at: IsoDateTime | None = Field(default=None, description="A date-time (ISO 8601).")
+    timezone: str = Field(default="UTC", description="IANA zone, or `recipient`.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value != RECIPIENT_TIMEZONE:
+            zone_info(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger  # slow import
+
+            try:
+                CronTrigger.from_crontab(value, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Trigger:
+        given = [name for name in ("cron", "every", "at") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a trigger needs exactly one of cron, every, at"
+                + (f" (got {', '.join(given)})" if given else "")
+                + "; leave `trigger` out to send once"
+            )
+        if self.start is not None and self.every is None:
+            raise ValueError("`start` anchors `every`; it has no meaning with cron or at")
+        return self
+
+
+@cache
+def zone_info(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/London or UTC"
+        ) from None
+
+
+class QuietHours(_Model):
+    """No sends between `start` and `end`, in the recipient's local time."""
+
+    start: ClockTime
+    end: ClockTime
+
+
+class Schedule(_Model):
+    template: str
+    audience: str
+    provider: str | list[str] = Field(description="A provider, or a failover list.")
+    vars: dict[str, Scalar] = Field(default_factory=dict)
+    trigger: Trigger | None = Field(default=None, description="Leave out to send once.")
+    window: Duration | None = Field(
+        default=None, description="How long after a fire time a send may still go (default 1h)."
+    )
+    quiet_hours: QuietHours | None = None
+    enabled: bool = True
+
+    @field_validator("provider")
+    @classmethod
+    def _providers(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one provider")
+            if len(set(value)) != len(value):
+                raise ValueError("a provider is listed twice in the failover list")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window_needs_trigger(cls, value: timedelta | None, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("trigger") is None and "trigger" in info.data:
+            raise ValueError(
+                "`window` needs a `trigger`: a schedule without one is sent once, with no window"
+            )
+        return value
+
+    @property
+    def providers(self) -> list[str]:
+        return [self.provider] if isinstance(self.provider, str) else list(self.provider)
+
+    @property
+    def effective_window(self) -> timedelta | None:
+        if self.trigger is None:
+            return None
+        return self.window or DEFAULT_WINDOW
+
+
+class ConfigFile(_Model):
+    """One YAML file of a config; a directory of them is merged by name."""
+
+    providers: dict[str, Provider] = Field(default_factory=dict)
+    templates: dict[str, Template] = Field(default_factory=dict)
+    audiences: dict[str, Audience] = Field(default_factory=dict)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+
+
+SECTIONS: dict[str, Any] = {
+    "providers": Provider,
+    "templates": Template,
+    "audiences": Audience,
+    "schedules": Schedule,
+}

@@ -1,0 +1,127 @@
+"""Field types shared by the config models: durations, rates, secrets, names."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+
+from smsops.core.envref import WHOLE_REFERENCE, check_references
+from smsops.core.units import Rate, format_duration, parse_duration, parse_rate
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_NAME = re.compile(NAME_PATTERN)
+_DURATION_SCHEMA = r"^(\d+(\.\d+)?(ms|min|s|m|h|d))+$"
+_REFERENCE_SCHEMA = r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$"
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def check_name(name: str) -> str | None:
+    """An error message when `name` cannot be a provider/template/audience/schedule name."""
+    if _NAME.match(name):
+        return None
+    return f"{name!r} is not a valid name; use letters, digits, '_', '.' and '-'"
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"write the unit: {value}s, {value}m or {value}h")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    AfterValidator(_positive),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DURATION_SCHEMA, "examples": ["10s", "2h"]}),
+]
+
+
+def _rate(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_rate(value)
+    if isinstance(value, Rate):
+        return value
+    raise ValueError("write a rate as messages per time, e.g. 20/s or 600/min")
+
+
+RateLimit = Annotated[
+    Rate,
+    BeforeValidator(_rate),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?/(s|sec|min|m|h|hour)$"}),
+]
+
+
+def _secret(value: Any) -> Any:
+    if isinstance(value, str) and WHOLE_REFERENCE.match(value):
+        return value
+    raise ValueError(
+        "secrets never live in YAML: write a reference like ${env:MY_API_KEY} "
+        "and set that environment variable where smsops sends"
+    )
+
+
+SecretRef = Annotated[
+    str,
+    BeforeValidator(_secret),
+    WithJsonSchema({"type": "string", "pattern": _REFERENCE_SCHEMA}),
+]
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, str):
+        problem = check_references(value)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
+# A string that may hold `${env:NAME}` references, resolved only when a request is built.
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+def _digits_string(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(
+            f"quote phone numbers and sender numbers ({value!r} was read as a number, "
+            "which drops a leading '+' or '0'): write it as \"...\""
+        )
+    return value
+
+
+# Phone-like strings must be quoted in YAML so a leading '+' or '0' survives.
+NumberText = Annotated[str, BeforeValidator(_digits_string), BeforeValidator(_text)]
+
+
+def _clock(value: Any) -> Any:
+    if isinstance(value, str):
+        match = _CLOCK.match(value.strip())
+        if not match:
+            raise ValueError(f"{value!r} is not a time of day; write HH:MM, e.g. 21:00")
+        return time(int(match.group(1)), int(match.group(2)))
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 21:00 as the sexagesimal number 1260.
+        raise ValueError('quote times of day, e.g. "21:00"')
+    return value
+
+
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]?\d|2[0-3]):[0-5]\d$"}),
+]
+
+Scalar = str | int | float | bool

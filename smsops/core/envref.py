@@ -1,0 +1,46 @@
+"""`${env:NAME}` references: how configs name secrets without holding them.
+
+References stay unresolved through `validate` and `plan`; only building a
+real request resolves them, and a missing variable then names the provider
+and the variable (never a value).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from smsops.core.errors import SecretMissing
+
+REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+WHOLE_REFERENCE = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
+# Anything that looks like an attempt at a reference, to catch `${ENV:x}` or `${env:}`.
+_ATTEMPT = re.compile(r"\$\{[^}]*\}")
+
+
+def check_references(text: str) -> str | None:
+    """Return an error message when `text` holds a malformed reference, else None."""
+    for attempt in _ATTEMPT.finditer(text):
+        if not REFERENCE.fullmatch(attempt.group(0)):
+            return (
+                f"{attempt.group(0)!r} is not a valid reference; write ${{env:NAME}} "
+                "with NAME made of letters, digits and underscores"
+            )
+    return None
+
+
+def referenced_names(text: str) -> list[str]:
+    """The environment variable names a string refers to, in order."""
+    return REFERENCE.findall(text)
+
+
+def resolve(text: str, env: Mapping[str, str], provider: str) -> str:
+    """Replace every `${env:NAME}` in `text` from `env`; raise `SecretMissing` if unset."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise SecretMissing(provider, name)
+        return env[name]
+
+    return REFERENCE.sub(substitute, text)

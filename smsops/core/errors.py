@@ -1,0 +1,68 @@
+"""The one exception tree of smsops.
+
+Only `smsops.cli` catches these and prints them; everything below raises.
+A `ConfigError` carries every problem found, each with its location, so a
+user sees all of them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a config file; line and column are 1-based like editors show them."""
+
+    file: Path
+    line: int = 0
+    column: int = 0
+    # A CSV row number, when the place is inside a data file rather than YAML.
+    row: int | None = None
+
+    def __str__(self) -> str:
+        if self.row is not None:
+            return f"{self.file}:row {self.row}"
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return str(self.file)
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a config, where it is, and what to do about it."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class SmsopsError(Exception):
+    """Base of every error smsops raises on purpose."""
+
+
+class ConfigError(SmsopsError):
+    """The config is invalid; `problems` lists every problem, sorted by place."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class SecretMissing(SmsopsError):
+    """A `${env:NAME}` reference was needed to build a request but is not set."""
+
+    def __init__(self, provider: str, variable: str) -> None:
+        self.provider = provider
+        self.variable = variable
+        super().__init__(
+            f"provider {provider!r} needs the environment variable {variable} "
+            f"(referenced as ${{env:{variable}}}), but it is not set"
+        )
+
+
+class UsageError(SmsopsError):
+    """A command-line argument or setting is wrong."""

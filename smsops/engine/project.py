@@ -1,0 +1,21 @@
+"""A project: a config that passed every check, ready to plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from smsops.config.checks import check_config
+from smsops.config.loader import Config, load_config
+from smsops.core.errors import ConfigError
+from smsops.render.checks import check_templates
+
+
+def load_project(path: Path) -> Config:
+    """Load and check the config at `path`; raise `ConfigError` listing every problem."""
+    result = load_config(path)
+    problems = list(result.problems)
+    problems.extend(check_config(result.config))
+    problems.extend(check_templates(result.config))
+    if problems:
+        raise ConfigError(problems)
+    return result.config

@@ -1,0 +1,75 @@
+"""Template checks: Jinja syntax, provider template variables, and who supplies each variable."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from jinja2 import TemplateSyntaxError
+
+from smsops.config.checks import read_header
+from smsops.config.loader import Config
+from smsops.config.models import Audience
+from smsops.core.errors import Problem
+from smsops.render.environment import BUILTINS, variables_of
+
+
+def check_templates(config: Config) -> list[Problem]:
+    """Every template problem, and every schedule variable that no recipient could supply."""
+    problems: list[Problem] = []
+    variables: dict[str, set[str]] = {}
+    for name, template in config.templates.items():
+        try:
+            variables[name] = variables_of(template.body)
+        except TemplateSyntaxError as exc:
+            problems.append(
+                Problem(
+                    config.locate("templates", name, "body"),
+                    f"template {name!r}: Jinja syntax error on line {exc.lineno} "
+                    f"of the body: {exc.message}",
+                )
+            )
+            continue
+        wanted = template.provider_template
+        if wanted is not None and set(wanted.variables) != variables[name]:
+            problems.append(
+                Problem(
+                    config.locate("templates", name, "provider_template", "variables"),
+                    f"template {name!r}: provider_template.variables "
+                    f"[{', '.join(wanted.variables)}] must be exactly the body's variables "
+                    f"[{', '.join(sorted(variables[name]))}]",
+                )
+            )
+    problems.extend(_unsupplied(config, variables))
+    return problems
+
+
+def _unsupplied(config: Config, variables: dict[str, set[str]]) -> Iterator[Problem]:
+    """Variables that neither the schedule's `vars` nor any audience column provides."""
+    for name, schedule in config.schedules.items():
+        audience = config.audiences.get(schedule.audience)
+        needed = variables.get(schedule.template)
+        if audience is None or needed is None:
+            continue
+        columns = _columns(audience)
+        if columns is None:
+            continue  # the CSV problem is reported by the config checks
+        missing = needed - BUILTINS - set(schedule.vars) - columns
+        if missing:
+            yield Problem(
+                config.locate("schedules", name, key=True),
+                f"schedule {name!r}: template {schedule.template!r} needs "
+                f"{', '.join(sorted(missing))}, which neither the schedule's vars nor "
+                f"audience {schedule.audience!r} provides; add them to vars or as columns",
+            )
+
+
+def _columns(audience: Audience) -> set[str] | None:
+    columns = {key for contact in audience.contacts for key in contact.variables()}
+    columns |= {"phone"} if audience.contacts else set()
+    if audience.source is not None:
+        try:
+            columns |= set(read_header(audience))
+        except (OSError, UnicodeDecodeError, LookupError, csv.Error):
+            return None
+    return columns

@@ -1,0 +1,78 @@
+"""The CLI as a user meets it: exit codes, formats, and never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from smsops.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_validate_json_lists_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("templates:\n  t: {category: otp, bodyy: x}\n")
+    assert main(["validate", str(config), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False
+    assert {
+        "file": str(config),
+        "line": 2,
+        "column": 22,
+        "message": "template 't': unknown key 'bodyy' (did you mean 'body'?)",
+    } in report["problems"]
+
+
+def test_validate_json_when_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(ROOT / "examples" / "configs"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "valid": True,
+        "files": 4,
+        "providers": 4,
+        "templates": 4,
+        "audiences": 4,
+        "schedules": 4,
+    }
+
+
+def test_missing_config_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope")]) == 1
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path)]) == 1
+    assert "no *.yaml or *.yml files found" in capsys.readouterr().err
+
+
+def test_hidden_folders_are_not_read(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.yaml").write_text("not: [valid\n")
+    (tmp_path / "t.yaml").write_text("templates:\n  t: {category: otp, body: x}\n")
+    assert main(["validate", str(tmp_path)]) == 0
+
+
+def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("providers:\n  ses: [\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "smsops", "validate", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"{config}:3:1: YAML syntax error" in done.stderr
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["validate"])
+    assert exited.value.code == 2
