@@ -57,6 +57,20 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sandbox(args: argparse.Namespace) -> int:
+    from smsops.sandbox.emulators import BASE_PATHS  # keep --help fast
+    from smsops.sandbox.server import serve
+
+    url = f"http://{args.host}:{args.port}"
+    print(f"smsops sandbox on {url} (Ctrl-C to stop); base_url per provider type:")
+    for provider_type, path in BASE_PATHS.items():
+        print(f"  {provider_type:<12} {url}{path}")
+    print(f"  messages     GET/DELETE {url}/_sandbox/messages")
+    print(f"  faults       GET/PUT    {url}/_sandbox/faults", flush=True)
+    serve(args.host, args.port)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smsops",
@@ -76,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the config format")
     schema.set_defaults(handler=_schema)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run a local emulator of all four provider APIs",
+        description="Emulate SendWithSES, Skycore, Opentact and AOC on a local port, "
+        "record what they accept, and inject faults on request.",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
+    sandbox.add_argument("--port", type=int, default=8765, help="default: 8765")
+    sandbox.set_defaults(handler=_sandbox)
     return parser
 
 

@@ -1,0 +1,70 @@
+"""AOC programmable SMS: `apiKey`; POST /sms; bulk via comma-separated `to`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from smsops.config.providers import Aoc
+from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+
+ROUTES = {"transactional": "TRANS", "marketing": "PROMO", "otp": "OTP"}
+
+
+@dataclass(frozen=True)
+class AocAdapter(Adapter):
+    config: Aoc
+    secret_headers: ClassVar[frozenset[str]] = frozenset({"apikey"})
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.bulk_size
+
+    def build(self, messages: Sequence[Message]) -> httpx.Request:
+        first = messages[0]
+        # Bulk requests carry one text: the engine only batches identical messages.
+        body: dict[str, Any] = {
+            "sender": self.secret(self.config.sender),
+            "to": ",".join(digits(m.recipient) for m in messages),
+            "type": self.config.route or ROUTES[first.category],
+        }
+        if first.template_id is not None:
+            body["templateId"] = first.template_id
+            body["custom"] = list(first.custom)
+        else:
+            body["text"] = first.text
+        if first.ucs2:
+            body["unicode"] = 1
+        if first.flash:
+            body["flash"] = 1
+        return self.post("/sms", {"apiKey": self.secret(self.config.api_key)}, body)
+
+    def parse_body(
+        self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
+    ) -> list[Result]:
+        if response.is_server_error:
+            # A failing server may have queued part of a bulk request already.
+            detail = body.get("error") or body.get("message") or "no detail"
+            return [Uncertain(f"HTTP {response.status_code}: {detail}")] * len(messages)
+        if body.get("error") or not response.is_success:
+            detail = body.get("error") or f"HTTP {response.status_code}"
+            message = f" ({body['message']})" if body.get("message") else ""
+            return [Rejected(f"AOC: {detail}{message}", code=str(response.status_code))] * len(
+                messages
+            )
+        ids = {
+            str(item.get("recipient", "")).strip(): str(item["messageId"])
+            for item in body.get("data") or []
+            if isinstance(item, dict) and item.get("messageId")
+        }
+        return [_result(ids, digits(m.recipient)) for m in messages]
+
+
+def _result(ids: dict[str, str], recipient: str) -> Result:
+    if recipient in ids:
+        return Accepted(message_id=ids[recipient])
+    # Accepted as a whole but this number is not listed: it may or may not go out.
+    return Uncertain("AOC accepted the request but listed no messageId for this recipient")

@@ -1,0 +1,184 @@
+"""What every provider adapter shares: the message in, the result out, no I/O.
+
+An adapter turns messages into one `httpx.Request` and an `httpx.Response`
+(or a transport error) into one `Result` per message. The engine owns the
+client, rate limits and retries; the adapter only speaks the wire format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from smsops.config.providers import Capabilities, Category, ProviderBase
+from smsops.core import envref
+
+REDACTED = "***"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rendered SMS for one recipient, ready for a provider."""
+
+    recipient: str  # E.164, e.g. +447400123456
+    text: str
+    category: Category = "transactional"
+    ucs2: bool = False  # the text needs UCS-2 (decided by the encoder)
+    flash: bool = False
+    template_id: str | None = None
+    custom: tuple[str, ...] = ()  # provider template values, in `variables` order
+    region: str | None = None  # ISO region of the recipient, e.g. US
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the message; `message_id` when the provider gives one."""
+
+    message_id: str | None
+    kind: Literal["accepted"] = "accepted"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The provider certainly did not take it and will not: do not retry."""
+
+    reason: str
+    code: str | None = None
+    kind: Literal["rejected"] = "rejected"
+
+
+@dataclass(frozen=True)
+class Retryable:
+    """The provider certainly did not take it, but may later (429, 503, no connection)."""
+
+    reason: str
+    retry_after: float | None = None
+    kind: Literal["retryable"] = "retryable"
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """The request may have been received: never resend without being asked."""
+
+    reason: str
+    kind: Literal["uncertain"] = "uncertain"
+
+
+Result = Accepted | Rejected | Retryable | Uncertain
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """Base of the four adapters: resolve secrets, classify HTTP outcomes."""
+
+    name: str
+    config: ProviderBase
+    env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    secret_headers: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.config.capabilities
+
+    @property
+    def batch_size(self) -> int:
+        """How many identical messages one request may carry (bulk providers override)."""
+        return 1
+
+    def skip_reason(self, message: Message) -> str | None:
+        """Why this message cannot be sent through this provider, before any request."""
+        return None
+
+    def build(self, messages: Sequence[Message]) -> httpx.Request:
+        raise NotImplementedError
+
+    def parse(self, response: httpx.Response, messages: Sequence[Message]) -> list[Result]:
+        """One result per message; never raises for a malformed response."""
+        early = classify_status(response)
+        if early is not None:
+            return [early] * len(messages)
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return [unreadable(response)] * len(messages)
+        if not isinstance(body, dict):
+            return [unreadable(response)] * len(messages)
+        return self.parse_body(response, body, messages)
+
+    def parse_body(
+        self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
+    ) -> list[Result]:
+        raise NotImplementedError
+
+    def secret(self, value: str) -> str:
+        return envref.resolve(value, self.env, self.name)
+
+    def url(self, path: str = "") -> str:
+        return self.secret(self.config.base_url) + path
+
+    def post(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Request:
+        return httpx.Request("POST", self.url(path), headers=headers, json=body)
+
+
+def classify_status(response: httpx.Response) -> Result | None:
+    """429 and 503 are retryable whatever the body says (honouring Retry-After)."""
+    if response.status_code in (429, 503):
+        return Retryable(
+            f"HTTP {response.status_code} from the provider",
+            retry_after=retry_after(response.headers.get("retry-after")),
+        )
+    return None
+
+
+def unreadable(response: httpx.Response) -> Result:
+    """A body we cannot read: 2xx and 5xx may have been accepted, 4xx were not."""
+    snippet = " ".join(response.text[:120].split()) or "an empty body"
+    detail = f"HTTP {response.status_code} with an unreadable response ({snippet})"
+    if 400 <= response.status_code < 500:
+        return Rejected(detail, code=str(response.status_code))
+    return Uncertain(detail)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from datetime import UTC, datetime  # local: rarely needed
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def transport_error(error: httpx.TransportError) -> Result:
+    """Connect failures never reached the provider; anything later might have."""
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Retryable(f"could not connect: {type(error).__name__}")
+    return Uncertain(f"the request may have been received: {type(error).__name__}")
+
+
+def redacted(request: httpx.Request, secret_headers: frozenset[str]) -> dict[str, Any]:
+    """A request as data for snapshots and --dry-run, with secret headers hidden."""
+    headers = {}
+    for raw_name, raw_value in request.headers.raw:  # wire case, e.g. apiKey
+        name = raw_name.decode("latin-1")
+        if name.lower() in ("content-length", "host"):
+            continue
+        headers[name] = REDACTED if name.lower() in secret_headers else raw_value.decode()
+    body = json.loads(request.content) if request.content else None
+    return {"method": request.method, "url": str(request.url), "headers": headers, "json": body}
+
+
+def digits(e164: str) -> str:
+    return e164.removeprefix("+")

@@ -1,0 +1,56 @@
+"""Opentact: `X-Auth-Token` (JWT); POST /rest/sms with `from`/`to` as numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from smsops.config.providers import Opentact
+from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+
+
+@dataclass(frozen=True)
+class OpentactAdapter(Adapter):
+    config: Opentact
+    secret_headers: ClassVar[frozenset[str]] = frozenset({"x-auth-token"})
+
+    def build(self, messages: Sequence[Message]) -> httpx.Request:
+        (message,) = messages
+        body = {
+            # The API documents both numbers as integers (digits, no '+').
+            "from": int(digits(self.secret(self.config.from_))),
+            "to": int(digits(message.recipient)),
+            "message": message.text,
+        }
+        return self.post("/rest/sms", {"X-Auth-Token": self.secret(self.config.token)}, body)
+
+    def parse_body(
+        self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
+    ) -> list[Result]:
+        payload = body.get("payload")
+        if body.get("success") is True and isinstance(payload, dict):
+            uuid = payload.get("uuid")
+            if uuid:
+                return [Accepted(message_id=str(uuid))]
+            return [Uncertain("Opentact said success without a payload.uuid")]
+        if body.get("success") is False:
+            return [
+                Rejected(
+                    _reason(response, body), code=str(body.get("status") or response.status_code)
+                )
+            ]
+        return [Uncertain(f"HTTP {response.status_code} without an Opentact success flag")]
+
+
+def _reason(response: httpx.Response, body: dict[str, Any]) -> str:
+    """`message`, plus each invalid field (403/500 carry `fields`)."""
+    parts = [str(body.get("message") or f"HTTP {response.status_code}")]
+    fields = body.get("fields")
+    if isinstance(fields, dict):
+        for name, detail in fields.items():
+            text = detail.get("message") if isinstance(detail, dict) else detail
+            parts.append(f"{name}: {text}")
+    return "; ".join(parts)

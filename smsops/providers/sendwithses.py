@@ -1,0 +1,63 @@
+"""SendWithSES: one `template-key` per SMS type; POST /send-sms, /send-otp, /verify-otp."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from smsops.config.providers import Category, SendWithSES
+from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result
+
+US = "US"
+
+
+@dataclass(frozen=True)
+class SendWithSESAdapter(Adapter):
+    config: SendWithSES
+    secret_headers: ClassVar[frozenset[str]] = frozenset({"template-key"})
+
+    def skip_reason(self, message: Message) -> str | None:
+        if message.region == US and not self.config.origination_number:
+            return f"provider {self.name!r} has no origination_number, required for US numbers"
+        return None
+
+    def build(self, messages: Sequence[Message]) -> httpx.Request:
+        (message,) = messages
+        if message.category == "otp":
+            # SendWithSES composes OTP texts itself from the OTP template at SES.
+            return self.send_otp(message.recipient, message.region)
+        body = self._sender(message.region) | {"mobile": message.recipient, "message": message.text}
+        return self.post("/send-sms", self._headers(message.category), body)
+
+    def send_otp(self, recipient: str, region: str | None) -> httpx.Request:
+        body = self._sender(region) | {"mobile": recipient}
+        return self.post("/send-otp", self._headers("otp"), body)
+
+    def verify_otp(self, recipient: str, code: str) -> httpx.Request:
+        return self.post("/verify-otp", self._headers("otp"), {"mobile": recipient, "otp": code})
+
+    def parse_body(
+        self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
+    ) -> list[Result]:
+        if body.get("success") is True and response.is_success:
+            return [Accepted(message_id=None)]  # SendWithSES returns no message id
+        detail = "; ".join(str(body[k]) for k in ("message", "error") if body.get(k))
+        reason = detail or f"HTTP {response.status_code} without success"
+        return [Rejected(reason, code=str(response.status_code))]
+
+    def _headers(self, category: Category) -> dict[str, str]:
+        key = getattr(self.config.template_keys, category)
+        if key is None:
+            raise ValueError(f"provider {self.name!r} has no template_keys.{category}")
+        return {"template-key": self.secret(key)}
+
+    def _sender(self, region: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if self.config.sender_id:
+            body["sender_id"] = self.secret(self.config.sender_id)
+        if region == US and self.config.origination_number:
+            body["origination_number"] = self.secret(self.config.origination_number)
+        return body

@@ -1,0 +1,135 @@
+"""The sandbox HTTP server: the four emulated APIs plus `/_sandbox/*` controls.
+
+Runs on a real loopback socket, in the foreground (`smsops sandbox`) or in a
+background thread (`Sandbox`, for `--sandbox` and tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from smsops.sandbox.emulators import BASE_PATHS, ROUTES, Handler
+from smsops.sandbox.state import SandboxState
+
+
+class DropConnection(Exception):
+    """Raised after a response has started: the server closes the socket mid-response."""
+
+
+def _provider_endpoint(handler: Handler, state: SandboxState) -> Any:
+    async def endpoint(request: Request) -> Response:
+        number = state.count_request()
+        faults = state.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if state.over_rate_limit():
+            return JSONResponse({"error": "rate limit exceeded"}, 429, {"Retry-After": "1"})
+        if faults.status_every and number % faults.status_every == 0:
+            headers = {}
+            if faults.status in (429, 503) and faults.retry_after is not None:
+                headers["Retry-After"] = f"{faults.retry_after:g}"
+            return JSONResponse({"error": f"injected HTTP {faults.status}"}, faults.status, headers)
+        response = await handler(request, state)
+        if faults.drop_every and number % faults.drop_every == 0:
+            return _Dropped()
+        return response
+
+    return endpoint
+
+
+class _Dropped(Response):
+    """Starts a response, then fails: uvicorn closes the connection with no full reply."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise DropConnection
+
+
+def build_app(state: SandboxState) -> Starlette:
+    async def messages(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.reset()
+            return JSONResponse({"reset": True})
+        found = state.snapshot()
+        return JSONResponse({"count": len(found), "messages": found})
+
+    async def faults(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                state.faults.update(await request.json())
+            except (ValueError, TypeError, AttributeError) as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse(state.faults_dict())
+
+    routes = [
+        Route(path, _provider_endpoint(handler, state), methods=["POST"])
+        for path, handler in ROUTES.values()
+    ]
+    routes += [
+        Route("/_sandbox/messages", messages, methods=["GET", "DELETE"]),
+        Route("/_sandbox/faults", faults, methods=["GET", "PUT"]),
+    ]
+    return Starlette(routes=routes)
+
+
+class Sandbox:
+    """The sandbox in a background thread: `with Sandbox() as sandbox: sandbox.base_url("aoc")`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_level: str = "critical") -> None:
+        self.state = SandboxState()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = self._socket.getsockname()[:2]
+        config = uvicorn.Config(
+            build_app(self.state), log_level=log_level, access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="smsops-sandbox", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def base_url(self, provider_type: str) -> str:
+        """What a provider of this type uses as `base_url` to talk to the sandbox."""
+        return self.url + BASE_PATHS[provider_type]
+
+    def _run(self) -> None:
+        self._server.run(sockets=[self._socket])
+
+    def start(self) -> Sandbox:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the sandbox server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(host: str, port: int) -> None:
+    """Run the sandbox in the foreground until interrupted (`smsops sandbox`)."""
+    state = SandboxState()
+    uvicorn.run(build_app(state), host=host, port=port, log_level="info", access_log=False)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from smsops.sandbox.server import Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Sandbox]:
+    with Sandbox() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
+    """The shared sandbox, emptied and with no faults, for one test."""
+    sandbox_server.state.reset()
+    yield sandbox_server
+    sandbox_server.state.reset()

@@ -1,0 +1,214 @@
+"""Each provider sends to the sandbox over a real loopback socket."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from smsops.providers.base import Accepted, Message, Rejected, Retryable, Uncertain, transport_error
+from smsops.providers.sendwithses import SendWithSESAdapter
+from smsops.sandbox.server import Sandbox
+from tests.providers.conftest import CONFIGS, make_adapter
+
+TYPES = {name: config["type"] for name, config in CONFIGS.items()}
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as client:
+        yield client
+
+
+def send(
+    client: httpx.Client, sandbox: Sandbox, name: str, messages: list[Message], **changes: Any
+) -> list[Any]:
+    adapter = make_adapter(name, base_url=sandbox.base_url(TYPES[name]), **changes)
+    try:
+        response = client.send(adapter.build(messages))
+    except httpx.TransportError as error:
+        return [transport_error(error)] * len(messages)
+    return adapter.parse(response, messages)
+
+
+def recorded(client: httpx.Client, sandbox: Sandbox) -> list[dict[str, Any]]:
+    """The sandbox's record, with its random ids and times made stable for snapshots."""
+    messages = client.get(sandbox.url + "/_sandbox/messages").json()["messages"]
+    for message in messages:
+        message["received_at"] = "<time>"
+        message["message_id"] = message["message_id"] and "<id>"
+    return messages
+
+
+UK = Message("+447400123456", "Hi Sam, order A-1 has shipped.", region="GB")
+US = Message("+12025550199", "Hi Dana, order A-4 has shipped.", region="US")
+IN = [
+    Message(f"+91982001234{i}", "Dear customer, 20% off today.", "marketing", region="IN")
+    for i in range(3)
+]
+UNICODE = Message("+351912345678", "Olá Inês, a sua consulta é amanhã ✅", ucs2=True, region="PT")
+TEMPLATE = Message(
+    "+919820012345",
+    "Dear Asha, 30% off",
+    "marketing",
+    template_id="1507165650000000000",
+    custom=("Asha", "30"),
+)
+
+CASES = {
+    "sendwithses": ("ses", [UK, US]),
+    "skycore": ("sky", [UK, UNICODE]),
+    "opentact": ("ot", [US, UNICODE]),
+    "aoc-bulk": ("aoc", [IN]),
+    "aoc-unicode": ("aoc", [[UNICODE]]),
+    "aoc-template": ("aoc", [[TEMPLATE]]),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_provider_sends_and_sandbox_records_what_the_seed_requires(
+    case: str, sandbox: Sandbox, client: httpx.Client, snapshot: SnapshotAssertion
+) -> None:
+    name, batches = CASES[case]
+    for batch in batches:
+        messages = batch if isinstance(batch, list) else [batch]
+        results = send(client, sandbox, name, messages)
+        assert all(isinstance(r, Accepted) for r in results), results
+    assert recorded(client, sandbox) == snapshot
+
+
+@pytest.mark.parametrize("name", ["ses", "sky", "ot", "aoc"])
+def test_missing_auth_header_is_rejected(name: str, sandbox: Sandbox, client: httpx.Client) -> None:
+    adapter = make_adapter(name, base_url=sandbox.base_url(TYPES[name]))
+    request = adapter.build([Message("+919820012345", "hi")])
+    for header in list(request.headers):
+        if header.lower() in adapter.secret_headers:
+            del request.headers[header]
+    (result,) = adapter.parse(client.send(request), [Message("+919820012345", "hi")])
+    assert isinstance(result, Rejected)
+    assert recorded(client, sandbox) == []
+
+
+def test_us_rule_is_enforced_by_the_sandbox(sandbox: Sandbox, client: httpx.Client) -> None:
+    # smsops skips these before sending; the sandbox refuses them as the real API does.
+    (result,) = send(client, sandbox, "ses", [US], origination_number=None)
+    assert result == Rejected(
+        "Origination number required; sending to USA numbers needs one", code="400"
+    )
+
+
+def test_bad_number_format_is_rejected(sandbox: Sandbox, client: httpx.Client) -> None:
+    response = client.post(
+        sandbox.url + "/opentact/rest/sms",
+        headers={"X-Auth-Token": "t"},
+        json={"from": 12017771234, "to": "qwerty123456789", "message": "hi"},
+    )
+    assert response.status_code == 403
+    assert response.json()["fields"]["params.to"]["message"] == "invalid integer number"
+
+
+def test_otp_send_and_verify(sandbox: Sandbox, client: httpx.Client) -> None:
+    adapter = make_adapter("ses", base_url=sandbox.base_url("sendwithses"))
+    assert isinstance(adapter, SendWithSESAdapter)
+    assert adapter.parse(client.send(adapter.send_otp(UK.recipient, "GB")), [UK]) == [
+        Accepted(None)
+    ]
+    code = client.get(sandbox.url + "/_sandbox/messages").json()["messages"][0]["text"].split()[-1]
+    assert adapter.parse(client.send(adapter.verify_otp(UK.recipient, code)), [UK]) == [
+        Accepted(None)
+    ]
+    wrong = "000000" if code != "000000" else "111111"
+    (result,) = adapter.parse(client.send(adapter.verify_otp(UK.recipient, wrong)), [UK])
+    assert isinstance(result, Rejected)
+
+
+def test_injected_429_carries_retry_after(sandbox: Sandbox, client: httpx.Client) -> None:
+    client.put(
+        sandbox.url + "/_sandbox/faults", json={"status_every": 2, "status": 429, "retry_after": 3}
+    )
+    first, second = (send(client, sandbox, "sky", [UK])[0] for _ in range(2))
+    assert isinstance(first, Accepted)
+    assert second == Retryable("HTTP 429 from the provider", retry_after=3.0)
+    assert len(recorded(client, sandbox)) == 1
+
+
+def test_injected_5xx(sandbox: Sandbox, client: httpx.Client) -> None:
+    sandbox.state.faults.update({"status_every": 1, "status": 500})
+    (result,) = send(client, sandbox, "aoc", [UK])
+    assert isinstance(result, Uncertain)  # a 500 with an unknown body may have been accepted
+
+
+def test_dropped_connection_after_accepting_is_uncertain(
+    sandbox: Sandbox, client: httpx.Client
+) -> None:
+    sandbox.state.faults.update({"drop_every": 1})
+    (result,) = send(client, sandbox, "ot", [US])
+    assert isinstance(result, Uncertain)
+    # The sandbox did take it: exactly why smsops must not resend on its own.
+    assert len(recorded(client, sandbox)) == 1
+
+
+def test_injected_latency(sandbox: Sandbox, client: httpx.Client) -> None:
+    sandbox.state.faults.update({"latency_ms": 150})
+    started = time.monotonic()
+    send(client, sandbox, "ses", [UK])
+    assert time.monotonic() - started >= 0.15
+
+
+def test_rate_limit_answers_429_beyond_the_limit(sandbox: Sandbox, client: httpx.Client) -> None:
+    sandbox.state.faults.update({"rate_limit": 3})
+    results = [send(client, sandbox, "ses", [UK])[0] for _ in range(6)]
+    assert sum(isinstance(r, Accepted) for r in results) == 3
+    assert all(r == Retryable("HTTP 429 from the provider", retry_after=1.0) for r in results[3:])
+
+
+def test_control_endpoints(sandbox: Sandbox, client: httpx.Client) -> None:
+    send(client, sandbox, "ses", [UK])
+    assert client.get(sandbox.url + "/_sandbox/messages").json()["count"] == 1
+    assert client.delete(sandbox.url + "/_sandbox/messages").json() == {"reset": True}
+    assert client.get(sandbox.url + "/_sandbox/messages").json() == {"count": 0, "messages": []}
+    bad = client.put(sandbox.url + "/_sandbox/faults", json={"latncy_ms": 5})
+    assert bad.status_code == 400
+    assert "unknown fault 'latncy_ms'" in bad.json()["error"]
+    assert client.get(sandbox.url + "/_sandbox/faults").json()["latency_ms"] == 0
+
+
+def test_smsops_sandbox_command_serves_until_stopped() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smsops", "sandbox", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/_sandbox/messages", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.05)
+        assert answer.json() == {"count": 0, "messages": []}
+        posted = httpx.post(
+            f"http://127.0.0.1:{port}/aoc/sms",
+            headers={"apiKey": "k"},
+            json={"sender": "A", "to": "919820012345", "text": "hi", "type": "TRANS"},
+        )
+        assert posted.json()["totalCount"] == 1
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=20)
+    assert f"aoc          http://127.0.0.1:{port}/aoc" in out
