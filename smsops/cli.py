@@ -10,10 +10,11 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from smsops import __version__
-from smsops.core.errors import ConfigError, SmsopsError
+from smsops.core.errors import ConfigError, SmsopsError, UsageError
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -47,6 +48,36 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         summary = ", ".join(f"{n} {s}" for s, n in counts.items())
         print(f"{args.config}: valid ({len(config.files)} files: {summary})")
+    return EXIT_OK
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 time for --at; a time without a zone is UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time, e.g. 2027-03-01T09:00:00Z"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from smsops.engine.preview import preview  # keep --help fast
+    from smsops.engine.preview_format import as_json, as_text
+    from smsops.engine.project import load_project
+
+    config = load_project(args.config)
+    unknown = [name for name in args.schedule if name not in config.schedules]
+    if unknown:
+        known = ", ".join(sorted(config.schedules)) or "none"
+        raise UsageError(f"no schedule named {', '.join(unknown)}; schedules: {known}")
+    now = args.at or datetime.now(UTC)
+    previews = preview(config, now, args.schedule or None, samples=args.samples)
+    if args.format == "json":
+        print(json.dumps(as_json(previews), indent=2, ensure_ascii=False))
+    else:
+        print(as_text(previews), end="")
     return EXIT_OK
 
 
@@ -88,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(handler=_validate)
 
+    render = commands.add_parser(
+        "render",
+        help="preview every message schedules would send (no ledger, no secrets)",
+        description="Render each enabled schedule's messages: counts, encodings, segments, "
+        "cost, sample texts with masked numbers, and every skipped recipient with its reason.",
+    )
+    render.add_argument("config", type=Path, metavar="CONFIG", help="a directory or a file")
+    render.add_argument(
+        "--schedule", action="append", default=[], metavar="NAME", help="only this (repeatable)"
+    )
+    render.add_argument("--samples", type=int, default=3, help="sample messages per schedule")
+    render.add_argument(
+        "--at", type=_instant, metavar="T", help="render as of this time (ISO 8601; default now)"
+    )
+    render.add_argument("--format", choices=("text", "json"), default="text")
+    render.set_defaults(handler=_render)
+
     schema = commands.add_parser("schema", help="print the JSON Schema of the config format")
     schema.set_defaults(handler=_schema)
 
@@ -108,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_ERROR
     except SmsopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from syrupy.assertion import SnapshotAssertion
 
 from smsops.cli import main
 
@@ -76,3 +77,43 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["validate"])
     assert exited.value.code == 2
+
+
+def test_render_examples_json(
+    capsys: pytest.CaptureFixture[str], snapshot: SnapshotAssertion
+) -> None:
+    examples = str(ROOT / "examples" / "configs")
+    assert main(["render", examples, "--at", "2026-11-22T09:00:00Z", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out.replace(str(ROOT) + "/", ""))
+    assert report == snapshot
+    # Never a full phone number in a report.
+    assert "+447400123456" not in json.dumps(report)
+
+
+def test_render_examples_text(
+    capsys: pytest.CaptureFixture[str], snapshot: SnapshotAssertion
+) -> None:
+    examples = str(ROOT / "examples" / "configs")
+    assert (
+        main(["render", examples, "--at", "2026-11-22T09:00:00Z", "--schedule", "order-shipped"])
+        == 0
+    )
+    assert capsys.readouterr().out.replace(str(ROOT) + "/", "") == snapshot
+
+
+def test_render_unknown_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", str(ROOT / "examples" / "configs"), "--schedule", "nope"]) == 1
+    assert "no schedule named nope" in capsys.readouterr().err
+
+
+def test_render_refuses_invalid_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("templates:\n  t: {category: otp, body: '{{'}\n")
+    assert main(["render", str(config)]) == 1
+    assert f"{config}:2:28: template 't': Jinja syntax error" in capsys.readouterr().err
+
+
+def test_bad_at_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["render", str(ROOT / "examples" / "configs"), "--at", "tomorrow"])
+    assert "not an ISO 8601 time" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from smsops.config.diagnostics import did_you_mean
 from smsops.config.loader import Config
 from smsops.config.models import Audience, Schedule
 from smsops.config.providers import SendWithSES
+from smsops.core.csvfile import csv_lines
 from smsops.core.errors import Location, Problem
 
 
@@ -142,7 +143,5 @@ def read_header(audience: Audience) -> list[str]:
     """The header row of an audience's CSV file (empty when the file is empty)."""
     path = audience.source_path()
     assert path is not None
-    encoding = "utf-8-sig" if audience.encoding.lower() in ("utf-8", "utf8") else audience.encoding
-    with path.open(encoding=encoding, newline="") as handle:
-        row = next(csv.reader(handle, delimiter=audience.delimiter), [])
+    row = next(csv.reader(csv_lines(path, audience.encoding), delimiter=audience.delimiter), [])
     return [column.strip() for column in row]

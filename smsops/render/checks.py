@@ -11,7 +11,7 @@ from smsops.config.checks import read_header
 from smsops.config.loader import Config
 from smsops.config.models import Audience
 from smsops.core.errors import Problem
-from smsops.render.environment import BUILTINS, variables_of
+from smsops.render.environment import BUILTINS, private_attributes, variables_of
 
 
 def check_templates(config: Config) -> list[Problem]:
@@ -30,6 +30,15 @@ def check_templates(config: Config) -> list[Problem]:
                 )
             )
             continue
+        private = private_attributes(template.body)
+        if private:
+            problems.append(
+                Problem(
+                    config.locate("templates", name, "body"),
+                    f"template {name!r}: templates are sandboxed and may not use "
+                    f"private attributes ({', '.join(sorted(set(private)))})",
+                )
+            )
         wanted = template.provider_template
         if wanted is not None and set(wanted.variables) != variables[name]:
             problems.append(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from jinja2 import StrictUndefined, meta
+from jinja2 import StrictUndefined, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 # Variables smsops supplies to every message, before the schedule's and the contact's.
@@ -29,3 +29,19 @@ def environment() -> SandboxedEnvironment:
 def variables_of(body: str) -> set[str]:
     """The variables a template body reads (raises `TemplateSyntaxError`)."""
     return set(meta.find_undeclared_variables(environment().parse(body)))
+
+
+def private_attributes(body: str) -> list[str]:
+    """Names like `__class__` or `_x` a template reaches for (raises `TemplateSyntaxError`).
+
+    The sandbox refuses them when rendering anyway; finding them statically
+    lets `validate` reject the template before any recipient is tried.
+    """
+    found: list[str] = []
+    for node in environment().parse(body).find_all((nodes.Getattr, nodes.Getitem)):
+        name = node.attr if isinstance(node, nodes.Getattr) else None
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value if isinstance(node.arg.value, str) else None
+        if name is not None and name.startswith("_"):
+            found.append(name)
+    return found

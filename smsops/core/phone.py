@@ -1,0 +1,56 @@
+"""Phone numbers to E.164 with `phonenumbers`, with a reason when one is not valid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "no country code (write +CC… or set default_region)",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    e164: str
+    region: str | None  # ISO 3166 region, e.g. GB; None for non-geographic numbers
+
+
+def normalize(raw: str, default_region: str | None = None) -> PhoneNumber | str:
+    """The number in E.164, or a reason (a string) why it cannot be sent to.
+
+    Reasons never repeat the number: they end up in plans and PR comments.
+    """
+    text = raw.strip()
+    if not text:
+        return "empty phone number"
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except NumberParseException as exc:
+        return _PARSE_REASONS.get(exc.error_type, "not a phone number")
+    if not phonenumbers.is_valid_number(parsed):
+        national = default_region and not text.startswith("+")
+        return "not a valid number" + (f" for region {default_region}" if national else "")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return PhoneNumber(e164, phonenumbers.region_code_for_number(parsed))
+
+
+def mask(e164: str) -> str:
+    """`+44 77** ***123`: the country code, two digits and the last three; never more."""
+    try:
+        parsed = phonenumbers.parse(e164)
+        country = str(parsed.country_code)
+    except NumberParseException:
+        country = ""
+    national = e164.removeprefix("+").removeprefix(country)
+    if len(national) < 6:
+        return f"+{country} {'*' * len(national)}"
+    hidden = "*" * (len(national) - 5)
+    middle = f"{national[:2]}{hidden}"
+    return f"+{country} {middle[:4]} {middle[4:]}{national[-3:]}".replace("  ", " ")

@@ -1,0 +1,22 @@
+"""From a rendered text to what a provider adapter sends."""
+
+from __future__ import annotations
+
+from smsops.config.audience import Recipient
+from smsops.config.models import Template
+from smsops.providers.base import Message
+from smsops.render.renderer import Rendered
+
+
+def message_for(rendered: Rendered, recipient: Recipient, template: Template) -> Message:
+    """The provider-neutral message: AOC's `unicode: 1` follows `rendered.encoding` exactly."""
+    return Message(
+        recipient=recipient.phone,
+        text=rendered.text,
+        category=template.category,
+        ucs2=rendered.encoding == "UCS-2",
+        flash=template.flash,
+        template_id=template.provider_template.id if template.provider_template else None,
+        custom=rendered.custom,
+        region=recipient.region,
+    )

@@ -1,0 +1,44 @@
+"""Fire times of a schedule's trigger, computed from a given `now` (never the clock)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from smsops.config.models import RECIPIENT_TIMEZONE, Schedule, zone_info
+
+ONCE = "once"
+EVERY_ANCHOR = datetime(2000, 1, 1)
+
+
+def next_fire(schedule: Schedule, after: datetime) -> datetime | None:
+    """The first fire time strictly after `after` (aware), or None when there is none.
+
+    `timezone: recipient` is computed in UTC here; per-recipient zones belong
+    to the run loop.
+    """
+    trigger = schedule.trigger
+    if trigger is None:
+        return None
+    zone = zone_info("UTC" if trigger.timezone == RECIPIENT_TIMEZONE else trigger.timezone)
+    if trigger.at is not None:
+        at = trigger.at if trigger.at.tzinfo else trigger.at.replace(tzinfo=zone)
+        return at if at > after else None
+    if trigger.every is not None:
+        anchor = trigger.start or EVERY_ANCHOR
+        anchor = anchor if anchor.tzinfo else anchor.replace(tzinfo=zone)
+        if after < anchor:
+            return anchor
+        steps = (after - anchor) // trigger.every + 1
+        return anchor + steps * trigger.every
+    from apscheduler.triggers.cron import CronTrigger  # slow import, only for cron
+
+    cron = CronTrigger.from_crontab(trigger.cron, timezone=zone)
+    fire: datetime | None = cron.get_next_fire_time(None, after + timedelta(microseconds=1))
+    return fire
+
+
+def occurrence_label(fire: datetime | None) -> str:
+    """The ledger's occurrence: ISO 8601 in UTC, or `once`."""
+    if fire is None:
+        return ONCE
+    return fire.astimezone(zone_info("UTC")).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,63 @@
+"""Text and JSON views of a preview; phone numbers are always masked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smsops.engine.preview import SchedulePreview
+
+
+def as_json(previews: list[SchedulePreview]) -> list[dict[str, Any]]:
+    """The documented, stable JSON form of `smsops render --format json`."""
+    return [
+        {
+            "schedule": p.schedule,
+            "template": p.template,
+            "audience": p.audience,
+            "provider": p.provider,
+            "occurrence": p.occurrence,
+            "messages": p.messages,
+            "segments": p.segments,
+            "encodings": dict(sorted(p.encodings.items())),
+            "cost": None if p.cost is None else round(p.cost, 6),
+            "currency": p.currency,
+            "samples": [vars(s) for s in p.samples],
+            "skipped": {reason.value: n for reason, n in sorted(p.skip_counts.items())},
+            "skips": [
+                {"reason": s.reason.value, "detail": s.detail, "where": str(s.where)}
+                for s in p.skips
+            ],
+        }
+        for p in previews
+    ]
+
+
+def as_text(previews: list[SchedulePreview]) -> str:
+    lines: list[str] = []
+    for p in previews:
+        lines.append(
+            f"schedule {p.schedule}: template {p.template} -> audience {p.audience} "
+            f"via {p.provider} (occurrence {p.occurrence})"
+        )
+        encodings = ", ".join(f"{k} {v}" for k, v in sorted(p.encodings.items())) or "none"
+        cost = "" if p.cost is None else f", about {p.cost:.4f} {p.currency}"
+        counts = f"{_count(p.messages, 'message')}, {_count(p.segments, 'segment')}"
+        lines.append(f"  {counts} ({encodings}){cost}")
+        for s in p.samples:
+            plural = "s" if s.segments != 1 else ""
+            lines.append(
+                f"  {s.masked_phone:<18} {s.encoding} {s.segments} segment{plural}: {s.text}"
+            )
+        skipped = sum(p.skip_counts.values())
+        if skipped:
+            counts = ", ".join(f"{r.label} {n}" for r, n in sorted(p.skip_counts.items()))
+            lines.append(f"  skipped {skipped}: {counts}")
+            lines.extend(f"    {s.where}: {s.reason.label}: {s.detail}" for s in p.skips)
+            if skipped > len(p.skips):
+                lines.append(f"    ... and {skipped - len(p.skips)} more")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"

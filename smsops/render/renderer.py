@@ -1,0 +1,95 @@
+"""Render one message per recipient: sandboxed, strict, never half-filled.
+
+Variables, later ones winning: the built-ins (`now`, `schedule`,
+`occurrence`, `recipient`), the schedule's `vars`, the contact's columns.
+A variable that is missing or empty, a template error or a refused sandbox
+escape skips that recipient with a reason; nothing half-rendered is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Template as JinjaTemplate
+from jinja2 import TemplateError, UndefinedError
+from jinja2.exceptions import SecurityError
+
+from smsops.config.audience import Recipient
+from smsops.config.loader import Config
+from smsops.config.models import Schedule, Template
+from smsops.core.encoding import Encoding, measure
+from smsops.core.skips import Skip, SkipReason
+from smsops.render.environment import BUILTINS, environment, variables_of
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    text: str
+    encoding: Encoding
+    segments: int
+    text_hash: str  # sha256 of the text: the ledger keeps this, not the text
+    custom: tuple[str, ...]  # provider template values, in `variables` order
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    name: str
+    config: Template
+    template: JinjaTemplate
+    variables: frozenset[str]
+
+
+def compile_templates(config: Config) -> dict[str, CompiledTemplate]:
+    """Every template compiled once per config load (the config was validated)."""
+    env = environment()
+    return {
+        name: CompiledTemplate(
+            name, template, env.from_string(template.body), frozenset(variables_of(template.body))
+        )
+        for name, template in config.templates.items()
+    }
+
+
+def render(
+    compiled: CompiledTemplate,
+    schedule_name: str,
+    schedule: Schedule,
+    recipient: Recipient,
+    occurrence: str,
+    now: datetime,
+) -> Rendered | Skip:
+    """The message for one recipient, or why they are skipped."""
+    values: dict[str, Any] = {
+        "now": now,
+        "schedule": schedule_name,
+        "occurrence": occurrence,
+        "recipient": {"phone": recipient.phone, "region": recipient.region},
+    }
+    values.update(schedule.vars)
+    values.update({k: v for k, v in recipient.variables.items() if v.strip() or k in BUILTINS})
+    missing = sorted(name for name in compiled.variables if name not in values)
+    if missing:
+        empty = [name for name in missing if name in recipient.variables]
+        detail = f"no value for {', '.join(missing)}" + (
+            f" ({', '.join(empty)} empty)" if empty else ""
+        )
+        return Skip(SkipReason.MISSING_VARIABLE, detail, recipient.where)
+    try:
+        text = compiled.template.render(values)
+    except SecurityError as exc:
+        return Skip(SkipReason.RENDER_ERROR, f"refused by the sandbox: {exc}", recipient.where)
+    except UndefinedError as exc:
+        return Skip(SkipReason.RENDER_ERROR, f"undefined: {exc.message}", recipient.where)
+    except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
+        return Skip(SkipReason.RENDER_ERROR, f"{type(exc).__name__}: {exc}", recipient.where)
+    try:
+        measured = measure(text, compiled.config.unicode)
+    except ValueError as exc:
+        return Skip(SkipReason.ENCODING, str(exc), recipient.where)
+    wanted = compiled.config.provider_template
+    custom = tuple(str(values[name]) for name in wanted.variables) if wanted else ()
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return Rendered(text, measured.encoding, measured.segments, digest, custom)

@@ -1,0 +1,130 @@
+"""Audiences: CSV and inline contacts to E.164, with every skip reported by row."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from smsops.config.audience import Recipient, recipients
+from smsops.core.errors import ConfigError, Location
+from smsops.core.skips import Skip, SkipReason
+from smsops.engine.project import load_project
+
+
+def _config(
+    tmp_path: Path, csv_text: str | bytes, audience: str = "", optouts: str = "+447400123459\n"
+) -> Path:
+    data = tmp_path / "people.csv"
+    if isinstance(csv_text, bytes):
+        data.write_bytes(csv_text)
+    else:
+        data.write_text(csv_text, encoding="utf-8")
+    (tmp_path / "optouts.csv").write_text("phone\n" + optouts)
+    (tmp_path / "a.yaml").write_text(
+        "audiences:\n"
+        "  people:\n"
+        "    source: people.csv\n"
+        "    default_region: GB\n"
+        "    exclude: [optouts]\n"
+        f"{audience}"
+        "  optouts:\n"
+        "    source: optouts.csv\n"
+    )
+    return tmp_path
+
+
+def test_rows_become_recipients_or_skips_with_row_numbers(tmp_path: Path) -> None:
+    config = load_project(
+        _config(
+            tmp_path,
+            "phone,name\n"
+            "+447400123456,Sam\n"
+            "07400 123457,Priya\n"
+            "\n"
+            "garbage,Bad\n"
+            "+44 7400 123456,Again\n"
+            "+447400123459,Opted out\n",
+        )
+    )
+    found = list(recipients(config, "people"))
+    csv_file = tmp_path / "people.csv"
+    assert found[0] == Recipient(
+        "+447400123456", "GB", {"phone": "+447400123456", "name": "Sam"}, Location(csv_file, row=2)
+    )
+    assert isinstance(found[1], Recipient)
+    assert found[1].phone == "+447400123457"
+    assert found[2:] == [
+        Skip(SkipReason.INVALID_NUMBER, "not a phone number", Location(csv_file, row=5)),
+        Skip(SkipReason.DUPLICATE, f"same number as {csv_file}:row 2", Location(csv_file, row=6)),
+        Skip(SkipReason.EXCLUDED, "in excluded audience 'optouts'", Location(csv_file, row=7)),
+    ]
+
+
+def test_inline_contacts_point_at_yaml(tmp_path: Path) -> None:
+    config = load_project(
+        _config(
+            tmp_path,
+            "phone\n",
+            audience="    contacts:\n      - {phone: '07400 123458', name: Inline}\n      - {phone: '12'}\n",
+        )
+    )
+    first, second = recipients(config, "people")
+    assert isinstance(first, Recipient)
+    assert first.variables == {"name": "Inline"}
+    assert first.where == Location(tmp_path / "a.yaml", 7, 9)
+    assert isinstance(second, Skip)
+    assert second.where == Location(tmp_path / "a.yaml", 8, 9)
+
+
+def test_bom_and_quoted_fields(tmp_path: Path) -> None:
+    config = load_project(
+        _config(tmp_path, '\ufeffphone,note\n+447400123456,"Hello, ""world""\nline two"\n')
+    )
+    (only,) = recipients(config, "people")
+    assert isinstance(only, Recipient)
+    assert only.variables["note"] == 'Hello, "world"\nline two'
+
+
+def test_bad_encoding_names_the_row_and_what_to_do(tmp_path: Path) -> None:
+    config = load_project(
+        _config(tmp_path, b"phone,name\n+447400123456,Sam\n+447400123457,Jos\xe9\n")
+    )
+    with pytest.raises(ConfigError) as caught:
+        list(recipients(config, "people"))
+    message = str(caught.value)
+    assert f"{tmp_path / 'people.csv'}:row 3" in message
+    assert "set `encoding` on the audience" in message
+
+
+def test_declared_encoding_is_used(tmp_path: Path) -> None:
+    config = load_project(
+        _config(
+            tmp_path,
+            "phone,name\n+447400123457,José\n".encode("latin-1"),
+            audience="    encoding: latin-1\n",
+        )
+    )
+    (only,) = recipients(config, "people")
+    assert isinstance(only, Recipient)
+    assert only.variables["name"] == "José"
+
+
+def test_csv_removed_after_validation_is_a_clear_error(tmp_path: Path) -> None:
+    config = load_project(_config(tmp_path, "phone\n+447400123456\n"))
+    (tmp_path / "people.csv").unlink()
+    with pytest.raises(ConfigError, match="does not exist"):
+        list(recipients(config, "people"))
+
+
+def test_reading_is_streamed(tmp_path: Path) -> None:
+    rows = "".join(f"+4474001{i:05d}\n" for i in range(50_000))
+    config = load_project(_config(tmp_path, "phone\n" + rows))
+    stream = recipients(config, "people")
+    first = list(itertools.islice(stream, 3))
+    assert [r.phone for r in first if isinstance(r, Recipient)] == [
+        "+447400100000",
+        "+447400100001",
+        "+447400100002",
+    ]
