@@ -82,9 +82,10 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from smsops.config.schema import schema_text
+    from smsops.config.schema import schema_text  # keep --help fast
+    from smsops.providers.registry import provider_models
 
-    sys.stdout.write(schema_text())
+    sys.stdout.write(schema_text(provider_models()))
     return EXIT_OK
 
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from smsops.config.diagnostics import did_you_mean
 from smsops.config.loader import Config
 from smsops.config.models import Audience, Schedule
-from smsops.config.providers import SendWithSES
 from smsops.core.csvfile import csv_lines
 from smsops.core.errors import Location, Problem
 
@@ -75,13 +74,12 @@ def _capabilities(config: Config, name: str, schedule: Schedule) -> Iterator[Pro
                     f"schedule {name!r}: template {schedule.template!r} uses {labels[feature]}, "
                     f"which provider {provider_name!r} ({provider.type}) does not support",
                 )
-        keys = provider.template_keys if isinstance(provider, SendWithSES) else None
-        if keys is not None and getattr(keys, template.category) is None:
+        lacking = provider.lacks(template.category)
+        if lacking is not None:
             yield Problem(
                 where,
-                f"schedule {name!r}: provider {provider_name!r} has no "
-                f"template_keys.{template.category}, needed for {template.category} "
-                f"template {schedule.template!r}",
+                f"schedule {name!r}: provider {provider_name!r} has no {lacking}, needed for "
+                f"{template.category} template {schedule.template!r}",
             )
 
 

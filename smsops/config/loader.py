@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from smsops.config.diagnostics import did_you_mean, problems_from
 from smsops.config.models import Audience, Schedule, Template
-from smsops.config.providers import PROVIDER_TYPES, ProviderBase
+from smsops.config.providers import ProviderBase
 from smsops.config.types import check_name
 from smsops.config.yamlsource import SourceMap, YamlPath, load_file
 from smsops.core.errors import ConfigError, Location, Problem
@@ -73,8 +74,14 @@ def config_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def load_config(root: Path) -> LoadResult:
-    """Read and validate every file; return what validated plus every problem found."""
+ProviderModels = Mapping[str, type[ProviderBase]]
+
+
+def load_config(root: Path, provider_models: ProviderModels) -> LoadResult:
+    """Read and validate every file; return what validated plus every problem found.
+
+    `provider_models` maps each provider `type` to its model (from the registry).
+    """
     config = Config(root=root)
     if not root.exists():
         problem = Problem(Location(root), "no such file or directory")
@@ -92,7 +99,7 @@ def load_config(root: Path) -> LoadResult:
             continue
         problems.extend(_collect(data, source, config, raw))
     for (section, name), data in raw.items():
-        problems.extend(_validate_entry(config, section, name, data))
+        problems.extend(_validate_entry(config, section, name, data, provider_models))
     return LoadResult(config, problems)
 
 
@@ -131,11 +138,13 @@ def _collect(
     return problems
 
 
-def _validate_entry(config: Config, section: str, name: str, data: Any) -> list[Problem]:
+def _validate_entry(
+    config: Config, section: str, name: str, data: Any, provider_models: ProviderModels
+) -> list[Problem]:
     subject = f"{_SUBJECT[section]} {name!r}"
     model = _STATIC_MODELS.get(section)
     if model is None:
-        found = _provider_model(data)
+        found = _provider_model(data, provider_models)
         if isinstance(found, str):
             return [Problem(config.locate(section, name, "type"), f"{subject}: {found}")]
         model = found
@@ -150,16 +159,16 @@ def _validate_entry(config: Config, section: str, name: str, data: Any) -> list[
     return []
 
 
-def _provider_model(data: Any) -> type[ProviderBase] | str:
+def _provider_model(data: Any, provider_models: ProviderModels) -> type[ProviderBase] | str:
     """The model for a provider entry, or an error message about its `type`."""
-    kinds = ", ".join(PROVIDER_TYPES)
+    kinds = ", ".join(provider_models)
     if not isinstance(data, dict) or "type" not in data:
         return f"missing required key 'type' (one of {kinds})"
     kind = data["type"]
-    if kind not in PROVIDER_TYPES:
-        hint = did_you_mean(str(kind), PROVIDER_TYPES)
+    if kind not in provider_models:
+        hint = did_you_mean(str(kind), provider_models)
         return f"unknown provider type {kind!r}{hint}; use one of {kinds}"
-    return PROVIDER_TYPES[kind]
+    return provider_models[kind]
 
 
 def entry_path(section: str, name: str, *rest: str | int) -> YamlPath:

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from smsops.config.providers import Category, Provider
+from smsops.config.providers import Category
 from smsops.config.types import ClockTime, Duration, NumberText, Scalar
 
 RECIPIENT_TIMEZONE = "recipient"
@@ -228,18 +228,9 @@ class Schedule(_Model):
         return self.window or DEFAULT_WINDOW
 
 
-class ConfigFile(_Model):
-    """One YAML file of a config; a directory of them is merged by name."""
+class ConfigSections(_Model):
+    """The sections of one YAML file besides `providers` (whose models are registered)."""
 
-    providers: dict[str, Provider] = Field(default_factory=dict)
     templates: dict[str, Template] = Field(default_factory=dict)
     audiences: dict[str, Audience] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)
-
-
-SECTIONS: dict[str, Any] = {
-    "providers": Provider,
-    "templates": Template,
-    "audiences": Audience,
-    "schedules": Schedule,
-}

@@ -1,14 +1,18 @@
-"""Provider config models: one per `type`, a discriminated union, and what each can do."""
+"""What every provider's config has; each provider module adds its own fields.
+
+The concrete models live beside their adapters in `smsops.providers.<type>`
+and reach the config loader through the provider registry.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smsops.config.types import Duration, NumberText, RateLimit, SecretRef, Text
+from smsops.config.types import Duration, RateLimit, Text
 
 Category = Literal["transactional", "marketing", "otp"]
 
@@ -67,96 +71,11 @@ class ProviderBase(BaseModel):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
 
+    def lacks(self, category: Category) -> str | None:
+        """What this provider is missing to send a template of `category`, if anything."""
+        return None
+
     def price(self) -> Price | None:
         if isinstance(self.price_per_segment, float | int):
             return Price(default=float(self.price_per_segment))
         return self.price_per_segment
-
-
-class TemplateKeys(BaseModel):
-    """SendWithSES issues one key per SMS type."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    transactional: SecretRef | None = None
-    marketing: SecretRef | None = None
-    otp: SecretRef | None = None
-
-
-class SendWithSES(ProviderBase):
-    type: Literal["sendwithses"]
-    capabilities: ClassVar[Capabilities] = Capabilities(otp=True, sender_mask=True)
-
-    base_url: Text = "https://api.sendwithses.com"
-    template_keys: TemplateKeys
-    sender_id: Text | None = None
-    origination_number: NumberText | None = Field(
-        default=None, description="E.164; required to send to US numbers."
-    )
-
-
-class Skycore(ProviderBase):
-    type: Literal["skycore"]
-    capabilities: ClassVar[Capabilities] = Capabilities(sender_mask=True)
-
-    base_url: Text = Field(description="The account's API endpoint URL (no public default).")
-    api_key: SecretRef
-    from_: NumberText = Field(alias="from", description="Short code, toll-free or 10DLC.")
-    from_mask: Text | None = Field(default=None, description="Sender mask, at most 11 characters.")
-    campaign_ref: Text | None = None
-    enforce_campaign_check: bool = False
-    click_tracking: bool = False
-    number_format: Literal["plus", "digits"] = Field(
-        default="plus", description="Send `to` as +E.164 (plus) or digits only; the docs disagree."
-    )
-
-    @field_validator("from_mask")
-    @classmethod
-    def _mask_length(cls, value: str | None) -> str | None:
-        # Skycore silently cuts longer masks; a silent cut is a wrong message.
-        if value is not None and "${env:" not in value and len(value) > 11:
-            raise ValueError(f"{value!r} has {len(value)} characters; a mask has at most 11")
-        return value
-
-    @model_validator(mode="after")
-    def _campaign(self) -> Skycore:
-        if self.enforce_campaign_check and not self.campaign_ref:
-            raise ValueError("campaign_ref is required when enforce_campaign_check is true")
-        return self
-
-
-class Opentact(ProviderBase):
-    type: Literal["opentact"]
-
-    base_url: Text = "https://api.opentact.org"
-    token: SecretRef = Field(description="JWT sent as X-Auth-Token.")
-    from_: NumberText = Field(alias="from")
-
-
-class Aoc(ProviderBase):
-    type: Literal["aoc"]
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        flash=True,
-        provider_templates=True,
-        otp=True,
-        bulk=True,
-        sender_mask=True,
-        unicode_flag=True,
-    )
-
-    base_url: Text = Field(description="The white-label host, e.g. https://one.telepie.com.")
-    api_key: SecretRef
-    sender: Text
-    route: Literal["TRANS", "PROMO", "OTP"] | None = Field(
-        default=None, description="Default: from the template category (TRANS/PROMO/OTP)."
-    )
-    bulk_size: int = Field(default=100, ge=1, le=1000, description="Recipients per bulk request.")
-
-
-Provider = Annotated[SendWithSES | Skycore | Opentact | Aoc, Field(discriminator="type")]
-PROVIDER_TYPES: dict[str, type[ProviderBase]] = {
-    "sendwithses": SendWithSES,
-    "skycore": Skycore,
-    "opentact": Opentact,
-    "aoc": Aoc,
-}

@@ -7,12 +7,13 @@ from pathlib import Path
 from smsops.config.checks import check_config
 from smsops.config.loader import Config, load_config
 from smsops.core.errors import ConfigError
+from smsops.providers.registry import provider_models
 from smsops.render.checks import check_templates
 
 
 def load_project(path: Path) -> Config:
     """Load and check the config at `path`; raise `ConfigError` listing every problem."""
-    result = load_config(path)
+    result = load_config(path, provider_models())
     problems = list(result.problems)
     problems.extend(check_config(result.config))
     problems.extend(check_templates(result.config))

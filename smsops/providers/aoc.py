@@ -4,19 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import httpx
+from pydantic import Field
 
-from smsops.config.providers import Aoc
+from smsops.config.providers import Capabilities, ProviderBase
+from smsops.config.types import SecretRef, Text
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
 
 ROUTES = {"transactional": "TRANS", "marketing": "PROMO", "otp": "OTP"}
 
 
+if TYPE_CHECKING:
+    import httpx
+
+
+class Aoc(ProviderBase):
+    type: Literal["aoc"]
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        flash=True,
+        provider_templates=True,
+        otp=True,
+        bulk=True,
+        sender_mask=True,
+        unicode_flag=True,
+    )
+
+    base_url: Text = Field(description="The white-label host, e.g. https://one.telepie.com.")
+    api_key: SecretRef
+    sender: Text
+    route: Literal["TRANS", "PROMO", "OTP"] | None = Field(
+        default=None, description="Default: from the template category (TRANS/PROMO/OTP)."
+    )
+    bulk_size: int = Field(default=100, ge=1, le=1000, description="Recipients per bulk request.")
+
+
 @dataclass(frozen=True)
 class AocAdapter(Adapter):
     config: Aoc
+    config_model: ClassVar[type[ProviderBase]] = Aoc
     secret_headers: ClassVar[frozenset[str]] = frozenset({"apikey"})
 
     @property
@@ -68,3 +94,6 @@ def _result(ids: dict[str, str], recipient: str) -> Result:
         return Accepted(message_id=ids[recipient])
     # Accepted as a whole but this number is not listed: it may or may not go out.
     return Uncertain("AOC accepted the request but listed no messageId for this recipient")
+
+
+ADAPTER = AocAdapter

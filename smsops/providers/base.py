@@ -11,12 +11,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from smsops.config.providers import Capabilities, Category, ProviderBase
 from smsops.core import envref
+
+if TYPE_CHECKING:  # httpx costs ~0.1 s to import; `validate` never needs it
+    import httpx
 
 REDACTED = "***"
 
@@ -80,6 +81,7 @@ class Adapter:
     config: ProviderBase
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
     secret_headers: ClassVar[frozenset[str]] = frozenset()
+    config_model: ClassVar[type[ProviderBase]] = ProviderBase
 
     @property
     def capabilities(self) -> Capabilities:
@@ -122,6 +124,8 @@ class Adapter:
         return self.secret(self.config.base_url) + path
 
     def post(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Request:
+        import httpx  # see TYPE_CHECKING above
+
         return httpx.Request("POST", self.url(path), headers=headers, json=body)
 
 
@@ -163,6 +167,8 @@ def retry_after(value: str | None) -> float | None:
 
 def transport_error(error: httpx.TransportError) -> Result:
     """Connect failures never reached the provider; anything later might have."""
+    import httpx  # see TYPE_CHECKING above
+
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return Retryable(f"could not connect: {type(error).__name__}")
     return Uncertain(f"the request may have been received: {type(error).__name__}")

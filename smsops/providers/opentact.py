@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import httpx
+from pydantic import Field
 
-from smsops.config.providers import Opentact
+from smsops.config.providers import ProviderBase
+from smsops.config.types import NumberText, SecretRef, Text
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class Opentact(ProviderBase):
+    type: Literal["opentact"]
+
+    base_url: Text = "https://api.opentact.org"
+    token: SecretRef = Field(description="JWT sent as X-Auth-Token.")
+    from_: NumberText = Field(alias="from")
 
 
 @dataclass(frozen=True)
 class OpentactAdapter(Adapter):
     config: Opentact
+    config_model: ClassVar[type[ProviderBase]] = Opentact
     secret_headers: ClassVar[frozenset[str]] = frozenset({"x-auth-token"})
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:
@@ -54,3 +67,6 @@ def _reason(response: httpx.Response, body: dict[str, Any]) -> str:
             text = detail.get("message") if isinstance(detail, dict) else detail
             parts.append(f"{name}: {text}")
     return "; ".join(parts)
+
+
+ADAPTER = OpentactAdapter

@@ -4,19 +4,51 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
-from smsops.config.providers import Category, SendWithSES
+from smsops.config.providers import Capabilities, Category, ProviderBase
+from smsops.config.types import NumberText, SecretRef, Text
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result
 
+if TYPE_CHECKING:
+    import httpx
+
 US = "US"
+
+
+class TemplateKeys(BaseModel):
+    """SendWithSES issues one key per SMS type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transactional: SecretRef | None = None
+    marketing: SecretRef | None = None
+    otp: SecretRef | None = None
+
+
+class SendWithSES(ProviderBase):
+    type: Literal["sendwithses"]
+    capabilities: ClassVar[Capabilities] = Capabilities(otp=True, sender_mask=True)
+
+    base_url: Text = "https://api.sendwithses.com"
+    template_keys: TemplateKeys
+    sender_id: Text | None = None
+    origination_number: NumberText | None = Field(
+        default=None, description="E.164; required to send to US numbers."
+    )
+
+    def lacks(self, category: Category) -> str | None:
+        if getattr(self.template_keys, category) is None:
+            return f"template_keys.{category}"
+        return None
 
 
 @dataclass(frozen=True)
 class SendWithSESAdapter(Adapter):
     config: SendWithSES
+    config_model: ClassVar[type[ProviderBase]] = SendWithSES
     secret_headers: ClassVar[frozenset[str]] = frozenset({"template-key"})
 
     def skip_reason(self, message: Message) -> str | None:
@@ -61,3 +93,6 @@ class SendWithSESAdapter(Adapter):
         if region == US and self.config.origination_number:
             body["origination_number"] = self.secret(self.config.origination_number)
         return body
+
+
+ADAPTER = SendWithSESAdapter

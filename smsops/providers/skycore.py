@@ -4,17 +4,52 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import httpx
+from pydantic import Field, field_validator, model_validator
 
-from smsops.config.providers import Skycore
+from smsops.config.providers import Capabilities, ProviderBase
+from smsops.config.types import NumberText, SecretRef, Text
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class Skycore(ProviderBase):
+    type: Literal["skycore"]
+    capabilities: ClassVar[Capabilities] = Capabilities(sender_mask=True)
+
+    base_url: Text = Field(description="The account's API endpoint URL (no public default).")
+    api_key: SecretRef
+    from_: NumberText = Field(alias="from", description="Short code, toll-free or 10DLC.")
+    from_mask: Text | None = Field(default=None, description="Sender mask, at most 11 characters.")
+    campaign_ref: Text | None = None
+    enforce_campaign_check: bool = False
+    click_tracking: bool = False
+    number_format: Literal["plus", "digits"] = Field(
+        default="plus", description="Send `to` as +E.164 (plus) or digits only; the docs disagree."
+    )
+
+    @field_validator("from_mask")
+    @classmethod
+    def _mask_length(cls, value: str | None) -> str | None:
+        # Skycore silently cuts longer masks; a silent cut is a wrong message.
+        if value is not None and "${env:" not in value and len(value) > 11:
+            raise ValueError(f"{value!r} has {len(value)} characters; a mask has at most 11")
+        return value
+
+    @model_validator(mode="after")
+    def _campaign(self) -> Skycore:
+        if self.enforce_campaign_check and not self.campaign_ref:
+            raise ValueError("campaign_ref is required when enforce_campaign_check is true")
+        return self
 
 
 @dataclass(frozen=True)
 class SkycoreAdapter(Adapter):
     config: Skycore
+    config_model: ClassVar[type[ProviderBase]] = Skycore
     secret_headers: ClassVar[frozenset[str]] = frozenset({"x-api-key"})
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:
@@ -51,3 +86,6 @@ class SkycoreAdapter(Adapter):
                 Rejected(f"HTTP {response.status_code}: {body}", code=str(response.status_code))
             ]
         return [Uncertain(f"HTTP {response.status_code} with no Skycore status")]
+
+
+ADAPTER = SkycoreAdapter

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from smsops.config.providers import PROVIDER_TYPES, ProviderBase
+from smsops.config.providers import ProviderBase
 from smsops.providers.base import Adapter
-from smsops.providers.registry import adapter_for
+from smsops.providers.registry import adapter_for, provider_models
 
 SECRETS = {
     "SES_TX": "ses-transactional-SECRET",
@@ -49,7 +49,7 @@ def make_adapter(name: str, base_url: str | None = None, **changes: Any) -> Adap
     data = CONFIGS[name] | changes
     if base_url is not None:
         data = data | {"base_url": base_url}
-    config: ProviderBase = PROVIDER_TYPES[data["type"]].model_validate(data)
+    config: ProviderBase = provider_models()[data["type"]].model_validate(data)
     return adapter_for(name, config, SECRETS)
 
 

@@ -118,3 +118,14 @@ def test_adapters_stay_small() -> None:
     for module in ("sendwithses", "skycore", "opentact", "aoc"):
         lines = (Path(package.__file__).parent / f"{module}.py").read_text().splitlines()
         assert len(lines) < 150, module
+
+
+def test_registry_modules_hold_model_and_adapter_of_their_type() -> None:
+    from typing import get_args
+
+    from smsops.providers.registry import PROVIDER_MODULES, adapters
+
+    assert tuple(adapters()) == PROVIDER_MODULES
+    for name, adapter in adapters().items():
+        assert get_args(adapter.config_model.model_fields["type"].annotation) == (name,)
+        assert adapter.__module__ == f"smsops.providers.{name}"
