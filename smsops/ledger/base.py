@@ -1,0 +1,143 @@
+"""The send ledger: what was claimed, sent, failed or is uncertain, by send key.
+
+A send is `(schedule, occurrence, recipient)`; its key is a stable hash of
+those. Inserting the key is the claim: whoever inserts it owns the send, so
+two runs (or replicas) can never both send it. Rows are written ahead
+(`pending`) before a request goes out and settled after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+
+
+SETTLED = frozenset(Status) - {Status.PENDING}
+
+
+def send_key(schedule: str, occurrence: str, recipient: str) -> str:
+    """A stable key: the same inputs give the same key in every process and version."""
+    joined = "\x1f".join((schedule, occurrence, recipient))
+    return hashlib.sha256(joined.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class SendRecord:
+    key: str
+    schedule: str
+    occurrence: str
+    recipient: str
+    provider: str
+    template: str
+    text_hash: str
+    segments: int
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    provider_message_id: str | None = None
+    attempts: int = 0
+    error: str | None = None
+
+    @classmethod
+    def claim(
+        cls,
+        schedule: str,
+        occurrence: str,
+        recipient: str,
+        *,
+        provider: str,
+        template: str,
+        text_hash: str,
+        segments: int,
+        now: datetime,
+    ) -> SendRecord:
+        """A new `pending` row for a send about to be attempted."""
+        key = send_key(schedule, occurrence, recipient)
+        return cls(
+            key,
+            schedule,
+            occurrence,
+            recipient,
+            provider,
+            template,
+            text_hash,
+            segments,
+            Status.PENDING,
+            now,
+            now,
+        )
+
+    def settled(
+        self,
+        status: Status,
+        now: datetime,
+        *,
+        provider: str | None = None,
+        message_id: str | None = None,
+        error: str | None = None,
+        attempts: int | None = None,
+    ) -> SendRecord:
+        return replace(
+            self,
+            status=status,
+            updated_at=now,
+            provider=provider or self.provider,
+            provider_message_id=message_id or self.provider_message_id,
+            error=error,
+            attempts=self.attempts if attempts is None else attempts,
+        )
+
+
+class Ledger(ABC):
+    """Storage of send records; implementations: memory, SQLite (PostgreSQL to come)."""
+
+    @abstractmethod
+    def claim(self, records: Iterable[SendRecord]) -> list[SendRecord]:
+        """Insert `pending` rows; return those this call inserted (the others exist)."""
+
+    @abstractmethod
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        """Write the outcome of claimed sends (status, id, error, attempts)."""
+
+    @abstractmethod
+    def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
+        """The rows that exist among `keys`."""
+
+    @abstractmethod
+    def records(
+        self, schedule: str | None = None, status: Status | None = None
+    ) -> Iterator[SendRecord]:
+        """Rows in key order, optionally filtered."""
+
+    @abstractmethod
+    def mark_stale(self, claimed_before: datetime, now: datetime) -> list[SendRecord]:
+        """Turn `pending` rows claimed before `claimed_before` into `uncertain`.
+
+        A pending row that old belongs to a run that died mid-send: the
+        request may or may not have gone out, so it must not be resent
+        unless the user asks.
+        """
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Counts per schedule and status."""
+        counts: dict[str, dict[str, int]] = {}
+        for record in self.records():
+            per = counts.setdefault(record.schedule, {})
+            per[record.status.value] = per.get(record.status.value, 0) + 1
+        return counts
+
+    def close(self) -> None:  # noqa: B027 - an optional hook; memory holds nothing
+        """Release what the ledger holds (files, connections)."""

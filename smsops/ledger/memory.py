@@ -1,0 +1,49 @@
+"""An in-memory ledger for unit tests and dry runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from smsops.ledger.base import Ledger, SendRecord, Status
+
+
+class MemoryLedger(Ledger):
+    def __init__(self) -> None:
+        self._rows: dict[str, SendRecord] = {}
+
+    def claim(self, records: Iterable[SendRecord]) -> list[SendRecord]:
+        claimed = []
+        for record in records:
+            if record.key not in self._rows:
+                self._rows[record.key] = record
+                claimed.append(record)
+        return claimed
+
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        for record in records:
+            if record.key not in self._rows:
+                raise KeyError(f"settling a send that was never claimed: {record.key}")
+            self._rows[record.key] = record
+
+    def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
+        return {key: self._rows[key] for key in keys if key in self._rows}
+
+    def records(
+        self, schedule: str | None = None, status: Status | None = None
+    ) -> Iterator[SendRecord]:
+        for key in sorted(self._rows):
+            record = self._rows[key]
+            if (schedule is None or record.schedule == schedule) and (
+                status is None or record.status == status
+            ):
+                yield record
+
+    def mark_stale(self, claimed_before: datetime, now: datetime) -> list[SendRecord]:
+        stale = [
+            r.settled(Status.UNCERTAIN, now, error="the run that claimed it stopped mid-send")
+            for r in self._rows.values()
+            if r.status == Status.PENDING and r.created_at < claimed_before
+        ]
+        self.settle(stale)
+        return stale

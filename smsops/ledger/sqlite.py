@@ -1,0 +1,208 @@
+"""The embedded ledger: one SQLite file in WAL mode, schema versioned by migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+from smsops.core.errors import SmsopsError
+from smsops.ledger.base import Ledger, SendRecord, Status
+
+# Each entry moves the schema one version up (PRAGMA user_version); never edit one.
+MIGRATIONS = (
+    """
+    CREATE TABLE sends (
+        key TEXT PRIMARY KEY,
+        schedule TEXT NOT NULL,
+        occurrence TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        template TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        segments INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        provider_message_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sends_by_schedule ON sends (schedule, occurrence, status);
+    CREATE INDEX sends_by_status ON sends (status, created_at);
+    """,
+)
+_COLUMNS = (
+    "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "
+    "provider_message_id, attempts, error, created_at, updated_at"
+)
+
+# The claim: a second insert of the same key does nothing, and rowcount says who won.
+_INSERT = (
+    f"INSERT INTO sends ({_COLUMNS}) VALUES "  # noqa: S608 - constant column list
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+)
+
+
+class LedgerError(SmsopsError):
+    """The ledger cannot be opened or used."""
+
+
+class SqliteLedger(Ledger):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise LedgerError(f"cannot open the ledger {str(path)!r}: {exc}") from None
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            raise LedgerError(
+                f"the ledger {str(self.path)!r} has schema version {version}, newer than this "
+                f"smsops knows ({len(MIGRATIONS)}); upgrade smsops"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def claim(self, records: Iterable[SendRecord]) -> list[SendRecord]:
+        claimed = []
+        ordered = sorted(records, key=lambda r: r.key)  # sorted keys insert ~5x faster
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for record in ordered:
+                cursor = self._db.execute(_INSERT, _row(record))
+                if cursor.rowcount == 1:
+                    claimed.append(record)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return claimed
+
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        rows = [
+            (
+                r.status.value,
+                r.provider,
+                r.provider_message_id,
+                r.attempts,
+                r.error,
+                r.updated_at.isoformat(),
+                r.key,
+            )
+            for r in sorted(records, key=lambda r: r.key)
+        ]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "UPDATE sends SET status = ?, provider = ?, provider_message_id = ?, "
+                "attempts = ?, error = ?, updated_at = ? WHERE key = ?",
+                rows,
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
+        found: dict[str, SendRecord] = {}
+        wanted = list(keys)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT {_COLUMNS} FROM sends WHERE key IN ({marks})"  # noqa: S608 - marks only
+            for row in self._db.execute(query, chunk):
+                found[row[0]] = _record(row)
+        return found
+
+    def records(
+        self, schedule: str | None = None, status: Status | None = None
+    ) -> Iterator[SendRecord]:
+        query = f"SELECT {_COLUMNS} FROM sends WHERE (? IS NULL OR schedule = ?) "  # noqa: S608
+        query += "AND (? IS NULL OR status = ?) ORDER BY key"
+        state = status.value if status else None
+        for row in self._db.execute(query, (schedule, schedule, state, state)):
+            yield _record(row)
+
+    def mark_stale(self, claimed_before: datetime, now: datetime) -> list[SendRecord]:
+        query = f"SELECT {_COLUMNS} FROM sends WHERE status = 'pending' AND created_at < ?"  # noqa: S608
+        stale = [
+            _record(row).settled(
+                Status.UNCERTAIN, now, error="the run that claimed it stopped mid-send"
+            )
+            for row in self._db.execute(query, (claimed_before.isoformat(),))
+        ]
+        self.settle(stale)
+        return stale
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _row(r: SendRecord) -> tuple[object, ...]:
+    return (
+        r.key,
+        r.schedule,
+        r.occurrence,
+        r.recipient,
+        r.provider,
+        r.template,
+        r.text_hash,
+        r.segments,
+        r.status.value,
+        r.provider_message_id,
+        r.attempts,
+        r.error,
+        r.created_at.isoformat(),
+        r.updated_at.isoformat(),
+    )
+
+
+def _record(row: tuple[object, ...]) -> SendRecord:
+    (
+        key,
+        schedule,
+        occurrence,
+        recipient,
+        provider,
+        template,
+        text_hash,
+        segments,
+        status,
+        message_id,
+        attempts,
+        error,
+        created_at,
+        updated_at,
+    ) = row
+    return SendRecord(
+        key=str(key),
+        schedule=str(schedule),
+        occurrence=str(occurrence),
+        recipient=str(recipient),
+        provider=str(provider),
+        template=str(template),
+        text_hash=str(text_hash),
+        segments=int(str(segments)),
+        status=Status(str(status)),
+        created_at=datetime.fromisoformat(str(created_at)),
+        updated_at=datetime.fromisoformat(str(updated_at)),
+        provider_message_id=None if message_id is None else str(message_id),
+        attempts=int(str(attempts)),
+        error=None if error is None else str(error),
+    )

@@ -1,0 +1,147 @@
+"""Both ledgers honour one contract: the key is the claim, settles stick, stale pendings."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from smsops.core.errors import UsageError
+from smsops.ledger.base import Ledger, SendRecord, Status, send_key
+from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.open import open_ledger
+from smsops.ledger.sqlite import LedgerError, SqliteLedger
+
+T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def record(
+    recipient: str, schedule: str = "s", occurrence: str = "once", now: datetime = T0
+) -> SendRecord:
+    return SendRecord.claim(
+        schedule,
+        occurrence,
+        recipient,
+        provider="ses",
+        template="t",
+        text_hash="h",
+        segments=1,
+        now=now,
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    opened: Ledger = (
+        MemoryLedger() if request.param == "memory" else SqliteLedger(tmp_path / "l.sqlite")
+    )
+    yield opened
+    opened.close()
+
+
+def test_key_is_stable_and_distinct() -> None:
+    assert send_key("s", "once", "+447400123456") == send_key("s", "once", "+447400123456")
+    assert send_key("s", "once", "+447400123456") != send_key(
+        "s", "2026-11-22T09:00:00Z", "+447400123456"
+    )
+    # The separator keeps ("a", "bc") and ("ab", "c") apart.
+    assert send_key("a", "bc", "+1") != send_key("ab", "c", "+1")
+
+
+def test_only_the_first_claim_wins(ledger: Ledger) -> None:
+    first = ledger.claim([record("+447400123456"), record("+447400123457")])
+    assert len(first) == 2
+    again = ledger.claim([record("+447400123456"), record("+447400123458")])
+    assert [r.recipient for r in again] == ["+447400123458"]
+
+
+def test_settle_and_read_back(ledger: Ledger) -> None:
+    (claimed,) = ledger.claim([record("+447400123456")])
+    sent = claimed.settled(Status.SENT, T0 + timedelta(seconds=1), message_id="m-1", attempts=2)
+    ledger.settle([sent])
+    assert ledger.get([claimed.key]) == {claimed.key: sent}
+    assert list(ledger.records(status=Status.SENT)) == [sent]
+    assert list(ledger.records(schedule="other")) == []
+    assert ledger.stats() == {"s": {"sent": 1}}
+
+
+def test_stale_pending_becomes_uncertain_and_fresh_stays(ledger: Ledger) -> None:
+    old = record("+447400123456", now=T0)
+    fresh = record("+447400123457", now=T0 + timedelta(minutes=10))
+    done = record("+447400123458", now=T0)
+    ledger.claim([old, fresh, done])
+    ledger.settle([done.settled(Status.SENT, T0)])
+    stale = ledger.mark_stale(
+        claimed_before=T0 + timedelta(minutes=5), now=T0 + timedelta(minutes=11)
+    )
+    assert [r.key for r in stale] == [old.key]
+    assert ledger.get([old.key])[old.key].status is Status.UNCERTAIN
+    assert ledger.get([fresh.key])[fresh.key].status is Status.PENDING
+    assert ledger.get([done.key])[done.key].status is Status.SENT
+
+
+def test_sqlite_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "ledger.sqlite"
+    first = SqliteLedger(path)
+    (claimed,) = first.claim([record("+447400123456")])
+    first.close()
+    second = SqliteLedger(path)
+    assert second.claim([record("+447400123456")]) == []
+    assert second.get([claimed.key])[claimed.key] == claimed
+    second.close()
+
+
+def test_sqlite_is_wal_and_versioned(tmp_path: Path) -> None:
+    SqliteLedger(tmp_path / "l.sqlite").close()
+    db = sqlite3.connect(tmp_path / "l.sqlite")
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert db.execute("PRAGMA user_version").fetchone() == (1,)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(LedgerError, match="schema version 99, newer than this smsops knows"):
+        SqliteLedger(tmp_path / "l.sqlite")
+
+
+def test_sqlite_concurrent_claimers_never_share_a_key(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    SqliteLedger(path).close()
+    batch = [record(f"+4474001{i:05d}") for i in range(2000)]
+    won: list[list[SendRecord]] = []
+
+    def claimer() -> None:
+        ledger = SqliteLedger(path)
+        won.append(ledger.claim(batch))
+        ledger.close()
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = [r.key for claimed in won for r in claimed]
+    assert len(keys) == len(set(keys)) == 2000
+
+
+def test_open_ledger_locations(tmp_path: Path) -> None:
+    assert isinstance(open_ledger("memory://"), MemoryLedger)
+    by_url = open_ledger(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    by_path = open_ledger(str(tmp_path / "b.sqlite"))
+    assert isinstance(by_url, SqliteLedger)
+    assert isinstance(by_path, SqliteLedger)
+    by_url.close()
+    by_path.close()
+    with pytest.raises(UsageError, match="PostgreSQL ledgers are not available"):
+        open_ledger("postgresql://localhost/smsops")
+    with pytest.raises(UsageError, match="unknown ledger URL"):
+        open_ledger("redis://x")
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(LedgerError, match="cannot open the ledger"):
+        SqliteLedger(blocker / "ledger.sqlite")
