@@ -65,19 +65,18 @@ class SendRecord:
         now: datetime,
     ) -> SendRecord:
         """A new `pending` row for a send about to be attempted."""
-        key = send_key(schedule, occurrence, recipient)
         return cls(
-            key,
-            schedule,
-            occurrence,
-            recipient,
-            provider,
-            template,
-            text_hash,
-            segments,
-            Status.PENDING,
-            now,
-            now,
+            key=send_key(schedule, occurrence, recipient),
+            schedule=schedule,
+            occurrence=occurrence,
+            recipient=recipient,
+            provider=provider,
+            template=template,
+            text_hash=text_hash,
+            segments=segments,
+            status=Status.PENDING,
+            created_at=now,
+            updated_at=now,
         )
 
     def settled(

@@ -55,6 +55,7 @@ class SqliteLedger(Ledger):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -173,36 +174,9 @@ def _row(r: SendRecord) -> tuple[object, ...]:
     )
 
 
-def _record(row: tuple[object, ...]) -> SendRecord:
-    (
-        key,
-        schedule,
-        occurrence,
-        recipient,
-        provider,
-        template,
-        text_hash,
-        segments,
-        status,
-        message_id,
-        attempts,
-        error,
-        created_at,
-        updated_at,
-    ) = row
-    return SendRecord(
-        key=str(key),
-        schedule=str(schedule),
-        occurrence=str(occurrence),
-        recipient=str(recipient),
-        provider=str(provider),
-        template=str(template),
-        text_hash=str(text_hash),
-        segments=int(str(segments)),
-        status=Status(str(status)),
-        created_at=datetime.fromisoformat(str(created_at)),
-        updated_at=datetime.fromisoformat(str(updated_at)),
-        provider_message_id=None if message_id is None else str(message_id),
-        attempts=int(str(attempts)),
-        error=None if error is None else str(error),
-    )
+def _record(row: sqlite3.Row) -> SendRecord:
+    data = dict(row)
+    data["status"] = Status(data["status"])
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    data["updated_at"] = datetime.fromisoformat(data["updated_at"])
+    return SendRecord(**data)
