@@ -13,16 +13,20 @@ from datetime import datetime
 
 from smsops.config.audience import Recipient, recipients
 from smsops.config.loader import Config
+from smsops.config.models import Schedule
 from smsops.core.phone import mask
 from smsops.core.skips import Skip, SkipReason
-from smsops.engine.occurrences import next_fire, occurrence_label
+from smsops.engine.occurrences import ONCE, next_fire, occurrence_label
 from smsops.providers.base import Adapter, Message
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import CompiledTemplate, compile_templates, render
 
 # Previews build no requests, so they need no secrets.
 NO_SECRETS: Mapping[str, str] = {}
-KEPT_SKIPS = 50  # skip details kept per schedule; counts are always complete
+KEPT_SKIPS = 50
+NO_FUTURE_FIRE = (
+    "none (no fire time after --at)"  # skip details kept per schedule; counts are always complete
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def _preview_one(
         template=schedule.template,
         audience=schedule.audience,
         provider=schedule.providers[0],
-        occurrence=occurrence_label(next_fire(schedule, now)),
+        occurrence=_occurrence(schedule, now),
         cost=0.0 if price else None,
         currency=price.currency if price else None,
     )
@@ -105,6 +109,14 @@ def _preview_one(
             sample = Sample(mask(member.phone), outcome.encoding, outcome.segments, outcome.text)
             result.samples.append(sample)
     return result
+
+
+def _occurrence(schedule: Schedule, now: datetime) -> str:
+    """`once` only for a schedule with no trigger; a trigger with no future fire says so."""
+    if schedule.trigger is None:
+        return ONCE
+    fire = next_fire(schedule, now)
+    return occurrence_label(fire) if fire is not None else NO_FUTURE_FIRE
 
 
 def _provider_skip(adapters: list[Adapter], member: Recipient) -> Skip | None:
