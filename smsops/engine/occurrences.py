@@ -42,3 +42,28 @@ def occurrence_label(fire: datetime | None) -> str:
     if fire is None:
         return ONCE
     return fire.astimezone(zone_info("UTC")).isoformat().replace("+00:00", "Z")
+
+
+def due_fires(schedule: Schedule, at: datetime) -> list[datetime]:
+    """Fire times whose window is open at `at`: fire <= at < fire + window, oldest first.
+
+    An untriggered schedule has no fire times (its one occurrence is `once`,
+    due from the first apply); see `due_occurrences`.
+    """
+    window = schedule.effective_window
+    if schedule.trigger is None or window is None:
+        return []
+    fires: list[datetime] = []
+    # fire > at - window  <=>  at < fire + window; next_fire() is strictly after its cursor.
+    cursor = at - window
+    while (fire := next_fire(schedule, cursor)) is not None and fire <= at:
+        fires.append(fire)
+        cursor = fire
+    return fires
+
+
+def due_occurrences(schedule: Schedule, at: datetime) -> list[str]:
+    """The occurrence labels a plan at `at` should send for this schedule."""
+    if schedule.trigger is None:
+        return [ONCE]
+    return [occurrence_label(fire) for fire in due_fires(schedule, at)]

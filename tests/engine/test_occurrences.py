@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from smsops.config.models import Schedule
-from smsops.engine.occurrences import next_fire, occurrence_label
+from smsops.engine.occurrences import due_occurrences, next_fire, occurrence_label
 from smsops.engine.preview import preview
 from smsops.engine.project import load_project
 
@@ -65,3 +65,61 @@ def test_past_at_is_not_shown_as_once(tmp_path: Path) -> None:
     past, once = preview(load_project(tmp_path), datetime(2026, 11, 22, tzinfo=UTC))
     assert past.occurrence == "none (no fire time after --at)"
     assert once.occurrence == "once"
+
+
+@pytest.mark.parametrize(
+    ("trigger", "window", "at", "expected"),
+    [
+        (None, None, "2026-11-22T09:00:00+00:00", ["once"]),
+        # Inside the window of today's 09:00 London fire.
+        (
+            {"cron": "0 9 * * *", "timezone": "Europe/London"},
+            "2h",
+            "2026-11-22T10:59:59+00:00",
+            ["2026-11-22T09:00:00Z"],
+        ),
+        # The window closes at fire + window (exclusive).
+        ({"cron": "0 9 * * *", "timezone": "Europe/London"}, "2h", "2026-11-22T11:00:00+00:00", []),
+        # Before the fire time nothing is due.
+        ({"cron": "0 9 * * *", "timezone": "Europe/London"}, "2h", "2026-11-22T08:59:59+00:00", []),
+        # Exactly at the fire time it is due.
+        (
+            {"cron": "0 9 * * *", "timezone": "Europe/London"},
+            "2h",
+            "2026-11-22T09:00:00+00:00",
+            ["2026-11-22T09:00:00Z"],
+        ),
+        # A window longer than the interval: several occurrences are open, oldest first.
+        (
+            {"every": "1h"},
+            "3h",
+            "2026-11-22T09:30:00+00:00",
+            ["2026-11-22T07:00:00Z", "2026-11-22T08:00:00Z", "2026-11-22T09:00:00Z"],
+        ),
+        # The default window is 1h.
+        (
+            {"at": "2027-03-01T09:00:00", "timezone": "Europe/London"},
+            None,
+            "2027-03-01T09:59:00+00:00",
+            ["2027-03-01T09:00:00Z"],
+        ),
+        (
+            {"at": "2027-03-01T09:00:00", "timezone": "Europe/London"},
+            None,
+            "2027-03-01T10:00:00+00:00",
+            [],
+        ),
+    ],
+)
+def test_due_occurrences(
+    trigger: dict[str, object] | None, window: str | None, at: str, expected: list[str]
+) -> None:
+    data: dict[str, object] = {
+        "template": "t",
+        "audience": "a",
+        "provider": "p",
+        "trigger": trigger,
+    }
+    if window:
+        data["window"] = window
+    assert due_occurrences(Schedule.model_validate(data), datetime.fromisoformat(at)) == expected
