@@ -25,22 +25,18 @@ def _validate(args: argparse.Namespace) -> int:
     try:
         config = load_project(args.config)
     except ConfigError as exc:
-        if args.format == "json":
-            problems = [
-                {
-                    "file": str(p.location.file),
-                    "line": p.location.line,
-                    "column": p.location.column,
-                    "message": p.message,
-                }
-                for p in exc.problems
-            ]
-            print(json.dumps({"valid": False, "problems": problems}, indent=2))
-        else:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            count = len(exc.problems)
-            print(f"{count} problem{'s' * (count != 1)} found; nothing was sent.", file=sys.stderr)
+        if args.format != "json":
+            raise  # main() prints config problems the same way for every command
+        problems = [
+            {
+                "file": str(p.location.file),
+                "line": p.location.line,
+                "column": p.location.column,
+                "message": p.message,
+            }
+            for p in exc.problems
+        ]
+        print(json.dumps({"valid": False, "problems": problems}, indent=2))
         return EXIT_ERROR
     counts = {s: len(config.names(s)) for s in ("providers", "templates", "audiences", "schedules")}
     if args.format == "json":
@@ -160,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{count} problem{'s' * (count != 1)} found; nothing was sent.", file=sys.stderr)
         return EXIT_ERROR
     except SmsopsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -124,6 +124,7 @@ def _csv_header(config: Config, name: str, audience: Audience) -> Iterator[Probl
     except (OSError, UnicodeDecodeError, LookupError, csv.Error) as exc:
         yield Problem(where, f"audience {name!r}: cannot read {str(path)!r}: {exc}")
         return
+    config.csv_headers[name] = header
     if not header:
         yield Problem(where, f"audience {name!r}: {str(path)!r} is empty; it needs a header row")
     elif audience.phone_column not in header:

@@ -13,7 +13,7 @@ from smsops.config.diagnostics import did_you_mean, problems_from
 from smsops.config.models import Audience, Schedule, Template
 from smsops.config.providers import ProviderBase
 from smsops.config.types import check_name
-from smsops.config.yamlsource import SourceMap, YamlPath, load_file
+from smsops.config.yamlsource import SourceMap, load_file
 from smsops.core.errors import ConfigError, Location, Problem
 
 SECTION_NAMES = ("providers", "templates", "audiences", "schedules")
@@ -36,6 +36,8 @@ class Config:
     audiences: dict[str, Audience] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    # Audience name -> its CSV header, filled by the checks that read it once.
+    csv_headers: dict[str, list[str]] = field(default_factory=dict)
     _sources: dict[tuple[str, str], SourceMap] = field(default_factory=dict)
 
     def locate(self, section: str, name: str, *path: str | int, key: bool = False) -> Location:
@@ -169,7 +171,3 @@ def _provider_model(data: Any, provider_models: ProviderModels) -> type[Provider
         hint = did_you_mean(str(kind), provider_models)
         return f"unknown provider type {kind!r}{hint}; use one of {kinds}"
     return provider_models[kind]
-
-
-def entry_path(section: str, name: str, *rest: str | int) -> YamlPath:
-    return (section, name, *rest)

@@ -92,7 +92,6 @@ def clusters(text: str, encoding: Encoding) -> list[str]:
 class Segmented:
     encoding: Encoding
     parts: tuple[str, ...]
-    units: int  # septets for GSM-7, UTF-16 code units for UCS-2
 
     @property
     def segments(self) -> int:
@@ -104,9 +103,8 @@ def segment(text: str, encoding: Encoding) -> Segmented:
     single, multi = LIMITS[encoding]
     pieces = clusters(text, encoding)
     costs = [_cost(piece, encoding) for piece in pieces]
-    total = sum(costs)
-    if total <= single:
-        return Segmented(encoding, (text,) if text else (), total)
+    if sum(costs) <= single:
+        return Segmented(encoding, (text,) if text else ())
     parts: list[str] = []
     current, used = "", 0
     for piece, cost in zip(pieces, costs, strict=True):
@@ -123,7 +121,7 @@ def segment(text: str, encoding: Encoding) -> Segmented:
         used += cost
     if current:
         parts.append(current)
-    return Segmented(encoding, tuple(parts), total)
+    return Segmented(encoding, tuple(parts))
 
 
 def _hard_split(cluster: str, encoding: Encoding, limit: int) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 from smsops.config.models import RECIPIENT_TIMEZONE, Schedule, zone_info
 
@@ -30,11 +32,18 @@ def next_fire(schedule: Schedule, after: datetime) -> datetime | None:
             return anchor
         steps = (after - anchor) // trigger.every + 1
         return anchor + steps * trigger.every
+    fire: datetime | None = _cron(str(trigger.cron), zone.key).get_next_fire_time(
+        None, after + timedelta(microseconds=1)
+    )
+    return fire
+
+
+@cache
+def _cron(expression: str, zone: str) -> Any:
+    """A parsed cron trigger, reused: due_fires() walks one many times."""
     from apscheduler.triggers.cron import CronTrigger  # slow import, only for cron
 
-    cron = CronTrigger.from_crontab(trigger.cron, timezone=zone)
-    fire: datetime | None = cron.get_next_fire_time(None, after + timedelta(microseconds=1))
-    return fire
+    return CronTrigger.from_crontab(expression, timezone=zone_info(zone))
 
 
 def occurrence_label(fire: datetime | None) -> str:

@@ -123,6 +123,7 @@ def _provider_skip(adapters: list[Adapter], member: Recipient) -> Skip | None:
     """A recipient no provider in the failover list can take (e.g. US without origination)."""
     probe = Message(recipient=member.phone, text="", region=member.region)
     reasons = [adapter.skip_reason(probe) for adapter in adapters]
-    if all(reasons):
-        return Skip(SkipReason.NO_ORIGINATION_NUMBER, str(reasons[0]), member.where)
+    first = reasons[0]
+    if first is not None and all(reasons):
+        return Skip(first[0], first[1], member.where)
     return None

@@ -42,7 +42,6 @@ class Aoc(ProviderBase):
 @dataclass(frozen=True)
 class AocAdapter(Adapter):
     config: Aoc
-    config_model: ClassVar[type[ProviderBase]] = Aoc
     secret_headers: ClassVar[frozenset[str]] = frozenset({"apikey"})
 
     @property

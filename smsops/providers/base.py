@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 
 from smsops.config.providers import Capabilities, Category, ProviderBase
 from smsops.core import envref
+from smsops.core.skips import SkipReason
 
 if TYPE_CHECKING:  # httpx costs ~0.1 s to import; `validate` never needs it
     import httpx
@@ -81,7 +83,12 @@ class Adapter:
     config: ProviderBase
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
     secret_headers: ClassVar[frozenset[str]] = frozenset()
-    config_model: ClassVar[type[ProviderBase]] = ProviderBase
+
+    @classmethod
+    def config_model(cls) -> type[ProviderBase]:
+        """This provider type's config model: what the subclass annotates `config` with."""
+        model: type[ProviderBase] = get_type_hints(cls)["config"]
+        return model
 
     @property
     def capabilities(self) -> Capabilities:
@@ -92,7 +99,7 @@ class Adapter:
         """How many identical messages one request may carry (bulk providers override)."""
         return 1
 
-    def skip_reason(self, message: Message) -> str | None:
+    def skip_reason(self, message: Message) -> tuple[SkipReason, str] | None:
         """Why this message cannot be sent through this provider, before any request."""
         return None
 
@@ -157,8 +164,6 @@ def retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        from datetime import UTC, datetime  # local: rarely needed
-
         when = parsedate_to_datetime(value)
         return max(0.0, (when - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):

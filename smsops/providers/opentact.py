@@ -27,7 +27,6 @@ class Opentact(ProviderBase):
 @dataclass(frozen=True)
 class OpentactAdapter(Adapter):
     config: Opentact
-    config_model: ClassVar[type[ProviderBase]] = Opentact
     secret_headers: ClassVar[frozenset[str]] = frozenset({"x-auth-token"})
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:

@@ -29,7 +29,7 @@ def adapters() -> dict[str, type[Adapter]]:
 
 def provider_models() -> dict[str, type[ProviderBase]]:
     """Provider type → config model, for the config loader and the JSON Schema."""
-    return {name: adapter.config_model for name, adapter in adapters().items()}
+    return {name: adapter.config_model() for name, adapter in adapters().items()}
 
 
 def adapter_for(name: str, config: ProviderBase, env: Mapping[str, str]) -> Adapter:

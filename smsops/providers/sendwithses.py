@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from smsops.config.providers import Capabilities, Category, ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
+from smsops.core.skips import SkipReason
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result
 
 if TYPE_CHECKING:
@@ -48,12 +49,12 @@ class SendWithSES(ProviderBase):
 @dataclass(frozen=True)
 class SendWithSESAdapter(Adapter):
     config: SendWithSES
-    config_model: ClassVar[type[ProviderBase]] = SendWithSES
     secret_headers: ClassVar[frozenset[str]] = frozenset({"template-key"})
 
-    def skip_reason(self, message: Message) -> str | None:
+    def skip_reason(self, message: Message) -> tuple[SkipReason, str] | None:
         if message.region == US and not self.config.origination_number:
-            return f"provider {self.name!r} has no origination_number, required for US numbers"
+            detail = f"provider {self.name!r} has no origination_number, required for US numbers"
+            return SkipReason.NO_ORIGINATION_NUMBER, detail
         return None
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:

@@ -49,7 +49,6 @@ class Skycore(ProviderBase):
 @dataclass(frozen=True)
 class SkycoreAdapter(Adapter):
     config: Skycore
-    config_model: ClassVar[type[ProviderBase]] = Skycore
     secret_headers: ClassVar[frozenset[str]] = frozenset({"x-api-key"})
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from jinja2 import TemplateSyntaxError
 
-from smsops.config.checks import read_header
 from smsops.config.loader import Config
 from smsops.config.models import Audience
 from smsops.core.errors import Problem
@@ -15,7 +13,10 @@ from smsops.render.environment import BUILTINS, private_attributes, variables_of
 
 
 def check_templates(config: Config) -> list[Problem]:
-    """Every template problem, and every schedule variable that no recipient could supply."""
+    """Every template problem, and every schedule variable that no recipient could supply.
+
+    Runs after `check_config`, whose CSV header reads it reuses.
+    """
     problems: list[Problem] = []
     variables: dict[str, set[str]] = {}
     for name, template in config.templates.items():
@@ -60,7 +61,7 @@ def _unsupplied(config: Config, variables: dict[str, set[str]]) -> Iterator[Prob
         needed = variables.get(schedule.template)
         if audience is None or needed is None:
             continue
-        columns = _columns(audience)
+        columns = _columns(config, schedule.audience, audience)
         if columns is None:
             continue  # the CSV problem is reported by the config checks
         missing = needed - BUILTINS - set(schedule.vars) - columns
@@ -73,12 +74,12 @@ def _unsupplied(config: Config, variables: dict[str, set[str]]) -> Iterator[Prob
             )
 
 
-def _columns(audience: Audience) -> set[str] | None:
+def _columns(config: Config, name: str, audience: Audience) -> set[str] | None:
+    """The variables an audience's contacts can carry, or None if its CSV was unreadable."""
     columns = {key for contact in audience.contacts for key in contact.variables()}
     columns |= {"phone"} if audience.contacts else set()
     if audience.source is not None:
-        try:
-            columns |= set(read_header(audience))
-        except (OSError, UnicodeDecodeError, LookupError, csv.Error):
-            return None
+        if name not in config.csv_headers:
+            return None  # check_config() reported why
+        columns |= set(config.csv_headers[name])
     return columns

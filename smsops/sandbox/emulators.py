@@ -94,8 +94,6 @@ async def skycore(request: Request, state: SandboxState) -> JSONResponse:
     sender = str(body.get("from", ""))
     if not sender.isdigit():
         return fail(400, "E111", "Invalid Sender.")
-    if "from-mask" in body:
-        body["from-mask"] = str(body["from-mask"])[:11]  # the real API cuts, silently
     tracking = uuid.uuid4().hex[:12]
     state.record("skycore", "+" + to.lstrip("+"), text, tracking, body)
     return JSONResponse(

@@ -8,6 +8,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from smsops.core.errors import SecretMissing
+from smsops.core.skips import SkipReason
 from smsops.providers.base import Message, redacted
 from smsops.providers.sendwithses import SendWithSESAdapter
 from tests.providers.conftest import SECRETS, make_adapter
@@ -86,9 +87,9 @@ def test_sendwithses_otp_send_and_verify(snapshot: SnapshotAssertion) -> None:
 
 def test_us_recipient_without_origination_is_skipped_before_any_request() -> None:
     adapter = make_adapter("ses", origination_number=None)
-    assert (
-        adapter.skip_reason(US)
-        == "provider 'ses' has no origination_number, required for US numbers"
+    assert adapter.skip_reason(US) == (
+        SkipReason.NO_ORIGINATION_NUMBER,
+        "provider 'ses' has no origination_number, required for US numbers",
     )
     assert adapter.skip_reason(UK) is None
 
@@ -127,5 +128,5 @@ def test_registry_modules_hold_model_and_adapter_of_their_type() -> None:
 
     assert tuple(adapters()) == PROVIDER_MODULES
     for name, adapter in adapters().items():
-        assert get_args(adapter.config_model.model_fields["type"].annotation) == (name,)
+        assert get_args(adapter.config_model().model_fields["type"].annotation) == (name,)
         assert adapter.__module__ == f"smsops.providers.{name}"
