@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from smsops.config.providers import ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
@@ -22,6 +22,14 @@ class Opentact(ProviderBase):
     base_url: Text = "https://api.opentact.org"
     token: SecretRef = Field(description="JWT sent as X-Auth-Token.")
     from_: NumberText = Field(alias="from")
+
+    @field_validator("from_")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        # Sent as a JSON integer: only a number (with or without '+') can be.
+        if "${env:" not in value and not value.removeprefix("+").isdigit():
+            raise ValueError(f"{value!r} is not a phone number; Opentact sends `from` as digits")
+        return value
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,12 @@ CASES: list[tuple[str, str, str, str]] = [
         "campaign_ref is required",
     ),
     (
+        "opentact-from-not-digits",
+        "providers:\n  ot:\n    type: opentact\n    token: '${env:K}'\n    from: ACME\n",
+        "5:11",
+        "Opentact sends `from` as digits",
+    ),
+    (
         "unquoted-number",
         "providers:\n  ot:\n    type: opentact\n    token: '${env:K}'\n    from: +12017771234\n",
         "5:11",
