@@ -111,7 +111,7 @@ def _exclusion_cycle(config: Config, name: str, trail: list[str]) -> list[str] |
 
 
 def _csv_header(config: Config, name: str, audience: Audience) -> Iterator[Problem]:
-    """The source file exists, decodes, and has the phone column."""
+    """The source file exists, decodes, and has the phone (and time zone) column."""
     path = audience.source_path()
     if path is None:
         return
@@ -127,15 +127,24 @@ def _csv_header(config: Config, name: str, audience: Audience) -> Iterator[Probl
     config.csv_headers[name] = header
     if not header:
         yield Problem(where, f"audience {name!r}: {str(path)!r} is empty; it needs a header row")
-    elif audience.phone_column not in header:
-        hint = did_you_mean(audience.phone_column, header)
-        yield Problem(
-            config.locate("audiences", name, "phone_column")
-            if "phone_column" in audience.model_fields_set
-            else where,
-            f"audience {name!r}: {str(path)!r} has no column {audience.phone_column!r}{hint}; "
-            f"its columns are {', '.join(header)} (set phone_column)",
-        )
+    else:
+        for field in ("phone_column", "timezone_column"):
+            yield from _column(config, name, audience, field, header, where)
+
+
+def _column(
+    config: Config, name: str, audience: Audience, field: str, header: list[str], where: Location
+) -> Iterator[Problem]:
+    column = getattr(audience, field)
+    if column is None or column in header:
+        return
+    path = audience.source_path()
+    hint = did_you_mean(column, header)
+    yield Problem(
+        config.locate("audiences", name, field) if field in audience.model_fields_set else where,
+        f"audience {name!r}: {str(path)!r} has no column {column!r}{hint}; "
+        f"its columns are {', '.join(header)} (set {field})",
+    )
 
 
 def read_header(audience: Audience) -> list[str]:

@@ -17,6 +17,7 @@ class SkipReason(StrEnum):
     ENCODING = "encoding"
     NO_ORIGINATION_NUMBER = "no_origination_number"
     QUIET_HOURS = "quiet_hours"
+    UNKNOWN_TIMEZONE = "unknown_timezone"
 
     @property
     def label(self) -> str:

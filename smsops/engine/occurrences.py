@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from smsops.config.models import RECIPIENT_TIMEZONE, Schedule, zone_info
 
@@ -12,16 +13,15 @@ ONCE = "once"
 EVERY_ANCHOR = datetime(2000, 1, 1)
 
 
-def next_fire(schedule: Schedule, after: datetime) -> datetime | None:
+def next_fire(schedule: Schedule, after: datetime, zone: ZoneInfo | None = None) -> datetime | None:
     """The first fire time strictly after `after` (aware), or None when there is none.
 
-    `timezone: recipient` is computed in UTC here; per-recipient zones belong
-    to the run loop.
+    `zone` is the recipient's zone for `timezone: recipient` (UTC when not given).
     """
     trigger = schedule.trigger
     if trigger is None:
         return None
-    zone = zone_info("UTC" if trigger.timezone == RECIPIENT_TIMEZONE else trigger.timezone)
+    zone = zone or trigger_zone(schedule)
     if trigger.at is not None:
         at = trigger.at if trigger.at.tzinfo else trigger.at.replace(tzinfo=zone)
         return at if at > after else None
@@ -38,6 +38,18 @@ def next_fire(schedule: Schedule, after: datetime) -> datetime | None:
     return fire
 
 
+def trigger_zone(schedule: Schedule) -> ZoneInfo:
+    """The schedule's own zone: UTC for untriggered and recipient-local schedules."""
+    trigger = schedule.trigger
+    if trigger is None or trigger.timezone == RECIPIENT_TIMEZONE:
+        return zone_info("UTC")
+    return zone_info(trigger.timezone)
+
+
+def is_recipient_local(schedule: Schedule) -> bool:
+    return schedule.trigger is not None and schedule.trigger.timezone == RECIPIENT_TIMEZONE
+
+
 @cache
 def _cron(expression: str, zone: str) -> Any:
     """A parsed cron trigger, reused: due_fires() walks one many times."""
@@ -46,14 +58,32 @@ def _cron(expression: str, zone: str) -> Any:
     return CronTrigger.from_crontab(expression, timezone=zone_info(zone))
 
 
-def occurrence_label(fire: datetime | None) -> str:
-    """The ledger's occurrence: ISO 8601 in UTC, or `once`."""
+def occurrence_label(fire: datetime | None, local: bool = False) -> str:
+    """The ledger's occurrence: ISO 8601 in UTC, or `once`.
+
+    `local` gives the recipient's wall-clock fire time with no zone (for
+    `timezone: recipient`): "09:00 local" is one occurrence for everyone.
+    """
     if fire is None:
         return ONCE
+    if local:
+        return fire.replace(tzinfo=None).isoformat()
     return fire.astimezone(zone_info("UTC")).isoformat().replace("+00:00", "Z")
 
 
-def due_fires(schedule: Schedule, at: datetime) -> list[datetime]:
+def next_fires(
+    schedule: Schedule, after: datetime, count: int, zone: ZoneInfo | None = None
+) -> list[datetime]:
+    """Up to `count` fire times after `after`."""
+    fires: list[datetime] = []
+    cursor = after
+    while len(fires) < count and (fire := next_fire(schedule, cursor, zone)) is not None:
+        fires.append(fire)
+        cursor = fire
+    return fires
+
+
+def due_fires(schedule: Schedule, at: datetime, zone: ZoneInfo | None = None) -> list[datetime]:
     """Fire times whose window is open at `at`: fire <= at < fire + window, oldest first.
 
     An untriggered schedule has no fire times (its one occurrence is `once`,
@@ -65,14 +95,15 @@ def due_fires(schedule: Schedule, at: datetime) -> list[datetime]:
     fires: list[datetime] = []
     # fire > at - window  <=>  at < fire + window; next_fire() is strictly after its cursor.
     cursor = at - window
-    while (fire := next_fire(schedule, cursor)) is not None and fire <= at:
+    while (fire := next_fire(schedule, cursor, zone)) is not None and fire <= at:
         fires.append(fire)
         cursor = fire
     return fires
 
 
-def due_occurrences(schedule: Schedule, at: datetime) -> list[str]:
-    """The occurrence labels a plan at `at` should send for this schedule."""
+def due_occurrences(schedule: Schedule, at: datetime, zone: ZoneInfo | None = None) -> list[str]:
+    """The occurrence labels a plan at `at` should send (for a recipient in `zone`)."""
     if schedule.trigger is None:
         return [ONCE]
-    return [occurrence_label(fire) for fire in due_fires(schedule, at)]
+    local = zone is not None and is_recipient_local(schedule)
+    return [occurrence_label(fire, local) for fire in due_fires(schedule, at, zone)]

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from smsops.engine.preview import SchedulePreview
+from smsops.engine.plan import SchedulePlan
 
 
-def as_json(previews: list[SchedulePreview]) -> list[dict[str, Any]]:
+def as_json(previews: list[SchedulePlan]) -> list[dict[str, Any]]:
     """The documented, stable JSON form of `smsops render --format json`."""
     return [
         {
             "schedule": p.schedule,
             "template": p.template,
             "audience": p.audience,
-            "provider": p.provider,
-            "occurrence": p.occurrence,
-            "messages": p.messages,
+            "provider": p.providers[0],
+            "occurrence": p.occurrences[0],
+            "messages": p.to_send,
             "segments": p.segments,
             "encodings": dict(sorted(p.encodings.items())),
             "cost": None if p.cost is None else round(p.cost, 6),
             "currency": p.currency,
-            "samples": [vars(s) for s in p.samples],
+            "samples": [
+                {
+                    "masked_phone": s.masked_phone,
+                    "encoding": s.encoding,
+                    "segments": s.segments,
+                    "text": s.text,
+                }
+                for s in p.samples
+            ],
             "skipped": {reason.value: n for reason, n in sorted(p.skip_counts.items())},
             "skips": [
                 {"reason": s.reason.value, "detail": s.detail, "where": str(s.where)}
@@ -32,16 +40,16 @@ def as_json(previews: list[SchedulePreview]) -> list[dict[str, Any]]:
     ]
 
 
-def as_text(previews: list[SchedulePreview]) -> str:
+def as_text(previews: list[SchedulePlan]) -> str:
     lines: list[str] = []
     for p in previews:
         lines.append(
             f"schedule {p.schedule}: template {p.template} -> audience {p.audience} "
-            f"via {p.provider} (occurrence {p.occurrence})"
+            f"via {p.providers[0]} (occurrence {p.occurrences[0]})"
         )
         encodings = ", ".join(f"{k} {v}" for k, v in sorted(p.encodings.items())) or "none"
         cost = "" if p.cost is None else f", about {p.cost:.4f} {p.currency}"
-        counts = f"{_count(p.messages, 'message')}, {_count(p.segments, 'segment')}"
+        counts = f"{_count(p.to_send, 'message')}, {_count(p.segments, 'segment')}"
         lines.append(f"  {counts} ({encodings}){cost}")
         for s in p.samples:
             plural = "s" if s.segments != 1 else ""

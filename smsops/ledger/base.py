@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +26,9 @@ class Status(StrEnum):
 
 
 SETTLED = frozenset(Status) - {Status.PENDING}
+# Statuses that mean the provider took the message: never send it again.
+DONE = frozenset({Status.SENT, Status.DELIVERED, Status.UNDELIVERED})
+STOPPED_MID_SEND = "the run that claimed it stopped mid-send"
 
 
 def send_key(schedule: str, occurrence: str, recipient: str) -> str:
@@ -50,6 +53,17 @@ class SendRecord:
     provider_message_id: str | None = None
     attempts: int = 0
     error: str | None = None
+    # The run that holds a `pending` claim ("host:pid"), so a later run can tell
+    # whether that process still lives.
+    claimed_by: str | None = None
+    # A `failed` send the provider certainly did not take and might take later
+    # (retries ran out on 429/503/no connection): the next apply tries it again.
+    retryable: bool = False
+
+    @property
+    def reclaimable(self) -> bool:
+        """Failed in a way a later run may retry without any risk of a double send."""
+        return self.status is Status.FAILED and self.retryable
 
     @classmethod
     def claim(
@@ -63,6 +77,7 @@ class SendRecord:
         text_hash: str,
         segments: int,
         now: datetime,
+        claimed_by: str | None = None,
     ) -> SendRecord:
         """A new `pending` row for a send about to be attempted."""
         return cls(
@@ -77,6 +92,7 @@ class SendRecord:
             status=Status.PENDING,
             created_at=now,
             updated_at=now,
+            claimed_by=claimed_by,
         )
 
     def settled(
@@ -88,6 +104,7 @@ class SendRecord:
         message_id: str | None = None,
         error: str | None = None,
         attempts: int | None = None,
+        retryable: bool = False,
     ) -> SendRecord:
         return replace(
             self,
@@ -97,6 +114,7 @@ class SendRecord:
             provider_message_id=message_id or self.provider_message_id,
             error=error,
             attempts=self.attempts if attempts is None else attempts,
+            retryable=retryable and status is Status.FAILED,
         )
 
 
@@ -104,8 +122,16 @@ class Ledger(ABC):
     """Storage of send records; implementations: memory, SQLite (PostgreSQL to come)."""
 
     @abstractmethod
-    def claim(self, records: Iterable[SendRecord]) -> list[SendRecord]:
-        """Insert `pending` rows; return those this call inserted (the others exist)."""
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
+        """Make these sends `pending` for this run; return the ones this call won.
+
+        A new key is inserted. An existing row is taken over only when it is
+        `failed` and retryable, or `uncertain` and `resend_uncertain` is set;
+        it keeps its attempts and first-claim time. Anything else is left
+        alone: another run owns it or it is done.
+        """
 
     @abstractmethod
     def settle(self, records: Iterable[SendRecord]) -> None:
@@ -121,14 +147,20 @@ class Ledger(ABC):
     ) -> Iterator[SendRecord]:
         """Rows in key order, optionally filtered."""
 
-    @abstractmethod
-    def mark_stale(self, claimed_before: datetime, now: datetime) -> list[SendRecord]:
-        """Turn `pending` rows claimed before `claimed_before` into `uncertain`.
+    def mark_stale(self, is_stale: Callable[[SendRecord], bool], now: datetime) -> list[SendRecord]:
+        """Turn the `pending` rows `is_stale` picks into `uncertain`.
 
-        A pending row that old belongs to a run that died mid-send: the
-        request may or may not have gone out, so it must not be resent
-        unless the user asks.
+        A stale pending row belongs to a run that died mid-send: the request
+        may or may not have gone out, so it must not be resent unless the
+        user asks.
         """
+        stale = [
+            r.settled(Status.UNCERTAIN, now, error=STOPPED_MID_SEND)
+            for r in self.records(status=Status.PENDING)
+            if is_stale(r)
+        ]
+        self.settle(stale)
+        return stale
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Counts per schedule and status."""

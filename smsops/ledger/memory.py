@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from dataclasses import replace
 
 from smsops.ledger.base import Ledger, SendRecord, Status
 
@@ -12,12 +12,18 @@ class MemoryLedger(Ledger):
     def __init__(self) -> None:
         self._rows: dict[str, SendRecord] = {}
 
-    def claim(self, records: Iterable[SendRecord]) -> list[SendRecord]:
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
         claimed = []
         for record in records:
-            if record.key not in self._rows:
-                self._rows[record.key] = record
-                claimed.append(record)
+            old = self._rows.get(record.key)
+            if old is not None:
+                if not (old.reclaimable or (resend_uncertain and old.status is Status.UNCERTAIN)):
+                    continue
+                record = replace(record, attempts=old.attempts, created_at=old.created_at)
+            self._rows[record.key] = record
+            claimed.append(record)
         return claimed
 
     def settle(self, records: Iterable[SendRecord]) -> None:
@@ -38,12 +44,3 @@ class MemoryLedger(Ledger):
                 status is None or record.status == status
             ):
                 yield record
-
-    def mark_stale(self, claimed_before: datetime, now: datetime) -> list[SendRecord]:
-        stale = [
-            r.settled(Status.UNCERTAIN, now, error="the run that claimed it stopped mid-send")
-            for r in self._rows.values()
-            if r.status == Status.PENDING and r.created_at < claimed_before
-        ]
-        self.settle(stale)
-        return stale

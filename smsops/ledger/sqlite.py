@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -32,16 +33,28 @@ MIGRATIONS = (
     CREATE INDEX sends_by_schedule ON sends (schedule, occurrence, status);
     CREATE INDEX sends_by_status ON sends (status, created_at);
     """,
+    """
+    ALTER TABLE sends ADD COLUMN claimed_by TEXT;
+    ALTER TABLE sends ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 _COLUMNS = (
     "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "
-    "provider_message_id, attempts, error, created_at, updated_at"
+    "provider_message_id, attempts, error, created_at, updated_at, claimed_by, retryable"
 )
 
-# The claim: a second insert of the same key does nothing, and rowcount says who won.
-_INSERT = (
+# The claim: inserting the key wins it. An existing row is taken over only when
+# it failed retryably (or is uncertain and the user asked to resend those); the
+# RETURNING row says who won and carries the attempts made so far.
+_CLAIM = (
     f"INSERT INTO sends ({_COLUMNS}) VALUES "  # noqa: S608 - constant column list
-    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+    "status = excluded.status, provider = excluded.provider, template = excluded.template, "
+    "text_hash = excluded.text_hash, segments = excluded.segments, error = NULL, "
+    "retryable = 0, updated_at = excluded.updated_at, claimed_by = excluded.claimed_by "
+    "WHERE (sends.status = 'failed' AND sends.retryable = 1) "
+    "OR (sends.status = 'uncertain' AND ?) "
+    "RETURNING attempts, created_at"
 )
 
 
@@ -50,25 +63,43 @@ class LedgerError(SmsopsError):
 
 
 class SqliteLedger(Ledger):
-    def __init__(self, path: Path) -> None:
+    """`readonly` opens an existing file without writing anything (for `plan`)."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            if readonly:
+                uri = path.resolve().as_uri() + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            if readonly:
+                self._check_version(readonly=True)
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open the ledger {str(path)!r}: {exc}") from None
 
-    def _migrate(self) -> None:
+    def _check_version(self, *, readonly: bool) -> int:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version > len(MIGRATIONS):
             raise LedgerError(
                 f"the ledger {str(self.path)!r} has schema version {version}, newer than this "
                 f"smsops knows ({len(MIGRATIONS)}); upgrade smsops"
             )
+        if readonly and version < len(MIGRATIONS):
+            raise LedgerError(
+                f"the ledger {str(self.path)!r} has schema version {version}; this smsops "
+                f"uses {len(MIGRATIONS)}. `smsops apply` upgrades it (reading never writes)"
+            )
+        return int(version)
+
+    def _migrate(self) -> None:
+        version = self._check_version(readonly=False)
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -80,15 +111,24 @@ class SqliteLedger(Ledger):
                 self._db.execute("ROLLBACK")
                 raise
 
-    def claim(self, records: Iterable[SendRecord]) -> list[SendRecord]:
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
         claimed = []
         ordered = sorted(records, key=lambda r: r.key)  # sorted keys insert ~5x faster
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for record in ordered:
-                cursor = self._db.execute(_INSERT, _row(record))
-                if cursor.rowcount == 1:
-                    claimed.append(record)
+                won = self._db.execute(_CLAIM, (*_row(record), resend_uncertain)).fetchone()
+                if won is not None:
+                    attempts, created_at = won
+                    claimed.append(
+                        replace(
+                            record,
+                            attempts=attempts,
+                            created_at=datetime.fromisoformat(created_at),
+                        )
+                    )
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -103,6 +143,7 @@ class SqliteLedger(Ledger):
                 r.provider_message_id,
                 r.attempts,
                 r.error,
+                r.retryable,
                 r.updated_at.isoformat(),
                 r.key,
             )
@@ -112,7 +153,7 @@ class SqliteLedger(Ledger):
         try:
             self._db.executemany(
                 "UPDATE sends SET status = ?, provider = ?, provider_message_id = ?, "
-                "attempts = ?, error = ?, updated_at = ? WHERE key = ?",
+                "attempts = ?, error = ?, retryable = ?, updated_at = ? WHERE key = ?",
                 rows,
             )
             self._db.execute("COMMIT")
@@ -140,17 +181,6 @@ class SqliteLedger(Ledger):
         for row in self._db.execute(query, (schedule, schedule, state, state)):
             yield _record(row)
 
-    def mark_stale(self, claimed_before: datetime, now: datetime) -> list[SendRecord]:
-        query = f"SELECT {_COLUMNS} FROM sends WHERE status = 'pending' AND created_at < ?"  # noqa: S608
-        stale = [
-            _record(row).settled(
-                Status.UNCERTAIN, now, error="the run that claimed it stopped mid-send"
-            )
-            for row in self._db.execute(query, (claimed_before.isoformat(),))
-        ]
-        self.settle(stale)
-        return stale
-
     def close(self) -> None:
         self._db.close()
 
@@ -171,6 +201,8 @@ def _row(r: SendRecord) -> tuple[object, ...]:
         r.error,
         r.created_at.isoformat(),
         r.updated_at.isoformat(),
+        r.claimed_by,
+        r.retryable,
     )
 
 
@@ -179,4 +211,5 @@ def _record(row: sqlite3.Row) -> SendRecord:
     data["status"] = Status(data["status"])
     data["created_at"] = datetime.fromisoformat(data["created_at"])
     data["updated_at"] = datetime.fromisoformat(data["updated_at"])
+    data["retryable"] = bool(data["retryable"])
     return SendRecord(**data)

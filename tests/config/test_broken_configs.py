@@ -302,6 +302,12 @@ CASES: list[tuple[str, str, str, str]] = [
         "has no column 'phone' (did you mean 'phones'?)",
     ),
     (
+        "csv-no-timezone-column",
+        "audiences:\n  a: {source: people.csv, phone_column: phones, timezone_column: tz}\n",
+        "2:66",
+        "has no column 'tz'",
+    ),
+    (
         "contact-without-phone",
         "audiences:\n  a:\n    contacts: [{name: Sam}]\n",
         "3:16",

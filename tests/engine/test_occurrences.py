@@ -63,8 +63,8 @@ def test_past_at_is_not_shown_as_once(tmp_path: Path) -> None:
         "  now: {template: t, audience: a, provider: ot}\n"
     )
     past, once = preview(load_project(tmp_path), datetime(2026, 11, 22, tzinfo=UTC))
-    assert past.occurrence == "none (no fire time after --at)"
-    assert once.occurrence == "once"
+    assert past.occurrences == ["none (no fire time after --at)"]
+    assert once.occurrences == ["once"]
 
 
 @pytest.mark.parametrize(

@@ -75,9 +75,8 @@ def test_stale_pending_becomes_uncertain_and_fresh_stays(ledger: Ledger) -> None
     done = record("+447400123458", now=T0)
     ledger.claim([old, fresh, done])
     ledger.settle([done.settled(Status.SENT, T0)])
-    stale = ledger.mark_stale(
-        claimed_before=T0 + timedelta(minutes=5), now=T0 + timedelta(minutes=11)
-    )
+    cutoff = T0 + timedelta(minutes=5)
+    stale = ledger.mark_stale(lambda r: r.updated_at < cutoff, now=T0 + timedelta(minutes=11))
     assert [r.key for r in stale] == [old.key]
     assert ledger.get([old.key])[old.key].status is Status.UNCERTAIN
     assert ledger.get([fresh.key])[fresh.key].status is Status.PENDING
@@ -99,7 +98,7 @@ def test_sqlite_is_wal_and_versioned(tmp_path: Path) -> None:
     SqliteLedger(tmp_path / "l.sqlite").close()
     db = sqlite3.connect(tmp_path / "l.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert db.execute("PRAGMA user_version").fetchone() == (1,)
+    assert db.execute("PRAGMA user_version").fetchone() == (2,)
     db.execute("PRAGMA user_version = 99")
     db.close()
     with pytest.raises(LedgerError, match="schema version 99, newer than this smsops knows"):
@@ -145,3 +144,67 @@ def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(LedgerError, match="cannot open the ledger"):
         SqliteLedger(blocker / "ledger.sqlite")
+
+
+def test_retryable_failures_are_reclaimed_and_keep_their_attempts(ledger: Ledger) -> None:
+    rejected, retry, unsure, sent = (record(f"+4474001234{i}") for i in range(4))
+    ledger.claim([rejected, retry, unsure, sent])
+    later = T0 + timedelta(minutes=1)
+    ledger.settle(
+        [
+            rejected.settled(Status.FAILED, later, error="invalid number", attempts=1),
+            retry.settled(Status.FAILED, later, error="HTTP 429", attempts=5, retryable=True),
+            unsure.settled(Status.UNCERTAIN, later, error="timeout", attempts=1),
+            sent.settled(Status.SENT, later, message_id="m", attempts=1),
+        ]
+    )
+    again = [record(f"+4474001234{i}", now=later) for i in range(4)]
+    won = ledger.claim(again)
+    assert [r.key for r in won] == [retry.key]
+    assert won[0].attempts == 5
+    assert won[0].created_at == T0
+    stored = ledger.get([retry.key])[retry.key]
+    assert stored.status is Status.PENDING
+    assert not stored.retryable
+    assert stored.error is None
+    # A second claimer loses now that the row is pending again.
+    assert ledger.claim(again) == []
+    assert [r.key for r in ledger.claim(again, resend_uncertain=True)] == [unsure.key]
+
+
+def test_sqlite_upgrades_a_version_1_ledger(tmp_path: Path) -> None:
+    from smsops.ledger.sqlite import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    db.execute(
+        "INSERT INTO sends VALUES ('k', 's', 'once', '+447400123456', 'ses', 't', 'h', 1, "
+        "'sent', 'm-1', 1, NULL, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+    )
+    db.commit()
+    db.close()
+    with pytest.raises(LedgerError, match="has schema version 1; this smsops uses 2"):
+        SqliteLedger(path, readonly=True)
+    upgraded = SqliteLedger(path)
+    (row,) = upgraded.records()
+    assert row.status is Status.SENT
+    assert row.claimed_by is None
+    assert row.retryable is False
+    upgraded.close()
+
+
+def test_readonly_open_never_creates_or_writes(tmp_path: Path) -> None:
+    missing = tmp_path / "none" / "ledger.sqlite"
+    empty = open_ledger(str(missing), readonly=True)
+    assert list(empty.records()) == []
+    assert not missing.parent.exists()
+    path = tmp_path / "l.sqlite"
+    writer = SqliteLedger(path)
+    writer.claim([record("+447400123456")])
+    writer.close()
+    reader = open_ledger(str(path), readonly=True)
+    assert [r.recipient for r in reader.records()] == ["+447400123456"]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.claim([record("+447400123457")])
+    reader.close()

@@ -1,0 +1,118 @@
+"""The plan: a typed value saying what each schedule would send now, and why not the rest.
+
+The planner builds it; `plan` prints it (text, markdown, JSON) and `apply`
+sends its `sends`. Counts are always complete; lists (samples, skips) are
+kept short so a plan for a million recipients stays small.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from smsops.core.skips import Skip, SkipReason
+from smsops.providers.base import Message
+
+KEPT_SKIPS = 50
+
+
+class Disposition(StrEnum):
+    """Where one desired send stands against the ledger."""
+
+    NEW = "new"  # never claimed: send
+    RETRY = "retry"  # failed before, certainly not accepted: send again
+    RESEND = "resend"  # uncertain, resent because --resend-uncertain was given
+    SENT = "sent"  # the provider took it (sent, delivered or undelivered)
+    UNCERTAIN = "uncertain"  # may have gone out; not resent unless asked
+    FAILED = "failed"  # rejected; not resent
+    IN_FLIGHT = "in_flight"  # another live run holds the claim
+
+    @property
+    def sends(self) -> bool:
+        return self in SENDING
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+SENDING = frozenset({Disposition.NEW, Disposition.RETRY, Disposition.RESEND})
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One message to send now: its ledger identity and what goes to the provider."""
+
+    key: str
+    schedule: str
+    occurrence: str
+    template: str
+    providers: tuple[str, ...]  # the failover list, first choice first
+    message: Message
+    text_hash: str
+    segments: int
+    disposition: Disposition
+    cost: float | None
+
+
+@dataclass(frozen=True)
+class Sample:
+    masked_phone: str
+    occurrence: str
+    encoding: str
+    segments: int
+    text: str
+
+
+@dataclass
+class SchedulePlan:
+    schedule: str
+    template: str
+    audience: str
+    providers: list[str]
+    occurrences: list[str]  # due now
+    next_fires: list[str]  # after `at`
+    recipient_local: bool = False
+    counts: Counter[Disposition] = field(default_factory=Counter)
+    changed: int = 0  # already sent, but the text would differ today
+    segments: int = 0  # of the sends
+    cost: float | None = None  # of the sends; None when no price is configured
+    currency: str | None = None
+    encodings: Counter[str] = field(default_factory=Counter)
+    samples: list[Sample] = field(default_factory=list)
+    skip_counts: Counter[SkipReason] = field(default_factory=Counter)
+    skips: list[Skip] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)  # kept only when asked (apply)
+
+    @property
+    def to_send(self) -> int:
+        return sum(n for d, n in self.counts.items() if d.sends)
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.skip_counts.values())
+
+    def skip(self, skip: Skip) -> None:
+        self.skip_counts[skip.reason] += 1
+        if len(self.skips) < KEPT_SKIPS:
+            self.skips.append(skip)
+
+
+@dataclass
+class Plan:
+    at: datetime
+    schedules: list[SchedulePlan]
+    resend_uncertain: bool = False
+
+    @property
+    def to_send(self) -> int:
+        return sum(s.to_send for s in self.schedules)
+
+    @property
+    def sends(self) -> list[Send]:
+        return [send for s in self.schedules for send in s.sends]
+
+    def total(self, disposition: Disposition) -> int:
+        return sum(s.counts[disposition] for s in self.schedules)

@@ -1,0 +1,249 @@
+"""The planner: config + a read-only view of the ledger + a time `at` → a `Plan`.
+
+Pure: it reads the config's files and asks the ledger which keys exist, and
+writes nothing. For each enabled schedule: the occurrences due at `at`
+(fire <= at < fire + window; `once` for a schedule with no trigger), times
+its audience, rendered; each desired send is then looked up in the ledger
+and counted as new, retry, sent, uncertain, failed or in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple, Protocol
+from zoneinfo import ZoneInfo
+
+from smsops.config.audience import Recipient, recipients
+from smsops.config.loader import Config
+from smsops.core.phone import mask
+from smsops.core.skips import Skip, SkipReason
+from smsops.engine.messages import message_for
+from smsops.engine.occurrences import (
+    ONCE,
+    due_occurrences,
+    is_recipient_local,
+    next_fires,
+    occurrence_label,
+    trigger_zone,
+)
+from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
+from smsops.engine.sendable import NO_SECRETS, provider_skip
+from smsops.engine.zones import quiet_zone, recipient_zones, single_zone
+from smsops.ledger.base import DONE, SendRecord, Status, send_key
+from smsops.providers.registry import adapter_for
+from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
+
+CHUNK = 1000  # ledger lookups per query batch
+NO_FUTURE_FIRE = "none (no fire time after --at)"
+NEXT_FIRES = 3
+
+
+class LedgerView(Protocol):
+    def get(self, keys: Iterable[str]) -> dict[str, SendRecord]: ...
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    only: list[str] | None = None  # schedule names; default every enabled one
+    resend_uncertain: bool = False
+    keep_sends: bool = False  # apply needs the messages; plan only counts them
+    samples: int = 3
+    # `smsops render`: every schedule's next occurrence whether due or not, no
+    # quiet hours; with an empty ledger it previews every message.
+    preview: bool = False
+
+
+def make_plan(
+    config: Config,
+    ledger: LedgerView,
+    at: datetime,
+    is_stale: Callable[[SendRecord], bool],
+    options: PlanOptions | None = None,
+) -> Plan:
+    options = options or PlanOptions()
+    compiled = compile_templates(config)
+    names = options.only or [name for name, s in config.schedules.items() if s.enabled]
+    schedules = [
+        _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options).run()
+        for name in names
+    ]
+    return Plan(at, schedules, options.resend_uncertain)
+
+
+class _Desired(NamedTuple):
+    key: str
+    recipient: Recipient
+    occurrence: str
+    rendered: Rendered
+    zones: tuple[ZoneInfo, ...]
+
+
+class _SchedulePlanner:
+    def __init__(
+        self,
+        config: Config,
+        compiled: dict[str, CompiledTemplate],
+        name: str,
+        at: datetime,
+        ledger: LedgerView,
+        is_stale: Callable[[SendRecord], bool],
+        options: PlanOptions,
+    ) -> None:
+        self.config, self.name, self.at = config, name, at
+        self.schedule = config.schedules[name]
+        self.template = compiled[self.schedule.template]
+        self.ledger, self.is_stale, self.options = ledger, is_stale, options
+        self.adapters = [
+            adapter_for(p, config.providers[p], NO_SECRETS) for p in self.schedule.providers
+        ]
+        self.price = config.providers[self.schedule.providers[0]].price()
+        self.local = is_recipient_local(self.schedule) and not options.preview
+        self.zone = trigger_zone(self.schedule)
+        self.quiet = None if options.preview else self.schedule.quiet_hours
+        self.needs_zones = self.local or self.quiet is not None
+        self.column = config.audiences[self.schedule.audience].timezone_column
+        self.due_by_zone: dict[str, list[str]] = {}
+        self.batch: list[_Desired] = []
+        upcoming = next_fires(self.schedule, at, NEXT_FIRES)
+        self.result = SchedulePlan(
+            schedule=name,
+            template=self.schedule.template,
+            audience=self.schedule.audience,
+            providers=self.schedule.providers,
+            occurrences=self._due(upcoming),
+            next_fires=[occurrence_label(fire) for fire in upcoming],
+            recipient_local=self.local,
+            cost=0.0 if self.price else None,
+            currency=self.price.currency if self.price else None,
+        )
+
+    def _due(self, upcoming: list[datetime]) -> list[str]:
+        if self.local:
+            return []  # per recipient, see _occurrences
+        if self.options.preview:
+            if self.schedule.trigger is None:
+                return [ONCE]
+            return [occurrence_label(upcoming[0]) if upcoming else NO_FUTURE_FIRE]
+        return due_occurrences(self.schedule, self.at)
+
+    def run(self) -> SchedulePlan:
+        if self.local or self.result.occurrences:  # nothing due: leave the audience unread
+            for member in recipients(self.config, self.schedule.audience):
+                self._member(member)
+            self._flush()
+        if self.local:
+            self.result.occurrences = sorted(set().union(*self.due_by_zone.values()))
+        return self.result
+
+    def _member(self, member: Recipient | Skip) -> None:
+        if isinstance(member, Skip):
+            self.result.skip(member)
+            return
+        blocked = provider_skip(self.adapters, member)
+        if blocked is not None:
+            self.result.skip(blocked)
+            return
+        zones: tuple[ZoneInfo, ...] = ()
+        if self.needs_zones:
+            found = recipient_zones(member, self.column, self.zone)
+            if isinstance(found, str):
+                self.result.skip(Skip(SkipReason.UNKNOWN_TIMEZONE, found, member.where))
+                return
+            zones = found
+        occurrences = self._occurrences(member, zones) if self.local else self.result.occurrences
+        for occurrence in occurrences:
+            outcome = render(self.template, self.name, self.schedule, member, occurrence, self.at)
+            if isinstance(outcome, Skip):
+                self.result.skip(outcome)
+                continue
+            key = send_key(self.name, occurrence, member.phone)
+            self.batch.append(_Desired(key, member, occurrence, outcome, zones))
+            if len(self.batch) >= CHUNK:
+                self._flush()
+
+    def _occurrences(self, member: Recipient, zones: tuple[ZoneInfo, ...]) -> list[str]:
+        """Due occurrences in the recipient's own zone (recipient-local schedules)."""
+        zone = single_zone(zones, self.at)
+        if zone is None:
+            names = ", ".join(z.key for z in zones)
+            detail = f"the number may be in {names}; give the audience a timezone_column"
+            self.result.skip(Skip(SkipReason.UNKNOWN_TIMEZONE, detail, member.where))
+            return []
+        if zone.key not in self.due_by_zone:
+            self.due_by_zone[zone.key] = due_occurrences(self.schedule, self.at, zone)
+        return self.due_by_zone[zone.key]
+
+    def _flush(self) -> None:
+        found = self.ledger.get(desired.key for desired in self.batch)
+        for desired in self.batch:
+            self._count(desired, found.get(desired.key))
+        self.batch.clear()
+
+    def _count(self, desired: _Desired, record: SendRecord | None) -> None:
+        disposition = self._disposition(record)
+        quiet = self.quiet
+        if disposition.sends and quiet is not None:
+            zone = quiet_zone(quiet, desired.zones, self.at)
+            if zone is not None:
+                detail = (
+                    f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M} in {zone.key}; "
+                    "a later run inside the window sends it"
+                )
+                self.result.skip(Skip(SkipReason.QUIET_HOURS, detail, desired.recipient.where))
+                return
+        result = self.result
+        result.counts[disposition] += 1
+        if record is not None and record.status in DONE:
+            result.changed += record.text_hash != desired.rendered.text_hash
+        if disposition.sends:
+            self._will_send(desired, disposition)
+
+    def _disposition(self, record: SendRecord | None) -> Disposition:
+        if record is None:
+            return Disposition.NEW
+        if record.status in DONE:
+            return Disposition.SENT
+        if record.reclaimable:
+            return Disposition.RETRY
+        if record.status is Status.FAILED:
+            return Disposition.FAILED
+        if record.status is Status.PENDING and not self.is_stale(record):
+            return Disposition.IN_FLIGHT
+        # uncertain, or pending from a run that died (apply turns it uncertain first)
+        return Disposition.RESEND if self.options.resend_uncertain else Disposition.UNCERTAIN
+
+    def _will_send(self, desired: _Desired, disposition: Disposition) -> None:
+        rendered, member, result = desired.rendered, desired.recipient, self.result
+        result.segments += rendered.segments
+        result.encodings[rendered.encoding] += 1
+        cost = None
+        if self.price is not None and result.cost is not None:
+            cost = self.price.for_region(member.region) * rendered.segments
+            result.cost += cost
+        if len(result.samples) < self.options.samples:
+            result.samples.append(
+                Sample(
+                    mask(member.phone),
+                    desired.occurrence,
+                    rendered.encoding,
+                    rendered.segments,
+                    rendered.text,
+                )
+            )
+        if self.options.keep_sends:
+            result.sends.append(
+                Send(
+                    key=desired.key,
+                    schedule=self.name,
+                    occurrence=desired.occurrence,
+                    template=self.schedule.template,
+                    providers=tuple(self.schedule.providers),
+                    message=message_for(rendered, member, self.template.config),
+                    text_hash=rendered.text_hash,
+                    segments=rendered.segments,
+                    disposition=disposition,
+                    cost=cost,
+                )
+            )
