@@ -8,7 +8,7 @@ and the variable (never a value).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from smsops.core.errors import SecretMissing
 
@@ -44,3 +44,26 @@ def resolve(text: str, env: Mapping[str, str], provider: str) -> str:
         return env[name]
 
     return REFERENCE.sub(substitute, text)
+
+
+class Placeholders(Mapping[str, str]):
+    """An environment where every variable is set to `value`.
+
+    For the sandbox and dry runs: requests are built without touching a
+    single real secret, so none can leak into output or to the emulator.
+    """
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __getitem__(self, name: str) -> str:
+        return self.value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

@@ -54,7 +54,6 @@ class Send:
     text_hash: str
     segments: int
     disposition: Disposition
-    cost: float | None
 
 
 @dataclass(frozen=True)

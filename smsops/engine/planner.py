@@ -218,10 +218,8 @@ class _SchedulePlanner:
         rendered, member, result = desired.rendered, desired.recipient, self.result
         result.segments += rendered.segments
         result.encodings[rendered.encoding] += 1
-        cost = None
         if self.price is not None and result.cost is not None:
-            cost = self.price.for_region(member.region) * rendered.segments
-            result.cost += cost
+            result.cost += self.price.for_region(member.region) * rendered.segments
         if len(result.samples) < self.options.samples:
             result.samples.append(
                 Sample(
@@ -244,6 +242,5 @@ class _SchedulePlanner:
                     text_hash=rendered.text_hash,
                     segments=rendered.segments,
                     disposition=disposition,
-                    cost=cost,
                 )
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from smsops.engine.plan import SchedulePlan
+from smsops.engine.plan_format import rendered_json
 
 
 def as_json(previews: list[SchedulePlan]) -> list[dict[str, Any]]:
@@ -17,24 +18,7 @@ def as_json(previews: list[SchedulePlan]) -> list[dict[str, Any]]:
             "provider": p.providers[0],
             "occurrence": p.occurrences[0],
             "messages": p.to_send,
-            "segments": p.segments,
-            "encodings": dict(sorted(p.encodings.items())),
-            "cost": None if p.cost is None else round(p.cost, 6),
-            "currency": p.currency,
-            "samples": [
-                {
-                    "masked_phone": s.masked_phone,
-                    "encoding": s.encoding,
-                    "segments": s.segments,
-                    "text": s.text,
-                }
-                for s in p.samples
-            ],
-            "skipped": {reason.value: n for reason, n in sorted(p.skip_counts.items())},
-            "skips": [
-                {"reason": s.reason.value, "detail": s.detail, "where": str(s.where)}
-                for s in p.skips
-            ],
+            **rendered_json(p, occurrence=False),
         }
         for p in previews
     ]

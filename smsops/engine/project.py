@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from smsops.config.checks import check_config
@@ -20,3 +22,12 @@ def load_project(path: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return result.config
+
+
+def pointed_at(config: Config, base_url_for: Callable[[str], str]) -> Config:
+    """The config with every provider's `base_url` replaced (the sandbox's, by type)."""
+    providers = {
+        name: provider.model_copy(update={"base_url": base_url_for(provider.type)})
+        for name, provider in config.providers.items()
+    }
+    return replace(config, providers=providers)

@@ -1,22 +1,15 @@
-"""The command line: the only place that catches errors and prints them.
-
-argparse, not typer: `smsops --help` must start in well under 120 ms, so
-heavy modules are imported inside the command that needs them.
-"""
+"""Commands that read a config and send nothing: validate, render, schema, sandbox."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
-from smsops import __version__
-from smsops.core.errors import ConfigError, SmsopsError, UsageError
-
-EXIT_OK, EXIT_ERROR = 0, 1
+from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config
+from smsops.core.errors import ConfigError, UsageError
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -47,15 +40,11 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _instant(text: str) -> datetime:
-    """An ISO 8601 time for --at; a time without a zone is UTC."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time, e.g. 2027-03-01T09:00:00Z"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def check_schedules(names: list[str], known: dict[str, Any]) -> None:
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        listed = ", ".join(sorted(known)) or "none"
+        raise UsageError(f"no schedule named {', '.join(unknown)}; schedules: {listed}")
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -64,10 +53,7 @@ def _render(args: argparse.Namespace) -> int:
     from smsops.engine.project import load_project
 
     config = load_project(args.config)
-    unknown = [name for name in args.schedule if name not in config.schedules]
-    if unknown:
-        known = ", ".join(sorted(config.schedules)) or "none"
-        raise UsageError(f"no schedule named {', '.join(unknown)}; schedules: {known}")
+    check_schedules(args.schedule, config.schedules)
     now = args.at or datetime.now(UTC)
     previews = preview(config, now, args.schedule or None, samples=args.samples)
     if args.format == "json":
@@ -99,20 +85,13 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="smsops",
-        description="Declarative SMS runner: validate, plan and apply messages kept as YAML.",
-    )
-    parser.add_argument("--version", action="version", version=f"smsops {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     validate = commands.add_parser(
         "validate",
         help="check a config; exit 0 valid, 1 invalid",
         description="Check every file of a config and report every problem as file:line:col.",
     )
-    validate.add_argument("config", type=Path, metavar="CONFIG", help="a directory or a file")
+    add_config(validate)
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.set_defaults(handler=_validate)
 
@@ -122,14 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render each enabled schedule's messages: counts, encodings, segments, "
         "cost, sample texts with masked numbers, and every skipped recipient with its reason.",
     )
-    render.add_argument("config", type=Path, metavar="CONFIG", help="a directory or a file")
+    add_config(render)
     render.add_argument(
         "--schedule", action="append", default=[], metavar="NAME", help="only this (repeatable)"
     )
     render.add_argument("--samples", type=int, default=3, help="sample messages per schedule")
-    render.add_argument(
-        "--at", type=_instant, metavar="T", help="render as of this time (ISO 8601; default now)"
-    )
+    add_at(render, "render")
     render.add_argument("--format", choices=("text", "json"), default="text")
     render.set_defaults(handler=_render)
 
@@ -145,23 +122,3 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
     sandbox.add_argument("--port", type=int, default=8765, help="default: 8765")
     sandbox.set_defaults(handler=_sandbox)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{count} problem{'s' * (count != 1)} found; nothing was sent.", file=sys.stderr)
-        return EXIT_ERROR
-    except SmsopsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130

@@ -1,0 +1,51 @@
+"""What several commands share: --at, --ledger, printing with or without colour."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
+
+
+def instant(text: str) -> datetime:
+    """An ISO 8601 time for --at; a time without a zone is UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time, e.g. 2027-03-01T09:00:00Z"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, metavar="CONFIG", help="a directory or a file")
+
+
+def add_at(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--at", type=instant, metavar="T", help=f"{what} as of this time (ISO 8601; default now)"
+    )
+
+
+def add_ledger(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger",
+        metavar="LOCATION",
+        help="a path or sqlite:///path (default: $SMSOPS_LEDGER, else .smsops/ledger.sqlite)",
+    )
+
+
+def console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    """A rich console: colour only on a terminal, never with NO_COLOR (rich reads it)."""
+    from rich.console import Console
+
+    target = file or (sys.stderr if stderr else sys.stdout)
+    return Console(file=target, highlight=False, soft_wrap=True)

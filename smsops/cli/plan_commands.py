@@ -1,0 +1,233 @@
+"""`plan` (reads the ledger, never writes) and `apply` (sends what the plan says)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from smsops.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PENDING,
+    add_at,
+    add_config,
+    add_ledger,
+    console,
+)
+from smsops.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from smsops.engine.apply import ApplyReport, Sender
+    from smsops.engine.plan import Plan, Send
+
+# Sandbox sends never go into the real ledger: they would mark real messages as sent.
+SANDBOX_LEDGER = ".smsops/sandbox-ledger.sqlite"
+
+
+def _location(args: argparse.Namespace) -> str:
+    from smsops.config.settings import load_settings
+
+    if getattr(args, "sandbox", False) and args.ledger is None:
+        return SANDBOX_LEDGER
+    return load_settings(ledger=args.ledger).ledger
+
+
+def _formatted(plan: Plan, fmt: str) -> str:
+    from smsops.engine.plan_format import as_json, as_text
+    from smsops.engine.plan_markdown import as_markdown
+
+    if fmt == "json":
+        return json.dumps(as_json(plan), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return as_markdown(plan)
+    return as_text(plan)
+
+
+def _show(text: str, fmt: str, out: Path | None = None) -> None:
+    """Text is rich markup (colour on terminals only); markdown and JSON are printed as is."""
+    if out is not None:
+        with out.open("w", encoding="utf-8") as file:
+            if fmt == "text":
+                console(file).print(text, end="")
+            else:
+                file.write(text)
+        return
+    if fmt == "text":
+        console().print(text, end="")
+    else:
+        sys.stdout.write(text)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from smsops.engine.owner import is_stale
+    from smsops.engine.planner import PlanOptions, make_plan
+    from smsops.engine.project import load_project
+    from smsops.ledger.open import open_ledger
+
+    config = load_project(args.config)
+    ledger = open_ledger(_location(args), readonly=True)
+    now = datetime.now(UTC)
+    try:
+        plan = make_plan(config, ledger, args.at or now, lambda r: is_stale(r, now), PlanOptions())
+    finally:
+        ledger.close()
+    _show(_formatted(plan, args.format), args.format, args.out)
+    if args.out is not None:
+        from smsops.engine.plan_format import summary_line
+
+        print(f"plan written to {args.out}: {summary_line(plan)}", file=sys.stderr)
+    return EXIT_PENDING if args.detailed_exitcode and plan.to_send else EXIT_OK
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from smsops.core.envref import Placeholders
+    from smsops.engine.apply import ApplyOptions, Sender
+    from smsops.engine.owner import is_stale, this_run
+    from smsops.engine.planner import PlanOptions, make_plan
+    from smsops.engine.project import load_project, pointed_at
+    from smsops.ledger.open import open_ledger
+    from smsops.providers.base import REDACTED
+
+    config = load_project(args.config)
+    out = console()
+    with ExitStack() as stack:
+        env: dict[str, str] | Placeholders = dict(os.environ)
+        if args.sandbox:
+            from smsops.sandbox.server import Sandbox
+
+            sandbox = stack.enter_context(Sandbox())
+            config = pointed_at(config, sandbox.base_url)
+            env = Placeholders("sandbox-secret")
+            out.print(
+                f"sandbox: every provider points at {sandbox.url} (nothing leaves this machine)"
+            )
+        if args.dry_run:
+            env = Placeholders(REDACTED)
+        location = _location(args)
+        ledger = open_ledger(location, readonly=args.dry_run)
+        stack.callback(ledger.close)
+        now = datetime.now(UTC)
+        if not args.dry_run:
+            stale = ledger.mark_stale(lambda r: is_stale(r, now), now)
+            if stale:
+                out.print(
+                    f"[red]{len(stale)} sends were pending from a run that stopped mid-send[/]: "
+                    "now uncertain (they may have gone out); not resent unless "
+                    "--resend-uncertain"
+                )
+        options = PlanOptions(keep_sends=True, resend_uncertain=args.resend_uncertain)
+        plan = make_plan(config, ledger, args.at or now, lambda r: is_stale(r, now), options)
+        _show(_formatted(plan, "text"), "text")
+        sends = plan.sends
+        if not sends:
+            out.print("Nothing to send: the ledger already has every due message.")
+            return EXIT_OK
+        apply_options = ApplyOptions(resend_uncertain=args.resend_uncertain, claimed_by=this_run())
+        sender = Sender(config, ledger, env, apply_options)
+        sender.check_secrets(sends)
+        if args.dry_run:
+            for request in sender.requests(sends):
+                print(json.dumps(request, ensure_ascii=False))
+            out.print(f"dry run: {len(sends)} messages not sent; the ledger is unchanged.")
+            return EXIT_OK
+        if not args.yes:
+            _confirm(len(sends), location)
+        report = _send(sender, sends)
+    _summary(report)
+    return EXIT_OK if not (report.failed or report.uncertain or report.not_started) else EXIT_ERROR
+
+
+def _confirm(count: int, location: str) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError("apply asks before sending; pass --yes to send without asking (CI)")
+    answer = input(f"Send {count} messages (ledger {location})? Only 'yes' sends: ")
+    if answer.strip() != "yes":
+        raise UsageError("cancelled; nothing was sent")
+
+
+def _send(sender: Sender, sends: list[Send]) -> ApplyReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from smsops.engine.apply import send_all
+
+    err = console(stderr=True)
+    with Progress(
+        "sending",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("send", total=len(sends))
+        sender.on_settled = lambda n: progress.advance(task, n)
+        return send_all(sender, sends)
+
+
+def _summary(report: ApplyReport) -> None:
+    out = console()
+    cost = " + ".join(f"{v:.4f} {c}" for c, v in sorted(report.cost.items()))
+    line = (
+        f"Applied: {report.sent} sent, {report.failed} failed, {report.uncertain} uncertain "
+        f"({report.segments} segments{', about ' + cost if cost else ''})."
+    )
+    out.print(f"[bold]{line}[/]")
+    if report.taken:
+        out.print(f"{report.taken} were claimed by another run first and left to it.")
+    if report.not_started:
+        out.print(f"[red]{report.not_started} not sent: stopped[/]; the next apply sends them.")
+    for problem in report.problems:
+        out.print(f"  {problem}", markup=False)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    plan = commands.add_parser(
+        "plan",
+        help="show what apply would send now (reads the ledger, never writes)",
+        description="Compare what should have been sent by now with the ledger: messages to "
+        "send, already sent, uncertain, failed and skipped (with reasons), next fire times, "
+        "segments and cost.",
+    )
+    add_config(plan)
+    add_at(plan, "plan")
+    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when nothing is to send, 2 when sends are pending, 1 on error",
+    )
+    plan.add_argument("--out", type=Path, metavar="FILE", help="write the plan to FILE")
+    add_ledger(plan)
+    plan.set_defaults(handler=_plan)
+
+    apply = commands.add_parser(
+        "apply",
+        help="send exactly the messages the plan says are missing",
+        description="Show the plan, ask, then send each due message once: claimed in the "
+        "ledger before the request, settled after.",
+    )
+    add_config(apply)
+    add_at(apply, "apply")
+    apply.add_argument("--yes", action="store_true", help="send without asking")
+    apply.add_argument(
+        "--dry-run", action="store_true", help="print every request (secrets hidden), send none"
+    )
+    apply.add_argument(
+        "--sandbox",
+        action="store_true",
+        help=f"send to the built-in emulator; ledger {SANDBOX_LEDGER} unless --ledger is given",
+    )
+    apply.add_argument(
+        "--resend-uncertain",
+        action="store_true",
+        help="also resend messages that may have gone out before (risking a double send)",
+    )
+    add_ledger(apply)
+    apply.set_defaults(handler=_apply)

@@ -1,0 +1,322 @@
+"""Send a plan's messages: write-ahead, at each provider's pace, at most once each.
+
+For each request: take a slot of the provider's `max_in_flight`, wait for
+its pace (`rate_limit`), claim the rows in the ledger (`pending`) — only the
+rows this run wins are sent — send, then settle each row at once. Retryable
+results (429, 503, no connection) are retried with backoff; results that
+certainly were not accepted fail over to the next provider in the list;
+anything that may have been accepted is `uncertain` and never resent here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from smsops.config.loader import Config
+from smsops.core.errors import SecretMissing
+from smsops.core.phone import mask
+from smsops.engine.pacing import Pacer, backoff
+from smsops.engine.plan import Send
+from smsops.ledger.base import Ledger, SendRecord, Status
+from smsops.providers.base import (
+    Accepted,
+    Adapter,
+    Message,
+    Rejected,
+    Result,
+    Retryable,
+    Uncertain,
+    redacted,
+    transport_error,
+)
+from smsops.providers.registry import adapter_for
+
+PROBLEMS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    resend_uncertain: bool = False
+    max_attempts: int = 5  # per provider, for retryable results
+    backoff_base: float = 0.5  # seconds
+    backoff_cap: float = 30.0  # also the longest Retry-After honoured in-run
+    claimed_by: str | None = None
+
+
+@dataclass
+class ApplyReport:
+    sent: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    taken: int = 0  # claimed by another run first: not ours to send
+    not_started: int = 0  # left when stopping (SIGINT/SIGTERM): still to send
+    segments: int = 0
+    cost: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # first failures, numbers masked
+
+    def note(self, send: Send, status: Status, why: str) -> None:
+        if len(self.problems) < PROBLEMS_KEPT:
+            where = f"{send.schedule} {mask(send.message.recipient)}"
+            self.problems.append(f"{status.value}: {where}: {why}")
+
+
+class Lane:
+    """One provider: its adapter, its slots, its pace."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        config = adapter.config
+        self.adapter = adapter
+        self.max_in_flight = config.max_in_flight
+        self.slots = asyncio.Semaphore(config.max_in_flight)
+        rate = config.rate_limit.per_second if config.rate_limit else None
+        self.pacer = Pacer(rate) if rate else None
+        self.timeout = httpx.Timeout(config.timeout.total_seconds()).as_dict()
+        # A bulk request never carries more messages than the pace allows per second.
+        self.batch = max(1, min(adapter.batch_size, int(rate) if rate else adapter.batch_size))
+
+
+class Sender:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        env: Mapping[str, str],
+        options: ApplyOptions,
+        on_settled: Callable[[int], None] = lambda _: None,
+    ) -> None:
+        self.config, self.ledger, self.options = config, ledger, options
+        self.env = env
+        self.on_settled = on_settled
+        self.report = ApplyReport()
+        self.lanes: dict[str, Lane] = {}
+        self.stopping = False
+        self.client: httpx.AsyncClient | None = None
+
+    def lane(self, name: str) -> Lane:
+        if name not in self.lanes:
+            self.lanes[name] = Lane(adapter_for(name, self.config.providers[name], self.env))
+        return self.lanes[name]
+
+    def check_secrets(self, sends: Sequence[Send]) -> None:
+        """Every secret the sends need is set, before anything goes out.
+
+        Building one request per provider and message category resolves the
+        same `${env:...}` references every request of that kind will need.
+        """
+        probes: dict[tuple[str, str], Message] = {}
+        for send in sends:
+            for provider in send.providers:
+                probes.setdefault((provider, send.message.category), send.message)
+        for (provider, _), message in sorted(probes.items()):
+            try:
+                self.lane(provider).adapter.build([message])
+            except SecretMissing:
+                raise
+            except (ValueError, KeyError, TypeError):
+                continue  # a problem of this message; reported per send
+
+    async def run(self, sends: Sequence[Send]) -> ApplyReport:
+        units = list(self._units(sends))
+        if not units:
+            return self.report
+        first = {send.providers[0] for send in sends}
+        workers = min(len(units), sum(self.lane(p).max_in_flight for p in first))
+        limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+        queue = iter(units)
+        async with httpx.AsyncClient(limits=limits) as self.client:
+            await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
+        return self.report
+
+    def requests(self, sends: Sequence[Send]) -> Iterator[dict[str, Any]]:
+        """Every request this apply would make, as data with secret headers hidden."""
+        for unit in self._units(sends):
+            adapter = self.lane(unit[0].providers[0]).adapter
+            try:
+                request = adapter.build([send.message for send in unit])
+            except (ValueError, KeyError, TypeError) as exc:
+                yield {"error": f"cannot build the request: {exc}", "sends": len(unit)}
+                continue
+            yield redacted(request, adapter.secret_headers)
+
+    def stop(self) -> None:
+        """Claim nothing more; what is in flight is finished and settled."""
+        self.stopping = True
+
+    def _units(self, sends: Sequence[Send]) -> Iterator[list[Send]]:
+        """Requests' worth of sends: identical messages share a bulk request."""
+        open_batches: dict[tuple[object, ...], list[Send]] = {}
+        for send in sends:
+            size = self.lane(send.providers[0]).batch
+            if size == 1:
+                yield [send]
+                continue
+            same = (send.providers, replace(send.message, recipient="", region=None))
+            batch = open_batches.setdefault(same, [])
+            batch.append(send)
+            if len(batch) >= size:
+                yield open_batches.pop(same)
+        yield from open_batches.values()
+
+    async def _worker(self, queue: Iterator[list[Send]]) -> None:
+        for unit in queue:
+            if self.stopping:
+                self.report.not_started += len(unit) + sum(len(u) for u in queue)
+                return
+            await self._deliver(unit)
+
+    async def _deliver(self, unit: list[Send]) -> None:
+        """Claim, send and settle one unit, failing over down the provider list."""
+        records: dict[str, SendRecord] = {}
+        tries: dict[str, int] = {}
+        remaining = unit
+        providers = unit[0].providers
+        for index, provider in enumerate(providers):
+            lane = self.lane(provider)
+            failover: list[Send] = []
+            for chunk in _chunks(remaining, lane.batch):
+                async with lane.slots:
+                    if index == 0:  # write-ahead: claim right before the request
+                        records = self._claim(chunk, provider)
+                        chunk = [send for send in chunk if send.key in records]
+                        if not chunk:
+                            continue
+                    results = await self._attempt(lane, chunk)
+                for send, (result, attempts) in zip(chunk, results, strict=True):
+                    tries[send.key] = tries.get(send.key, 0) + attempts
+                    certainly_not_taken = isinstance(result, Rejected | Retryable)
+                    if certainly_not_taken and index + 1 < len(providers):
+                        failover.append(send)
+                        continue
+                    record = records[send.key]
+                    attempted = replace(record, attempts=record.attempts + tries[send.key])
+                    self._settle(send, attempted, provider, result)
+            remaining = failover
+            if not remaining:
+                return
+
+    def _claim(self, sends: list[Send], provider: str) -> dict[str, SendRecord]:
+        now = datetime.now(UTC)
+        wanted = [
+            SendRecord.claim(
+                s.schedule,
+                s.occurrence,
+                s.message.recipient,
+                provider=provider,
+                template=s.template,
+                text_hash=s.text_hash,
+                segments=s.segments,
+                now=now,
+                claimed_by=self.options.claimed_by,
+            )
+            for s in sends
+        ]
+        won = self.ledger.claim(wanted, resend_uncertain=self.options.resend_uncertain)
+        lost = len(sends) - len(won)
+        if lost:
+            self.report.taken += lost
+            self.on_settled(lost)
+        return {record.key: record for record in won}
+
+    async def _attempt(self, lane: Lane, sends: list[Send]) -> list[tuple[Result, int]]:
+        """Send `sends` in one request, retrying the retryable; (result, attempts) each."""
+        results: list[tuple[Result, int]] = [(Retryable("not sent yet"), 0)] * len(sends)
+        todo = list(range(len(sends)))
+        for attempt in range(1, self.options.max_attempts + 1):
+            batch = [sends[i] for i in todo]
+            outcome = await self._request(lane, [s.message for s in batch])
+            for i, result in zip(todo, outcome, strict=True):
+                results[i] = (result, attempt)
+            retry = [(i, r) for i, r in zip(todo, outcome, strict=True) if isinstance(r, Retryable)]
+            if not retry or attempt == self.options.max_attempts or self.stopping:
+                break
+            wait = max(r.retry_after or 0.0 for _, r in retry)
+            if wait > self.options.backoff_cap:
+                break  # the provider asks for longer than a run waits: a later apply retries
+            await asyncio.sleep(
+                backoff(attempt, wait, self.options.backoff_base, self.options.backoff_cap)
+            )
+            todo = [i for i, _ in retry]
+        return results
+
+    async def _request(self, lane: Lane, messages: list[Message]) -> list[Result]:
+        if lane.pacer is not None:
+            await lane.pacer.wait(len(messages))
+        try:
+            request = lane.adapter.build(messages)
+        except (ValueError, KeyError, TypeError) as exc:
+            return [Rejected(f"cannot build the request: {exc}")] * len(messages)
+        request.extensions = {**request.extensions, "timeout": lane.timeout}
+        assert self.client is not None
+        try:
+            response = await self.client.send(request)
+        except httpx.TransportError as exc:
+            return [transport_error(exc)] * len(messages)
+        return lane.adapter.parse(response, messages)
+
+    def _settle(self, send: Send, record: SendRecord, provider: str, result: Result) -> None:
+        now = datetime.now(UTC)
+        report = self.report
+        if isinstance(result, Accepted):
+            settled = record.settled(
+                Status.SENT, now, provider=provider, message_id=result.message_id
+            )
+            report.sent += 1
+            report.segments += send.segments
+            price = self.config.providers[provider].price()
+            if price is not None:
+                cost = price.for_region(send.message.region) * send.segments
+                report.cost[price.currency] = report.cost.get(price.currency, 0.0) + cost
+        elif isinstance(result, Uncertain):
+            settled = record.settled(Status.UNCERTAIN, now, provider=provider, error=result.reason)
+            report.uncertain += 1
+            report.note(send, Status.UNCERTAIN, result.reason)
+        else:
+            retryable = isinstance(result, Retryable)
+            settled = record.settled(
+                Status.FAILED, now, provider=provider, error=result.reason, retryable=retryable
+            )
+            report.failed += 1
+            report.note(send, Status.FAILED, result.reason)
+        self.ledger.settle([settled])
+        self.on_settled(1)
+
+
+def _chunks(items: list[Send], size: int) -> Iterator[list[Send]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def send_all(sender: Sender, sends: Sequence[Send]) -> ApplyReport:
+    """Run the sender; a first SIGINT/SIGTERM stops claiming and lets in-flight work settle."""
+
+    async def main() -> ApplyReport:
+        loop = asyncio.get_running_loop()
+        watched: list[signal.Signals] = []
+
+        def on_signal(signum: int) -> None:
+            print(
+                "stopping: sending nothing new, settling what is in flight "
+                "(interrupt again to abort)",
+                file=sys.stderr,
+            )
+            sender.stop()
+            for sig in watched:  # a second signal acts as usual
+                loop.remove_signal_handler(sig)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal, sig)
+                watched.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signals on this platform
+        return await sender.run(sends)
+
+    return asyncio.run(main())

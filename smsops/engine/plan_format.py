@@ -1,0 +1,215 @@
+"""A plan as JSON (stable) and as rich-markup text (terminals); shared wording.
+
+Phone numbers are always masked (samples carry masked numbers only).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.markup import escape
+
+from smsops.core.skips import SkipReason
+from smsops.engine.plan import Disposition, Plan, SchedulePlan
+
+JSON_FORMAT_VERSION = 1
+SKIPS_SHOWN = 10
+SAMPLE_CHARS = 320
+
+
+def instant(plan: Plan) -> str:
+    return plan.at.isoformat().replace("+00:00", "Z")
+
+
+def costs(schedules: list[SchedulePlan]) -> dict[str, float]:
+    """Total cost of the sends per currency."""
+    total: dict[str, float] = {}
+    for s in schedules:
+        if s.cost is not None and s.currency is not None:
+            total[s.currency] = total.get(s.currency, 0.0) + s.cost
+    return {currency: round(value, 6) for currency, value in sorted(total.items())}
+
+
+def cost_text(by_currency: dict[str, float]) -> str:
+    return " + ".join(f"{value:.4f} {currency}" for currency, value in by_currency.items())
+
+
+def as_json(plan: Plan) -> dict[str, Any]:
+    """The documented, stable JSON form of `smsops plan --format json`."""
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "at": instant(plan),
+        "to_send": plan.to_send,
+        "summary": {
+            **{d.value: plan.total(d) for d in Disposition},
+            "skipped": sum(s.skipped for s in plan.schedules),
+            "segments": sum(s.segments for s in plan.schedules),
+            "cost": costs(plan.schedules),
+        },
+        "schedules": [_schedule_json(s) for s in plan.schedules],
+    }
+
+
+def _schedule_json(s: SchedulePlan) -> dict[str, Any]:
+    return {
+        "schedule": s.schedule,
+        "template": s.template,
+        "audience": s.audience,
+        "providers": s.providers,
+        "occurrences": s.occurrences,
+        "recipient_local": s.recipient_local,
+        "next_fires": s.next_fires,
+        "to_send": s.to_send,
+        "counts": {d.value: s.counts[d] for d in Disposition},
+        "template_changed": s.changed,
+        **rendered_json(s, occurrence=True),
+    }
+
+
+def rendered_json(s: SchedulePlan, *, occurrence: bool) -> dict[str, Any]:
+    """Segments, encodings, cost, samples and skips: shared by plan and render JSON."""
+    return {
+        "segments": s.segments,
+        "encodings": dict(sorted(s.encodings.items())),
+        "cost": None if s.cost is None else round(s.cost, 6),
+        "currency": s.currency,
+        "samples": [
+            {
+                "masked_phone": x.masked_phone,
+                **({"occurrence": x.occurrence} if occurrence else {}),
+                "encoding": x.encoding,
+                "segments": x.segments,
+                "text": x.text,
+            }
+            for x in s.samples
+        ],
+        "skipped": {reason.value: n for reason, n in sorted(s.skip_counts.items())},
+        "skips": [
+            {"reason": k.reason.value, "detail": k.detail, "where": str(k.where)} for k in s.skips
+        ],
+    }
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def breakdown(s: SchedulePlan) -> str:
+    parts = [
+        f"{s.counts[d]} {d.label}"
+        for d in (Disposition.NEW, Disposition.RETRY, Disposition.RESEND)
+        if s.counts[d]
+    ]
+    return ", ".join(parts)
+
+
+def skip_counts(counts: Counter[SkipReason]) -> str:
+    return ", ".join(f"{reason.label} {n}" for reason, n in sorted(counts.items()))
+
+
+def due(s: SchedulePlan) -> str:
+    if not s.occurrences:
+        return "nothing due"
+    local = " (recipient-local)" if s.recipient_local else ""
+    return ", ".join(s.occurrences) + local
+
+
+def summary_line(plan: Plan) -> str:
+    """One line for the end of a plan and the top of an apply."""
+    segments = sum(s.segments for s in plan.schedules)
+    cost = cost_text(costs(plan.schedules))
+    line = f"{plural(plan.to_send, 'message')} to send ({plural(segments, 'segment')}"
+    line += f", about {cost})" if cost and plan.to_send else ")"
+    others = [
+        f"{plan.total(d)} {d.label}"
+        for d in (
+            Disposition.SENT,
+            Disposition.UNCERTAIN,
+            Disposition.FAILED,
+            Disposition.IN_FLIGHT,
+        )
+        if plan.total(d)
+    ]
+    skipped = sum(s.skipped for s in plan.schedules)
+    if skipped:
+        others.append(f"{skipped} skipped")
+    return line + (": " + ", ".join(others) if others else "") + "."
+
+
+def as_text(plan: Plan) -> str:
+    """Rich markup for a terminal; every user-supplied text is escaped."""
+    lines = [f"[bold]smsops plan at {instant(plan)}[/]", ""]
+    for s in plan.schedules:
+        via = " -> ".join(s.providers)
+        lines.append(
+            f"[bold]{escape(s.schedule)}[/]  template {escape(s.template)} -> "
+            f"audience {escape(s.audience)} via {escape(via)}"
+        )
+        lines.append(f"  due: {due(s)}")
+        lines.extend(_text_sends(s))
+        for marker, sentence in statuses(s):
+            style = "red" if marker in "~!" else "default"
+            lines.append(f"  [{style}]{marker} {sentence}[/]")
+        lines.extend(_text_skips(s))
+        if s.next_fires:
+            lines.append(f"  next: {', '.join(s.next_fires)}")
+        lines.append("")
+    lines.append(f"[bold]Plan:[/] {summary_line(plan)}")
+    return "\n".join(lines) + "\n"
+
+
+def _text_sends(s: SchedulePlan) -> list[str]:
+    if not s.to_send:
+        return []
+    enc = ", ".join(f"{k} {v}" for k, v in sorted(s.encodings.items()))
+    cost = f", about {s.cost:.4f} {s.currency}" if s.cost is not None else ""
+    lines = [
+        f"  [green]+ {s.to_send} to send[/] ({breakdown(s)}): "
+        f"{plural(s.segments, 'segment')}, {enc}{cost}"
+    ]
+    lines.extend(
+        f"      {x.masked_phone:<17} {x.encoding} {plural(x.segments, 'segment')}: "
+        f"{escape(clip(x.text))}"
+        for x in s.samples
+    )
+    return lines
+
+
+def _text_skips(s: SchedulePlan) -> list[str]:
+    if not s.skipped:
+        return []
+    lines = [f"  [yellow]- {s.skipped} skipped[/]: {skip_counts(s.skip_counts)}"]
+    lines.extend(
+        f"      {escape(str(k.where))}: {k.reason.label}: {escape(k.detail)}"
+        for k in s.skips[:SKIPS_SHOWN]
+    )
+    if s.skipped > SKIPS_SHOWN:
+        lines.append(f"      ... and {s.skipped - SKIPS_SHOWN} more (--format json)")
+    return lines
+
+
+def statuses(s: SchedulePlan) -> list[tuple[str, str]]:
+    """(marker, sentence) for what the ledger says beyond the sends."""
+    found = []
+    if s.counts[Disposition.SENT]:
+        changed = f" ({s.changed} would read differently today; not resent)" if s.changed else ""
+        found.append(("=", f"{s.counts[Disposition.SENT]} already sent{changed}"))
+    if s.counts[Disposition.UNCERTAIN]:
+        found.append(
+            (
+                "~",
+                f"{s.counts[Disposition.UNCERTAIN]} uncertain (may have gone out; resent only "
+                "with --resend-uncertain)",
+            )
+        )
+    if s.counts[Disposition.FAILED]:
+        found.append(("!", f"{s.counts[Disposition.FAILED]} failed (rejected; not resent)"))
+    if s.counts[Disposition.IN_FLIGHT]:
+        found.append(("*", f"{s.counts[Disposition.IN_FLIGHT]} in flight in another run"))
+    return found
+
+
+def clip(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SAMPLE_CHARS else flat[: SAMPLE_CHARS - 1] + "…"
