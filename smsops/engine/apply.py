@@ -91,7 +91,9 @@ class Sender:
         env: Mapping[str, str],
         options: ApplyOptions,
         on_settled: Callable[[int], None] = lambda _: None,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests: httpx.MockTransport
     ) -> None:
+        self.transport = transport
         self.config, self.ledger, self.options = config, ledger, options
         self.env = env
         self.on_settled = on_settled
@@ -131,7 +133,7 @@ class Sender:
         workers = min(len(units), sum(self.lane(p).max_in_flight for p in first))
         limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
         queue = iter(units)
-        async with httpx.AsyncClient(limits=limits) as self.client:
+        async with httpx.AsyncClient(limits=limits, transport=self.transport) as self.client:
             await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
         return self.report
 

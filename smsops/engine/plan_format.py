@@ -92,12 +92,12 @@ def rendered_json(s: SchedulePlan, *, occurrence: bool) -> dict[str, Any]:
 
 
 def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' if n != 1 else ''}"
+    return f"{n:,} {noun}{'s' if n != 1 else ''}"
 
 
 def breakdown(s: SchedulePlan) -> str:
     parts = [
-        f"{s.counts[d]} {d.label}"
+        f"{s.counts[d]:,} {d.label}"
         for d in (Disposition.NEW, Disposition.RETRY, Disposition.RESEND)
         if s.counts[d]
     ]
@@ -105,7 +105,7 @@ def breakdown(s: SchedulePlan) -> str:
 
 
 def skip_counts(counts: Counter[SkipReason]) -> str:
-    return ", ".join(f"{reason.label} {n}" for reason, n in sorted(counts.items()))
+    return ", ".join(f"{reason.label} {n:,}" for reason, n in sorted(counts.items()))
 
 
 def due(s: SchedulePlan) -> str:
@@ -122,7 +122,7 @@ def summary_line(plan: Plan) -> str:
     line = f"{plural(plan.to_send, 'message')} to send ({plural(segments, 'segment')}"
     line += f", about {cost})" if cost and plan.to_send else ")"
     others = [
-        f"{plan.total(d)} {d.label}"
+        f"{plan.total(d):,} {d.label}"
         for d in (
             Disposition.SENT,
             Disposition.UNCERTAIN,
@@ -133,7 +133,7 @@ def summary_line(plan: Plan) -> str:
     ]
     skipped = sum(s.skipped for s in plan.schedules)
     if skipped:
-        others.append(f"{skipped} skipped")
+        others.append(f"{skipped:,} skipped")
     return line + (": " + ", ".join(others) if others else "") + "."
 
 
@@ -162,10 +162,10 @@ def as_text(plan: Plan) -> str:
 def _text_sends(s: SchedulePlan) -> list[str]:
     if not s.to_send:
         return []
-    enc = ", ".join(f"{k} {v}" for k, v in sorted(s.encodings.items()))
+    enc = ", ".join(f"{k} {v:,}" for k, v in sorted(s.encodings.items()))
     cost = f", about {s.cost:.4f} {s.currency}" if s.cost is not None else ""
     lines = [
-        f"  [green]+ {s.to_send} to send[/] ({breakdown(s)}): "
+        f"  [green]+ {s.to_send:,} to send[/] ({breakdown(s)}): "
         f"{plural(s.segments, 'segment')}, {enc}{cost}"
     ]
     lines.extend(
@@ -179,7 +179,7 @@ def _text_sends(s: SchedulePlan) -> list[str]:
 def _text_skips(s: SchedulePlan) -> list[str]:
     if not s.skipped:
         return []
-    lines = [f"  [yellow]- {s.skipped} skipped[/]: {skip_counts(s.skip_counts)}"]
+    lines = [f"  [yellow]- {s.skipped:,} skipped[/]: {skip_counts(s.skip_counts)}"]
     lines.extend(
         f"      {escape(str(k.where))}: {k.reason.label}: {escape(k.detail)}"
         for k in s.skips[:SKIPS_SHOWN]
@@ -194,19 +194,19 @@ def statuses(s: SchedulePlan) -> list[tuple[str, str]]:
     found = []
     if s.counts[Disposition.SENT]:
         changed = f" ({s.changed} would read differently today; not resent)" if s.changed else ""
-        found.append(("=", f"{s.counts[Disposition.SENT]} already sent{changed}"))
+        found.append(("=", f"{s.counts[Disposition.SENT]:,} already sent{changed}"))
     if s.counts[Disposition.UNCERTAIN]:
         found.append(
             (
                 "~",
-                f"{s.counts[Disposition.UNCERTAIN]} uncertain (may have gone out; resent only "
+                f"{s.counts[Disposition.UNCERTAIN]:,} uncertain (may have gone out; resent only "
                 "with --resend-uncertain)",
             )
         )
     if s.counts[Disposition.FAILED]:
-        found.append(("!", f"{s.counts[Disposition.FAILED]} failed (rejected; not resent)"))
+        found.append(("!", f"{s.counts[Disposition.FAILED]:,} failed (rejected; not resent)"))
     if s.counts[Disposition.IN_FLIGHT]:
-        found.append(("*", f"{s.counts[Disposition.IN_FLIGHT]} in flight in another run"))
+        found.append(("*", f"{s.counts[Disposition.IN_FLIGHT]:,} in flight in another run"))
     return found
 
 

@@ -24,6 +24,8 @@ from smsops.engine.plan_format import (
 )
 
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
+TABLE_STATUSES = (Disposition.SENT, Disposition.UNCERTAIN, Disposition.FAILED)
+TABLE_SHARE = 24_000  # the summary table leaves most of the room to the details
 
 
 def _cell(text: str) -> str:
@@ -41,24 +43,32 @@ def as_markdown(plan: Plan) -> str:
         "| schedule | due | to send | sent | uncertain | failed | skipped | segments | cost |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    rows = [
-        f"| `{_cell(s.schedule)}` | {_cell(due(s))} | {s.to_send} | {s.counts[Disposition.SENT]} "
-        f"| {s.counts[Disposition.UNCERTAIN]} | {s.counts[Disposition.FAILED]} | {s.skipped} "
-        f"| {s.segments} | {cost_text(costs([s])) or '-'} |"
-        for s in plan.schedules
-    ]
-    out = _Budget(MARKDOWN_LIMIT - 500)  # room for the closing note
-    out.add("\n".join(head))
-    shown_rows = out.add_all(rows)
-    out.add("")
-    shown = out.add_all([_schedule_markdown(s) for s in plan.schedules]) if out.fits else 0
-    left = len(plan.schedules) - min(shown_rows, shown)
-    if left:
+    rows = [_row(s) for s in plan.schedules]
+    total = len(plan.schedules)
+    table = _Budget(TABLE_SHARE)
+    table.add("\n".join(head))
+    in_table = table.add_all(rows)
+    if in_table < total:
+        table.force(f"\n_{total - in_table:,} more schedules are not in this table._")
+    out = _Budget(MARKDOWN_LIMIT - 300)  # room for the closing note
+    out.add(table.text())
+    detailed = out.add_all([_schedule_markdown(s) for s in plan.schedules])
+    if detailed < total:
         out.force(
-            f"\n_{left} more schedule{'s' if left != 1 else ''} not shown in full to keep this "
-            "comment short; run `smsops plan --format json` for everything._"
+            f"_{total - detailed:,} schedules are not detailed here to keep this comment "
+            "short; `smsops plan --format json` has everything._"
         )
     return out.text()
+
+
+def _row(s: SchedulePlan) -> str:
+    counts = [s.to_send, *(s.counts[d] for d in TABLE_STATUSES), s.skipped, s.segments]
+    cost = (s.to_send and cost_text(costs([s]))) or "-"
+    return (
+        f"| `{_cell(s.schedule)}` | {_cell(due(s))} | "
+        + " | ".join(f"{n:,}" for n in counts)
+        + f" | {cost} |"
+    )
 
 
 def _schedule_markdown(s: SchedulePlan) -> str:
@@ -70,15 +80,15 @@ def _schedule_markdown(s: SchedulePlan) -> str:
         f"- due: {_cell(due(s))}",
     ]
     if s.to_send:
-        enc = ", ".join(f"{k} {v}" for k, v in sorted(s.encodings.items()))
+        enc = ", ".join(f"{k} {v:,}" for k, v in sorted(s.encodings.items()))
         cost = f", about {s.cost:.4f} {s.currency}" if s.cost is not None else ""
         lines.append(
-            f"- **{s.to_send} to send** ({breakdown(s)}): {plural(s.segments, 'segment')}, "
+            f"- **{s.to_send:,} to send** ({breakdown(s)}): {plural(s.segments, 'segment')}, "
             f"{enc}{cost}"
         )
     lines.extend(f"- {_cell(sentence)}" for _, sentence in statuses(s))
     if s.skipped:
-        lines.append(f"- {s.skipped} skipped: {skip_counts(s.skip_counts)}")
+        lines.append(f"- {s.skipped:,} skipped: {skip_counts(s.skip_counts)}")
     if s.next_fires:
         lines.append(f"- next fires: {', '.join(s.next_fires)}")
     if s.samples:
@@ -91,7 +101,7 @@ def _schedule_markdown(s: SchedulePlan) -> str:
         shown = s.skips[:SKIPS_SHOWN]
         lines += [
             "",
-            f"<details><summary>skipped recipients ({len(shown)} of {s.skipped})</summary>",
+            f"<details><summary>skipped recipients ({len(shown)} of {s.skipped:,})</summary>",
             "",
         ]
         lines += [f"- {_cell(str(k.where))}: {k.reason.label}: {_cell(k.detail)}" for k in shown]
@@ -128,4 +138,4 @@ class _Budget:
         self.parts.append(piece)
 
     def text(self) -> str:
-        return "\n".join(self.parts) + "\n"
+        return "\n".join(self.parts).rstrip("\n") + "\n"

@@ -1,0 +1,155 @@
+"""The sender's decisions, with httpx.MockTransport: retry, failover, uncertain, write-ahead."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.plan import Disposition
+from smsops.engine.planner import PlanOptions, make_plan
+from smsops.engine.project import load_project
+from smsops.ledger.base import Status
+from smsops.ledger.memory import MemoryLedger
+
+AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+ENV = {"SKY": "sky-key", "OT": "ot-jwt"}
+FAST = ApplyOptions(max_attempts=3, backoff_base=0.001, backoff_cap=1.0, claimed_by="h:1:r")
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    (tmp_path / "c.yaml").write_text(
+        "providers:\n"
+        "  sky: {type: skycore, base_url: 'http://sky.test/api', api_key: '${env:SKY}', "
+        "from: '12025550100'}\n"
+        "  ot: {type: opentact, base_url: 'http://ot.test', token: '${env:OT}', "
+        "from: '+12017771234'}\n"
+        "templates:\n  t: {category: transactional, body: 'Hi {{ name }}'}\n"
+        "audiences:\n  a:\n    contacts:\n"
+        "      - {phone: '+447400123450', name: A}\n"
+        "      - {phone: '+447400123451', name: B}\n"
+        "schedules:\n  s: {template: t, audience: a, provider: [sky, ot]}\n"
+    )
+    return tmp_path
+
+
+def sky_ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"status": "Success", "tracking-id": "trk"})
+
+
+def ot_ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(201, json={"success": True, "payload": {"uuid": "u-1", "state": "x"}})
+
+
+def route(sky: Handler, ot: Handler = ot_ok) -> httpx.MockTransport:
+    return httpx.MockTransport(lambda r: sky(r) if r.url.host == "sky.test" else ot(r))
+
+
+def apply(config_dir: Path, ledger: MemoryLedger, transport: httpx.MockTransport) -> ApplyReport:
+    config = load_project(config_dir)
+    plan = make_plan(config, ledger, AT, lambda _: False, PlanOptions(keep_sends=True))
+    sender = Sender(config, ledger, ENV, FAST, transport=transport)
+    return asyncio.run(sender.run(plan.sends))
+
+
+def statuses(ledger: MemoryLedger) -> list[tuple[Status, str, int]]:
+    return [(r.status, r.provider, r.attempts) for r in ledger.records()]
+
+
+def test_a_rejection_fails_over_to_the_next_provider(config_dir: Path) -> None:
+    def sky_rejects(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"status": "Failure", "error-code": "E1", "error-info": "no"}
+        )
+
+    ledger = MemoryLedger()
+    report = apply(config_dir, ledger, route(sky_rejects))
+    assert (report.sent, report.failed) == (2, 0)
+    assert statuses(ledger) == [(Status.SENT, "ot", 2)] * 2
+
+
+def test_a_possibly_accepted_message_is_uncertain_and_never_retried(config_dir: Path) -> None:
+    calls: list[str] = []
+
+    def sky_breaks(request: httpx.Request) -> httpx.Response:
+        calls.append("sky")
+        return httpx.Response(500, text="<html>oops</html>")
+
+    ledger = MemoryLedger()
+    report = apply(config_dir, ledger, route(sky_breaks))
+    assert (report.uncertain, len(calls)) == (2, 2)  # one request each, no failover
+    assert statuses(ledger) == [(Status.UNCERTAIN, "sky", 1)] * 2
+    assert all("unreadable" in p for p in report.problems)
+
+
+def test_a_timeout_after_sending_is_uncertain(config_dir: Path) -> None:
+    def sky_times_out(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    ledger = MemoryLedger()
+    assert apply(config_dir, ledger, route(sky_times_out)).uncertain == 2
+
+
+def test_retryable_until_the_last_provider_then_retried_by_the_next_apply(
+    config_dir: Path,
+) -> None:
+    attempts = {"sky": 0, "ot": 0}
+
+    def busy(name: str) -> Handler:
+        def handler(request: httpx.Request) -> httpx.Response:
+            attempts[name] += 1
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={})
+
+        return handler
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    ledger = MemoryLedger()
+    report = apply(config_dir, ledger, route(busy("sky"), busy("ot")))
+    assert report.failed == 2
+    assert attempts == {"sky": 6, "ot": 6}  # 3 attempts each, per message
+    assert statuses(ledger) == [(Status.FAILED, "ot", 6)] * 2
+    assert all(r.retryable for r in ledger.records())
+
+    plan = make_plan(load_project(config_dir), ledger, AT, lambda _: False)
+    assert plan.schedules[0].counts == {Disposition.RETRY: 2}
+    report = apply(config_dir, ledger, route(refused))  # sky unreachable: ot takes them
+    assert report.sent == 2
+    assert statuses(ledger) == [(Status.SENT, "ot", 10)] * 2
+
+
+def test_only_won_claims_are_sent(config_dir: Path) -> None:
+    sent: list[str] = []
+
+    def sky_records(request: httpx.Request) -> httpx.Response:
+        sent.append(request.read().decode())
+        return sky_ok(request)
+
+    config = load_project(config_dir)
+    ledger = MemoryLedger()
+    plan = make_plan(config, ledger, AT, lambda _: False, PlanOptions(keep_sends=True))
+    first = Sender(config, ledger, ENV, FAST, transport=route(sky_records))
+    asyncio.run(first.run(plan.sends[:1]))
+    # A second run working from the same (now stale) plan sends only what it wins.
+    second = Sender(config, ledger, ENV, FAST, transport=route(sky_records))
+    report = asyncio.run(second.run(plan.sends))
+    assert (report.sent, report.taken, len(sent)) == (1, 1, 2)
+
+
+def test_stop_claims_nothing_more(config_dir: Path) -> None:
+    config = load_project(config_dir)
+    ledger = MemoryLedger()
+    plan = make_plan(config, ledger, AT, lambda _: False, PlanOptions(keep_sends=True))
+    sender = Sender(config, ledger, ENV, FAST, transport=route(sky_ok))
+    sender.stop()
+    report = asyncio.run(sender.run(plan.sends))
+    assert (report.sent, report.not_started) == (0, 2)
+    assert list(ledger.records()) == []
