@@ -249,8 +249,12 @@ class Sender:
         return results
 
     async def _request(self, lane: Lane, messages: list[Message]) -> list[Result]:
-        if lane.pacer is not None:
-            await lane.pacer.wait(len(messages))
+        if lane.pacer is None:
+            return await self._send(lane, messages)
+        async with lane.pacer.slot(len(messages)):
+            return await self._send(lane, messages)
+
+    async def _send(self, lane: Lane, messages: list[Message]) -> list[Result]:
         try:
             request = lane.adapter.build(messages)
         except (ValueError, KeyError, TypeError) as exc:
