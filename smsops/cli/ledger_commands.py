@@ -64,7 +64,7 @@ def _records(ledger: Ledger, args: argparse.Namespace) -> Any:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from smsops.core.phone import mask
+    from smsops.core.phone import mask, scrub_numbers
 
     ledger = _open(args)
     try:
@@ -74,6 +74,7 @@ def _list(args: argparse.Namespace) -> int:
                 break
             phone = record.recipient if args.unmask else mask(record.recipient)
             detail = record.provider_message_id or record.error or ""
+            detail = detail if args.unmask else scrub_numbers(detail)
             print(
                 f"{record.updated_at:%Y-%m-%d %H:%M:%S} {record.status.value:<9} "
                 f"{record.schedule} {record.occurrence} {phone} via {record.provider} "

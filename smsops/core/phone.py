@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -54,3 +55,13 @@ def mask(e164: str) -> str:
     hidden = "*" * (len(national) - 5)
     middle = f"{national[:2]}{hidden}"
     return f"+{country} {middle[:4]} {middle[4:]}{national[-3:]}".replace("  ", " ")
+
+
+_LONG_NUMBER = re.compile(r"\+?\d[\d ()-]{5,}\d")
+
+
+def scrub_numbers(text: str) -> str:
+    """Hide anything that looks like a phone number in free text (provider errors)."""
+    return _LONG_NUMBER.sub(
+        lambda m: mask(m.group(0)) if m.group(0).startswith("+") else "***", text
+    )

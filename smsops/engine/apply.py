@@ -22,7 +22,7 @@ import httpx
 
 from smsops.config.loader import Config
 from smsops.core.errors import SecretMissing
-from smsops.core.phone import mask
+from smsops.core.phone import mask, scrub_numbers
 from smsops.engine.pacing import Pacer, backoff
 from smsops.engine.plan import Send
 from smsops.ledger.base import Ledger, SendRecord, Status
@@ -65,7 +65,7 @@ class ApplyReport:
     def note(self, send: Send, status: Status, why: str) -> None:
         if len(self.problems) < PROBLEMS_KEPT:
             where = f"{send.schedule} {mask(send.message.recipient)}"
-            self.problems.append(f"{status.value}: {where}: {why}")
+            self.problems.append(f"{status.value}: {where}: {scrub_numbers(why)}")
 
 
 class Lane:

@@ -40,3 +40,12 @@ def test_reasons_never_repeat_the_number() -> None:
 )
 def test_mask(e164: str, masked: str) -> None:
     assert mask(e164) == masked
+
+
+def test_scrub_numbers_hides_numbers_in_provider_errors() -> None:
+    from smsops.core.phone import scrub_numbers
+
+    assert (
+        scrub_numbers("to: 447400123456 is not valid; +447400123456 blocked; code 4001")
+        == "to: *** is not valid; +44 74** ***456 blocked; code 4001"
+    )
