@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from smsops import __version__
-from smsops.cli import config_commands, ledger_commands, plan_commands
+from smsops.cli import config_commands, ledger_commands, plan_commands, run_command
 from smsops.cli.common import EXIT_ERROR
 from smsops.core.errors import ConfigError, SmsopsError
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_commands.register(commands)
     plan_commands.register(commands)
+    run_command.register(commands)
     ledger_commands.register(commands)
     return parser
 

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
+# Sandbox sends never go into the real ledger: they would mark real messages as sent.
+SANDBOX_LEDGER = ".smsops/sandbox-ledger.sqlite"
 
 
 def instant(text: str) -> datetime:
@@ -49,3 +51,12 @@ def console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
 
     target = file or (sys.stderr if stderr else sys.stdout)
     return Console(file=target, highlight=False, soft_wrap=True)
+
+
+def ledger_location(args: argparse.Namespace) -> str:
+    """--ledger, else (not in sandbox mode) SMSOPS_LEDGER, else the default."""
+    from smsops.config.settings import load_settings
+
+    if getattr(args, "sandbox", False) and args.ledger is None:
+        return SANDBOX_LEDGER
+    return load_settings(ledger=args.ledger).ledger

@@ -15,27 +15,18 @@ from smsops.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_PENDING,
+    SANDBOX_LEDGER,
     add_at,
     add_config,
     add_ledger,
     console,
+    ledger_location,
 )
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
     from smsops.engine.apply import ApplyReport, Sender
     from smsops.engine.plan import Plan, Send
-
-# Sandbox sends never go into the real ledger: they would mark real messages as sent.
-SANDBOX_LEDGER = ".smsops/sandbox-ledger.sqlite"
-
-
-def _location(args: argparse.Namespace) -> str:
-    from smsops.config.settings import load_settings
-
-    if getattr(args, "sandbox", False) and args.ledger is None:
-        return SANDBOX_LEDGER
-    return load_settings(ledger=args.ledger).ledger
 
 
 def _formatted(plan: Plan, fmt: str) -> str:
@@ -71,7 +62,7 @@ def _plan(args: argparse.Namespace) -> int:
     from smsops.ledger.open import open_ledger
 
     config = load_project(args.config)
-    ledger = open_ledger(_location(args), readonly=True)
+    ledger = open_ledger(ledger_location(args), readonly=True)
     now = datetime.now(UTC)
     try:
         plan = make_plan(config, ledger, args.at or now, lambda r: is_stale(r, now), PlanOptions())
@@ -109,7 +100,7 @@ def _apply(args: argparse.Namespace) -> int:
             )
         if args.dry_run:
             env = Placeholders(REDACTED)
-        location = _location(args)
+        location = ledger_location(args)
         ledger = open_ledger(location, readonly=args.dry_run)
         stack.callback(ledger.close)
         now = datetime.now(UTC)

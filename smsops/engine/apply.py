@@ -58,6 +58,8 @@ class ApplyReport:
     uncertain: int = 0
     taken: int = 0  # claimed by another run first: not ours to send
     not_started: int = 0  # left when stopping (SIGINT/SIGTERM): still to send
+    retries: int = 0  # requests repeated after a retryable result
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, status)
     segments: int = 0
     cost: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # first failures, numbers masked
@@ -100,6 +102,7 @@ class Sender:
         self.report = ApplyReport()
         self.lanes: dict[str, Lane] = {}
         self.stopping = False
+        self.in_flight = 0  # requests on the wire now (for metrics)
         self.client: httpx.AsyncClient | None = None
 
     def lane(self, name: str) -> Lane:
@@ -246,6 +249,7 @@ class Sender:
                 backoff(attempt, wait, self.options.backoff_base, self.options.backoff_cap)
             )
             todo = [i for i, _ in retry]
+            self.report.retries += len(todo)
         return results
 
     async def _request(self, lane: Lane, messages: list[Message]) -> list[Result]:
@@ -261,10 +265,13 @@ class Sender:
             return [Rejected(f"cannot build the request: {exc}")] * len(messages)
         request.extensions = {**request.extensions, "timeout": lane.timeout}
         assert self.client is not None
+        self.in_flight += 1
         try:
             response = await self.client.send(request)
         except httpx.TransportError as exc:
             return [transport_error(exc)] * len(messages)
+        finally:
+            self.in_flight -= 1
         return lane.adapter.parse(response, messages)
 
     def _settle(self, send: Send, record: SendRecord, provider: str, result: Result) -> None:
@@ -292,6 +299,8 @@ class Sender:
             report.failed += 1
             report.note(send, Status.FAILED, result.reason)
         self.ledger.settle([settled])
+        outcome = (provider, settled.status.value)
+        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         self.on_settled(1)
 
 

@@ -1,0 +1,99 @@
+"""`smsops run`: the long-running container."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from contextlib import ExitStack
+from pathlib import Path
+
+from smsops.cli.common import EXIT_OK, SANDBOX_LEDGER, add_config, add_ledger, ledger_location
+from smsops.core.errors import UsageError
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: write HOST:PORT, e.g. 0.0.0.0:8080")
+    return host, int(port)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from smsops.clock.http import http_server
+    from smsops.clock.logs import setup_logging
+    from smsops.clock.metrics import Metrics
+    from smsops.clock.runner import Runner
+    from smsops.clock.service import Service
+    from smsops.config.loader import Config
+    from smsops.config.settings import load_settings
+    from smsops.core.envref import Placeholders
+    from smsops.engine.project import load_project, pointed_at
+    from smsops.ledger.open import open_ledger
+
+    settings = load_settings(ledger=args.ledger)
+    setup_logging(settings.log_format, settings.log_level)
+    if args.reload_interval <= 0:
+        raise UsageError("--reload-interval must be above 0 seconds")
+    with ExitStack() as stack:
+        env: dict[str, str] | Placeholders = dict(os.environ)
+        load = load_project
+        if args.sandbox:
+            from smsops.sandbox.server import Sandbox
+
+            sandbox = stack.enter_context(Sandbox())
+            env = Placeholders("sandbox-secret")
+
+            def load(path: Path) -> Config:
+                return pointed_at(load_project(path), sandbox.base_url)
+
+        config = load(args.config)  # an invalid config at start: exit 1, nothing runs
+        ledger = open_ledger(ledger_location(args))
+        stack.callback(ledger.close)
+        metrics = Metrics()
+        runner = Runner(config, ledger, env, metrics)
+        service = Service(args.config, load, ledger, runner, metrics, poll=args.reload_interval)
+        server = http_server(service, *args.listen)
+
+        async def main() -> None:
+            http = asyncio.create_task(server.serve())
+            try:
+                await service.run()
+            finally:
+                server.should_exit = True
+                await http
+
+        asyncio.run(main())
+    return EXIT_OK
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        help="keep reconciling on a clock: the long-running container",
+        description="Send each schedule's due messages when they fall due, reload the config "
+        "when its files change, serve /healthz, /readyz and /metrics; SIGTERM stops claiming "
+        "and settles what is in flight.",
+    )
+    add_config(run)
+    run.add_argument(
+        "--listen",
+        type=_listen,
+        default=("0.0.0.0", 8080),  # noqa: S104 - a container's probes come from outside
+        metavar="HOST:PORT",
+        help="where /healthz, /readyz and /metrics are served (default 0.0.0.0:8080)",
+    )
+    run.add_argument(
+        "--sandbox",
+        action="store_true",
+        help=f"send to the built-in emulator; ledger {SANDBOX_LEDGER} unless --ledger is given",
+    )
+    run.add_argument(
+        "--reload-interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often the config files are checked for changes (default 2)",
+    )
+    add_ledger(run)
+    run.set_defaults(handler=_run)

@@ -1,0 +1,66 @@
+"""Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from smsops.clock.service import Service
+
+
+def build_app(service: Service) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        """Alive. `degraded` when the newest config on disk was refused (restarting won't help)."""
+        health = service.health
+        body: dict[str, Any] = {
+            "status": "degraded" if health.reload_error else "ok",
+            "generation": health.generation,
+        }
+        if health.reload_error:
+            body["error"] = health.reload_error
+        return JSONResponse(body)
+
+    async def readyz(request: Request) -> Response:
+        ok, detail = service.ready()
+        return JSONResponse({"ready": ok, "detail": detail}, 200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        service.metrics.in_flight.set(service.runner.in_flight())
+        service.export_next_fires()
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ]
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def http_server(service: Service, host: str, port: int) -> _Server:
+    config = uvicorn.Config(
+        build_app(service),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+    return _Server(config)

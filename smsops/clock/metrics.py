@@ -1,0 +1,65 @@
+"""Prometheus metrics of run mode, in a registry of their own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from smsops.engine.apply import ApplyReport
+from smsops.engine.plan import Plan
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sends = Counter(
+            "smsops_sends",
+            "Sends settled, by provider and status",
+            ["provider", "status"],
+            registry=r,
+        )
+        self.segments = Counter("smsops_segments", "Segments sent", registry=r)
+        self.cost = Counter(
+            "smsops_cost", "Estimated cost of sent messages", ["currency"], registry=r
+        )
+        self.retries = Counter(
+            "smsops_retries", "Requests repeated after 429/503/connect errors", registry=r
+        )
+        self.skipped = Gauge(
+            "smsops_plan_skipped",
+            "Recipients skipped by the latest plan",
+            ["schedule", "reason"],
+            registry=r,
+        )
+        self.pending = Gauge(
+            "smsops_plan_to_send", "Sends the latest plan found missing", ["schedule"], registry=r
+        )
+        self.in_flight = Gauge("smsops_in_flight", "Requests on the wire", registry=r)
+        self.next_fire = Gauge(
+            "smsops_next_fire_timestamp_seconds",
+            "Next fire time per schedule",
+            ["schedule"],
+            registry=r,
+        )
+        self.generation = Gauge("smsops_config_generation", "Config generations loaded", registry=r)
+        self.reload_failures = Counter(
+            "smsops_config_reload_failures", "Refused config changes", registry=r
+        )
+        self.reload_error = Gauge(
+            "smsops_config_reload_error", "1 while the newest config on disk is refused", registry=r
+        )
+        self.reconciles = Counter("smsops_reconciles", "Plan+apply rounds", ["trigger"], registry=r)
+
+    def observe_plan(self, plan: Plan) -> None:
+        for s in plan.schedules:
+            self.pending.labels(s.schedule).set(s.to_send)
+            for reason, count in s.skip_counts.items():
+                self.skipped.labels(s.schedule, reason.value).set(count)
+
+    def observe_report(self, report: ApplyReport) -> None:
+        for (provider, status), count in report.outcomes.items():
+            self.sends.labels(provider, status).inc(count)
+        self.segments.inc(report.segments)
+        for currency, amount in report.cost.items():
+            self.cost.labels(currency).inc(amount)
+        self.retries.inc(report.retries)

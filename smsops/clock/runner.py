@@ -1,0 +1,109 @@
+"""One reconcile round of run mode: plan + apply, through the same engine as `apply`.
+
+The ledger alone decides what is sent: a round at time T sends what the plan
+at T finds missing, so duplicate fires, restarts and late wake-ups are safe.
+Rounds never overlap; `stop()` lets the current one settle what is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from smsops.clock.metrics import Metrics
+from smsops.config.loader import Config
+from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.owner import is_stale, this_run
+from smsops.engine.plan import Plan
+from smsops.engine.planner import PlanOptions, make_plan
+from smsops.ledger.base import Ledger
+
+log = logging.getLogger("smsops.run")
+
+
+class Runner:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        env: Mapping[str, str],
+        metrics: Metrics,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config, self.ledger, self.env, self.metrics = config, ledger, env, metrics
+        self.clock = clock
+        self.stopping = False
+        self.sender: Sender | None = None
+        self._lock = asyncio.Lock()
+
+    async def reconcile(self, names: list[str] | None = None, why: str = "resync") -> Plan | None:
+        """Plan at the clock's time for `names` (default: every enabled schedule), send the rest."""
+        async with self._lock:
+            if self.stopping:
+                return None
+            config = self.config  # a reload swaps it between rounds, never during one
+            names = [n for n in names if n in config.schedules] if names is not None else None
+            now = self.clock()
+            stale = self.ledger.mark_stale(lambda r: is_stale(r, datetime.now(UTC)), now)
+            if stale:
+                log.warning(
+                    "marked %d sends uncertain: pending from a run that stopped mid-send",
+                    len(stale),
+                )
+            options = PlanOptions(only=names, keep_sends=True)
+            stale_now = datetime.now(UTC)
+            plan = make_plan(config, self.ledger, now, lambda r: is_stale(r, stale_now), options)
+            self.metrics.reconciles.labels(why).inc()
+            self.metrics.observe_plan(plan)
+            if plan.sends:
+                report = await self._send(config, plan)
+                self.metrics.observe_report(report)
+                _log_report(plan, report, why)
+            return plan
+
+    async def _send(self, config: Config, plan: Plan) -> ApplyReport:
+        options = ApplyOptions(claimed_by=this_run())
+        self.sender = Sender(config, self.ledger, self.env, options)
+        try:
+            self.sender.check_secrets(plan.sends)
+            return await self.sender.run(plan.sends)
+        finally:
+            self.sender = None
+
+    def in_flight(self) -> int:
+        return self.sender.in_flight if self.sender else 0
+
+    def stop(self) -> None:
+        """Claim nothing more; the round in progress settles what it has sent."""
+        self.stopping = True
+        if self.sender is not None:
+            self.sender.stop()
+
+    async def idle(self) -> None:
+        """Wait for the round in progress (if any) to finish."""
+        async with self._lock:
+            return
+
+
+def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:
+    schedules = ",".join(s.schedule for s in plan.schedules if s.to_send)
+    log.info(
+        "sent %d, failed %d, uncertain %d (%d segments) for %s [%s]",
+        report.sent,
+        report.failed,
+        report.uncertain,
+        report.segments,
+        schedules,
+        why,
+        extra={
+            "sent": report.sent,
+            "failed": report.failed,
+            "uncertain": report.uncertain,
+            "segments": report.segments,
+            "schedules": schedules,
+        },
+    )
+    for problem in report.problems:  # numbers already masked and scrubbed
+        log.error("%s", problem)

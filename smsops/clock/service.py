@@ -1,0 +1,180 @@
+"""`smsops run`: the long-running reconciler on an APScheduler clock.
+
+Each schedule's trigger is a job that wakes the runner for that schedule; a
+steady resync catches up what is still inside its window (restarts, quiet
+hours, recipient-local times); `once` schedules go at start and when they
+first appear. The config directory is watched: a valid change replaces the
+jobs at once, an invalid one is refused and the old config keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+from smsops.clock.metrics import Metrics
+from smsops.clock.runner import Runner
+from smsops.clock.triggers import RESYNC, trigger_for
+from smsops.config.loader import Config
+from smsops.core.errors import ConfigError
+from smsops.ledger.base import Ledger
+
+log = logging.getLogger("smsops.run")
+GRACE = 30.0  # seconds in-flight sends get to settle on SIGTERM
+
+
+@dataclass
+class Health:
+    generation: int = 0
+    reload_error: str | None = None
+    fingerprint: tuple[tuple[str, int, int], ...] = field(default_factory=tuple)
+
+
+def fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the config on disk: every file's path, mtime and size.
+
+    Paths are resolved, so a git-sync sidecar swapping a symlink counts.
+    """
+    base = root.resolve()
+    files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+    found = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # replaced while we looked; the next poll sees the new one
+        found.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
+
+
+class Service:
+    def __init__(
+        self,
+        root: Path,
+        load: Callable[[Path], Config],
+        ledger: Ledger,
+        runner: Runner,
+        metrics: Metrics,
+        poll: float = 2.0,
+    ) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        self.root, self.load, self.ledger, self.runner = root, load, ledger, runner
+        self.metrics, self.poll = metrics, poll
+        self.health = Health(generation=1, fingerprint=fingerprint(root))
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.stopped = asyncio.Event()
+        metrics.generation.set(1)
+
+    # --- jobs -------------------------------------------------------------
+    def install_jobs(self) -> None:
+        """Replace every job with the current config's (jobs are only ever swapped whole)."""
+        for job in self.scheduler.get_jobs():
+            job.remove()
+        config = self.runner.config
+        for name, schedule in config.schedules.items():
+            trigger = trigger_for(schedule) if schedule.enabled else None
+            if trigger is None:
+                continue
+            window = schedule.effective_window
+            self.scheduler.add_job(
+                self.runner.reconcile,
+                trigger,
+                args=[[name], "fire"],
+                id=f"schedule:{name}",
+                name=name,
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=int(window.total_seconds()) if window else None,
+            )
+        self.scheduler.add_job(
+            self.runner.reconcile,
+            "interval",
+            seconds=RESYNC.total_seconds(),
+            args=[None, "resync"],
+            id="resync",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.export_next_fires()
+
+    def export_next_fires(self) -> None:
+        self.metrics.next_fire.clear()
+        for job in self.scheduler.get_jobs():
+            when = getattr(job, "next_run_time", None)
+            if job.id.startswith("schedule:") and when is not None:
+                self.metrics.next_fire.labels(job.name).set(when.timestamp())
+
+    # --- reload -----------------------------------------------------------
+    async def watch(self) -> None:
+        while not self.stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopped.wait(), timeout=self.poll)
+            if not self.stopped.is_set():
+                await self.reload_if_changed()
+
+    async def reload_if_changed(self) -> None:
+        seen = fingerprint(self.root)
+        if seen == self.health.fingerprint:
+            return
+        self.health.fingerprint = seen
+        try:
+            config = self.load(self.root)
+        except ConfigError as exc:
+            self.health.reload_error = "; ".join(str(p) for p in exc.problems)
+            self.metrics.reload_failures.inc()
+            self.metrics.reload_error.set(1)
+            for problem in exc.problems:
+                log.error("config change refused: %s", problem)
+            log.error("the previous config (generation %d) keeps running", self.health.generation)
+            return
+        self.runner.config = config
+        self.health.generation += 1
+        self.health.reload_error = None
+        self.metrics.generation.set(self.health.generation)
+        self.metrics.reload_error.set(0)
+        self.install_jobs()
+        log.info("config generation %d loaded", self.health.generation)
+        await self.runner.reconcile(None, "reload")  # new `once` schedules go now
+
+    # --- lifecycle --------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # Not possible off the main thread: tests then call stop() themselves.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
+        self.scheduler.start()
+        self.install_jobs()
+        tasks = [asyncio.create_task(self.watch())]
+        await self.runner.reconcile(None, "start")
+        await self.stopped.wait()
+        self.scheduler.shutdown(wait=False)
+        self.runner.stop()
+        try:
+            await asyncio.wait_for(self.runner.idle(), timeout=GRACE)
+        except TimeoutError:
+            log.error("in-flight sends did not settle within %.0f s; they stay pending", GRACE)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("stopped")
+
+    def stop(self) -> None:
+        if not self.stopped.is_set():
+            log.info("stopping: claiming nothing new, settling what is in flight")
+            self.runner.stop()
+            self.stopped.set()
+
+    def ready(self) -> tuple[bool, str]:
+        try:
+            self.ledger.get(["readiness-probe"])
+        except Exception as exc:
+            return False, f"ledger unreachable: {type(exc).__name__}"
+        return True, "ok"
