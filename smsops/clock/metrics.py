@@ -48,6 +48,12 @@ class Metrics:
         self.reload_error = Gauge(
             "smsops_config_reload_error", "1 while the newest config on disk is refused", registry=r
         )
+        self.missed = Counter(
+            "smsops_missed_occurrences",
+            "Occurrences whose window closed while smsops was not running",
+            ["schedule"],
+            registry=r,
+        )
         self.reconciles = Counter("smsops_reconciles", "Plan+apply rounds", ["trigger"], registry=r)
 
     def observe_plan(self, plan: Plan) -> None:

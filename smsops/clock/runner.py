@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from smsops.clock.metrics import Metrics
 from smsops.config.loader import Config
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.occurrences import last_closed_fire, occurrence_label
 from smsops.engine.owner import is_stale, this_run
 from smsops.engine.plan import Plan
 from smsops.engine.planner import PlanOptions, make_plan
@@ -55,6 +56,8 @@ class Runner:
             options = PlanOptions(only=names, keep_sends=True)
             stale_now = datetime.now(UTC)
             plan = make_plan(config, self.ledger, now, lambda r: is_stale(r, stale_now), options)
+            if why == "start":
+                self._report_missed(config, plan, now)
             self.metrics.reconciles.labels(why).inc()
             self.metrics.observe_plan(plan)
             if plan.sends:
@@ -71,6 +74,23 @@ class Runner:
             return await self.sender.run(plan.sends)
         finally:
             self.sender = None
+
+    def _report_missed(self, config: Config, plan: Plan, now: datetime) -> None:
+        """Occurrences whose window closed while smsops was not running are not sent late."""
+        for s in plan.schedules:
+            fire = last_closed_fire(config.schedules[s.schedule], now)
+            if fire is None or not self.ledger.has_sends(s.schedule):
+                continue  # nothing closed, or a new schedule with no history
+            label = occurrence_label(fire)
+            if not self.ledger.has_sends(s.schedule, label):
+                self.metrics.missed.labels(s.schedule).inc()
+                log.warning(
+                    "missed occurrence %s of %s: its window closed while smsops was not "
+                    "running; it is not sent late",
+                    label,
+                    s.schedule,
+                    extra={"schedule": s.schedule, "occurrence": label},
+                )
 
     def in_flight(self) -> int:
         return self.sender.in_flight if self.sender else 0

@@ -107,3 +107,19 @@ def due_occurrences(schedule: Schedule, at: datetime, zone: ZoneInfo | None = No
         return [ONCE]
     local = zone is not None and is_recipient_local(schedule)
     return [occurrence_label(fire, local) for fire in due_fires(schedule, at, zone)]
+
+
+def last_closed_fire(schedule: Schedule, at: datetime, limit: int = 10_000) -> datetime | None:
+    """The latest fire time whose window has closed by `at` (None: none in the look-back)."""
+    window = schedule.effective_window
+    if schedule.trigger is None or window is None or is_recipient_local(schedule):
+        return None
+    closed_by = at - window
+    cursor = closed_by - timedelta(days=7)
+    found = None
+    for _ in range(limit):
+        fire = next_fire(schedule, cursor)
+        if fire is None or fire > closed_by:
+            break
+        found, cursor = fire, fire
+    return found

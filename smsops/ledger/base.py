@@ -162,6 +162,10 @@ class Ledger(ABC):
         self.settle(stale)
         return stale
 
+    def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
+        """Whether any row exists for the schedule (and occurrence)."""
+        return any(occurrence is None or r.occurrence == occurrence for r in self.records(schedule))
+
     def stats(self) -> dict[str, dict[str, int]]:
         """Counts per schedule and status."""
         counts: dict[str, dict[str, int]] = {}

@@ -181,6 +181,10 @@ class SqliteLedger(Ledger):
         for row in self._db.execute(query, (schedule, schedule, state, state)):
             yield _record(row)
 
+    def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
+        query = "SELECT 1 FROM sends WHERE schedule = ? AND (? IS NULL OR occurrence = ?) LIMIT 1"
+        return self._db.execute(query, (schedule, occurrence, occurrence)).fetchone() is not None
+
     def close(self) -> None:
         self._db.close()
 

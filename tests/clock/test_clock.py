@@ -1,0 +1,146 @@
+"""Run mode with an injected clock: DST, restarts mid-occurrence, missed occurrences."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from smsops.clock.metrics import Metrics
+from smsops.clock.runner import Runner
+from smsops.clock.triggers import trigger_for
+from smsops.config.loader import Config
+from smsops.engine.project import load_project
+from smsops.ledger.base import SendRecord, Status, send_key
+from smsops.ledger.sqlite import SqliteLedger
+from smsops.sandbox.server import Sandbox
+
+NUMBERS = [f"+44740012345{i}" for i in range(6)]
+DAILY = "{cron: '0 9 * * *', timezone: Europe/London}"
+
+
+def project(root: Path, sandbox: Sandbox, trigger: str = DAILY, window: str = "2h") -> Config:
+    contacts = "\n".join(f"      - {{phone: '{n}', name: P{i}}}" for i, n in enumerate(NUMBERS))
+    (root / "c.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            providers:
+              ot: {{type: opentact, base_url: '{sandbox.base_url("opentact")}', token: '${{env:OT}}', from: '+12017771234'}}
+            templates:
+              t: {{category: transactional, body: 'Hi {{{{ name }}}}'}}
+            audiences:
+              a:
+                contacts:
+            """
+        )
+        + contacts
+        + f"\nschedules:\n  daily: {{template: t, audience: a, provider: ot, trigger: {trigger}, window: {window}}}\n"
+    )
+    return load_project(root)
+
+
+def test_cron_fires_at_local_nine_across_the_dst_change() -> None:
+    from smsops.config.models import Schedule
+
+    schedule = Schedule.model_validate(
+        {
+            "template": "t",
+            "audience": "a",
+            "provider": "ot",
+            "trigger": {"cron": "0 9 * * *", "timezone": "Europe/London"},
+        }
+    )
+    trigger = trigger_for(schedule)
+    fires, previous, now = [], None, datetime(2026, 10, 23, tzinfo=UTC)
+    for _ in range(4):
+        fire = trigger.get_next_fire_time(previous, now)
+        fires.append(fire.astimezone(UTC).strftime("%m-%d %H:%M"))
+        previous = now = fire
+    # British Summer Time ends on 25 October 2026: 09:00 local moves from 08:00 to 09:00 UTC.
+    assert fires == ["10-23 08:00", "10-24 08:00", "10-25 09:00", "10-26 09:00"]
+
+
+def runner_at(config: Config, ledger: SqliteLedger, when: datetime) -> tuple[Runner, Metrics]:
+    metrics = Metrics()
+    return Runner(config, ledger, {"OT": "jwt"}, metrics, clock=lambda: when), metrics
+
+
+def dead_pid() -> int:
+    """A pid that is certainly not running: a child that has exited."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
+def test_a_restart_mid_occurrence_sends_only_the_rest(tmp_path: Path, sandbox: Sandbox) -> None:
+    config = project(tmp_path, sandbox)
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    occurrence = "2026-11-23T09:00:00Z"
+    t1 = datetime(2026, 11, 23, 9, 5, tzinfo=UTC)
+    # The previous process, now dead, sent two and had a third in flight.
+    owner = f"{socket.gethostname()}:{dead_pid()}:gone"
+    done = [
+        SendRecord.claim(
+            "daily",
+            occurrence,
+            n,
+            provider="ot",
+            template="t",
+            text_hash="h",
+            segments=1,
+            now=t1,
+            claimed_by=owner,
+        )
+        for n in NUMBERS[:3]
+    ]
+    ledger.claim(done)
+    ledger.settle([r.settled(Status.SENT, t1, message_id="m") for r in done[:2]])
+
+    runner, _metrics = runner_at(config, ledger, t1 + timedelta(minutes=30))
+    asyncio.run(runner.reconcile(None, "start"))
+    asyncio.run(runner.reconcile(["daily"], "fire"))  # a duplicate fire changes nothing
+
+    sent = [m["recipient"] for m in sandbox.state.snapshot()]
+    assert sorted(sent) == NUMBERS[3:]
+    rows = {r.recipient: r.status for r in ledger.records()}
+    assert rows[NUMBERS[2]] is Status.UNCERTAIN
+    assert [rows[n] for n in NUMBERS[3:]] == [Status.SENT] * 3
+    assert ledger.get([send_key("daily", occurrence, NUMBERS[5])])[
+        send_key("daily", occurrence, NUMBERS[5])
+    ].claimed_by.endswith(runner_owner_suffix())
+    ledger.close()
+
+
+def runner_owner_suffix() -> str:
+    from smsops.engine.owner import this_run
+
+    return this_run()
+
+
+def test_a_missed_occurrence_is_reported_not_sent(
+    tmp_path: Path, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = project(tmp_path, sandbox)
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    runner, metrics = runner_at(config, ledger, datetime(2026, 11, 22, 9, 30, tzinfo=UTC))
+    asyncio.run(runner.reconcile(None, "start"))
+    assert len(sandbox.state.snapshot()) == 6  # the 22nd, inside its window
+
+    # Down from 10:00 on the 22nd until 12:00 on the 23rd: the 23rd's window (09-11) closed.
+    later, metrics = runner_at(config, ledger, datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    with caplog.at_level(logging.WARNING, logger="smsops.run"):
+        plan = asyncio.run(later.reconcile(None, "start"))
+    assert plan is not None
+    assert plan.to_send == 0
+    assert len(sandbox.state.snapshot()) == 6
+    assert "missed occurrence 2026-11-23T09:00:00Z of daily" in caplog.text
+    assert metrics.missed.labels("daily")._value.get() == 1
+    ledger.close()
