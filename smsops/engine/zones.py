@@ -9,9 +9,11 @@ someone at night), and a recipient-local trigger needs them to agree.
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from datetime import datetime, time
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -81,9 +83,11 @@ def _zones(names: tuple[str, ...]) -> tuple[ZoneInfo, ...]:
 
 @cache
 def _zone_tab() -> dict[str, tuple[str, ...]]:
-    """ISO country → zones, from the first zone.tab on the zoneinfo search path."""
-    for directory in zoneinfo.TZPATH:
-        table = Path(directory) / "zone.tab"
+    """ISO country → zones, from the system's zone.tab, else the `tzdata` package's."""
+    candidates = [Path(directory) / "zone.tab" for directory in zoneinfo.TZPATH]
+    with contextlib.suppress(ModuleNotFoundError):
+        candidates.append(Path(str(resources.files("tzdata") / "zoneinfo" / "zone.tab")))
+    for table in candidates:
         if table.is_file():
             countries: dict[str, list[str]] = {}
             for line in table.read_text(encoding="utf-8").splitlines():
