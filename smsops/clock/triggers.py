@@ -40,8 +40,3 @@ def trigger_for(schedule: Schedule) -> Any | None:
     at = trigger.at
     assert at is not None
     return DateTrigger(run_date=at if at.tzinfo else at.replace(tzinfo=zone), timezone=zone)
-
-
-def needs_resync(schedule: Schedule) -> bool:
-    """Whether the schedule needs the steady resync besides its own fire times."""
-    return is_recipient_local(schedule) or schedule.quiet_hours is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -186,6 +186,9 @@ class QuietHours(_Model):
     end: ClockTime
 
 
+MARKETING_QUIET_HOURS = QuietHours(start=time(21, 0), end=time(8, 0))
+
+
 class Schedule(_Model):
     template: str
     audience: str
@@ -216,6 +219,13 @@ class Schedule(_Model):
                 "`window` needs a `trigger`: a schedule without one is sent once, with no window"
             )
         return value
+
+    def quiet_hours_for(self, template: Template) -> QuietHours | None:
+        """The schedule's quiet hours; marketing gets 21:00-08:00 unless the schedule says
+        otherwise (`quiet_hours: null` turns them off)."""
+        if "quiet_hours" in self.model_fields_set or template.category != "marketing":
+            return self.quiet_hours
+        return MARKETING_QUIET_HOURS
 
     @property
     def providers(self) -> list[str]:

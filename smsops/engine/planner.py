@@ -101,7 +101,8 @@ class _SchedulePlanner:
         self.price = config.providers[self.schedule.providers[0]].price()
         self.local = is_recipient_local(self.schedule) and not options.preview
         self.zone = trigger_zone(self.schedule)
-        self.quiet = None if options.preview else self.schedule.quiet_hours
+        quiet = self.schedule.quiet_hours_for(self.template.config)
+        self.quiet = None if options.preview else quiet
         self.needs_zones = self.local or self.quiet is not None
         self.column = config.audiences[self.schedule.audience].timezone_column
         self.due_by_zone: dict[str, list[str]] = {}

@@ -68,7 +68,9 @@ def test_aoc_bulk_sends_identical_texts_together_and_once(
     text = (root / "smsops.yaml").read_text().replace("template: hello", "template: offer")
     (root / "smsops.yaml").write_text(text)
 
-    assert main(["apply", str(root), "--yes", "--ledger", str(tmp_path / "l.sqlite")]) == 0
+    # Midday, outside marketing's default quiet hours (21:00-08:00 local).
+    at = ["--at", "2026-11-22T12:00:00Z"]
+    assert main(["apply", str(root), *at, "--yes", "--ledger", str(tmp_path / "l.sqlite")]) == 0
 
     assert "Applied: 120 sent" in capsys.readouterr().out
     assert sandbox.state.requests == 3  # bulk_size 50: 50 + 50 + 20

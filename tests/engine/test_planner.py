@@ -207,3 +207,28 @@ def test_recipient_local_trigger_fires_at_each_recipients_clock(tmp_path: Path) 
 def test_disabled_schedules_are_left_out(tmp_path: Path) -> None:
     config = project(tmp_path, "s: {template: t, audience: a, provider: ot, enabled: false}\n")
     assert make_plan(config, MemoryLedger(), AT, lambda _: False).schedules == []
+
+
+def test_marketing_gets_default_quiet_hours_unless_the_schedule_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    late = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # 22:00 in London
+    marketing = "t: {category: marketing, body: 'Hi {{ name }}. Reply STOP to opt out.'}"
+
+    def plan_for(schedule: str) -> dict[SkipReason, int]:
+        project(tmp_path, schedule)
+        text = (tmp_path / "c.yaml").read_text()
+        (tmp_path / "c.yaml").write_text(
+            text.replace("t: {category: transactional, body: 'Hi {{ name }}'}", marketing)
+        )
+        config = load_project(tmp_path)
+        return dict(
+            make_plan(config, MemoryLedger(), late, lambda _: False).schedules[0].skip_counts
+        )
+
+    assert plan_for("s: {template: t, audience: a, provider: ot}\n") == {SkipReason.QUIET_HOURS: 5}
+    assert plan_for("s: {template: t, audience: a, provider: ot, quiet_hours: null}\n") == {}
+    custom = (
+        "s: {template: t, audience: a, provider: ot, quiet_hours: {start: '23:00', end: '07:00'}}\n"
+    )
+    assert plan_for(custom) == {}
