@@ -197,7 +197,9 @@ class Sender:
                 for send, (result, attempts) in zip(chunk, results, strict=True):
                     tries[send.key] = tries.get(send.key, 0) + attempts
                     certainly_not_taken = isinstance(result, Rejected | Retryable)
-                    if certainly_not_taken and index + 1 < len(providers):
+                    # Stopping: no new requests; a retryable failure is retried next run.
+                    more = index + 1 < len(providers) and not self.stopping
+                    if certainly_not_taken and more:
                         failover.append(send)
                         continue
                     record = records[send.key]
