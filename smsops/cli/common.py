@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from smsops.core.errors import UsageError
+
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from smsops.config.loader import Config
+    from smsops.core.envref import Placeholders
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
 # Sandbox sends never go into the real ledger: they would mark real messages as sent.
@@ -60,3 +67,35 @@ def ledger_location(args: argparse.Namespace) -> str:
     if getattr(args, "sandbox", False) and args.ledger is None:
         return SANDBOX_LEDGER
     return load_settings(ledger=args.ledger).ledger
+
+
+def add_sandbox(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help=f"send to the built-in emulator; ledger {SANDBOX_LEDGER} unless --ledger is given",
+    )
+
+
+def start_sandbox(stack: ExitStack) -> tuple[Callable[[Config], Config], Placeholders]:
+    """The in-process emulator (stopped with `stack`): a config rewriter and placeholder secrets.
+
+    Requests are built without a single real secret, so none reaches the emulator.
+    """
+    from smsops.core.envref import Placeholders
+    from smsops.engine.project import pointed_at
+    from smsops.sandbox.server import Sandbox
+
+    sandbox = stack.enter_context(Sandbox())
+    console(stderr=True).print(
+        f"sandbox: every provider points at {sandbox.url} (nothing leaves this machine)"
+    )
+    return (lambda config: pointed_at(config, sandbox.base_url)), Placeholders("sandbox-secret")
+
+
+def open_out(path: Path) -> IO[str]:
+    """A file to write output to, or a clear error naming it."""
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None

@@ -6,33 +6,15 @@ import argparse
 import csv
 import json
 import sys
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from smsops.cli.common import EXIT_OK, add_ledger
+from smsops.cli.common import EXIT_OK, add_ledger, open_out
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
     from smsops.ledger.base import Ledger, SendRecord
-
-FIELDS = (
-    "key",
-    "schedule",
-    "occurrence",
-    "recipient",
-    "provider",
-    "template",
-    "text_hash",
-    "segments",
-    "status",
-    "provider_message_id",
-    "attempts",
-    "error",
-    "retryable",
-    "claimed_by",
-    "created_at",
-    "updated_at",
-)
 
 
 def _open(args: argparse.Namespace) -> Ledger:
@@ -50,7 +32,8 @@ def _open(args: argparse.Namespace) -> Ledger:
 
 
 def _row(record: SendRecord) -> dict[str, Any]:
-    row: dict[str, Any] = {name: getattr(record, name) for name in FIELDS}
+    """A ledger row as plain data: every SendRecord field, in declaration order."""
+    row = asdict(record)
     row["status"] = record.status.value
     row["created_at"] = record.created_at.isoformat()
     row["updated_at"] = record.updated_at.isoformat()
@@ -108,7 +91,7 @@ def _export(args: argparse.Namespace) -> int:
         if args.out is None:
             _write(ledger, args, sys.stdout)
         else:
-            with args.out.open("w", encoding="utf-8", newline="") as file:
+            with open_out(args.out) as file:
                 _write(ledger, args, file)
     finally:
         ledger.close()
@@ -120,16 +103,20 @@ def _write(ledger: Ledger, args: argparse.Namespace, file: IO[str]) -> None:
         for record in _records(ledger, args):
             file.write(json.dumps(_row(record), ensure_ascii=False) + "\n")
         return
-    writer = csv.DictWriter(file, fieldnames=FIELDS, lineterminator="\n")
+    from smsops.ledger.base import SendRecord
+
+    columns = [column.name for column in fields(SendRecord)]
+    writer = csv.DictWriter(file, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for record in _records(ledger, args):
         writer.writerow(_row(record))
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:
-    from_statuses = ("pending", "sent", "failed", "uncertain", "delivered", "undelivered")
+    from smsops.ledger.base import Status  # small: no I/O, no heavy imports
+
     parser.add_argument("--schedule", metavar="NAME", help="only this schedule")
-    parser.add_argument("--status", choices=from_statuses, help="only rows with this status")
+    parser.add_argument("--status", choices=list(Status), help="only rows with this status")
     add_ledger(parser)
 
 

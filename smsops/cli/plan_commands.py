@@ -15,12 +15,14 @@ from smsops.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_PENDING,
-    SANDBOX_LEDGER,
     add_at,
     add_config,
     add_ledger,
+    add_sandbox,
     console,
     ledger_location,
+    open_out,
+    start_sandbox,
 )
 from smsops.core.errors import UsageError
 
@@ -43,7 +45,7 @@ def _formatted(plan: Plan, fmt: str) -> str:
 def _show(text: str, fmt: str, out: Path | None = None) -> None:
     """Text is rich markup (colour on terminals only); markdown and JSON are printed as is."""
     if out is not None:
-        with out.open("w", encoding="utf-8") as file:
+        with open_out(out) as file:
             if fmt == "text":
                 console(file).print(text, end="")
             else:
@@ -56,16 +58,15 @@ def _show(text: str, fmt: str, out: Path | None = None) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from smsops.engine.owner import is_stale
-    from smsops.engine.planner import PlanOptions, make_plan
+    from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
+    from smsops.engine.reconcile import plan_against
     from smsops.ledger.open import open_ledger
 
     config = load_project(args.config)
     ledger = open_ledger(ledger_location(args), readonly=True)
-    now = datetime.now(UTC)
     try:
-        plan = make_plan(config, ledger, args.at or now, lambda r: is_stale(r, now), PlanOptions())
+        plan = plan_against(config, ledger, args.at or datetime.now(UTC), PlanOptions())
     finally:
         ledger.close()
     _show(_formatted(plan, args.format), args.format, args.out)
@@ -79,9 +80,10 @@ def _plan(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from smsops.core.envref import Placeholders
     from smsops.engine.apply import ApplyOptions, Sender
-    from smsops.engine.owner import is_stale, this_run
-    from smsops.engine.planner import PlanOptions, make_plan
-    from smsops.engine.project import load_project, pointed_at
+    from smsops.engine.owner import this_run
+    from smsops.engine.planner import PlanOptions
+    from smsops.engine.project import load_project
+    from smsops.engine.reconcile import mark_stale, plan_against
     from smsops.ledger.open import open_ledger
     from smsops.providers.base import REDACTED
 
@@ -90,22 +92,15 @@ def _apply(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         env: dict[str, str] | Placeholders = dict(os.environ)
         if args.sandbox:
-            from smsops.sandbox.server import Sandbox
-
-            sandbox = stack.enter_context(Sandbox())
-            config = pointed_at(config, sandbox.base_url)
-            env = Placeholders("sandbox-secret")
-            out.print(
-                f"sandbox: every provider points at {sandbox.url} (nothing leaves this machine)"
-            )
+            point, env = start_sandbox(stack)
+            config = point(config)
         if args.dry_run:
             env = Placeholders(REDACTED)
         location = ledger_location(args)
         ledger = open_ledger(location, readonly=args.dry_run)
         stack.callback(ledger.close)
-        now = datetime.now(UTC)
         if not args.dry_run:
-            stale = ledger.mark_stale(lambda r: is_stale(r, now), now)
+            stale = mark_stale(ledger)
             if stale:
                 out.print(
                     f"[red]{len(stale)} sends were pending from a run that stopped mid-send[/]: "
@@ -113,7 +108,7 @@ def _apply(args: argparse.Namespace) -> int:
                     "--resend-uncertain"
                 )
         options = PlanOptions(keep_sends=True, resend_uncertain=args.resend_uncertain)
-        plan = make_plan(config, ledger, args.at or now, lambda r: is_stale(r, now), options)
+        plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         _show(_formatted(plan, "text"), "text")
         sends = plan.sends
         if not sends:
@@ -210,11 +205,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     apply.add_argument(
         "--dry-run", action="store_true", help="print every request (secrets hidden), send none"
     )
-    apply.add_argument(
-        "--sandbox",
-        action="store_true",
-        help=f"send to the built-in emulator; ledger {SANDBOX_LEDGER} unless --ledger is given",
-    )
+    add_sandbox(apply)
     apply.add_argument(
         "--resend-uncertain",
         action="store_true",

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
-from smsops.cli.common import EXIT_OK, SANDBOX_LEDGER, add_config, add_ledger, ledger_location
+from smsops.cli.common import (
+    EXIT_OK,
+    add_config,
+    add_ledger,
+    add_sandbox,
+    ledger_location,
+    start_sandbox,
+)
 from smsops.core.errors import UsageError
 
 
@@ -20,6 +27,8 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio  # keep --help fast
+
     from smsops.clock.http import http_server
     from smsops.clock.logs import setup_logging
     from smsops.clock.metrics import Metrics
@@ -27,8 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     from smsops.clock.service import Service
     from smsops.config.loader import Config
     from smsops.config.settings import load_settings
-    from smsops.core.envref import Placeholders
-    from smsops.engine.project import load_project, pointed_at
+    from smsops.engine.project import load_project
     from smsops.ledger.open import open_ledger
 
     settings = load_settings(ledger=args.ledger)
@@ -36,16 +44,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.reload_interval <= 0:
         raise UsageError("--reload-interval must be above 0 seconds")
     with ExitStack() as stack:
-        env: dict[str, str] | Placeholders = dict(os.environ)
+        env: Mapping[str, str] = dict(os.environ)
         load = load_project
         if args.sandbox:
-            from smsops.sandbox.server import Sandbox
-
-            sandbox = stack.enter_context(Sandbox())
-            env = Placeholders("sandbox-secret")
+            point, env = start_sandbox(stack)
 
             def load(path: Path) -> Config:
-                return pointed_at(load_project(path), sandbox.base_url)
+                return point(load_project(path))
 
         config = load(args.config)  # an invalid config at start: exit 1, nothing runs
         ledger = open_ledger(ledger_location(args))
@@ -83,11 +88,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="HOST:PORT",
         help="where /healthz, /readyz and /metrics are served (default 0.0.0.0:8080)",
     )
-    run.add_argument(
-        "--sandbox",
-        action="store_true",
-        help=f"send to the built-in emulator; ledger {SANDBOX_LEDGER} unless --ledger is given",
-    )
+    add_sandbox(run)
     run.add_argument(
         "--reload-interval",
         type=float,

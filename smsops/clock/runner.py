@@ -16,9 +16,10 @@ from smsops.clock.metrics import Metrics
 from smsops.config.loader import Config
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.occurrences import last_closed_fire, occurrence_label
-from smsops.engine.owner import is_stale, this_run
+from smsops.engine.owner import this_run
 from smsops.engine.plan import Plan
-from smsops.engine.planner import PlanOptions, make_plan
+from smsops.engine.planner import PlanOptions
+from smsops.engine.reconcile import mark_stale, plan_against
 from smsops.ledger.base import Ledger
 
 log = logging.getLogger("smsops.run")
@@ -47,15 +48,13 @@ class Runner:
             config = self.config  # a reload swaps it between rounds, never during one
             names = [n for n in names if n in config.schedules] if names is not None else None
             now = self.clock()
-            stale = self.ledger.mark_stale(lambda r: is_stale(r, datetime.now(UTC)), now)
+            stale = mark_stale(self.ledger)
             if stale:
                 log.warning(
                     "marked %d sends uncertain: pending from a run that stopped mid-send",
                     len(stale),
                 )
-            options = PlanOptions(only=names, keep_sends=True)
-            stale_now = datetime.now(UTC)
-            plan = make_plan(config, self.ledger, now, lambda r: is_stale(r, stale_now), options)
+            plan = plan_against(config, self.ledger, now, PlanOptions(only=names, keep_sends=True))
             if why == "start":
                 self._report_missed(config, plan, now)
             self.metrics.reconciles.labels(why).inc()

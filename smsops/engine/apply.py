@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 
 from smsops.config.loader import Config
-from smsops.core.errors import SecretMissing
 from smsops.core.phone import mask, scrub_numbers
 from smsops.engine.pacing import Pacer, backoff
 from smsops.engine.plan import Send
@@ -81,6 +80,7 @@ class Lane:
         rate = config.rate_limit.per_second if config.rate_limit else None
         self.pacer = Pacer(rate) if rate else None
         self.timeout = httpx.Timeout(config.timeout.total_seconds()).as_dict()
+        self.price = config.price()
         # A bulk request never carries more messages than the pace allows per second.
         self.batch = max(1, min(adapter.batch_size, int(rate) if rate else adapter.batch_size))
 
@@ -121,10 +121,8 @@ class Sender:
             for provider in send.providers:
                 probes.setdefault((provider, send.message.category), send.message)
         for (provider, _), message in sorted(probes.items()):
-            try:
+            try:  # SecretMissing propagates: nothing has been sent yet
                 self.lane(provider).adapter.build([message])
-            except SecretMissing:
-                raise
             except (ValueError, KeyError, TypeError):
                 continue  # a problem of this message; reported per send
 
@@ -285,7 +283,7 @@ class Sender:
             )
             report.sent += 1
             report.segments += send.segments
-            price = self.config.providers[provider].price()
+            price = self.lane(provider).price
             if price is not None:
                 cost = price.for_region(send.message.region) * send.segments
                 report.cost[price.currency] = report.cost.get(price.currency, 0.0) + cost

@@ -11,6 +11,7 @@ from smsops.config.models import RECIPIENT_TIMEZONE, Schedule, zone_info
 
 ONCE = "once"
 EVERY_ANCHOR = datetime(2000, 1, 1)
+LOOKBACK = timedelta(days=7)  # how far back run mode looks for missed occurrences
 
 
 def next_fire(schedule: Schedule, after: datetime, zone: ZoneInfo | None = None) -> datetime | None:
@@ -92,13 +93,8 @@ def due_fires(schedule: Schedule, at: datetime, zone: ZoneInfo | None = None) ->
     window = schedule.effective_window
     if schedule.trigger is None or window is None:
         return []
-    fires: list[datetime] = []
-    # fire > at - window  <=>  at < fire + window; next_fire() is strictly after its cursor.
-    cursor = at - window
-    while (fire := next_fire(schedule, cursor, zone)) is not None and fire <= at:
-        fires.append(fire)
-        cursor = fire
-    return fires
+    # fire > at - window  <=>  at < fire + window
+    return fires_between(schedule, at - window, at, zone)
 
 
 def due_occurrences(schedule: Schedule, at: datetime, zone: ZoneInfo | None = None) -> list[str]:
@@ -109,17 +105,31 @@ def due_occurrences(schedule: Schedule, at: datetime, zone: ZoneInfo | None = No
     return [occurrence_label(fire, local) for fire in due_fires(schedule, at, zone)]
 
 
-def last_closed_fire(schedule: Schedule, at: datetime, limit: int = 10_000) -> datetime | None:
-    """The latest fire time whose window has closed by `at` (None: none in the look-back)."""
+def last_closed_fire(schedule: Schedule, at: datetime) -> datetime | None:
+    """The latest fire time whose window has closed by `at`, looking back up to a week.
+
+    The look-back starts at one window and doubles, so a frequent trigger
+    never walks a week of fire times to find the last one.
+    """
     window = schedule.effective_window
     if schedule.trigger is None or window is None or is_recipient_local(schedule):
         return None
     closed_by = at - window
-    cursor = closed_by - timedelta(days=7)
-    found = None
-    for _ in range(limit):
-        fire = next_fire(schedule, cursor)
-        if fire is None or fire > closed_by:
-            break
-        found, cursor = fire, fire
-    return found
+    lookback = window
+    while True:
+        fires = fires_between(schedule, closed_by - lookback, closed_by)
+        if fires or lookback >= LOOKBACK:
+            return fires[-1] if fires else None
+        lookback = min(lookback * 2, LOOKBACK)
+
+
+def fires_between(
+    schedule: Schedule, start: datetime, end: datetime, zone: ZoneInfo | None = None
+) -> list[datetime]:
+    """Fire times in (start, end], oldest first (next_fire() is strictly after its cursor)."""
+    fires: list[datetime] = []
+    cursor = start
+    while (fire := next_fire(schedule, cursor, zone)) is not None and fire <= end:
+        fires.append(fire)
+        cursor = fire
+    return fires

@@ -18,17 +18,18 @@ from smsops.ledger.base import SendRecord
 
 STALE_AFTER = timedelta(minutes=15)
 _RUN = secrets.token_hex(4)
+_HOST = socket.gethostname()
 
 
 def this_run() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{_RUN}"
+    return f"{_HOST}:{os.getpid()}:{_RUN}"
 
 
 def is_stale(record: SendRecord, now: datetime) -> bool:
     if record.updated_at < now - STALE_AFTER:
         return True
     parts = (record.claimed_by or "").rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
         return False  # another machine's run (or an unknown claimer): only age tells
     pid, run = int(parts[1]), parts[2]
     if run == _RUN:

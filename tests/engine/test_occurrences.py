@@ -123,3 +123,12 @@ def test_due_occurrences(
     if window:
         data["window"] = window
     assert due_occurrences(Schedule.model_validate(data), datetime.fromisoformat(at)) == expected
+
+
+def test_last_closed_fire_of_a_frequent_trigger_is_the_latest() -> None:
+    from smsops.engine.occurrences import last_closed_fire
+
+    every_minute = schedule({"every": "1m"})
+    at = datetime(2026, 11, 22, 9, 30, 30, tzinfo=UTC)
+    # The default window is 1h: the 08:30 fire's window closed at 09:30.
+    assert occurrence_label(last_closed_fire(every_minute, at)) == "2026-11-22T08:30:00Z"
