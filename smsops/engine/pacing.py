@@ -6,51 +6,52 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
-# Pace a little under the configured rate, and count the limit over a little
-# more than a second, so a provider counting over a sliding second never sees
-# more than the limit even when some requests arrive late (a new connection,
-# network jitter) and bunch up with the next ones.
+# Pace a little under the configured rate so the hard guard below rarely has
+# to step in: with a few milliseconds of latency, evenly spaced requests at
+# exactly the limit would keep brushing against it.
 HEADROOM = 0.98
-WINDOW = 1.025  # seconds: tolerates 25 ms of arrival jitter
+WINDOW = 1.0  # seconds: the provider counts over any one second
 
 
 class Pacer:
     """Evenly spaced messages, never more than `per_second` in any one-second window.
 
-    A token bucket with a burst of one: each request reserves its slot (one
-    interval per message it carries) before it waits, so concurrent senders
-    never share a slot. Slots alone are not enough: when the event loop is
-    held up, several late senders wake together. So the times messages really
-    leave are kept for the last `WINDOW`, and a sender waits while it is full.
+    Two parts. A token bucket with a burst of one spaces requests: each
+    reserves its slot (one interval per message it carries) before it waits,
+    so concurrent senders never share a slot.
+
+    A guard makes the limit hold *at the provider*, whatever the network and
+    the provider's own stalls do. The provider stamps a request some time
+    between our sending it and our reading the answer, so a request counts
+    against the limit from the moment it is sent until one second after its
+    answer. A new request waits while that count is full. If the provider
+    ever saw more than the limit within one second, the last of those
+    requests would have been sent while all the others were in flight or
+    answered less than a second before, and the guard would have held it.
+    The price is throughput: about limit / (1 s + latency).
     """
 
     def __init__(self, per_second: float) -> None:
         self.interval = 1.0 / (per_second * HEADROOM)
         self.limit = max(1, int(per_second))
         self._next = 0.0
-        self._sent: deque[float] = deque()
-        self._warm: asyncio.Event | None = None
+        self._open = 0  # messages in requests sent and not yet answered
+        self._answered: deque[float] = deque()  # when each message's answer came
+        self._changed = asyncio.Event()
 
     @asynccontextmanager
     async def slot(self, messages: int = 1) -> AsyncIterator[None]:
-        """Wait for a slot; the request runs inside the block.
-
-        The very first request goes alone: its one-off costs (lazy imports,
-        the first connection) make it arrive late, bunched with the next ones.
-        """
-        first = self._warm is None
-        if self._warm is None:
-            self._warm = asyncio.Event()
-        else:
-            await self._warm.wait()
+        """Wait for a slot; the request runs inside the block."""
         await self.wait(messages)
+        self._open += messages
         try:
             yield
         finally:
-            if first:
-                self._warm.set()
+            self._open -= messages
+            self._answered.extend([asyncio.get_running_loop().time()] * messages)
+            self._changed.set()
 
     async def wait(self, messages: int = 1) -> None:
         loop = asyncio.get_running_loop()
@@ -61,12 +62,18 @@ class Pacer:
             await asyncio.sleep(slot - now)
         while True:
             now = loop.time()
-            while self._sent and self._sent[0] <= now - WINDOW:
-                self._sent.popleft()
-            if not self._sent or len(self._sent) + messages <= self.limit:
-                break  # (a bulk larger than the limit goes alone)
-            await asyncio.sleep(self._sent[0] + WINDOW - now)
-        self._sent.extend([now] * messages)
+            while self._answered and self._answered[0] <= now - WINDOW:
+                self._answered.popleft()
+            counted = self._open + len(self._answered)
+            if counted == 0 or counted + messages <= self.limit:
+                return  # (a bulk larger than the limit goes alone)
+            self._changed.clear()
+            if self._answered:  # the oldest answer leaves the window, or one comes in
+                expires = self._answered[0] + WINDOW - now
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), expires)
+            else:
+                await self._changed.wait()
 
 
 def backoff(attempt: int, retry_after: float | None, base: float, cap: float) -> float:
