@@ -29,7 +29,7 @@ def _listen(text: str) -> tuple[str, int]:
 def _run(args: argparse.Namespace) -> int:
     import asyncio  # keep --help fast
 
-    from smsops.clock.http import http_server
+    from smsops.clock.http import http_server, listening_socket
     from smsops.clock.logs import setup_logging
     from smsops.clock.metrics import Metrics
     from smsops.clock.runner import Runner
@@ -44,6 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.reload_interval <= 0:
         raise UsageError("--reload-interval must be above 0 seconds")
     with ExitStack() as stack:
+        sock = stack.enter_context(listening_socket(*args.listen))
         env: Mapping[str, str] = dict(os.environ)
         load = load_project
         if args.sandbox:
@@ -58,10 +59,11 @@ def _run(args: argparse.Namespace) -> int:
         metrics = Metrics()
         runner = Runner(config, ledger, env, metrics)
         service = Service(args.config, load, ledger, runner, metrics, poll=args.reload_interval)
-        server = http_server(service, *args.listen)
+        server = http_server(service)
 
         async def main() -> None:
-            http = asyncio.create_task(server.serve())
+            http = asyncio.create_task(server.serve(sockets=[sock]))
+            http.add_done_callback(lambda _: service.stop())  # never run without probes
             try:
                 await service.run()
             finally:

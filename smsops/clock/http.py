@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsops.clock.service import Service
+from smsops.core.errors import UsageError
 
 
 def build_app(service: Service) -> Starlette:
@@ -54,11 +56,22 @@ class _Server(uvicorn.Server):
         yield
 
 
-def http_server(service: Service, host: str, port: int) -> _Server:
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The HTTP socket, bound before anything else starts so a busy port is a clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "choose another address with --listen HOST:PORT"
+        ) from None
+
+
+def http_server(service: Service) -> _Server:
+    """The server; serve it with `serve(sockets=[listening_socket(...)])`."""
     config = uvicorn.Config(
         build_app(service),
-        host=host,
-        port=port,
         log_level="warning",
         access_log=False,
         lifespan="off",

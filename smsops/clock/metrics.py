@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from smsops.engine.apply import ApplyReport
@@ -55,12 +57,25 @@ class Metrics:
             registry=r,
         )
         self.reconciles = Counter("smsops_reconciles", "Plan+apply rounds", ["trigger"], registry=r)
+        self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule
 
     def observe_plan(self, plan: Plan) -> None:
+        """The latest plan's figures per schedule; a reason no longer seen is dropped."""
         for s in plan.schedules:
             self.pending.labels(s.schedule).set(s.to_send)
-            for reason, count in s.skip_counts.items():
-                self.skipped.labels(s.schedule, reason.value).set(count)
+            reasons = {reason.value: count for reason, count in s.skip_counts.items()}
+            for gone in self._reasons.get(s.schedule, set()) - reasons.keys():
+                self.skipped.remove(s.schedule, gone)
+            for reason, count in reasons.items():
+                self.skipped.labels(s.schedule, reason).set(count)
+            self._reasons[s.schedule] = set(reasons)
+
+    def keep_only(self, schedules: Iterable[str]) -> None:
+        """Drop the plan figures of schedules a reload removed."""
+        for gone in self._reasons.keys() - set(schedules):
+            self.pending.remove(gone)
+            for reason in self._reasons.pop(gone):
+                self.skipped.remove(gone, reason)
 
     def observe_report(self, report: ApplyReport) -> None:
         for (provider, status), count in report.outcomes.items():

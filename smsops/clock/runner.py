@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 
 from smsops.clock.metrics import Metrics
 from smsops.config.loader import Config
+from smsops.core.skips import SkipReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
-from smsops.engine.occurrences import last_closed_fire, occurrence_label
+from smsops.engine.occurrences import due_occurrences, last_closed_fire, occurrence_label
 from smsops.engine.owner import this_run
-from smsops.engine.plan import Plan
+from smsops.engine.plan import Disposition, Plan
 from smsops.engine.planner import PlanOptions
 from smsops.engine.reconcile import mark_stale, plan_against
 from smsops.ledger.base import Ledger
@@ -39,6 +40,7 @@ class Runner:
         self.stopping = False
         self.sender: Sender | None = None
         self._lock = asyncio.Lock()
+        self._settled: dict[str, tuple[Config, list[str]]] = {}  # see _unsettled
 
     async def reconcile(self, names: list[str] | None = None, why: str = "resync") -> Plan | None:
         """Plan at the clock's time for `names` (default: every enabled schedule), send the rest."""
@@ -46,24 +48,62 @@ class Runner:
             if self.stopping:
                 return None
             config = self.config  # a reload swaps it between rounds, never during one
-            names = [n for n in names if n in config.schedules] if names is not None else None
             now = self.clock()
+            names = self._unsettled(config, now, names)
+            if not names:
+                return None
             stale = mark_stale(self.ledger)
             if stale:
                 log.warning(
                     "marked %d sends uncertain: pending from a run that stopped mid-send",
                     len(stale),
                 )
-            plan = plan_against(config, self.ledger, now, PlanOptions(only=names, keep_sends=True))
+            # A plan of a big audience takes seconds: off the event loop, so
+            # /healthz and /metrics keep answering meanwhile.
+            options = PlanOptions(only=names, keep_sends=True)
+            plan = await asyncio.to_thread(plan_against, config, self.ledger, now, options)
             if why == "start":
                 self._report_missed(config, plan, now)
             self.metrics.reconciles.labels(why).inc()
             self.metrics.observe_plan(plan)
+            self._remember_settled(config, plan)
             if plan.sends:
                 report = await self._send(config, plan)
                 self.metrics.observe_report(report)
                 _log_report(plan, report, why)
             return plan
+
+    def _unsettled(self, config: Config, now: datetime, names: list[str] | None) -> list[str]:
+        """The schedules worth planning now: not known settled for what is due.
+
+        Re-reading a big audience every minute to find nothing to send is
+        waste: a schedule whose last plan found nothing to do that time alone
+        could change is left alone while its due occurrences stay the same.
+        A config reload (new audience files included) starts afresh.
+        """
+        wanted = [n for n, s in config.schedules.items() if s.enabled] if names is None else names
+        unsettled = []
+        for name in wanted:
+            schedule = config.schedules.get(name)
+            if schedule is None:
+                continue
+            memo = self._settled.get(name)
+            if memo is None or memo[0] is not config or memo[1] != due_occurrences(schedule, now):
+                unsettled.append(name)
+        return unsettled
+
+    def _remember_settled(self, config: Config, plan: Plan) -> None:
+        for s in plan.schedules:
+            settled = (
+                not s.recipient_local  # each recipient's own clock: due sets move per zone
+                and s.to_send == 0
+                and s.counts[Disposition.IN_FLIGHT] == 0  # another run may fail them
+                and s.skip_counts[SkipReason.QUIET_HOURS] == 0  # held until the morning
+            )
+            if settled:
+                self._settled[s.schedule] = (config, s.occurrences)
+            else:
+                self._settled.pop(s.schedule, None)
 
     async def _send(self, config: Config, plan: Plan) -> ApplyReport:
         options = ApplyOptions(claimed_by=this_run())

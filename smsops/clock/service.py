@@ -139,6 +139,7 @@ class Service:
         self.health.reload_error = None
         self.metrics.generation.set(self.health.generation)
         self.metrics.reload_error.set(0)
+        self.metrics.keep_only(name for name, s in config.schedules.items() if s.enabled)
         self.install_jobs()
         log.info("config generation %d loaded", self.health.generation)
         await self.runner.reconcile(None, "reload")  # new `once` schedules go now

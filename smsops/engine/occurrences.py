@@ -105,6 +105,15 @@ def due_occurrences(schedule: Schedule, at: datetime, zone: ZoneInfo | None = No
     return [occurrence_label(fire, local) for fire in due_fires(schedule, at, zone)]
 
 
+def window_fits_all(schedule: Schedule, label: str, zones: tuple[ZoneInfo, ...]) -> bool:
+    """Whether a recipient-local occurrence's window is open somewhere in all `zones` at once."""
+    window = schedule.effective_window
+    if window is None:
+        return False
+    fires = [datetime.fromisoformat(label).replace(tzinfo=zone) for zone in zones]
+    return max(fires) < min(fires) + window
+
+
 def last_closed_fire(schedule: Schedule, at: datetime) -> datetime | None:
     """The latest fire time whose window has closed by `at`, looking back up to a week.
 

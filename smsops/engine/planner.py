@@ -27,10 +27,11 @@ from smsops.engine.occurrences import (
     next_fires,
     occurrence_label,
     trigger_zone,
+    window_fits_all,
 )
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
 from smsops.engine.sendable import NO_SECRETS, provider_skip
-from smsops.engine.zones import quiet_zone, recipient_zones, single_zone
+from smsops.engine.zones import quiet_zone, recipient_zones
 from smsops.ledger.base import DONE, SendRecord, Status, send_key
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
@@ -105,7 +106,7 @@ class _SchedulePlanner:
         self.quiet = None if options.preview else quiet
         self.needs_zones = self.local or self.quiet is not None
         self.column = config.audiences[self.schedule.audience].timezone_column
-        self.due_by_zone: dict[str, list[str]] = {}
+        self.due_by_zones: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self.batch: list[_Desired] = []
         upcoming = next_fires(self.schedule, at, NEXT_FIRES)
         self.result = SchedulePlan(
@@ -135,7 +136,9 @@ class _SchedulePlanner:
                 self._member(member)
             self._flush()
         if self.local:
-            self.result.occurrences = sorted(set().union(*self.due_by_zone.values()))
+            self.result.occurrences = sorted(
+                {o for due, _ in self.due_by_zones.values() for o in due}
+            )
         return self.result
 
     def _member(self, member: Recipient | Skip) -> None:
@@ -165,16 +168,31 @@ class _SchedulePlanner:
                 self._flush()
 
     def _occurrences(self, member: Recipient, zones: tuple[ZoneInfo, ...]) -> list[str]:
-        """Due occurrences in the recipient's own zone (recipient-local schedules)."""
-        zone = single_zone(zones, self.at)
-        if zone is None:
-            names = ", ".join(z.key for z in zones)
-            detail = f"the number may be in {names}; give the audience a timezone_column"
+        """Due occurrences in the recipient's own zone (recipient-local schedules).
+
+        A number that may be in several zones gets an occurrence only while it
+        is due in all of them; if its window can never be open in all of them
+        at once, that is said instead of waiting forever.
+        """
+        names = tuple(zone.key for zone in zones)
+        if names not in self.due_by_zones:
+            self.due_by_zones[names] = self._due_everywhere(zones)
+        due, never = self.due_by_zones[names]
+        for occurrence in never:
+            detail = (
+                f"the number may be in {', '.join(names)}; its window for {occurrence} "
+                "is never open in all of them at once; give the audience a timezone_column"
+            )
             self.result.skip(Skip(SkipReason.UNKNOWN_TIMEZONE, detail, member.where))
-            return []
-        if zone.key not in self.due_by_zone:
-            self.due_by_zone[zone.key] = due_occurrences(self.schedule, self.at, zone)
-        return self.due_by_zone[zone.key]
+        return due
+
+    def _due_everywhere(self, zones: tuple[ZoneInfo, ...]) -> tuple[list[str], list[str]]:
+        """(due in every zone, due in some but never in all at once)."""
+        each = [set(due_occurrences(self.schedule, self.at, zone)) for zone in zones]
+        everywhere = set.intersection(*each)
+        somewhere = set.union(*each) - everywhere
+        never = [label for label in somewhere if not window_fits_all(self.schedule, label, zones)]
+        return sorted(everywhere), sorted(never)
 
     def _flush(self) -> None:
         found = self.ledger.get(desired.key for desired in self.batch)

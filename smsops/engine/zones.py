@@ -4,7 +4,8 @@ Where a recipient is, first match wins: the audience's `timezone_column`;
 the zones `phonenumbers` knows for the number; the zones of the number's
 country (the system's zone.tab); the schedule's own zone. Several candidates
 stay several: quiet hours hold when it is quiet in any of them (never text
-someone at night), and a recipient-local trigger needs them to agree.
+someone at night), and a recipient-local occurrence waits until it is due
+in all of them.
 """
 
 from __future__ import annotations
@@ -34,12 +35,6 @@ def recipient_zones(
         except ValueError as exc:
             return f"column {column!r}: {exc}"
     return _number_zones(recipient.phone) or _country_zones(recipient.region) or (fallback,)
-
-
-def single_zone(zones: tuple[ZoneInfo, ...], at: datetime) -> ZoneInfo | None:
-    """The zone when all candidates keep the same clock at `at` (else None)."""
-    offsets = {at.astimezone(zone).utcoffset() for zone in zones}
-    return zones[0] if len(offsets) == 1 else None
 
 
 def quiet_zone(quiet: QuietHours, zones: tuple[ZoneInfo, ...], at: datetime) -> ZoneInfo | None:

@@ -63,17 +63,26 @@ class LedgerError(SmsopsError):
 
 
 class SqliteLedger(Ledger):
-    """`readonly` opens an existing file without writing anything (for `plan`)."""
+    """`readonly` opens an existing file without writing anything (for `plan`).
+
+    The connection may be used from another thread (run mode plans in a worker
+    thread so its HTTP endpoints keep answering), one caller at a time:
+    Python's sqlite3 is built serialized.
+    """
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
         try:
             if readonly:
                 uri = path.resolve().as_uri() + "?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+                self._db = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False
+                )
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+                self._db = sqlite3.connect(
+                    path, isolation_level=None, timeout=30, check_same_thread=False
+                )
             self._db.row_factory = sqlite3.Row
             if readonly:
                 self._check_version(readonly=True)

@@ -144,3 +144,49 @@ def test_a_missed_occurrence_is_reported_not_sent(
     assert "missed occurrence 2026-11-23T09:00:00Z of daily" in caplog.text
     assert metrics.missed.labels("daily")._value.get() == 1
     ledger.close()
+
+
+def test_a_settled_schedule_is_not_replanned_until_something_changes(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    config = project(tmp_path, sandbox)
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    now = [datetime(2026, 11, 22, 9, 30, tzinfo=UTC)]
+    runner = Runner(config, ledger, {"OT": "jwt"}, Metrics(), clock=lambda: now[0])
+
+    def resync_at(when: datetime) -> bool:
+        """Whether the round planned (read the audience) at `when`."""
+        now[0] = when
+        return asyncio.run(runner.reconcile(None, "resync")) is not None
+
+    assert resync_at(datetime(2026, 11, 22, 9, 30, tzinfo=UTC))  # sends the six
+    assert resync_at(datetime(2026, 11, 22, 9, 31, tzinfo=UTC))  # finds nothing left
+    assert not resync_at(datetime(2026, 11, 22, 9, 32, tzinfo=UTC))  # settled: skipped
+    runner.config = project(tmp_path, sandbox)  # a reload, even of the same files
+    assert resync_at(datetime(2026, 11, 22, 9, 33, tzinfo=UTC))
+    assert not resync_at(datetime(2026, 11, 22, 9, 34, tzinfo=UTC))
+    # The next occurrence is a new due set: planned, and sent.
+    assert resync_at(datetime(2026, 11, 23, 9, 1, tzinfo=UTC))
+    assert len(sandbox.state.snapshot()) == 12
+    ledger.close()
+
+
+def test_metrics_drop_skip_reasons_and_schedules_that_are_gone() -> None:
+    from smsops.core.skips import SkipReason
+    from smsops.engine.plan import Plan, SchedulePlan
+
+    def plan(**skips: int) -> Plan:
+        s = SchedulePlan("daily", "t", "a", ["ot"], [], [])
+        s.skip_counts.update({SkipReason(reason): n for reason, n in skips.items()})
+        return Plan(datetime(2026, 11, 22, tzinfo=UTC), [s])
+
+    metrics = Metrics()
+    value = metrics.registry.get_sample_value
+    metrics.observe_plan(plan(quiet_hours=3, excluded=1))
+    assert value("smsops_plan_skipped", {"schedule": "daily", "reason": "quiet_hours"}) == 3
+    metrics.observe_plan(plan(excluded=1))
+    assert value("smsops_plan_skipped", {"schedule": "daily", "reason": "quiet_hours"}) is None
+    assert value("smsops_plan_skipped", {"schedule": "daily", "reason": "excluded"}) == 1
+    metrics.keep_only(["other"])
+    assert value("smsops_plan_skipped", {"schedule": "daily", "reason": "excluded"}) is None
+    assert value("smsops_plan_to_send", {"schedule": "daily"}) is None

@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from smsops.sandbox.server import Sandbox
 
 NUMBERS = [f"+44740012345{i}" for i in range(3)]
@@ -127,3 +129,25 @@ def _answers(url: str) -> bool:
         return get(url)[0] == 200
     except OSError:
         return False
+
+
+def test_a_busy_port_is_a_clear_error_before_anything_runs(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smsops.cli import main
+
+    write(tmp_path, sandbox, "  s: {template: t, audience: a, provider: ot}\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ledger = tmp_path / "l.sqlite"
+        code = main(
+            ["run", str(tmp_path), "--listen", f"127.0.0.1:{port}", "--ledger", str(ledger)]
+        )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
+    assert "--listen HOST:PORT" in err
+    assert not ledger.exists()  # nothing started, nothing sent
+    assert sandbox.state.snapshot() == []

@@ -193,15 +193,56 @@ def test_recipient_local_trigger_fires_at_each_recipients_clock(tmp_path: Path) 
         ("Hi London", "2026-11-22T09:00:00")
     ]
     assert s.occurrences == ["2026-11-22T09:00:00"]
-    assert s.skip_counts == {SkipReason.UNKNOWN_TIMEZONE: 2}
-    ambiguous, unknown = (skip.detail for skip in s.skips)
-    assert "the number may be in Australia/" in ambiguous
-    assert "give the audience a timezone_column" in ambiguous
-    assert "unknown time zone 'Mars/Olympus'" in unknown
+    # The Australian mobile may be anywhere from Perth to Lord Howe: 09:xx in none.
+    (unknown,) = s.skips
+    assert unknown.reason is SkipReason.UNKNOWN_TIMEZONE
+    assert "unknown time zone 'Mars/Olympus'" in unknown.detail
     # 01:30 UTC is 09:30 in Perth.
     early = AT - timedelta(hours=8)
     sends = make_plan(config, MemoryLedger(), early, lambda _: False, PlanOptions(keep_sends=True))
     assert [x.message.text for x in sends.sends] == ["Hi Perth"]
+
+
+@pytest.mark.parametrize(
+    ("window", "at", "sent", "skipped"),
+    [
+        # 09:00 is 16:00 UTC in Boise, 17:00 UTC in Los Angeles; a 2 h window is open in both
+        # from 17:00 to 18:00 UTC.
+        ("2h", datetime(2026, 11, 22, 16, 30, tzinfo=UTC), False, False),
+        ("2h", datetime(2026, 11, 22, 17, 30, tzinfo=UTC), True, False),
+        ("2h", datetime(2026, 11, 22, 18, 30, tzinfo=UTC), False, False),
+        # A 1 h window is never open in both: said, not left to wait forever.
+        ("1h", datetime(2026, 11, 22, 16, 30, tzinfo=UTC), False, True),
+    ],
+)
+def test_a_number_in_several_zones_gets_its_message_when_due_in_all(
+    tmp_path: Path, window: str, at: datetime, sent: bool, skipped: bool
+) -> None:
+    idaho = "      - {phone: '+12085550123', name: Idaho}"  # America/Boise or Los_Angeles
+    config = project(
+        tmp_path,
+        f"""
+        s:
+          template: t
+          audience: a
+          provider: ot
+          trigger: {{cron: '0 9 * * *', timezone: recipient}}
+          window: {window}
+        """,
+        idaho,
+    )
+    plan = make_plan(config, MemoryLedger(), at, lambda _: False, PlanOptions(keep_sends=True))
+    assert [(x.message.text, x.occurrence) for x in plan.sends] == (
+        [("Hi Idaho", "2026-11-22T09:00:00")] if sent else []
+    )
+    (s,) = plan.schedules
+    if skipped:
+        (skip,) = s.skips
+        assert skip.reason is SkipReason.UNKNOWN_TIMEZONE
+        assert "America/Boise, America/Los_Angeles" in skip.detail
+        assert "never open in all of them at once" in skip.detail
+    else:
+        assert s.skips == []
 
 
 def test_disabled_schedules_are_left_out(tmp_path: Path) -> None:
