@@ -24,6 +24,7 @@ from smsops.config.loader import Config
 from smsops.core.phone import mask, scrub_numbers
 from smsops.engine.pacing import Pacer, backoff
 from smsops.engine.plan import Send
+from smsops.engine.transport import Transport
 from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.providers.base import (
     Accepted,
@@ -132,9 +133,9 @@ class Sender:
             return self.report
         first = {send.providers[0] for send in sends}
         workers = min(len(units), sum(self.lane(p).max_in_flight for p in first))
-        limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
         queue = iter(units)
-        async with httpx.AsyncClient(limits=limits, transport=self.transport) as self.client:
+        transport = self.transport or Transport(max_connections=workers)
+        async with httpx.AsyncClient(transport=transport) as self.client:
             await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
         return self.report
 

@@ -186,11 +186,28 @@ async def aoc(request: Request, state: SandboxState) -> JSONResponse:
     return JSONResponse(payload | {"message": "Message Sent Successfully!", "error": None})
 
 
+async def json_webhook(request: Request, state: SandboxState) -> JSONResponse:
+    """A generic JSON webhook as Apprise's `json://` plugin posts it (for benchmarks).
+
+    Apprise sends `{"version", "title", "message", "type"}` plus any `?:key=value`
+    of its URL; the recipient comes as `:to=+E164`.
+    """
+    body = await _json(request)
+    if body is None or not isinstance(body.get("message"), str):
+        return JSONResponse({"error": "the body must be a JSON object with a message"}, 400)
+    to = str(body.get("to", ""))
+    if not E164.match(to):
+        return JSONResponse({"error": "to must be an E.164 number (json://...?:to=+...)"}, 400)
+    state.record("json", to, body["message"], None, body)
+    return JSONResponse({"ok": True})
+
+
 ROUTES: dict[str, tuple[str, Handler]] = {
     "sendwithses": ("/sendwithses/{action:str}", sendwithses),
     "skycore": ("/skycore", skycore),
     "opentact": ("/opentact/rest/sms", opentact),
     "aoc": ("/aoc/sms", aoc),
+    "json": ("/json/notify", json_webhook),  # not a provider type: Apprise, in benchmarks
 }
 # The base_url each provider type gets under --sandbox (routes above minus the API path).
 BASE_PATHS = {"sendwithses": "/sendwithses", "skycore": "/skycore", "opentact": "/opentact"}

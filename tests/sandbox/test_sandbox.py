@@ -212,3 +212,13 @@ def test_smsops_sandbox_command_serves_until_stopped() -> None:
         process.terminate()
         out, _ = process.communicate(timeout=20)
     assert f"aoc          http://127.0.0.1:{port}/aoc" in out
+
+
+def test_json_webhook_takes_what_apprise_posts(sandbox: Sandbox, client: httpx.Client) -> None:
+    url = sandbox.url + "/json/notify"
+    body = {"version": "1.0", "title": "", "message": "Hi", "type": "info", "to": "+447400123456"}
+    assert client.post(url, json=body).status_code == 200
+    assert client.post(url, json=body | {"to": "07400 123456"}).status_code == 400
+    assert client.post(url, content=b"not json").status_code == 400
+    (seen,) = sandbox.state.snapshot()
+    assert (seen["provider"], seen["recipient"], seen["text"]) == ("json", "+447400123456", "Hi")

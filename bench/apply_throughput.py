@@ -1,0 +1,139 @@
+"""Apply throughput against the sandbox over loopback, side by side with the naive ways.
+
+5,000 messages at 0 ms and 20 ms of injected provider latency, each variant
+in the same run, interleaved:
+- `smsops apply` (write-ahead ledger on: every send claimed and settled);
+- a naive sequential `httpx.Client` loop, what a hand-written script does;
+- Apprise sending the same texts to the same sandbox through its `json://` plugin.
+
+The sandbox runs in its own process. Messages/second counts from process
+start to exit for smsops (planning included) and over the send loop for the
+others (their setup is not charged).
+
+    .venv/bin/python bench/apply_throughput.py           # 5,000 messages, 3 runs
+    .venv/bin/python bench/apply_throughput.py --quick   # 300 messages, one run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    PYTHON,
+    SandboxProcess,
+    Series,
+    arguments,
+    interleaved,
+    section,
+    smsops,
+    table,
+    write_audience,
+    write_config,
+)
+
+# The naive loop and Apprise run in their own process too, like smsops: a
+# client sharing the benchmark's interpreter would be measured unfairly.
+NAIVE = """
+import csv, json, sys, time, httpx
+url, path = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(path)))
+with httpx.Client(headers={"X-Auth-Token": "jwt"}) as client:
+    started = time.perf_counter()
+    for row in rows:
+        text = f"Hi {row['name']}, order {row['order']} has shipped."
+        body = {"from": "12017771234", "to": row["phone"].lstrip("+"), "message": text}
+        client.post(url, json=body).raise_for_status()
+    print(json.dumps({"seconds": time.perf_counter() - started, "sent": len(rows)}))
+"""
+
+APPRISE = """
+import csv, json, sys, time, apprise
+url, path = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(path)))
+sent = 0
+started = time.perf_counter()
+for row in rows:
+    text = f"Hi {row['name']}, order {row['order']} has shipped."
+    notifier = apprise.Apprise()
+    notifier.add(f"{url}?:to={row['phone'].replace('+', '%2B')}")
+    sent += bool(notifier.notify(body=text, title=""))
+print(json.dumps({"seconds": time.perf_counter() - started, "sent": sent}))
+"""
+
+
+def loop(script: str, url: str, audience: Path) -> tuple[float, int]:
+    done = subprocess.run(
+        [PYTHON, "-c", script, url, str(audience)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(found["seconds"]), int(found["sent"])
+
+
+def main() -> None:
+    args = arguments(__doc__ or "")
+    count = 300 if args.quick else 5_000
+    audience = write_audience(args.work / f"audience-{count}.csv", count)
+    rows = []
+    with SandboxProcess() as sandbox, section("Apply throughput", args):
+        config = write_config(
+            args.work / "apply", sandbox.url + "/opentact", str(audience), max_in_flight=64
+        )
+        for latency in (0, 20):
+            rates = {"smsops apply": Series(), "naive httpx.Client loop": Series()}
+            rates["Apprise json://"] = Series()
+
+            def smsops_apply(latency: int = latency) -> None:
+                sandbox.reset(latency_ms=latency)
+                ledger = args.work / "apply-ledger.sqlite"
+                for leftover in ledger.parent.glob(ledger.name + "*"):
+                    leftover.unlink()
+                started = time.perf_counter()
+                done = subprocess.run(
+                    smsops("apply", str(config), "--yes", "--ledger", str(ledger)),
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "OT": "jwt"},
+                    timeout=3600,
+                )
+                seconds = time.perf_counter() - started
+                assert f"Applied: {count:,} sent" in done.stdout, done.stdout + done.stderr
+                assert len(sandbox.messages()) == count
+                rates["smsops apply"].add(count / seconds)
+
+            def naive(latency: int = latency) -> None:
+                sandbox.reset(latency_ms=latency)
+                seconds, sent = loop(NAIVE, sandbox.url + "/opentact/rest/sms", audience)
+                assert sent == count == len(sandbox.messages())
+                rates["naive httpx.Client loop"].add(count / seconds)
+
+            def apprise_json(latency: int = latency) -> None:
+                sandbox.reset(latency_ms=latency)
+                url = sandbox.url.replace("http://", "json://") + "/json/notify"
+                seconds, sent = loop(APPRISE, url, audience)
+                assert sent == count == len(sandbox.messages())
+                rates["Apprise json://"].add(count / seconds)
+
+            interleaved(
+                {"smsops": smsops_apply, "naive": naive, "apprise": apprise_json}, args.runs
+            )
+            base = rates["naive httpx.Client loop"].median
+            for name, series in rates.items():
+                ratio = series.median / base
+                rows.append([f"{latency} ms", name, series.show(0), f"{ratio:.1f}×"])
+            print(f"{latency} ms done", file=sys.stderr)
+        print(table(["latency", "sender", "messages/s", "vs naive loop"], rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""What every benchmark needs: data, a sandbox in its own process, timing, memory, tables.
+
+Benchmarks run whole commands (`python -m smsops ...`) the way users do, each
+in a fresh process, and repeat them interleaved (A B A B ...) because these
+machines are noisy; a table shows the median and the min-max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def arguments(description: str, runs: int = 3) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run (CI smoke)")
+    parser.add_argument("--runs", type=int, default=runs, help=f"repeats (default {runs})")
+    parser.add_argument("--work", type=Path, default=ROOT / ".bench", help="scratch directory")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
+    args.work.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+# --- data ----------------------------------------------------------------------------
+
+
+def phone(i: int) -> str:
+    """A distinct valid UK mobile number per i (07400 000000 upwards)."""
+    return f"+4474{i:08d}"
+
+
+def write_audience(path: Path, rows: int) -> Path:
+    if path.exists() and path.stat().st_size > 0 and _rows(path) == rows:
+        return path
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["phone", "name", "order"])
+        for i in range(rows):
+            writer.writerow([phone(i), f"Name{i % 997}", f"A{i:07d}"])
+    return path
+
+
+def _rows(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for _ in f) - 1
+
+
+def write_config(
+    root: Path,
+    base_url: str,
+    audience: str,
+    *,
+    rate: str | None = None,
+    max_in_flight: int | None = None,
+) -> Path:
+    """One Opentact provider, one two-variable template, one untriggered schedule."""
+    root.mkdir(parents=True, exist_ok=True)
+    extra = ""
+    if rate:
+        extra += f", rate_limit: '{rate}'"
+    if max_in_flight:
+        extra += f", max_in_flight: {max_in_flight}"
+    (root / "smsops.yaml").write_text(
+        "providers:\n"
+        f"  ot: {{type: opentact, base_url: '{base_url}', token: '${{env:OT}}', "
+        f"from: '+12017771234'{extra}}}\n"
+        "templates:\n"
+        "  t: {category: transactional, body: 'Hi {{ name }}, order {{ order }} has shipped.'}\n"
+        f"audiences:\n  a: {{source: '{audience}'}}\n"
+        "schedules:\n  s: {template: t, audience: a, provider: ot}\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SandboxProcess:
+    """`smsops sandbox` in its own process, so client and server do not share a GIL."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "smsops", "sandbox", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.call("GET", "/_sandbox/faults")
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("the sandbox did not start") from None
+                time.sleep(0.05)
+
+    def call(self, method: str, path: str, body: dict[str, object] | None = None) -> object:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def reset(self, **faults: object) -> None:
+        self.call("DELETE", "/_sandbox/messages")
+        if faults:
+            self.call("PUT", "/_sandbox/faults", dict(faults))
+
+    def messages(self) -> list[dict[str, object]]:
+        found = self.call("GET", "/_sandbox/messages")
+        assert isinstance(found, dict)
+        return list(found["messages"])
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> SandboxProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    stdout: str
+
+
+def run_measured(command: Sequence[str], env: dict[str, str] | None = None) -> Measured:
+    """Wall time and peak RSS summed over the process and all its children."""
+    started = time.perf_counter()
+    process = psutil.Popen(
+        list(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss(process))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode not in (0, 2):  # 2: plan --detailed-exitcode "changes"
+        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{err[-3000:]}")
+    return Measured(seconds, peak[0] / 2**20, out)
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    try:
+        for p in [process, *process.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                continue
+    except psutil.Error:
+        pass
+    return total
+
+
+def smsops(*args: str) -> list[str]:
+    return [PYTHON, "-m", "smsops", *args]
+
+
+# --- statistics and tables -----------------------------------------------------------
+
+
+@dataclass
+class Series:
+    values: list[float] = field(default_factory=list)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def show(self, digits: int = 2) -> str:
+        if len(self.values) == 1:
+            return f"{self.values[0]:.{digits}f}"
+        low, high = min(self.values), max(self.values)
+        return f"{self.median:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+def interleaved(variants: dict[str, Callable[[], None]], runs: int) -> None:
+    """Run every variant once per round, `runs` rounds: A B C A B C ..."""
+    for _ in range(runs):
+        for run in variants.values():
+            run()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (what docs/benchmarks.md holds)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@contextmanager
+def section(title: str, args: argparse.Namespace) -> Iterator[None]:
+    print(f"## {title}\n")
+    print(f"Machine: {machine()}; runs: {args.runs} (median, min–max); quick: {args.quick}\n")
+    yield
+    print()

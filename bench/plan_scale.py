@@ -1,0 +1,121 @@
+"""Plan at scale: `smsops plan` over CSV audiences of 10k, 100k and 1M rows.
+
+For each size: wall time and peak RSS (all processes) of a cold plan (empty
+ledger, no cached audience), and of a re-plan when the ledger already holds
+90% of the sends. One template with two variables.
+
+    .venv/bin/python bench/plan_scale.py            # 10k, 100k, 1M; 3 runs each
+    .venv/bin/python bench/plan_scale.py --quick    # 2k and 20k, one run
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    Series,
+    arguments,
+    interleaved,
+    phone,
+    run_measured,
+    section,
+    smsops,
+    table,
+    write_audience,
+    write_config,
+)
+
+from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.sqlite import SqliteLedger
+
+CACHE = ".smsops/cache"  # where smsops keeps normalised audiences, next to the config
+
+
+def ledger_with(path: Path, rows: int, share: float) -> Path:
+    """A ledger in which the first `share` of the audience is already sent."""
+    if path.exists():
+        return path
+    building = path.with_suffix(".building")
+    for leftover in building.parent.glob(building.name + "*"):
+        leftover.unlink()
+    ledger = SqliteLedger(building)
+    now = datetime.now(UTC)
+    done = int(rows * share)
+    for start in range(0, done, 20_000):
+        claimed = [
+            SendRecord.claim(
+                "s",
+                "once",
+                phone(i),
+                provider="ot",
+                template="t",
+                text_hash="bench",
+                segments=1,
+                now=now,
+                claimed_by="bench",
+            )
+            for i in range(start, min(done, start + 20_000))
+        ]
+        ledger.claim(claimed)
+        ledger.settle([r.settled(Status.SENT, now, message_id="m") for r in claimed])
+    ledger.close()
+    building.rename(path)
+    return path
+
+
+def main() -> None:
+    args = arguments(__doc__ or "")
+    sizes = [2_000, 20_000] if args.quick else [10_000, 100_000, 1_000_000]
+    rows = []
+    with section("Plan at scale", args):
+        for size in sizes:
+            root = args.work / f"plan-{size}"
+            audience = write_audience(args.work / f"audience-{size}.csv", size)
+            config = write_config(root, "http://127.0.0.1:9/opentact", str(audience))
+            ninety = ledger_with(args.work / f"ledger-{size}-90.sqlite", size, 0.9)
+            empty = root / "missing.sqlite"  # plan never creates it: an empty ledger
+            plan = ["plan", str(config), "--format", "json"]
+            cold_time, cold_rss, warm_time, warm_rss = Series(), Series(), Series(), Series()
+
+            def cold() -> None:
+                shutil.rmtree(root / CACHE, ignore_errors=True)
+                measured = run_measured(smsops(*plan, "--ledger", str(empty)))
+                assert json.loads(measured.stdout)["to_send"] == size
+                cold_time.add(measured.seconds)
+                cold_rss.add(measured.peak_rss_mb)
+
+            def replan() -> None:
+                measured = run_measured(smsops(*plan, "--ledger", str(ninety)))
+                assert json.loads(measured.stdout)["summary"]["sent"] == int(size * 0.9)
+                warm_time.add(measured.seconds)
+                warm_rss.add(measured.peak_rss_mb)
+
+            interleaved({"cold": cold, "replan": replan}, args.runs)
+            rows.append(
+                [
+                    f"{size:,}",
+                    cold_time.show(),
+                    cold_rss.show(0),
+                    warm_time.show(),
+                    warm_rss.show(0),
+                ]
+            )
+            print(f"{size:,} rows done", file=sys.stderr)
+        headers = [
+            "recipients",
+            "cold plan (s)",
+            "cold peak RSS (MB)",
+            "re-plan, 90% in ledger (s)",
+            "re-plan peak RSS (MB)",
+        ]
+        print(table(headers, rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The HTTP transport of `apply`: httpx's API over aiohttp's connection pool.
+
+httpx's own pool (httpcore) spends milliseconds of CPU per request once many
+are in flight (DESIGN §6; bench/apply_throughput.py), so apply sends through
+`httpx-aiohttp`. Its exception mapping is not good enough for a ledger that
+must know whether a provider may have received a message: it reports a
+server that hung up after the request went out as a connect timeout, which
+would mean "certainly not sent" and resend it. So errors are mapped again
+here, from aiohttp's own exception: only a failure to connect is a connect
+error; anything later is a read/protocol error (the message may be out).
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+
+class Transport(AiohttpTransport):
+    """aiohttp underneath; the body is read inside, so every error is mapped here."""
+
+    def __init__(self, max_connections: int) -> None:
+        super().__init__(
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                # under the 5 s idle timeout common in servers, so a connection is
+                # not reused just as the server closes it (that send would be uncertain)
+                keepalive_expiry=4.0,
+            ),
+            trust_env=False,  # never a proxy from the environment for provider traffic
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await super().handle_async_request(request)
+            await response.aread()  # small JSON bodies: read now, while errors are ours
+        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
+            raise honest(exc, request) from exc
+        return response
+
+
+def honest(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    """The httpx error that says truthfully whether the request may have left."""
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ else exc
+    message = f"{type(cause).__name__}: {cause}"
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message, request=request)
+    if isinstance(cause, aiohttp.ClientConnectorError):  # DNS, refused, unreachable
+        return httpx.ConnectError(message, request=request)
+    if isinstance(cause, TimeoutError):
+        return httpx.ReadTimeout(message, request=request)
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(message, request=request)
+    return httpx.ReadError(message, request=request)
