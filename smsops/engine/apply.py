@@ -22,6 +22,7 @@ import httpx
 
 from smsops.config.loader import Config
 from smsops.core.phone import mask, scrub_numbers
+from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import Pacer, backoff
 from smsops.engine.plan import Send
 from smsops.engine.transport import Transport
@@ -105,6 +106,7 @@ class Sender:
         self.stopping = False
         self.in_flight = 0  # requests on the wire now (for metrics)
         self.client: httpx.AsyncClient | None = None
+        self.writes = LedgerWrites(ledger, resend_uncertain=options.resend_uncertain)
 
     def lane(self, name: str) -> Lane:
         if name not in self.lanes:
@@ -135,8 +137,11 @@ class Sender:
         workers = min(len(units), sum(self.lane(p).max_in_flight for p in first))
         queue = iter(units)
         transport = self.transport or Transport(max_connections=workers)
-        async with httpx.AsyncClient(transport=transport) as self.client:
-            await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
+        try:
+            async with httpx.AsyncClient(transport=transport) as self.client:
+                await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
+        finally:
+            self.writes.close()
         return self.report
 
     def requests(self, sends: Sequence[Send]) -> Iterator[dict[str, Any]]:
@@ -188,7 +193,7 @@ class Sender:
             for chunk in _chunks(remaining, lane.batch):
                 async with lane.slots:
                     if index == 0:  # write-ahead: claim right before the request
-                        records = self._claim(chunk, provider)
+                        records = await self._claim(chunk, provider)
                         chunk = [send for send in chunk if send.key in records]
                         if not chunk:
                             continue
@@ -208,7 +213,7 @@ class Sender:
             if not remaining:
                 return
 
-    def _claim(self, sends: list[Send], provider: str) -> dict[str, SendRecord]:
+    async def _claim(self, sends: list[Send], provider: str) -> dict[str, SendRecord]:
         now = datetime.now(UTC)
         wanted = [
             SendRecord.claim(
@@ -224,7 +229,7 @@ class Sender:
             )
             for s in sends
         ]
-        won = self.ledger.claim(wanted, resend_uncertain=self.options.resend_uncertain)
+        won = await self.writes.claim(wanted)
         lost = len(sends) - len(won)
         if lost:
             self.report.taken += lost
@@ -299,7 +304,7 @@ class Sender:
             )
             report.failed += 1
             report.note(send, Status.FAILED, result.reason)
-        self.ledger.settle([settled])
+        self.writes.settle(settled)
         outcome = (provider, settled.status.value)
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         self.on_settled(1)

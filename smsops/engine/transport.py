@@ -12,6 +12,8 @@ error; anything later is a read/protocol error (the message may be out).
 
 from __future__ import annotations
 
+import contextlib
+
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
@@ -33,10 +35,14 @@ class Transport(AiohttpTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response: httpx.Response | None = None
         try:
             response = await super().handle_async_request(request)
             await response.aread()  # small JSON bodies: read now, while errors are ours
         except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
+            if response is not None:  # a broken body: give the connection back (closed)
+                with contextlib.suppress(Exception):
+                    await response.aclose()
             raise honest(exc, request) from exc
         return response
 

@@ -1,0 +1,76 @@
+"""The ledger writes of concurrent senders, made together.
+
+Every send is still claimed right before its own request and settled right
+after its answer. What changes is the cost: the claims (and the settlements)
+that many workers make in the same turn of the event loop go to the ledger
+as one transaction, keys sorted, instead of one transaction each. A claim
+waits for its transaction to commit before the request leaves (write-ahead);
+a settlement is written at the end of the loop turn it was made in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from smsops.ledger.base import Ledger, SendRecord
+
+
+class LedgerWrites:
+    def __init__(self, ledger: Ledger, *, resend_uncertain: bool) -> None:
+        self.ledger = ledger
+        self.resend_uncertain = resend_uncertain
+        self._claims: list[tuple[list[SendRecord], asyncio.Future[list[SendRecord]]]] = []
+        self._settles: list[SendRecord] = []
+        self._error: BaseException | None = None  # a failed settlement write
+
+    async def claim(self, records: list[SendRecord]) -> list[SendRecord]:
+        """Make `records` pending for this run; the ones won, once committed."""
+        self._raise_if_failed()
+        future: asyncio.Future[list[SendRecord]] = asyncio.get_running_loop().create_future()
+        self._claims.append((records, future))
+        if len(self._claims) == 1:
+            asyncio.get_running_loop().call_soon(self._write_claims)
+        return await future
+
+    def settle(self, record: SendRecord) -> None:
+        """Queue an outcome; written with the others of this loop turn."""
+        self._settles.append(record)
+        if len(self._settles) == 1:
+            asyncio.get_running_loop().call_soon(self._write_settles)
+
+    def close(self) -> None:
+        """Write what is queued; raise if any settlement could not be written."""
+        self._write_settles()
+        self._raise_if_failed()
+
+    def _write_claims(self) -> None:
+        batch, self._claims = self._claims, []
+        wanted = sorted((r for records, _ in batch for r in records), key=_key)
+        try:
+            claimed = self.ledger.claim(wanted, resend_uncertain=self.resend_uncertain)
+            won = {r.key: r for r in claimed}
+        except Exception as exc:  # every waiting sender sees the ledger error
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for records, future in batch:
+            if not future.done():
+                future.set_result([won[r.key] for r in records if r.key in won])
+
+    def _write_settles(self) -> None:
+        batch, self._settles = self._settles, []
+        if not batch:
+            return
+        try:
+            self.ledger.settle(sorted(batch, key=_key))
+        except Exception as exc:  # surfaced by the next claim, and by close()
+            self._error = self._error or exc
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
+def _key(record: SendRecord) -> str:
+    return record.key

@@ -1,0 +1,89 @@
+"""Concurrent senders' claims and settlements go to the ledger together, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import pytest
+
+from smsops.engine.ledger_writes import LedgerWrites
+from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.memory import MemoryLedger
+
+NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
+
+
+def record(i: int) -> SendRecord:
+    return SendRecord.claim(
+        "s",
+        "once",
+        f"+4474000000{i:02d}",
+        provider="ot",
+        template="t",
+        text_hash="h",
+        segments=1,
+        now=NOW,
+        claimed_by="me",
+    )
+
+
+class Counting(MemoryLedger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: list[list[str]] = []
+        self.settles: list[list[str]] = []
+        self.broken = False
+
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
+        records = list(records)
+        self.claims.append([r.key for r in records])
+        return super().claim(records, resend_uncertain=resend_uncertain)
+
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        if self.broken:
+            raise OSError("disk full")
+        records = list(records)
+        self.settles.append([r.key for r in records])
+        super().settle(records)
+
+
+def test_claims_of_one_loop_turn_are_one_sorted_transaction() -> None:
+    ledger = Counting()
+    taken = record(3)
+    ledger.claim([taken])  # another run holds this one
+    ledger.claims.clear()
+    writes = LedgerWrites(ledger, resend_uncertain=False)
+
+    async def run() -> list[list[SendRecord]]:
+        return await asyncio.gather(*(writes.claim([record(i)]) for i in range(8)))
+
+    won = asyncio.run(run())
+    assert len(ledger.claims) == 1
+    assert ledger.claims[0] == sorted(ledger.claims[0])
+    assert [len(w) for w in won] == [1, 1, 1, 0, 1, 1, 1, 1]  # each sender gets its own
+
+
+def test_settlements_are_written_together_and_a_failure_is_not_lost() -> None:
+    ledger = Counting()
+    writes = LedgerWrites(ledger, resend_uncertain=False)
+
+    async def run() -> None:
+        won = await asyncio.gather(*(writes.claim([record(i)]) for i in range(4)))
+        for (claimed,) in won:
+            writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
+        await asyncio.sleep(0)  # the end of this loop turn writes them
+        assert len(ledger.settles) == 1
+        ledger.broken = True
+        writes.settle(won[0][0].settled(Status.SENT, NOW, message_id="again"))
+        await asyncio.sleep(0)
+        with pytest.raises(OSError, match="disk full"):
+            await writes.claim([record(9)])  # no new send after a lost write
+
+    asyncio.run(run())
+    assert {r.status for r in ledger.records()} == {Status.SENT}
+    with pytest.raises(OSError, match="disk full"):
+        writes.close()
