@@ -38,6 +38,7 @@ def arguments(description: str, runs: int = 3) -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.runs = 1
+    args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     return args
 
@@ -85,6 +86,7 @@ def write_config(
 ) -> Path:
     """One Opentact provider, one two-variable template, one untriggered schedule."""
     root.mkdir(parents=True, exist_ok=True)
+    audience = str(Path(audience).resolve())
     extra = ""
     if rate:
         extra += f", rate_limit: '{rate}'"

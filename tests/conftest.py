@@ -19,3 +19,14 @@ def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
     sandbox_server.state.reset()
     yield sandbox_server
     sandbox_server.state.reset()
+
+
+@pytest.fixture(autouse=True)
+def numbers_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test normalises into a cache of its own, never the user's ~/.cache."""
+    from smsops.config import numbers
+
+    monkeypatch.setenv("SMSOPS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    numbers.cache_dir.cache_clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -19,8 +21,18 @@ class Settings(BaseSettings):
         default=DEFAULT_LEDGER,
         description="Ledger location: a path, sqlite:///path or a postgresql:// URL.",
     )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Where normalised CSV audiences are cached (default ~/.cache/smsops).",
+    )
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def cache_dir_path(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir)
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "smsops"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -27,9 +27,19 @@ _ZWJ = "\u200d"
 _KEYCAP = "\u20e3"
 
 
+_GSM_ALL = GSM_BASIC | GSM_EXTENSION
+
+
 def is_gsm(text: str) -> bool:
     """Whether every character is in the GSM 03.38 basic or extension table."""
-    return all(ch in GSM_BASIC or ch in GSM_EXTENSION for ch in text)
+    return _GSM_ALL.issuperset(text)
+
+
+def _total_cost(text: str, encoding: Encoding) -> int:
+    """What the whole text costs, counted in C (the common one-part case needs no more)."""
+    if encoding == "GSM-7":
+        return len(text) + sum(text.count(ch) for ch in GSM_EXTENSION)
+    return len(text.encode("utf-16-le")) // 2
 
 
 def choose_encoding(text: str, unicode: Literal["auto"] | bool = "auto") -> Encoding:
@@ -101,6 +111,8 @@ class Segmented:
 def segment(text: str, encoding: Encoding) -> Segmented:
     """Split `text` into the parts a handset receives, in the given encoding."""
     single, multi = LIMITS[encoding]
+    if _total_cost(text, encoding) <= single:
+        return Segmented(encoding, (text,) if text else ())
     pieces = clusters(text, encoding)
     costs = [_cost(piece, encoding) for piece in pieces]
     if sum(costs) <= single:

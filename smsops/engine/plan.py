@@ -75,7 +75,8 @@ class SchedulePlan:
     next_fires: list[str]  # after `at`
     recipient_local: bool = False
     counts: Counter[Disposition] = field(default_factory=Counter)
-    changed: int = 0  # already sent, but the text would differ today
+    changed: int = 0  # already sent, but the text would differ today (among `checked`)
+    checked: int = 0  # already-sent messages rendered again to tell (at most CHANGE_CHECKS)
     segments: int = 0  # of the sends
     cost: float | None = None  # of the sends; None when no price is configured
     currency: str | None = None

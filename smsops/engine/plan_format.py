@@ -63,6 +63,7 @@ def _schedule_json(s: SchedulePlan) -> dict[str, Any]:
         "to_send": s.to_send,
         "counts": {d.value: s.counts[d] for d in Disposition},
         "template_changed": s.changed,
+        "template_checked": s.checked,
         **rendered_json(s, occurrence=True),
     }
 
@@ -193,7 +194,10 @@ def statuses(s: SchedulePlan) -> list[tuple[str, str]]:
     """(marker, sentence) for what the ledger says beyond the sends."""
     found = []
     if s.counts[Disposition.SENT]:
-        changed = f" ({s.changed} would read differently today; not resent)" if s.changed else ""
+        changed = ""
+        if s.changed:
+            some = f" of {s.checked:,} checked" if s.checked < s.counts[Disposition.SENT] else ""
+            changed = f" ({s.changed:,}{some} would read differently today; not resent)"
         found.append(("=", f"{s.counts[Disposition.SENT]:,} already sent{changed}"))
     if s.counts[Disposition.UNCERTAIN]:
         found.append(

@@ -37,6 +37,10 @@ from smsops.providers.registry import adapter_for
 from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
 
 CHUNK = 1000  # ledger lookups per query batch
+# Sends already made are not rendered again, except this many per schedule to
+# tell whether the text would read differently today (a full check would
+# render every message ever sent: the cost of a re-plan).
+CHANGE_CHECKS = 1000
 NO_FUTURE_FIRE = "none (no fire time after --at)"
 NEXT_FIRES = 3
 
@@ -77,7 +81,6 @@ class _Desired(NamedTuple):
     key: str
     recipient: Recipient
     occurrence: str
-    rendered: Rendered
     zones: tuple[ZoneInfo, ...]
 
 
@@ -157,13 +160,9 @@ class _SchedulePlanner:
                 return
             zones = found
         occurrences = self._occurrences(member, zones) if self.local else self.result.occurrences
-        for occurrence in occurrences:
-            outcome = render(self.template, self.name, self.schedule, member, occurrence, self.at)
-            if isinstance(outcome, Skip):
-                self.result.skip(outcome)
-                continue
+        for occurrence in occurrences:  # rendered only once the ledger says it is needed
             key = send_key(self.name, occurrence, member.phone)
-            self.batch.append(_Desired(key, member, occurrence, outcome, zones))
+            self.batch.append(_Desired(key, member, occurrence, zones))
             if len(self.batch) >= CHUNK:
                 self._flush()
 
@@ -213,11 +212,24 @@ class _SchedulePlanner:
                 self.result.skip(Skip(SkipReason.QUIET_HOURS, detail, desired.recipient.where))
                 return
         result = self.result
-        result.counts[disposition] += 1
-        if record is not None and record.status in DONE:
-            result.changed += record.text_hash != desired.rendered.text_hash
         if disposition.sends:
-            self._will_send(desired, disposition)
+            rendered = self._render(desired)
+            if isinstance(rendered, Skip):
+                result.skip(rendered)
+                return
+            result.counts[disposition] += 1
+            self._will_send(desired, rendered, disposition)
+            return
+        result.counts[disposition] += 1
+        if record is not None and record.status in DONE and result.checked < CHANGE_CHECKS:
+            rendered = self._render(desired)  # would it read differently today?
+            if not isinstance(rendered, Skip):
+                result.checked += 1
+                result.changed += record.text_hash != rendered.text_hash
+
+    def _render(self, desired: _Desired) -> Rendered | Skip:
+        member, occurrence = desired.recipient, desired.occurrence
+        return render(self.template, self.name, self.schedule, member, occurrence, self.at)
 
     def _disposition(self, record: SendRecord | None) -> Disposition:
         if record is None:
@@ -233,8 +245,8 @@ class _SchedulePlanner:
         # uncertain, or pending from a run that died (apply turns it uncertain first)
         return Disposition.RESEND if self.options.resend_uncertain else Disposition.UNCERTAIN
 
-    def _will_send(self, desired: _Desired, disposition: Disposition) -> None:
-        rendered, member, result = desired.rendered, desired.recipient, self.result
+    def _will_send(self, desired: _Desired, rendered: Rendered, disposition: Disposition) -> None:
+        member, result = desired.recipient, self.result
         result.segments += rendered.segments
         result.encodings[rendered.encoding] += 1
         if self.price is not None and result.cost is not None:

@@ -128,3 +128,54 @@ def test_reading_is_streamed(tmp_path: Path) -> None:
         "+447400100001",
         "+447400100002",
     ]
+
+
+def test_a_csv_row_repeating_an_inline_contact_names_the_contact(tmp_path: Path) -> None:
+    contacts = "    contacts:\n      - {phone: '+447400123457', name: Inline}\n"
+    config = load_project(_config(tmp_path, "phone,name\n07400 123457,Again\n", contacts))
+    inline, again = recipients(config, "people")
+    assert isinstance(inline, Recipient)
+    assert isinstance(again, Skip)
+    assert again.reason is SkipReason.DUPLICATE
+    assert again.detail.startswith(f"same number as {tmp_path / 'a.yaml'}:")
+
+
+def test_numbers_come_from_the_cache_until_the_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smsops.config import numbers
+
+    config = load_project(_config(tmp_path, "phone,name\n+447400123456,Sam\ngarbage,Bad\n"))
+    first = list(recipients(config, "people"))
+    (entry,) = (p for p in numbers.cache_dir().glob("numbers-*") if "123456" in p.read_text())
+    assert entry.read_text() == "+447400123456\tGB\n!not a phone number\n"
+
+    calls: list[str] = []
+    real = numbers.normalize
+    monkeypatch.setattr(
+        numbers, "normalize", lambda raw, region: calls.append(raw) or real(raw, region)
+    )
+    assert list(recipients(config, "people")) == first
+    assert "+447400123456" not in calls  # read from the cache entry
+
+    (tmp_path / "people.csv").write_text("phone,name\n+447400123458,Kim\n")
+    (found,) = recipients(load_project(tmp_path), "people")
+    assert isinstance(found, Recipient)
+    assert found.phone == "+447400123458"
+    assert "+447400123458" in calls  # a new file content: normalised again
+
+
+def test_a_big_audience_is_normalised_in_parallel_in_file_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smsops.config import numbers
+
+    monkeypatch.setattr(numbers, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(numbers, "CHUNK", 7)
+    rows = "".join(f"+4474001{i:05d},P{i}\n" for i in range(50))
+    config = load_project(_config(tmp_path, "phone,name\n" + rows + "nope,X\n"))
+    found = list(recipients(config, "people"))
+    assert [r.phone for r in found[:50] if isinstance(r, Recipient)] == [
+        f"+4474001{i:05d}" for i in range(50)
+    ]
+    assert isinstance(found[50], Skip)

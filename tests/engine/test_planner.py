@@ -11,6 +11,7 @@ import pytest
 from smsops.config.loader import Config
 from smsops.core.skips import SkipReason
 from smsops.engine.plan import Disposition
+from smsops.engine.plan_format import as_text
 from smsops.engine.planner import PlanOptions, make_plan
 from smsops.engine.project import load_project
 from smsops.ledger.base import SendRecord, Status, send_key
@@ -115,7 +116,24 @@ def test_an_edited_template_is_reported_not_resent(tmp_path: Path) -> None:
     ledger.claim(old)
     ledger.settle(old)
     (s,) = make_plan(config, ledger, AT, lambda _: False).schedules
-    assert (s.counts[Disposition.SENT], s.changed, s.to_send) == (2, 2, 3)
+    assert (s.counts[Disposition.SENT], s.changed, s.checked, s.to_send) == (2, 2, 2, 3)
+
+
+def test_only_the_first_sent_messages_are_rendered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smsops.engine import planner
+
+    monkeypatch.setattr(planner, "CHANGE_CHECKS", 1)
+    config = project(tmp_path, "s: {template: t, audience: a, provider: ot}\n")
+    ledger = MemoryLedger()
+    old = [claimed(n, Status.SENT, text_hash="old text") for n in NUMBERS[:2]]
+    ledger.claim(old)
+    ledger.settle(old)
+    plan = make_plan(config, ledger, AT, lambda _: False)
+    (s,) = plan.schedules
+    assert (s.counts[Disposition.SENT], s.changed, s.checked) == (2, 1, 1)
+    assert "1 of 1 checked would read differently today" in as_text(plan)
 
 
 def test_a_schedule_not_due_reads_no_audience_and_shows_next_fires(tmp_path: Path) -> None:

@@ -1,0 +1,176 @@
+"""Phone numbers of a CSV audience, normalised once per file content.
+
+Normalising is most of the cost of a plan (~20 µs a number, pure Python in
+`phonenumbers`). The results for a CSV file are kept in the cache directory
+(`SMSOPS_CACHE_DIR`, default `~/.cache/smsops`) under the hash of the file's
+bytes, its `default_region` and the phonenumbers version: one line per data
+row, in file order. A changed file has another hash, so a stale entry is
+never read; an entry is written only when the whole file was read and did
+not change meanwhile. A cache that cannot be written is skipped silently:
+it only saves time.
+
+Without an entry, a big file is normalised on every core (process pool,
+a bounded number of chunks in flight so memory stays flat).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from smsops.core.phone import PhoneNumber, normalize
+
+FORMAT = "1"
+CHUNK = 4096  # numbers per task
+PARALLEL_FROM = 4 * 2**20  # bytes of CSV: below this a pool costs more than it saves
+IN_FLIGHT = 4  # chunks per worker queued at once
+
+Row = TypeVar("Row")
+Result = PhoneNumber | str
+
+
+@cache
+def cache_dir() -> Path:
+    from smsops.config.settings import load_settings
+
+    return load_settings().cache_dir_path()
+
+
+def normalised(
+    path: Path, region: str | None, rows: Iterator[tuple[Row, str]]
+) -> Iterator[tuple[Row, Result]]:
+    """(row, E.164 number or why not) for each (row, raw phone) of the CSV at `path`."""
+    try:
+        before = path.stat()
+        entry = cache_dir() / f"numbers-{_digest(path, region)}.txt"
+    except OSError:
+        yield from _computed(rows, region, parallel=False)
+        return
+    if entry.is_file():
+        yield from _from_entry(entry, rows, region)
+        return
+    out = _open_entry(entry)
+    complete = False
+    try:
+        for row, result in _computed(rows, region, parallel=before.st_size >= PARALLEL_FROM):
+            if out is not None:
+                out[0].write(_line(result) + "\n")
+            yield row, result
+        complete = True
+    finally:
+        if out is not None:
+            _close_entry(out, entry, complete and _unchanged(path, before))
+
+
+def _unchanged(path: Path, before: os.stat_result) -> bool:
+    try:
+        after = path.stat()
+    except OSError:
+        return False
+    return (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+
+
+def _digest(path: Path, region: str | None) -> str:
+    import phonenumbers
+
+    digest = hashlib.sha256(f"{FORMAT}\0{region}\0{phonenumbers.__version__}\0".encode())
+    with path.open("rb") as f:
+        while block := f.read(2**20):
+            digest.update(block)
+    return digest.hexdigest()[:40]
+
+
+def _from_entry(
+    entry: Path, rows: Iterator[tuple[Row, str]], region: str | None
+) -> Iterator[tuple[Row, Result]]:
+    with entry.open(encoding="utf-8") as lines:
+        for row, raw in rows:
+            line = lines.readline()
+            yield row, (_parse(line) if line else normalize(raw, region))
+
+
+def _line(result: Result) -> str:
+    if isinstance(result, str):
+        return "!" + result
+    return f"{result.e164}\t{result.region or ''}"
+
+
+def _parse(line: str) -> Result:
+    line = line.rstrip("\n")
+    if line.startswith("!"):
+        return line[1:]
+    e164, _, region = line.partition("\t")
+    return PhoneNumber(e164, region or None)
+
+
+def _open_entry(entry: Path) -> tuple[TextIO, str] | None:
+    """A temporary file beside the entry, or None when the cache is not writable."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=entry.parent, prefix=".numbers-")
+        return os.fdopen(fd, "w", encoding="utf-8"), name
+    except OSError:
+        return None
+
+
+def _close_entry(temporary: tuple[TextIO, str], entry: Path, keep: bool) -> None:
+    out, name = temporary
+    with contextlib.suppress(OSError):
+        out.close()
+        if keep:
+            os.replace(name, entry)
+        else:
+            os.unlink(name)
+
+
+def _computed(
+    rows: Iterator[tuple[Row, str]], region: str | None, *, parallel: bool
+) -> Iterator[tuple[Row, Result]]:
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if not parallel or workers < 2:
+        for row, raw in rows:
+            yield row, normalize(raw, region)
+        return
+    import multiprocessing
+
+    # forkserver: safe from threaded callers (run mode plans in a worker thread)
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque[tuple[list[Row], Future[list[Result]]]] = deque()
+        for chunk in _chunks(rows):
+            numbers = [raw for _, raw in chunk]
+            pending.append(
+                ([row for row, _ in chunk], pool.submit(_normalize_all, numbers, region))
+            )
+            if len(pending) >= workers * IN_FLIGHT:
+                yield from _ready(pending.popleft())
+        while pending:
+            yield from _ready(pending.popleft())
+
+
+def _ready(task: tuple[list[Row], Future[list[Result]]]) -> Iterator[tuple[Row, Result]]:
+    rows, future = task
+    yield from zip(rows, future.result(), strict=True)
+
+
+def _chunks(rows: Iterator[tuple[Row, str]]) -> Iterator[list[tuple[Row, str]]]:
+    chunk: list[tuple[Row, str]] = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _normalize_all(numbers: list[str], region: str | None) -> list[Result]:
+    return [normalize(raw, region) for raw in numbers]
