@@ -39,6 +39,8 @@ def arguments(description: str, runs: int = 3) -> argparse.Namespace:
     if args.quick:
         args.runs = 1
     args.work = args.work.resolve()
+    # smsops's normalised-number cache goes with the scratch data, not ~/.cache
+    os.environ.setdefault("SMSOPS_CACHE_DIR", str(args.work / "cache"))
     args.work.mkdir(parents=True, exist_ok=True)
     return args
 

@@ -1,10 +1,16 @@
 #!/bin/sh
-# The whole test suite and the checks CI runs: tests, lint, format, types, layers.
+# The whole test suite and the checks CI runs: tests, lint, format, types,
+# layers, and a smoke run of every benchmark (--quick: small sizes, no goals).
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/bootstrap.sh dev
+sh scripts/bootstrap.sh dev,bench
 .venv/bin/python -m pytest -q "$@"
 .venv/bin/ruff check smsops tests bench
 .venv/bin/ruff format --check smsops tests bench
 .venv/bin/mypy --strict smsops
 .venv/bin/lint-imports
+for bench in plan_scale apply_throughput rate_limit cold_start; do
+    .venv/bin/python "bench/$bench.py" --quick --work "${TMPDIR:-/tmp}/smsops-bench-smoke" >/dev/null
+done
+rm -rf "${TMPDIR:-/tmp}/smsops-bench-smoke"
+echo "benchmarks: smoke runs passed"
