@@ -31,7 +31,9 @@ class Transport(AiohttpTransport):
                 # not reused just as the server closes it (that send would be uncertain)
                 keepalive_expiry=4.0,
             ),
-            trust_env=False,  # never a proxy from the environment for provider traffic
+            # SSL_CERT_FILE/SSL_CERT_DIR are honoured; aiohttp itself takes no proxy
+            # from the environment (httpx did: HTTPS_PROXY no longer applies)
+            trust_env=True,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
