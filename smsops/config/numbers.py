@@ -28,7 +28,7 @@ from typing import TextIO, TypeVar
 
 from smsops.core.phone import PhoneNumber, normalize
 
-FORMAT = "1"
+FORMAT = "2"  # lines: result, tab, the raw number (escaped)
 CHUNK = 4096  # numbers per task
 PARALLEL_FROM = 4 * 2**20  # bytes of CSV: below this a pool costs more than it saves
 IN_FLIGHT = 4  # chunks per worker queued at once
@@ -52,7 +52,8 @@ def normalised(
         before = path.stat()
         entry = cache_dir() / f"numbers-{_digest(path, region)}.txt"
     except OSError:
-        yield from _computed(rows, region, parallel=False)
+        for (row, _), result in _computed(rows, region, parallel=False):
+            yield row, result
         return
     if entry.is_file():
         yield from _from_entry(entry, rows, region)
@@ -60,9 +61,9 @@ def normalised(
     out = _open_entry(entry)
     complete = False
     try:
-        for row, result in _computed(rows, region, parallel=before.st_size >= PARALLEL_FROM):
+        for (row, raw), result in _computed(rows, region, parallel=before.st_size >= PARALLEL_FROM):
             if out is not None:
-                out[0].write(_line(result) + "\n")
+                out[0].write(_line(result, raw) + "\n")
             yield row, result
         complete = True
     finally:
@@ -91,24 +92,37 @@ def _digest(path: Path, region: str | None) -> str:
 def _from_entry(
     entry: Path, rows: Iterator[tuple[Row, str]], region: str | None
 ) -> Iterator[tuple[Row, Result]]:
+    """Each row with its cached result, used only when the line's raw number is the row's.
+
+    The hash was taken before the rows are read: if the file is replaced in
+    between (a git-sync), a line would belong to another row. Each line
+    carries its raw number, so such a row is normalised afresh instead.
+    """
     with entry.open(encoding="utf-8") as lines:
         for row, raw in rows:
-            line = lines.readline()
-            yield row, (_parse(line) if line else normalize(raw, region))
+            result, cached_raw = _parse(lines.readline())
+            yield row, (result if cached_raw == _escaped(raw) else normalize(raw, region))
 
 
-def _line(result: Result) -> str:
-    if isinstance(result, str):
-        return "!" + result
-    return f"{result.e164}\t{result.region or ''}"
+def _escaped(raw: str) -> str:
+    return raw.encode("unicode_escape").decode("ascii")
 
 
-def _parse(line: str) -> Result:
-    line = line.rstrip("\n")
+def _line(result: Result, raw: str) -> str:
+    found = "!" + result if isinstance(result, str) else f"{result.e164}\t{result.region or ''}"
+    return f"{found}\t{_escaped(raw)}"
+
+
+def _parse(line: str) -> tuple[Result, str | None]:
+    """(result, the raw number it was made from); (reason, None) for a line that is not ours."""
     if line.startswith("!"):
-        return line[1:]
-    e164, _, region = line.partition("\t")
-    return PhoneNumber(e164, region or None)
+        reason, tab, raw = line[1:].rstrip("\n").partition("\t")
+        return reason, raw if tab else None
+    fields = line.rstrip("\n").split("\t", 2)
+    if len(fields) != 3:
+        return "unreadable cache line", None
+    e164, region, raw = fields
+    return PhoneNumber(e164, region or None), raw
 
 
 def _open_entry(entry: Path) -> tuple[TextIO, str] | None:
@@ -133,32 +147,32 @@ def _close_entry(temporary: tuple[TextIO, str], entry: Path, keep: bool) -> None
 
 def _computed(
     rows: Iterator[tuple[Row, str]], region: str | None, *, parallel: bool
-) -> Iterator[tuple[Row, Result]]:
+) -> Iterator[tuple[tuple[Row, str], Result]]:
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if not parallel or workers < 2:
-        for row, raw in rows:
-            yield row, normalize(raw, region)
+        for item in rows:
+            yield item, normalize(item[1], region)
         return
     import multiprocessing
 
     # forkserver: safe from threaded callers (run mode plans in a worker thread)
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: deque[tuple[list[Row], Future[list[Result]]]] = deque()
+        pending: deque[tuple[list[tuple[Row, str]], Future[list[Result]]]] = deque()
         for chunk in _chunks(rows):
             numbers = [raw for _, raw in chunk]
-            pending.append(
-                ([row for row, _ in chunk], pool.submit(_normalize_all, numbers, region))
-            )
+            pending.append((chunk, pool.submit(_normalize_all, numbers, region)))
             if len(pending) >= workers * IN_FLIGHT:
                 yield from _ready(pending.popleft())
         while pending:
             yield from _ready(pending.popleft())
 
 
-def _ready(task: tuple[list[Row], Future[list[Result]]]) -> Iterator[tuple[Row, Result]]:
-    rows, future = task
-    yield from zip(rows, future.result(), strict=True)
+def _ready(
+    task: tuple[list[tuple[Row, str]], Future[list[Result]]],
+) -> Iterator[tuple[tuple[Row, str], Result]]:
+    chunk, future = task
+    yield from zip(chunk, future.result(), strict=True)
 
 
 def _chunks(rows: Iterator[tuple[Row, str]]) -> Iterator[list[tuple[Row, str]]]:

@@ -148,7 +148,7 @@ def test_numbers_come_from_the_cache_until_the_file_changes(
     config = load_project(_config(tmp_path, "phone,name\n+447400123456,Sam\ngarbage,Bad\n"))
     first = list(recipients(config, "people"))
     (entry,) = (p for p in numbers.cache_dir().glob("numbers-*") if "123456" in p.read_text())
-    assert entry.read_text() == "+447400123456\tGB\n!not a phone number\n"
+    assert entry.read_text() == "+447400123456\tGB\t+447400123456\n!not a phone number\tgarbage\n"
 
     calls: list[str] = []
     real = numbers.normalize
@@ -163,6 +163,19 @@ def test_numbers_come_from_the_cache_until_the_file_changes(
     assert isinstance(found, Recipient)
     assert found.phone == "+447400123458"
     assert "+447400123458" in calls  # a new file content: normalised again
+
+
+def test_a_cache_line_of_another_row_is_never_used(tmp_path: Path) -> None:
+    """The file replaced between hashing and reading: lines and rows no longer match."""
+    from smsops.config import numbers
+
+    config = load_project(_config(tmp_path, "phone,name\n+447400123456,Sam\n"))
+    list(recipients(config, "people"))
+    (entry,) = (p for p in numbers.cache_dir().glob("numbers-*") if "123456" in p.read_text())
+    rows = iter([("row", "+447400123499")])
+    ((_, found),) = numbers._from_entry(entry, rows, None)
+    assert isinstance(found, numbers.PhoneNumber)
+    assert found.e164 == "+447400123499"  # normalised afresh, not the cached +...456
 
 
 def test_a_big_audience_is_normalised_in_parallel_in_file_order(
