@@ -17,10 +17,8 @@ others (their setup is not charged).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,10 +27,10 @@ from common import (
     PYTHON,
     SandboxProcess,
     Series,
+    apply_fresh,
     arguments,
     interleaved,
     section,
-    smsops,
     table,
     write_audience,
     write_config,
@@ -95,19 +93,7 @@ def main() -> None:
 
             def smsops_apply(latency: int = latency) -> None:
                 sandbox.reset(latency_ms=latency)
-                ledger = args.work / "apply-ledger.sqlite"
-                for leftover in ledger.parent.glob(ledger.name + "*"):
-                    leftover.unlink()
-                started = time.perf_counter()
-                done = subprocess.run(
-                    smsops("apply", str(config), "--yes", "--ledger", str(ledger)),
-                    capture_output=True,
-                    text=True,
-                    env={**os.environ, "OT": "jwt"},
-                    timeout=3600,
-                )
-                seconds = time.perf_counter() - started
-                assert f"Applied: {count} sent" in done.stdout, done.stdout + done.stderr
+                seconds = apply_fresh(config, args.work / "apply-ledger.sqlite", count)
                 assert len(sandbox.messages()) == count
                 rates["smsops apply"].add(count / seconds)
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -149,10 +150,14 @@ class SandboxProcess:
         if faults:
             self.call("PUT", "/_sandbox/faults", dict(faults))
 
-    def messages(self) -> list[dict[str, object]]:
+    def received(self) -> dict[str, Any]:
+        """What the sandbox accepted: count, busiest_second, messages."""
         found = self.call("GET", "/_sandbox/messages")
         assert isinstance(found, dict)
-        return list(found["messages"])
+        return found
+
+    def messages(self) -> list[dict[str, object]]:
+        return list(self.received()["messages"])
 
     def close(self) -> None:
         self.process.terminate()
@@ -167,6 +172,28 @@ class SandboxProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def remove_ledger(path: Path) -> None:
+    """The ledger file and its -wal/-shm companions."""
+    for leftover in path.parent.glob(path.name + "*"):
+        leftover.unlink()
+
+
+def apply_fresh(config: Path, ledger: Path, count: int) -> float:
+    """Seconds of `smsops apply --yes` into a new ledger; fails unless all `count` were sent."""
+    remove_ledger(ledger)
+    started = time.perf_counter()
+    done = subprocess.run(
+        smsops("apply", str(config), "--yes", "--ledger", str(ledger)),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OT": "jwt"},
+        timeout=3600,
+    )
+    seconds = time.perf_counter() - started
+    assert f"Applied: {count} sent" in done.stdout, done.stdout + done.stderr
+    return seconds
 
 
 @dataclass

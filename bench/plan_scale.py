@@ -24,6 +24,7 @@ from common import (
     arguments,
     interleaved,
     phone,
+    remove_ledger,
     run_measured,
     section,
     smsops,
@@ -41,8 +42,7 @@ def ledger_with(path: Path, rows: int, share: float) -> Path:
     if path.exists():
         return path
     building = path.with_suffix(".building")
-    for leftover in building.parent.glob(building.name + "*"):
-        leftover.unlink()
+    remove_ledger(building)
     ledger = SqliteLedger(building)
     now = datetime.now(UTC)
     done = int(rows * share)

@@ -10,8 +10,6 @@ busiest one-second window, which must never exceed the limit.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -21,23 +19,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     SandboxProcess,
     Series,
+    apply_fresh,
     arguments,
     interleaved,
     section,
-    smsops,
     table,
     write_audience,
     write_config,
 )
-
-
-def busiest_second(times: list[float]) -> int:
-    busiest, start = 0, 0
-    for end, at in enumerate(times):
-        while times[start] <= at - 1.0:
-            start += 1
-        busiest = max(busiest, end - start + 1)
-    return busiest
 
 
 def main() -> None:
@@ -61,24 +50,15 @@ def main() -> None:
 
             def run(limit: int = limit, count: int = count, config: Path = config) -> None:
                 sandbox.reset()
-                ledger = args.work / f"rate-{limit}.sqlite"
-                for leftover in ledger.parent.glob(ledger.name + "*"):
-                    leftover.unlink()
-                done = subprocess.run(
-                    smsops("apply", str(config), "--yes", "--ledger", str(ledger)),
-                    capture_output=True,
-                    text=True,
-                    env={**os.environ, "OT": "jwt"},
-                    timeout=600,
-                )
-                assert f"Applied: {count} sent" in done.stdout, done.stdout + done.stderr
+                apply_fresh(config, args.work / f"rate-{limit}.sqlite", count)
+                received = sandbox.received()
                 times = sorted(
                     datetime.fromisoformat(str(m["received_at"])).timestamp()
-                    for m in sandbox.messages()
+                    for m in received["messages"]
                 )
                 achieved, busiest = results[limit]
                 achieved.add((len(times) - 1) / (times[-1] - times[0]))
-                busiest.add(busiest_second(times))
+                busiest.add(received["busiest_second"])
 
             runs[str(limit)] = run
         interleaved(runs, args.runs)

@@ -81,6 +81,8 @@ class Runner:
         could change is left alone while its due occurrences stay the same.
         A config reload (new audience files included) starts afresh.
         """
+        # memos of an older config are void (and would keep that config alive)
+        self._settled = {n: memo for n, memo in self._settled.items() if memo[0] is config}
         wanted = [n for n, s in config.schedules.items() if s.enabled] if names is None else names
         unsettled = []
         for name in wanted:
@@ -88,7 +90,7 @@ class Runner:
             if schedule is None:
                 continue
             memo = self._settled.get(name)
-            if memo is None or memo[0] is not config or memo[1] != due_occurrences(schedule, now):
+            if memo is None or memo[1] != due_occurrences(schedule, now):
                 unsettled.append(name)
         return unsettled
 

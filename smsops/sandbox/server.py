@@ -61,7 +61,8 @@ def build_app(state: SandboxState) -> Starlette:
             state.reset()
             return JSONResponse({"reset": True})
         found = state.snapshot()
-        return JSONResponse({"count": len(found), "messages": found})
+        busiest = state.busiest_second()
+        return JSONResponse({"count": len(found), "busiest_second": busiest, "messages": found})
 
     async def faults(request: Request) -> Response:
         if request.method == "PUT":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,5 +91,22 @@ class SandboxState:
             self._recent.append(now)
             return False
 
+    def busiest_second(self) -> int:
+        """The most messages received within any one second: what a rate limit must bound."""
+        return busiest_second(
+            datetime.fromisoformat(m["received_at"]).timestamp() for m in self.snapshot()
+        )
+
     def faults_dict(self) -> dict[str, Any]:
         return asdict(self.faults)
+
+
+def busiest_second(times: Iterable[float]) -> int:
+    """The most of `times` (seconds) inside any window [t, t + 1)."""
+    ordered = sorted(times)
+    busiest, start = 0, 0
+    for end, at in enumerate(ordered):
+        while ordered[start] <= at - 1.0:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return busiest

@@ -170,7 +170,11 @@ def test_control_endpoints(sandbox: Sandbox, client: httpx.Client) -> None:
     send(client, sandbox, "ses", [UK])
     assert client.get(sandbox.url + "/_sandbox/messages").json()["count"] == 1
     assert client.delete(sandbox.url + "/_sandbox/messages").json() == {"reset": True}
-    assert client.get(sandbox.url + "/_sandbox/messages").json() == {"count": 0, "messages": []}
+    assert client.get(sandbox.url + "/_sandbox/messages").json() == {
+        "count": 0,
+        "busiest_second": 0,
+        "messages": [],
+    }
     bad = client.put(sandbox.url + "/_sandbox/faults", json={"latncy_ms": 5})
     assert bad.status_code == 400
     assert "unknown fault 'latncy_ms'" in bad.json()["error"]
@@ -201,7 +205,7 @@ def test_smsops_sandbox_command_serves_until_stopped() -> None:
                 assert process.poll() is None, process.communicate()
                 assert time.monotonic() < deadline, "the sandbox did not start"
                 time.sleep(0.05)
-        assert answer.json() == {"count": 0, "messages": []}
+        assert answer.json() == {"count": 0, "busiest_second": 0, "messages": []}
         posted = httpx.post(
             f"http://127.0.0.1:{port}/aoc/sms",
             headers={"apiKey": "k"},
@@ -222,3 +226,11 @@ def test_json_webhook_takes_what_apprise_posts(sandbox: Sandbox, client: httpx.C
     assert client.post(url, content=b"not json").status_code == 400
     (seen,) = sandbox.state.snapshot()
     assert (seen["provider"], seen["recipient"], seen["text"]) == ("json", "+447400123456", "Hi")
+
+
+def test_busiest_second_counts_arrivals_in_any_one_second_window() -> None:
+    from smsops.sandbox.state import busiest_second
+
+    assert busiest_second([]) == 0
+    assert busiest_second([0.0, 0.5, 0.999, 1.0, 1.5]) == 3  # [0.5, 1.5) holds 0.5, 0.999, 1.0
+    assert busiest_second([3.0, 1.0, 2.0]) == 1  # unsorted; a window is half-open
