@@ -3,8 +3,9 @@
 Pure: it reads the config's files and asks the ledger which keys exist, and
 writes nothing. For each enabled schedule: the occurrences due at `at`
 (fire <= at < fire + window; `once` for a schedule with no trigger), times
-its audience, rendered; each desired send is then looked up in the ledger
-and counted as new, retry, sent, uncertain, failed or in flight.
+its audience; each desired send is looked up in what the ledger knows of its
+occurrence (read once per occurrence) and counted as new, retry, sent,
+uncertain, failed or in flight. Only the sends still to make are rendered.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ from smsops.engine.occurrences import (
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
 from smsops.engine.sendable import NO_SECRETS, provider_skip
 from smsops.engine.zones import quiet_zone, recipient_zones
-from smsops.ledger.base import DONE, SendRecord, Status, send_key
+from smsops.ledger.base import DONE, Known, SendRecord, Status, send_key
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
 
-CHUNK = 1000  # ledger lookups per query batch
 # Sends already made are not rendered again, except this many per schedule to
 # tell whether the text would read differently today (a full check would
 # render every message ever sent: the cost of a re-plan).
@@ -47,6 +47,7 @@ NEXT_FIRES = 3
 
 class LedgerView(Protocol):
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]: ...
+    def known(self, schedule: str, occurrence: str) -> Known: ...
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ class _SchedulePlanner:
         self.needs_zones = self.local or self.quiet is not None
         self.column = config.audiences[self.schedule.audience].timezone_column
         self.due_by_zones: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
-        self.batch: list[_Desired] = []
+        self.known: dict[str, Known] = {}
+        self.to_check: list[_Desired] = []  # already sent: would the text change today?
         upcoming = next_fires(self.schedule, at, NEXT_FIRES)
         self.result = SchedulePlan(
             schedule=name,
@@ -137,7 +139,7 @@ class _SchedulePlanner:
         if self.local or self.result.occurrences:  # nothing due: leave the audience unread
             for member in recipients(self.config, self.schedule.audience):
                 self._member(member)
-            self._flush()
+            self._check_changes()
         if self.local:
             self.result.occurrences = sorted(
                 {o for due, _ in self.due_by_zones.values() for o in due}
@@ -161,10 +163,16 @@ class _SchedulePlanner:
             zones = found
         occurrences = self._occurrences(member, zones) if self.local else self.result.occurrences
         for occurrence in occurrences:  # rendered only once the ledger says it is needed
+            known = self.known.get(occurrence)
+            if known is None:
+                known = self.known[occurrence] = self.ledger.known(self.name, occurrence)
             key = send_key(self.name, occurrence, member.phone)
-            self.batch.append(_Desired(key, member, occurrence, zones))
-            if len(self.batch) >= CHUNK:
-                self._flush()
+            if key in known.done:
+                self.result.counts[Disposition.SENT] += 1
+                if len(self.to_check) < CHANGE_CHECKS:
+                    self.to_check.append(_Desired(key, member, occurrence, zones))
+                continue
+            self._count(_Desired(key, member, occurrence, zones), known.open.get(key))
 
     def _occurrences(self, member: Recipient, zones: tuple[ZoneInfo, ...]) -> list[str]:
         """Due occurrences in the recipient's own zone (recipient-local schedules).
@@ -193,12 +201,6 @@ class _SchedulePlanner:
         never = [label for label in somewhere if not window_fits_all(self.schedule, label, zones)]
         return sorted(everywhere), sorted(never)
 
-    def _flush(self) -> None:
-        found = self.ledger.get(desired.key for desired in self.batch)
-        for desired in self.batch:
-            self._count(desired, found.get(desired.key))
-        self.batch.clear()
-
     def _count(self, desired: _Desired, record: SendRecord | None) -> None:
         disposition = self._disposition(record)
         quiet = self.quiet
@@ -211,21 +213,24 @@ class _SchedulePlanner:
                 )
                 self.result.skip(Skip(SkipReason.QUIET_HOURS, detail, desired.recipient.where))
                 return
-        result = self.result
-        if disposition.sends:
-            rendered = self._render(desired)
-            if isinstance(rendered, Skip):
-                result.skip(rendered)
-                return
-            result.counts[disposition] += 1
-            self._will_send(desired, rendered, disposition)
+        if not disposition.sends:
+            self.result.counts[disposition] += 1
             return
-        result.counts[disposition] += 1
-        if record is not None and record.status in DONE and result.checked < CHANGE_CHECKS:
-            rendered = self._render(desired)  # would it read differently today?
-            if not isinstance(rendered, Skip):
-                result.checked += 1
-                result.changed += record.text_hash != rendered.text_hash
+        rendered = self._render(desired)
+        if isinstance(rendered, Skip):
+            self.result.skip(rendered)
+            return
+        self.result.counts[disposition] += 1
+        self._will_send(desired, rendered, disposition)
+
+    def _check_changes(self) -> None:
+        """Render the first sent messages again: would any read differently today?"""
+        records = self.ledger.get(desired.key for desired in self.to_check)
+        for desired in self.to_check:
+            record, rendered = records.get(desired.key), self._render(desired)
+            if record is not None and not isinstance(rendered, Skip):
+                self.result.checked += 1
+                self.result.changed += record.text_hash != rendered.text_hash
 
     def _render(self, desired: _Desired) -> Rendered | Skip:
         member, occurrence = desired.recipient, desired.occurrence

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from smsops.core.errors import SmsopsError
-from smsops.ledger.base import Ledger, SendRecord, Status
+from smsops.ledger.base import DONE, Known, Ledger, SendRecord, Status
 
 # Each entry moves the schema one version up (PRAGMA user_version); never edit one.
 MIGRATIONS = (
@@ -56,6 +56,9 @@ _CLAIM = (
     "OR (sends.status = 'uncertain' AND ?) "
     "RETURNING attempts, created_at"
 )
+
+
+_DONE = sorted(status.value for status in DONE)
 
 
 class LedgerError(SmsopsError):
@@ -180,6 +183,25 @@ class SqliteLedger(Ledger):
             for row in self._db.execute(query, chunk):
                 found[row[0]] = _record(row)
         return found
+
+    def known(self, schedule: str, occurrence: str) -> Known:
+        # Both read the index on (schedule, occurrence, status), which holds the
+        # key too (WITHOUT ROWID): ~0.5 s per million done rows.
+        done_marks = ",".join("?" * len(_DONE))
+        params = (schedule, occurrence, *_DONE)
+        keys = self._db.cursor()
+        keys.row_factory = None  # plain tuples: a million sqlite3.Row objects cost ~0.2 s
+        keys.execute(
+            "SELECT key FROM sends WHERE schedule = ? AND occurrence = ? "  # noqa: S608
+            f"AND status IN ({done_marks})",
+            params,
+        )
+        rest = self._db.execute(
+            f"SELECT {_COLUMNS} FROM sends WHERE schedule = ? AND occurrence = ? "  # noqa: S608
+            f"AND status NOT IN ({done_marks})",
+            params,
+        )
+        return Known(frozenset(key for (key,) in keys), {row[0]: _record(row) for row in rest})
 
     def records(
         self, schedule: str | None = None, status: Status | None = None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from smsops.core.errors import UsageError
-from smsops.ledger.base import Ledger, SendRecord, Status, send_key
+from smsops.ledger.base import Known, Ledger, SendRecord, Status, send_key
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.open import open_ledger
 from smsops.ledger.sqlite import LedgerError, SqliteLedger
@@ -67,6 +67,28 @@ def test_settle_and_read_back(ledger: Ledger) -> None:
     assert list(ledger.records(status=Status.SENT)) == [sent]
     assert list(ledger.records(schedule="other")) == []
     assert ledger.stats() == {"s": {"sent": 1}}
+
+
+def test_known_splits_one_occurrence_into_done_keys_and_open_rows(ledger: Ledger) -> None:
+    sent, delivered, failed, pending = (record(f"+44740012345{i}") for i in range(4))
+    elsewhere = record("+447400123456", occurrence="2026-11-22T09:00:00Z")
+    other_schedule = record("+447400123456", schedule="other")
+    ledger.claim([sent, delivered, failed, pending, elsewhere, other_schedule])
+    ledger.settle(
+        [
+            sent.settled(Status.SENT, T0),
+            delivered.settled(Status.DELIVERED, T0),
+            failed.settled(Status.FAILED, T0, error="429", retryable=True),
+            elsewhere.settled(Status.SENT, T0),
+            other_schedule.settled(Status.SENT, T0),
+        ]
+    )
+    known = ledger.known("s", "once")
+    assert known.done == {sent.key, delivered.key}
+    assert set(known.open) == {failed.key, pending.key}
+    assert known.open[failed.key].reclaimable
+    assert known.open[pending.key].status is Status.PENDING
+    assert ledger.known("s", "never") == Known(frozenset(), {})
 
 
 def test_stale_pending_becomes_uncertain_and_fresh_stays(ledger: Ledger) -> None:
