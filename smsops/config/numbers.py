@@ -101,7 +101,19 @@ def _from_entry(
     with entry.open(encoding="utf-8") as lines:
         for row, raw in rows:
             result, cached_raw = _parse(lines.readline())
-            yield row, (result if cached_raw == _escaped(raw) else normalize(raw, region))
+            yield row, (result if _same(cached_raw, raw) else normalize(raw, region))
+
+
+def _same(cached_raw: str | None, raw: str) -> bool:
+    """Whether a cache line was made from `raw`.
+
+    Escaping changes exactly the texts that hold a backslash, a control or a
+    non-ASCII character (the escape starts with a backslash), so a raw number
+    without a backslash that reads the same is the same: no escaping needed.
+    """
+    if cached_raw == raw and "\\" not in raw:
+        return True
+    return cached_raw == _escaped(raw)
 
 
 def _escaped(raw: str) -> str:

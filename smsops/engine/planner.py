@@ -31,7 +31,7 @@ from smsops.engine.occurrences import (
     window_fits_all,
 )
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
-from smsops.engine.sendable import NO_SECRETS, provider_skip
+from smsops.engine.sendable import NO_SECRETS, ProviderCheck
 from smsops.engine.zones import quiet_zone, recipient_zones
 from smsops.ledger.base import DONE, Known, SendRecord, Status, send_key
 from smsops.providers.registry import adapter_for
@@ -100,9 +100,9 @@ class _SchedulePlanner:
         self.schedule = config.schedules[name]
         self.template = compiled[self.schedule.template]
         self.ledger, self.is_stale, self.options = ledger, is_stale, options
-        self.adapters = [
-            adapter_for(p, config.providers[p], NO_SECRETS) for p in self.schedule.providers
-        ]
+        self.providers = ProviderCheck(
+            [adapter_for(p, config.providers[p], NO_SECRETS) for p in self.schedule.providers]
+        )
         self.price = config.providers[self.schedule.providers[0]].price()
         self.local = is_recipient_local(self.schedule) and not options.preview
         self.zone = trigger_zone(self.schedule)
@@ -150,7 +150,7 @@ class _SchedulePlanner:
         if isinstance(member, Skip):
             self.result.skip(member)
             return
-        blocked = provider_skip(self.adapters, member)
+        blocked = self.providers.skip(member)
         if blocked is not None:
             self.result.skip(blocked)
             return
@@ -167,7 +167,7 @@ class _SchedulePlanner:
             if known is None:
                 known = self.known[occurrence] = self.ledger.known(self.name, occurrence)
             key = send_key(self.name, occurrence, member.phone)
-            if key in known.done:
+            if known.is_done(key):
                 self.result.counts[Disposition.SENT] += 1
                 if len(self.to_check) < CHANGE_CHECKS:
                     self.to_check.append(_Desired(key, member, occurrence, zones))

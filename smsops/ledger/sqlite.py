@@ -201,7 +201,7 @@ class SqliteLedger(Ledger):
             f"AND status NOT IN ({done_marks})",
             params,
         )
-        return Known(frozenset(key for (key,) in keys), {row[0]: _record(row) for row in rest})
+        return Known.of((key for (key,) in keys), {row[0]: _record(row) for row in rest})
 
     def records(
         self, schedule: str | None = None, status: Status | None = None

@@ -99,8 +99,11 @@ class Adapter:
         """How many identical messages one request may carry (bulk providers override)."""
         return 1
 
-    def skip_reason(self, message: Message) -> tuple[SkipReason, str] | None:
-        """Why this message cannot be sent through this provider, before any request."""
+    def skip_reason(self, region: str | None) -> tuple[SkipReason, str] | None:
+        """Why no number of `region` can be sent through this provider, before any request.
+
+        It depends on the region alone, so a plan asks once per region, not per recipient.
+        """
         return None
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:

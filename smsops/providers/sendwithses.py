@@ -51,8 +51,8 @@ class SendWithSESAdapter(Adapter):
     config: SendWithSES
     secret_headers: ClassVar[frozenset[str]] = frozenset({"template-key"})
 
-    def skip_reason(self, message: Message) -> tuple[SkipReason, str] | None:
-        if message.region == US and not self.config.origination_number:
+    def skip_reason(self, region: str | None) -> tuple[SkipReason, str] | None:
+        if region == US and not self.config.origination_number:
             detail = f"provider {self.name!r} has no origination_number, required for US numbers"
             return SkipReason.NO_ORIGINATION_NUMBER, detail
         return None

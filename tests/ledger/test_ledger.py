@@ -84,7 +84,10 @@ def test_known_splits_one_occurrence_into_done_keys_and_open_rows(ledger: Ledger
         ]
     )
     known = ledger.known("s", "once")
-    assert known.done == {sent.key, delivered.key}
+    assert known.is_done(sent.key)
+    assert known.is_done(delivered.key)
+    assert not known.is_done(failed.key)
+    assert len(known.done) == 2
     assert set(known.open) == {failed.key, pending.key}
     assert known.open[failed.key].reclaimable
     assert known.open[pending.key].status is Status.PENDING
