@@ -23,47 +23,115 @@ from smsops.core.skips import Skip, SkipReason
 
 
 @dataclass(frozen=True, slots=True)
+class CsvFile:
+    """A CSV audience file and its header, shared by all of its rows."""
+
+    path: Path
+    header: list[str]
+
+
 class Recipient:
-    phone: str  # E.164
-    region: str | None
-    variables: dict[str, str]
-    where: Location
+    """A member of an audience: its number (E.164), region, variables and where it is.
 
+    An inline contact comes with its variables and YAML location. A CSV row
+    keeps its cells and row number, and becomes a dict of variables and a
+    `Location` only when asked: a re-plan reads a million rows and needs
+    either for only the tenth it renders or skips.
+    """
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    raw_phone: str
-    variables: dict[str, str]
-    where: Location
+    __slots__ = ("_place", "_values", "phone", "region")
+
+    def __init__(
+        self,
+        phone: str,
+        region: str | None,
+        variables: dict[str, str] | list[str],
+        where: Location | tuple[CsvFile, int],
+    ) -> None:
+        self.phone = phone
+        self.region = region
+        self._values = variables  # or a CSV row's cells
+        self._place = where  # or (the CSV file, row number)
+
+    @property
+    def variables(self) -> dict[str, str]:
+        values, place = self._values, self._place
+        if isinstance(values, dict):
+            return values
+        assert isinstance(place, tuple)
+        return dict(zip(place[0].header, values, strict=False))
+
+    @property
+    def where(self) -> Location:
+        place = self._place
+        return place if isinstance(place, Location) else Location(place[0].path, row=place[1])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Recipient):
+            return NotImplemented
+        mine = (self.phone, self.region, self.variables, self.where)
+        return mine == (other.phone, other.region, other.variables, other.where)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking value: compared, never hashed
+
+    def __repr__(self) -> str:
+        return f"Recipient({self.phone!r}, {self.region!r}, {self.variables!r}, {self.where!r})"
 
 
 def recipients(config: Config, name: str) -> Iterator[Recipient | Skip]:
     """Every member of audience `name`, in file order, minus its exclusions."""
     audience = config.audiences[name]
-    excluded = _excluded_numbers(config, audience)
-    # E.164 digits as an int -> where its first row is, as an int (a CSV row
-    # number, or -1-i for inline contact i): a million of them take a third of
-    # the memory of strings mapped to Locations.
-    first_seen: dict[int, int] = {}
-    for index, (row, found) in enumerate(_normalised(config, name, audience)):
+    members = _Members(config, name, _excluded_numbers(config, audience))
+    region = audience.default_region
+    for index, (raw, variables, where) in enumerate(_contacts(config, name, audience)):
+        found = normalize(raw, region)
         if isinstance(found, str):
-            yield Skip(SkipReason.INVALID_NUMBER, found, row.where)
+            yield Skip(SkipReason.INVALID_NUMBER, found, where)
             continue
-        here = row.where.row if row.where.row is not None else -1 - index
-        first = first_seen.setdefault(int(found.e164[1:]), here)
+        why = members.refused(found.e164, -1 - index)
+        if why is None:
+            yield Recipient(found.e164, found.region, variables, where)
+        else:
+            yield Skip(why[0], why[1], where)
+    path = audience.source_path()
+    if path is None:
+        return
+    csv_file = CsvFile(path, [])
+    rows = _csv_rows(csv_file, audience, config.locate("audiences", name, "source"))
+    for (cells, row), found in numbers.normalised(path, region, rows):
+        if isinstance(found, str):
+            yield Skip(SkipReason.INVALID_NUMBER, found, Location(path, row=row))
+            continue
+        why = members.refused(found.e164, row)
+        if why is None:
+            yield Recipient(found.e164, found.region, cells, (csv_file, row))
+        else:
+            yield Skip(why[0], why[1], Location(path, row=row))
+
+
+class _Members:
+    """Who is in already: a repeated number (the first row wins) and an excluded one."""
+
+    def __init__(self, config: Config, name: str, excluded: dict[str, str]) -> None:
+        self.config, self.name, self.excluded = config, name, excluded
+        self.path = config.audiences[name].source_path()
+        # E.164 digits as an int -> where its first row is, as an int (a CSV
+        # row number, or -1-i for inline contact i): a million of them take a
+        # third of the memory of strings mapped to Locations.
+        self.first_seen: dict[int, int] = {}
+
+    def refused(self, e164: str, here: int) -> tuple[SkipReason, str] | None:
+        first = self.first_seen.setdefault(int(e164[1:]), here)
         if first != here:
             # contacts come first, so a first CSV row means this row is in the same file
-            if first >= 0:
-                where = Location(row.where.file, row=first)
+            if first >= 0 and self.path is not None:
+                where = Location(self.path, row=first)
             else:
-                where = config.locate("audiences", name, "contacts", -1 - first)
-            yield Skip(SkipReason.DUPLICATE, f"same number as {where}", row.where)
-            continue
-        if found.e164 in excluded:
-            detail = f"in excluded audience {excluded[found.e164]!r}"
-            yield Skip(SkipReason.EXCLUDED, detail, row.where)
-            continue
-        yield Recipient(found.e164, found.region, row.variables, row.where)
+                where = self.config.locate("audiences", self.name, "contacts", -1 - first)
+            return SkipReason.DUPLICATE, f"same number as {where}"
+        if e164 in self.excluded:
+            return SkipReason.EXCLUDED, f"in excluded audience {self.excluded[e164]!r}"
+        return None
 
 
 def _excluded_numbers(config: Config, audience: Audience) -> dict[str, str]:
@@ -78,29 +146,27 @@ def _excluded_numbers(config: Config, audience: Audience) -> dict[str, str]:
 def _members(config: Config, name: str) -> Iterator[PhoneNumber]:
     """The valid numbers of an audience, without its own exclusions (no recursion)."""
     audience = config.audiences[name]
-    for _, found in _normalised(config, name, audience):
+    region = audience.default_region
+    for raw, _, _ in _contacts(config, name, audience):
+        found = normalize(raw, region)
         if not isinstance(found, str):
             yield found
-
-
-def _normalised(
-    config: Config, name: str, audience: Audience
-) -> Iterator[tuple[_Row, PhoneNumber | str]]:
-    """Each row with its number in E.164 (or why not); CSV numbers via the cache."""
-    region = audience.default_region
-    for row in _contact_rows(config, name, audience):
-        yield row, normalize(row.raw_phone, region)
     path = audience.source_path()
     if path is not None:
-        rows = _csv_rows(path, audience, config.locate("audiences", name, "source"))
-        yield from numbers.normalised(path, region, ((row, row.raw_phone) for row in rows))
+        rows = _csv_rows(CsvFile(path, []), audience, config.locate("audiences", name, "source"))
+        for _, found in numbers.normalised(path, region, rows):
+            if not isinstance(found, str):
+                yield found
 
 
-def _contact_rows(config: Config, name: str, audience: Audience) -> Iterator[_Row]:
+def _contacts(
+    config: Config, name: str, audience: Audience
+) -> Iterator[tuple[str, dict[str, str], Location]]:
+    """(raw phone, variables, where) of each inline contact."""
     for index, contact in enumerate(audience.contacts):
         where = config.locate("audiences", name, "contacts", index)
         variables = {key: _text(value) for key, value in contact.variables().items()}
-        yield _Row(contact.phone, variables, where)
+        yield contact.phone, variables, where
 
 
 def _text(value: object) -> str:
@@ -109,20 +175,23 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _csv_rows(path: Path, audience: Audience, declared: Location) -> Iterator[_Row]:
+def _csv_rows(
+    csv_file: CsvFile, audience: Audience, declared: Location
+) -> Iterator[tuple[tuple[list[str], int], str]]:
+    """((cells, row number), raw phone) of each non-blank data row; fills in the header."""
+    path = csv_file.path
     row_number = 1
     try:
         reader = csv.reader(csv_lines(path, audience.encoding), delimiter=audience.delimiter)
-        header = [column.strip() for column in next(reader, [])]
-        if audience.phone_column not in header:
+        csv_file.header[:] = [column.strip() for column in next(reader, [])]
+        if audience.phone_column not in csv_file.header:
             raise _problem(declared, f"{path} has no column {audience.phone_column!r}")
-        phone_at = header.index(audience.phone_column)
+        phone_at = csv_file.header.index(audience.phone_column)
         for row_number, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines are not contacts
-            cells = dict(zip(header, row, strict=False))
             phone = row[phone_at] if phone_at < len(row) else ""
-            yield _Row(phone, cells, Location(path, row=row_number))
+            if not phone.strip() and not any(cell.strip() for cell in row):
+                continue  # blank lines are not contacts
+            yield (row, row_number), phone
     except FileNotFoundError:
         raise _problem(declared, f"CSV file {str(path)!r} does not exist") from None
     except UnicodeDecodeError as exc:

@@ -100,7 +100,13 @@ def _from_entry(
     """
     with entry.open(encoding="utf-8") as lines:
         for row, raw in rows:
-            result, cached_raw = _parse(lines.readline())
+            line = lines.readline()
+            fields = line.rstrip("\n").split("\t")
+            # the common line: a number, from this very raw text (see _same)
+            if len(fields) == 3 and fields[2] == raw and line[0] != "!" and "\\" not in raw:
+                yield row, PhoneNumber(fields[0], fields[1] or None)
+                continue
+            result, cached_raw = _parse(line)
             yield row, (result if _same(cached_raw, raw) else normalize(raw, region))
 
 

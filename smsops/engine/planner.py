@@ -112,6 +112,7 @@ class _SchedulePlanner:
         self.column = config.audiences[self.schedule.audience].timezone_column
         self.due_by_zones: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self.known: dict[str, Known] = {}
+        self.sent = 0
         self.to_check: list[_Desired] = []  # already sent: would the text change today?
         upcoming = next_fires(self.schedule, at, NEXT_FIRES)
         self.result = SchedulePlan(
@@ -139,6 +140,8 @@ class _SchedulePlanner:
         if self.local or self.result.occurrences:  # nothing due: leave the audience unread
             for member in recipients(self.config, self.schedule.audience):
                 self._member(member)
+            if self.sent:
+                self.result.counts[Disposition.SENT] += self.sent
             self._check_changes()
         if self.local:
             self.result.occurrences = sorted(
@@ -168,7 +171,7 @@ class _SchedulePlanner:
                 known = self.known[occurrence] = self.ledger.known(self.name, occurrence)
             key = send_key(self.name, occurrence, member.phone)
             if known.is_done(key):
-                self.result.counts[Disposition.SENT] += 1
+                self.sent += 1  # into result.counts at the end: an enum hashes in Python
                 if len(self.to_check) < CHANGE_CHECKS:
                     self.to_check.append(_Desired(key, member, occurrence, zones))
                 continue

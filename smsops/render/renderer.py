@@ -69,10 +69,11 @@ def render(
         "recipient": {"phone": recipient.phone, "region": recipient.region},
     }
     values.update(schedule.vars)
-    values.update({k: v for k, v in recipient.variables.items() if v.strip() or k in BUILTINS})
+    own = recipient.variables
+    values.update({k: v for k, v in own.items() if v.strip() or k in BUILTINS})
     missing = sorted(name for name in compiled.variables if name not in values)
     if missing:
-        empty = [name for name in missing if name in recipient.variables]
+        empty = [name for name in missing if name in own]
         detail = f"no value for {', '.join(missing)}" + (
             f" ({', '.join(empty)} empty)" if empty else ""
         )
