@@ -51,13 +51,21 @@ def normalised(
     try:
         before = path.stat()
         entry = cache_dir() / f"numbers-{_digest(path, region)}.txt"
-    except OSError:
-        for (row, _), result in _computed(rows, region, parallel=False):
-            yield row, result
-        return
+    except OSError:  # unreadable: reading the rows says why
+        return ((row, result) for (row, _), result in _computed(rows, region, parallel=False))
     if entry.is_file():
-        yield from _from_entry(entry, rows, region)
-        return
+        return _from_entry(entry, rows, region)
+    return _filling(entry, path, before, rows, region)
+
+
+def _filling(
+    entry: Path,
+    path: Path,
+    before: os.stat_result,
+    rows: Iterator[tuple[Row, str]],
+    region: str | None,
+) -> Iterator[tuple[Row, Result]]:
+    """Normalise every number and write the cache entry on the way (kept if complete)."""
     out = _open_entry(entry)
     complete = False
     try:

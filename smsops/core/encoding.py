@@ -38,6 +38,8 @@ def is_gsm(text: str) -> bool:
 def _total_cost(text: str, encoding: Encoding) -> int:
     """What the whole text costs, counted in C (the common one-part case needs no more)."""
     if encoding == "GSM-7":
+        if GSM_EXTENSION.isdisjoint(text):  # the usual text: one septet a character
+            return len(text)
         return len(text) + sum(text.count(ch) for ch in GSM_EXTENSION)
     return len(text.encode("utf-16-le")) // 2
 
