@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,6 +48,29 @@ def test_contact_wins_over_schedule_vars_and_builtins_are_there() -> None:
     assert isinstance(result, Rendered)
     assert result.text == "Hey Sam (s/once, GB, 2026)"
     assert (result.encoding, result.segments) == ("GSM-7", 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hi {{ name }}",
+        "{% for i in range(2) %}{{ i }}{{ dict(a=name)['a'] }}{% endfor %}",
+        "{{ name | upper }} {{ '%s' | format(order) }} {% set x = namespace(n=1) %}{{ x.n }}",
+        "{{ name.__class__ }}",
+    ],
+)
+def test_fast_render_is_jinjas_render(body: str) -> None:
+    template = compiled(body)
+    values = {"name": "Sam", "order": "A-1"}
+
+    def outcome(render: Callable[[], str]) -> str:
+        try:
+            return render()
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    expected = outcome(lambda: template.template.render(values))
+    assert outcome(lambda: template.render({**template.globals, **values})) == expected
 
 
 def test_missing_variable_is_a_skip_naming_it() -> None:
