@@ -131,6 +131,8 @@ def _same(cached_raw: str | None, raw: str) -> bool:
 
 
 def _escaped(raw: str) -> str:
+    if raw.isascii() and raw.isprintable() and "\\" not in raw:
+        return raw  # what unicode_escape gives back unchanged, found without encoding
     return raw.encode("unicode_escape").decode("ascii")
 
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
 
 from smsops.core.phone import PhoneNumber, mask, normalize
@@ -21,6 +24,37 @@ from smsops.core.phone import PhoneNumber, mask, normalize
 )
 def test_normalize(raw: str, region: str | None, expected: PhoneNumber | str) -> None:
     assert normalize(raw, region) == expected
+
+
+def _numbers_of_every_region() -> list[str]:
+    """Example mobile and fixed numbers of every region, and random digits after every code."""
+    found = []
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            for kind in (
+                phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE,
+            ):
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example is not None:
+                    found.append(
+                        phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+                    )
+        draw = random.Random(code)
+        found += [f"+{code}{draw.randrange(10**9):0{draw.randint(4, 12)}d}" for _ in range(8)]
+    return found
+
+
+def test_validity_and_region_are_phonenumbers_own() -> None:
+    """normalize validates once where is_valid_number would twice: same answers."""
+    for raw in _numbers_of_every_region():
+        parsed = phonenumbers.parse(raw)
+        found = normalize(raw)
+        if phonenumbers.is_valid_number(parsed):
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            assert found == PhoneNumber(e164, phonenumbers.region_code_for_number(parsed)), raw
+        else:
+            assert isinstance(found, str), raw
 
 
 def test_reasons_never_repeat_the_number() -> None:
