@@ -185,7 +185,7 @@ def _computed(
 
     # forkserver: safe from threaded callers (run mode plans in a worker thread)
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_yield_to_planner) as pool:
         pending: deque[tuple[list[tuple[Row, str]], Future[list[Result]]]] = deque()
         for chunk in _chunks(rows):
             numbers = [raw for _, raw in chunk]
@@ -212,6 +212,17 @@ def _chunks(rows: Iterator[tuple[Row, str]]) -> Iterator[list[tuple[Row, str]]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _yield_to_planner() -> None:
+    """Workers run at a lower priority than the planner that waits for them.
+
+    With as many workers as cores, the planning process (rows, rendering) got
+    a fair third of two cores and became the bottleneck; niced workers take
+    what it leaves (a cold plan of 1M rows: 19.7 s -> 17.9 s).
+    """
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice
+        os.nice(5)
 
 
 def _normalize_all(numbers: list[str], region: str | None) -> list[Result]:
