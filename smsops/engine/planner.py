@@ -33,7 +33,7 @@ from smsops.engine.occurrences import (
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
 from smsops.engine.sendable import NO_SECRETS, ProviderCheck
 from smsops.engine.zones import quiet_zone, recipient_zones
-from smsops.ledger.base import DONE, Known, SendRecord, Status, send_key
+from smsops.ledger.base import DONE, Known, OccurrenceKeys, SendRecord, Status
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
 
@@ -111,7 +111,7 @@ class _SchedulePlanner:
         self.needs_zones = self.local or self.quiet is not None
         self.column = config.audiences[self.schedule.audience].timezone_column
         self.due_by_zones: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
-        self.known: dict[str, Known] = {}
+        self.known: dict[str, tuple[Known, OccurrenceKeys]] = {}
         self.sent = 0
         self.to_check: list[_Desired] = []  # already sent: would the text change today?
         upcoming = next_fires(self.schedule, at, NEXT_FIRES)
@@ -166,16 +166,23 @@ class _SchedulePlanner:
             zones = found
         occurrences = self._occurrences(member, zones) if self.local else self.result.occurrences
         for occurrence in occurrences:  # rendered only once the ledger says it is needed
-            known = self.known.get(occurrence)
-            if known is None:
-                known = self.known[occurrence] = self.ledger.known(self.name, occurrence)
-            key = send_key(self.name, occurrence, member.phone)
-            if int(key, 16) in known.done:  # Known.is_done, inlined: once per row
+            known, keys = self.known.get(occurrence) or self._read_known(occurrence)
+            number = keys.number(member.phone)
+            if number in known.done:
                 self.sent += 1  # into result.counts at the end: an enum hashes in Python
                 if len(self.to_check) < CHANGE_CHECKS:
-                    self.to_check.append(_Desired(key, member, occurrence, zones))
+                    self.to_check.append(_Desired(keys.text(number), member, occurrence, zones))
                 continue
+            key = keys.text(number)
             self._count(_Desired(key, member, occurrence, zones), known.open.get(key))
+
+    def _read_known(self, occurrence: str) -> tuple[Known, OccurrenceKeys]:
+        """What the ledger holds for an occurrence, read once per plan."""
+        found = self.known[occurrence] = (
+            self.ledger.known(self.name, occurrence),
+            OccurrenceKeys(self.name, occurrence),
+        )
+        return found
 
     def _occurrences(self, member: Recipient, zones: tuple[ZoneInfo, ...]) -> list[str]:
         """Due occurrences in the recipient's own zone (recipient-local schedules).

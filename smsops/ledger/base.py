@@ -37,6 +37,27 @@ def send_key(schedule: str, occurrence: str, recipient: str) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
+class OccurrenceKeys:
+    """`send_key` of many recipients of one occurrence, as the ints `Known.done` holds.
+
+    The hash input's prefix is encoded once and the digest is not spelled out
+    in hex: a re-plan hashes every recipient and needs the text key only for
+    the few it will send.
+    """
+
+    def __init__(self, schedule: str, occurrence: str) -> None:
+        self.prefix = f"{schedule}\x1f{occurrence}\x1f".encode()
+
+    def number(self, recipient: str) -> int:
+        digest = hashlib.sha256(self.prefix + recipient.encode()).digest()
+        return int.from_bytes(digest[:16])  # the first 32 hex digits of send_key
+
+    @staticmethod
+    def text(number: int) -> str:
+        """The key as `send_key` spells it."""
+        return f"{number:032x}"
+
+
 @dataclass(frozen=True, slots=True)
 class SendRecord:
     key: str
@@ -137,7 +158,7 @@ class Known:
         return cls(frozenset(int(key, 16) for key in done_keys), open_rows)
 
     def is_done(self, key: str) -> bool:
-        return int(key, 16) in self.done
+        return int(key, 16) in self.done  # OccurrenceKeys.number gives the int directly
 
 
 class Ledger(ABC):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from smsops.core.errors import UsageError
-from smsops.ledger.base import Known, Ledger, SendRecord, Status, send_key
+from smsops.ledger.base import Known, Ledger, OccurrenceKeys, SendRecord, Status, send_key
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.open import open_ledger
 from smsops.ledger.sqlite import LedgerError, SqliteLedger
@@ -50,6 +50,17 @@ def test_key_is_stable_and_distinct() -> None:
     )
     # The separator keeps ("a", "bc") and ("ab", "c") apart.
     assert send_key("a", "bc", "+1") != send_key("ab", "c", "+1")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "occurrence", "recipient"),
+    [("s", "once", "+447400123456"), ("é-mail", "2026-11-22T09:00:00", "+12025550199")],
+)
+def test_occurrence_keys_are_send_keys(schedule: str, occurrence: str, recipient: str) -> None:
+    keys = OccurrenceKeys(schedule, occurrence)
+    number = keys.number(recipient)
+    assert keys.text(number) == send_key(schedule, occurrence, recipient)
+    assert Known.of([send_key(schedule, occurrence, recipient)], {}).done == {number}
 
 
 def test_only_the_first_claim_wins(ledger: Ledger) -> None:
