@@ -46,16 +46,20 @@ _COLUMNS = (
 # The claim: inserting the key wins it. An existing row is taken over only when
 # it failed retryably (or is uncertain and the user asked to resend those); the
 # RETURNING row says who won and carries the attempts made so far.
+# Many rows go in one statement (one statement per row cost ~40 us of the ~60 us
+# of a claim); RETURNING names the rows won, by key.
 _CLAIM = (
-    f"INSERT INTO sends ({_COLUMNS}) VALUES "  # noqa: S608 - constant column list
-    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+    f"INSERT INTO sends ({_COLUMNS}) VALUES {{rows}} "  # noqa: S608 - constant column list
+    "ON CONFLICT (key) DO UPDATE SET "
     "status = excluded.status, provider = excluded.provider, template = excluded.template, "
     "text_hash = excluded.text_hash, segments = excluded.segments, error = NULL, "
     "retryable = 0, updated_at = excluded.updated_at, claimed_by = excluded.claimed_by "
     "WHERE (sends.status = 'failed' AND sends.retryable = 1) "
     "OR (sends.status = 'uncertain' AND ?) "
-    "RETURNING attempts, created_at"
+    "RETURNING key, attempts, created_at"
 )
+_CLAIM_ROWS = 500  # 16 values a row: under SQLite's 32,766 variables a statement
+_ROW_MARKS = "(" + ", ".join("?" * 16) + ")"
 
 
 _DONE = sorted(status.value for status in DONE)
@@ -126,25 +130,31 @@ class SqliteLedger(Ledger):
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
     ) -> list[SendRecord]:
-        claimed = []
         ordered = sorted(records, key=lambda r: r.key)  # sorted keys insert ~5x faster
+        won: dict[str, tuple[int, str]] = {}
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for record in ordered:
-                won = self._db.execute(_CLAIM, (*_row(record), resend_uncertain)).fetchone()
-                if won is not None:
-                    attempts, created_at = won
-                    claimed.append(
-                        replace(
-                            record,
-                            attempts=attempts,
-                            created_at=datetime.fromisoformat(created_at),
-                        )
-                    )
+            for start in range(0, len(ordered), _CLAIM_ROWS):
+                chunk = ordered[start : start + _CLAIM_ROWS]
+                query = _CLAIM.format(rows=", ".join([_ROW_MARKS] * len(chunk)))
+                values = [value for record in chunk for value in _row(record)]
+                for key, attempts, created_at in self._db.execute(
+                    query, (*values, resend_uncertain)
+                ):
+                    won[key] = (attempts, created_at)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+        claimed = []
+        for record in ordered:  # a key given twice is won once, by its first record
+            if (found := won.pop(record.key, None)) is not None:
+                attempts, created_at = found
+                claimed.append(
+                    replace(
+                        record, attempts=attempts, created_at=datetime.fromisoformat(created_at)
+                    )
+                )
         return claimed
 
     def settle(self, records: Iterable[SendRecord]) -> None:

@@ -70,6 +70,11 @@ def test_only_the_first_claim_wins(ledger: Ledger) -> None:
     assert [r.recipient for r in again] == ["+447400123458"]
 
 
+def test_a_key_given_twice_in_one_claim_is_won_once(ledger: Ledger) -> None:
+    won = ledger.claim([record("+447400123456"), record("+447400123456"), record("+447400123457")])
+    assert sorted(r.recipient for r in won) == ["+447400123456", "+447400123457"]
+
+
 def test_settle_and_read_back(ledger: Ledger) -> None:
     (claimed,) = ledger.claim([record("+447400123456")])
     sent = claimed.settled(Status.SENT, T0 + timedelta(seconds=1), message_id="m-1", attempts=2)
