@@ -16,7 +16,7 @@ from pathlib import Path
 from smsops.config import numbers
 from smsops.config.loader import Config
 from smsops.config.models import Audience
-from smsops.core.csvfile import csv_lines
+from smsops.core.csvfile import open_text, undecodable_row
 from smsops.core.errors import ConfigError, Location, Problem
 from smsops.core.phone import PhoneNumber, normalize
 from smsops.core.skips import Skip, SkipReason
@@ -72,7 +72,7 @@ class Recipient:
         mine = (self.phone, self.region, self.variables, self.where)
         return mine == (other.phone, other.region, other.variables, other.where)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking value: compared, never hashed
+    __hash__ = None  # type: ignore[assignment]  # holds a dict of variables: compared, not hashed
 
     def __repr__(self) -> str:
         return f"Recipient({self.phone!r}, {self.region!r}, {self.variables!r}, {self.where!r})"
@@ -182,21 +182,23 @@ def _csv_rows(
     path = csv_file.path
     row_number = 1
     try:
-        reader = csv.reader(csv_lines(path, audience.encoding), delimiter=audience.delimiter)
-        csv_file.header[:] = [column.strip() for column in next(reader, [])]
-        if audience.phone_column not in csv_file.header:
-            raise _problem(declared, f"{path} has no column {audience.phone_column!r}")
-        phone_at = csv_file.header.index(audience.phone_column)
-        for row_number, row in enumerate(reader, start=2):
-            phone = row[phone_at] if phone_at < len(row) else ""
-            if not phone.strip() and not any(cell.strip() for cell in row):
-                continue  # blank lines are not contacts
-            yield (row, row_number), phone
+        with open_text(path, audience.encoding) as text:
+            reader = csv.reader(text, delimiter=audience.delimiter)
+            csv_file.header[:] = [column.strip() for column in next(reader, [])]
+            if audience.phone_column not in csv_file.header:
+                raise _problem(declared, f"{path} has no column {audience.phone_column!r}")
+            phone_at = csv_file.header.index(audience.phone_column)
+            for row_number, row in enumerate(reader, start=2):
+                phone = row[phone_at] if phone_at < len(row) else ""
+                if not phone.strip() and not any(cell.strip() for cell in row):
+                    continue  # blank lines are not contacts
+                yield (row, row_number), phone
     except FileNotFoundError:
         raise _problem(declared, f"CSV file {str(path)!r} does not exist") from None
     except UnicodeDecodeError as exc:
+        bad = undecodable_row(path, audience.encoding, audience.delimiter)
         raise _problem(
-            Location(path, row=row_number + 1),
+            Location(path, row=bad or row_number + 1),
             f"not {audience.encoding} text ({exc.reason}); set `encoding` on the audience "
             "(e.g. latin-1) or save the file as UTF-8",
         ) from None

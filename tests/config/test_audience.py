@@ -98,6 +98,17 @@ def test_bad_encoding_names_the_row_and_what_to_do(tmp_path: Path) -> None:
     assert "set `encoding` on the audience" in message
 
 
+def test_bad_encoding_deep_in_a_big_file_names_its_own_row(tmp_path: Path) -> None:
+    rows = b"".join(b"+4474001%05d,Name\n" % i for i in range(5000))
+    bad = b"+447400199999,Jos\xe9\n"
+    config = load_project(_config(tmp_path, b"phone,name\n" + rows + bad + rows[:200]))
+    found: list[object] = []
+    with pytest.raises(ConfigError) as caught:
+        found.extend(recipients(config, "people"))  # keeps what came before the error
+    assert f"{tmp_path / 'people.csv'}:row 5002:" in str(caught.value)  # header, 5000, then it
+    assert 0 < len(found) <= 5000  # no row at or after the broken one was yielded
+
+
 def test_declared_encoding_is_used(tmp_path: Path) -> None:
     config = load_project(
         _config(
