@@ -8,11 +8,14 @@ server that hung up after the request went out as a connect timeout, which
 would mean "certainly not sent" and resend it. So errors are mapped again
 here, from aiohttp's own exception: only a failure to connect is a connect
 error; anything later is a read/protocol error (the message may be out).
+
+The request itself is made here too (httpx-aiohttp still sets up the pool):
+provider answers are small JSON bodies, read whole inside aiohttp, so every
+error of the exchange falls in one `try`, and httpx gets a finished Response
+instead of a stream to wrap (5,000 sends at 0 ms: ~5% faster).
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import aiohttp
 import httpx
@@ -37,16 +40,37 @@ class Transport(AiohttpTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response: httpx.Response | None = None
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout", {})
         try:
-            response = await super().handle_async_request(request)
-            await response.aread()  # small JSON bodies: read now, while errors are ours
-        except (httpx.TransportError, aiohttp.ClientError, TimeoutError) as exc:
-            if response is not None:  # a broken body: give the connection back (closed)
-                with contextlib.suppress(Exception):
-                    await response.aclose()
+            async with self.client.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=request.content or None,
+                allow_redirects=False,
+                auto_decompress=False,  # httpx decodes by Content-Encoding, as before
+                compress=False,
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                    connect=timeout.get("pool"),
+                ),
+            ) as answer:
+                body = await answer.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise honest(exc, request) from exc
-        return response
+        extensions = {"http_version": b"HTTP/1.1"}
+        if answer.reason:
+            extensions["reason_phrase"] = answer.reason.encode()
+        return httpx.Response(
+            answer.status,
+            headers=answer.raw_headers,
+            content=body,
+            request=request,
+            extensions=extensions,
+        )
 
 
 def honest(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
