@@ -107,8 +107,8 @@ def _from_entry(
     carries its raw number, so such a row is normalised afresh instead.
     """
     with entry.open(encoding="utf-8") as lines:
-        for row, raw in rows:
-            line = lines.readline()
+        # lines first: zip stops at the end of the entry without taking a row
+        for line, (row, raw) in zip(lines, rows, strict=False):
             fields = line.rstrip("\n").split("\t")
             # the common line: a number, from this very raw text (see _same)
             if len(fields) == 3 and fields[2] == raw and line[0] != "!" and "\\" not in raw:
@@ -116,6 +116,8 @@ def _from_entry(
                 continue
             result, cached_raw = _parse(line)
             yield row, (result if _same(cached_raw, raw) else normalize(raw, region))
+    for row, raw in rows:  # rows past the entry's end (the file grew meanwhile)
+        yield row, normalize(raw, region)
 
 
 def _same(cached_raw: str | None, raw: str) -> bool:

@@ -31,8 +31,13 @@ class Rendered:
     text: str
     encoding: Encoding
     segments: int
-    text_hash: str  # sha256 of the text: the ledger keeps this, not the text
     custom: tuple[str, ...]  # provider template values, in `variables` order
+
+    @property
+    def text_hash(self) -> str:
+        """sha256 of the text: the ledger keeps this, not the text (made when asked:
+        a plan counts most messages and hashes none)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -117,5 +122,4 @@ def render(
         return Skip(SkipReason.ENCODING, str(exc), recipient.where)
     wanted = compiled.config.provider_template
     custom = tuple(str(values[name]) for name in wanted.variables) if wanted else ()
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    return Rendered(text, measured.encoding, measured.segments, digest, custom)
+    return Rendered(text, measured.encoding, measured.segments, custom)

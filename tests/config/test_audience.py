@@ -188,6 +188,11 @@ def test_a_cache_line_of_another_row_is_never_used(tmp_path: Path) -> None:
     assert isinstance(found, numbers.PhoneNumber)
     assert found.e164 == "+447400123499"  # normalised afresh, not the cached +...456
 
+    grown = iter([("a", "+447400123456"), ("b", "+447400123457"), ("c", "x")])
+    found_all = list(numbers._from_entry(entry, grown, None))  # rows past the entry's end
+    assert [row for row, _ in found_all] == ["a", "b", "c"]
+    assert [getattr(r, "e164", r) for _, r in found_all][:2] == ["+447400123456", "+447400123457"]
+
 
 def test_a_big_audience_is_normalised_in_parallel_in_file_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
