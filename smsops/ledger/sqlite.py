@@ -46,8 +46,8 @@ _COLUMNS = (
 # The claim: inserting the key wins it. An existing row is taken over only when
 # it failed retryably (or is uncertain and the user asked to resend those); the
 # RETURNING row says who won and carries the attempts made so far.
-# Many rows go in one statement (one statement per row cost ~40 us of the ~60 us
-# of a claim); RETURNING names the rows won, by key.
+# Many rows go in one statement (the per-statement overhead of a statement a
+# row was most of a claim's cost); RETURNING names the rows won, by key.
 _CLAIM = (
     f"INSERT INTO sends ({_COLUMNS}) VALUES {{rows}} "  # noqa: S608 - constant column list
     "ON CONFLICT (key) DO UPDATE SET "
