@@ -9,6 +9,7 @@ Row numbers count the header as row 1, like a spreadsheet.
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +83,7 @@ def recipients(config: Config, name: str) -> Iterator[Recipient | Skip]:
     """Every member of audience `name`, in file order, minus its exclusions."""
     audience = config.audiences[name]
     members = _Members(config, name, _excluded_numbers(config, audience))
-    region = audience.default_region
-    for index, (raw, variables, where) in enumerate(_contacts(config, name, audience)):
-        found = normalize(raw, region)
+    for index, (variables, where, found) in enumerate(_contacts(config, name, audience)):
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, where)
             continue
@@ -97,8 +96,7 @@ def recipients(config: Config, name: str) -> Iterator[Recipient | Skip]:
     if path is None:
         return
     csv_file = CsvFile(path, [])
-    rows = _csv_rows(csv_file, audience, config.locate("audiences", name, "source"))
-    for (cells, row), found in numbers.normalised(path, region, rows):
+    for (cells, row), found in _rows(config, name, audience, csv_file):
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, Location(path, row=row))
             continue
@@ -146,27 +144,32 @@ def _excluded_numbers(config: Config, audience: Audience) -> dict[str, str]:
 def _members(config: Config, name: str) -> Iterator[PhoneNumber]:
     """The valid numbers of an audience, without its own exclusions (no recursion)."""
     audience = config.audiences[name]
-    region = audience.default_region
-    for raw, _, _ in _contacts(config, name, audience):
-        found = normalize(raw, region)
-        if not isinstance(found, str):
-            yield found
+    found: Iterator[PhoneNumber | str] = (
+        number for _, _, number in _contacts(config, name, audience)
+    )
     path = audience.source_path()
     if path is not None:
-        rows = _csv_rows(CsvFile(path, []), audience, config.locate("audiences", name, "source"))
-        for _, found in numbers.normalised(path, region, rows):
-            if not isinstance(found, str):
-                yield found
+        in_rows = (number for _, number in _rows(config, name, audience, CsvFile(path, [])))
+        found = itertools.chain(found, in_rows)
+    return (number for number in found if not isinstance(number, str))
 
 
 def _contacts(
     config: Config, name: str, audience: Audience
-) -> Iterator[tuple[str, dict[str, str], Location]]:
-    """(raw phone, variables, where) of each inline contact."""
+) -> Iterator[tuple[dict[str, str], Location, PhoneNumber | str]]:
+    """(variables, where, E.164 number or why not) of each inline contact."""
     for index, contact in enumerate(audience.contacts):
         where = config.locate("audiences", name, "contacts", index)
         variables = {key: _text(value) for key, value in contact.variables().items()}
-        yield contact.phone, variables, where
+        yield variables, where, normalize(contact.phone, audience.default_region)
+
+
+def _rows(
+    config: Config, name: str, audience: Audience, csv_file: CsvFile
+) -> Iterator[tuple[tuple[list[str], int], PhoneNumber | str]]:
+    """((cells, row number), E.164 number or why not) of each CSV row; numbers via the cache."""
+    rows = _csv_rows(csv_file, audience, config.locate("audiences", name, "source"))
+    return numbers.normalised(csv_file.path, audience.default_region, rows)
 
 
 def _text(value: object) -> str:

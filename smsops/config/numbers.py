@@ -110,31 +110,25 @@ def _from_entry(
         # lines first: zip stops at the end of the entry without taking a row
         for line, (row, raw) in zip(lines, rows, strict=False):
             fields = line.rstrip("\n").split("\t")
-            # the common line: a number, from this very raw text (see _same)
+            # the common line: a number made from this very raw text (_escaped, inlined)
             if len(fields) == 3 and fields[2] == raw and line[0] != "!" and "\\" not in raw:
                 yield row, PhoneNumber(fields[0], fields[1] or None)
                 continue
             result, cached_raw = _parse(line)
-            yield row, (result if _same(cached_raw, raw) else normalize(raw, region))
+            yield row, (result if cached_raw == _escaped(raw) else normalize(raw, region))
     for row, raw in rows:  # rows past the entry's end (the file grew meanwhile)
         yield row, normalize(raw, region)
 
 
-def _same(cached_raw: str | None, raw: str) -> bool:
-    """Whether a cache line was made from `raw`.
-
-    Escaping changes exactly the texts that hold a backslash, a control or a
-    non-ASCII character (the escape starts with a backslash), so a raw number
-    without a backslash that reads the same is the same: no escaping needed.
-    """
-    if cached_raw == raw and "\\" not in raw:
-        return True
-    return cached_raw == _escaped(raw)
-
-
 def _escaped(raw: str) -> str:
+    """The raw number as a cache line holds it.
+
+    Escaping changes exactly the texts with a backslash, a control or a
+    non-ASCII character, and its output always holds a backslash then: a
+    line's raw text without one was made from that very text, unescaped.
+    """
     if raw.isascii() and raw.isprintable() and "\\" not in raw:
-        return raw  # what unicode_escape gives back unchanged, found without encoding
+        return raw
     return raw.encode("unicode_escape").decode("ascii")
 
 

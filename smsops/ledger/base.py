@@ -33,16 +33,19 @@ STOPPED_MID_SEND = "the run that claimed it stopped mid-send"
 
 def send_key(schedule: str, occurrence: str, recipient: str) -> str:
     """A stable key: the same inputs give the same key in every process and version."""
-    joined = f"{schedule}\x1f{occurrence}\x1f{recipient}"
-    return hashlib.sha256(joined.encode()).hexdigest()[:32]
+    keys = OccurrenceKeys(schedule, occurrence)
+    return keys.text(keys.number(recipient))
 
 
 class OccurrenceKeys:
-    """`send_key` of many recipients of one occurrence, as the ints `Known.done` holds.
+    """The send keys of one occurrence (the one place a key is derived).
 
-    The hash input's prefix is encoded once and the digest is not spelled out
-    in hex: a re-plan hashes every recipient and needs the text key only for
-    the few it will send.
+    A key is the first 128 bits of sha256 over schedule, occurrence and
+    recipient joined by the unit separator (so ("a", "bc") and ("ab", "c")
+    differ): an int (`number`, what `Known.done` holds) or 32 hex digits
+    (`text`, what the ledger stores). The prefix is encoded once and the hex
+    is spelled only when asked: a re-plan hashes every recipient and needs
+    the text key only for the few it will send.
     """
 
     def __init__(self, schedule: str, occurrence: str) -> None:
@@ -50,12 +53,16 @@ class OccurrenceKeys:
 
     def number(self, recipient: str) -> int:
         digest = hashlib.sha256(self.prefix + recipient.encode()).digest()
-        return int.from_bytes(digest[:16])  # the first 32 hex digits of send_key
+        return int.from_bytes(digest[:16])
 
     @staticmethod
     def text(number: int) -> str:
-        """The key as `send_key` spells it."""
         return f"{number:032x}"
+
+    @staticmethod
+    def parse(key: str) -> int:
+        """The number of a key as the ledger stores it."""
+        return int(key, 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +162,7 @@ class Known:
 
     @classmethod
     def of(cls, done_keys: Iterable[str], open_rows: dict[str, SendRecord]) -> Known:
-        return cls(frozenset(int(key, 16) for key in done_keys), open_rows)
-
-    def is_done(self, key: str) -> bool:
-        return int(key, 16) in self.done  # OccurrenceKeys.number gives the int directly
+        return cls(frozenset(map(OccurrenceKeys.parse, done_keys)), open_rows)
 
 
 class Ledger(ABC):

@@ -58,19 +58,24 @@ _CLAIM = (
     "OR (sends.status = 'uncertain' AND ?) "
     "RETURNING key, attempts, created_at"
 )
-_CLAIM_ROWS = 500  # 16 values a row: under SQLite's 32,766 variables a statement
-_ROW_MARKS = "(" + ", ".join("?" * 16) + ")"
+_CLAIM_ROWS = 500  # rows a statement: 500 x 16 values, under SQLite's 32,766 variables
 
 
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+_ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
 _DONE = sorted(status.value for status in DONE)
 _OPEN = sorted(status.value for status in Status if status not in DONE)
-_KNOWN = (
-    "SELECT {columns} FROM sends WHERE schedule = ? AND occurrence = ? AND status IN ({statuses})"
-)
 
 
-def _marks(values: list[str]) -> str:
-    return ",".join("?" * len(values))
+def _in_statuses(
+    columns: str, statuses: list[str], schedule: str, occurrence: str
+) -> tuple[str, tuple[str, ...]]:
+    """One occurrence's rows in these statuses (seeks on the index on all three)."""
+    where = f"schedule = ? AND occurrence = ? AND status IN ({_marks(len(statuses))})"
+    return f"SELECT {columns} FROM sends WHERE {where}", (schedule, occurrence, *statuses)  # noqa: S608
 
 
 class LedgerError(SmsopsError):
@@ -196,8 +201,7 @@ class SqliteLedger(Ledger):
         wanted = list(keys)
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT {_COLUMNS} FROM sends WHERE key IN ({marks})"  # noqa: S608 - marks only
+            query = f"SELECT {_COLUMNS} FROM sends WHERE key IN ({_marks(len(chunk))})"  # noqa: S608
             for row in self._db.execute(query, chunk):
                 found[row[0]] = _record(row)
         return found
@@ -208,12 +212,8 @@ class SqliteLedger(Ledger):
         # are asked for by their statuses (NOT IN would scan the done ones too).
         keys = self._db.cursor()
         keys.row_factory = None  # plain tuples: a million sqlite3.Row objects cost ~0.2 s
-        keys.execute(
-            _KNOWN.format(columns="key", statuses=_marks(_DONE)), (schedule, occurrence, *_DONE)
-        )
-        rest = self._db.execute(
-            _KNOWN.format(columns=_COLUMNS, statuses=_marks(_OPEN)), (schedule, occurrence, *_OPEN)
-        )
+        keys.execute(*_in_statuses("key", _DONE, schedule, occurrence))
+        rest = self._db.execute(*_in_statuses(_COLUMNS, _OPEN, schedule, occurrence))
         return Known.of((key for (key,) in keys), {row[0]: _record(row) for row in rest})
 
     def records(

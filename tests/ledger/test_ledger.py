@@ -99,10 +99,10 @@ def test_known_splits_one_occurrence_into_done_keys_and_open_rows(ledger: Ledger
             other_schedule.settled(Status.SENT, T0),
         ]
     )
-    known = ledger.known("s", "once")
-    assert known.is_done(sent.key)
-    assert known.is_done(delivered.key)
-    assert not known.is_done(failed.key)
+    known, keys = ledger.known("s", "once"), OccurrenceKeys("s", "once")
+    assert keys.number(sent.recipient) in known.done
+    assert keys.number(delivered.recipient) in known.done
+    assert keys.number(failed.recipient) not in known.done
     assert len(known.done) == 2
     assert set(known.open) == {failed.key, pending.key}
     assert known.open[failed.key].reclaimable
