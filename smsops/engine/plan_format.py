@@ -6,6 +6,7 @@ Phone numbers are always masked (samples carry masked numbers only).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from rich.markup import escape
@@ -31,8 +32,9 @@ def costs(schedules: list[SchedulePlan]) -> dict[str, float]:
     return {currency: round(value, 6) for currency, value in sorted(total.items())}
 
 
-def cost_text(by_currency: dict[str, float]) -> str:
-    return " + ".join(f"{value:.4f} {currency}" for currency, value in by_currency.items())
+def cost_text(by_currency: dict[str, float], shown: Callable[[str], str] = str) -> str:
+    """`0.1579 USD + 1.2000 EUR`; `shown` spells a currency (it comes from the config)."""
+    return " + ".join(f"{value:.4f} {shown(currency)}" for currency, value in by_currency.items())
 
 
 def as_json(plan: Plan) -> dict[str, Any]:
@@ -116,10 +118,10 @@ def due(s: SchedulePlan) -> str:
     return ", ".join(s.occurrences) + local
 
 
-def summary_line(plan: Plan) -> str:
-    """One line for the end of a plan and the top of an apply."""
+def summary_line(plan: Plan, shown: Callable[[str], str] = str) -> str:
+    """One line for the end of a plan and the top of an apply (`shown` as in `cost_text`)."""
     segments = sum(s.segments for s in plan.schedules)
-    cost = cost_text(costs(plan.schedules))
+    cost = cost_text(costs(plan.schedules), shown)
     line = f"{plural(plan.to_send, 'message')} to send ({plural(segments, 'segment')}"
     line += f", about {cost})" if cost and plan.to_send else ")"
     others = [

@@ -2,17 +2,26 @@
 
 However many schedules and recipients there are, counts are complete, lists
 are short (3 samples, 10 skips per schedule), and schedules past the budget
-are named in the table or counted at the end. Numbers are masked; template
-text is escaped so a pull request cannot inject markup into the comment.
+are named in the table or counted at the end. Numbers are masked.
+
+Nothing from a config or its data reaches the comment as markup: names,
+paths and skip details are code spans, every sample message is a fenced
+code block showing exactly the text that will be sent (`markdown_literal`
+says why code and not backslash escapes). The budget is counted on the
+escaped text, so escaping can never push the comment past the limit. The
+first line is the hidden marker `<!-- smsops-plan -->`: CI finds its own
+comment by it and edits that one instead of adding another.
 """
 
 from __future__ import annotations
 
-from smsops.engine.plan import Disposition, Plan, SchedulePlan
+import re
+
+from smsops.engine.markdown_literal import code_block, code_span
+from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan
 from smsops.engine.plan_format import (
     SKIPS_SHOWN,
     breakdown,
-    clip,
     cost_text,
     costs,
     due,
@@ -23,22 +32,38 @@ from smsops.engine.plan_format import (
     summary_line,
 )
 
+MARKER = "<!-- smsops-plan -->"
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
 TABLE_STATUSES = (Disposition.SENT, Disposition.UNCERTAIN, Disposition.FAILED)
 TABLE_SHARE = 24_000  # the summary table leaves most of the room to the details
+SAMPLE_CHARS = 1_600  # of a sample message: ten concatenated GSM-7 segments fit
+FIELD_CHARS = 200  # of a path or skip detail
+_ISO_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
-def _cell(text: str) -> str:
-    """Safe inside a markdown table cell: no pipes, newlines or HTML from templates."""
-    return clip(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+def _field(text: str, *, in_table: bool = False, limit: int = FIELD_CHARS) -> str:
+    """A string from the config or its data as a code span, cut at `limit` characters."""
+    if len(text) <= limit:
+        return code_span(text, in_table=in_table)
+    return code_span(text[:limit], in_table=in_table) + f" _(first {limit:,} characters)_"
+
+
+def _currency(currency: str) -> str:
+    """A currency code as it is; anything else from the config as a code span."""
+    return currency if _ISO_CURRENCY.fullmatch(currency) else _field(currency)
+
+
+def _table_currency(currency: str) -> str:
+    return currency if _ISO_CURRENCY.fullmatch(currency) else _field(currency, in_table=True)
 
 
 def as_markdown(plan: Plan) -> str:
     """The pull-request comment, always under MARKDOWN_LIMIT characters."""
     head = [
+        MARKER,
         f"## smsops plan at {instant(plan)}",
         "",
-        f"**{summary_line(plan)}**",
+        f"**{summary_line(plan, _currency)}**",
         "",
         "| schedule | due | to send | sent | uncertain | failed | skipped | segments | cost |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -63,40 +88,38 @@ def as_markdown(plan: Plan) -> str:
 
 def _row(s: SchedulePlan) -> str:
     counts = [s.to_send, *(s.counts[d] for d in TABLE_STATUSES), s.skipped, s.segments]
-    cost = (s.to_send and cost_text(costs([s]))) or "-"
+    cost = (s.to_send and cost_text(costs([s]), _table_currency)) or "-"
     return (
-        f"| `{_cell(s.schedule)}` | {_cell(due(s))} | "
+        f"| {_field(s.schedule, in_table=True)} | {due(s)} | "
         + " | ".join(f"{n:,}" for n in counts)
         + f" | {cost} |"
     )
 
 
 def _schedule_markdown(s: SchedulePlan) -> str:
-    via = " → ".join(f"`{_cell(p)}`" for p in s.providers)
+    via = " → ".join(_field(p) for p in s.providers)
     lines = [
-        f"### `{_cell(s.schedule)}`",
-        f"template `{_cell(s.template)}` → audience `{_cell(s.audience)}` via {via}",
+        f"### {_field(s.schedule)}",
+        f"template {_field(s.template)} → audience {_field(s.audience)} via {via}",
         "",
-        f"- due: {_cell(due(s))}",
+        f"- due: {due(s)}",
     ]
     if s.to_send:
         enc = ", ".join(f"{k} {v:,}" for k, v in sorted(s.encodings.items()))
-        cost = f", about {s.cost:.4f} {s.currency}" if s.cost is not None else ""
+        cost = ""
+        if s.cost is not None and s.currency is not None:
+            cost = f", about {s.cost:.4f} {_currency(s.currency)}"
         lines.append(
             f"- **{s.to_send:,} to send** ({breakdown(s)}): {plural(s.segments, 'segment')}, "
             f"{enc}{cost}"
         )
-    lines.extend(f"- {_cell(sentence)}" for _, sentence in statuses(s))
+    lines.extend(f"- {sentence}" for _, sentence in statuses(s))
     if s.skipped:
         lines.append(f"- {s.skipped:,} skipped: {skip_counts(s.skip_counts)}")
     if s.next_fires:
         lines.append(f"- next fires: {', '.join(s.next_fires)}")
-    if s.samples:
-        lines += ["", "| to | encoding | segments | message |", "|---|---|---:|---|"]
-        lines += [
-            f"| `{x.masked_phone}` | {x.encoding} | {x.segments} | {_cell(x.text)} |"
-            for x in s.samples
-        ]
+    for sample in s.samples:
+        lines += ["", *_sample(sample)]
     if s.skips:
         shown = s.skips[:SKIPS_SHOWN]
         lines += [
@@ -104,9 +127,20 @@ def _schedule_markdown(s: SchedulePlan) -> str:
             f"<details><summary>skipped recipients ({len(shown)} of {s.skipped:,})</summary>",
             "",
         ]
-        lines += [f"- {_cell(str(k.where))}: {k.reason.label}: {_cell(k.detail)}" for k in shown]
+        lines += [f"- {_field(str(k.where))}: {k.reason.label}: {_field(k.detail)}" for k in shown]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _sample(x: Sample) -> list[str]:
+    """A header line, then the message exactly as it will be sent (or its first part)."""
+    lines = [
+        f"to {code_span(x.masked_phone)}, {x.encoding}, {plural(x.segments, 'segment')}:",
+        code_block(x.text[:SAMPLE_CHARS]),
+    ]
+    if len(x.text) > SAMPLE_CHARS:
+        lines.append(f"_(the first {SAMPLE_CHARS:,} of {len(x.text):,} characters)_")
+    return lines
 
 
 class _Budget:
