@@ -105,7 +105,8 @@ def check(plan: Plan) -> None:
     assert len(markdown) < MARKDOWN_LIMIT
     shown = render(markdown)
     shown.assert_inert(notes=NOTES)
-    assert shown.comments == [" smsops-plan "]
+    assert shown.comments == [" smsops-plan "]  # hidden, and it hides nothing after it
+    assert shown.tags[:2] == ["h2", "p"]
     with_skips = sum(1 for s in plan.schedules if s.skips)
     assert shown.tags.count("details") == shown.tags.count("summary") == with_skips
     texts = [x.text for s in plan.schedules for x in s.samples]
