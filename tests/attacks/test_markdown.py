@@ -61,7 +61,8 @@ def quoted(text: str) -> str:
 class Attack:
     files: dict[str, str]
     texts: list[str]  # the message texts the comment must show, in order
-    spans: list[str] = field(default_factory=list)  # inline code it must hold literally
+    spans: list[str] = field(default_factory=list)  # inline code it must hold, as many times
+    within: list[str] = field(default_factory=list)  # text some inline code must contain
 
 
 CSV_NAME = "Sam @octocat <img src=x onerror=alert(1)> [go](https://evil.example)\r\n```\n@team\n```"
@@ -102,6 +103,7 @@ ATTACKS = {
             "people.csv": f'phone,name,tz\n+447400123456,Sam,Europe/London\n+447400123457,Alex,"{TZ_CELL}"\n',
         },
         ["Hi Sam"],
+        within=[f"unknown time zone '{TZ_CELL}'"],  # the cell, quoted back in the skip detail
     ),
     "markup in a CSV file name (paths and duplicate details)": Attack(
         {
@@ -110,10 +112,13 @@ ATTACKS = {
             HOSTILE_FILE: "phone,name\n+447400123456,Sam\n+447400123456,Sam\n",
         },
         ["Hi Sam"],
+        # where the duplicate is, and its detail naming the row it repeats
+        within=[f"/{HOSTILE_FILE}:row 3", f"/{HOSTILE_FILE}:row 2"],
     ),
     "markup in a currency": Attack(
         {"providers.yaml": PROVIDERS_PRICED, "rest.yaml": rest()},
         ["Hi Sam"],
+        ["@octocat <img src=x> | *EUR*"] * 3,  # the summary, the table, the details
     ),
 }
 
@@ -131,36 +136,6 @@ def test_the_pr_comment_shows_hostile_text_literally(tmp_path: Path, attack: Att
     assert shown.tags.count("details") <= 1  # ours, around the skipped recipients
     assert shown.blocks == [visible(t, lines=True) + "\n" for t in attack.texts]
     for span in attack.spans:
-        assert span in shown.spans
-
-
-def test_a_skip_detail_quoting_a_cell_renders_it_literally(tmp_path: Path) -> None:
-    attack = ATTACKS["markup quoted back in a skip detail"]
-    config = write_config(tmp_path, attack.files)
-    args = ["plan", str(config), "--format", "markdown", "--at", AT, "--ledger", "l.sqlite"]
-    outcome = run_cli(args, cwd=tmp_path)
-    outcome.assert_safe(code=0, numbers=BASE_NUMBERS)
-    details = [s for s in render(outcome.stdout).spans if TZ_CELL in s]
-    assert details, outcome.stdout  # the cell is quoted, and only inside code
-
-
-def test_a_hostile_file_name_renders_literally_in_paths_and_details(tmp_path: Path) -> None:
-    attack = ATTACKS["markup in a CSV file name (paths and duplicate details)"]
-    config = write_config(tmp_path, attack.files)
-    args = ["plan", str(config), "--format", "markdown", "--at", AT, "--ledger", "l.sqlite"]
-    outcome = run_cli(args, cwd=tmp_path)
-    outcome.assert_safe(code=0, numbers=BASE_NUMBERS)
-    spans = render(outcome.stdout).spans
-    path = str(config / HOSTILE_FILE)
-    assert f"{path}:row 3" in spans  # where
-    assert f"same number as {path}:row 2" in spans  # the duplicate's detail
-
-
-def test_a_hostile_currency_renders_literally(tmp_path: Path) -> None:
-    attack = ATTACKS["markup in a currency"]
-    config = write_config(tmp_path, attack.files)
-    args = ["plan", str(config), "--format", "markdown", "--at", AT, "--ledger", "l.sqlite"]
-    outcome = run_cli(args, cwd=tmp_path)
-    outcome.assert_safe(code=0, numbers=BASE_NUMBERS)
-    spans = render(outcome.stdout).spans
-    assert spans.count("@octocat <img src=x> | *EUR*") == 3  # summary, table, details
+        assert shown.spans.count(span) >= attack.spans.count(span), (span, shown.spans)
+    for part in attack.within:
+        assert any(part in span for span in shown.spans), (part, shown.spans)
