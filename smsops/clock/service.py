@@ -174,8 +174,11 @@ class Service:
             self.stopped.set()
 
     def ready(self) -> tuple[bool, str]:
+        """Ready: the ledger answers and every secret an enabled schedule needs is set."""
         try:
             self.ledger.get(["readiness-probe"])
         except Exception as exc:
             return False, f"ledger unreachable: {type(exc).__name__}"
+        if self.runner.missing:
+            return False, "; ".join(str(missing) for missing in self.runner.missing)
         return True, "ok"
