@@ -3,9 +3,10 @@
 Callers log counts, schedule names and masked numbers only; this module adds
 no request data, so no secret or full number can reach a log line. A failed
 round's traceback (already scrubbed, see `failures`) is shown only at debug
-level, as the `traceback` field. APScheduler logs through the same handler,
-warnings and up only, and never with a traceback: it knows no secrets to
-scrub it of (our jobs do not raise; this is the guard if one ever does).
+level, as the `traceback` field. APScheduler and asyncio log through the
+same handler, warnings and up only, and never with a traceback: they know no
+secrets to scrub it of (our jobs do not raise; this is the guard if one
+ever does).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def setup_logging(fmt: str, level: str) -> None:
     foreign = logging.StreamHandler(sys.stderr)
     foreign.setFormatter(formatter)
     foreign.addFilter(NoTraceback())
-    scheduler = logging.getLogger("apscheduler")
-    scheduler.handlers[:] = [foreign]
-    scheduler.setLevel(logging.WARNING)  # "Added job ..." at every reload is noise
-    scheduler.propagate = False
+    for name in ("apscheduler", "asyncio"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [foreign]
+        logger.setLevel(logging.WARNING)  # "Added job ..." at every reload is noise
+        logger.propagate = False

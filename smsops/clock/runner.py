@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from smsops.clock.failures import RoundFailures
+from smsops.clock.failures import RoundFailures, describe
 from smsops.clock.metrics import Metrics
 from smsops.clock.readiness import MissingSecret, missing_secrets, secret_values
 from smsops.config.loader import Config
@@ -73,6 +73,10 @@ class Runner:
                 extra={"provider": missing.provider, "variable": missing.variable},
             )
         self.failures.keep_only(n for n, s in config.schedules.items() if s.enabled)
+
+    def describe(self, error: BaseException) -> str:
+        """`error` in one line fit for a log: numbers masked, this config's secrets hidden."""
+        return describe(error, self._secrets)
 
     def held(self) -> set[str]:
         """Schedules that send nothing until a secret they need is set."""

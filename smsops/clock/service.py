@@ -117,7 +117,13 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopped.wait(), timeout=self.poll)
             if not self.stopped.is_set():
-                await self.reload_if_changed()
+                try:
+                    await self.reload_if_changed()
+                except Exception as exc:  # the watch outlives any one change it cannot take
+                    self.health.reload_error = self.runner.describe(exc)
+                    self.metrics.reload_failures.inc()
+                    self.metrics.reload_error.set(1)
+                    log.error("config change refused: %s", self.health.reload_error)
 
     async def reload_if_changed(self) -> None:
         seen = fingerprint(self.root)

@@ -149,7 +149,7 @@ def test_at_debug_level_the_traceback_is_logged_scrubbed(
 
 
 def test_apscheduler_logs_one_line_with_no_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    loggers = [logging.getLogger("smsops"), logging.getLogger("apscheduler")]
+    loggers = [logging.getLogger(n) for n in ("smsops", "apscheduler", "asyncio")]
     saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
     try:
         setup_logging("text", "debug")
@@ -195,3 +195,38 @@ def test_only_providers_of_enabled_schedules_are_checked_and_empty_is_missing(
     assert str(missing.where) == f"{tmp_path / 'c.yaml'}:2:{column}"  # where the reference is
     assert missing_secrets(loaded, Placeholders("sandbox-secret")) == []  # --sandbox
     assert secret_values(loaded, {"OT": SECRET, "OT2": "x2", "UNUSED": "u"}) == [SECRET, "x2"]
+
+
+def test_a_change_the_loader_chokes_on_is_refused_in_one_scrubbed_line(
+    tmp_path: Path, sandbox: Sandbox, ledger: BrokenLedger, caplog: pytest.LogCaptureFixture
+) -> None:
+    from smsops.clock.service import Service
+
+    loaded = config(tmp_path, sandbox, "  s: {template: t, audience: a, provider: ot}\n")
+    metrics = Metrics()
+    runner = Runner(loaded, ledger, {"OT": SECRET}, metrics)
+
+    def load(root: Path) -> Config:
+        raise RecursionError(f"while reading {NUMBERS[1]} with {SECRET}")
+
+    async def watch_one_change() -> None:
+        service = Service(tmp_path, load, ledger, runner, metrics, poll=0.01)
+        watching = asyncio.create_task(service.watch())
+        (tmp_path / "c.yaml").write_text((tmp_path / "c.yaml").read_text() + "\n")
+        while service.health.reload_error is None:
+            await asyncio.sleep(0.01)
+        (tmp_path / "c.yaml").write_text((tmp_path / "c.yaml").read_text() + "\n")
+        await asyncio.sleep(0.1)  # the watch lives on after it
+        assert not watching.done()
+        service.stop()
+        await watching
+
+    with caplog.at_level(logging.INFO, logger="smsops.run"):
+        asyncio.run(watch_one_change())
+    lines = [r.getMessage() for r in errors(caplog)]
+    assert (
+        lines[0] == "config change refused: RecursionError: while reading +44 74** ***451 with ***"
+    )
+    assert len(lines) == 2  # one per change
+    assert SECRET not in caplog.text
+    assert metrics.registry.get_sample_value("smsops_config_reload_failures_total") == 2
