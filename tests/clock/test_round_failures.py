@@ -230,3 +230,23 @@ def test_a_change_the_loader_chokes_on_is_refused_in_one_scrubbed_line(
     assert len(lines) == 2  # one per change
     assert SECRET not in caplog.text
     assert metrics.registry.get_sample_value("smsops_config_reload_failures_total") == 2
+
+
+def test_a_held_schedule_plans_nothing_and_says_so_when_it_fires(
+    tmp_path: Path, sandbox: Sandbox, ledger: BrokenLedger, caplog: pytest.LogCaptureFixture
+) -> None:
+    loaded = config(tmp_path, sandbox, "  s: {template: t, audience: a, provider: ot}\n")
+    with caplog.at_level(logging.INFO, logger="smsops.run"):
+        runner = Runner(loaded, ledger, {}, Metrics())
+        assert asyncio.run(runner.reconcile(None, "start")) is None  # not even planned
+        assert asyncio.run(runner.reconcile(["s"], "fire")) is None
+    assert [r.getMessage().split(": ", 1)[0] for r in errors(caplog)] == ["secret missing"]
+    assert "s fired but sends nothing: a secret it needs is not set (see /readyz)" in caplog.text
+    assert runner.held() == {"s"}
+    assert sandbox.state.snapshot() == []
+
+    runner.env = {"OT": SECRET}
+    runner.config = loaded  # what a reload does: checked again, released
+    assert runner.missing == []
+    asyncio.run(runner.reconcile(None, "resync"))
+    assert len(sandbox.state.snapshot()) == 3
