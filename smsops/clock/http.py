@@ -20,14 +20,18 @@ from smsops.core.errors import UsageError
 
 def build_app(service: Service) -> Starlette:
     async def healthz(request: Request) -> Response:
-        """Alive. `degraded` when the newest config on disk was refused (restarting won't help)."""
+        """Alive. `degraded` when the newest config on disk was refused (restarting won't help)
+        or a schedule's latest round failed (`failing`: schedule -> masked error)."""
         health = service.health
+        failing = dict(service.runner.failures.errors)
         body: dict[str, Any] = {
-            "status": "degraded" if health.reload_error else "ok",
+            "status": "degraded" if health.reload_error or failing else "ok",
             "generation": health.generation,
         }
         if health.reload_error:
             body["error"] = health.reload_error
+        if failing:
+            body["failing"] = failing
         return JSONResponse(body)
 
     async def readyz(request: Request) -> Response:

@@ -1,7 +1,12 @@
 """Run-mode logs: JSON lines (`SMSOPS_LOG_FORMAT=json`) or human text.
 
 Callers log counts, schedule names and masked numbers only; this module adds
-no request data, so no secret or full number can reach a log line.
+no request data, so no secret or full number can reach a log line. A failed
+round's traceback (already scrubbed, see `failures`) is shown only at debug
+level, as the `traceback` field. APScheduler and asyncio log through the
+same handler, warnings and up only, and never with a traceback: they know no
+secrets to scrub it of (our jobs do not raise; this is the guard if one
+ever does).
 """
 
 from __future__ import annotations
@@ -28,13 +33,47 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record; a debug traceback (see `failures`) follows it, indented."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        trace = getattr(record, "traceback", None)
+        if isinstance(trace, str) and trace:
+            line += "\n" + "\n".join("    " + part for part in trace.rstrip().splitlines())
+        return line
+
+
+class NoTraceback(logging.Filter):
+    """Replace a foreign logger's traceback by the exception's type: one line, no text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.msg = f"{record.getMessage()} ({record.exc_info[0].__name__})"
+            record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
 def setup_logging(fmt: str, level: str) -> None:
+    formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter)
     root = logging.getLogger("smsops")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+
+    foreign = logging.StreamHandler(sys.stderr)
+    foreign.setFormatter(formatter)
+    foreign.addFilter(NoTraceback())
+    for name in ("apscheduler", "asyncio"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [foreign]
+        logger.setLevel(logging.WARNING)  # "Added job ..." at every reload is noise
+        logger.propagate = False

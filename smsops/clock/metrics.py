@@ -57,6 +57,12 @@ class Metrics:
             registry=r,
         )
         self.reconciles = Counter("smsops_reconciles", "Plan+apply rounds", ["trigger"], registry=r)
+        self.round_failures = Counter(
+            "smsops_round_failures",
+            "Rounds whose plan or send raised, per schedule",
+            ["schedule"],
+            registry=r,
+        )
         self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule
 
     def observe_plan(self, plan: Plan) -> None:

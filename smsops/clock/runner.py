@@ -3,6 +3,11 @@
 The ledger alone decides what is sent: a round at time T sends what the plan
 at T finds missing, so duplicate fires, restarts and late wake-ups are safe.
 Rounds never overlap; `stop()` lets the current one settle what is in flight.
+
+A round never raises (see `failures`): a schedule whose plan or send fails
+is logged in one masked line, counted and shown on `/healthz`, and the other
+schedules of the round still send. Schedules that need a secret that is not
+set are held (see `readiness`).
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from smsops.clock.failures import RoundFailures, describe
 from smsops.clock.metrics import Metrics
+from smsops.clock.readiness import MissingSecret, missing_secrets, secret_values
 from smsops.config.loader import Config
 from smsops.core.skips import SkipReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.occurrences import due_occurrences, last_closed_fire, occurrence_label
 from smsops.engine.owner import this_run
-from smsops.engine.plan import Disposition, Plan
+from smsops.engine.plan import Disposition, Plan, SchedulePlan
 from smsops.engine.planner import PlanOptions
 from smsops.engine.reconcile import mark_stale, plan_against
 from smsops.ledger.base import Ledger
@@ -35,43 +42,137 @@ class Runner:
         metrics: Metrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.config, self.ledger, self.env, self.metrics = config, ledger, env, metrics
+        self.ledger, self.env, self.metrics = ledger, env, metrics
         self.clock = clock
         self.stopping = False
         self.sender: Sender | None = None
+        self.failures = RoundFailures()
+        self.missing: list[MissingSecret] = []
+        self._secrets: list[str] = []
         self._lock = asyncio.Lock()
         self._settled: dict[str, tuple[Config, list[str]]] = {}  # see _unsettled
+        self.config = config
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        """Adopt `config` (at start and on every reload): its secrets are checked here.
+
+        A setter, so no way of handing the runner a config can skip the check.
+        """
+        self._config = config
+        self._secrets = secret_values(config, self.env)
+        self.missing = missing_secrets(config, self.env)
+        for missing in self.missing:
+            log.error(
+                "secret missing: %s",
+                missing,
+                extra={"provider": missing.provider, "variable": missing.variable},
+            )
+        self.failures.keep_only(n for n, s in config.schedules.items() if s.enabled)
+
+    def describe(self, error: BaseException) -> str:
+        """`error` in one line fit for a log: numbers masked, this config's secrets hidden."""
+        return describe(error, self._secrets)
+
+    def held(self) -> set[str]:
+        """Schedules that send nothing until a secret they need is set."""
+        return {name for missing in self.missing for name in missing.schedules}
 
     async def reconcile(self, names: list[str] | None = None, why: str = "resync") -> Plan | None:
-        """Plan at the clock's time for `names` (default: every enabled schedule), send the rest."""
+        """Plan at the clock's time for `names` (default: every enabled schedule), send the rest.
+
+        Never raises: a failure is logged in one masked line, counted in
+        `smsops_round_failures_total` and shown on `/healthz` until that
+        schedule's next successful round.
+        """
         async with self._lock:
             if self.stopping:
                 return None
             config = self.config  # a reload swaps it between rounds, never during one
             now = self.clock()
-            names = self._unsettled(config, now, names)
-            if not names:
-                return None
-            stale = mark_stale(self.ledger)
-            if stale:
-                log.warning(
-                    "marked %d sends uncertain: pending from a run that stopped mid-send",
-                    len(stale),
-                )
-            # A plan of a big audience takes seconds: off the event loop, so
-            # /healthz and /metrics keep answering meanwhile.
-            options = PlanOptions(only=names, keep_sends=True)
-            plan = await asyncio.to_thread(plan_against, config, self.ledger, now, options)
-            if why == "start":
-                self._report_missed(config, plan, now)
-            self.metrics.reconciles.labels(why).inc()
-            self.metrics.observe_plan(plan)
-            self._remember_settled(config, plan)
-            if plan.sends:
-                report = await self._send(config, plan)
-                self.metrics.observe_report(report)
-                _log_report(plan, report, why)
+            names = self._unheld(config, names, why)
+            try:
+                names = self._unsettled(config, now, names)
+                if not names:
+                    return None
+                plan, errors = await self._round(config, now, names, why)
+            except Exception as exc:  # whatever it is, the daemon lives on
+                plan, errors = None, dict.fromkeys(names, exc)
+            if errors:
+                for name in errors:
+                    self.metrics.round_failures.labels(name).inc()
+                    self._settled.pop(name, None)  # planned afresh next time
+                self.failures.failed(errors, why, self._secrets)
+            self.failures.succeeded(name for name in names if name not in errors)
             return plan
+
+    async def _round(
+        self, config: Config, now: datetime, names: list[str], why: str
+    ) -> tuple[Plan, dict[str, BaseException]]:
+        """One round; a schedule whose plan fails is left out, the others still send."""
+        stale = mark_stale(self.ledger)
+        if stale:
+            log.warning(
+                "marked %d sends uncertain: pending from a run that stopped mid-send",
+                len(stale),
+            )
+        # A plan of a big audience takes seconds: off the event loop, so
+        # /healthz and /metrics keep answering meanwhile.
+        plan, errors = await asyncio.to_thread(self._plan, config, now, names)
+        if why == "start":
+            self._report_missed(config, plan, now)
+        self.metrics.reconciles.labels(why).inc()
+        self.metrics.observe_plan(plan)
+        self._remember_settled(config, plan)
+        if plan.sends:
+            try:
+                report = await self._send(config, plan)
+            except Exception as exc:  # blamed on the schedules that were sending
+                errors.update((s.schedule, exc) for s in plan.schedules if s.to_send)
+                return plan, errors
+            self.metrics.observe_report(report)
+            _log_report(plan, report, why)
+        return plan, errors
+
+    def _plan(
+        self, config: Config, now: datetime, names: list[str]
+    ) -> tuple[Plan, dict[str, BaseException]]:
+        """The plan of `names`; if it fails, one plan per schedule finds which ones fail.
+
+        Planning them together reads shared files once; apart only when
+        something is broken, so one schedule's missing audience does not
+        stop the others.
+        """
+        try:
+            return plan_against(config, self.ledger, now, _options(names)), {}
+        except Exception as exc:  # reported per schedule by reconcile
+            if len(names) == 1:
+                return Plan(now, []), {names[0]: exc}
+        planned: list[SchedulePlan] = []
+        errors: dict[str, BaseException] = {}
+        for name in names:
+            try:
+                planned.extend(plan_against(config, self.ledger, now, _options([name])).schedules)
+            except Exception as exc:  # as above
+                errors[name] = exc
+        return Plan(now, planned), errors
+
+    def _unheld(self, config: Config, names: list[str] | None, why: str) -> list[str]:
+        """`names` (default: every enabled schedule) without those a missing secret holds."""
+        wanted = [n for n, s in config.schedules.items() if s.enabled] if names is None else names
+        held = self.held()
+        for name in wanted:
+            if name in held and why == "fire":
+                log.warning(
+                    "%s fired but sends nothing: a secret it needs is not set (see /readyz)",
+                    name,
+                    extra={"schedule": name},
+                )
+        return [name for name in wanted if name not in held]
 
     def _unsettled(self, config: Config, now: datetime, names: list[str] | None) -> list[str]:
         """The schedules worth planning now: not known settled for what is due.
@@ -109,10 +210,13 @@ class Runner:
 
     async def _send(self, config: Config, plan: Plan) -> ApplyReport:
         options = ApplyOptions(claimed_by=this_run())
-        self.sender = Sender(config, self.ledger, self.env, options)
+        sender = self.sender = Sender(config, self.ledger, self.env, options)
         try:
-            self.sender.check_secrets(plan.sends)
-            return await self.sender.run(plan.sends)
+            sender.check_secrets(plan.sends)
+            return await sender.run(plan.sends)
+        except Exception:
+            self.metrics.observe_report(sender.report)  # what went out before it failed
+            raise
         finally:
             self.sender = None
 
@@ -146,6 +250,10 @@ class Runner:
         """Wait for the round in progress (if any) to finish."""
         async with self._lock:
             return
+
+
+def _options(names: list[str]) -> PlanOptions:
+    return PlanOptions(only=names, keep_sends=True)
 
 
 def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:

@@ -117,7 +117,13 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopped.wait(), timeout=self.poll)
             if not self.stopped.is_set():
-                await self.reload_if_changed()
+                try:
+                    await self.reload_if_changed()
+                except Exception as exc:  # the watch outlives any one change it cannot take
+                    self.health.reload_error = self.runner.describe(exc)
+                    self.metrics.reload_failures.inc()
+                    self.metrics.reload_error.set(1)
+                    log.error("config change refused: %s", self.health.reload_error)
 
     async def reload_if_changed(self) -> None:
         seen = fingerprint(self.root)
@@ -174,8 +180,11 @@ class Service:
             self.stopped.set()
 
     def ready(self) -> tuple[bool, str]:
+        """Ready: the ledger answers and every secret an enabled schedule needs is set."""
         try:
             self.ledger.get(["readiness-probe"])
         except Exception as exc:
             return False, f"ledger unreachable: {type(exc).__name__}"
+        if self.runner.missing:
+            return False, "; ".join(str(missing) for missing in self.runner.missing)
         return True, "ok"

@@ -1,0 +1,88 @@
+"""A round that raised: one masked log line, a counter, and `/healthz` degraded.
+
+An exception inside a round (an audience file gone, a ledger that cannot be
+written, a bug) must neither kill the daemon nor reach the log as a
+traceback: a traceback quotes exception texts, and those may hold a full
+number (a CSV row) or a secret (a URL built with a key). So each failed
+round is ONE log line naming the schedules and the error, with numbers
+masked and every secret value the config refers to replaced by `***`; the
+scrubbed traceback is added only with `SMSOPS_LOG_LEVEL=debug`. A schedule
+stays failing (and `/healthz` degraded) until a round of it succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable, Sequence
+
+from smsops.core.errors import SmsopsError
+from smsops.core.phone import scrub_numbers
+
+log = logging.getLogger("smsops.run")
+MAX_ERROR = 500  # characters of one error in a log line or /healthz
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every secret value (longest first) hidden and numbers masked."""
+    for value in secrets:
+        text = text.replace(value, "***")
+    return scrub_numbers(text)
+
+
+def describe(error: BaseException, secrets: Sequence[str]) -> str:
+    """What went wrong, in one scrubbed line of at most MAX_ERROR characters.
+
+    Our own errors already say what to do; anything else is named by its
+    type, since its text was not written for a user.
+    """
+    if isinstance(error, SmsopsError):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    line = " | ".join(part.strip() for part in text.splitlines() if part.strip())
+    line = scrub(line, secrets)
+    return line if len(line) <= MAX_ERROR else line[: MAX_ERROR - 1] + "…"
+
+
+class RoundFailures:
+    """The schedules whose latest round failed, and why (what `/healthz` shows)."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def failed(
+        self,
+        errors: dict[str, BaseException],
+        why: str,
+        secrets: Sequence[str],
+    ) -> dict[str, str]:
+        """Record and log one round's failures, one line for the whole round."""
+        described = {name: describe(error, secrets) for name, error in errors.items()}
+        self.errors.update(described)
+        causes: dict[str, list[str]] = {}
+        for name, text in described.items():
+            causes.setdefault(text, []).append(name)
+        summary = "; ".join(f"{', '.join(names)}: {text}" for text, names in causes.items())
+        extra: dict[str, object] = {"schedules": ",".join(described), "trigger": why}
+        if log.isEnabledFor(logging.DEBUG):
+            extra["traceback"] = scrub(
+                "".join(
+                    line
+                    for error in {id(e): e for e in errors.values()}.values()
+                    for line in traceback.format_exception(error)
+                ),
+                secrets,
+            )
+        log.error("round failed [%s]: %s", why, summary, extra=extra)
+        return described
+
+    def succeeded(self, names: Iterable[str]) -> None:
+        for name in names:
+            if self.errors.pop(name, None) is not None:
+                log.info("schedule %s recovered: its round succeeded", name)
+
+    def keep_only(self, names: Iterable[str]) -> None:
+        """Forget schedules a reload removed or disabled."""
+        kept = set(names)
+        self.errors = {n: e for n, e in self.errors.items() if n in kept}
