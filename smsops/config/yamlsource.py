@@ -7,6 +7,7 @@ every key and value by path, so later checks can point at `file:line:col`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,15 +15,28 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    NodeEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from smsops.core.errors import ConfigError, Location, Problem
+from smsops.core.errors import ConfigError, FileRefused, Location, Problem
+from smsops.core.files import YAML_MAX_BYTES, read_confined
 
 YamlPath = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
 _TRUE = {"true", "yes", "on", "y"}
 _SPECIAL_FLOATS = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+# Nesting deeper than this is refused before composing: the C composer
+# recurses per level and crashes the process near 50,000 (a config needs ~6).
+MAX_DEPTH = 64
+# Nodes that aliases (`*name`, `<<: *name`) may add to a file when expanded:
+# nine levels of ten aliases (1.6 KB, "billion laughs") would build 10**9.
+MAX_ALIAS_NODES = 100_000
 
 
 @dataclass
@@ -133,22 +147,30 @@ def _parse_int(text: str) -> int:
         return int(cleaned, 8) if cleaned.lstrip("+-").startswith("0") else int(cleaned)
 
 
-def load_file(path: Path) -> tuple[Any, SourceMap]:
+def load_file(path: Path, root: Path | None = None) -> tuple[Any, SourceMap]:
     """Parse one YAML file into plain values and its source map.
 
-    Raises `ConfigError` for unreadable files, syntax errors and duplicate keys.
+    The file must resolve inside `root` (default: its own directory) and
+    be a regular file within `YAML_MAX_BYTES`. Raises `ConfigError` for
+    refused or unreadable files, syntax errors, nesting or alias expansion
+    past the limits, and duplicate keys.
     """
+    where = Location(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        content = read_confined(path, root or path.resolve().parent, YAML_MAX_BYTES)
+        text = content.decode("utf-8")
+    except FileRefused as exc:
+        raise ConfigError([Problem(where, f"refused: {exc.reason}")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            [Problem(Location(path), f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
+            [Problem(where, f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
         ) from None
     except OSError as exc:
-        raise ConfigError([Problem(Location(path), f"cannot read: {exc.strerror}")]) from None
+        raise ConfigError([Problem(where, f"cannot read: {exc.strerror}")]) from None
     yaml = YAML(typ="safe", pure=False)
     try:
-        root = yaml.compose(text)
+        _check_shape(yaml, text, path)
+        root_node = YAML(typ="safe", pure=False).compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
@@ -160,7 +182,61 @@ def load_file(path: Path) -> tuple[Any, SourceMap]:
     except YAMLError as exc:
         raise ConfigError([Problem(Location(path), f"YAML error: {exc}")]) from None
     builder = _Builder(path)
-    data = {} if root is None else builder.build(root, ())
+    data = {} if root_node is None else builder.build(root_node, ())
     if builder.problems:
         raise ConfigError(builder.problems)
     return data, builder.source
+
+
+def _check_shape(yaml: YAML, text: str, path: Path) -> None:
+    """Refuse nesting past `MAX_DEPTH` and alias expansion past `MAX_ALIAS_NODES`.
+
+    Read from the parser's event stream, which is iterative and lazy: it
+    stops at the first level too deep (parsing 50,000 open brackets to the
+    end takes seconds), before the recursive composer ever sees it. An
+    alias adds the expanded size of its anchor, so the count is exact.
+    """
+    sizes: dict[str, int] = {}  # anchor -> nodes its value expands to
+    open_nodes: list[list[Any]] = []  # [nodes so far, anchor] of each open collection
+    added = 0
+    with contextlib.closing(yaml.parse(text)) as events:
+        for event in events:
+            if isinstance(event, CollectionEndEvent):
+                count, anchor = open_nodes.pop()
+                if anchor is not None:
+                    sizes[anchor] = count
+                if open_nodes:
+                    open_nodes[-1][0] += count
+                continue
+            if not isinstance(event, NodeEvent):
+                continue
+            mark = event.start_mark
+            if isinstance(event, AliasEvent):
+                count = sizes.get(event.anchor, 1)
+                added += count
+                if added > MAX_ALIAS_NODES:
+                    raise _too_much(
+                        path,
+                        mark,
+                        f"aliases expand this file to more than {MAX_ALIAS_NODES:,} extra "
+                        "values (an alias bomb?); write the values out or use fewer aliases",
+                    )
+            elif isinstance(event, CollectionStartEvent):
+                if len(open_nodes) >= MAX_DEPTH:
+                    raise _too_much(
+                        path,
+                        mark,
+                        f"nested more than {MAX_DEPTH} levels deep; a config needs a few",
+                    )
+                open_nodes.append([1, event.anchor])
+                continue
+            else:  # a scalar
+                count = 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            if open_nodes:
+                open_nodes[-1][0] += count
+
+
+def _too_much(path: Path, mark: Any, message: str) -> ConfigError:
+    return ConfigError([Problem(Location(path, mark.line + 1, mark.column + 1), message)])
