@@ -14,7 +14,7 @@ from smsops.config.diagnostics import did_you_mean, problems_from
 from smsops.config.models import Audience, Schedule, Template
 from smsops.config.providers import ProviderBase
 from smsops.config.types import check_name
-from smsops.config.yamlsource import SourceMap, load_file
+from smsops.config.yamlsource import MAX_CONFIG_VALUES, MAX_FILE_VALUES, SourceMap, load_file
 from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.files import check_inside, confinement_root
 
@@ -120,6 +120,29 @@ def walk_config(root: Path) -> tuple[list[Path], list[Problem]]:
     return sorted(found), problems
 
 
+def files_read(root: Path) -> list[Path]:
+    """Every file the config at `root` reads: its YAML files and the CSV files they name.
+
+    For watching the config (`smsops run`): a change to any other file is
+    not a change of the config. Sources are taken from the YAML as written,
+    valid or not, so fixing the CSV of a refused config is seen too.
+    """
+    yaml_files, refused = walk_config(root)
+    found = [*yaml_files, *(problem.location.file for problem in refused)]
+    jail = confinement_root(root)
+    for file in yaml_files:
+        try:
+            data, _ = load_file(file, jail)
+        except ConfigError:
+            continue
+        audiences = data.get("audiences") if isinstance(data, dict) else None
+        for entry in audiences.values() if isinstance(audiences, dict) else ():
+            source = entry.get("source") if isinstance(entry, dict) else None
+            if isinstance(source, str):
+                found.append(file.parent / source)
+    return found
+
+
 ProviderModels = Mapping[str, type[ProviderBase]]
 
 
@@ -136,12 +159,15 @@ def load_config(root: Path, provider_models: ProviderModels) -> LoadResult:
     if not config.files and not problems:
         problems.append(Problem(Location(root), "no *.yaml or *.yml files found here"))
     raw: dict[tuple[str, str], Any] = {}
+    values = 0  # of all files so far: a config holds at most MAX_CONFIG_VALUES
     for file in config.files:
+        budget = min(MAX_FILE_VALUES, MAX_CONFIG_VALUES - values)
         try:
-            data, source = load_file(file, config.confined_to)
+            data, source = load_file(file, config.confined_to, budget)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
+        values += len(source.values)
         problems.extend(_collect(data, source, config, raw))
     for (section, name), data in raw.items():
         problems.extend(_validate_entry(config, section, name, data, provider_models))

@@ -34,9 +34,12 @@ _SPECIAL_FLOATS = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".na
 # Nesting deeper than this is refused before composing: the C composer
 # recurses per level and crashes the process near 50,000 (a config needs ~6).
 MAX_DEPTH = 64
-# Nodes that aliases (`*name`, `<<: *name`) may add to a file when expanded:
-# nine levels of ten aliases (1.6 KB, "billion laughs") would build 10**9.
-MAX_ALIAS_NODES = 100_000
+# Values (keys, scalars, lists, mappings) one YAML file may hold, an alias counting
+# as every value it expands to: composing and building cost ~50 µs a value,
+# and nine levels of ten aliases (1.6 KB, "billion laughs") would be 10**9.
+MAX_FILE_VALUES = 50_000
+# The same for all the files of a config together.
+MAX_CONFIG_VALUES = 100_000
 
 
 @dataclass
@@ -147,13 +150,15 @@ def _parse_int(text: str) -> int:
         return int(cleaned, 8) if cleaned.lstrip("+-").startswith("0") else int(cleaned)
 
 
-def load_file(path: Path, root: Path | None = None) -> tuple[Any, SourceMap]:
+def load_file(
+    path: Path, root: Path | None = None, max_values: int = MAX_FILE_VALUES
+) -> tuple[Any, SourceMap]:
     """Parse one YAML file into plain values and its source map.
 
     The file must resolve inside `root` (default: its own directory) and
     be a regular file within `YAML_MAX_BYTES`. Raises `ConfigError` for
-    refused or unreadable files, syntax errors, nesting or alias expansion
-    past the limits, and duplicate keys.
+    refused or unreadable files, syntax errors, nesting past `MAX_DEPTH`,
+    more than `max_values` values (aliases expanded), and duplicate keys.
     """
     where = Location(path)
     try:
@@ -169,7 +174,7 @@ def load_file(path: Path, root: Path | None = None) -> tuple[Any, SourceMap]:
         raise ConfigError([Problem(where, f"cannot read: {exc.strerror}")]) from None
     yaml = YAML(typ="safe", pure=False)
     try:
-        _check_shape(yaml, text, path)
+        _check_shape(yaml, text, path, max_values)
         root_node = YAML(typ="safe", pure=False).compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -188,17 +193,18 @@ def load_file(path: Path, root: Path | None = None) -> tuple[Any, SourceMap]:
     return data, builder.source
 
 
-def _check_shape(yaml: YAML, text: str, path: Path) -> None:
-    """Refuse nesting past `MAX_DEPTH` and alias expansion past `MAX_ALIAS_NODES`.
+def _check_shape(yaml: YAML, text: str, path: Path, max_values: int) -> None:
+    """Refuse nesting past `MAX_DEPTH` and more than `max_values` values.
 
     Read from the parser's event stream, which is iterative and lazy: it
-    stops at the first level too deep (parsing 50,000 open brackets to the
-    end takes seconds), before the recursive composer ever sees it. An
-    alias adds the expanded size of its anchor, so the count is exact.
+    stops at the first level too deep or the first value too many (parsing
+    50,000 open brackets to the end takes seconds), before the recursive
+    composer ever sees the text. An alias counts as the values its anchor
+    expands to, so the count is what building the file would make.
     """
-    sizes: dict[str, int] = {}  # anchor -> nodes its value expands to
-    open_nodes: list[list[Any]] = []  # [nodes so far, anchor] of each open collection
-    added = 0
+    sizes: dict[str, int] = {}  # anchor -> values it expands to
+    open_nodes: list[list[Any]] = []  # [values so far, anchor] of each open collection
+    total = 0
     with contextlib.closing(yaml.parse(text)) as events:
         for event in events:
             if isinstance(event, CollectionEndEvent):
@@ -210,32 +216,38 @@ def _check_shape(yaml: YAML, text: str, path: Path) -> None:
                 continue
             if not isinstance(event, NodeEvent):
                 continue
-            mark = event.start_mark
-            if isinstance(event, AliasEvent):
-                count = sizes.get(event.anchor, 1)
-                added += count
-                if added > MAX_ALIAS_NODES:
-                    raise _too_much(
-                        path,
-                        mark,
-                        f"aliases expand this file to more than {MAX_ALIAS_NODES:,} extra "
-                        "values (an alias bomb?); write the values out or use fewer aliases",
-                    )
-            elif isinstance(event, CollectionStartEvent):
+            is_alias = isinstance(event, AliasEvent)
+            count = sizes.get(event.anchor, 1) if is_alias else 1
+            total += count
+            if total > max_values:
+                raise _too_much(path, event.start_mark, _past_values(max_values, is_alias))
+            if isinstance(event, CollectionStartEvent):
                 if len(open_nodes) >= MAX_DEPTH:
-                    raise _too_much(
-                        path,
-                        mark,
-                        f"nested more than {MAX_DEPTH} levels deep; a config needs a few",
-                    )
+                    message = f"nested more than {MAX_DEPTH} levels deep; a config needs a few"
+                    raise _too_much(path, event.start_mark, message)
                 open_nodes.append([1, event.anchor])
                 continue
-            else:  # a scalar
-                count = 1
-                if event.anchor is not None:
-                    sizes[event.anchor] = 1
+            if not is_alias and event.anchor is not None:
+                sizes[event.anchor] = 1
             if open_nodes:
                 open_nodes[-1][0] += count
+
+
+def _past_values(limit: int, alias: bool) -> str:
+    if alias:
+        return (
+            f"aliases expand this file past {limit:,} values (an alias bomb?); write the "
+            "values out or use fewer aliases"
+        )
+    if limit < MAX_FILE_VALUES:  # what is left of the whole config's budget
+        return (
+            f"takes the config's YAML files past {MAX_CONFIG_VALUES:,} values together; "
+            "keep big lists of contacts in a CSV audience"
+        )
+    return (
+        f"more than {limit:,} values (keys, scalars, lists, mappings) in one file; keep big "
+        "lists of contacts in a CSV audience"
+    )
 
 
 def _too_much(path: Path, mark: Any, message: str) -> ConfigError:

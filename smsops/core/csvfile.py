@@ -18,6 +18,7 @@ import io
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+from smsops.core.errors import FileRefused
 from smsops.core.files import CSV_MAX_BYTES, CSV_MAX_LINE, describe_size, open_confined
 
 
@@ -35,7 +36,11 @@ class LineTooLong(ValueError):
 def open_text(path: Path, root: Path, encoding: str) -> io.TextIOWrapper:
     """The CSV file (confined to `root`) as text; a UTF-8 byte-order mark is dropped."""
     raw = open_confined(path, root, CSV_MAX_BYTES)
-    return io.TextIOWrapper(raw, encoding=_with_bom(encoding), newline="")
+    try:
+        return io.TextIOWrapper(raw, encoding=_with_bom(encoding), newline="")
+    except BaseException:  # an unknown encoding: the file is closed, not leaked
+        raw.close()
+        raise
 
 
 def text_lines(text: io.TextIOWrapper) -> Iterator[str]:
@@ -55,13 +60,19 @@ def text_lines(text: io.TextIOWrapper) -> Iterator[str]:
 
 
 def undecodable_row(path: Path, root: Path, encoding: str, delimiter: str) -> int | None:
-    """The row (the header is row 1) that cannot be decoded, if any."""
+    """The row (the header is row 1) that cannot be decoded, if any.
+
+    None also when the file cannot be read again (replaced meanwhile, a line
+    too long before the bad bytes): the caller then points at its block.
+    """
     read = 0
     try:
         for _ in csv.reader(csv_lines(path, root, encoding), delimiter=delimiter):
             read += 1
     except UnicodeDecodeError:
         return read + 1
+    except (OSError, FileRefused, LineTooLong, csv.Error):
+        return None
     return None
 
 

@@ -164,7 +164,7 @@ def _big_csv(root: Path) -> Path:
     config = _config(root, "people.csv")
     with (config / "people.csv").open("wb") as sparse:
         sparse.write(f"phone,name\n+447400123456,{OUTSIDE}\n".encode())
-        sparse.truncate(257 * 2**20)  # sparse: 257 MiB that cost no disk
+        sparse.truncate(65 * 2**20)  # sparse: 65 MiB that cost no disk
     return config
 
 
@@ -184,6 +184,18 @@ def _alias(root: Path) -> Path:
 
 def _merge(root: Path) -> Path:
     return _config(root, "people.csv", {"bomb.yaml": _merge_bomb(), "people.csv": "phone,name\n"})
+
+
+def _many_values(root: Path) -> Path:
+    flood = "contacts: [" + "1, " * 400_000 + "]\n"  # 1.2 MB: within the byte limit
+    return _config(root, "people.csv", {"flood.yaml": flood, "people.csv": "phone,name\n"})
+
+
+def _many_files(root: Path) -> Path:
+    files: dict[str, str | bytes] = {"people.csv": "phone,name\n"}
+    for index in range(6):
+        files[f"part{index}.yaml"] = f"x{index}: [" + "1, " * 30_000 + "]\n"
+    return _config(root, "people.csv", files)
 
 
 def _deep(root: Path) -> Path:
@@ -211,7 +223,7 @@ ATTACKS = [
     Attack("fifo-yaml", _fifo_yaml, r"config/more\.yaml", "a FIFO (named pipe)"),
     Attack("directory-as-csv", _directory_source, AT_SOURCE, "is a directory"),
     Attack("oversized-yaml", _big_yaml, r"config/providers\.yaml", "over the limit of 4.0 MiB"),
-    Attack("oversized-csv", _big_csv, AT_SOURCE, "over the limit of 256.0 MiB"),
+    Attack("oversized-csv", _big_csv, AT_SOURCE, "over the limit of 64.0 MiB"),
     Attack(
         "endless-csv-line",
         _endless_line,
@@ -222,6 +234,8 @@ ATTACKS = [
     Attack("endless-csv-header", _endless_header, r"people\.csv:1:1", "longer than 1.0 MiB"),
     Attack("alias-bomb", _alias, r"bomb\.yaml:\d+:\d+", "alias bomb"),
     Attack("merge-key-bomb", _merge, r"bomb\.yaml:\d+:\d+", "alias bomb"),
+    Attack("value-flood", _many_values, r"flood\.yaml:1:\d+", "more than 50,000 values"),
+    Attack("files-flood", _many_files, r"part\d\.yaml:1:\d+", "past 100,000 values together"),
     Attack("nesting-50000", _deep, r"deep\.yaml:1:\d+", "nested more than 64 levels"),
     Attack("block-nesting-400", _deep_block, r"deep\.yaml:\d+:\d+", "nested more than 64"),
 ]
