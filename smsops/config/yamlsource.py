@@ -200,37 +200,54 @@ def _check_shape(yaml: YAML, text: str, path: Path, max_values: int) -> None:
     stops at the first level too deep or the first value too many (parsing
     50,000 open brackets to the end takes seconds), before the recursive
     composer ever sees the text. An alias counts as the values its anchor
-    expands to, so the count is what building the file would make.
+    expands to and as the levels it holds, so both counts are what building
+    the file would make (a chain of aliases can nest deeper than its text).
     """
-    sizes: dict[str, int] = {}  # anchor -> values it expands to
-    open_nodes: list[list[Any]] = []  # [values so far, anchor] of each open collection
+    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) it expands to
+    # [values so far, deepest child's levels, anchor] of each open collection
+    open_nodes: list[list[Any]] = []
     total = 0
     with contextlib.closing(yaml.parse(text)) as events:
         for event in events:
             if isinstance(event, CollectionEndEvent):
-                count, anchor = open_nodes.pop()
-                if anchor is not None:
-                    sizes[anchor] = count
-                if open_nodes:
-                    open_nodes[-1][0] += count
+                count, inner, anchor = open_nodes.pop()
+                _add(open_nodes, sizes, anchor, count, inner + 1)
                 continue
             if not isinstance(event, NodeEvent):
                 continue
             is_alias = isinstance(event, AliasEvent)
-            count = sizes.get(event.anchor, 1) if is_alias else 1
+            count, levels = sizes.get(event.anchor, (1, 0)) if is_alias else (1, 0)
             total += count
             if total > max_values:
                 raise _too_much(path, event.start_mark, _past_values(max_values, is_alias))
-            if isinstance(event, CollectionStartEvent):
-                if len(open_nodes) >= MAX_DEPTH:
-                    message = f"nested more than {MAX_DEPTH} levels deep; a config needs a few"
-                    raise _too_much(path, event.start_mark, message)
-                open_nodes.append([1, event.anchor])
-                continue
-            if not is_alias and event.anchor is not None:
-                sizes[event.anchor] = 1
-            if open_nodes:
-                open_nodes[-1][0] += count
+            is_start = isinstance(event, CollectionStartEvent)
+            if len(open_nodes) + max(levels, is_start) > MAX_DEPTH:
+                message = f"nested more than {MAX_DEPTH} levels deep; a config needs a few"
+                raise _too_much(path, event.start_mark, message + _through(is_alias))
+            if is_start:
+                open_nodes.append([1, 0, event.anchor])
+            else:
+                _add(open_nodes, sizes, None if is_alias else event.anchor, count, levels)
+
+
+def _add(
+    open_nodes: list[list[Any]],
+    sizes: dict[str, tuple[int, int]],
+    anchor: str | None,
+    count: int,
+    levels: int,
+) -> None:
+    """Account a finished value (`count` values, `levels` deep) to its anchor and parent."""
+    if anchor is not None:
+        sizes[anchor] = (count, levels)
+    if open_nodes:
+        parent = open_nodes[-1]
+        parent[0] += count
+        parent[1] = max(parent[1], levels)
+
+
+def _through(alias: bool) -> str:
+    return " (counting what the alias here expands to)" if alias else ""
 
 
 def _past_values(limit: int, alias: bool) -> str:

@@ -198,6 +198,14 @@ def _many_files(root: Path) -> Path:
     return _config(root, "people.csv", files)
 
 
+def _alias_chain(root: Path) -> Path:
+    # each line nests 60 levels (within the limit); each alias adds the line before
+    lines = ["a0: &a0 " + "[" * 60 + "x" + "]" * 60]
+    lines += [f"a{i}: &a{i} " + "[" * 60 + f"*a{i - 1}" + "]" * 60 for i in range(1, 40)]
+    chain = "\n".join(lines) + "\n"
+    return _config(root, "people.csv", {"chain.yaml": chain, "people.csv": "phone,name\n"})
+
+
 def _deep(root: Path) -> Path:
     deep = "providers: " + "[" * 50_000 + "]" * 50_000 + "\n"
     return _config(root, "people.csv", {"deep.yaml": deep, "people.csv": "phone,name\n"})
@@ -237,6 +245,7 @@ ATTACKS = [
     Attack("value-flood", _many_values, r"flood\.yaml:1:\d+", "more than 50,000 values"),
     Attack("files-flood", _many_files, r"part\d\.yaml:1:\d+", "past 100,000 values together"),
     Attack("nesting-50000", _deep, r"deep\.yaml:1:\d+", "nested more than 64 levels"),
+    Attack("alias-chain-depth", _alias_chain, r"chain\.yaml:2:69", "what the alias here expands"),
     Attack("block-nesting-400", _deep_block, r"deep\.yaml:\d+:\d+", "nested more than 64"),
 ]
 

@@ -35,6 +35,18 @@ def test_nesting_past_the_limit_is_refused_at_the_bracket(tmp_path: Path) -> Non
     assert f"c.yaml:1:{3 + MAX_DEPTH}: nested more than {MAX_DEPTH} levels" in message
 
 
+def test_an_alias_counts_the_levels_it_expands_to(tmp_path: Path) -> None:
+    inner = "[" * 40 + "x" + "]" * 40
+    fits = f"a: &a {inner}\nb: [[*a]]\n"  # 1 + 2 + 40 levels: 43
+    assert _load(tmp_path, fits) is not None
+    chained = f"a: &a {inner}\nb: &b [[*a]]\nc: {inner[:20]}*b{inner[-20:]}\n"  # 1 + 20 + 42
+    assert _load(tmp_path, chained) is not None
+    too_deep = f"a: &a {inner}\nb: &b [[*a]]\nc: {inner[:22]}*b{inner[-22:]}\n"  # 1 + 22 + 42
+    message = _refusal(tmp_path, too_deep)
+    assert "c.yaml:3:26: nested more than 64 levels deep" in message
+    assert "(counting what the alias here expands to)" in message
+
+
 def test_merge_keys_and_plain_aliases_still_work(tmp_path: Path) -> None:
     text = (
         "base: &base {category: transactional, body: 'x'}\n"
