@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -87,9 +88,19 @@ def write_config(
     rate: str | None = None,
     max_in_flight: int | None = None,
 ) -> Path:
-    """One Opentact provider, one two-variable template, one untriggered schedule."""
+    """One Opentact provider, one two-variable template, one untriggered schedule.
+
+    The audience file is linked into `root` (copied where a hard link is not
+    possible): a config reads only files inside its own directory.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    audience = str(Path(audience).resolve())
+    inside = root / "audience.csv"
+    if not (inside.exists() and inside.samefile(audience)):
+        inside.unlink(missing_ok=True)
+        try:
+            os.link(audience, inside)
+        except OSError:
+            shutil.copyfile(audience, inside)
     extra = ""
     if rate:
         extra += f", rate_limit: '{rate}'"
@@ -101,7 +112,7 @@ def write_config(
         f"from: '+12017771234'{extra}}}\n"
         "templates:\n"
         "  t: {category: transactional, body: 'Hi {{ name }}, order {{ order }} has shipped.'}\n"
-        f"audiences:\n  a: {{source: '{audience}'}}\n"
+        "audiences:\n  a: {source: audience.csv}\n"
         "schedules:\n  s: {template: t, audience: a, provider: ot}\n",
         encoding="utf-8",
     )

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 from smsops.clock.metrics import Metrics
 from smsops.clock.runner import Runner
 from smsops.clock.triggers import RESYNC, trigger_for
-from smsops.config.loader import Config
+from smsops.config.loader import Config, config_files, files_read
 from smsops.core.errors import ConfigError
 from smsops.ledger.base import Ledger
 
@@ -36,21 +36,22 @@ class Health:
     fingerprint: tuple[tuple[str, int, int], ...] = field(default_factory=tuple)
 
 
-def fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
-    """What identifies the config on disk: every file's path, mtime and size.
+def fingerprint(root: Path, sources: Iterable[Path] = ()) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the config on disk: path, mtime and size of each file it reads.
 
-    Paths are resolved, so a git-sync sidecar swapping a symlink counts.
+    Those are the YAML files the walk finds now (so a new `*.yaml` counts)
+    and `sources`, the files they named at the last load (`files_read`);
+    any other file in the directory (a README) is not the config. Paths are
+    resolved, so a git-sync sidecar swapping a symlink counts.
     """
-    base = root.resolve()
-    files = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
-    found = []
-    for path in files:
+    found = set()
+    for path in [*config_files(root), *sources]:
         try:
             stat = path.stat()
+            found.add((str(path.resolve()), stat.st_mtime_ns, stat.st_size))
         except OSError:
-            continue  # replaced while we looked; the next poll sees the new one
-        found.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return tuple(found)
+            found.add((str(path), -1, -1))  # missing or looping: its return is a change
+    return tuple(sorted(found))
 
 
 class Service:
@@ -67,7 +68,8 @@ class Service:
 
         self.root, self.load, self.ledger, self.runner = root, load, ledger, runner
         self.metrics, self.poll = metrics, poll
-        self.health = Health(generation=1, fingerprint=fingerprint(root))
+        self.read = files_read(root)  # what the config read at the last load
+        self.health = Health(generation=1, fingerprint=fingerprint(root, self.read))
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.stopped = asyncio.Event()
         metrics.generation.set(1)
@@ -126,10 +128,10 @@ class Service:
                     log.error("config change refused: %s", self.health.reload_error)
 
     async def reload_if_changed(self) -> None:
-        seen = fingerprint(self.root)
-        if seen == self.health.fingerprint:
+        if fingerprint(self.root, self.read) == self.health.fingerprint:
             return
-        self.health.fingerprint = seen
+        self.read = files_read(self.root)  # the YAML may name other files now
+        self.health.fingerprint = fingerprint(self.root, self.read)
         try:
             config = self.load(self.root)
         except ConfigError as exc:

@@ -17,8 +17,8 @@ from pathlib import Path
 from smsops.config import numbers
 from smsops.config.loader import Config
 from smsops.config.models import Audience
-from smsops.core.csvfile import open_text, undecodable_row
-from smsops.core.errors import ConfigError, Location, Problem
+from smsops.core.csvfile import LineTooLong, open_text, text_lines, undecodable_row
+from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.phone import PhoneNumber, normalize
 from smsops.core.skips import Skip, SkipReason
 
@@ -169,7 +169,8 @@ def _rows(
 ) -> Iterator[tuple[tuple[list[str], int], PhoneNumber | str]]:
     """((cells, row number), E.164 number or why not) of each CSV row; numbers via the cache."""
     rows = _csv_rows(csv_file, audience, config.locate("audiences", name, "source"))
-    return numbers.normalised(csv_file.path, audience.default_region, rows)
+    root = audience.source_root()
+    return numbers.normalised(csv_file.path, root, audience.default_region, rows)
 
 
 def _text(value: object) -> str:
@@ -182,11 +183,11 @@ def _csv_rows(
     csv_file: CsvFile, audience: Audience, declared: Location
 ) -> Iterator[tuple[tuple[list[str], int], str]]:
     """((cells, row number), raw phone) of each non-blank data row; fills in the header."""
-    path = csv_file.path
+    path, root = csv_file.path, audience.source_root()
     row_number = 1
     try:
-        with open_text(path, audience.encoding) as text:
-            reader = csv.reader(text, delimiter=audience.delimiter)
+        with open_text(path, root, audience.encoding) as text:
+            reader = csv.reader(text_lines(text), delimiter=audience.delimiter)
             csv_file.header[:] = [column.strip() for column in next(reader, [])]
             if audience.phone_column not in csv_file.header:
                 raise _problem(declared, f"{path} has no column {audience.phone_column!r}")
@@ -198,8 +199,14 @@ def _csv_rows(
                 yield (row, row_number), phone
     except FileNotFoundError:
         raise _problem(declared, f"CSV file {str(path)!r} does not exist") from None
+    except FileRefused as exc:
+        raise _problem(declared, f"CSV file {str(path)!r} refused: {exc.reason}") from None
+    except LineTooLong as exc:
+        raise _problem(Location(path, exc.line, 1), str(exc)) from None
+    except OSError as exc:
+        raise _problem(declared, f"cannot read CSV file {str(path)!r}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        bad = undecodable_row(path, audience.encoding, audience.delimiter)
+        bad = undecodable_row(path, root, audience.encoding, audience.delimiter)
         raise _problem(
             Location(path, row=bad or row_number + 1),
             f"not {audience.encoding} text ({exc.reason}); set `encoding` on the audience "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +14,9 @@ from smsops.config.diagnostics import did_you_mean, problems_from
 from smsops.config.models import Audience, Schedule, Template
 from smsops.config.providers import ProviderBase
 from smsops.config.types import check_name
-from smsops.config.yamlsource import SourceMap, load_file
-from smsops.core.errors import ConfigError, Location, Problem
+from smsops.config.yamlsource import MAX_CONFIG_VALUES, MAX_FILE_VALUES, SourceMap, load_file
+from smsops.core.errors import ConfigError, FileRefused, Location, Problem
+from smsops.core.files import check_inside, confinement_root
 
 SECTION_NAMES = ("providers", "templates", "audiences", "schedules")
 _SUBJECT = {"providers": "provider", "templates": "template", "audiences": "audience"}
@@ -31,6 +33,8 @@ class Config:
     """A whole config: every entry that validated, and where each was written."""
 
     root: Path
+    # The resolved directory every file of the config must lie in.
+    confined_to: Path = field(init=False)
     providers: dict[str, ProviderBase] = field(default_factory=dict)
     templates: dict[str, Template] = field(default_factory=dict)
     audiences: dict[str, Audience] = field(default_factory=dict)
@@ -39,6 +43,9 @@ class Config:
     # Audience name -> its CSV header, filled by the checks that read it once.
     csv_headers: dict[str, list[str]] = field(default_factory=dict)
     _sources: dict[tuple[str, str], SourceMap] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.confined_to = confinement_root(self.root)
 
     def locate(self, section: str, name: str, *path: str | int, key: bool = False) -> Location:
         """Where `path` inside entry `section.name` is written."""
@@ -63,17 +70,77 @@ class LoadResult:
 
 
 def config_files(root: Path) -> list[Path]:
-    """Every `*.yaml`/`*.yml` below `root` (or `root` itself), skipping hidden folders."""
-    if root.is_file():
-        return [root]
-    found = [
-        path
-        for path in root.rglob("*")
-        if path.suffix in (".yaml", ".yml")
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    ]
-    return sorted(found)
+    """Every `*.yaml`/`*.yml` below `root` (or `root` itself), skipping hidden names."""
+    return walk_config(root)[0]
+
+
+def walk_config(root: Path) -> tuple[list[Path], list[Problem]]:
+    """The YAML files of the config at `root`, and the problems of the walk.
+
+    Symlinked files and directories are followed when they resolve inside
+    the config directory (each directory once, so a link loop ends); a
+    symlinked directory or YAML file that resolves outside is a problem
+    at its path, and nothing below it is read. Hidden names are skipped.
+    """
+    if not root.is_dir():
+        return [root], []
+    jail = confinement_root(root)
+    found: list[Path] = []
+    problems: list[Problem] = []
+    seen: set[tuple[int, int]] = set()
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            info = folder.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue  # a link back to a folder already walked
+            seen.add((info.st_dev, info.st_ino))
+            with os.scandir(folder) as listing:
+                entries = [entry for entry in listing if not entry.name.startswith(".")]
+        except OSError as exc:
+            problems.append(Problem(Location(folder), f"cannot list this folder: {exc.strerror}"))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            is_yaml = path.suffix in (".yaml", ".yml")
+            try:
+                is_dir = entry.is_dir()
+                if entry.is_symlink() and (is_dir or is_yaml):
+                    check_inside(path, jail)
+            except FileRefused as exc:
+                problems.append(Problem(Location(path), f"refused: {exc.reason}"))
+                continue
+            except OSError:
+                is_dir = False
+            if is_dir:
+                folders.append(path)
+            elif is_yaml:
+                found.append(path)
+    return sorted(found), problems
+
+
+def files_read(root: Path) -> list[Path]:
+    """Every file the config at `root` reads: its YAML files and the CSV files they name.
+
+    For watching the config (`smsops run`): a change to any other file is
+    not a change of the config. Sources are taken from the YAML as written,
+    valid or not, so fixing the CSV of a refused config is seen too.
+    """
+    yaml_files, refused = walk_config(root)
+    found = [*yaml_files, *(problem.location.file for problem in refused)]
+    jail = confinement_root(root)
+    for file in yaml_files:
+        try:
+            data, _ = load_file(file, jail)
+        except ConfigError:
+            continue
+        audiences = data.get("audiences") if isinstance(data, dict) else None
+        for entry in audiences.values() if isinstance(audiences, dict) else ():
+            source = entry.get("source") if isinstance(entry, dict) else None
+            if isinstance(source, str):
+                found.append(file.parent / source)
+    return found
 
 
 ProviderModels = Mapping[str, type[ProviderBase]]
@@ -88,17 +155,19 @@ def load_config(root: Path, provider_models: ProviderModels) -> LoadResult:
     if not root.exists():
         problem = Problem(Location(root), "no such file or directory")
         return LoadResult(config, [problem])
-    config.files = config_files(root)
-    problems: list[Problem] = []
-    if not config.files:
+    config.files, problems = walk_config(root)
+    if not config.files and not problems:
         problems.append(Problem(Location(root), "no *.yaml or *.yml files found here"))
     raw: dict[tuple[str, str], Any] = {}
+    values = 0  # of all files so far: a config holds at most MAX_CONFIG_VALUES
     for file in config.files:
+        budget = min(MAX_FILE_VALUES, MAX_CONFIG_VALUES - values)
         try:
-            data, source = load_file(file)
+            data, source = load_file(file, config.confined_to, budget)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
+        values += len(source.values)
         problems.extend(_collect(data, source, config, raw))
     for (section, name), data in raw.items():
         problems.extend(_validate_entry(config, section, name, data, provider_models))
@@ -157,6 +226,7 @@ def _validate_entry(
         return problems_from(exc, model, data, source, (section, name), subject)
     if isinstance(entry, Audience):
         entry._defined_in = config._sources[(section, name)].file
+        entry._confined_to = config.confined_to
     config.names(section)[name] = entry
     return []
 

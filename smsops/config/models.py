@@ -86,6 +86,8 @@ class Audience(_Model):
 
     # The YAML file that defined the audience: `source` is relative to its folder.
     _defined_in: Path = PrivateAttr(default=Path("."))
+    # The directory `source` must resolve into (the config's), set by the loader.
+    _confined_to: Path | None = PrivateAttr(default=None)
 
     @field_validator("default_region")
     @classmethod
@@ -109,6 +111,10 @@ class Audience(_Model):
 
     def source_path(self) -> Path | None:
         return None if self.source is None else self._defined_in.parent / self.source
+
+    def source_root(self) -> Path:
+        """The directory the source file must resolve into (see `smsops.core.files`)."""
+        return self._confined_to or self._defined_in.resolve().parent
 
 
 def _iso_datetime(value: Any) -> Any:

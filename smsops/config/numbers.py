@@ -26,6 +26,8 @@ from functools import cache
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+from smsops.core.errors import FileRefused
+from smsops.core.files import CSV_MAX_BYTES, open_confined
 from smsops.core.phone import PhoneNumber, normalize
 
 FORMAT = "2"  # lines: result, tab, the raw number (escaped)
@@ -45,13 +47,17 @@ def cache_dir() -> Path:
 
 
 def normalised(
-    path: Path, region: str | None, rows: Iterator[tuple[Row, str]]
+    path: Path, root: Path, region: str | None, rows: Iterator[tuple[Row, str]]
 ) -> Iterator[tuple[Row, Result]]:
-    """(row, E.164 number or why not) for each (row, raw phone) of the CSV at `path`."""
+    """(row, E.164 number or why not) for each (row, raw phone) of the CSV at `path`.
+
+    The file is hashed through the same confined open as its rows are read
+    (inside `root`, a regular file, bounded): a refused file is never read.
+    """
     try:
         before = path.stat()
-        entry = cache_dir() / f"numbers-{_digest(path, region)}.txt"
-    except OSError:  # unreadable: reading the rows says why
+        entry = cache_dir() / f"numbers-{_digest(path, root, region)}.txt"
+    except (OSError, FileRefused):  # unreadable or refused: reading the rows says why
         return ((row, result) for (row, _), result in _computed(rows, region, parallel=False))
     if entry.is_file():
         return _from_entry(entry, rows, region)
@@ -87,11 +93,11 @@ def _unchanged(path: Path, before: os.stat_result) -> bool:
     return (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
 
 
-def _digest(path: Path, region: str | None) -> str:
+def _digest(path: Path, root: Path, region: str | None) -> str:
     import phonenumbers
 
     digest = hashlib.sha256(f"{FORMAT}\0{region}\0{phonenumbers.__version__}\0".encode())
-    with path.open("rb") as f:
+    with open_confined(path, root, CSV_MAX_BYTES) as f:
         while block := f.read(2**20):
             digest.update(block)
     return digest.hexdigest()[:40]

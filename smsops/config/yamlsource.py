@@ -7,6 +7,7 @@ every key and value by path, so later checks can point at `file:line:col`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,15 +15,31 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    NodeEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from smsops.core.errors import ConfigError, Location, Problem
+from smsops.core.errors import ConfigError, FileRefused, Location, Problem
+from smsops.core.files import YAML_MAX_BYTES, read_confined
 
 YamlPath = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
 _TRUE = {"true", "yes", "on", "y"}
 _SPECIAL_FLOATS = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+# Nesting deeper than this is refused before composing: the C composer
+# recurses per level and crashes the process near 50,000 (a config needs ~6).
+MAX_DEPTH = 64
+# Values (keys, scalars, lists, mappings) one YAML file may hold, an alias counting
+# as every value it expands to: composing and building cost ~50 µs a value,
+# and nine levels of ten aliases (1.6 KB, "billion laughs") would be 10**9.
+MAX_FILE_VALUES = 50_000
+# The same for all the files of a config together.
+MAX_CONFIG_VALUES = 100_000
 
 
 @dataclass
@@ -133,22 +150,32 @@ def _parse_int(text: str) -> int:
         return int(cleaned, 8) if cleaned.lstrip("+-").startswith("0") else int(cleaned)
 
 
-def load_file(path: Path) -> tuple[Any, SourceMap]:
+def load_file(
+    path: Path, root: Path | None = None, max_values: int = MAX_FILE_VALUES
+) -> tuple[Any, SourceMap]:
     """Parse one YAML file into plain values and its source map.
 
-    Raises `ConfigError` for unreadable files, syntax errors and duplicate keys.
+    The file must resolve inside `root` (default: its own directory) and
+    be a regular file within `YAML_MAX_BYTES`. Raises `ConfigError` for
+    refused or unreadable files, syntax errors, nesting past `MAX_DEPTH`,
+    more than `max_values` values (aliases expanded), and duplicate keys.
     """
+    where = Location(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        content = read_confined(path, root or path.resolve().parent, YAML_MAX_BYTES)
+        text = content.decode("utf-8")
+    except FileRefused as exc:
+        raise ConfigError([Problem(where, f"refused: {exc.reason}")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            [Problem(Location(path), f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
+            [Problem(where, f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
         ) from None
     except OSError as exc:
-        raise ConfigError([Problem(Location(path), f"cannot read: {exc.strerror}")]) from None
+        raise ConfigError([Problem(where, f"cannot read: {exc.strerror}")]) from None
     yaml = YAML(typ="safe", pure=False)
     try:
-        root = yaml.compose(text)
+        _check_shape(yaml, text, path, max_values)
+        root_node = YAML(typ="safe", pure=False).compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
@@ -160,7 +187,85 @@ def load_file(path: Path) -> tuple[Any, SourceMap]:
     except YAMLError as exc:
         raise ConfigError([Problem(Location(path), f"YAML error: {exc}")]) from None
     builder = _Builder(path)
-    data = {} if root is None else builder.build(root, ())
+    data = {} if root_node is None else builder.build(root_node, ())
     if builder.problems:
         raise ConfigError(builder.problems)
     return data, builder.source
+
+
+def _check_shape(yaml: YAML, text: str, path: Path, max_values: int) -> None:
+    """Refuse nesting past `MAX_DEPTH` and more than `max_values` values.
+
+    Read from the parser's event stream, which is iterative and lazy: it
+    stops at the first level too deep or the first value too many (parsing
+    50,000 open brackets to the end takes seconds), before the recursive
+    composer ever sees the text. An alias counts as the values its anchor
+    expands to and as the levels it holds, so both counts are what building
+    the file would make (a chain of aliases can nest deeper than its text).
+    """
+    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) it expands to
+    # [values so far, deepest child's levels, anchor] of each open collection
+    open_nodes: list[list[Any]] = []
+    total = 0
+    with contextlib.closing(yaml.parse(text)) as events:
+        for event in events:
+            if isinstance(event, CollectionEndEvent):
+                count, inner, anchor = open_nodes.pop()
+                _add(open_nodes, sizes, anchor, count, inner + 1)
+                continue
+            if not isinstance(event, NodeEvent):
+                continue
+            is_alias = isinstance(event, AliasEvent)
+            count, levels = sizes.get(event.anchor, (1, 0)) if is_alias else (1, 0)
+            total += count
+            if total > max_values:
+                raise _too_much(path, event.start_mark, _past_values(max_values, is_alias))
+            is_start = isinstance(event, CollectionStartEvent)
+            if len(open_nodes) + max(levels, is_start) > MAX_DEPTH:
+                message = f"nested more than {MAX_DEPTH} levels deep; a config needs a few"
+                raise _too_much(path, event.start_mark, message + _through(is_alias))
+            if is_start:
+                open_nodes.append([1, 0, event.anchor])
+            else:
+                _add(open_nodes, sizes, None if is_alias else event.anchor, count, levels)
+
+
+def _add(
+    open_nodes: list[list[Any]],
+    sizes: dict[str, tuple[int, int]],
+    anchor: str | None,
+    count: int,
+    levels: int,
+) -> None:
+    """Account a finished value (`count` values, `levels` deep) to its anchor and parent."""
+    if anchor is not None:
+        sizes[anchor] = (count, levels)
+    if open_nodes:
+        parent = open_nodes[-1]
+        parent[0] += count
+        parent[1] = max(parent[1], levels)
+
+
+def _through(alias: bool) -> str:
+    return " (counting what the alias here expands to)" if alias else ""
+
+
+def _past_values(limit: int, alias: bool) -> str:
+    if alias:
+        return (
+            f"aliases expand this file past {limit:,} values (an alias bomb?); write the "
+            "values out or use fewer aliases"
+        )
+    if limit < MAX_FILE_VALUES:  # what is left of the whole config's budget
+        return (
+            f"takes the config's YAML files past {MAX_CONFIG_VALUES:,} values together; "
+            "keep big lists of contacts in a CSV audience"
+        )
+    return (
+        f"more than {limit:,} values (keys, scalars, lists, mappings) in one file; keep big "
+        "lists of contacts in a CSV audience"
+    )
+
+
+def _too_much(path: Path, mark: Any, message: str) -> ConfigError:
+    return ConfigError([Problem(Location(path, mark.line + 1, mark.column + 1), message)])

@@ -66,3 +66,18 @@ class SecretMissing(SmsopsError):
 
 class UsageError(SmsopsError):
     """A command-line argument or setting is wrong."""
+
+
+class FileRefused(SmsopsError):
+    """A file a config would read is not one it may read.
+
+    It lies outside the config directory (after symlinks), is not a regular
+    file (a device, a FIFO, a directory), or is over its size limit. The
+    reason never quotes the file's content: the file may be anything on the
+    host (`/proc/self/environ`), so callers add only a location.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
