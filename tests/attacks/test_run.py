@@ -155,8 +155,8 @@ def cases(sandbox: Sandbox) -> list[Case]:
             "audience-csv-replaced-by-a-directory",
             {"p.yaml": providers(sandbox), "r.yaml": rest(EVERY, "listed"), "people.csv": CSV_ROWS},
             round_fails(csv_is_a_directory),
-            r"round failed \[fire\]: greet: IsADirectoryError: \[Errno 21\] Is a directory: "
-            r"\S*people\.csv'",
+            r"round failed \[fire\]: greet: \S*config/r\.yaml:\d+:\d+: CSV file \S*people\.csv' "
+            r"refused: is a directory",
             sends=None,
         ),
     ]
