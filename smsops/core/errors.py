@@ -66,3 +66,11 @@ class SecretMissing(SmsopsError):
 
 class UsageError(SmsopsError):
     """A command-line argument or setting is wrong."""
+
+
+class LedgerError(SmsopsError):
+    """The ledger cannot be opened, read or written (locked, full, not a ledger, too new)."""
+
+
+class ResolveRefused(SmsopsError):
+    """`ledger resolve` was asked to decide rows it may not change; nothing was changed."""
