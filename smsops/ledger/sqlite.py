@@ -6,6 +6,7 @@ import os
 import secrets
 import socket
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -161,7 +162,7 @@ class SqliteLedger(Ledger):
             if readonly:
                 self._check_version(readonly=True)
             else:
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._use_wal()
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
                 self._register(command)
@@ -171,6 +172,24 @@ class SqliteLedger(Ledger):
         except BaseException:
             self._db.close()
             raise
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL, retrying while another process switches it at the same time.
+
+        Changing the journal mode answers SQLITE_BUSY at once, without the
+        busy wait, when another connection is opening the new file too (seen
+        when several applies start on a new ledger together).
+        """
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorname", "").startswith("SQLITE_BUSY")
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _check_version(self, *, readonly: bool) -> int:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
