@@ -58,8 +58,14 @@ def console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
     """A rich console: colour only on a terminal, never with NO_COLOR (rich reads it)."""
     from rich.console import Console
 
+    class PipeAwareConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 here; main() ends quietly with the Unix status instead.
+            self.quiet = True
+            raise BrokenPipeError
+
     target = file or (sys.stderr if stderr else sys.stdout)
-    return Console(file=target, highlight=False, soft_wrap=True)
+    return PipeAwareConsole(file=target, highlight=False, soft_wrap=True)
 
 
 def ledger_location(args: argparse.Namespace) -> str:
