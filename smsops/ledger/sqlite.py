@@ -269,6 +269,14 @@ class SqliteLedger(Ledger):
         except sqlite3.Error as exc:
             raise self._failure(exc, doing) from None
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reads fail as clearly as writes (a non-WAL lock, a damaged file)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._failure(exc, "cannot read") from None
+
     def _failure(self, exc: sqlite3.Error, doing: str) -> LedgerError:
         name = getattr(exc, "sqlite_errorname", "")
         where = f"{doing} the ledger {str(self.path)!r}"
@@ -341,22 +349,24 @@ class SqliteLedger(Ledger):
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
         found: dict[str, SendRecord] = {}
         wanted = list(keys)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            query = f"SELECT {_COLUMNS} FROM sends WHERE key IN ({_marks(len(chunk))})"  # noqa: S608
-            for row in self._db.execute(query, chunk):
-                found[row[0]] = _record(row)
+        with self._reading():
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                query = f"SELECT {_COLUMNS} FROM sends WHERE key IN ({_marks(len(chunk))})"  # noqa: S608
+                for row in self._db.execute(query, chunk):
+                    found[row[0]] = _record(row)
         return found
 
     def known(self, schedule: str, occurrence: str) -> Known:
         # Both seek the index on (schedule, occurrence, status), which holds the
         # key too (WITHOUT ROWID): ~0.5 s per million done rows. The open rows
         # are asked for by their statuses (NOT IN would scan the done ones too).
-        keys = self._db.cursor()
-        keys.row_factory = None  # plain tuples: a million sqlite3.Row objects cost ~0.2 s
-        keys.execute(*_in_statuses("key", _DONE, schedule, occurrence))
-        rest = self._db.execute(*_in_statuses(_COLUMNS, _OPEN, schedule, occurrence))
-        return Known.of((key for (key,) in keys), {row[0]: _record(row) for row in rest})
+        with self._reading():
+            keys = self._db.cursor()
+            keys.row_factory = None  # plain tuples: a million sqlite3.Row objects cost ~0.2 s
+            keys.execute(*_in_statuses("key", _DONE, schedule, occurrence))
+            rest = self._db.execute(*_in_statuses(_COLUMNS, _OPEN, schedule, occurrence))
+            return Known.of((key for (key,) in keys), {row[0]: _record(row) for row in rest})
 
     def records(
         self, schedule: str | None = None, status: Status | None = None
@@ -364,16 +374,20 @@ class SqliteLedger(Ledger):
         query = f"SELECT {_COLUMNS} FROM sends WHERE (? IS NULL OR schedule = ?) "  # noqa: S608
         query += "AND (? IS NULL OR status = ?) ORDER BY key"
         state = status.value if status else None
-        for row in self._db.execute(query, (schedule, schedule, state, state)):
-            yield _record(row)
+        with self._reading():
+            for row in self._db.execute(query, (schedule, schedule, state, state)):
+                yield _record(row)
 
     def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
         query = "SELECT 1 FROM sends WHERE schedule = ? AND (? IS NULL OR occurrence = ?) LIMIT 1"
-        return self._db.execute(query, (schedule, occurrence, occurrence)).fetchone() is not None
+        with self._reading():
+            found = self._db.execute(query, (schedule, occurrence, occurrence)).fetchone()
+        return found is not None
 
     def uncertain_counts(self) -> dict[str, int]:
         query = "SELECT schedule, count(*) FROM sends WHERE status = ? GROUP BY schedule"
-        return {row[0]: row[1] for row in self._db.execute(query, (Status.UNCERTAIN.value,))}
+        with self._reading():
+            return {row[0]: row[1] for row in self._db.execute(query, (Status.UNCERTAIN.value,))}
 
     def resolve(
         self,
