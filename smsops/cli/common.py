@@ -99,11 +99,14 @@ def open_ledger_at(
     return open_ledger(location, readonly=readonly, wait=wait, command=command)
 
 
-def warn_uncertain(ledger: Ledger) -> None:
-    """Open `uncertain` rows, per schedule, and how to decide them: until a person does."""
+def warn_uncertain(counts: dict[str, int]) -> None:
+    """Open `uncertain` rows (per schedule) and how to decide them, on stderr: until a person does.
+
+    `counts` is `Ledger.uncertain_counts()`; printed after the plan, so a
+    terminal shows it last and a JSON or markdown plan on stdout stays clean.
+    """
     from rich.markup import escape
 
-    counts = ledger.uncertain_counts()
     if not counts:
         return
     err = console(stderr=True)

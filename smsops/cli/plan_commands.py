@@ -68,10 +68,11 @@ def _plan(args: argparse.Namespace) -> int:
     ledger = open_ledger_at(ledger_location(args), "smsops plan", readonly=True)
     try:
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), PlanOptions())
-        warn_uncertain(ledger)
+        uncertain = ledger.uncertain_counts()
     finally:
         ledger.close()
     _show(_formatted(plan, args.format), args.format, args.out)
+    warn_uncertain(uncertain)
     if args.out is not None:
         from smsops.engine.plan_format import summary_line
 
@@ -111,7 +112,7 @@ def _apply(args: argparse.Namespace) -> int:
         options = PlanOptions(keep_sends=True, resend_uncertain=args.resend_uncertain)
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         _show(_formatted(plan, "text"), "text")
-        warn_uncertain(ledger)
+        warn_uncertain(ledger.uncertain_counts())
         sends = plan.sends
         if not sends:
             out.print("Nothing to send: the ledger already has every due message.")
