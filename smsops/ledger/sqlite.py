@@ -243,11 +243,15 @@ class SqliteLedger(Ledger):
             ).fetchall()
         except sqlite3.Error:
             return []  # an old schema, or even reading is blocked: nothing to name
-        return [
-            f"{command} (pid {pid} on {host}, since {since})"
-            for writer, host, pid, command, since in rows
+        # A process on another host cannot be checked from here (a killed pod
+        # leaves its row): it is named with that caveat, newest first, at most 5.
+        named = [
+            f"{command} (pid {pid} on {host}, since {since}"
+            + (")" if host == _HOST else "; another host, it may have stopped)")
+            for writer, host, pid, command, since in reversed(rows)
             if writer != self._writer and (host != _HOST or _alive(pid))
         ]
+        return named[:5]
 
     @contextmanager
     def _writing(self, doing: str) -> Iterator[None]:

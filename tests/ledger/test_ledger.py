@@ -441,3 +441,23 @@ def test_sqlite_not_a_ledger_is_a_clear_error(
         SqliteLedger(path, readonly=readonly)
     if content is not None:
         assert path.read_bytes() == content  # never overwritten
+
+
+def test_sqlite_writers_on_other_hosts_are_named_with_a_caveat(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    SqliteLedger(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executemany(
+        "INSERT INTO writers VALUES (?, 'pod-a', 7, 'smsops run', ?)",
+        [(f"w{i}", f"2026-01-0{i + 1}T00:00:00+00:00") for i in range(7)],
+    )
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(LedgerError) as locked:
+            SqliteLedger(path, wait=0.2)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    message = str(locked.value)
+    assert "smsops run (pid 7 on pod-a, since 2026-01-07T00:00:00+00:00; another host" in message
+    assert message.count("pod-a") == 5  # the newest five
