@@ -32,6 +32,7 @@ class LedgerWrites:
         self._settles: list[SendRecord] = []
         self.error: LedgerError | None = None  # the first failed write
         self.unwritten: list[SendRecord] = []  # settlements the ledger did not take (yet)
+        self._unexpected: Exception | None = None
 
     async def claim(self, records: list[SendRecord]) -> list[SendRecord]:
         """Make `records` pending for this run; the ones won, once committed."""
@@ -49,8 +50,13 @@ class LedgerWrites:
             asyncio.get_running_loop().call_soon(self._write_settles)
 
     def close(self) -> None:
-        """Write what is queued, and once more what failed; `unwritten` keeps the rest."""
+        """Write what is queued, and once more what failed; `unwritten` keeps the rest.
+
+        Raises only what is not a `LedgerError` (a bug must not pass as a full disk).
+        """
         self._write_settles()
+        if self._unexpected is not None:
+            raise self._unexpected
         retry, self.unwritten = self.unwritten, []
         if retry:
             try:
@@ -64,8 +70,9 @@ class LedgerWrites:
         try:
             claimed = self.ledger.claim(wanted, resend_uncertain=self.resend_uncertain)
             won = {r.key: r for r in claimed}
-        except LedgerError as exc:  # every waiting sender sees the ledger error
-            self.error = self.error or exc
+        except Exception as exc:  # every waiting sender sees the error
+            if isinstance(exc, LedgerError):
+                self.error = self.error or exc
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
@@ -83,10 +90,14 @@ class LedgerWrites:
         except LedgerError as exc:  # kept for close(); the next claim fails with it
             self.error = self.error or exc
             self.unwritten.extend(batch)
+        except Exception as exc:  # not the ledger's state but a bug: raised by close()
+            self._unexpected = self._unexpected or exc
+            self.unwritten.extend(batch)
 
     def _raise_if_failed(self) -> None:
-        if self.error is not None:
-            raise self.error
+        failure = self._unexpected or self.error
+        if failure is not None:
+            raise failure
 
 
 def _key(record: SendRecord) -> str:

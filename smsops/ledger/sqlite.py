@@ -138,6 +138,7 @@ class SqliteLedger(Ledger):
     ) -> None:
         self.path = path
         self.wait = wait
+        self.readonly = readonly
         self._writer = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         if path.is_dir():
             raise LedgerError(
@@ -435,8 +436,9 @@ class SqliteLedger(Ledger):
         return changed
 
     def close(self) -> None:
-        with suppress(sqlite3.Error):
-            self._db.execute("DELETE FROM writers WHERE id = ?", (self._writer,))
+        if not self.readonly:
+            with suppress(sqlite3.Error):  # a full disk or a lock: a row of a dead pid
+                self._db.execute("DELETE FROM writers WHERE id = ?", (self._writer,))
         self._db.close()
 
 

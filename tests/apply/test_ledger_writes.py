@@ -99,3 +99,23 @@ def test_settlements_are_written_together_and_a_failure_is_not_lost(repaired: bo
     else:
         assert writes.unwritten == [lost]
         assert stored.status is Status.SENT  # the earlier write stands; nothing invented
+
+
+def test_a_bug_in_a_settlement_is_not_mistaken_for_a_full_disk() -> None:
+    class Buggy(MemoryLedger):
+        def settle(self, records: Iterable[SendRecord]) -> None:
+            raise TypeError("a bug")
+
+    writes = LedgerWrites(Buggy(), resend_uncertain=False)
+
+    async def run() -> None:
+        (claimed,) = await writes.claim([record(1)])
+        writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
+        await asyncio.sleep(0)
+        with pytest.raises(TypeError, match="a bug"):
+            await writes.claim([record(2)])
+
+    asyncio.run(run())
+    assert writes.error is None
+    with pytest.raises(TypeError, match="a bug"):
+        writes.close()
