@@ -73,10 +73,10 @@ def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert f"{config}:3:1: YAML syntax error" in done.stderr
 
 
-def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["validate"])
-    assert exited.value.code == 2
+    assert exited.value.code == 1
 
 
 def test_render_examples_json(

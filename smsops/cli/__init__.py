@@ -7,17 +7,33 @@ heavy modules are imported inside the command that needs them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from smsops import __version__
 from smsops.cli import config_commands, ledger_commands, plan_commands, run_command
-from smsops.cli.common import EXIT_ERROR
+from smsops.cli.common import EXIT_ERROR, EXIT_PIPE
 from smsops.core.errors import ConfigError, SmsopsError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 1 like every other error (DESIGN §3).
+
+    argparse's own 2 is what `plan --detailed-exitcode` means by "sends
+    pending": a typo in CI must never read as "this merge will send".
+    Subcommand parsers are built from this class too (argparse uses the
+    parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = Parser(
         prog="smsops",
         description="Declarative SMS runner: validate, plan and apply messages kept as YAML.",
     )
@@ -34,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -47,3 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _pipe_closed() -> int:
+    """The reader of stdout went away (`smsops ledger export | head`): stop quietly.
+
+    That is the Unix way (`yes | head`): no message, and the status a process
+    ended by SIGPIPE reports in a shell (141). Output still buffered is
+    dropped by pointing stdout at /dev/null, so the interpreter's last flush
+    does not complain either.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE

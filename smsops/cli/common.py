@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
     from smsops.config.loader import Config
     from smsops.core.envref import Placeholders
+    from smsops.ledger.base import Ledger
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
+EXIT_PIPE = 128 + 13  # stdout's reader went away: what a shell shows for SIGPIPE
 # Sandbox sends never go into the real ledger: they would mark real messages as sent.
 SANDBOX_LEDGER = ".smsops/sandbox-ledger.sqlite"
 
@@ -56,8 +58,14 @@ def console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
     """A rich console: colour only on a terminal, never with NO_COLOR (rich reads it)."""
     from rich.console import Console
 
+    class PipeAwareConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 here; main() ends quietly with the Unix status instead.
+            self.quiet = True
+            raise BrokenPipeError
+
     target = file or (sys.stderr if stderr else sys.stdout)
-    return Console(file=target, highlight=False, soft_wrap=True)
+    return PipeAwareConsole(file=target, highlight=False, soft_wrap=True)
 
 
 def ledger_location(args: argparse.Namespace) -> str:
@@ -67,6 +75,49 @@ def ledger_location(args: argparse.Namespace) -> str:
     if getattr(args, "sandbox", False) and args.ledger is None:
         return SANDBOX_LEDGER
     return load_settings(ledger=args.ledger).ledger
+
+
+def open_ledger_at(
+    location: str, command: str, *, readonly: bool = False, must_exist: bool = False
+) -> Ledger:
+    """The ledger at `location`, waiting `SMSOPS_LEDGER_WAIT` seconds for another writer.
+
+    `command` is how this process is named to another writer that finds the
+    ledger locked. `must_exist`: a missing file is an error (a read of
+    nothing would only mislead), not an empty ledger.
+    """
+    from smsops.config.settings import load_settings
+    from smsops.ledger.open import ledger_path, open_ledger
+
+    path = ledger_path(location)
+    if must_exist and path is not None and not path.exists():
+        raise UsageError(
+            f"no ledger at {str(path)!r} (nothing applied there yet); choose one with --ledger "
+            "or SMSOPS_LEDGER"
+        )
+    wait = load_settings().ledger_wait
+    return open_ledger(location, readonly=readonly, wait=wait, command=command)
+
+
+def warn_uncertain(counts: dict[str, int]) -> None:
+    """Open `uncertain` rows (per schedule) and how to decide them, on stderr: until a person does.
+
+    `counts` is `Ledger.uncertain_counts()`; printed after the plan, so a
+    terminal shows it last and a JSON or markdown plan on stdout stays clean.
+    """
+    from rich.markup import escape
+
+    if not counts:
+        return
+    err = console(stderr=True)
+    total = sum(counts.values())
+    per = ", ".join(f"{schedule} {n}" for schedule, n in sorted(counts.items()))
+    err.print(
+        f"[yellow]warning: {total} uncertain send{'s' * (total != 1)} may or may not have gone "
+        f"out and wait for a decision[/] ({escape(per)}). "
+        "Look: smsops ledger list --status uncertain; decide: "
+        "smsops ledger resolve --as sent|failed --schedule NAME --reason TEXT"
+    )
 
 
 def add_sandbox(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""`smsops ledger list|stats|export`: read the ledger (never write it)."""
+"""`smsops ledger list|stats|export` read the ledger; `resolve` records a person's decision."""
 
 from __future__ import annotations
 
@@ -10,25 +10,19 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from smsops.cli.common import EXIT_OK, add_ledger, open_out
+from smsops.cli.common import EXIT_OK, add_ledger, open_ledger_at, open_out
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
     from smsops.ledger.base import Ledger, SendRecord
 
 
-def _open(args: argparse.Namespace) -> Ledger:
+def _open(args: argparse.Namespace, *, write: bool = False) -> Ledger:
     from smsops.config.settings import load_settings
-    from smsops.ledger.open import ledger_path, open_ledger
 
     location = load_settings(ledger=args.ledger).ledger
-    path = ledger_path(location)
-    if path is not None and not path.exists():
-        raise UsageError(
-            f"no ledger at {str(path)!r} (nothing applied there yet); choose one with --ledger "
-            "or SMSOPS_LEDGER"
-        )
-    return open_ledger(location, readonly=True)
+    command = f"smsops ledger {args.action}"
+    return open_ledger_at(location, command, readonly=not write, must_exist=True)
 
 
 def _row(record: SendRecord) -> dict[str, Any]:
@@ -37,6 +31,7 @@ def _row(record: SendRecord) -> dict[str, Any]:
     row["status"] = record.status.value
     row["created_at"] = record.created_at.isoformat()
     row["updated_at"] = record.updated_at.isoformat()
+    row["resolved_at"] = record.resolved_at.isoformat() if record.resolved_at else None
     return row
 
 
@@ -57,6 +52,8 @@ def _list(args: argparse.Namespace) -> int:
                 break
             phone = record.recipient if args.unmask else mask(record.recipient)
             detail = record.provider_message_id or record.error or ""
+            if record.resolution is not None:
+                detail = f"resolved by {record.resolved_by}: {record.resolution}"
             detail = detail if args.unmask else scrub_numbers(detail)
             print(
                 f"{record.updated_at:%Y-%m-%d %H:%M:%S} {record.status.value:<9} "
@@ -112,6 +109,50 @@ def _write(ledger: Ledger, args: argparse.Namespace, file: IO[str]) -> None:
         writer.writerow(_row(record))
 
 
+def _resolve(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from smsops.ledger.base import Decision, Status
+
+    if args.occurrence is not None and args.schedule is None:
+        raise UsageError("--occurrence needs --schedule (keys name their rows already)")
+    reason = args.reason.strip()
+    if not reason:
+        raise UsageError("--reason must say why (it is kept in each row)")
+    decision = Decision(Status(args.decision), reason, _who(), datetime.now(UTC))
+    ledger = _open(args, write=True)
+    try:
+        changed = ledger.resolve(
+            decision, keys=args.key or (), schedule=args.schedule, occurrence=args.occurrence
+        )
+    finally:
+        ledger.close()
+    per: dict[str, int] = {}
+    for record in changed:
+        per[record.schedule] = per.get(record.schedule, 0) + 1
+    counts = ", ".join(f"{schedule} {n}" for schedule, n in sorted(per.items()))
+    print(
+        f"resolved {len(changed)} uncertain row{'s' * (len(changed) != 1)} as "
+        f"{decision.status.value} ({counts}); the reason is kept in each row"
+    )
+    if decision.status is Status.FAILED:
+        print("as failed they are sent again by the next apply while their window is open")
+    return EXIT_OK
+
+
+def _who() -> str:
+    """`user@host` of the person deciding, for the row."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container uid with no name
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
 def _filters(parser: argparse.ArgumentParser) -> None:
     from smsops.ledger.base import Status  # small: no I/O, no heavy imports
 
@@ -144,3 +185,26 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
     export.set_defaults(handler=_export)
+
+    from smsops.ledger.base import RESOLVE_TO
+
+    resolve = actions.add_parser(
+        "resolve",
+        help="record a person's decision on uncertain rows: sent or failed",
+        description="Uncertain sends may or may not have gone out; after checking with the "
+        "provider, record what happened. Only uncertain rows change (anything else is refused "
+        "and nothing is changed); the reason, who and when are kept in each row. As sent: "
+        "never sent again. As failed: sent again by the next apply while the window is open.",
+    )
+    resolve.add_argument(
+        "--as", dest="decision", required=True, choices=[s.value for s in RESOLVE_TO]
+    )
+    which = resolve.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--key", action="extend", nargs="+", metavar="KEY", help="these rows (see ledger export)"
+    )
+    which.add_argument("--schedule", metavar="NAME", help="every uncertain row of this schedule")
+    resolve.add_argument("--occurrence", metavar="O", help="with --schedule: only this occurrence")
+    resolve.add_argument("--reason", required=True, help="why: kept in each row")
+    add_ledger(resolve)
+    resolve.set_defaults(handler=_resolve)

@@ -21,8 +21,10 @@ from smsops.cli.common import (
     add_sandbox,
     console,
     ledger_location,
+    open_ledger_at,
     open_out,
     start_sandbox,
+    warn_uncertain,
 )
 from smsops.core.errors import UsageError
 
@@ -61,15 +63,16 @@ def _plan(args: argparse.Namespace) -> int:
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.reconcile import plan_against
-    from smsops.ledger.open import open_ledger
 
     config = load_project(args.config)
-    ledger = open_ledger(ledger_location(args), readonly=True)
+    ledger = open_ledger_at(ledger_location(args), "smsops plan", readonly=True)
     try:
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), PlanOptions())
+        uncertain = ledger.uncertain_counts()
     finally:
         ledger.close()
     _show(_formatted(plan, args.format), args.format, args.out)
+    warn_uncertain(uncertain)
     if args.out is not None:
         from smsops.engine.plan_format import summary_line
 
@@ -84,7 +87,6 @@ def _apply(args: argparse.Namespace) -> int:
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.reconcile import mark_stale, plan_against
-    from smsops.ledger.open import open_ledger
     from smsops.providers.base import REDACTED
 
     config = load_project(args.config)
@@ -97,7 +99,7 @@ def _apply(args: argparse.Namespace) -> int:
         if args.dry_run:
             env = Placeholders(REDACTED)
         location = ledger_location(args)
-        ledger = open_ledger(location, readonly=args.dry_run)
+        ledger = open_ledger_at(location, "smsops apply", readonly=args.dry_run)
         stack.callback(ledger.close)
         if not args.dry_run:
             stale = mark_stale(ledger)
@@ -110,6 +112,7 @@ def _apply(args: argparse.Namespace) -> int:
         options = PlanOptions(keep_sends=True, resend_uncertain=args.resend_uncertain)
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         _show(_formatted(plan, "text"), "text")
+        warn_uncertain(ledger.uncertain_counts())
         sends = plan.sends
         if not sends:
             out.print("Nothing to send: the ledger already has every due message.")
@@ -126,13 +129,18 @@ def _apply(args: argparse.Namespace) -> int:
             _confirm(len(sends), location)
         report = _send(sender, sends)
     _summary(report)
-    return EXIT_OK if not (report.failed or report.uncertain or report.not_started) else EXIT_ERROR
+    failing = report.failed or report.uncertain or report.not_started or report.ledger_error
+    return EXIT_ERROR if failing else EXIT_OK
 
 
 def _confirm(count: int, location: str) -> None:
     if not sys.stdin.isatty():
         raise UsageError("apply asks before sending; pass --yes to send without asking (CI)")
-    answer = input(f"Send {count} messages (ledger {location})? Only 'yes' sends: ")
+    try:
+        answer = input(f"Send {count} messages (ledger {location})? Only 'yes' sends: ")
+    except EOFError:  # Ctrl-D, or the terminal went away
+        print(file=sys.stderr)
+        raise UsageError("no answer (end of input); nothing was sent") from None
     if answer.strip() != "yes":
         raise UsageError("cancelled; nothing was sent")
 
@@ -171,6 +179,17 @@ def _summary(report: ApplyReport) -> None:
         out.print(f"[red]{report.not_started} not sent: stopped[/]; the next apply sends them.")
     for problem in report.problems:
         out.print(f"  {problem}", markup=False)
+    if report.ledger_error:
+        from rich.markup import escape
+
+        out.print(f"[red]The ledger could not be written[/]: {escape(report.ledger_error)}")
+        out.print("Sending stopped there: nothing is sent without its row in the ledger.")
+    if report.unsettled:
+        out.print(
+            f"[red]{report.unsettled} results could not be written[/]: those rows stay pending "
+            "and the next apply marks them uncertain (they may have gone out); then decide "
+            "them with `smsops ledger resolve`."
+        )
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
                 return point(load_project(path))
 
         config = load(args.config)  # an invalid config at start: exit 1, nothing runs
-        ledger = open_ledger(ledger_location(args))
+        ledger = open_ledger(ledger_location(args), wait=settings.ledger_wait, command="smsops run")
         stack.callback(ledger.close)
         metrics = Metrics()
         runner = Runner(config, ledger, env, metrics)

@@ -276,3 +276,11 @@ def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:
     )
     for problem in report.problems:  # numbers already masked and scrubbed
         log.error("%s", problem)
+    if report.ledger_error:  # the round stopped claiming: say so, never drop silently
+        log.error(
+            "the ledger could not be written: %s; %d not sent (the next round sends them), "
+            "%d results not written (those rows stay pending, then uncertain)",
+            report.ledger_error,
+            report.not_started,
+            report.unsettled,
+        )

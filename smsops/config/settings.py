@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smsops.core.errors import UsageError
 
 DEFAULT_LEDGER = ".smsops/ledger.sqlite"
 
@@ -20,6 +22,12 @@ class Settings(BaseSettings):
     ledger: str = Field(
         default=DEFAULT_LEDGER,
         description="Ledger location: a path, sqlite:///path or a postgresql:// URL.",
+    )
+    ledger_wait: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds to wait for another process writing the ledger before giving up.",
     )
     cache_dir: str | None = Field(
         default=None,
@@ -38,4 +46,10 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with command-line flags (not None) on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)  # type: ignore[arg-type]
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        wrong = "; ".join(
+            f"SMSOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise UsageError(f"a setting is wrong: {wrong}") from None

@@ -81,3 +81,11 @@ class FileRefused(SmsopsError):
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class LedgerError(SmsopsError):
+    """The ledger cannot be opened, read or written (locked, full, not a ledger, too new)."""
+
+
+class ResolveRefused(SmsopsError):
+    """`ledger resolve` was asked to decide rows it may not change; nothing was changed."""

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from smsops.config.loader import Config
+from smsops.core.errors import LedgerError
 from smsops.core.phone import mask, scrub_numbers
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import Pacer, backoff
@@ -64,6 +65,9 @@ class ApplyReport:
     segments: int = 0
     cost: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # first failures, numbers masked
+    # The ledger could not be written (disk full, locked): the run stopped claiming.
+    ledger_error: str | None = None
+    unsettled: int = 0  # outcomes not written: those rows stay pending (then uncertain)
 
     def note(self, send: Send, status: Status, why: str) -> None:
         if len(self.problems) < PROBLEMS_KEPT:
@@ -147,6 +151,9 @@ class Sender:
         finally:
             self.http = None
             self.writes.close()
+            self.report.unsettled = len(self.writes.unwritten)
+            if self.writes.error is not None:
+                self.report.ledger_error = str(self.writes.error)
         return self.report
 
     def requests(self, sends: Sequence[Send]) -> Iterator[dict[str, Any]]:
@@ -196,6 +203,9 @@ class Sender:
             lane = self.lane(provider)
             failover: list[Send] = []
             for chunk in _chunks(remaining, lane.batch):
+                if index == 0 and self.stopping:
+                    self.report.not_started += len(chunk)
+                    continue
                 async with lane.slots:
                     if index == 0:  # write-ahead: claim right before the request
                         records = await self._claim(chunk, provider)
@@ -234,7 +244,13 @@ class Sender:
             )
             for s in sends
         ]
-        won = await self.writes.claim(wanted)
+        try:
+            won = await self.writes.claim(wanted)
+        except LedgerError:  # no row, no request: these go out with a later run
+            self.stop()
+            self.report.not_started += len(sends)
+            self.on_settled(len(sends))
+            return {}
         lost = len(sends) - len(won)
         if lost:
             self.report.taken += lost

@@ -6,12 +6,21 @@ that many workers make in the same turn of the event loop go to the ledger
 as one transaction, keys sorted, instead of one transaction each. A claim
 waits for its transaction to commit before the request leaves (write-ahead);
 a settlement is written at the end of the loop turn it was made in.
+
+When the ledger cannot be written (disk full, locked past the wait), nothing
+is accepted without a row: a claim that fails raises `LedgerError` to its
+senders, who then send nothing; a settlement that fails is kept and tried
+again at `close()`; what still cannot be written stays `pending` in the
+ledger (the next run marks it `uncertain`), listed in `unwritten`. After any
+failed write, every later claim fails too: the ledger is not trusted again
+within this run.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from smsops.core.errors import LedgerError
 from smsops.ledger.base import Ledger, SendRecord
 
 
@@ -21,7 +30,9 @@ class LedgerWrites:
         self.resend_uncertain = resend_uncertain
         self._claims: list[tuple[list[SendRecord], asyncio.Future[list[SendRecord]]]] = []
         self._settles: list[SendRecord] = []
-        self._error: BaseException | None = None  # a failed settlement write
+        self.error: LedgerError | None = None  # the first failed write
+        self.unwritten: list[SendRecord] = []  # settlements the ledger did not take (yet)
+        self._unexpected: Exception | None = None
 
     async def claim(self, records: list[SendRecord]) -> list[SendRecord]:
         """Make `records` pending for this run; the ones won, once committed."""
@@ -39,9 +50,19 @@ class LedgerWrites:
             asyncio.get_running_loop().call_soon(self._write_settles)
 
     def close(self) -> None:
-        """Write what is queued; raise if any settlement could not be written."""
+        """Write what is queued, and once more what failed; `unwritten` keeps the rest.
+
+        Raises only what is not a `LedgerError` (a bug must not pass as a full disk).
+        """
         self._write_settles()
-        self._raise_if_failed()
+        if self._unexpected is not None:
+            raise self._unexpected
+        retry, self.unwritten = self.unwritten, []
+        if retry:
+            try:
+                self.ledger.settle(retry)
+            except LedgerError:
+                self.unwritten = retry
 
     def _write_claims(self) -> None:
         batch, self._claims = self._claims, []
@@ -49,7 +70,9 @@ class LedgerWrites:
         try:
             claimed = self.ledger.claim(wanted, resend_uncertain=self.resend_uncertain)
             won = {r.key: r for r in claimed}
-        except Exception as exc:  # every waiting sender sees the ledger error
+        except Exception as exc:  # every waiting sender sees the error
+            if isinstance(exc, LedgerError):
+                self.error = self.error or exc
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
@@ -64,12 +87,17 @@ class LedgerWrites:
             return
         try:
             self.ledger.settle(sorted(batch, key=_key))
-        except Exception as exc:  # surfaced by the next claim, and by close()
-            self._error = self._error or exc
+        except LedgerError as exc:  # kept for close(); the next claim fails with it
+            self.error = self.error or exc
+            self.unwritten.extend(batch)
+        except Exception as exc:  # not the ledger's state but a bug: raised by close()
+            self._unexpected = self._unexpected or exc
+            self.unwritten.extend(batch)
 
     def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
+        failure = self._unexpected or self.error
+        if failure is not None:
+            raise failure
 
 
 def _key(record: SendRecord) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from smsops.core.errors import ResolveRefused
+
 
 class Status(StrEnum):
     PENDING = "pending"
@@ -87,6 +89,11 @@ class SendRecord:
     # A `failed` send the provider certainly did not take and might take later
     # (retries ran out on 429/503/no connection): the next apply tries it again.
     retryable: bool = False
+    # A person's decision on an `uncertain` row (`smsops ledger resolve`): who
+    # ("user@host"), when, and the reason they gave.
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    resolution: str | None = None
 
     @property
     def reclaimable(self) -> bool:
@@ -144,6 +151,54 @@ class SendRecord:
             attempts=self.attempts if attempts is None else attempts,
             retryable=retryable and status is Status.FAILED,
         )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's answer to "did this uncertain send go out?" (`smsops ledger resolve`)."""
+
+    status: Status  # SENT or FAILED (RESOLVE_TO)
+    reason: str
+    by: str  # "user@host"
+    at: datetime
+
+
+# The resolve rule, in one place for every backend: only rows in RESOLVABLE
+# may be decided, and only into RESOLVE_TO. `sent` makes the row done (never
+# sent again); `failed` means it certainly did not go out, so it is left
+# retryable: the next apply sends it while its window is still open.
+RESOLVABLE = frozenset({Status.UNCERTAIN})
+RESOLVE_TO = (Status.SENT, Status.FAILED)
+
+
+def resolved(record: SendRecord, decision: Decision) -> SendRecord:
+    """`record` as the decision leaves it (the caller has checked RESOLVABLE)."""
+    if decision.status not in RESOLVE_TO:
+        raise ValueError(f"a decision is one of {', '.join(RESOLVE_TO)}, not {decision.status}")
+    return replace(
+        record,
+        status=decision.status,
+        updated_at=decision.at,
+        retryable=decision.status is Status.FAILED,
+        resolved_by=decision.by,
+        resolved_at=decision.at,
+        resolution=decision.reason,
+    )
+
+
+def refusals(rows: Iterable[SendRecord], keys: Iterable[str] = ()) -> list[str]:
+    """Why a resolve of `rows` (selected by `keys`, if given) may not go ahead: one line each."""
+    found = {}
+    problems = []
+    for row in rows:
+        found[row.key] = row
+        if row.status not in RESOLVABLE:
+            problems.append(
+                f"{row.key} ({row.schedule} {row.occurrence}) is {row.status.value}, not "
+                "uncertain: resolve decides only uncertain rows"
+            )
+    problems.extend(f"{key}: no such row in the ledger" for key in keys if key not in found)
+    return problems
 
 
 @dataclass(frozen=True)
@@ -232,5 +287,49 @@ class Ledger(ABC):
             per[record.status.value] = per.get(record.status.value, 0) + 1
         return counts
 
+    def uncertain_counts(self) -> dict[str, int]:
+        """Open `uncertain` rows per schedule: sends that wait for a person's decision."""
+        counts: dict[str, int] = {}
+        for record in self.records(status=Status.UNCERTAIN):
+            counts[record.schedule] = counts.get(record.schedule, 0) + 1
+        return counts
+
+    def resolve(
+        self,
+        decision: Decision,
+        *,
+        keys: Iterable[str] = (),
+        schedule: str | None = None,
+        occurrence: str | None = None,
+    ) -> list[SendRecord]:
+        """Record `decision` on the selected uncertain rows, all or none; return them changed.
+
+        Rows are selected by `keys`, or by `schedule` (and `occurrence`), in
+        which case only its uncertain rows are selected. A key that is missing
+        or not uncertain refuses the whole call (`ResolveRefused`), as does a
+        selection with no row at all.
+        """
+        wanted = list(keys)
+        if wanted:
+            rows = list(self.get(wanted).values())
+        else:
+            rows = [
+                r
+                for r in self.records(schedule, Status.UNCERTAIN)
+                if occurrence is None or r.occurrence == occurrence
+            ]
+        changed = decided(rows, wanted, decision)
+        self.settle(changed)
+        return changed
+
     def close(self) -> None:  # noqa: B027 - an optional hook; memory holds nothing
         """Release what the ledger holds (files, connections)."""
+
+
+def decided(rows: list[SendRecord], keys: list[str], decision: Decision) -> list[SendRecord]:
+    """The rows as the decision leaves them, or ResolveRefused naming every obstacle."""
+    if problems := refusals(rows, keys):
+        raise ResolveRefused("nothing was changed:\n  " + "\n  ".join(problems))
+    if not rows:
+        raise ResolveRefused("no uncertain rows match; nothing was changed")
+    return [resolved(row, decision) for row in sorted(rows, key=lambda r: r.key)]

@@ -7,7 +7,7 @@ from pathlib import Path
 from smsops.core.errors import UsageError
 from smsops.ledger.base import Ledger
 from smsops.ledger.memory import MemoryLedger
-from smsops.ledger.sqlite import SqliteLedger
+from smsops.ledger.sqlite import WAIT, SqliteLedger
 
 MEMORY = "memory://"
 
@@ -28,15 +28,18 @@ def ledger_path(location: str) -> Path | None:
     return Path(location)
 
 
-def open_ledger(location: str, *, readonly: bool = False) -> Ledger:
+def open_ledger(
+    location: str, *, readonly: bool = False, wait: float = WAIT, command: str = "smsops"
+) -> Ledger:
     """`path`, `sqlite:///path` or `memory://`.
 
     `readonly` never writes: a file that does not exist yet reads as an empty
-    ledger (nothing was ever sent) and is not created.
+    ledger (nothing was ever sent) and is not created. `wait` and `command`:
+    see `SqliteLedger`.
     """
     path = ledger_path(location)
     if path is None:
         return MemoryLedger()
     if readonly and not path.exists():
         return MemoryLedger()
-    return SqliteLedger(path, readonly=readonly)
+    return SqliteLedger(path, readonly=readonly, wait=wait, command=command)

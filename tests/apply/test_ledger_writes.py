@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from smsops.core.errors import LedgerError
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
@@ -45,7 +46,7 @@ class Counting(MemoryLedger):
 
     def settle(self, records: Iterable[SendRecord]) -> None:
         if self.broken:
-            raise OSError("disk full")
+            raise LedgerError("disk full")
         records = list(records)
         self.settles.append([r.key for r in records])
         super().settle(records)
@@ -67,23 +68,54 @@ def test_claims_of_one_loop_turn_are_one_sorted_transaction() -> None:
     assert [len(w) for w in won] == [1, 1, 1, 0, 1, 1, 1, 1]  # each sender gets its own
 
 
-def test_settlements_are_written_together_and_a_failure_is_not_lost() -> None:
+@pytest.mark.parametrize("repaired", [False, True])
+def test_settlements_are_written_together_and_a_failure_is_not_lost(repaired: bool) -> None:
     ledger = Counting()
     writes = LedgerWrites(ledger, resend_uncertain=False)
 
-    async def run() -> None:
+    async def run() -> SendRecord:
         won = await asyncio.gather(*(writes.claim([record(i)]) for i in range(4)))
         for (claimed,) in won:
             writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
         await asyncio.sleep(0)  # the end of this loop turn writes them
         assert len(ledger.settles) == 1
         ledger.broken = True
-        writes.settle(won[0][0].settled(Status.SENT, NOW, message_id="again"))
+        lost = won[0][0].settled(Status.FAILED, NOW, error="rejected")
+        writes.settle(lost)
         await asyncio.sleep(0)
-        with pytest.raises(OSError, match="disk full"):
+        with pytest.raises(LedgerError, match="disk full"):
             await writes.claim([record(9)])  # no new send after a lost write
+        return lost
+
+    lost = asyncio.run(run())
+    assert record(9).key not in {r.key for r in ledger.records()}  # never claimed
+    ledger.broken = not repaired
+    writes.close()  # tries the lost settlement once more; never raises
+    assert writes.error is not None
+    stored = ledger.get([lost.key])[lost.key]
+    if repaired:
+        assert writes.unwritten == []
+        assert stored.status is Status.FAILED
+    else:
+        assert writes.unwritten == [lost]
+        assert stored.status is Status.SENT  # the earlier write stands; nothing invented
+
+
+def test_a_bug_in_a_settlement_is_not_mistaken_for_a_full_disk() -> None:
+    class Buggy(MemoryLedger):
+        def settle(self, records: Iterable[SendRecord]) -> None:
+            raise TypeError("a bug")
+
+    writes = LedgerWrites(Buggy(), resend_uncertain=False)
+
+    async def run() -> None:
+        (claimed,) = await writes.claim([record(1)])
+        writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
+        await asyncio.sleep(0)
+        with pytest.raises(TypeError, match="a bug"):
+            await writes.claim([record(2)])
 
     asyncio.run(run())
-    assert {r.status for r in ledger.records()} == {Status.SENT}
-    with pytest.raises(OSError, match="disk full"):
+    assert writes.error is None
+    with pytest.raises(TypeError, match="a bug"):
         writes.close()

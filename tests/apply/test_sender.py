@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from smsops.core.errors import LedgerError
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.plan import Disposition
 from smsops.engine.planner import PlanOptions, make_plan
 from smsops.engine.project import load_project
-from smsops.ledger.base import Status
+from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
 
 AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -152,4 +153,58 @@ def test_stop_claims_nothing_more(config_dir: Path) -> None:
     sender.stop()
     report = asyncio.run(sender.run(plan.sends))
     assert (report.sent, report.not_started) == (0, 2)
+    assert list(ledger.records()) == []
+
+
+class BrokenLedger(MemoryLedger):
+    """Claims work until `claims_left` runs out; settles never do (disk full)."""
+
+    def __init__(self, claims_left: int) -> None:
+        super().__init__()
+        self.claims_left = claims_left
+
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
+        if self.claims_left <= 0:
+            raise LedgerError("cannot claim sends in the ledger: the disk is full")
+        self.claims_left -= 1
+        return super().claim(records, resend_uncertain=resend_uncertain)
+
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        raise LedgerError("cannot settle sends in the ledger: the disk is full")
+
+
+def test_results_that_cannot_be_written_leave_their_rows_pending(
+    config_dir: Path,
+) -> None:
+    requests: list[str] = []
+
+    def sky_counts(request: httpx.Request) -> httpx.Response:
+        requests.append("sky")
+        return sky_ok(request)
+
+    ledger = BrokenLedger(claims_left=1)
+    report = apply(config_dir, ledger, route(sky_counts))
+    # Both were claimed in one write and sent; their results could not be written.
+    assert len(requests) == report.sent == 2
+    assert report.unsettled == 2
+    assert report.ledger_error is not None
+    assert "disk is full" in report.ledger_error
+    # The rows stay pending: the next run marks them uncertain, never resends them.
+    assert statuses(ledger) == [(Status.PENDING, "sky", 0)] * 2
+
+
+def test_a_claim_that_cannot_be_written_is_never_sent(config_dir: Path) -> None:
+    requests: list[str] = []
+
+    def sky_counts(request: httpx.Request) -> httpx.Response:
+        requests.append("sky")
+        return sky_ok(request)
+
+    ledger = BrokenLedger(claims_left=0)
+    report = apply(config_dir, ledger, route(sky_counts))
+    assert requests == []
+    assert (report.sent, report.not_started, report.unsettled) == (0, 2, 0)
+    assert report.ledger_error is not None
     assert list(ledger.records()) == []

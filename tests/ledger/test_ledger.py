@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from smsops.core.errors import UsageError
-from smsops.ledger.base import Known, Ledger, OccurrenceKeys, SendRecord, Status, send_key
+from smsops.core.errors import ResolveRefused, UsageError
+from smsops.ledger.base import (
+    Decision,
+    Known,
+    Ledger,
+    OccurrenceKeys,
+    SendRecord,
+    Status,
+    send_key,
+)
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.open import open_ledger
-from smsops.ledger.sqlite import LedgerError, SqliteLedger
+from smsops.ledger.sqlite import MIGRATIONS, LedgerError, SqliteLedger
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -139,7 +151,7 @@ def test_sqlite_is_wal_and_versioned(tmp_path: Path) -> None:
     SqliteLedger(tmp_path / "l.sqlite").close()
     db = sqlite3.connect(tmp_path / "l.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert db.execute("PRAGMA user_version").fetchone() == (2,)
+    assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
     db.execute("PRAGMA user_version = 99")
     db.close()
     with pytest.raises(LedgerError, match="schema version 99, newer than this smsops knows"):
@@ -225,7 +237,9 @@ def test_sqlite_upgrades_a_version_1_ledger(tmp_path: Path) -> None:
     )
     db.commit()
     db.close()
-    with pytest.raises(LedgerError, match="has schema version 1; this smsops uses 2"):
+    with pytest.raises(
+        LedgerError, match=f"has schema version 1; this smsops uses {len(MIGRATIONS)}"
+    ):
         SqliteLedger(path, readonly=True)
     upgraded = SqliteLedger(path)
     (row,) = upgraded.records()
@@ -246,6 +260,204 @@ def test_readonly_open_never_creates_or_writes(tmp_path: Path) -> None:
     writer.close()
     reader = open_ledger(str(path), readonly=True)
     assert [r.recipient for r in reader.records()] == ["+447400123456"]
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with pytest.raises(LedgerError, match="read-only"):
         reader.claim([record("+447400123457")])
     reader.close()
+
+
+DECIDED = T0 + timedelta(hours=1)
+
+
+def decision(status: Status = Status.SENT) -> Decision:
+    return Decision(status, "provider dashboard shows it delivered", "ann@desk", DECIDED)
+
+
+def uncertain_rows(ledger: Ledger) -> list[SendRecord]:
+    """Two uncertain rows of schedule s (two occurrences), one of t, and one sent row of s."""
+    rows = [
+        record("+447400123450"),
+        record("+447400123451", occurrence="2026-11-23T09:00:00Z"),
+        record("+447400123452", schedule="t"),
+        record("+447400123453"),
+    ]
+    ledger.claim(rows)
+    ledger.settle([r.settled(Status.UNCERTAIN, T0, error="timeout") for r in rows[:3]])
+    ledger.settle([rows[3].settled(Status.SENT, T0, message_id="m")])
+    return rows
+
+
+def test_uncertain_rows_are_counted_per_schedule(ledger: Ledger) -> None:
+    assert ledger.uncertain_counts() == {}
+    uncertain_rows(ledger)
+    assert ledger.uncertain_counts() == {"s": 2, "t": 1}
+
+
+def test_resolve_by_schedule_decides_only_its_uncertain_rows(ledger: Ledger) -> None:
+    rows = uncertain_rows(ledger)
+    changed = ledger.resolve(decision(), schedule="s")
+    assert sorted(r.key for r in changed) == sorted(r.key for r in rows[:2])
+    for key in (rows[0].key, rows[1].key):
+        stored = ledger.get([key])[key]
+        assert stored.status is Status.SENT
+        assert stored.resolution == "provider dashboard shows it delivered"
+        assert stored.resolved_by == "ann@desk"
+        assert stored.resolved_at == DECIDED
+        assert stored.error == "timeout"  # what happened stays beside the decision
+    assert ledger.uncertain_counts() == {"t": 1}
+    # Done now: a later run never claims them again.
+    assert ledger.claim([record("+447400123450")], resend_uncertain=True) == []
+
+
+def test_resolve_by_occurrence(ledger: Ledger) -> None:
+    rows = uncertain_rows(ledger)
+    changed = ledger.resolve(decision(), schedule="s", occurrence="2026-11-23T09:00:00Z")
+    assert [r.key for r in changed] == [rows[1].key]
+    assert ledger.uncertain_counts() == {"s": 1, "t": 1}
+
+
+def test_resolve_as_failed_lets_the_next_apply_send_again(ledger: Ledger) -> None:
+    rows = uncertain_rows(ledger)
+    (changed,) = ledger.resolve(decision(Status.FAILED), keys=[rows[2].key])
+    assert changed.status is Status.FAILED
+    assert ledger.get([rows[2].key])[rows[2].key].reclaimable
+    (again,) = ledger.claim([record("+447400123452", schedule="t")])
+    assert again.status is Status.PENDING
+
+
+def test_resolve_refuses_rows_that_are_not_uncertain_and_changes_nothing(ledger: Ledger) -> None:
+    rows = uncertain_rows(ledger)
+    before = list(ledger.records())
+    with pytest.raises(ResolveRefused, match="is sent, not uncertain") as refused:
+        ledger.resolve(decision(), keys=[rows[0].key, rows[3].key, "f" * 32])
+    assert f"{'f' * 32}: no such row" in str(refused.value)
+    assert list(ledger.records()) == before
+    with pytest.raises(ResolveRefused, match="no uncertain rows match"):
+        ledger.resolve(decision(), schedule="nope")
+    with pytest.raises(ValueError, match="a decision is one of"):
+        ledger.resolve(decision(Status.DELIVERED), keys=[rows[0].key])
+    assert list(ledger.records()) == before
+
+
+def test_sqlite_first_use_by_several_processes_migrates_once(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    context = multiprocessing.get_context("spawn")
+    start_at = time.time() + 4  # every process imported and waiting: they open at once
+    with context.Pool(6) as pool:
+        outcomes = pool.map(_open_and_claim, [(str(path), i, start_at) for i in range(6)], 1)
+    assert outcomes == ["ok"] * 6
+    reader = SqliteLedger(path, readonly=True)
+    assert len(list(reader.records())) == 6
+    reader.close()
+
+
+def _open_and_claim(job: tuple[str, int, float]) -> str:
+    path, number, start_at = job
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        ledger = SqliteLedger(Path(path))
+        ledger.claim([record(f"+4474001234{number:02d}")])
+        ledger.close()
+    except Exception as exc:  # reported to the parent as text
+        return repr(exc)
+    return "ok"
+
+
+def test_sqlite_locked_ledger_names_its_writers_after_a_bounded_wait(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    running = SqliteLedger(path, command="smsops run")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+    try:
+        started = time.monotonic()
+        with pytest.raises(LedgerError) as locked:
+            SqliteLedger(path, wait=0.5, command="smsops apply")
+        assert time.monotonic() - started < 5
+        message = str(locked.value)
+        assert f"the ledger {str(path)!r}: it is locked" in message
+        assert "did not finish within 0.5 s" in message
+        assert f"smsops run (pid {os.getpid()} on {socket.gethostname()}, since " in message
+        with pytest.raises(LedgerError, match="it is locked"):
+            running.claim([record("+447400123456")])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    (claimed,) = running.claim([record("+447400123456")])  # free again
+    running.close()
+    assert claimed.status is Status.PENDING
+
+
+def test_sqlite_writers_of_dead_processes_are_not_named(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    SqliteLedger(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute(
+        "INSERT INTO writers VALUES ('x', ?, ?, 'smsops apply', '2026-01-01T00:00:00+00:00')",
+        (socket.gethostname(), 2**22 + 7),  # above pid_max's default: never alive
+    )
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(LedgerError, match="no smsops process says it is writing it"):
+            SqliteLedger(path, wait=0.2)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    SqliteLedger(path).close()  # a writer that can register clears the dead one's row
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM writers").fetchone() == (0,)
+    db.close()
+
+
+def test_sqlite_disk_full_claims_nothing_and_says_so(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    (pages,) = ledger._db.execute("PRAGMA page_count").fetchone()
+    ledger._db.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLITE_FULL beyond this
+    batch = [record(f"+4474001{i:05d}") for i in range(500)]
+    with pytest.raises(LedgerError, match="the disk is full") as full:
+        ledger.claim(batch)
+    assert "cannot rollback" not in str(full.value)
+    assert list(ledger.records()) == []  # all or nothing
+    (small,) = ledger.claim([record("+447400123456")])  # the ledger still works
+    assert small.status is Status.PENDING
+    ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "wanted"),
+    [
+        (b"\x00garbage, not a database" * 300, "not an SQLite database"),
+        (None, "is a directory"),
+    ],
+)
+@pytest.mark.parametrize("readonly", [False, True])
+def test_sqlite_not_a_ledger_is_a_clear_error(
+    tmp_path: Path, content: bytes | None, wanted: str, readonly: bool
+) -> None:
+    path = tmp_path / "l.sqlite"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(LedgerError, match=wanted):
+        SqliteLedger(path, readonly=readonly)
+    if content is not None:
+        assert path.read_bytes() == content  # never overwritten
+
+
+def test_sqlite_writers_on_other_hosts_are_named_with_a_caveat(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    SqliteLedger(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executemany(
+        "INSERT INTO writers VALUES (?, 'pod-a', 7, 'smsops run', ?)",
+        [(f"w{i}", f"2026-01-0{i + 1}T00:00:00+00:00") for i in range(7)],
+    )
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(LedgerError) as locked:
+            SqliteLedger(path, wait=0.2)
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    message = str(locked.value)
+    assert "smsops run (pid 7 on pod-a, since 2026-01-07T00:00:00+00:00; another host" in message
+    assert message.count("pod-a") == 5  # the newest five

@@ -1,0 +1,202 @@
+"""`smsops ledger resolve`, the uncertain-row warnings of plan/apply, and exit 1 on every usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from smsops.cli import build_parser, main
+from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.sqlite import SqliteLedger
+
+NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
+CONFIG = """\
+providers:
+  ot: {type: opentact, token: "${env:OT_TOKEN}", from: "+12017771234"}
+templates:
+  hello: {category: transactional, body: "Hello {{ name }}"}
+audiences:
+  people:
+    contacts:
+      - {phone: "+447400123456", name: Sam}
+      - {phone: "+447400123457", name: Alex}
+schedules:
+  greet: {template: hello, audience: people, provider: ot}
+  other: {template: hello, audience: people, provider: ot, enabled: false}
+"""
+
+
+def leaves(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, ...]]:
+    """Every command path the CLI has, e.g. ("ledger", "resolve")."""
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subparsers:
+        yield path
+        return
+    for name, child in subparsers[0].choices.items():
+        yield from leaves(child, (*path, name))
+
+
+COMMANDS = sorted(leaves(build_parser()))
+
+
+def test_every_command_is_covered() -> None:
+    assert ("plan",) in COMMANDS
+    assert ("ledger", "resolve") in COMMANDS
+    assert len(COMMANDS) >= 11
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_usage_error_exits_1_on_every_command(
+    command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--no-such-flag"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("usage: smsops")
+    assert "error: " in err
+
+
+@pytest.mark.parametrize("argv", [[], ["ledger"], ["nope"], ["--version-typo"]])
+def test_a_missing_or_unknown_command_exits_1(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 1
+    assert "error: " in capsys.readouterr().err
+
+
+def test_help_and_version_still_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["--version"], ["ledger", "resolve", "--help"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 0
+    assert "--reason" in capsys.readouterr().out
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path, list[SendRecord]]:
+    """A config and a ledger with two uncertain rows of greet, one of other, one sent."""
+    config = tmp_path / "smsops.yaml"
+    config.write_text(CONFIG)
+    path = tmp_path / "ledger.sqlite"
+    ledger = SqliteLedger(path)
+    rows = [
+        SendRecord.claim(
+            schedule,
+            occurrence,
+            phone,
+            provider="ot",
+            template="hello",
+            text_hash="h",
+            segments=1,
+            now=NOW,
+        )
+        for schedule, occurrence, phone in [
+            ("greet", "once", "+447400123456"),
+            ("greet", "once", "+447400123457"),
+            ("other", "once", "+447400123456"),
+            ("other", "2026-11-21T09:00:00Z", "+447400123456"),
+        ]
+    ]
+    won = {r.key: r for r in ledger.claim(rows)}
+    claimed = [won[r.key] for r in rows]  # claim answers in key order
+    ledger.settle(r.settled(Status.UNCERTAIN, NOW, error="read timeout") for r in claimed[:3])
+    ledger.settle([claimed[3].settled(Status.SENT, NOW, message_id="m")])
+    ledger.close()
+    return config, path, rows
+
+
+def test_plan_and_apply_warn_until_a_person_decides(
+    setup: tuple[Path, Path, list[SendRecord]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config, ledger, _ = setup
+    monkeypatch.delenv("OT_TOKEN", raising=False)
+    flags = ["--ledger", str(ledger), "--at", "2026-11-22T10:00:00Z"]
+    assert main(["plan", str(config), *flags, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # the warning never mixes into the JSON
+    warning = (
+        "warning: 3 uncertain sends may or may not have gone out and wait for a decision "
+        "(greet 2, other 1)"
+    )
+    assert warning in captured.err
+    assert "smsops ledger resolve --as sent|failed --schedule NAME --reason TEXT" in captured.err
+    assert main(["apply", str(config), *flags, "--dry-run"]) == 0
+    assert warning in capsys.readouterr().err
+
+    resolve = ["ledger", "resolve", "--ledger", str(ledger), "--reason", "seen in the dashboard"]
+    assert main([*resolve, "--as", "sent", "--schedule", "greet"]) == 0
+    assert capsys.readouterr().out == (
+        "resolved 2 uncertain rows as sent (greet 2); the reason is kept in each row\n"
+    )
+    assert main([*resolve, "--as", "failed", "--schedule", "other", "--occurrence", "once"]) == 0
+    out = capsys.readouterr().out
+    assert "resolved 1 uncertain row as failed (other 1)" in out
+    assert "sent again by the next apply while their window is open" in out
+
+    assert main(["plan", str(config), *flags]) == 0
+    assert "uncertain" not in capsys.readouterr().err
+
+
+def test_resolve_keeps_reason_who_and_when_in_the_row(
+    setup: tuple[Path, Path, list[SendRecord]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, ledger, rows = setup
+    resolve = ["ledger", "resolve", "--ledger", str(ledger), "--as", "sent"]
+    assert main([*resolve, "--key", rows[0].key, rows[1].key, "--reason", "  checked  "]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "export", "--format", "jsonl", "--ledger", str(ledger)]) == 0
+    exported = {row["key"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    decided = exported[rows[0].key]
+    assert decided["status"] == "sent"
+    assert decided["resolution"] == "checked"
+    assert "@" in decided["resolved_by"]
+    assert datetime.fromisoformat(decided["resolved_at"]) > NOW
+    assert exported[rows[2].key]["resolution"] is None
+    assert main(["ledger", "list", "--status", "sent", "--ledger", str(ledger)]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("resolved by ") == 2
+    assert "+447400123456" not in listed  # masked as ever
+
+
+@pytest.mark.parametrize(
+    ("extra", "wanted"),
+    [
+        (["--as", "sent", "--occurrence", "once", "--key", "k"], "--occurrence needs --schedule"),
+        (["--as", "sent", "--schedule", "greet", "--reason", " "], "--reason must say why"),
+        (["--as", "sent", "--schedule", "nope"], "no uncertain rows match; nothing was changed"),
+        (["--as", "sent", "--key", "0" * 32], f"{'0' * 32}: no such row in the ledger"),
+    ],
+)
+def test_resolve_refusals_change_nothing(
+    setup: tuple[Path, Path, list[SendRecord]],
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    wanted: str,
+) -> None:
+    _, ledger, _ = setup
+    reason = [] if "--reason" in extra else ["--reason", "x"]
+    assert main(["ledger", "resolve", "--ledger", str(ledger), *extra, *reason]) == 1
+    assert wanted in capsys.readouterr().err
+    after = SqliteLedger(ledger, readonly=True)
+    assert after.uncertain_counts() == {"greet": 2, "other": 1}
+    after.close()
+
+
+def test_resolve_never_creates_a_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "none.sqlite"
+    argv = ["ledger", "resolve", "--as", "sent", "--schedule", "s", "--reason", "x"]
+    assert main([*argv, "--ledger", str(missing)]) == 1
+    assert "no ledger at" in capsys.readouterr().err
+    assert not missing.exists()
