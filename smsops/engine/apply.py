@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from smsops.config.loader import Config
+from smsops.core import secrets
 from smsops.core.phone import mask, scrub_numbers
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import Pacer, backoff
@@ -35,6 +36,7 @@ from smsops.providers.base import (
     Result,
     Retryable,
     Uncertain,
+    from_outside,
     redacted,
     transport_error,
 )
@@ -156,7 +158,8 @@ class Sender:
             try:
                 request = adapter.build([send.message for send in unit])
             except (ValueError, KeyError, TypeError) as exc:
-                yield {"error": f"cannot build the request: {exc}", "sends": len(unit)}
+                reason = secrets.scrub(f"cannot build the request: {exc}")
+                yield {"error": reason, "sends": len(unit)}
                 continue
             yield redacted(request, adapter.secret_headers)
 
@@ -273,7 +276,9 @@ class Sender:
         try:
             request = lane.adapter.build(messages)
         except (ValueError, KeyError, TypeError) as exc:
-            return [Rejected(f"cannot build the request: {exc}")] * len(messages)
+            # e.g. int() quoting a resolved `${env:...}` value that is not a number
+            reason = secrets.scrub(f"cannot build the request: {exc}")
+            return [Rejected(reason)] * len(messages)
         request.extensions = {**request.extensions, "timeout": lane.timeout}
         assert self.http is not None
         self.in_flight += 1
@@ -282,10 +287,11 @@ class Sender:
             response.request = request
             await response.aread()
         except httpx.TransportError as exc:
-            return [transport_error(exc)] * len(messages)
+            return [from_outside(transport_error(exc))] * len(messages)
         finally:
             self.in_flight -= 1
-        return lane.adapter.parse(response, messages)
+        # where outside text enters: nothing below ever sees a secret the answer echoed
+        return [from_outside(result) for result in lane.adapter.parse(response, messages)]
 
     def _settle(self, send: Send, record: SendRecord, provider: str, result: Result) -> None:
         now = datetime.now(UTC)
@@ -311,6 +317,8 @@ class Sender:
             )
             report.failed += 1
             report.note(send, Status.FAILED, result.reason)
+        if settled.error is not None:  # the ledger never stores a secret, whatever the path
+            settled = replace(settled, error=secrets.scrub(settled.error))
         self.writes.settle(settled)
         outcome = (provider, settled.status.value)
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1

@@ -16,7 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 
 from smsops.config.providers import Capabilities, Category, ProviderBase
-from smsops.core import envref
+from smsops.core import envref, secrets
 from smsops.core.skips import SkipReason
 
 if TYPE_CHECKING:  # httpx costs ~0.1 s to import; `validate` never needs it
@@ -159,12 +159,33 @@ def classify_status(response: httpx.Response) -> Result | None:
 
 
 def unreadable(response: httpx.Response) -> Result:
-    """A body we cannot read: 2xx and 5xx may have been accepted, 4xx were not."""
-    snippet = " ".join(response.text[:120].split()) or "an empty body"
+    """A body we cannot read: 2xx and 5xx may have been accepted, 4xx were not.
+
+    Scrubbed before it is cut: a cut through a secret would leave its start.
+    """
+    snippet = " ".join(secrets.scrub(response.text[:4096]).split())[:120] or "an empty body"
     detail = f"HTTP {response.status_code} with an unreadable response ({snippet})"
     if 400 <= response.status_code < 500:
         return Rejected(detail, code=str(response.status_code))
     return Uncertain(detail)
+
+
+def from_outside(result: Result) -> Result:
+    """`result` with every text the provider (or a proxy) wrote scrubbed of secrets.
+
+    Reasons, codes and message ids all came over the wire, so any of them may
+    echo the request; this is applied to every result before anything reads it.
+    """
+    if isinstance(result, Accepted):
+        if result.message_id is None:
+            return result
+        return Accepted(message_id=secrets.scrub(result.message_id))
+    if isinstance(result, Rejected):
+        code = secrets.scrub(result.code) if result.code is not None else None
+        return Rejected(secrets.scrub(result.reason), code=code)
+    if isinstance(result, Retryable):
+        return Retryable(secrets.scrub(result.reason), retry_after=result.retry_after)
+    return Uncertain(secrets.scrub(result.reason))
 
 
 def retry_after(value: str | None) -> float | None:
