@@ -37,6 +37,7 @@ from smsops.providers.base import (
     Retryable,
     Uncertain,
     from_outside,
+    masked,
     redacted,
     transport_error,
 )
@@ -151,17 +152,19 @@ class Sender:
             self.writes.close()
         return self.report
 
-    def requests(self, sends: Sequence[Send]) -> Iterator[dict[str, Any]]:
-        """Every request this apply would make, as data with secret headers hidden."""
+    def requests(self, sends: Sequence[Send], *, unmask: bool = False) -> Iterator[dict[str, Any]]:
+        """Every request this apply would make, as data: secret headers hidden, numbers
+        masked (unless `unmask`: a person asked to see them)."""
         for unit in self._units(sends):
             adapter = self.lane(unit[0].providers[0]).adapter
+            recipients = [] if unmask else [send.message.recipient for send in unit]
             try:
                 request = adapter.build([send.message for send in unit])
             except (ValueError, KeyError, TypeError) as exc:
                 reason = secrets.scrub(f"cannot build the request: {exc}")
-                yield {"error": reason, "sends": len(unit)}
+                yield masked({"error": reason, "sends": len(unit)}, recipients)
                 continue
-            yield redacted(request, adapter.secret_headers)
+            yield redacted(request, adapter.secret_headers, recipients)
 
     def stop(self) -> None:
         """Claim nothing more; what is in flight is finished and settled."""
