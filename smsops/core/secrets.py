@@ -8,10 +8,10 @@ real request resolves one), and `scrub` replaces it in any text, in every
 spelling an echo would plausibly use:
 
 - the value as is, in any letter case (a proxy may lower-case a header);
-- percent-encoded (a URL or form echo; `quote`, `quote_plus`);
-- JSON-escaped, also twice (a request body echoed inside a JSON string),
-  Python-repr-escaped (a dict printed by a careless server) and
-  HTML-escaped (an HTML error page);
+- with any of its characters percent-encoded (a URL or form echo, whatever
+  the encoder leaves unescaped; `+` for a space; twice-encoded),
+  JSON/Python-escaped (`\\u0026`, `\\"`, also doubled: a request body echoed
+  inside a JSON string) or written as HTML entities (an HTML error page);
 - base64, at each of the three byte alignments (a proxy echoing a body or
   a header block encoded), matched on the part that does not depend on the
   neighbouring bytes.
@@ -29,7 +29,6 @@ import html
 import json
 import re
 import threading
-from urllib.parse import quote, quote_plus
 
 REPLACEMENT = "***"
 MIN_LENGTH = 4
@@ -49,10 +48,16 @@ def register(value: str) -> None:
         return
     with _lock:
         _values.update(candidates)
-        forms = {form for v in _values for form in spellings(v)}
-        # longest first, so a longer spelling is replaced whole before a part of it
-        ordered = sorted(forms, key=lambda f: (-len(f), f))
-        _pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE)
+        # longest first, so a longer secret is replaced whole before a part of it
+        ordered = sorted(_values, key=lambda v: (-len(v), v))
+        forms = [pattern_for(v) for v in ordered]
+        cores = sorted({core for v in ordered for core in _base64_cores(v.encode())})
+        # Every spelling starts with one of these characters: a cheap test at each
+        # position before the long alternation (scrubbing is ~20 times faster).
+        starts = {c for v in ordered for c in (v[0].lower(), v[0].upper())} | set("\\%&+")
+        starts |= {core.lstrip("\\")[0] for core in cores}
+        first = "[" + "".join(re.escape(c) for c in sorted(starts)) + "]"
+        _pattern = re.compile(f"(?={first})(?:{'|'.join(forms + cores)})", re.IGNORECASE)
 
 
 def scrub(text: str) -> str:
@@ -77,24 +82,35 @@ def forget_all() -> None:
         _pattern = None
 
 
-def spellings(value: str) -> set[str]:
-    """The ways an echo of a request could write `value` (see the module docstring)."""
-    forms = {
-        value,
-        quote(value, safe=""),
-        quote(value),
-        quote_plus(value),
-        quote(value, safe="/:@!$&'()*+,;=~"),  # a URL keeps RFC 3986 sub-delimiters
-        html.escape(value),
-        html.escape(value, quote=False),
-        repr(value)[1:-1],
-    }
-    for ascii_only in (True, False):
-        once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
-        forms.add(once)
-        forms.add(json.dumps(once, ensure_ascii=ascii_only)[1:-1])
-    forms.update(_base64_cores(value.encode()))
-    return {form for form in forms if len(form) >= MIN_LENGTH}
+def pattern_for(value: str) -> str:
+    """A regular expression for `value` in any mix of the escapes an echo may use.
+
+    Each character may stand as itself or percent-encoded (also twice, a URL
+    inside a URL), JSON/Python-escaped (any number of backslashes: a body
+    echoed inside a JSON string), or as an HTML entity. Matching per
+    character catches every encoder's choice of what to escape.
+    """
+    return "".join(_character(c) for c in value)
+
+
+def _character(c: str) -> str:
+    forms = [re.escape(c)]
+    # JSON and Python escapes, e.g. \" \u00e9 \ud83d\ude00 \xe9, behind any number of backslashes
+    forms.append(r"\\+" + re.escape(c))  # \/ in JSON, \' in a Python repr
+    escaped = json.dumps(c)[1:-1]
+    if escaped != c:
+        forms.append("".join(r"\\+" + re.escape(part) for part in escaped.split("\\")[1:]))
+    if ord(c) < 0x10000:
+        forms.append(rf"\\+u{ord(c):04x}")
+    if ord(c) < 0x100:
+        forms.append(rf"\\+x{ord(c):02x}")  # a str repr
+    forms.append("".join(rf"\\+x{byte:02x}" for byte in c.encode()))  # a bytes repr
+    forms.append("".join(f"%(?:25)?{byte:02x}" for byte in c.encode()))
+    if c == " ":
+        forms.append(r"\+")
+    forms += [re.escape(html.escape(c)), f"&#0*{ord(c)};", f"&#x0*{ord(c):x};"]
+    unique = list(dict.fromkeys(forms))
+    return unique[0] if len(unique) == 1 else "(?:" + "|".join(unique) + ")"
 
 
 def _base64_cores(data: bytes) -> set[str]:
@@ -110,6 +126,6 @@ def _base64_cores(data: bytes) -> set[str]:
         last = 8 * (offset + len(data)) // 6  # floor: drop those the next bytes complete
         core = encoded[first:last]
         if len(core) >= _BASE64_MIN:
-            cores.add(core)
-            cores.add(core.replace("+", "-").replace("/", "_"))  # urlsafe alphabet
+            cores.add(re.escape(core))
+            cores.add(re.escape(core.replace("+", "-").replace("/", "_")))  # urlsafe alphabet
     return cores

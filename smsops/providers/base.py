@@ -176,17 +176,27 @@ def from_outside(result: Result) -> Result:
 
     Reasons, codes and message ids all came over the wire, so any of them may
     echo the request; this is applied to every result before anything reads it.
+    A reason also becomes one line of at most `REASON_LIMIT` characters (cut
+    only after scrubbing: a cut through a secret would leave its start).
     """
     if isinstance(result, Accepted):
         if result.message_id is None:
             return result
-        return Accepted(message_id=secrets.scrub(result.message_id))
+        return Accepted(message_id=_outside_text(result.message_id))
     if isinstance(result, Rejected):
-        code = secrets.scrub(result.code) if result.code is not None else None
-        return Rejected(secrets.scrub(result.reason), code=code)
+        code = _outside_text(result.code) if result.code is not None else None
+        return Rejected(_outside_text(result.reason), code=code)
     if isinstance(result, Retryable):
-        return Retryable(secrets.scrub(result.reason), retry_after=result.retry_after)
-    return Uncertain(secrets.scrub(result.reason))
+        return Retryable(_outside_text(result.reason), retry_after=result.retry_after)
+    return Uncertain(_outside_text(result.reason))
+
+
+REASON_LIMIT = 1000
+
+
+def _outside_text(text: str) -> str:
+    line = " ".join(secrets.scrub(text).split())
+    return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 3] + "..."
 
 
 def retry_after(value: str | None) -> float | None:

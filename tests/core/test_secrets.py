@@ -27,6 +27,13 @@ SECRET = 'k3y/with+odd=chars&"q"é'
         pytest.param(json.dumps({"apiKey": SECRET}, ensure_ascii=False), id="json-utf8"),
         pytest.param(json.dumps({"body": json.dumps({"apiKey": SECRET})}), id="json-in-json"),
         pytest.param(str({"apiKey": SECRET}), id="python-repr"),
+        pytest.param(str({"apiKey": SECRET.encode()}), id="python-bytes-repr"),
+        pytest.param(
+            json.dumps({"k": SECRET}).replace("&", "\\u0026").replace("/", "\\/"),
+            id="json-go-style",
+        ),
+        pytest.param(f"?k={quote(SECRET, safe='/+&=')}", id="percent-partial"),
+        pytest.param(f"?next={quote(quote(SECRET, safe=''), safe='')}", id="percent-twice"),
         pytest.param(f"<pre>{html.escape(SECRET)}</pre>", id="html"),
         *(
             pytest.param(
