@@ -235,3 +235,50 @@ def test_run_logs_carry_no_key_from_an_echoing_provider(tmp_path: Path, sandbox:
     echoed = [e["message"] for e in logs if "x-auth-token: ***" in e["message"].lower()]
     assert len(echoed) == 2, stderr  # one error line per failed send, the echo scrubbed
     assert sandbox.state.snapshot() == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["render"],
+        ["render", "--format", "json"],
+        ["plan"],
+        ["plan", "--format", "markdown"],
+        ["plan", "--format", "json"],
+    ],
+    ids=lambda args: "-".join(args),
+)
+def test_a_template_printing_the_number_shows_it_masked(
+    tmp_path: Path, sandbox: Sandbox, args: list[str]
+) -> None:
+    """Previews and plans show sample texts: the recipient's own number in them is masked."""
+    config = write_config(
+        tmp_path,
+        {
+            "providers.yaml": providers_yaml(sandbox),
+            "rest.yaml": rest_yaml("ot", "Your number {{ recipient.phone }} is registered"),
+        },
+    )
+    ledger = tmp_path / "ledger.sqlite"
+    command = [args[0], str(config), *args[1:]]
+    if args[0] == "plan":  # plan reads the ledger (it creates none); render never does
+        command += ["--ledger", str(ledger)]
+    outcome = run_cli(command, cwd=tmp_path)
+    outcome.assert_safe(code=0, numbers=BASE_NUMBERS, ledger=ledger)
+    assert "Your number +44 74** ***456 is registered" in outcome.stdout
+
+
+def test_an_unquoted_number_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    """YAML reads `phone: 447400123456` as an int; the error says where, not what."""
+    rest = rest_yaml("ot").replace("{phone: '+447400123456'", "{phone: 447400123456")
+    config = write_config(
+        tmp_path,
+        {
+            "rest.yaml": rest,
+            "providers.yaml": "providers:\n  ot: {type: opentact, token: '${env:OT_JWT}', from: '+12017771234'}\n",
+        },
+    )
+    outcome = run_cli(["validate", str(config)], cwd=tmp_path)
+    outcome.assert_safe(
+        code=1, located=r"rest\.yaml:\d+:\d+: .*quote phone numbers", numbers=BASE_NUMBERS
+    )
