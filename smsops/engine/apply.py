@@ -22,7 +22,7 @@ import httpx
 
 from smsops.config.loader import Config
 from smsops.core import secrets
-from smsops.core.phone import mask, scrub_numbers
+from smsops.core.phone import hide_number, mask, scrub_numbers
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import Pacer, backoff
 from smsops.engine.plan import Send
@@ -71,7 +71,8 @@ class ApplyReport:
     def note(self, send: Send, status: Status, why: str) -> None:
         if len(self.problems) < PROBLEMS_KEPT:
             where = f"{send.schedule} {mask(send.message.recipient)}"
-            self.problems.append(f"{status.value}: {where}: {scrub_numbers(why)}")
+            shown = scrub_numbers(hide_number(why, send.message.recipient))
+            self.problems.append(f"{status.value}: {where}: {shown}")
 
 
 class Lane:
