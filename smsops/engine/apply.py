@@ -154,8 +154,10 @@ class Sender:
         return self.report
 
     def requests(self, sends: Sequence[Send], *, unmask: bool = False) -> Iterator[dict[str, Any]]:
-        """Every request this apply would make, as data: secret headers hidden, numbers
-        masked (unless `unmask`: a person asked to see them)."""
+        """Every request this apply would make, as data: secret headers hidden, numbers masked.
+
+        With `unmask` (a person asked to see them) the numbers are shown whole.
+        """
         for unit in self._units(sends):
             adapter = self.lane(unit[0].providers[0]).adapter
             recipients = [] if unmask else [send.message.recipient for send in unit]
