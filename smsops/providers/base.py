@@ -112,7 +112,14 @@ class Adapter:
         raise NotImplementedError
 
     def parse(self, response: httpx.Response, messages: Sequence[Message]) -> list[Result]:
-        """One result per message; never raises for a malformed response."""
+        """One result per message; never raises for a malformed response.
+
+        Where outside text enters: every result leaves scrubbed of secrets
+        (`from_outside`), so no caller can forget to.
+        """
+        return [from_outside(result) for result in self._parse(response, messages)]
+
+    def _parse(self, response: httpx.Response, messages: Sequence[Message]) -> list[Result]:
         early = classify_status(response)
         if early is not None:
             return [early] * len(messages)
@@ -218,6 +225,7 @@ def transport_error(error: httpx.TransportError) -> Result:
     """Connect failures never reached the provider; anything later might have."""
     import httpx  # see TYPE_CHECKING above
 
+    # only the type's name is quoted: an aiohttp message may carry the URL (see from_outside)
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return Retryable(f"could not connect: {type(error).__name__}")
     return Uncertain(f"the request may have been received: {type(error).__name__}")
