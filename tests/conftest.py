@@ -30,3 +30,13 @@ def numbers_cache(
 
     monkeypatch.setenv("SMSOPS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     numbers.cache_dir.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def forget_secrets() -> Iterator[None]:
+    """Secrets registered by one test (the scrubber is process-wide) never affect another."""
+    from smsops.core import secrets
+
+    secrets.forget_all()
+    yield
+    secrets.forget_all()

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from smsops import __version__
 from smsops.cli import config_commands, ledger_commands, plan_commands, run_command
-from smsops.cli.common import EXIT_ERROR, EXIT_PIPE
+from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, scrubbed_output
 from smsops.core.errors import ConfigError, SmsopsError
 
 
@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with scrubbed_output():  # no secret leaves through stdout/stderr, whatever the path
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:

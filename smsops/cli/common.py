@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from contextlib import ExitStack
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
+from smsops.core import secrets
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -150,3 +153,41 @@ def open_out(path: Path) -> IO[str]:
         return path.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+class ScrubbedStream:
+    """stdout or stderr, scrubbing every registered secret from what is written.
+
+    The last guard where text leaves the CLI: every path that scrubs outside
+    text where it enters can be forgotten by a future change; this cannot.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(secrets.scrub(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, ...
+        return getattr(self.stream, name)
+
+
+@contextmanager
+def scrubbed_output() -> Iterator[None]:
+    """stdout and stderr scrubbed while the block runs (a traceback, too: see below)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, ScrubbedStream(saved[0]))
+    sys.stderr = cast(TextIO, ScrubbedStream(saved[1]))
+    sys.excepthook = _scrubbed_excepthook  # an error nobody caught is printed after the block
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _scrubbed_excepthook(
+    kind: type[BaseException], value: BaseException, trace: TracebackType | None
+) -> None:
+    text = "".join(traceback.format_exception(kind, value, trace))
+    sys.stderr.write(secrets.scrub(text))

@@ -25,9 +25,18 @@ def _open(args: argparse.Namespace, *, write: bool = False) -> Ledger:
     return open_ledger_at(location, command, readonly=not write, must_exist=True)
 
 
-def _row(record: SendRecord) -> dict[str, Any]:
-    """A ledger row as plain data: every SendRecord field, in declaration order."""
+def _row(record: SendRecord, unmask: bool = True) -> dict[str, Any]:
+    """A ledger row as plain data: every SendRecord field, in declaration order.
+
+    Unless `unmask`, the recipient is masked and numbers in the error text too.
+    """
     row = asdict(record)
+    if not unmask:
+        from smsops.core.phone import hide_number, mask, scrub_numbers
+
+        row["recipient"] = mask(record.recipient)
+        if record.error:
+            row["error"] = scrub_numbers(hide_number(record.error, record.recipient))
     row["status"] = record.status.value
     row["created_at"] = record.created_at.isoformat()
     row["updated_at"] = record.updated_at.isoformat()
@@ -42,7 +51,7 @@ def _records(ledger: Ledger, args: argparse.Namespace) -> Any:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from smsops.core.phone import mask, scrub_numbers
+    from smsops.core.phone import hide_number, mask, scrub_numbers
 
     ledger = _open(args)
     try:
@@ -54,7 +63,7 @@ def _list(args: argparse.Namespace) -> int:
             detail = record.provider_message_id or record.error or ""
             if record.resolution is not None:
                 detail = f"resolved by {record.resolved_by}: {record.resolution}"
-            detail = detail if args.unmask else scrub_numbers(detail)
+            detail = detail if args.unmask else scrub_numbers(hide_number(detail, record.recipient))
             print(
                 f"{record.updated_at:%Y-%m-%d %H:%M:%S} {record.status.value:<9} "
                 f"{record.schedule} {record.occurrence} {phone} via {record.provider} "
@@ -98,7 +107,7 @@ def _export(args: argparse.Namespace) -> int:
 def _write(ledger: Ledger, args: argparse.Namespace, file: IO[str]) -> None:
     if args.format == "jsonl":
         for record in _records(ledger, args):
-            file.write(json.dumps(_row(record), ensure_ascii=False) + "\n")
+            file.write(json.dumps(_row(record, args.unmask), ensure_ascii=False) + "\n")
         return
     from smsops.ledger.base import SendRecord
 
@@ -106,7 +115,7 @@ def _write(ledger: Ledger, args: argparse.Namespace, file: IO[str]) -> None:
     writer = csv.DictWriter(file, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for record in _records(ledger, args):
-        writer.writerow(_row(record))
+        writer.writerow(_row(record, args.unmask))
 
 
 def _resolve(args: argparse.Namespace) -> int:
@@ -179,9 +188,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     stats.set_defaults(handler=_stats)
 
     export = actions.add_parser(
-        "export", help="every row as CSV or JSON lines (full numbers: handle with care)"
+        "export", help="every row as CSV or JSON lines; numbers masked unless --unmask"
     )
     _filters(export)
+    export.add_argument(
+        "--unmask", action="store_true", help="full phone numbers (handle the file with care)"
+    )
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
     export.set_defaults(handler=_export)

@@ -89,6 +89,8 @@ def _apply(args: argparse.Namespace) -> int:
     from smsops.engine.reconcile import mark_stale, plan_against
     from smsops.providers.base import REDACTED
 
+    if args.unmask and not args.dry_run:
+        raise UsageError("--unmask only changes what --dry-run prints; add --dry-run")
     config = load_project(args.config)
     out = console()
     with ExitStack() as stack:
@@ -121,7 +123,7 @@ def _apply(args: argparse.Namespace) -> int:
         sender = Sender(config, ledger, env, apply_options)
         sender.check_secrets(sends)
         if args.dry_run:
-            for request in sender.requests(sends):
+            for request in sender.requests(sends, unmask=args.unmask):
                 print(json.dumps(request, ensure_ascii=False))
             out.print(f"dry run: {len(sends)} messages not sent; the ledger is unchanged.")
             return EXIT_OK
@@ -222,7 +224,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_at(apply, "apply")
     apply.add_argument("--yes", action="store_true", help="send without asking")
     apply.add_argument(
-        "--dry-run", action="store_true", help="print every request (secrets hidden), send none"
+        "--dry-run",
+        action="store_true",
+        help="print every request (secrets hidden, numbers masked), send none",
+    )
+    apply.add_argument(
+        "--unmask", action="store_true", help="with --dry-run: show full phone numbers"
     )
     add_sandbox(apply)
     apply.add_argument(

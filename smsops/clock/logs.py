@@ -1,12 +1,14 @@
 """Run-mode logs: JSON lines (`SMSOPS_LOG_FORMAT=json`) or human text.
 
 Callers log counts, schedule names and masked numbers only; this module adds
-no request data, so no secret or full number can reach a log line. A failed
-round's traceback (already scrubbed, see `failures`) is shown only at debug
-level, as the `traceback` field. APScheduler and asyncio log through the
-same handler, warnings and up only, and never with a traceback: they know no
-secrets to scrub it of (our jobs do not raise; this is the guard if one
-ever does).
+no request data, so no secret or full number should reach a log line; as a
+last guard for any path that forgets (an exception's text, a library's
+message), the handler scrubs every registered secret from each formatted
+line and masks any E.164 number left in it. A failed round's traceback
+(already scrubbed, see `failures`) is shown only at debug level, as the
+`traceback` field. APScheduler and asyncio log through the same handler,
+warnings and up only, and never with a traceback: they know no secrets to
+scrub it of (our jobs do not raise; this is the guard if one ever does).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from smsops.core import secrets
+from smsops.core.phone import mask_e164
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -60,16 +65,23 @@ class NoTraceback(logging.Filter):
         return True
 
 
+class ScrubbingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes a record only after removing secrets and full numbers from the whole line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_e164(secrets.scrub(super().format(record)))
+
+
 def setup_logging(fmt: str, level: str) -> None:
     formatter = JsonFormatter() if fmt == "json" else TextFormatter()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = ScrubbingHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger("smsops")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
 
-    foreign = logging.StreamHandler(sys.stderr)
+    foreign = ScrubbingHandler(sys.stderr)
     foreign.setFormatter(formatter)
     foreign.addFilter(NoTraceback())
     for name in ("apscheduler", "asyncio"):

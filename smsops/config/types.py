@@ -94,8 +94,9 @@ Text = Annotated[str, BeforeValidator(_text)]
 
 def _digits_string(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
+        # the value is not repeated: it may be a recipient's full number
         raise ValueError(
-            f"quote phone numbers and sender numbers ({value!r} was read as a number, "
+            "quote phone numbers and sender numbers (this one was read as a number, "
             "which drops a leading '+' or '0'): write it as \"...\""
         )
     return value

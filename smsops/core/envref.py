@@ -2,7 +2,8 @@
 
 References stay unresolved through `validate` and `plan`; only building a
 real request resolves them, and a missing variable then names the provider
-and the variable (never a value).
+and the variable (never a value). Every value resolved is registered with
+`smsops.core.secrets`, so it is scrubbed from any text that came back.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
+from smsops.core import secrets
 from smsops.core.errors import SecretMissing
 
 REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -41,7 +43,9 @@ def resolve(text: str, env: Mapping[str, str], provider: str) -> str:
         name = match.group(1)
         if name not in env:
             raise SecretMissing(provider, name)
-        return env[name]
+        value = env[name]
+        secrets.register(value)
+        return value
 
     return REFERENCE.sub(substitute, text)
 

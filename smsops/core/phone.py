@@ -99,3 +99,17 @@ def scrub_numbers(text: str) -> str:
     return _LONG_NUMBER.sub(
         lambda m: mask(m.group(0)) if m.group(0).startswith("+") else "***", text
     )
+
+
+_E164 = re.compile(r"\+[1-9]\d{6,14}(?!\d)")
+
+
+def mask_e164(text: str) -> str:
+    """Mask every `+` number in `text`: strict enough for whole log lines (times stay)."""
+    return _E164.sub(lambda m: mask(m.group(0)), text)
+
+
+def hide_number(text: str, e164: str) -> str:
+    """`text` with this number (as E.164 or digits) masked: a template may print it."""
+    shown = mask(e164)
+    return text.replace(e164, shown).replace(e164.removeprefix("+"), shown)

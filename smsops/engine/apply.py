@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 
 from smsops.config.loader import Config
+from smsops.core import secrets
 from smsops.core.errors import LedgerError
-from smsops.core.phone import mask, scrub_numbers
+from smsops.core.phone import hide_number, mask, scrub_numbers
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import Pacer, backoff
 from smsops.engine.plan import Send
@@ -36,6 +37,7 @@ from smsops.providers.base import (
     Result,
     Retryable,
     Uncertain,
+    masked,
     redacted,
     transport_error,
 )
@@ -72,7 +74,8 @@ class ApplyReport:
     def note(self, send: Send, status: Status, why: str) -> None:
         if len(self.problems) < PROBLEMS_KEPT:
             where = f"{send.schedule} {mask(send.message.recipient)}"
-            self.problems.append(f"{status.value}: {where}: {scrub_numbers(why)}")
+            shown = scrub_numbers(hide_number(why, send.message.recipient))
+            self.problems.append(f"{status.value}: {where}: {shown}")
 
 
 class Lane:
@@ -156,16 +159,21 @@ class Sender:
                 self.report.ledger_error = str(self.writes.error)
         return self.report
 
-    def requests(self, sends: Sequence[Send]) -> Iterator[dict[str, Any]]:
-        """Every request this apply would make, as data with secret headers hidden."""
+    def requests(self, sends: Sequence[Send], *, unmask: bool = False) -> Iterator[dict[str, Any]]:
+        """Every request this apply would make, as data: secret headers hidden, numbers masked.
+
+        With `unmask` (a person asked to see them) the numbers are shown whole.
+        """
         for unit in self._units(sends):
             adapter = self.lane(unit[0].providers[0]).adapter
+            recipients = [] if unmask else [send.message.recipient for send in unit]
             try:
                 request = adapter.build([send.message for send in unit])
             except (ValueError, KeyError, TypeError) as exc:
-                yield {"error": f"cannot build the request: {exc}", "sends": len(unit)}
+                reason = secrets.scrub(f"cannot build the request: {exc}")
+                yield masked({"error": reason, "sends": len(unit)}, recipients)
                 continue
-            yield redacted(request, adapter.secret_headers)
+            yield redacted(request, adapter.secret_headers, recipients)
 
     def stop(self) -> None:
         """Claim nothing more; what is in flight is finished and settled."""
@@ -289,7 +297,9 @@ class Sender:
         try:
             request = lane.adapter.build(messages)
         except (ValueError, KeyError, TypeError) as exc:
-            return [Rejected(f"cannot build the request: {exc}")] * len(messages)
+            # e.g. int() quoting a resolved `${env:...}` value that is not a number
+            reason = secrets.scrub(f"cannot build the request: {exc}")
+            return [Rejected(reason)] * len(messages)
         request.extensions = {**request.extensions, "timeout": lane.timeout}
         assert self.http is not None
         self.in_flight += 1
@@ -301,7 +311,7 @@ class Sender:
             return [transport_error(exc)] * len(messages)
         finally:
             self.in_flight -= 1
-        return lane.adapter.parse(response, messages)
+        return lane.adapter.parse(response, messages)  # scrubbed of secrets (from_outside)
 
     def _settle(self, send: Send, record: SendRecord, provider: str, result: Result) -> None:
         now = datetime.now(UTC)
@@ -327,6 +337,8 @@ class Sender:
             )
             report.failed += 1
             report.note(send, Status.FAILED, result.reason)
+        if settled.error is not None:  # the ledger never stores a secret, whatever the path
+            settled = replace(settled, error=secrets.scrub(settled.error))
         self.writes.settle(settled)
         outcome = (provider, settled.status.value)
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1

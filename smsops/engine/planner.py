@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from smsops.config.audience import Recipient, recipients
 from smsops.config.loader import Config
-from smsops.core.phone import mask
+from smsops.core.phone import hide_number, mask
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
 from smsops.engine.occurrences import (
@@ -273,7 +273,7 @@ class _SchedulePlanner:
                     desired.occurrence,
                     rendered.encoding,
                     rendered.segments,
-                    rendered.text,
+                    hide_number(rendered.text, member.phone),  # plans never show a full number
                 )
             )
         if self.options.keep_sends:

@@ -21,6 +21,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from smsops.core import secrets
+
 
 class Transport(AiohttpTransport):
     """aiohttp underneath; the body is read inside, so every error is mapped here."""
@@ -76,7 +78,8 @@ class Transport(AiohttpTransport):
 def honest(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
     """The httpx error that says truthfully whether the request may have left."""
     cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ else exc
-    message = f"{type(cause).__name__}: {cause}"
+    # aiohttp's messages may quote the URL, and a base_url may hold a `${env:...}` value
+    message = secrets.scrub(f"{type(cause).__name__}: {cause}")
     if isinstance(cause, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(message, request=request)
     if isinstance(cause, aiohttp.ClientConnectorError):  # DNS, refused, unreachable

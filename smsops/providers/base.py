@@ -16,7 +16,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 
 from smsops.config.providers import Capabilities, Category, ProviderBase
-from smsops.core import envref
+from smsops.core import envref, secrets
+from smsops.core.phone import mask
 from smsops.core.skips import SkipReason
 
 if TYPE_CHECKING:  # httpx costs ~0.1 s to import; `validate` never needs it
@@ -111,7 +112,14 @@ class Adapter:
         raise NotImplementedError
 
     def parse(self, response: httpx.Response, messages: Sequence[Message]) -> list[Result]:
-        """One result per message; never raises for a malformed response."""
+        """One result per message; never raises for a malformed response.
+
+        Where outside text enters: every result leaves scrubbed of secrets
+        (`from_outside`), so no caller can forget to.
+        """
+        return [from_outside(result) for result in self._parse(response, messages)]
+
+    def _parse(self, response: httpx.Response, messages: Sequence[Message]) -> list[Result]:
         early = classify_status(response)
         if early is not None:
             return [early] * len(messages)
@@ -159,12 +167,43 @@ def classify_status(response: httpx.Response) -> Result | None:
 
 
 def unreadable(response: httpx.Response) -> Result:
-    """A body we cannot read: 2xx and 5xx may have been accepted, 4xx were not."""
-    snippet = " ".join(response.text[:120].split()) or "an empty body"
+    """A body we cannot read: 2xx and 5xx may have been accepted, 4xx were not.
+
+    Scrubbed before it is cut: a cut through a secret would leave its start.
+    """
+    snippet = " ".join(secrets.scrub(response.text[:4096]).split())[:120] or "an empty body"
     detail = f"HTTP {response.status_code} with an unreadable response ({snippet})"
     if 400 <= response.status_code < 500:
         return Rejected(detail, code=str(response.status_code))
     return Uncertain(detail)
+
+
+def from_outside(result: Result) -> Result:
+    """`result` with every text the provider (or a proxy) wrote scrubbed of secrets.
+
+    Reasons, codes and message ids all came over the wire, so any of them may
+    echo the request; this is applied to every result before anything reads it.
+    A reason also becomes one line of at most `REASON_LIMIT` characters (cut
+    only after scrubbing: a cut through a secret would leave its start).
+    """
+    if isinstance(result, Accepted):
+        if result.message_id is None:
+            return result
+        return Accepted(message_id=_outside_text(result.message_id))
+    if isinstance(result, Rejected):
+        code = _outside_text(result.code) if result.code is not None else None
+        return Rejected(_outside_text(result.reason), code=code)
+    if isinstance(result, Retryable):
+        return Retryable(_outside_text(result.reason), retry_after=result.retry_after)
+    return Uncertain(_outside_text(result.reason))
+
+
+REASON_LIMIT = 1000
+
+
+def _outside_text(text: str) -> str:
+    line = " ".join(secrets.scrub(text).split())
+    return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 3] + "..."
 
 
 def retry_after(value: str | None) -> float | None:
@@ -186,13 +225,20 @@ def transport_error(error: httpx.TransportError) -> Result:
     """Connect failures never reached the provider; anything later might have."""
     import httpx  # see TYPE_CHECKING above
 
+    # only the type's name is quoted: an aiohttp message may carry the URL (see from_outside)
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return Retryable(f"could not connect: {type(error).__name__}")
     return Uncertain(f"the request may have been received: {type(error).__name__}")
 
 
-def redacted(request: httpx.Request, secret_headers: frozenset[str]) -> dict[str, Any]:
-    """A request as data for snapshots and --dry-run, with secret headers hidden."""
+def redacted(
+    request: httpx.Request, secret_headers: frozenset[str], recipients: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A request as data for snapshots and --dry-run, with secret headers hidden.
+
+    Each of `recipients` (E.164) is masked wherever the request holds it: the
+    URL, any body field, in any spelling a wire format uses (see `masked`).
+    """
     headers = {}
     for raw_name, raw_value in request.headers.raw:  # wire case, e.g. apiKey
         name = raw_name.decode("latin-1")
@@ -200,7 +246,45 @@ def redacted(request: httpx.Request, secret_headers: frozenset[str]) -> dict[str
             continue
         headers[name] = REDACTED if name.lower() in secret_headers else raw_value.decode()
     body = json.loads(request.content) if request.content else None
-    return {"method": request.method, "url": str(request.url), "headers": headers, "json": body}
+    data = {"method": request.method, "url": str(request.url), "headers": headers, "json": body}
+    shown: dict[str, Any] = masked(data, recipients)
+    return shown
+
+
+def masked(data: Any, recipients: Sequence[str]) -> Any:
+    """`data` with every recipient number masked, by value, wherever it appears.
+
+    Wire formats spell a number as E.164 (`mobile`, skycore `to`), digits
+    (`to` of aoc, also comma-separated in bulk), a JSON integer (opentact
+    `to`, which becomes the masked text) or percent-encoded in a URL; a
+    template may put it in the text itself. Matching the known values, not
+    anything number-like, leaves sender numbers, ids and amounts as they are.
+    """
+    if not recipients:
+        return data
+    shown = {e164: mask(e164) for e164 in recipients}
+    spellings = {s: m for e164, m in shown.items() for s in (e164.replace("+", "%2B"), e164)}
+    spellings |= {digits(e164): m for e164, m in shown.items()}
+    ordered = sorted(spellings, key=len, reverse=True)
+    as_ints = {int(digits(e164)): m for e164, m in shown.items() if digits(e164).isdigit()}
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            for spelling in ordered:
+                if spelling in value:
+                    value = value.replace(spelling, spellings[spelling])
+            return value
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            return as_ints.get(value, value)
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    return walk(data)
 
 
 def digits(e164: str) -> str:

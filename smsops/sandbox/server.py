@@ -39,12 +39,29 @@ def _provider_endpoint(handler: Handler, state: SandboxState) -> Any:
             if faults.status in (429, 503) and faults.retry_after is not None:
                 headers["Retry-After"] = f"{faults.retry_after:g}"
             return JSONResponse({"error": f"injected HTTP {faults.status}"}, faults.status, headers)
+        if faults.echo_every and number % faults.echo_every == 0:
+            return await _echo(request, faults.echo_status)
         response = await handler(request, state)
         if faults.drop_every and number % faults.drop_every == 0:
             return _Dropped()
         return response
 
     return endpoint
+
+
+async def _echo(request: Request, status: int) -> Response:
+    """The request written back, in every field a provider's error would use.
+
+    Each adapter reads a different field (`message`, `error`, `error-info`), so
+    all of them carry the echo: whichever one a client quotes holds the keys.
+    """
+    lines = [f"{request.method} {request.url}"]
+    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    body = (await request.body()).decode("utf-8", "replace")
+    echo = "\n".join(lines) + "\n\n" + body
+    answer = {"success": False, "status": "Failure", "error-code": "E_ECHO"}
+    answer |= {"error": echo, "message": echo, "error-info": echo}
+    return JSONResponse(answer, status)
 
 
 class _Dropped(Response):

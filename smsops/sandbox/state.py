@@ -25,6 +25,11 @@ class Faults:
     drop_every: int = 0
     # Requests per second above which the sandbox answers 429 (0: no limit).
     rate_limit: float = 0.0
+    # Every Nth request is answered with `echo_status` and a body that echoes the
+    # request (method, URL, every header, the body), as a misbehaving proxy would:
+    # whatever a client prints or stores of that answer must not carry its keys.
+    echo_every: int = 0
+    echo_status: int = 400
 
     def update(self, changes: dict[str, Any]) -> None:
         for name, value in changes.items():

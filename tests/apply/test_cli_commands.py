@@ -111,9 +111,61 @@ def test_dry_run_prints_requests_without_secrets_and_writes_nothing(
     requests = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(requests) == 3
     assert requests[0]["headers"]["X-Auth-Token"] == "***"
+    # numbers are masked by default (opentact's integer `to` becomes the masked text)
+    assert requests[0]["json"] == {
+        "from": 12017771234,
+        "to": "+44 74** ***000",
+        "message": "Hello P0",
+    }
+    assert "447400000000" not in out
+    assert "jwt-test" not in out
+    assert not ledger.exists()
+    assert sandbox.state.snapshot() == []
+
+    assert main(["apply", config, "--dry-run", "--unmask", "--ledger", str(ledger)]) == 0
+    out = capsys.readouterr().out
+    requests = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert requests[0]["json"] == {"from": 12017771234, "to": 447400000000, "message": "Hello P0"}
     assert "jwt-test" not in out
     assert not ledger.exists()
+
+
+@pytest.mark.parametrize(
+    ("provider", "field"), [("aoc", "to"), ("sky", "to"), ("ot", "to")], ids=["aoc", "sky", "ot"]
+)
+def test_dry_run_masks_every_spelling_of_a_number(
+    tmp_path: Path,
+    sandbox: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    provider: str,
+    field: str,
+) -> None:
+    config = write_config(tmp_path / "cfg", sandbox, 3, provider=provider)
+    # the number in the text too: a template may say it (aoc: one text for all, one bulk request)
+    body = "Hello all" if provider == "aoc" else "Hi {{ recipient.phone }}"
+    text = (config / "smsops.yaml").read_text().replace("Hello {{ name }}", body)
+    (config / "smsops.yaml").write_text(text)
+    assert main(["apply", str(config), "--dry-run", "--ledger", str(tmp_path / "l.sqlite")]) == 0
+    out = capsys.readouterr().out
+    for n in range(3):
+        assert f"447400000{n:03d}" not in out
+    requests = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    shown = [r["json"][field] for r in requests]
+    if provider == "aoc":  # one bulk request: comma-separated digits
+        assert shown == ["+44 74** ***000,+44 74** ***001,+44 74** ***002"]
+    else:
+        assert shown == ["+44 74** ***000", "+44 74** ***001", "+44 74** ***002"]
+    if provider != "aoc":
+        sent_text = requests[0]["json"].get("message") or requests[0]["json"]["message-text"]
+        assert sent_text == "Hi +44 74** ***000"
+
+
+def test_unmask_without_dry_run_is_a_usage_error(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path / "cfg", sandbox, 1))
+    assert main(["apply", config, "--yes", "--unmask", "--ledger", str(tmp_path / "l")]) == 1
+    assert "--unmask only changes what --dry-run prints" in capsys.readouterr().err
     assert sandbox.state.snapshot() == []
 
 
@@ -162,6 +214,9 @@ def test_ledger_commands(
     lines = export.read_text().splitlines()
     assert lines[0].startswith("key,schedule,occurrence,recipient")
     assert len(lines) == 4
+    assert "+44 74** ***000" in export.read_text()  # masked unless asked
+    assert "447400000000" not in export.read_text()
+    assert main(["ledger", "export", "--ledger", ledger, "--out", str(export), "--unmask"]) == 0
     assert "+447400000000" in export.read_text()
 
     assert (

@@ -82,3 +82,20 @@ def test_an_answer_is_read_whole() -> None:
         response = asyncio.run(_post(f"http://127.0.0.1:{listener.getsockname()[1]}/sms"))
         thread.join(timeout=5)
     assert (response.status_code, response.json()) == (201, {"ok": True})
+
+
+def test_an_aiohttp_error_quoting_a_keyed_url_is_scrubbed() -> None:
+    """aiohttp quotes URLs in its messages; a base_url may carry a `${env:...}` key."""
+    import aiohttp
+
+    from smsops.core import envref
+    from smsops.engine.transport import honest
+
+    url = envref.resolve("http://127.0.0.1:9/sms?key=${env:K}", {"K": "url-SECRET-5e6f"}, "p")
+    request = httpx.Request("POST", url)
+    cause = aiohttp.InvalidURL(url)
+    assert "url-SECRET-5e6f" in str(cause)
+    error = honest(cause, request)
+    assert isinstance(error, httpx.ReadError)
+    assert "url-SECRET-5e6f" not in str(error)
+    assert "key=***" in str(error)

@@ -210,3 +210,22 @@ def test_retry_after_forms() -> None:
 )
 def test_transport_errors(error: httpx.TransportError, expected: type) -> None:
     assert isinstance(transport_error(error), expected)
+
+
+def test_a_cut_never_leaves_the_start_of_a_secret() -> None:
+    """Reasons are cut to a bounded line, but only after scrubbing: no key prefix survives."""
+    from smsops.core import secrets
+    from smsops.providers.base import REASON_LIMIT, Rejected, from_outside, unreadable
+
+    key = "cut-SECRET-77aa99bb"
+    secrets.register(key)
+    # a plain-text echo whose 120-character snippet would end inside the key
+    body = "x" * 100 + f" apiKey: {key} and more"
+    (result,) = [unreadable(httpx.Response(400, text=body))]
+    assert "cut-SEC" not in result.reason
+    long = Rejected("y" * (REASON_LIMIT - 8) + f" {key}\n\tthen more")
+    shown = from_outside(long)
+    assert isinstance(shown, Rejected)
+    assert "cut-" not in shown.reason
+    assert "\n" not in shown.reason
+    assert len(shown.reason) <= REASON_LIMIT

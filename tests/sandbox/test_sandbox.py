@@ -10,10 +10,17 @@ import httpx
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from smsops.providers.base import Accepted, Message, Rejected, Retryable, Uncertain, transport_error
+from smsops.providers.base import (
+    Accepted,
+    Message,
+    Rejected,
+    Retryable,
+    Uncertain,
+    transport_error,
+)
 from smsops.providers.sendwithses import SendWithSESAdapter
 from smsops.sandbox.server import Sandbox
-from tests.providers.conftest import CONFIGS, make_adapter
+from tests.providers.conftest import CONFIGS, SECRETS, make_adapter
 
 TYPES = {name: config["type"] for name, config in CONFIGS.items()}
 
@@ -150,6 +157,34 @@ def test_dropped_connection_after_accepting_is_uncertain(
     assert isinstance(result, Uncertain)
     # The sandbox did take it: exactly why smsops must not resend on its own.
     assert len(recorded(client, sandbox)) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("ses", "SES_TX"), ("sky", "SKY_KEY"), ("ot", "OT_JWT"), ("aoc", "AOC_KEY")],
+)
+def test_echo_fault_writes_the_request_back_and_the_result_is_scrubbed(
+    name: str, secret: str, sandbox: Sandbox, client: httpx.Client
+) -> None:
+    sandbox.state.faults.update({"echo_every": 2, "echo_status": 400})
+    first, second = (send(client, sandbox, name, [UK])[0] for _ in range(2))
+    assert isinstance(first, Accepted)
+    assert isinstance(second, Rejected)  # a 4xx: certainly not taken
+    # the echo carries the request (the number, the key's header) into the reason;
+    # the adapter's result holds the header with its value scrubbed
+    header = {"ses": "template-key", "sky": "x-api-key", "ot": "x-auth-token", "aoc": "apikey"}
+    assert f"{header[name]}: ***" in second.reason
+    assert UK.recipient.removeprefix("+") in second.reason
+    assert SECRETS[secret] not in second.reason
+    assert len(recorded(client, sandbox)) == 1
+
+
+def test_echo_fault_with_a_5xx_is_uncertain(sandbox: Sandbox, client: httpx.Client) -> None:
+    sandbox.state.faults.update({"echo_every": 1, "echo_status": 500})
+    (result,) = send(client, sandbox, "aoc", [UK])
+    assert isinstance(result, Uncertain)  # a failing server may have queued part of a bulk
+    assert "apikey: ***" in result.reason
+    assert SECRETS["AOC_KEY"] not in result.reason
 
 
 def test_injected_latency(sandbox: Sandbox, client: httpx.Client) -> None:
