@@ -16,6 +16,7 @@ import logging
 import traceback
 from collections.abc import Iterable, Sequence
 
+from smsops.core import secrets as secret_registry
 from smsops.core.errors import SmsopsError
 from smsops.core.phone import scrub_numbers
 
@@ -24,10 +25,14 @@ MAX_ERROR = 500  # characters of one error in a log line or /healthz
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
-    """`text` with every secret value (longest first) hidden and numbers masked."""
+    """`text` with every secret value hidden (in every spelling an echo uses) and numbers masked.
+
+    The values are registered with the process-wide scrubber, so the log
+    handler's last guard knows them too, even before a request resolved them.
+    """
     for value in secrets:
-        text = text.replace(value, "***")
-    return scrub_numbers(text)
+        secret_registry.register(value)
+    return scrub_numbers(secret_registry.scrub(text))
 
 
 def describe(error: BaseException, secrets: Sequence[str]) -> str:
