@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -67,8 +68,17 @@ class ProviderBase(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if "${env:" not in value and not value.startswith(("https://", "http://")):
+        if "${env:" in value:
+            return value.rstrip("/")  # checked when a request fills it in
+        if not value.startswith(("https://", "http://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError when out of range
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError(f"{value!r} names no host")
         return value.rstrip("/")
 
     def lacks(self, category: Category) -> str | None:

@@ -64,6 +64,10 @@ class SecretMissing(SmsopsError):
         )
 
 
+class ProviderUnusable(SmsopsError):
+    """A provider cannot be used as configured once its secrets are resolved; nothing is sent."""
+
+
 class UsageError(SmsopsError):
     """A command-line argument or setting is wrong."""
 

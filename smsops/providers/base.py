@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 
 from smsops.config.providers import Capabilities, Category, ProviderBase
 from smsops.core import envref, secrets
+from smsops.core.errors import ProviderUnusable
 from smsops.core.phone import mask
 from smsops.core.skips import SkipReason
 
@@ -145,7 +146,20 @@ class Adapter:
     def post(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Request:
         import httpx  # see TYPE_CHECKING above
 
-        return httpx.Request("POST", _parsed(self.url(path)), headers=headers, json=body)
+        url = self.url(path)
+        try:
+            parsed = _parsed(url)
+            if parsed.port is not None and not 0 < parsed.port < 65536:
+                raise httpx.InvalidURL(f"port {parsed.port} is out of range")
+        except httpx.InvalidURL as exc:
+            # Only a ${env:} reference can get here (validate checks literal URLs);
+            # its value may be in the reason, so the text is scrubbed.
+            raise ProviderUnusable(
+                f"provider {self.name!r}: its base_url is not a valid URL once its "
+                f"${{env:...}} references are filled in ({secrets.scrub(str(exc))}); "
+                "fix the variable's value"
+            ) from None
+        return httpx.Request("POST", parsed, headers=headers, json=body)
 
 
 @cache
