@@ -48,6 +48,7 @@ def check_schedules(names: list[str], known: dict[str, Any]) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from smsops.core.terminal import json_text
     from smsops.engine.preview import preview  # keep --help fast
     from smsops.engine.preview_format import as_json, as_text
     from smsops.engine.project import load_project
@@ -57,7 +58,7 @@ def _render(args: argparse.Namespace) -> int:
     now = args.at or datetime.now(UTC)
     previews = preview(config, now, args.schedule or None, samples=args.samples)
     if args.format == "json":
-        print(json.dumps(as_json(previews), indent=2, ensure_ascii=False))
+        print(json_text(as_json(previews), indent=2))
     else:
         print(as_text(previews), end="")
     return EXIT_OK

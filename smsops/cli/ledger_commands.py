@@ -48,6 +48,7 @@ def _records(ledger: Ledger, args: argparse.Namespace) -> Any:
 
 def _list(args: argparse.Namespace) -> int:
     from smsops.core.phone import mask, scrub_numbers
+    from smsops.core.terminal import printable
 
     ledger = _open(args)
     try:
@@ -58,17 +59,20 @@ def _list(args: argparse.Namespace) -> int:
             phone = record.recipient if args.unmask else mask(record.recipient)
             detail = record.provider_message_id or record.error or ""
             detail = detail if args.unmask else scrub_numbers(detail)
-            print(
+            line = (
                 f"{record.updated_at:%Y-%m-%d %H:%M:%S} {record.status.value:<9} "
                 f"{record.schedule} {record.occurrence} {phone} via {record.provider} "
                 f"x{record.attempts} {detail}".rstrip()
             )
+            print(printable(line))  # names from configs, replies from providers
     finally:
         ledger.close()
     return EXIT_OK
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from smsops.core.terminal import printable
+
     ledger = _open(args)
     try:
         stats = ledger.stats()
@@ -81,7 +85,7 @@ def _stats(args: argparse.Namespace) -> int:
         print("the ledger is empty")
     for schedule, counts in sorted(stats.items()):
         line = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
-        print(f"{schedule}: {line}")
+        print(printable(f"{schedule}: {line}"))
     return EXIT_OK
 
 
@@ -100,8 +104,10 @@ def _export(args: argparse.Namespace) -> int:
 
 def _write(ledger: Ledger, args: argparse.Namespace, file: IO[str]) -> None:
     if args.format == "jsonl":
+        from smsops.core.terminal import json_text
+
         for record in _records(ledger, args):
-            file.write(json.dumps(_row(record), ensure_ascii=False) + "\n")
+            file.write(json_text(_row(record)) + "\n")
         return
     from smsops.ledger.base import SendRecord
 
