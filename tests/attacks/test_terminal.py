@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -188,6 +189,23 @@ def test_hostile_text_reaches_no_output_raw(tmp_path: Path, attack: Shown) -> No
     if attack.texts:  # the exact texts, escaped only as JSON escapes
         plan = json.loads(runs["json"].stdout)
         assert [x["text"] for x in plan["schedules"][0]["samples"]] == attack.texts
+
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")  # rich's own colours and bold
+
+
+def test_with_colour_on_the_only_escape_sequences_are_our_colours(tmp_path: Path) -> None:
+    """On a terminal rich adds its SGR codes; every other control still shows escaped."""
+    attack = SHOWN["escape sequences in the template body"]
+    config = write_config(tmp_path, attack.files)
+    ledger = tmp_path / "ledger.sqlite"
+    args = ["plan", str(config), "--at", AT, "--ledger", str(ledger)]
+    outcome = run_cli(args, cwd=tmp_path, env={"NO_COLOR": "", "FORCE_COLOR": "1"})
+    outcome.assert_safe(code=0, numbers=BASE_NUMBERS, ledger=ledger)
+    assert SGR.search(outcome.stdout), "no colour: the case this test is about did not happen"
+    plain = SGR.sub("", outcome.stdout)
+    assert not [c for c in plain if ord(c) in OBEYED], repr(plain)
+    assert attack.shown[0] in plain
 
 
 @dataclass(frozen=True)
