@@ -13,6 +13,7 @@ from smsops.core.errors import ConfigError, UsageError
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from smsops.core.terminal import printable
     from smsops.engine.project import load_project  # keep --help fast
 
     try:
@@ -36,7 +37,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps({"valid": True, "files": len(config.files), **counts}, indent=2))
     else:
         summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-        print(f"{args.config}: valid ({len(config.files)} files: {summary})")
+        # The path may be a directory a pull request named (CI globbing config folders).
+        print(f"{printable(str(args.config))}: valid ({len(config.files)} files: {summary})")
     return EXIT_OK
 
 

@@ -208,6 +208,15 @@ def test_with_colour_on_the_only_escape_sequences_are_our_colours(tmp_path: Path
     assert attack.shown[0] in plain
 
 
+def test_a_config_directory_named_with_escape_sequences_is_shown_escaped(tmp_path: Path) -> None:
+    """CI may validate every folder a pull request adds (`smsops validate configs/*`)."""
+    config = write_config(tmp_path / f"x{OSC52}\u202e", {"all.yaml": BASE_PROVIDERS + rest()})
+    outcome = run_cli(["validate", str(config)], cwd=tmp_path)
+    outcome.assert_safe(code=0, numbers=BASE_NUMBERS)
+    assert not raw_controls(outcome), raw_controls(outcome)
+    assert f"x{OSC52_SHOWN}<U+202E>/config: valid (1 files: " in outcome.stdout
+
+
 @dataclass(frozen=True)
 class Refused:
     """An invalid hostile config: a located error that shows the hostile text escaped."""
