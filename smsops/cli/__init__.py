@@ -16,6 +16,7 @@ from smsops import __version__
 from smsops.cli import config_commands, ledger_commands, plan_commands, run_command
 from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, scrubbed_output
 from smsops.core.errors import ConfigError, SmsopsError
+from smsops.core.terminal import printable
 
 
 class Parser(argparse.ArgumentParser):
@@ -62,12 +63,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return _pipe_closed()
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            print(printable(str(problem)), file=sys.stderr)  # quotes config text
         count = len(exc.problems)
         print(f"{count} problem{'s' * (count != 1)} found; nothing was sent.", file=sys.stderr)
         return EXIT_ERROR
     except SmsopsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

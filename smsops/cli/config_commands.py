@@ -13,6 +13,7 @@ from smsops.core.errors import ConfigError, UsageError
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from smsops.core.terminal import printable
     from smsops.engine.project import load_project  # keep --help fast
 
     try:
@@ -36,7 +37,8 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps({"valid": True, "files": len(config.files), **counts}, indent=2))
     else:
         summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-        print(f"{args.config}: valid ({len(config.files)} files: {summary})")
+        # The path may be a directory a pull request named (CI globbing config folders).
+        print(f"{printable(str(args.config))}: valid ({len(config.files)} files: {summary})")
     return EXIT_OK
 
 
@@ -48,6 +50,7 @@ def check_schedules(names: list[str], known: dict[str, Any]) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from smsops.core.terminal import json_text
     from smsops.engine.preview import preview  # keep --help fast
     from smsops.engine.preview_format import as_json, as_text
     from smsops.engine.project import load_project
@@ -57,7 +60,7 @@ def _render(args: argparse.Namespace) -> int:
     now = args.at or datetime.now(UTC)
     previews = preview(config, now, args.schedule or None, samples=args.samples)
     if args.format == "json":
-        print(json.dumps(as_json(previews), indent=2, ensure_ascii=False))
+        print(json_text(as_json(previews), indent=2))
     else:
         print(as_text(previews), end="")
     return EXIT_OK

@@ -52,6 +52,7 @@ def _records(ledger: Ledger, args: argparse.Namespace) -> Any:
 
 def _list(args: argparse.Namespace) -> int:
     from smsops.core.phone import hide_number, mask, scrub_numbers
+    from smsops.core.terminal import printable
 
     ledger = _open(args)
     try:
@@ -64,17 +65,20 @@ def _list(args: argparse.Namespace) -> int:
             if record.resolution is not None:
                 detail = f"resolved by {record.resolved_by}: {record.resolution}"
             detail = detail if args.unmask else scrub_numbers(hide_number(detail, record.recipient))
-            print(
+            line = (
                 f"{record.updated_at:%Y-%m-%d %H:%M:%S} {record.status.value:<9} "
                 f"{record.schedule} {record.occurrence} {phone} via {record.provider} "
                 f"x{record.attempts} {detail}".rstrip()
             )
+            print(printable(line))  # names from configs, replies from providers
     finally:
         ledger.close()
     return EXIT_OK
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from smsops.core.terminal import printable
+
     ledger = _open(args)
     try:
         stats = ledger.stats()
@@ -87,7 +91,7 @@ def _stats(args: argparse.Namespace) -> int:
         print("the ledger is empty")
     for schedule, counts in sorted(stats.items()):
         line = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
-        print(f"{schedule}: {line}")
+        print(printable(f"{schedule}: {line}"))
     return EXIT_OK
 
 
@@ -106,8 +110,10 @@ def _export(args: argparse.Namespace) -> int:
 
 def _write(ledger: Ledger, args: argparse.Namespace, file: IO[str]) -> None:
     if args.format == "jsonl":
+        from smsops.core.terminal import json_text
+
         for record in _records(ledger, args):
-            file.write(json.dumps(_row(record, args.unmask), ensure_ascii=False) + "\n")
+            file.write(json_text(_row(record, args.unmask)) + "\n")
         return
     from smsops.ledger.base import SendRecord
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from contextlib import ExitStack
@@ -34,11 +33,12 @@ if TYPE_CHECKING:
 
 
 def _formatted(plan: Plan, fmt: str) -> str:
+    from smsops.core.terminal import json_text
     from smsops.engine.plan_format import as_json, as_text
     from smsops.engine.plan_markdown import as_markdown
 
     if fmt == "json":
-        return json.dumps(as_json(plan), indent=2, ensure_ascii=False) + "\n"
+        return json_text(as_json(plan), indent=2) + "\n"
     if fmt == "markdown":
         return as_markdown(plan)
     return as_text(plan)
@@ -74,14 +74,16 @@ def _plan(args: argparse.Namespace) -> int:
     _show(_formatted(plan, args.format), args.format, args.out)
     warn_uncertain(uncertain)
     if args.out is not None:
+        from smsops.core.terminal import printable
         from smsops.engine.plan_format import summary_line
 
-        print(f"plan written to {args.out}: {summary_line(plan)}", file=sys.stderr)
+        print(f"plan written to {args.out}: {summary_line(plan, printable)}", file=sys.stderr)
     return EXIT_PENDING if args.detailed_exitcode and plan.to_send else EXIT_OK
 
 
 def _apply(args: argparse.Namespace) -> int:
     from smsops.core.envref import Placeholders
+    from smsops.core.terminal import json_text
     from smsops.engine.apply import ApplyOptions, Sender
     from smsops.engine.owner import this_run
     from smsops.engine.planner import PlanOptions
@@ -124,7 +126,7 @@ def _apply(args: argparse.Namespace) -> int:
         sender.check_secrets(sends)
         if args.dry_run:
             for request in sender.requests(sends, unmask=args.unmask):
-                print(json.dumps(request, ensure_ascii=False))
+                print(json_text(request))
             out.print(f"dry run: {len(sends)} messages not sent; the ledger is unchanged.")
             return EXIT_OK
         if not args.yes:
@@ -168,23 +170,27 @@ def _send(sender: Sender, sends: list[Send]) -> ApplyReport:
 
 
 def _summary(report: ApplyReport) -> None:
+    from smsops.core.terminal import printable
+
     out = console()
-    cost = " + ".join(f"{v:.4f} {c}" for c, v in sorted(report.cost.items()))
+    cost = " + ".join(f"{v:.4f} {printable(c)}" for c, v in sorted(report.cost.items()))
     line = (
         f"Applied: {report.sent} sent, {report.failed} failed, {report.uncertain} uncertain "
         f"({report.segments} segments{', about ' + cost if cost else ''})."
     )
-    out.print(f"[bold]{line}[/]")
+    out.print(line, style="bold", markup=False)  # a currency is config text
     if report.taken:
         out.print(f"{report.taken} were claimed by another run first and left to it.")
     if report.not_started:
         out.print(f"[red]{report.not_started} not sent: stopped[/]; the next apply sends them.")
     for problem in report.problems:
-        out.print(f"  {problem}", markup=False)
+        out.print(f"  {printable(problem)}", markup=False)  # provider replies, config names
     if report.ledger_error:
         from rich.markup import escape
 
-        out.print(f"[red]The ledger could not be written[/]: {escape(report.ledger_error)}")
+        out.print(
+            f"[red]The ledger could not be written[/]: {escape(printable(report.ledger_error))}"
+        )
         out.print("Sending stopped there: nothing is sent without its row in the ledger.")
     if report.unsettled:
         out.print(

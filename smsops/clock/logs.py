@@ -4,22 +4,27 @@ Callers log counts, schedule names and masked numbers only; this module adds
 no request data, so no secret or full number should reach a log line; as a
 last guard for any path that forgets (an exception's text, a library's
 message), the handler scrubs every registered secret from each formatted
-line and masks any E.164 number left in it. A failed round's traceback
-(already scrubbed, see `failures`) is shown only at debug level, as the
-`traceback` field. APScheduler and asyncio log through the same handler,
-warnings and up only, and never with a traceback: they know no secrets to
-scrub it of (our jobs do not raise; this is the guard if one ever does).
+line and masks any E.164 number left in it. Schedule names, provider
+replies and exception texts come from outside: a text line shows their
+controls escaped (one line per record; a traceback keeps its line breaks),
+JSON lines write them as `\\uNNNN` (`smsops.core.terminal`). A failed
+round's traceback (already scrubbed, see `failures`) is shown only at debug
+level, as the `traceback` field. APScheduler and asyncio log through the
+same handler, warnings and up only, and never with a traceback: they know
+no secrets to scrub it of (our jobs do not raise; this is the guard if one
+ever does).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from smsops.core import secrets
 from smsops.core.phone import mask_e164
+from smsops.core.terminal import json_text, printable
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -35,20 +40,33 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json_text(entry, default=str)
 
 
 class TextFormatter(logging.Formatter):
-    """One line per record; a debug traceback (see `failures`) follows it, indented."""
+    """`time LEVEL logger: message`, the message on one line with its controls escaped.
+
+    A debug traceback (see `failures`) follows it, indented, its line breaks kept.
+    """
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return printable(super().formatException(ei), lines=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable(super().formatStack(stack_info), lines=True)
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         trace = getattr(record, "traceback", None)
         if isinstance(trace, str) and trace:
-            line += "\n" + "\n".join("    " + part for part in trace.rstrip().splitlines())
+            trace = printable(trace.rstrip(), lines=True)
+            line += "\n" + "\n".join("    " + part for part in trace.splitlines())
         return line
 
 

@@ -20,7 +20,7 @@ _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 def check_name(name: str) -> str | None:
     """An error message when `name` cannot be a provider/template/audience/schedule name."""
-    if _NAME.match(name):
+    if _NAME.fullmatch(name):  # not .match: `$` also matches before a final newline
         return None
     return f"{name!r} is not a valid name; use letters, digits, '_', '.' and '-'"
 

@@ -22,6 +22,7 @@ from ruamel.yaml.events import (
     NodeEvent,
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.files import YAML_MAX_BYTES, read_confined
@@ -184,6 +185,8 @@ def load_file(
         if mark and mark.line < len(lines) and "${" in lines[mark.line]:
             message += ' (inside { } or [ ], quote references: "${env:NAME}")'
         raise ConfigError([Problem(where, f"YAML syntax error: {message}")]) from None
+    except ReaderError as exc:  # a character YAML forbids, e.g. a raw ESC: where it is
+        raise ConfigError([_forbidden(path, text, exc)]) from None
     except YAMLError as exc:
         raise ConfigError([Problem(Location(path), f"YAML error: {exc}")]) from None
     builder = _Builder(path)
@@ -269,3 +272,18 @@ def _past_values(limit: int, alias: bool) -> str:
 
 def _too_much(path: Path, mark: Any, message: str) -> ConfigError:
     return ConfigError([Problem(Location(path, mark.line + 1, mark.column + 1), message)])
+
+
+def _forbidden(path: Path, text: str, exc: ReaderError) -> Problem:
+    """A character YAML does not allow in a file (a C0/C1 control, say), located by line."""
+    position = min(max(int(exc.position), 0), len(text))
+    before = text[:position]
+    line = before.count("\n") + 1
+    column = position - (before.rfind("\n") + 1) + 1
+    code = int(exc.character) if isinstance(exc.character, int) else ord(text[position:][:1] or "?")
+    escape = f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}"
+    return Problem(
+        Location(path, line, column),
+        f"character U+{code:04X} is not allowed in YAML; remove it, or write it as {escape} "
+        "inside a double-quoted string",
+    )

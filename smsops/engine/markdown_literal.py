@@ -32,16 +32,28 @@ becomes a space or ends the row. Those characters, every C0 control but
 TAB (and LF in a code block), and DEL, are shown as their Unicode control
 pictures (CR as `␍`, LF in a span as `␊`, NUL as `␀`), so what is shown is
 still one visible character per character sent.
+
+Markdown carries bidirectional controls (U+061C, U+200E, U+200F,
+U+202A-U+202E, U+2066-U+2069) and the line and paragraph separators
+(U+2028, U+2029), but a browser obeys them: a right-to-left override makes
+the rest of a sample look reordered ("Trojan Source"). The C1 controls
+(U+0080-U+009F) show as nothing in a browser, and a terminal that prints
+the comment (a CI log) may obey them like ESC sequences. All of these are
+shown as their code point, `<U+202E>`, as on a terminal
+(`smsops.core.terminal`).
 """
 
 from __future__ import annotations
 
 import re
 
+from smsops.core.terminal import BIDI_CONTROLS, SEPARATORS, codepoint
+
 _CONTROLS = [c for c in range(0x20) if c != 0x09]
-_SPAN = str.maketrans({chr(c): chr(0x2400 + c) for c in _CONTROLS} | {"\x7f": "\u2421"})
+_OBEYED = {chr(c): codepoint(c) for c in (*range(0x80, 0xA0), *sorted(BIDI_CONTROLS), *SEPARATORS)}
+_SPAN = str.maketrans({chr(c): chr(0x2400 + c) for c in _CONTROLS} | {"\x7f": "\u2421"} | _OBEYED)
 _BLOCK = str.maketrans(
-    {chr(c): chr(0x2400 + c) for c in _CONTROLS if c != 0x0A} | {"\x7f": "\u2421"}
+    {chr(c): chr(0x2400 + c) for c in _CONTROLS if c != 0x0A} | {"\x7f": "\u2421"} | _OBEYED
 )
 _BACKTICKS = re.compile(r"`+")
 EMPTY = "_(empty)_"
@@ -49,6 +61,8 @@ EMPTY = "_(empty)_"
 
 def visible(text: str, *, lines: bool) -> str:
     """The text with each character Markdown cannot carry as its control picture.
+
+    C1 controls, bidi controls and separators show as `<U+202E>` (see the module docstring).
 
     `lines` keeps LF (a code block shows line breaks; a span or a table
     row cannot hold one).

@@ -1,6 +1,8 @@
 """A plan as JSON (stable) and as rich-markup text (terminals); shared wording.
 
-Phone numbers are always masked (samples carry masked numbers only).
+Phone numbers are always masked (samples carry masked numbers only). In the
+text, every string from a config or its data is shown with its controls
+escaped (`smsops.core.terminal.printable`), then escaped for rich markup.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from rich.markup import escape
 
 from smsops.core.skips import SkipReason
+from smsops.core.terminal import printable
 from smsops.engine.plan import Disposition, Plan, SchedulePlan
 
 JSON_FORMAT_VERSION = 1
@@ -140,14 +143,19 @@ def summary_line(plan: Plan, shown: Callable[[str], str] = str) -> str:
     return line + (": " + ", ".join(others) if others else "") + "."
 
 
+def shown(text: str) -> str:
+    """Outside text as rich markup that prints it inert: controls escaped, then markup."""
+    return escape(printable(text))
+
+
 def as_text(plan: Plan) -> str:
     """Rich markup for a terminal; every user-supplied text is escaped."""
     lines = [f"[bold]smsops plan at {instant(plan)}[/]", ""]
     for s in plan.schedules:
         via = " -> ".join(s.providers)
         lines.append(
-            f"[bold]{escape(s.schedule)}[/]  template {escape(s.template)} -> "
-            f"audience {escape(s.audience)} via {escape(via)}"
+            f"[bold]{shown(s.schedule)}[/]  template {shown(s.template)} -> "
+            f"audience {shown(s.audience)} via {shown(via)}"
         )
         lines.append(f"  due: {due(s)}")
         lines.extend(_text_sends(s))
@@ -158,7 +166,7 @@ def as_text(plan: Plan) -> str:
         if s.next_fires:
             lines.append(f"  next: {', '.join(s.next_fires)}")
         lines.append("")
-    lines.append(f"[bold]Plan:[/] {summary_line(plan)}")
+    lines.append(f"[bold]Plan:[/] {summary_line(plan, shown)}")
     return "\n".join(lines) + "\n"
 
 
@@ -166,14 +174,14 @@ def _text_sends(s: SchedulePlan) -> list[str]:
     if not s.to_send:
         return []
     enc = ", ".join(f"{k} {v:,}" for k, v in sorted(s.encodings.items()))
-    cost = f", about {s.cost:.4f} {s.currency}" if s.cost is not None else ""
+    cost = f", about {s.cost:.4f} {shown(s.currency or '')}" if s.cost is not None else ""
     lines = [
         f"  [green]+ {s.to_send:,} to send[/] ({breakdown(s)}): "
         f"{plural(s.segments, 'segment')}, {enc}{cost}"
     ]
     lines.extend(
-        f"      {x.masked_phone:<17} {x.encoding} {plural(x.segments, 'segment')}: "
-        f"{escape(clip(x.text))}"
+        f"      {shown(x.masked_phone):<17} {x.encoding} {plural(x.segments, 'segment')}: "
+        f"{shown(clip(x.text))}"
         for x in s.samples
     )
     return lines
@@ -184,7 +192,7 @@ def _text_skips(s: SchedulePlan) -> list[str]:
         return []
     lines = [f"  [yellow]- {s.skipped:,} skipped[/]: {skip_counts(s.skip_counts)}"]
     lines.extend(
-        f"      {escape(str(k.where))}: {k.reason.label}: {escape(k.detail)}"
+        f"      {shown(str(k.where))}: {k.reason.label}: {shown(k.detail)}"
         for k in s.skips[:SKIPS_SHOWN]
     )
     if s.skipped > SKIPS_SHOWN:
@@ -217,5 +225,5 @@ def statuses(s: SchedulePlan) -> list[tuple[str, str]]:
 
 
 def clip(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SAMPLE_CHARS else flat[: SAMPLE_CHARS - 1] + "…"
+    """The first SAMPLE_CHARS characters, every character kept (escaped when shown)."""
+    return text if len(text) <= SAMPLE_CHARS else text[: SAMPLE_CHARS - 1] + "…"

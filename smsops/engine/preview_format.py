@@ -1,9 +1,15 @@
-"""Text and JSON views of a preview; phone numbers are always masked."""
+"""Text and JSON views of a preview; phone numbers are always masked.
+
+In the text every string from a config or its data is printed with its
+controls escaped (`smsops.core.terminal.printable`): a message is one line,
+its line breaks shown as `\\n`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from smsops.core.terminal import printable as shown
 from smsops.engine.plan import SchedulePlan
 from smsops.engine.plan_format import rendered_json
 
@@ -28,23 +34,26 @@ def as_text(previews: list[SchedulePlan]) -> str:
     lines: list[str] = []
     for p in previews:
         lines.append(
-            f"schedule {p.schedule}: template {p.template} -> audience {p.audience} "
-            f"via {p.providers[0]} (occurrence {p.occurrences[0]})"
+            f"schedule {shown(p.schedule)}: template {shown(p.template)} -> audience "
+            f"{shown(p.audience)} via {shown(p.providers[0])} (occurrence {p.occurrences[0]})"
         )
         encodings = ", ".join(f"{k} {v}" for k, v in sorted(p.encodings.items())) or "none"
-        cost = "" if p.cost is None else f", about {p.cost:.4f} {p.currency}"
+        cost = "" if p.cost is None else f", about {p.cost:.4f} {shown(p.currency or '')}"
         counts = f"{_count(p.to_send, 'message')}, {_count(p.segments, 'segment')}"
         lines.append(f"  {counts} ({encodings}){cost}")
         for s in p.samples:
             plural = "s" if s.segments != 1 else ""
             lines.append(
-                f"  {s.masked_phone:<18} {s.encoding} {s.segments} segment{plural}: {s.text}"
+                f"  {shown(s.masked_phone):<18} {s.encoding} {s.segments} segment{plural}: "
+                f"{shown(s.text)}"
             )
         skipped = sum(p.skip_counts.values())
         if skipped:
             counts = ", ".join(f"{r.label} {n}" for r, n in sorted(p.skip_counts.items()))
             lines.append(f"  skipped {skipped}: {counts}")
-            lines.extend(f"    {s.where}: {s.reason.label}: {s.detail}" for s in p.skips)
+            lines.extend(
+                f"    {shown(str(s.where))}: {s.reason.label}: {shown(s.detail)}" for s in p.skips
+            )
             if skipped > len(p.skips):
                 lines.append(f"    ... and {skipped - len(p.skips)} more")
         lines.append("")

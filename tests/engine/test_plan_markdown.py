@@ -55,6 +55,7 @@ HOSTILE = {
     "backslashes": "ends with \\ and \\* and \\` and \\|",
     "issue refs and emoji": "#1 GH-2 acme/repo#3 :smile: deadbeefcafe",
     "spaces": "  two leading and two trailing  ",
+    "bidi controls": "pay \u202e0001\u202c now \u2066x\u2069 \u200e\u200f\u061c \u2028",
 }
 
 
@@ -140,6 +141,27 @@ def test_names_paths_and_skip_details_render_literally(text: str) -> None:
     check(plan)
 
 
+BIDI = "".join(chr(c) for c in [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F)])
+BIDI += "".join(chr(c) for c in range(0x2066, 0x206A)) + "\u2028\u2029"
+
+
+def test_bidi_controls_show_as_code_points_so_nothing_looks_reordered() -> None:
+    """A right-to-left override in a sample or a name would make a browser show the rest of
+    it reversed ("Trojan Source"): each is shown as `<U+XXXX>` and none is in the HTML."""
+    plan = plan_of(
+        ["pay \u202e0001\u202c now", BIDI], schedule="a\u202eb", skips=(("x.csv", BIDI),)
+    )
+    check(plan)
+    shown = render(as_markdown(plan))
+    assert not [c for c in shown.html if c in BIDI]
+    assert shown.blocks[0] == "pay <U+202E>0001<U+202C> now\n"
+    assert shown.spans[0] == "a<U+202E>b"
+    codes = "<U+061C><U+200E><U+200F><U+202A><U+202B><U+202C><U+202D><U+202E>"
+    codes += "<U+2066><U+2067><U+2068><U+2069><U+2028><U+2029>"
+    assert shown.blocks[1] == codes + "\n"
+    assert codes in shown.spans
+
+
 def test_a_hostile_currency_renders_literally() -> None:
     plan = plan_of(["Hi"], currency="@octocat <img src=x> | *EUR*")
     markdown = as_markdown(plan)
@@ -202,7 +224,7 @@ def test_escaping_stays_inside_the_budget() -> None:
     render(markdown).assert_inert(notes=NOTES)
 
 
-MARKUP = "@*_~`#[]()!<>&|\\\n\r\t :/.-=+;\"'x1"
+MARKUP = "@*_~`#[]()!<>&|\\\n\r\t :/.-=+;\"'x1\u202e\u2066"
 TOKENS = [
     "@octocat",
     "http://e.example",
