@@ -141,7 +141,8 @@ def cases(sandbox: Sandbox) -> list[Case]:
                 "r.yaml": rest("provider: ot"),
             },
             lambda daemon, config: until(lambda: "failing" in daemon.json("/healthz")),
-            r"round failed \[start\]: greet: InvalidURL: Invalid IPv6 address: '\[\*\*\*\]'",
+            r"round failed \[start\]: greet: provider 'ot': its base_url is not a valid URL "
+            r".*Invalid IPv6 address: '\[\*\*\*\]'",
         ),
         Case(
             "audience-csv-deleted-mid-run",
