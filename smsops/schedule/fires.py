@@ -1,0 +1,136 @@
+"""When a trigger fires: the one implementation the planner and run mode share.
+
+All three kinds answer `next_after(t)`: the first fire time strictly after
+the aware instant `t` (None when there is none), as an aware datetime in the
+trigger's zone.
+
+- `cron`: `cronsim`, Vixie semantics (see `smsops.schedule.cron`). Across a
+  DST change it does what Debian's cron does: a job at a fixed time (its
+  minute and hour fields do not start with `*`) whose wall time is skipped
+  by the spring change fires once, at the first minute after the gap
+  (02:00 for 01:30 in London); in the repeated autumn hour it fires once,
+  the first time. A job whose minute or hour field starts with `*` follows
+  real time: it fires at every matching minute that exists, so an hourly
+  job fires in both passes of a repeated hour and not in a skipped one.
+- `every`: elapsed time, not wall time: `start` (default midnight
+  2000-01-01 in the trigger's zone) plus whole multiples of the interval,
+  so `every: 24h` keeps 24 real hours between fires across DST changes.
+- `at`: once.
+
+A local date-time (`at`, `start`) that a spring change skips is read as the
+first minute after the gap, like cron; one that occurs twice is the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from cronsim import CronSim
+
+from smsops.config.models import Trigger
+from smsops.schedule.cron import normalise
+
+EVERY_ANCHOR = datetime(2000, 1, 1)
+
+
+class FireTimes(Protocol):
+    """A trigger in one zone."""
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first fire time strictly after `after` (aware), or None."""
+
+
+@dataclass(frozen=True)
+class CronFires:
+    expression: str  # five normalised fields
+    zone: ZoneInfo
+
+    def next_after(self, after: datetime) -> datetime | None:
+        for fire in self._from(after):
+            # A fixed-time job is computed on the wall clock, so from inside a
+            # repeated hour it can name the first pass (already past): skip it.
+            if fire > after:
+                return fire
+        return None
+
+    def _from(self, after: datetime) -> Iterator[datetime]:
+        try:
+            yield from CronSim(self.expression, after.astimezone(self.zone))
+        except OverflowError:  # walked past year 9999
+            return
+
+
+@dataclass(frozen=True)
+class EveryFires:
+    anchor: datetime  # aware
+    interval: timedelta
+
+    def next_after(self, after: datetime) -> datetime | None:
+        if after < self.anchor:
+            return self.anchor
+        steps = (after - self.anchor) // self.interval + 1
+        try:
+            return (self.anchor.astimezone(UTC) + steps * self.interval).astimezone(
+                self.anchor.tzinfo
+            )
+        except OverflowError:
+            return None
+
+
+@dataclass(frozen=True)
+class AtFires:
+    at: datetime  # aware
+
+    def next_after(self, after: datetime) -> datetime | None:
+        return self.at if self.at > after else None
+
+
+def fire_times(trigger: Trigger, zone: ZoneInfo) -> FireTimes:
+    """The fire times of `trigger` in `zone` (for `timezone: recipient`, the recipient's)."""
+    return _fire_times(trigger, zone)
+
+
+@cache
+def _fire_times(trigger: Trigger, zone: ZoneInfo) -> FireTimes:
+    if trigger.cron is not None:
+        return CronFires(normalise(trigger.cron), zone)
+    if trigger.every is not None:
+        return EveryFires(resolve_local(trigger.start or EVERY_ANCHOR, zone), trigger.every)
+    assert trigger.at is not None
+    return AtFires(resolve_local(trigger.at, zone))
+
+
+def resolve_local(when: datetime, zone: ZoneInfo) -> datetime:
+    """`when` as an aware instant: a naive (local) time is read in `zone`, like cron.
+
+    A wall time the spring change skips becomes the first minute after the
+    gap; a repeated one is its first pass.
+    """
+    if when.tzinfo is not None:
+        return when
+    local = when.replace(tzinfo=zone, fold=0)
+    while _skipped(local):
+        local = (local + timedelta(minutes=1)).replace(second=0, microsecond=0, fold=0)
+    return local
+
+
+def _skipped(local: datetime) -> bool:
+    """Whether a wall time does not exist in its zone (it falls in a spring gap)."""
+    return local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != local.replace(
+        tzinfo=None
+    )
+
+
+def fires_between(fires: FireTimes, start: datetime, end: datetime) -> list[datetime]:
+    """Fire times in (start, end], oldest first."""
+    found: list[datetime] = []
+    cursor = start
+    while (fire := fires.next_after(cursor)) is not None and fire <= end:
+        found.append(fire)
+        cursor = fire
+    return found
