@@ -15,12 +15,13 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from smsops.config.providers import Category
-from smsops.config.types import ClockTime, Duration, NumberText, Scalar
+from smsops.config.types import ClockTime, Interval, NumberText, Scalar, Window
 
 RECIPIENT_TIMEZONE = "recipient"
 DEFAULT_WINDOW = timedelta(hours=1)
@@ -111,18 +112,44 @@ class Audience(_Model):
         return None if self.source is None else self._defined_in.parent / self.source
 
 
+# `at` and `start` outside these years are typos or attacks (date arithmetic
+# near year 9999 overflows); DESIGN keeps them local or with an offset.
+YEARS = (1970, 2199)
+# What `datetime.fromisoformat` reads: a date, or a date-time, local or with an offset.
+ISO_DATETIME_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+)
+
+
 def _iso_datetime(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
+            value = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(
                 f"{value!r} is not a date-time; write ISO 8601, e.g. 2027-03-01T09:00:00"
             ) from None
+    if isinstance(value, datetime) and not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(
+            f"year {value.year} is out of range: write a date-time from {YEARS[0]} to {YEARS[1]}"
+        )
     return value
 
 
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+# Local date-times (no offset) are the common case, so the schema gives a
+# pattern instead of `format: date-time`, which requires an offset (RFC 3339).
+IsoDateTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_datetime),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": ISO_DATETIME_PATTERN,
+            "description": "ISO 8601, local to the trigger's zone unless it has an offset",
+            "examples": ["2027-03-01T09:00:00", "2027-03-01T09:00:00+01:00"],
+        }
+    ),
+]
 
 
 class Trigger(_Model):
@@ -133,7 +160,7 @@ class Trigger(_Model):
         default=None,
         description="Five-field Vixie crontab, e.g. 0 9 * * MON-FRI, or @daily, @hourly...",
     )
-    every: Duration | None = None
+    every: Interval | None = None
     start: IsoDateTime | None = Field(
         default=None, description="Anchor of `every` (default: midnight 2000-01-01)."
     )
@@ -187,7 +214,7 @@ class Schedule(_Model):
     provider: str | list[str] = Field(description="A provider, or a failover list.")
     vars: dict[str, Scalar] = Field(default_factory=dict)
     trigger: Trigger | None = Field(default=None, description="Leave out to send once.")
-    window: Duration | None = Field(
+    window: Window | None = Field(
         default=None, description="How long after a fire time a send may still go (default 1h)."
     )
     quiet_hours: QuietHours | None = None
