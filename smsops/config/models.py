@@ -164,7 +164,10 @@ class Trigger(_Model):
     start: IsoDateTime | None = Field(
         default=None, description="Anchor of `every` (default: midnight 2000-01-01)."
     )
-    at: IsoDateTime | None = Field(default=None, description="A date-time (ISO 8601).")
+    at: IsoDateTime | None = Field(
+        default=None,
+        description="A date-time (ISO 8601), local to `timezone` unless it has an offset.",
+    )
     timezone: str = Field(default="UTC", description="IANA zone, or `recipient`.")
 
     @field_validator("timezone")

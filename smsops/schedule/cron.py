@@ -60,8 +60,7 @@ def normalise(text: str) -> str:
             f"a cron expression has five fields (minute hour day-of-month month day-of-week), "
             f"this one has {len(fields)}; e.g. '0 9 * * MON-FRI'"
         )
-    for name, field in zip(FIELDS, fields, strict=True):
-        _check_field(name, field)
+    fields = [_check_field(name, field) for name, field in zip(FIELDS, fields, strict=True)]
     try:
         CronSim(" ".join(fields), datetime(2000, 1, 1))
     except CronSimError as exc:
@@ -70,8 +69,10 @@ def normalise(text: str) -> str:
     return " ".join(fields)
 
 
-def _check_field(name: str, field: str) -> None:
+def _check_field(name: str, field: str) -> str:
+    """The field, checked item by item; `a-a/n` is rewritten to `a` (see below)."""
     names = _MONTHS if name == "month" else _DAYS if name == "day of week" else []
+    items = []
     for item in field.split(","):
         match = _ITEM.match(item)
         if not match:
@@ -91,6 +92,19 @@ def _check_field(name: str, field: str) -> None:
                 )
         if match.group(3) is not None and int(match.group(3)) == 0:
             raise CronTextError(f"{name} field {field!r}: a step of 0 never advances")
+        # cronsim 2.x reads a one-value range with a step (`4-4/3`) as `4/3`
+        # (4 to the field's end); in Vixie cron it is just 4.
+        start, end = (_value(part, names) for part in match.group(1, 2))
+        if start is not None and start == end and match.group(3) is not None:
+            item = match.group(1)
+        items.append(item)
+    return ",".join(items)
+
+
+def _value(part: str | None, names: list[str]) -> int | None:
+    if part is None or part == "*":
+        return None
+    return names.index(part) + (names is _MONTHS) if part.isalpha() else int(part)
 
 
 def _explain(fields: list[str]) -> str:

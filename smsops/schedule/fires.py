@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -51,18 +51,55 @@ class CronFires:
     zone: ZoneInfo
 
     def next_after(self, after: datetime) -> datetime | None:
-        for fire in self._from(after):
+        fields = self.expression.split()
+        if fields[0].startswith("*") or fields[1].startswith("*"):
+            return self._real_time(after)
+        for fire in self._from(after.astimezone(self.zone)):
             # A fixed-time job is computed on the wall clock, so from inside a
             # repeated hour it can name the first pass (already past): skip it.
             if fire > after:
                 return fire
         return None
 
-    def _from(self, after: datetime) -> Iterator[datetime]:
+    def _real_time(self, after: datetime) -> datetime | None:
+        """A job on real time, walked one stretch of constant UTC offset at a time.
+
+        cronsim steps such a job in UTC hours from a local `minute=0`, so on
+        the day a zone shifts by 30 minutes (Lord Howe) it drifts off the
+        hour and skips fires; within one offset nothing can drift.
+        """
+        cursor = after
+        offset = after.astimezone(self.zone).utcoffset()
+        while True:
+            assert offset is not None
+            fire = next(self._from(cursor.astimezone(timezone(offset))), None)
+            if fire is None:
+                return None
+            if fire.astimezone(self.zone).utcoffset() == offset:
+                return fire.astimezone(self.zone)
+            # The offset changed before this fire: go on from the change, in the new offset.
+            change = _offset_change(cursor, fire, self.zone)
+            offset = change.astimezone(self.zone).utcoffset()
+            cursor = max(after, change - timedelta(seconds=1))
+
+    def _from(self, start: datetime) -> Iterator[datetime]:
         try:
-            yield from CronSim(self.expression, after.astimezone(self.zone))
+            yield from CronSim(self.expression, start)
         except OverflowError:  # walked past year 9999
             return
+
+
+def _offset_change(low: datetime, high: datetime, zone: ZoneInfo) -> datetime:
+    """The first whole second in (low, high] where the zone's offset differs from low's."""
+    before = low.astimezone(zone).utcoffset()
+    low = low.replace(microsecond=0)
+    while high - low > timedelta(seconds=1):
+        middle = (low + (high - low) / 2).replace(microsecond=0)
+        if middle.astimezone(zone).utcoffset() == before:
+            low = middle
+        else:
+            high = middle
+    return high
 
 
 @dataclass(frozen=True)
