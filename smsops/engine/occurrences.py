@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from smsops.config.models import RECIPIENT_TIMEZONE, Schedule, zone_info
 from smsops.schedule.fires import fire_times
+from smsops.schedule.fires import fires_between as fire_times_between
 
 ONCE = "once"
 LOOKBACK = timedelta(days=7)  # how far back run mode looks for missed occurrences
@@ -116,10 +117,8 @@ def last_closed_fire(schedule: Schedule, at: datetime) -> datetime | None:
 def fires_between(
     schedule: Schedule, start: datetime, end: datetime, zone: ZoneInfo | None = None
 ) -> list[datetime]:
-    """Fire times in (start, end], oldest first (next_fire() is strictly after its cursor)."""
-    fires: list[datetime] = []
-    cursor = start
-    while (fire := next_fire(schedule, cursor, zone)) is not None and fire <= end:
-        fires.append(fire)
-        cursor = fire
-    return fires
+    """Fire times in (start, end], oldest first."""
+    trigger = schedule.trigger
+    if trigger is None:
+        return []
+    return fire_times_between(fire_times(trigger, zone or trigger_zone(schedule)), start, end)

@@ -65,7 +65,7 @@ def normalise(text: str) -> str:
         CronSim(" ".join(fields), datetime(2000, 1, 1))
     except CronSimError as exc:
         # cronsim's reasons are terse ("Bad day-of-month"): say what is allowed.
-        raise CronTextError(f"{exc}: {_explain(fields)}") from None
+        raise CronTextError(f"{_explain(fields)} (cronsim: {exc})") from None
     return " ".join(fields)
 
 

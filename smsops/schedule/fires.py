@@ -57,7 +57,7 @@ class CronFires:
         for fire in self._from(after.astimezone(self.zone)):
             # A fixed-time job is computed on the wall clock, so from inside a
             # repeated hour it can name the first pass (already past): skip it.
-            if fire > after:
+            if _after(fire, after):
                 return fire
         return None
 
@@ -108,13 +108,13 @@ class EveryFires:
     interval: timedelta
 
     def next_after(self, after: datetime) -> datetime | None:
-        if after < self.anchor:
+        # In UTC: arithmetic between two times of one zone is wall-clock arithmetic.
+        anchor, after = self.anchor.astimezone(UTC), after.astimezone(UTC)
+        if after < anchor:
             return self.anchor
-        steps = (after - self.anchor) // self.interval + 1
+        steps = (after - anchor) // self.interval + 1
         try:
-            return (self.anchor.astimezone(UTC) + steps * self.interval).astimezone(
-                self.anchor.tzinfo
-            )
+            return (anchor + steps * self.interval).astimezone(self.anchor.tzinfo)
         except OverflowError:
             return None
 
@@ -124,7 +124,13 @@ class AtFires:
     at: datetime  # aware
 
     def next_after(self, after: datetime) -> datetime | None:
-        return self.at if self.at > after else None
+        return self.at if _after(self.at, after) else None
+
+
+def _after(fire: datetime, after: datetime) -> bool:
+    """`fire > after` in real time: Python compares two times of one zone on the wall
+    clock, so both passes of a repeated hour would look equal."""
+    return fire.astimezone(UTC) > after.astimezone(UTC)
 
 
 def fire_times(trigger: Trigger, zone: ZoneInfo) -> FireTimes:
@@ -167,7 +173,7 @@ def fires_between(fires: FireTimes, start: datetime, end: datetime) -> list[date
     """Fire times in (start, end], oldest first."""
     found: list[datetime] = []
     cursor = start
-    while (fire := fires.next_after(cursor)) is not None and fire <= end:
+    while (fire := fires.next_after(cursor)) is not None and not _after(fire, end):
         found.append(fire)
         cursor = fire
     return found
