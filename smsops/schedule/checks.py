@@ -22,7 +22,8 @@ def check_schedules(config: Config) -> list[Problem]:
                 normalise(trigger.cron)
             except CronTextError as exc:
                 where = config.locate("schedules", name, "trigger", "cron")
-                message = f"schedule {name!r}: invalid cron expression {trigger.cron!r}: {exc}"
+                quoted = repr(trigger.cron) if len(trigger.cron) <= 60 else "(too long to quote)"
+                message = f"schedule {name!r}: invalid cron expression {quoted}: {exc}"
                 problems.append(Problem(where, message))
                 continue
         window = schedule.effective_window

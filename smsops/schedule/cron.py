@@ -31,6 +31,7 @@ ALIASES = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+MAX_LENGTH = 200  # the longest sensible list is all 60 minutes, ~170 characters
 FIELDS = ("minute", "hour", "day of month", "month", "day of week")
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 _DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
@@ -46,6 +47,10 @@ class CronTextError(ValueError):
 
 def normalise(text: str) -> str:
     """The five fields of `text` (aliases expanded, upper case), or `CronTextError`."""
+    if len(text) > MAX_LENGTH:
+        raise CronTextError(
+            f"{len(text)} characters is far too long for a cron expression (at most {MAX_LENGTH})"
+        )
     stripped = " ".join(text.split())
     if stripped.startswith("@"):
         expanded = ALIASES.get(stripped.lower())

@@ -162,6 +162,7 @@ def test_at_is_local_to_the_zone(at: str, expected: str) -> None:
         ("*/0 9 * * *", "a step of 0"),
         ("0 0 30 2 *", "no month has that day"),
         ("0 9 ? * *", "non-standard cron extension"),
+        (",".join(["1"] * 101) + " * * * *", "far too long for a cron expression"),
     ],
 )
 def test_invalid_cron_text_says_why(cron: str, reason: str) -> None:
