@@ -22,6 +22,7 @@ from pydantic import (
 
 from smsops.config.providers import Category
 from smsops.config.types import ClockTime, Interval, NumberText, Scalar, Window
+from smsops.core.units import YEARS
 
 RECIPIENT_TIMEZONE = "recipient"
 DEFAULT_WINDOW = timedelta(hours=1)
@@ -112,9 +113,6 @@ class Audience(_Model):
         return None if self.source is None else self._defined_in.parent / self.source
 
 
-# `at` and `start` outside these years are typos or attacks (date arithmetic
-# near year 9999 overflows); DESIGN keeps them local or with an offset.
-YEARS = (1970, 2199)
 # What `datetime.fromisoformat` reads: a date, or a date-time, local or with an offset.
 ISO_DATETIME_PATTERN = (
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"

@@ -52,13 +52,16 @@ class CronFires:
 
     def next_after(self, after: datetime) -> datetime | None:
         fields = self.expression.split()
-        if fields[0].startswith("*") or fields[1].startswith("*"):
-            return self._real_time(after)
-        for fire in self._from(after.astimezone(self.zone)):
-            # A fixed-time job is computed on the wall clock, so from inside a
-            # repeated hour it can name the first pass (already past): skip it.
-            if _after(fire, after):
-                return fire
+        try:
+            if fields[0].startswith("*") or fields[1].startswith("*"):
+                return self._real_time(after)
+            for fire in self._from(after.astimezone(self.zone)):
+                # A fixed-time job is computed on the wall clock, so from inside a
+                # repeated hour it can name the first pass (already past): skip it.
+                if _after(fire, after):
+                    return fire
+        except OverflowError:  # within a day of year 1 or 9999: nothing we can name
+            return None
         return None
 
     def _real_time(self, after: datetime) -> datetime | None:
@@ -83,10 +86,7 @@ class CronFires:
             cursor = max(after, change - timedelta(seconds=1))
 
     def _from(self, start: datetime) -> Iterator[datetime]:
-        try:
-            yield from CronSim(self.expression, start)
-        except OverflowError:  # walked past year 9999
-            return
+        yield from CronSim(self.expression, start)
 
 
 def _offset_change(low: datetime, high: datetime, zone: ZoneInfo) -> datetime:
@@ -109,13 +109,13 @@ class EveryFires:
 
     def next_after(self, after: datetime) -> datetime | None:
         # In UTC: arithmetic between two times of one zone is wall-clock arithmetic.
-        anchor, after = self.anchor.astimezone(UTC), after.astimezone(UTC)
-        if after < anchor:
-            return self.anchor
-        steps = (after - anchor) // self.interval + 1
         try:
+            anchor, after = self.anchor.astimezone(UTC), after.astimezone(UTC)
+            if after < anchor:
+                return self.anchor
+            steps = (after - anchor) // self.interval + 1
             return (anchor + steps * self.interval).astimezone(self.anchor.tzinfo)
-        except OverflowError:
+        except OverflowError:  # within a day of year 1 or 9999
             return None
 
 

@@ -235,3 +235,16 @@ def test_hostile_schedule_values_are_refused_where_written(tmp_path: Path, attac
     )
     assert re.search(attack.says, outcome.output), outcome.output
     assert "nothing was sent" in outcome.output
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_plan_at_the_ends_of_time_is_a_usage_error(tmp_path: Path, at: str) -> None:
+    rest = BASE_REST.replace(
+        "    provider: ses\n",
+        "    provider: ses\n    trigger: {cron: '0 9 * * *', timezone: Europe/London}\n",
+    )
+    config = write_config(tmp_path, {"providers.yaml": BASE_PROVIDERS, "rest.yaml": rest})
+    outcome = run_cli(["plan", str(config), "--at", at], cwd=tmp_path)
+    outcome.assert_safe(code=None, numbers=BASE_NUMBERS, max_seconds=20)
+    assert outcome.code != 0
+    assert "the year must be from 1970 to 2199" in outcome.output

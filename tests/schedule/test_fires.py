@@ -186,3 +186,25 @@ def test_invalid_cron_is_a_located_validate_error(
         f"{tmp_path / 'c.yaml'}:13:13: schedule 's': invalid cron expression '0 9 * * 8': "
         "day of week field '8' is out of range" in capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        Trigger(cron="0 9 * * *", timezone="Europe/London"),
+        Trigger(cron="*/5 * * * *", timezone="Europe/London"),
+        Trigger(every="1h", timezone="Pacific/Kiritimati"),
+        Trigger(at="2199-12-31T23:59:00", timezone="Pacific/Kiritimati"),
+    ],
+)
+@pytest.mark.parametrize("after", [datetime.min, datetime.max])
+def test_the_ends_of_time_give_no_fire_instead_of_overflowing(
+    trigger: Trigger, after: datetime
+) -> None:
+    fire = fire_times(trigger, ZoneInfo(trigger.timezone)).next_after(after.replace(tzinfo=UTC))
+    assert fire is None or fire.year >= 1970
+
+
+def test_at_outside_the_years_is_refused() -> None:
+    with pytest.raises(ValueError, match="year 9999 is out of range"):
+        Trigger(at="9999-12-31T23:59:59")
