@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
@@ -79,7 +79,7 @@ def dst_jump(zone: ZoneInfo) -> timedelta:
     return jump
 
 
-@cache
+@lru_cache(maxsize=1024)
 def _cron_most(expression: str, span: int) -> int:
     """The most fires in `span` consecutive minutes of the local clock."""
     parsed = CronSim(expression, datetime(2001, 1, 1))

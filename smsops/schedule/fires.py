@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -138,7 +138,8 @@ def fire_times(trigger: Trigger, zone: ZoneInfo) -> FireTimes:
     return _fire_times(trigger, zone)
 
 
-@cache
+# Bounded: run mode reloads configs for months; each edit may bring new triggers.
+@lru_cache(maxsize=4096)
 def _fire_times(trigger: Trigger, zone: ZoneInfo) -> FireTimes:
     if trigger.cron is not None:
         return CronFires(normalise(trigger.cron), zone)
