@@ -7,7 +7,8 @@ window that can hold more than `MAX_FIRES_PER_WINDOW` fires of its trigger
 The count is the worst case over every position of the window:
 
 - `at`: 1. `every`: the most multiples of the interval a half-open stretch
-  of the window's length can hold, ceil(window / interval).
+  of the window's length can hold, ceil(window / interval); for whole days,
+  which keep the wall time, the window is one DST jump longer (see below).
 - `cron`: its fires are the matching days x the matching times of day.
   Counted on the local clock, exactly, from `cronsim`'s own parse: the days
   over one 28-year Gregorian cycle (2001-2028, in which every combination of
@@ -47,12 +48,14 @@ def most_fires_in(trigger: Trigger, window: timedelta, zone: ZoneInfo | None) ->
     """
     if trigger.at is not None:
         return 1
+    jump = RECIPIENT_DST_JUMP if zone is None else dst_jump(zone)
     if trigger.every is not None:
+        # Whole days keep the wall time, so a spring change brings two fires closer.
+        longer = window if trigger.every % timedelta(days=1) else window + jump
         micro = timedelta(microseconds=1)
-        return -(-(window // micro) // (trigger.every // micro))
+        return -(-(longer // micro) // (trigger.every // micro))
     assert trigger.cron is not None
     expression = normalise(trigger.cron)
-    jump = RECIPIENT_DST_JUMP if zone is None else dst_jump(zone)
     most = _cron_most(expression, _minutes(window + jump))
     fields = expression.split()
     if jump and (fields[0].startswith("*") or fields[1].startswith("*")):

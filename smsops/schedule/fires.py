@@ -12,9 +12,11 @@ trigger's zone.
   the first time. A job whose minute or hour field starts with `*` follows
   real time: it fires at every matching minute that exists, so an hourly
   job fires in both passes of a repeated hour and not in a skipped one.
-- `every`: elapsed time, not wall time: `start` (default midnight
-  2000-01-01 in the trigger's zone) plus whole multiples of the interval,
-  so `every: 24h` keeps 24 real hours between fires across DST changes.
+- `every`: from `start` (default midnight 2000-01-01 in the trigger's
+  zone). A whole number of days (`24h`, `7d`) steps the calendar and keeps
+  the wall time, like cron (`every: 24h` from 18:00 is 18:00 local all
+  year); any other interval is elapsed time (`every: 1h` is 60 real
+  minutes apart across DST changes, 25 fires on the autumn day).
 - `at`: once.
 
 A local date-time (`at`, `start`) that a spring change skips is read as the
@@ -104,17 +106,40 @@ def _offset_change(low: datetime, high: datetime, zone: ZoneInfo) -> datetime:
 
 @dataclass(frozen=True)
 class EveryFires:
+    """Elapsed time: the anchor plus whole multiples of the interval."""
+
     anchor: datetime  # aware
     interval: timedelta
 
     def next_after(self, after: datetime) -> datetime | None:
-        # In UTC: arithmetic between two times of one zone is wall-clock arithmetic.
         try:
+            # In UTC: arithmetic between two times of one zone is wall-clock arithmetic.
             anchor, after = self.anchor.astimezone(UTC), after.astimezone(UTC)
             if after < anchor:
                 return self.anchor
             steps = (after - anchor) // self.interval + 1
             return (anchor + steps * self.interval).astimezone(self.anchor.tzinfo)
+        except OverflowError:  # within a day of year 1 or 9999
+            return None
+
+
+@dataclass(frozen=True)
+class EveryDaysFires:
+    """Every `days` calendar days at the anchor's wall time, resolved like cron across DST."""
+
+    anchor: datetime  # naive: the local date and wall time of the first fire
+    days: int
+    zone: ZoneInfo
+
+    def next_after(self, after: datetime) -> datetime | None:
+        try:
+            local_day = after.astimezone(self.zone).date()
+            step = max(0, (local_day - self.anchor.date()).days // self.days - 1)
+            while True:  # at most three steps: the fire of the day before, of the day, after
+                fire = resolve_local(self.anchor + timedelta(days=step * self.days), self.zone)
+                if _after(fire, after):
+                    return fire
+                step += 1
         except OverflowError:  # within a day of year 1 or 9999
             return None
 
@@ -144,7 +169,11 @@ def _fire_times(trigger: Trigger, zone: ZoneInfo) -> FireTimes:
     if trigger.cron is not None:
         return CronFires(normalise(trigger.cron), zone)
     if trigger.every is not None:
-        return EveryFires(resolve_local(trigger.start or EVERY_ANCHOR, zone), trigger.every)
+        start = trigger.start or EVERY_ANCHOR
+        if trigger.every % timedelta(days=1):
+            return EveryFires(resolve_local(start, zone), trigger.every)
+        local = start.astimezone(zone).replace(tzinfo=None) if start.tzinfo else start
+        return EveryDaysFires(local, trigger.every.days, zone)
     assert trigger.at is not None
     return AtFires(resolve_local(trigger.at, zone))
 

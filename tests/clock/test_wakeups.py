@@ -26,6 +26,7 @@ TRIGGERS = [
     {"every": "24h", "timezone": "Europe/London"},
     {"every": "1h", "start": "2027-03-01T00:30:00", "timezone": "Europe/London"},
     {"every": "90m", "timezone": "America/New_York"},
+    {"every": "7d", "start": "2027-03-01T01:30:00", "timezone": "Europe/London"},
     {"at": "2027-03-28T01:30:00", "timezone": "Europe/London"},
     {"at": "2027-10-31T01:30:00", "timezone": "Europe/London"},
     {"at": "2027-07-01T09:00:00", "timezone": "Australia/Sydney"},
@@ -62,10 +63,11 @@ def test_daemon_wakeups_are_the_planners_fire_times(trigger: dict[str, str], sta
 
 
 def test_every_24h_in_london_wakes_at_the_planned_hour() -> None:
+    """Local midnight (23:00Z in summer) for both: the daemon used to wake at 00:00Z."""
     sched = schedule({"every": "24h", "timezone": "Europe/London"})
     summer = datetime(2027, 7, 1, 12, tzinfo=UTC)
-    assert wakeups(sched, summer, 1) == ["2027-07-02T00:00:00Z"]
-    assert [occurrence_label(f) for f in next_fires(sched, summer, 1)] == ["2027-07-02T00:00:00Z"]
+    assert wakeups(sched, summer, 1) == ["2027-07-01T23:00:00Z"]
+    assert [occurrence_label(f) for f in next_fires(sched, summer, 1)] == ["2027-07-01T23:00:00Z"]
 
 
 def test_a_wakeup_exactly_at_now_is_kept() -> None:

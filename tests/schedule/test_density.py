@@ -35,6 +35,8 @@ def busiest(fires: list[datetime], window: timedelta) -> int:
         ({"every": "1h"}, "61m", 2),
         ({"every": "1s"}, "31d", 31 * 86400),
         ({"every": "7m"}, "100m", 15),
+        ({"every": "24h", "timezone": "Europe/London"}, "24h", 2),  # 23 hours apart in spring
+        ({"every": "24h"}, "24h", 1),
         ({"cron": "* * * * *"}, "1h", 60),
         ({"cron": "* * * * *"}, "90s", 2),
         ({"cron": "0 9 * * *"}, "31d", 31),

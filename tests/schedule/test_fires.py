@@ -115,19 +115,40 @@ def test_a_real_time_job_keeps_the_hour_across_a_half_hour_change() -> None:
     assert [t.astimezone(zone).strftime("%H:%M") for t in local] == ["11:00", "12:00", "13:00"]
 
 
-def test_every_counts_elapsed_time_across_dst() -> None:
-    # Anchored at midnight 2000-01-01 London (GMT): 24 real hours apart, so
-    # 00:00 GMT in winter is 01:00 BST in summer.
-    trigger = Trigger(every="24h", timezone="Europe/London")
-    assert fires(trigger, "2027-03-27T12:00:00+00:00", 2, "Europe/London") == [
-        "Sun 2027-03-28 00:00",
-        "Mon 2027-03-29 00:00",
+def test_every_whole_days_keep_the_wall_time_across_dst() -> None:
+    # Anchored at midnight 2000-01-01 London: local midnight every day, GMT or BST.
+    daily = Trigger(every="24h", timezone="Europe/London")
+    assert fires(daily, "2027-03-27T12:00:00+00:00", 2, "Europe/London") == [
+        "Sun 2027-03-28 00:00",  # 00:00 GMT
+        "Sun 2027-03-28 23:00",  # 00:00 BST on the 29th
     ]
+    weekly = Trigger(every="7d", start="2027-03-01T09:00:00", timezone="Europe/London")
+    assert fires(weekly, "2027-03-20T00:00:00+00:00", 2, "Europe/London") == [
+        "Mon 2027-03-22 09:00",
+        "Mon 2027-03-29 08:00",
+    ]
+    # A start in the spring gap fires at the first minute after it, that day only.
+    gap = Trigger(every="1d", start="2027-03-27T01:30:00", timezone="Europe/London")
+    assert fires(gap, "2027-03-27T00:00:00+00:00", 3, "Europe/London") == [
+        "Sat 2027-03-27 01:30",
+        "Sun 2027-03-28 01:00",  # 02:00 BST
+        "Mon 2027-03-29 00:30",  # 01:30 BST
+    ]
+
+
+def test_every_shorter_than_a_day_is_elapsed_time() -> None:
+    # 60 real minutes apart: the repeated autumn hour gets both of its fires.
     hourly = Trigger(every="1h", start="2027-10-31T00:00:00", timezone="Europe/London")
     assert fires(hourly, "2027-10-30T23:30:00+00:00", 3, "Europe/London") == [
         "Sun 2027-10-31 00:00",
         "Sun 2027-10-31 01:00",
         "Sun 2027-10-31 02:00",
+    ]
+    # Not a whole number of days: elapsed time too.
+    longer = Trigger(every="36h", start="2027-03-27T12:00:00", timezone="Europe/London")
+    assert fires(longer, "2027-03-27T00:00:00+00:00", 2, "Europe/London") == [
+        "Sat 2027-03-27 12:00",
+        "Mon 2027-03-29 00:00",  # 36 real hours: 01:00 BST, not 00:00
     ]
 
 
