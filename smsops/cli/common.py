@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 from smsops.core import secrets
 from smsops.core.errors import UsageError
+from smsops.core.units import YEARS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,6 +37,10 @@ def instant(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO 8601 time, e.g. 2027-03-01T09:00:00Z"
         ) from None
+    if not YEARS[0] <= value.year <= YEARS[1]:  # date arithmetic near year 1 or 9999 overflows
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the year must be from {YEARS[0]} to {YEARS[1]}, like a config's `at`"
+        )
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

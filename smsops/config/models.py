@@ -15,12 +15,14 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from smsops.config.providers import Category
-from smsops.config.types import ClockTime, Duration, NumberText, Scalar
+from smsops.config.types import ClockTime, Interval, NumberText, Scalar, Window
+from smsops.core.units import YEARS
 
 RECIPIENT_TIMEZONE = "recipient"
 DEFAULT_WINDOW = timedelta(hours=1)
@@ -117,29 +119,59 @@ class Audience(_Model):
         return self._confined_to or self._defined_in.resolve().parent
 
 
+# What `datetime.fromisoformat` reads: a date, or a date-time, local or with an offset.
+ISO_DATETIME_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+)
+
+
 def _iso_datetime(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
+            value = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(
                 f"{value!r} is not a date-time; write ISO 8601, e.g. 2027-03-01T09:00:00"
             ) from None
+    if isinstance(value, datetime) and not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(
+            f"year {value.year} is out of range: write a date-time from {YEARS[0]} to {YEARS[1]}"
+        )
     return value
 
 
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+# Local date-times (no offset) are the common case, so the schema gives a
+# pattern instead of `format: date-time`, which requires an offset (RFC 3339).
+IsoDateTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_datetime),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": ISO_DATETIME_PATTERN,
+            "description": "ISO 8601, local to the trigger's zone unless it has an offset",
+            "examples": ["2027-03-01T09:00:00", "2027-03-01T09:00:00+01:00"],
+        }
+    ),
+]
 
 
 class Trigger(_Model):
     """When a schedule fires: exactly one of `cron`, `every`, `at`."""
 
-    cron: str | None = Field(default=None, description="Five-field crontab, e.g. 0 9 * * MON-FRI.")
-    every: Duration | None = None
+    # Checked with fire times (smsops.schedule.checks): the config layer knows no cron.
+    cron: str | None = Field(
+        default=None,
+        description="Five-field Vixie crontab, e.g. 0 9 * * MON-FRI, or @daily, @hourly...",
+    )
+    every: Interval | None = None
     start: IsoDateTime | None = Field(
         default=None, description="Anchor of `every` (default: midnight 2000-01-01)."
     )
-    at: IsoDateTime | None = Field(default=None, description="A date-time (ISO 8601).")
+    at: IsoDateTime | None = Field(
+        default=None,
+        description="A date-time (ISO 8601), local to `timezone` unless it has an offset.",
+    )
     timezone: str = Field(default="UTC", description="IANA zone, or `recipient`.")
 
     @field_validator("timezone")
@@ -147,18 +179,6 @@ class Trigger(_Model):
     def _zone(cls, value: str) -> str:
         if value != RECIPIENT_TIMEZONE:
             zone_info(value)
-        return value
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from apscheduler.triggers.cron import CronTrigger  # slow import
-
-            try:
-                CronTrigger.from_crontab(value, timezone="UTC")
-            except ValueError as exc:
-                raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
         return value
 
     @model_validator(mode="after")
@@ -201,7 +221,7 @@ class Schedule(_Model):
     provider: str | list[str] = Field(description="A provider, or a failover list.")
     vars: dict[str, Scalar] = Field(default_factory=dict)
     trigger: Trigger | None = Field(default=None, description="Leave out to send once.")
-    window: Duration | None = Field(
+    window: Window | None = Field(
         default=None, description="How long after a fire time a send may still go (default 1h)."
     )
     quiet_hours: QuietHours | None = None

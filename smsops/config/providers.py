@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smsops.config.types import Duration, RateLimit, Text
+from smsops.config.types import RateLimit, SegmentPrice, Text, Timeout
 
 Category = Literal["transactional", "marketing", "otp"]
 
@@ -35,8 +35,8 @@ class Price(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    default: float = Field(ge=0)
-    regions: dict[str, float] = Field(default_factory=dict)
+    default: SegmentPrice
+    regions: dict[str, SegmentPrice] = Field(default_factory=dict)
     currency: str = "USD"
 
     @field_validator("regions")
@@ -60,8 +60,8 @@ class ProviderBase(BaseModel):
         default=None, description="Messages (not segments) per time, e.g. 20/s or 600/min."
     )
     max_in_flight: int = Field(default=16, ge=1, le=1024, description="Concurrent requests.")
-    timeout: Duration = Field(default=timedelta(seconds=10))
-    price_per_segment: Price | float | None = Field(
+    timeout: Timeout = Field(default=timedelta(seconds=10))
+    price_per_segment: Price | SegmentPrice | None = Field(
         default=None, description="For the plan's cost estimate: a number or {default, regions}."
     )
 

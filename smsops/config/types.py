@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from datetime import time, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from smsops.core.envref import WHOLE_REFERENCE, check_references
 from smsops.core.units import Rate, format_duration, parse_duration, parse_rate
@@ -29,28 +31,80 @@ def _duration(value: Any) -> Any:
     if isinstance(value, str):
         return parse_duration(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a duration; write e.g. 30s, 10m, 2h or 1d")
         raise ValueError(f"write the unit: {value}s, {value}m or {value}h")
     return value
 
 
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than zero")
-    return value
+def _within(low: timedelta, high: timedelta) -> Callable[[timedelta], timedelta]:
+    """Refuse durations outside [low, high], naming the range.
+
+    Configs are untrusted: an unbounded duration overflows date arithmetic
+    (`9999999999d`) or makes a plan walk millions of fire times.
+    """
+
+    def within(value: timedelta) -> timedelta:
+        if not low <= value <= high:
+            raise ValueError(
+                f"{format_duration(value)} is out of range: "
+                f"write from {format_duration(low)} to {format_duration(high)}"
+            )
+        return value
+
+    return within
 
 
-Duration = Annotated[
+def _duration_schema(low: timedelta, high: timedelta) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "pattern": _DURATION_SCHEMA,
+        "description": f"from {format_duration(low)} to {format_duration(high)}",
+        "examples": ["10s", "2h"],
+    }
+
+
+# The documented ranges (README, "Schedules": Bounds).
+WINDOW_RANGE = (timedelta(seconds=1), timedelta(days=31))
+INTERVAL_RANGE = (timedelta(seconds=1), timedelta(days=366))
+TIMEOUT_RANGE = (timedelta(milliseconds=100), timedelta(minutes=10))
+_SPELLING = PlainSerializer(format_duration, return_type=str)
+Window = Annotated[
     timedelta,
     BeforeValidator(_duration),
-    AfterValidator(_positive),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": _DURATION_SCHEMA, "examples": ["10s", "2h"]}),
+    AfterValidator(_within(*WINDOW_RANGE)),
+    _SPELLING,
+    WithJsonSchema(_duration_schema(*WINDOW_RANGE)),
 ]
+Interval = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    AfterValidator(_within(*INTERVAL_RANGE)),
+    _SPELLING,
+    WithJsonSchema(_duration_schema(*INTERVAL_RANGE)),
+]
+Timeout = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    AfterValidator(_within(*TIMEOUT_RANGE)),
+    _SPELLING,
+    WithJsonSchema(_duration_schema(*TIMEOUT_RANGE)),
+]
+
+
+# Slowest and fastest pacing a provider may ask for (messages per second).
+RATE_RANGE = (1 / 3600, 10_000.0)
 
 
 def _rate(value: Any) -> Any:
     if isinstance(value, str):
-        return parse_rate(value)
+        rate = parse_rate(value)
+        low, high = RATE_RANGE
+        if not low <= rate.per_second <= high:
+            raise ValueError(
+                f"{value!r} is out of range: write from 1/h to 10000/s (messages per time)"
+            )
+        return rate
     if isinstance(value, Rate):
         return value
     raise ValueError("write a rate as messages per time, e.g. 20/s or 600/min")
@@ -126,3 +180,8 @@ ClockTime = Annotated[
 ]
 
 Scalar = str | int | float | bool
+
+# Per segment, in the price's currency: finite and at most 10,000 (enough for
+# currencies with small units; anything above is a typo or an attack).
+PRICE_MAX = 10_000.0
+SegmentPrice = Annotated[float, Field(ge=0, le=PRICE_MAX, allow_inf_nan=False)]

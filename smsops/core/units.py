@@ -8,6 +8,11 @@ from datetime import timedelta
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|min|s|m|h|d)")
+# Years a date-time may have (config `at`/`start`, `--at`): outside them are typos or
+# attacks, and date arithmetic near year 1 or 9999 overflows.
+YEARS = (1970, 2199)
+# Beyond any range a config allows, and well inside what timedelta holds.
+_LONGEST_SECONDS = 100 * 366 * 86400
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _RATE_PERIOD = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
 _RATE_PERIOD |= {"h": 3600, "hour": 3600}
@@ -29,6 +34,8 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} is not a duration; write a number and a unit (ms, s, m, h, d), "
             "e.g. 30s, 10m, 2h or 1h30m"
         )
+    if not total < _LONGEST_SECONDS:  # also catches inf and nan from a thousand digits
+        raise ValueError(f"{text[:40]!r} is far too long for a duration")
     return timedelta(seconds=total)
 
 

@@ -1,16 +1,20 @@
-"""Fire times of a schedule's trigger, computed from a given `now` (never the clock)."""
+"""Occurrences of a schedule: its fire times (from `smsops.schedule`), windows and labels.
+
+Everything is computed from a given `now`, never the clock. Fire times
+themselves come from `smsops.schedule.fires`, the one implementation run
+mode's wake-ups use too.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cache
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from smsops.config.models import RECIPIENT_TIMEZONE, Schedule, zone_info
+from smsops.schedule.fires import fire_times
+from smsops.schedule.fires import fires_between as fire_times_between
 
 ONCE = "once"
-EVERY_ANCHOR = datetime(2000, 1, 1)
 LOOKBACK = timedelta(days=7)  # how far back run mode looks for missed occurrences
 
 
@@ -22,21 +26,7 @@ def next_fire(schedule: Schedule, after: datetime, zone: ZoneInfo | None = None)
     trigger = schedule.trigger
     if trigger is None:
         return None
-    zone = zone or trigger_zone(schedule)
-    if trigger.at is not None:
-        at = trigger.at if trigger.at.tzinfo else trigger.at.replace(tzinfo=zone)
-        return at if at > after else None
-    if trigger.every is not None:
-        anchor = trigger.start or EVERY_ANCHOR
-        anchor = anchor if anchor.tzinfo else anchor.replace(tzinfo=zone)
-        if after < anchor:
-            return anchor
-        steps = (after - anchor) // trigger.every + 1
-        return anchor + steps * trigger.every
-    fire: datetime | None = _cron(str(trigger.cron), zone.key).get_next_fire_time(
-        None, after + timedelta(microseconds=1)
-    )
-    return fire
+    return fire_times(trigger, zone or trigger_zone(schedule)).next_after(after)
 
 
 def trigger_zone(schedule: Schedule) -> ZoneInfo:
@@ -49,14 +39,6 @@ def trigger_zone(schedule: Schedule) -> ZoneInfo:
 
 def is_recipient_local(schedule: Schedule) -> bool:
     return schedule.trigger is not None and schedule.trigger.timezone == RECIPIENT_TIMEZONE
-
-
-@cache
-def _cron(expression: str, zone: str) -> Any:
-    """A parsed cron trigger, reused: due_fires() walks one many times."""
-    from apscheduler.triggers.cron import CronTrigger  # slow import, only for cron
-
-    return CronTrigger.from_crontab(expression, timezone=zone_info(zone))
 
 
 def occurrence_label(fire: datetime | None, local: bool = False) -> str:
@@ -135,10 +117,8 @@ def last_closed_fire(schedule: Schedule, at: datetime) -> datetime | None:
 def fires_between(
     schedule: Schedule, start: datetime, end: datetime, zone: ZoneInfo | None = None
 ) -> list[datetime]:
-    """Fire times in (start, end], oldest first (next_fire() is strictly after its cursor)."""
-    fires: list[datetime] = []
-    cursor = start
-    while (fire := next_fire(schedule, cursor, zone)) is not None and fire <= end:
-        fires.append(fire)
-        cursor = fire
-    return fires
+    """Fire times in (start, end], oldest first."""
+    trigger = schedule.trigger
+    if trigger is None:
+        return []
+    return fire_times_between(fire_times(trigger, zone or trigger_zone(schedule)), start, end)

@@ -11,6 +11,7 @@ from smsops.config.loader import Config, load_config
 from smsops.core.errors import ConfigError
 from smsops.providers.registry import provider_models
 from smsops.render.checks import check_templates
+from smsops.schedule.checks import check_schedules
 
 
 def load_project(path: Path) -> Config:
@@ -19,6 +20,7 @@ def load_project(path: Path) -> Config:
     problems = list(result.problems)
     problems.extend(check_config(result.config))
     problems.extend(check_templates(result.config))
+    problems.extend(check_schedules(result.config))
     if problems:
         raise ConfigError(problems)
     return result.config

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from jsonschema import FormatChecker
 
 from smsops.cli import main
 from smsops.config.loader import config_files
@@ -34,6 +35,45 @@ def test_schema_command_prints_the_schema(capsys: pytest.CaptureFixture[str]) ->
 def test_examples_validate_against_schema(path: Path) -> None:
     data, _ = load_file(path)
     jsonschema.validate(data, json.loads(SCHEMA_FILE.read_text()))
+
+
+@pytest.mark.parametrize("path", config_files(EXAMPLES), ids=lambda p: p.name)
+def test_examples_validate_against_schema_with_format_checks(path: Path) -> None:
+    """What an editor does: formats checked too, so a `format: date-time` on `at`/`start`
+    (RFC 3339 wants an offset) would flag the examples' local times."""
+    data, _ = load_file(path)
+    schema = json.loads(SCHEMA_FILE.read_text())
+    validator = jsonschema.Draft202012Validator(schema, format_checker=FormatChecker())
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(data)]
+    assert errors == []
+
+
+def test_format_checks_are_active() -> None:
+    """The check above would catch a date-time format: rfc3339-validator is installed."""
+    checker = FormatChecker()
+    assert "date-time" in checker.checkers
+    assert not checker.conforms("2027-03-01T09:00:00", "date-time")  # local: no offset
+    assert checker.conforms("2027-03-01T09:00:00+00:00", "date-time")
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("2027-03-01T09:00:00", True),
+        ("2027-03-01 09:00", True),
+        ("2027-03-01T09:00:00+05:30", True),
+        ("2027-03-01T09:00:00Z", True),
+        ("2027-03-01", True),
+        ("next tuesday", False),
+        ("2027-03-01T09:00:00 UTC", False),
+    ],
+)
+def test_schema_takes_the_date_times_smsops_takes(value: str, valid: bool) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    trigger = {**schema["$defs"]["Trigger"], "$defs": schema["$defs"]}
+    validator = jsonschema.Draft202012Validator(trigger, format_checker=FormatChecker())
+    assert validator.is_valid({"at": value}) is valid
+    assert validator.is_valid({"every": "1h", "start": value}) is valid
 
 
 @pytest.mark.parametrize("path", config_files(EXAMPLES), ids=lambda p: p.name)

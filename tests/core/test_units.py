@@ -58,3 +58,9 @@ def test_parse_rate_refuses(text: str) -> None:
 
 def test_rate_is_a_value() -> None:
     assert Rate(20, 1) == parse_rate("20/s")
+
+
+@pytest.mark.parametrize("text", ["9999999999d", "1" * 400 + "s", "101000000h"])
+def test_durations_past_a_century_are_refused_not_overflowed(text: str) -> None:
+    with pytest.raises(ValueError, match="far too long for a duration"):
+        parse_duration(text)

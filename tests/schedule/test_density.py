@@ -1,0 +1,124 @@
+"""The window-fire cap: the count computed without walking equals a walk of the real fires."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from itertools import islice, takewhile
+from zoneinfo import ZoneInfo
+
+import pytest
+from cronsim import CronSim
+
+from smsops.config.models import Trigger
+from smsops.schedule.cron import normalise
+from smsops.schedule.density import MAX_FIRES_PER_WINDOW, dst_jump, most_fires_in
+from smsops.schedule.fires import fire_times, fires_between
+from tests.schedule.test_cron_property import expression
+
+
+def busiest(fires: list[datetime], window: timedelta) -> int:
+    """The most of `fires` (sorted) that any window (t - window, t] holds."""
+    most, first = 0, 0
+    for last, fire in enumerate(fires):
+        while fires[first] <= fire - window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+@pytest.mark.parametrize(
+    ("trigger", "window", "expected"),
+    [
+        ({"at": "2027-03-01T09:00:00"}, "31d", 1),
+        ({"every": "1h"}, "1h", 1),
+        ({"every": "1h"}, "61m", 2),
+        ({"every": "1s"}, "31d", 31 * 86400),
+        ({"every": "7m"}, "100m", 15),
+        ({"every": "24h", "timezone": "Europe/London"}, "24h", 2),  # 23 hours apart in spring
+        ({"every": "24h"}, "24h", 1),
+        ({"cron": "* * * * *"}, "1h", 60),
+        ({"cron": "* * * * *"}, "90s", 2),
+        ({"cron": "0 9 * * *"}, "31d", 31),
+        ({"cron": "0 9 * * MON-FRI"}, "7d", 5),
+        ({"cron": "0 9 1,15 * 1"}, "31d", 8),  # 1st, 15th and every Monday
+        ({"cron": "0 0 29 2 *"}, "31d", 1),
+        ({"cron": "@hourly", "timezone": "Europe/London"}, "2h", 3 + 1),  # +1h DST, +1h twice
+        ({"cron": "0 9 * * *", "timezone": "Europe/London"}, "1d", 2),  # a 23-hour day
+        ({"cron": "0 9 * * *", "timezone": "recipient"}, "1d", 2),
+    ],
+)
+def test_most_fires_in_a_window(trigger: dict[str, str], window: str, expected: int) -> None:
+    model = Trigger.model_validate(trigger)
+    zone = None if model.timezone == "recipient" else ZoneInfo(model.timezone)
+    length = Trigger.model_validate({"every": window}).every
+    assert length is not None
+    assert most_fires_in(model, length, zone) == expected
+
+
+def test_the_cap_is_computed_not_walked() -> None:
+    """`* * * * *` over 31 days is 44,640 fires: counted in well under a second."""
+    started = datetime.now(UTC)
+    assert most_fires_in(Trigger(cron="* * * * *"), timedelta(days=31), ZoneInfo("UTC")) == 44640
+    assert datetime.now(UTC) - started < timedelta(seconds=2)
+
+
+def test_random_crontabs_in_utc_match_a_walk() -> None:
+    """Exact in a zone without DST: the busiest window of a walk over a year never holds
+    more than the computed count, and for most expressions exactly as many."""
+    rng = random.Random("density")
+    checked = exact = 0
+    while checked < 80:
+        text = " ".join(expression(rng))
+        window = timedelta(minutes=rng.choice([1, 7, 59, 60, 61, 300, 1440, 2000]))
+        try:
+            computed = most_fires_in(Trigger(cron=text), window, ZoneInfo("UTC"))
+        except ValueError:
+            continue  # cron text that never fires
+        walk = CronSim(normalise(text), datetime(2027, 1, 1, tzinfo=UTC))
+        fires = list(takewhile(lambda f: f.year < 2028, islice(walk, 20000)))
+        if len(fires) == 20000:
+            continue  # too dense to walk a year of it here
+        walked = busiest(fires, window)
+        # A year need not hold the 28-year cycle's busiest stretch (a leap day on a
+        # Monday...), so the walk may find less, never more.
+        assert walked <= computed, text
+        checked += 1
+        exact += walked == computed
+    assert exact > 60
+
+
+def transitions_2027(zone: ZoneInfo) -> list[datetime]:
+    day, found = datetime(2027, 1, 1, tzinfo=UTC), []
+    while day.year < 2028:
+        if (
+            day.astimezone(zone).utcoffset()
+            != (day + timedelta(days=1)).astimezone(zone).utcoffset()
+        ):
+            found.append(day)
+        day += timedelta(days=1)
+    return found
+
+
+@pytest.mark.parametrize("zone_name", ["Europe/London", "Australia/Lord_Howe", "America/New_York"])
+@pytest.mark.parametrize("cron", ["* 1 * * *", "*/5 0-3 * * *", "30 1 * * *", "0,30 * * * 0"])
+def test_in_dst_zones_the_count_covers_the_changes(zone_name: str, cron: str) -> None:
+    """Around each DST change of 2027, no real window holds more than the computed count."""
+    zone = ZoneInfo(zone_name)
+    trigger = Trigger(cron=cron)
+    times = fire_times(trigger, zone)
+    for change in transitions_2027(zone):
+        fires = fires_between(times, change - timedelta(days=3), change + timedelta(days=3))
+        for window in (timedelta(minutes=30), timedelta(hours=2), timedelta(hours=25)):
+            assert busiest(fires, window) <= most_fires_in(trigger, window, zone)
+
+
+def test_dst_jumps() -> None:
+    assert dst_jump(ZoneInfo("UTC")) == timedelta(0)
+    assert dst_jump(ZoneInfo("Asia/Kolkata")) == timedelta(0)
+    assert dst_jump(ZoneInfo("Europe/London")) == timedelta(hours=1)
+    assert dst_jump(ZoneInfo("Australia/Lord_Howe")) == timedelta(minutes=30)
+
+
+def test_the_cap_is_about_a_hundred() -> None:
+    assert MAX_FIRES_PER_WINDOW == 100
