@@ -1,24 +1,238 @@
-"""The sandboxed, strict Jinja environment every message is rendered in.
+"""The sandboxed, strict, bounded Jinja environment every message is rendered in.
 
 Configs arrive through pull requests and are untrusted: templates run in
-`jinja2.sandbox`, and an undefined variable is an error, never blank text.
+Jinja's immutable sandbox (no private attributes, no mutating the values
+they are given), an undefined variable is an error, never blank text, and
+every render is bounded (`smsops.render.limits`):
+
+- `*`, `**`, `+`, `%` go through `call_binop` and `~` through `join_text`,
+  which size their result before making it;
+- `range`, `lipsum` and the filters that pad or repeat are bounded
+  replacements (`smsops.render.filters`); calls of built-in methods that
+  pad or repeat (`ljust`, `zfill`, `replace`, `join`, ...) and
+  `str.format` fields are sized before they run;
+- the code generator (Jinja's documented `code_generator_class` hook) wraps
+  the iterable of every `for` loop, and of a recursive loop's `loop(...)`,
+  in a guard that charges one step per item, and every call charges one
+  step too: a render has MAX_STEPS in all, however loops and macros nest;
+- text written inside loops, macros and blocks is charged as it is
+  written (MAX_WRITTEN), and the message itself is at most MAX_TEXT.
+
+Only the loops' and calls' guards cost anything per message, and only for
+templates that loop or call: plain `{{ variable }}` templates compile to
+the same code as before.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Iterable, Iterator
+from functools import cache, update_wrapper
+from types import BuiltinMethodType, MethodType
+from typing import Any
 
 from jinja2 import StrictUndefined, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
+
+from smsops.core.errors import RenderLimitExceeded
+from smsops.render import limits
+from smsops.render.filters import FILTERS, lipsum
 
 # Variables smsops supplies to every message, before the schedule's and the contact's.
 BUILTINS = frozenset({"now", "schedule", "occurrence", "recipient"})
 
 
+class BudgetedContext(Context):
+    """A render's context, carrying what the render has spent of its bounds.
+
+    The counters are class attributes until first charged, so a render that
+    never loops or calls pays nothing for them. Contexts derived for scoped
+    blocks charge the context they came from.
+    """
+
+    steps = 0
+    written = 0
+    owner: BudgetedContext | None = None
+
+    def derived(self, locals: dict[str, Any] | None = None) -> Context:
+        child = super().derived(locals)
+        if isinstance(child, BudgetedContext):
+            child.owner = self.owner or self
+        return child
+
+
+def charge_step(context: Context) -> None:
+    """One loop iteration or call of this render."""
+    budget = _budget(context)
+    budget.steps += 1
+    if budget.steps > limits.MAX_STEPS:
+        raise RenderLimitExceeded(limits.STEPS, limits.MAX_STEPS)
+
+
+def _budget(context: Context) -> BudgetedContext:
+    if not isinstance(context, BudgetedContext):
+        raise TypeError("smsops templates render with the bounded environment's context")
+    return context.owner or context
+
+
+# Calls of these environment methods are made by the code generator, never by a
+# template (the parser has no syntax for an environment attribute); each gets
+# the render's context. Jinja allows no custom node types, hence calls.
+_HOOKS = frozenset({"counted", "written"})
+
+
+def _hook(name: str, node: nodes.Expr) -> nodes.Call:
+    """`environment.<name>(context, node)` as a node."""
+    return nodes.Call(nodes.EnvironmentAttribute(name), [node], [], None, None, lineno=node.lineno)
+
+
+def _is_hook(node: nodes.Node) -> bool:
+    return (
+        isinstance(node, nodes.Call)
+        and isinstance(node.node, nodes.EnvironmentAttribute)
+        and node.node.name in _HOOKS
+    )
+
+
+class BoundedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with the guards of the module docstring added."""
+
+    _recursive_loops = 0
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        if isinstance(node.iter, nodes.Expr) and not _is_hook(node.iter):
+            node.iter = _hook("counted", node.iter)
+        self._recursive_loops += node.recursive
+        try:
+            super().visit_For(node, frame)
+        finally:
+            self._recursive_loops -= node.recursive
+
+    def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
+        if _is_hook(node):
+            assert isinstance(node.node, nodes.EnvironmentAttribute)
+            self.write(f"environment.{node.node.name}(context, ")
+            self.visit(node.args[0], frame)
+            self.write(")")
+            return
+        # Inside a recursive loop `loop(items)` starts another loop over items.
+        recursion = isinstance(node.node, nodes.Name) and node.node.name == "loop"
+        if self._recursive_loops and recursion and node.args and not _is_hook(node.args[0]):
+            node.args[0] = _hook("counted", node.args[0])
+        super().visit_Call(node, frame, forward_caller=forward_caller)
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.join_text((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        # Outside every loop, macro and block the output is the template's own
+        # text and expressions, bounded by its size; inside, it may repeat, so
+        # each piece is charged as it is written (and never folded to a constant).
+        if not frame.toplevel:
+            node.nodes = [
+                child if _is_hook(child) else _hook("written", child) for child in node.nodes
+            ]
+        super().visit_Output(node, frame)
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    """`str.format` in the sandbox, with the widths of all its fields summed and bounded."""
+
+    widths = 0
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        self.widths += limits.spec_widths(format_spec)
+        limits.check_size(self.widths, limits.WIDTHS)
+        return super().format_field(value, format_spec)
+
+
+class BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox with smsops's bounds; see the module docstring."""
+
+    code_generator_class = BoundedCodeGenerator
+    context_class = BudgetedContext
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.binop_table |= {
+            "*": limits.multiply,
+            "**": limits.power,
+            "+": limits.add,
+            "%": limits.modulo,
+        }
+        self.globals["range"] = bounded_range
+        self.globals["lipsum"] = lipsum
+        self.filters.update(FILTERS)
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Every call is a step; built-in methods that pad or repeat are sized first."""
+        charge_step(context)
+        if isinstance(obj, BuiltinMethodType):
+            args = limits.guard_method(getattr(obj, "__self__", None), obj.__name__, args, kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """`str.format` / `format_map` with every field's width sized (see `_BoundedFormatter`)."""
+        if not isinstance(value, MethodType | BuiltinMethodType) or value.__name__ not in (
+            "format",
+            "format_map",
+        ):
+            return None
+        text = value.__self__
+        if not isinstance(text, str):
+            return None
+        is_map = value.__name__ == "format_map"
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if is_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one positional argument")
+                mapping: Any = args[0]
+                args, kwargs = (), mapping
+            result = str(_BoundedFormatter(self).vformat(text, args, kwargs))
+            limits.check_size(len(result))
+            return result
+
+        return update_wrapper(wrapper, value)
+
+    def counted(self, context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
+        """A loop's items, each charged a step (called by the generated code)."""
+        for item in iterable:
+            charge_step(context)
+            yield item
+
+    def written(self, context: Context, value: Any) -> str:
+        """Output inside a loop, macro or block, charged (called by the generated code)."""
+        text = str(value)
+        budget = _budget(context)
+        budget.written += len(text)
+        if budget.written > limits.MAX_WRITTEN:
+            raise RenderLimitExceeded(limits.WRITTEN, limits.MAX_WRITTEN)
+        return text
+
+    @staticmethod
+    def join_text(values: Iterable[Any]) -> str:
+        """The `~` operator, sized (called by the generated code)."""
+        return limits.join_text(values)
+
+
+def bounded_range(*args: int) -> range:
+    """`range` with at most MAX_RANGE items."""
+    items = range(*args)
+    limits.check_size(len(items), limits.RANGE, limits.MAX_RANGE)
+    return items
+
+
 @cache
-def environment() -> SandboxedEnvironment:
+def environment() -> BoundedEnvironment:
     """The one shared environment (Jinja environments are safe to share)."""
-    return SandboxedEnvironment(
+    return BoundedEnvironment(
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
