@@ -67,7 +67,8 @@ def check_templates(config: Config) -> list[Problem]:
             problems.append(
                 Problem(
                     config.locate("templates", name, "body"),
-                    f"template {name!r}: {broken} when rendered with placeholder values; {_FIX}",
+                    f"template {name!r}: {broken} when tried with every variable set to "
+                    f"{PLACEHOLDER!r}; {_FIX}",
                 )
             )
         wanted = template.provider_template
@@ -104,7 +105,7 @@ def trial_render(body: str, variables: set[str]) -> str | None:
     try:
         check_size(len(jinja.render(values)), MESSAGE)
     except RenderLimitExceeded as exc:
-        return f"the template {exc}"
+        return str(exc)
     except RecursionError:
         return TOO_DEEP
     except Exception:  # the data decides: a skip with its reason at render time

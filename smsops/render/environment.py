@@ -13,8 +13,9 @@ every render is bounded (`smsops.render.limits`):
   `str.format` fields are sized before they run;
 - the code generator (Jinja's documented `code_generator_class` hook) wraps
   the iterable of every `for` loop, and of a recursive loop's `loop(...)`,
-  in a guard that charges one step per item, and every call charges one
-  step too: a render has MAX_STEPS in all, however loops and macros nest;
+  in a guard that charges one step per item, and every call of a macro,
+  block or recursive loop charges one step too: a render has MAX_STEPS in
+  all, however loops and macros nest;
 - text written inside loops, macros and blocks is charged as it is
   written (MAX_WRITTEN), and the message itself is at most MAX_TEXT.
 
@@ -32,7 +33,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.runtime import Context
+from jinja2.runtime import BlockReference, Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 
 from smsops.core.errors import RenderLimitExceeded
@@ -63,7 +64,7 @@ class BudgetedContext(Context):
 
 
 def charge_step(context: Context) -> None:
-    """One loop iteration or call of this render."""
+    """One loop iteration or macro call of this render."""
     budget = _budget(context)
     budget.steps += 1
     if budget.steps > limits.MAX_STEPS:
@@ -171,9 +172,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.filters.update(FILTERS)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        """Every call is a step; built-in methods that pad or repeat are sized first."""
-        charge_step(context)
-        if isinstance(obj, BuiltinMethodType):
+        """A call of the template's own macros, blocks or recursive loop is a step; built-in
+        methods that pad or repeat are sized first.
+
+        Other calls need no step: each runs once per pass over its place in the
+        template, and the passes are what loops and macro calls count.
+        """
+        if isinstance(obj, Macro | LoopContext | BlockReference):
+            charge_step(context)
+        elif isinstance(obj, BuiltinMethodType):
             args = limits.guard_method(getattr(obj, "__self__", None), obj.__name__, args, kwargs)
         return super().call(context, obj, *args, **kwargs)
 

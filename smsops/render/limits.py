@@ -29,8 +29,8 @@ from smsops.core.errors import RenderLimitExceeded
 MAX_TEXT = 10_000
 # Items one `range()` may produce (Jinja's own sandbox allows 100,000).
 MAX_RANGE = 10_000
-# Loop iterations plus calls (macros, methods, globals) in one render: a
-# template that loops 10,000 times per recipient is an attack, not a message.
+# Loop iterations plus calls of the template's macros (and blocks, recursive
+# loops) in one render: 10,000 passes per recipient is an attack, not a message.
 MAX_STEPS = 10_000
 # Characters written inside loops, macros and blocks in one render, counted as
 # they are written, so output that is built and thrown away is bounded too.
@@ -43,7 +43,7 @@ MAX_LIPSUM_WORDS = 1_000
 TEXT = "the length of a text or list"
 MESSAGE = "message length in characters"
 RANGE = "range() length"
-STEPS = "loop iterations and calls per message"
+STEPS = "loop iterations and macro calls per message"
 WRITTEN = "characters written by loops and macros per message"
 INT_BITS = "integer size in bits"
 WIDTHS = "format widths and precisions"
