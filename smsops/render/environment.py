@@ -35,52 +35,22 @@ from jinja2 import StrictUndefined, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import BlockReference, Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
+from jinja2.utils import Namespace
 
 from smsops.core.errors import RenderLimitExceeded
 from smsops.render import limits
+from smsops.render.budget import BudgetedContext, budget_of, charge_made, charge_step, weights_of
 from smsops.render.filters import FILTERS, lipsum
 
 # Variables smsops supplies to every message, before the schedule's and the contact's.
 BUILTINS = frozenset({"now", "schedule", "occurrence", "recipient"})
 
 
-class BudgetedContext(Context):
-    """A render's context, carrying what the render has spent of its bounds.
-
-    The counters are class attributes until first charged, so a render that
-    never loops or calls pays nothing for them. Contexts derived for scoped
-    blocks charge the context they came from.
-    """
-
-    steps = 0
-    written = 0
-    owner: BudgetedContext | None = None
-
-    def derived(self, locals: dict[str, Any] | None = None) -> Context:
-        child = super().derived(locals)
-        if isinstance(child, BudgetedContext):
-            child.owner = self.owner or self
-        return child
-
-
-def charge_step(context: Context) -> None:
-    """One loop iteration or macro call of this render."""
-    budget = _budget(context)
-    budget.steps += 1
-    if budget.steps > limits.MAX_STEPS:
-        raise RenderLimitExceeded(limits.STEPS, limits.MAX_STEPS)
-
-
-def _budget(context: Context) -> BudgetedContext:
-    if not isinstance(context, BudgetedContext):
-        raise TypeError("smsops templates render with the bounded environment's context")
-    return context.owner or context
-
-
 # Calls of these environment methods are made by the code generator, never by a
 # template (the parser has no syntax for an environment attribute); each gets
 # the render's context. Jinja allows no custom node types, hence calls.
 _HOOKS = frozenset({"counted", "written"})
+_BINOPS = {"*": limits.multiply, "**": limits.power, "+": limits.add, "%": limits.modulo}
 
 
 def _hook(name: str, node: nodes.Expr) -> nodes.Call:
@@ -123,8 +93,30 @@ class BoundedCodeGenerator(CodeGenerator):
             node.args[0] = _hook("counted", node.args[0])
         super().visit_Call(node, frame, forward_caller=forward_caller)
 
+    # Lists, tuples and dicts a template builds, and every filter's result, are
+    # weighed: `[a, a]` nested 60 deep is refused before anything prints it.
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._sized(super().visit_List, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # an assignment target: `{% for a, b in ... %}`
+            super().visit_Tuple(node, frame)
+        else:
+            self._sized(super().visit_Tuple, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._sized(super().visit_Dict, node, frame)
+
+    def visit_Filter(self, node: nodes.Filter, frame: Frame) -> None:
+        self._sized(super().visit_Filter, node, frame)
+
+    def _sized(self, visit: Any, node: nodes.Node, frame: Frame) -> None:
+        self.write("environment.sized(context, ")
+        visit(node, frame)
+        self.write(")")
+
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
-        self.write("environment.join_text((")
+        self.write("environment.join_text(context, (")
         for arg in node.nodes:
             self.visit(arg, frame)
             self.write(", ")
@@ -161,12 +153,6 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.binop_table |= {
-            "*": limits.multiply,
-            "**": limits.power,
-            "+": limits.add,
-            "%": limits.modulo,
-        }
         self.globals["range"] = bounded_range
         self.globals["lipsum"] = lipsum
         self.filters.update(FILTERS)
@@ -179,10 +165,29 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         template, and the passes are what loops and macro calls count.
         """
         if isinstance(obj, Macro | LoopContext | BlockReference):
-            charge_step(context)
-        elif isinstance(obj, BuiltinMethodType):
+            charge_step(context)  # their output is charged as it is written
+            return super().call(context, obj, *args, **kwargs)
+        if isinstance(obj, BuiltinMethodType):
             args = limits.guard_method(getattr(obj, "__self__", None), obj.__name__, args, kwargs)
-        return super().call(context, obj, *args, **kwargs)
+        result = self.sized(context, super().call(context, obj, *args, **kwargs))
+        if isinstance(result, str | bytes):
+            charge_made(context, len(result))
+        return result
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """`*`, `**`, `+` and `%`, sized before they run (`limits.multiply`, ...)."""
+        result = _BINOPS[operator](left, right, weights_of(context))
+        charge_made(context, limits.made(result))
+        return result
+
+    def sized(self, context: Context, value: Any) -> Any:
+        """A container a template built or a filter returned, weighed (called by the
+        generated code); texts pass, charged where they are made."""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list | tuple | dict | set | frozenset | Namespace):
+            charge_made(context, limits.weigh(value, weights_of(context)))
+        return value
 
     def wrap_str_format(self, value: Any) -> Any:
         """`str.format` / `format_map` with every field's width sized (see `_BoundedFormatter`)."""
@@ -217,16 +222,17 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def written(self, context: Context, value: Any) -> str:
         """Output inside a loop, macro or block, charged (called by the generated code)."""
         text = str(value)
-        budget = _budget(context)
+        budget = budget_of(context)
         budget.written += len(text)
         if budget.written > limits.MAX_WRITTEN:
             raise RenderLimitExceeded(limits.WRITTEN, limits.MAX_WRITTEN)
         return text
 
-    @staticmethod
-    def join_text(values: Iterable[Any]) -> str:
+    def join_text(self, context: Context, values: Iterable[Any]) -> str:
         """The `~` operator, sized (called by the generated code)."""
-        return limits.join_text(values)
+        text = limits.join_text(values)
+        charge_made(context, len(text))
+        return text
 
 
 def bounded_range(*args: int) -> range:

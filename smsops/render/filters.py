@@ -1,9 +1,10 @@
 """Jinja's filters and `lipsum` that can make far more than they are given, bounded.
 
 Each keeps the signature and result of the Jinja filter it replaces (for
-the plain-text, non-autoescaped environment smsops renders in) and sizes
-its result from its arguments before building it. Filters not listed here
-return at most a constant times their input.
+the plain-text, non-autoescaped environment smsops renders in), sizes its
+result from its arguments before building it, and charges what it made to
+the render (MAX_MADE), also when `map` calls it once per item. Filters not
+listed here return at most a constant times their input.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from jinja2.runtime import Context
 from jinja2.utils import generate_lorem_ipsum, pass_context
 
 from smsops.core.errors import RenderLimitExceeded
+from smsops.render.budget import charge_made
 from smsops.render.limits import (
     LIPSUM,
     MAX_LIPSUM_WORDS,
@@ -28,12 +30,21 @@ from smsops.render.limits import (
 )
 
 
-def center(value: Any, width: int = 80) -> str:
+def _made(context: Context, text: str) -> str:
+    charge_made(context, len(text))
+    return text
+
+
+@pass_context
+def center(context: Context, value: Any, width: int = 80) -> str:
     check_size(width)
-    return str(value).center(width)
+    return _made(context, str(value).center(width))
 
 
-def indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+@pass_context
+def indent(
+    context: Context, s: Any, width: int | str = 4, first: bool = False, blank: bool = False
+) -> str:
     """Jinja's `indent`, sized as lines times indentation before it is built."""
     text = str(s)
     indention = width if isinstance(width, str) else " " * min(max(width, 0), MAX_TEXT + 1)
@@ -47,10 +58,12 @@ def indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = Fals
         result = rest.pop(0)
         if rest:
             result += "\n" + "\n".join(indention + line if line else line for line in rest)
-    return indention + result if first else result
+    return _made(context, indention + result if first else result)
 
 
+@pass_context
 def wordwrap(
+    context: Context,
     s: Any,
     width: int = 79,
     break_long_words: bool = True,
@@ -73,10 +86,11 @@ def wordwrap(
     lines = sum(len(paragraph) for paragraph in paragraphs)
     joins = max(lines - 1, 0) + max(len(paragraphs) - 1, 0)
     check_size(sum(len(line) for p in paragraphs for line in p) + joins * len(separator))
-    return separator.join(separator.join(paragraph) for paragraph in paragraphs)
+    return _made(context, separator.join(separator.join(p) for p in paragraphs))
 
 
-def format_(value: Any, *args: Any, **kwargs: Any) -> str:
+@pass_context
+def format_(context: Context, value: Any, *args: Any, **kwargs: Any) -> str:
     """Jinja's `format` (printf-style), with its widths bounded like the `%` operator."""
     if args and kwargs:
         raise TypeError("can't handle positional and keyword arguments at the same time")
@@ -84,14 +98,15 @@ def format_(value: Any, *args: Any, **kwargs: Any) -> str:
     check_percent_format(text)
     result = text % (kwargs or args)
     check_size(len(result))
-    return result
+    return _made(context, result)
 
 
-def replace(s: Any, old: Any, new: Any, count: int | None = None) -> str:
+@pass_context
+def replace(context: Context, s: Any, old: Any, new: Any, count: int | None = None) -> str:
     text, old, new = str(s), str(old), str(new)
     limit = -1 if count is None else count
     check_size(replaced_length(text, old, new, limit))
-    return text.replace(old, new, limit)
+    return _made(context, text.replace(old, new, limit))
 
 
 @pass_context
@@ -99,7 +114,7 @@ def join(context: Context, value: Iterable[Any], d: str = "", attribute: Any = N
     if attribute is not None:
         value = map(make_attrgetter(context.environment, attribute), value)
     separator = str(d)
-    return separator.join(joined(separator, map(str, value)))
+    return _made(context, separator.join(joined(separator, map(str, value))))
 
 
 def batch(value: Iterable[Any], linecount: int, fill_with: Any = None) -> Iterator[list[Any]]:

@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any
+
+from jinja2.utils import Namespace
 
 from smsops.core.errors import RenderLimitExceeded
 
@@ -35,6 +38,10 @@ MAX_STEPS = 10_000
 # Characters written inside loops, macros and blocks in one render, counted as
 # they are written, so output that is built and thrown away is bounded too.
 MAX_WRITTEN = 100_000
+# Characters (and items) that the sized operations above make in one render,
+# all together: a filter pipeline such as `range(10000)|map('center', 9999)`
+# makes each string within MAX_TEXT but would make 100 MB in all.
+MAX_MADE = 1_000_000
 # Bits of an integer that `*` or `**` makes (about 3,000 decimal digits).
 MAX_INT_BITS = 10_000
 # Words `lipsum(n, html, min, max)` may produce, taken as n times max.
@@ -45,6 +52,7 @@ MESSAGE = "message length in characters"
 RANGE = "range() length"
 STEPS = "loop iterations and macro calls per message"
 WRITTEN = "characters written by loops and macros per message"
+MADE = "characters made by repeating, padding and joining per message"
 INT_BITS = "integer size in bits"
 WIDTHS = "format widths and precisions"
 STAR_WIDTH = "a format width or precision given by '*'"
@@ -62,18 +70,59 @@ def check_size(size: int, bound: str = TEXT, limit: int = MAX_TEXT) -> None:
         raise RenderLimitExceeded(bound, limit)
 
 
-def multiply(left: Any, right: Any) -> Any:
+# The weight of each container already weighed in this render, by id (the
+# container is kept so that its id cannot be reused).
+Weights = dict[int, tuple[Any, int]]
+
+
+def weigh(value: Any, weights: Weights) -> int:
+    """How much text `value` stands for: a string's length, a container's items' weights
+    (a list holding one list twice counts it twice, as `str()` would print it), 1 else.
+
+    Raises past MAX_TEXT, having looked at no more than MAX_TEXT items: a
+    list doubled 60 times (`[a, a]`, 2**60 leaves) is refused, not walked.
+    The sandbox is immutable, so a list's or dict's weight never changes and
+    is remembered; a namespace's attributes can be set again, so it is not.
+    """
+    if isinstance(value, str | bytes | bytearray):
+        return len(value)
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        known = weights.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        total = 1
+        for item in chain.from_iterable(value.items()) if isinstance(value, dict) else value:
+            total += weigh(item, weights)
+            check_size(total)
+        weights[id(value)] = (value, total)
+        return total
+    if isinstance(value, Namespace):
+        attributes: dict[str, Any] = object.__getattribute__(value, "_Namespace__attrs")
+        total = 1
+        for item in attributes.values():
+            total += weigh(item, weights)
+            check_size(total)
+        return total
+    return 1
+
+
+def made(value: Any) -> int:
+    """What a result costs against MAX_MADE: its length if it has one."""
+    return len(value) if isinstance(value, _SEQUENCES) else 0
+
+
+def multiply(left: Any, right: Any, weights: Weights) -> Any:
     """`*`: sequence repetition and integer products, sized before they are made."""
     if isinstance(left, int) and isinstance(right, int):
         check_size(left.bit_length() + right.bit_length(), INT_BITS, MAX_INT_BITS)
     elif isinstance(left, _SEQUENCES) and isinstance(right, int):
-        check_size(len(left) * right)
+        check_size(weigh(left, weights) * right)
     elif isinstance(right, _SEQUENCES) and isinstance(left, int):
-        check_size(len(right) * left)
+        check_size(weigh(right, weights) * left)
     return left * right
 
 
-def power(left: Any, right: Any) -> Any:
+def power(left: Any, right: Any, weights: Weights) -> Any:
     """`**`: an integer power is sized from log2 of its base (`9**9**9` is refused)."""
     integers = isinstance(left, int) and isinstance(right, int)
     if integers and right > 0 and abs(left) > 1 and right * math.log2(abs(left)) > MAX_INT_BITS:
@@ -81,17 +130,18 @@ def power(left: Any, right: Any) -> Any:
     return left**right
 
 
-def add(left: Any, right: Any) -> Any:
+def add(left: Any, right: Any, weights: Weights) -> Any:
     """`+`: concatenating texts, lists or tuples."""
     if isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
-        check_size(len(left) + len(right))
+        check_size(weigh(left, weights) + weigh(right, weights))
     return left + right
 
 
-def modulo(left: Any, right: Any) -> Any:
+def modulo(left: Any, right: Any, weights: Weights) -> Any:
     """`%`: printf-style formatting of a text is checked like `format`; numbers pass."""
     if isinstance(left, str | bytes):
         check_percent_format(left if isinstance(left, str) else left.decode("latin-1"))
+        check_size(weigh(right, weights))
         result = left % right
         check_size(len(result))
         return result
@@ -140,10 +190,14 @@ def replaced_length(text: str | bytes, old: Any, new: Any, count: int = -1) -> i
 
 
 def joined(separator: str | bytes | bytearray, items: Iterable[Any]) -> list[Any]:
-    """The items of a `join`, listed and sized before they are joined."""
-    listed = list(items)
-    if all(isinstance(item, str | bytes | bytearray) for item in listed):
-        check_size(sum(map(len, listed)) + len(separator) * max(len(listed) - 1, 0))
+    """The items of a `join`, listed and sized as they come, before they are joined."""
+    listed: list[Any] = []
+    total = 0
+    for item in items:
+        if isinstance(item, str | bytes | bytearray):
+            total += len(item) + (len(separator) if listed else 0)
+            check_size(total)
+        listed.append(item)
     return listed
 
 

@@ -89,6 +89,15 @@ REFUSED = {
         TEXT,
     ),
     "lipsum(10**6)": ("{{ lipsum(10**6) }}", r"lipsum\(\) words \(1,000\)"),
+    "a list holding itself twice, 60 times over": (
+        "{% set ns = namespace(a=[name]) %}{% for i in range(60) %}"
+        "{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a }}",
+        TEXT,
+    ),
+    "a filter pipeline making 100 MB": (
+        "{{ range(10000)|map('center', 9999)|list|length }}",
+        re.escape("characters made by repeating, padding and joining per message (1,000,000)"),
+    ),
 }
 
 

@@ -85,6 +85,30 @@ BOMBS = {
     "{{ [1]|slice(999999999)|list }}": limits.TEXT,
     "{{ lipsum(11, false, 20, 100) }}": limits.LIPSUM,
     "{{ 'm' * 6000 }}{{ 'm' * 6000 }}": limits.MESSAGE,
+    # Containers that hold one value many times weigh what printing them would make.
+    "{% set ns = namespace(a=[name]) %}{% for i in range(60) %}{% set ns.a = [ns.a, ns.a] %}"
+    "{% endfor %}{{ ns.a }}": limits.TEXT,
+    "{% set a0 = [name, name] %}"
+    + "".join(f"{{% set a{i + 1} = [a{i}, a{i}] %}}" for i in range(60))
+    + "{{ a60 }}": limits.TEXT,
+    "{% set h = namespace(n=namespace(a=1)) %}{% for i in range(60) %}"
+    "{% set h.n = namespace(a=[h.n, h.n]) %}{% endfor %}{{ h.n }}": limits.TEXT,
+    "{% set ns = namespace(t=(1,)) %}{% for i in range(60) %}{% set ns.t = (ns.t, ns.t) %}"
+    "{% endfor %}{{ [ns.t]|unique|list }}": limits.TEXT,
+    "{% set ns = namespace(d={}) %}{% for i in range(60) %}{% set ns.d = dict(a=ns.d, b=ns.d) %}"
+    "{% endfor %}{{ ns.d }}": limits.TEXT,
+    "{% set ns = namespace(a=[name]) %}{% for i in range(60) %}{% set ns.a = ns.a + ns.a %}"
+    "{% endfor %}{{ ns.a|length }}": limits.TEXT,
+    "{% set ns = namespace(a=[name]) %}{% for i in range(60) %}{% set ns.a = [ns.a] * 2 %}"
+    "{% endfor %}{{ ns.a|length }}": limits.TEXT,
+    "{{ [['x' * 9000]] * 2 }}": limits.TEXT,
+    "{{ range(10000)|map(attribute='x', default='y' * 9000)|list|length }}": limits.TEXT,
+    # Each result within bounds, too many of them per message.
+    "{{ range(10000)|map('center', 9999)|list|length }}": limits.MADE,
+    "{% for i in range(10000) %}{% set x = name|center(9999) %}{% endfor %}": limits.MADE,
+    "{% for i in range(10000) %}{% set x = name.center(9999) %}{% endfor %}": limits.MADE,
+    "{% for i in range(10000) %}{% set x = 'q' * 9999 %}{% endfor %}": limits.MADE,
+    "{% for i in range(10000) %}{% set x = name ~ ('q' * 9000) %}{% endfor %}": limits.MADE,
 }
 
 
