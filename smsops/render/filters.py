@@ -13,14 +13,16 @@ import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from jinja2.filters import make_attrgetter
+from jinja2.filters import do_tojson, make_attrgetter
 from jinja2.runtime import Context
 from jinja2.utils import generate_lorem_ipsum, pass_context
 
 from smsops.core.errors import RenderLimitExceeded
 from smsops.render.budget import charge_made
 from smsops.render.limits import (
+    JSON_INDENT,
     LIPSUM,
+    MAX_JSON_INDENT,
     MAX_LIPSUM_WORDS,
     MAX_TEXT,
     check_percent_format,
@@ -150,6 +152,22 @@ def slice_(value: Iterable[Any], slices: int, fill_with: Any = None) -> Iterator
         yield part
 
 
+@pass_context
+def tojson(context: Context, value: Any, indent: Any = None) -> Any:
+    """Jinja's `tojson`, its indent at most MAX_JSON_INDENT (each nested line repeats it).
+
+    Taking the context also keeps Jinja from running it at compile time on a
+    constant, which `validate` would otherwise do unbounded.
+    """
+    if isinstance(indent, int | str) and not isinstance(indent, bool):
+        width = len(indent) if isinstance(indent, str) else indent
+        if width > MAX_JSON_INDENT:
+            raise RenderLimitExceeded(JSON_INDENT, MAX_JSON_INDENT)
+    result = do_tojson(context.eval_ctx, value, indent)
+    check_size(len(result))
+    return _made(context, result)
+
+
 def lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
     """Jinja's `lipsum` global, refused past MAX_LIPSUM_WORDS (n paragraphs of max words)."""
     if n * max > MAX_LIPSUM_WORDS:
@@ -167,4 +185,5 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "join": join,
     "batch": batch,
     "slice": slice_,
+    "tojson": tojson,
 }

@@ -46,6 +46,8 @@ MAX_MADE = 1_000_000
 MAX_INT_BITS = 10_000
 # Words `lipsum(n, html, min, max)` may produce, taken as n times max.
 MAX_LIPSUM_WORDS = 1_000
+# Spaces (or characters) of `tojson(indent)`: every nested line repeats them.
+MAX_JSON_INDENT = 16
 
 TEXT = "the length of a text or list"
 MESSAGE = "message length in characters"
@@ -57,6 +59,7 @@ INT_BITS = "integer size in bits"
 WIDTHS = "format widths and precisions"
 STAR_WIDTH = "a format width or precision given by '*'"
 LIPSUM = "lipsum() words"
+JSON_INDENT = "tojson indent"
 
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
 # One %-conversion: an optional (key), flags, width, .precision, length, type.

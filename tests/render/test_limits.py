@@ -84,6 +84,8 @@ BOMBS = {
     "{{ [1]|batch(999999999, 0)|list }}": limits.TEXT,
     "{{ [1]|slice(999999999)|list }}": limits.TEXT,
     "{{ lipsum(11, false, 20, 100) }}": limits.LIPSUM,
+    "{{ [1, 2]|tojson(999999999) }}": limits.JSON_INDENT,
+    "{{ [name]|tojson(' ' * 17) }}": limits.JSON_INDENT,
     "{{ 'm' * 6000 }}{{ 'm' * 6000 }}": limits.MESSAGE,
     # Containers that hold one value many times weigh what printing them would make.
     "{% set ns = namespace(a=[name]) %}{% for i in range(60) %}{% set ns.a = [ns.a, ns.a] %}"
@@ -192,6 +194,7 @@ def test_an_unknown_codec_is_a_skip_not_a_crash() -> None:
         "{% filter upper %}{{ name }}{% endfilter %} {% set s %}{{ name }}!{% endset %}{{ s }}",
         "{{ lipsum(2, false, 5, 6)|wordcount > 0 }} {{ range(2, 8, 3)|list }} {{ 'é'|length }}",
         "{% for i in range(3) %}{% block b scoped %}<{{ i }}>{% endblock %}{% endfor %}",
+        "{{ people|tojson }} {{ people|tojson(2) }} {{ {'a': [1, name]}|tojson('\t') }}",
     ],
 )
 def test_real_templates_render_as_stock_jinja(body: str) -> None:
