@@ -1,9 +1,9 @@
 """The sandboxed, strict, bounded Jinja environment every message is rendered in.
 
 Configs arrive through pull requests and are untrusted: templates run in
-Jinja's immutable sandbox (no private attributes, no mutating the values
-they are given), an undefined variable is an error, never blank text, and
-every render is bounded (`smsops.render.limits`):
+Jinja's immutable sandbox (no private attributes, no changing a list or
+dict in place), an undefined variable is an error, never blank text, and
+every render is bounded (`smsops.render.limits`, `smsops.render.budget`):
 
 - `*`, `**`, `+`, `%` go through `call_binop` and `~` through `join_text`,
   which size their result before making it;
@@ -11,21 +11,26 @@ every render is bounded (`smsops.render.limits`):
   replacements (`smsops.render.filters`); calls of built-in methods that
   pad or repeat (`ljust`, `zfill`, `replace`, `join`, ...) and
   `str.format` fields are sized before they run;
+- lists, tuples and dicts a template builds, and what filters and calls
+  return, are weighed as they would print (`limits.weigh`), so sharing
+  cannot hide a 2**60-leaf structure;
 - the code generator (Jinja's documented `code_generator_class` hook) wraps
   the iterable of every `for` loop, and of a recursive loop's `loop(...)`,
   in a guard that charges one step per item, and every call of a macro,
   block or recursive loop charges one step too: a render has MAX_STEPS in
   all, however loops and macros nest;
 - text written inside loops, macros and blocks is charged as it is
-  written (MAX_WRITTEN), and the message itself is at most MAX_TEXT.
+  written (MAX_WRITTEN), what the sized operations make in all is charged
+  (MAX_MADE), and the message itself is at most MAX_TEXT.
 
-Only the loops' and calls' guards cost anything per message, and only for
-templates that loop or call: plain `{{ variable }}` templates compile to
-the same code as before.
+Only templates that use loops, filters, calls or operators pay for the
+guards: plain `{{ variable }}` templates compile to the same code as
+before (tests/render/test_limits.py, and the README, give the figures).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
 from functools import cache, update_wrapper
 from types import BuiltinMethodType, MethodType
@@ -34,12 +39,17 @@ from typing import Any
 from jinja2 import StrictUndefined, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import BlockReference, Context, LoopContext, Macro
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEnvironment,
+    SandboxedFormatter,
+    modifies_known_mutable,
+)
 from jinja2.utils import Namespace
 
 from smsops.core.errors import RenderLimitExceeded
 from smsops.render import limits
-from smsops.render.budget import BudgetedContext, budget_of, charge_made, charge_step, weights_of
+from smsops.render.budget import BudgetedContext, charge_made, charge_step, weights_of
 from smsops.render.filters import FILTERS, lipsum
 
 # Variables smsops supplies to every message, before the schedule's and the contact's.
@@ -50,12 +60,21 @@ BUILTINS = frozenset({"now", "schedule", "occurrence", "recipient"})
 # template (the parser has no syntax for an environment attribute); each gets
 # the render's context. Jinja allows no custom node types, hence calls.
 _HOOKS = frozenset({"counted", "written"})
+# Tuples of types, built once: `isinstance(x, A | B)` builds its union every call.
+_TEMPLATE_CALLABLES = (Macro, LoopContext, BlockReference)
+_CONTAINERS = (list, tuple, dict, set, frozenset, Namespace)
+_TEXTS = (str, bytes)
+# The mutable types a template can reach (its data is YAML and CSV values);
+# checked by type first, as Jinja's ABC checks cost ~1 us per attribute.
+_MUTABLE = (list, dict, set, deque)
+_MAX_STEPS, _MAX_WRITTEN = limits.MAX_STEPS, limits.MAX_WRITTEN
 _BINOPS = {"*": limits.multiply, "**": limits.power, "+": limits.add, "%": limits.modulo}
 
 
-def _hook(name: str, node: nodes.Expr) -> nodes.Call:
-    """`environment.<name>(context, node)` as a node."""
-    return nodes.Call(nodes.EnvironmentAttribute(name), [node], [], None, None, lineno=node.lineno)
+def _hook(name: str, *args: nodes.Expr) -> nodes.Call:
+    """`environment.<name>(context, *args)` as a node."""
+    attribute = nodes.EnvironmentAttribute(name)
+    return nodes.Call(attribute, list(args), [], None, None, lineno=args[0].lineno)
 
 
 def _is_hook(node: nodes.Node) -> bool:
@@ -83,8 +102,10 @@ class BoundedCodeGenerator(CodeGenerator):
     def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
         if _is_hook(node):
             assert isinstance(node.node, nodes.EnvironmentAttribute)
-            self.write(f"environment.{node.node.name}(context, ")
-            self.visit(node.args[0], frame)
+            self.write(f"environment.{node.node.name}(context")
+            for arg in node.args:
+                self.write(", ")
+                self.visit(arg, frame)
             self.write(")")
             return
         # Inside a recursive loop `loop(items)` starts another loop over items.
@@ -125,11 +146,10 @@ class BoundedCodeGenerator(CodeGenerator):
     def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
         # Outside every loop, macro and block the output is the template's own
         # text and expressions, bounded by its size; inside, it may repeat, so
-        # each piece is charged as it is written (and never folded to a constant).
-        if not frame.toplevel:
-            node.nodes = [
-                child if _is_hook(child) else _hook("written", child) for child in node.nodes
-            ]
+        # it is charged as it is written: all the pieces of one output in one
+        # call (never folded to a constant).
+        if not frame.toplevel and not (len(node.nodes) == 1 and _is_hook(node.nodes[0])):
+            node.nodes = [_hook("written", *node.nodes)]
         super().visit_Output(node, frame)
 
 
@@ -157,6 +177,13 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.globals["lipsum"] = lipsum
         self.filters.update(FILTERS)
 
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """The immutable sandbox's rule (no private attributes, no `append`, `update`,
+        ...), with the mutability check made only on the types it concerns."""
+        if not SandboxedEnvironment.is_safe_attribute(self, obj, attr, value):
+            return False
+        return not (isinstance(obj, _MUTABLE) and modifies_known_mutable(obj, attr))
+
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         """A call of the template's own macros, blocks or recursive loop is a step; built-in
         methods that pad or repeat are sized first.
@@ -164,13 +191,13 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         Other calls need no step: each runs once per pass over its place in the
         template, and the passes are what loops and macro calls count.
         """
-        if isinstance(obj, Macro | LoopContext | BlockReference):
+        if isinstance(obj, _TEMPLATE_CALLABLES):
             charge_step(context)  # their output is charged as it is written
             return super().call(context, obj, *args, **kwargs)
         if isinstance(obj, BuiltinMethodType):
             args = limits.guard_method(getattr(obj, "__self__", None), obj.__name__, args, kwargs)
         result = self.sized(context, super().call(context, obj, *args, **kwargs))
-        if isinstance(result, str | bytes):
+        if isinstance(result, _TEXTS):
             charge_made(context, len(result))
         return result
 
@@ -183,9 +210,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def sized(self, context: Context, value: Any) -> Any:
         """A container a template built or a filter returned, weighed (called by the
         generated code); texts pass, charged where they are made."""
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list | tuple | dict | set | frozenset | Namespace):
+        if isinstance(value, _CONTAINERS):
             charge_made(context, limits.weigh(value, weights_of(context)))
         return value
 
@@ -213,19 +238,32 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
         return update_wrapper(wrapper, value)
 
-    def counted(self, context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
-        """A loop's items, each charged a step (called by the generated code)."""
-        for item in iterable:
-            charge_step(context)
-            yield item
+    # The two hooks below run per loop item and per piece written in a loop:
+    # kept to a few attribute updates (the generated code passes our context).
+    def counted(self, context: BudgetedContext, iterable: Iterable[Any]) -> Iterable[Any]:
+        """A loop's items, each charged a step (called by the generated code).
 
-    def written(self, context: Context, value: Any) -> str:
+        A list, dict, string or range is charged its length up front and
+        iterated as it is (the sandbox lets no loop change its length, and
+        Jinja has no `break`); anything else item by item, as it is drawn.
+        """
+        budget = context.owner or context
+        try:
+            size = len(iterable)  # type: ignore[arg-type]
+        except TypeError:
+            return _counted_items(budget, iterable)
+        budget.steps += size
+        if budget.steps > _MAX_STEPS:
+            raise RenderLimitExceeded(limits.STEPS, _MAX_STEPS)
+        return iterable
+
+    def written(self, context: BudgetedContext, *pieces: Any) -> str:
         """Output inside a loop, macro or block, charged (called by the generated code)."""
-        text = str(value)
-        budget = budget_of(context)
+        text = "".join(map(str, pieces))
+        budget = context.owner or context
         budget.written += len(text)
-        if budget.written > limits.MAX_WRITTEN:
-            raise RenderLimitExceeded(limits.WRITTEN, limits.MAX_WRITTEN)
+        if budget.written > _MAX_WRITTEN:
+            raise RenderLimitExceeded(limits.WRITTEN, _MAX_WRITTEN)
         return text
 
     def join_text(self, context: Context, values: Iterable[Any]) -> str:
@@ -233,6 +271,14 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         text = limits.join_text(values)
         charge_made(context, len(text))
         return text
+
+
+def _counted_items(budget: BudgetedContext, iterable: Iterable[Any]) -> Iterator[Any]:
+    for item in iterable:
+        budget.steps += 1
+        if budget.steps > _MAX_STEPS:
+            raise RenderLimitExceeded(limits.STEPS, _MAX_STEPS)
+        yield item
 
 
 def bounded_range(*args: int) -> range:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from itertools import chain
 from typing import Any
 
@@ -61,7 +62,10 @@ STAR_WIDTH = "a format width or precision given by '*'"
 LIPSUM = "lipsum() words"
 JSON_INDENT = "tojson indent"
 
+# Tuples of types, built once: `isinstance(x, A | B)` builds its union every call.
 _SEQUENCES = (str, bytes, bytearray, list, tuple)
+_TEXTS = (str, bytes, bytearray)
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 # One %-conversion: an optional (key), flags, width, .precision, length, type.
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.?)", re.S)
 _DIGITS = re.compile(r"\d+")
@@ -87,9 +91,9 @@ def weigh(value: Any, weights: Weights) -> int:
     The sandbox is immutable, so a list's or dict's weight never changes and
     is remembered; a namespace's attributes can be set again, so it is not.
     """
-    if isinstance(value, str | bytes | bytearray):
+    if isinstance(value, _TEXTS):
         return len(value)
-    if isinstance(value, list | tuple | dict | set | frozenset):
+    if isinstance(value, _CONTAINERS):
         known = weights.get(id(value))
         if known is not None and known[0] is value:
             return known[1]
@@ -164,15 +168,26 @@ def check_percent_format(text: str) -> None:
     A `*` width or precision takes its value from the arguments, where it
     cannot be sized up front, so it is refused outright.
     """
+    total = _percent_widths(text)
+    if total < 0:
+        raise RenderLimitExceeded(STAR_WIDTH, 0)
+    check_size(total, WIDTHS)
+
+
+@lru_cache(maxsize=1024)
+def _percent_widths(text: str) -> int:
+    """The sum of a %-format's widths and precisions, -1 if one is `*` (cached: formats
+    are mostly a template's constants, and the scan costs a microsecond)."""
     total = 0
     for match in _PERCENT.finditer(text):
         width, precision = match.group(1), match.group(2)
         if width == "*" or precision == "*":
-            raise RenderLimitExceeded(STAR_WIDTH, 0)
+            return -1
         total += int(width or 0) + int(precision or 0)
-    check_size(total, WIDTHS)
+    return total
 
 
+@lru_cache(maxsize=1024)
 def spec_widths(spec: str) -> int:
     """What a `str.format` spec like `>999999999` or `.5000f` may pad to: all its numbers.
 
@@ -197,7 +212,7 @@ def joined(separator: str | bytes | bytearray, items: Iterable[Any]) -> list[Any
     listed: list[Any] = []
     total = 0
     for item in items:
-        if isinstance(item, str | bytes | bytearray):
+        if isinstance(item, _TEXTS):
             total += len(item) + (len(separator) if listed else 0)
             check_size(total)
         listed.append(item)
@@ -213,7 +228,7 @@ def guard_method(
     Every other method of str, bytes and int returns at most a constant
     times its input and passes unchecked.
     """
-    if isinstance(owner, str | bytes | bytearray):
+    if isinstance(owner, _TEXTS):
         if name in ("center", "ljust", "rjust", "zfill") and args and isinstance(args[0], int):
             check_size(args[0])
         elif name == "expandtabs":

@@ -202,6 +202,23 @@ def test_real_templates_render_as_stock_jinja(body: str) -> None:
     assert _render(body) == stock.from_string(body).render(VALUES)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% set l = ['a'] %}{{ l.append(1) }}",
+        "{% set l = [1] %}{% for i in range(40) %}{{ l.extend(l) }}{% endfor %}",
+        "{{ recipient.update({'phone': 'x'}) }}",
+        "{% set d = {'a': [1]} %}{{ d['a'].clear() }}",
+    ],
+)
+def test_values_cannot_be_changed_in_place(body: str) -> None:
+    # A list that grew behind its weight's back could double unseen, so the
+    # sandbox is the immutable one: its mutating methods are refused.
+    result = _run(body)
+    assert isinstance(result, Skip)
+    assert result.detail.startswith("refused by the sandbox"), result.detail
+
+
 def test_the_trial_render_reports_only_bounds() -> None:
     assert trial_render("{{ name * 100000 }}", {"name"}) == (
         "exceeds the render bound on the length of a text or list (10,000)"
