@@ -66,6 +66,7 @@ BOMBS = {
     "{{ '%(name)5000s%(name)5001s'|format(name=name) }}": limits.WIDTHS,
     "{{ '%.20000f' % 1.5 }}": limits.WIDTHS,
     "{{ '%*s' % (999999999, name) }}": limits.STAR_WIDTH,
+    "{{ '{:>999999999}'.format(name) }}": limits.WIDTHS,
     "{{ '{:>{w}}'.format(name, w=999999999) }}": limits.WIDTHS,
     "{{ '{0:>6000}{0:>6000}'.format(name) }}": limits.WIDTHS,
     "{{ '{n:>999999}'.format_map({'n': name}) }}": limits.WIDTHS,
@@ -111,6 +112,8 @@ BOMBS = {
     "{% for i in range(10000) %}{% set x = name.center(9999) %}{% endfor %}": limits.MADE,
     "{% for i in range(10000) %}{% set x = 'q' * 9999 %}{% endfor %}": limits.MADE,
     "{% for i in range(10000) %}{% set x = name ~ ('q' * 9000) %}{% endfor %}": limits.MADE,
+    "{% set ns = namespace(s=name) %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+    "{% endfor %}{{ ns.s }}": limits.TEXT,
 }
 
 
