@@ -4,15 +4,21 @@ GSM-7 counts septets (the extension table `^{}\\[~]|€` and form feed cost
 two, an escape plus the character); UCS-2 counts UTF-16 code units (an
 emoji outside the BMP costs two). A single message holds 160 septets / 70
 units; a concatenated one 153 / 67 per part. A part never ends between an
-escape and its character or inside a surrogate pair, and user-perceived
-characters (ZWJ emoji sequences, flags, combining marks) are kept whole.
+escape and its character or inside a surrogate pair, and in UCS-2 never
+inside a user-perceived character: a UAX #29 extended grapheme cluster
+(`regex`'s `\\X`: ZWJ emoji sequences, flags, keycaps, combining marks, and the
+consonant + vowel sign and conjunct clusters of Indic, Thai and Hangul text).
+Only a cluster longer than a whole part is cut, between code points.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import regex
 
 Encoding = Literal["GSM-7", "UCS-2"]
 
@@ -22,10 +28,6 @@ GSM_BASIC = frozenset(
 )
 GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
 LIMITS: dict[Encoding, tuple[int, int]] = {"GSM-7": (160, 153), "UCS-2": (70, 67)}
-
-_ZWJ = "\u200d"
-_KEYCAP = "\u20e3"
-
 
 _GSM_ALL = GSM_BASIC | GSM_EXTENSION
 
@@ -67,36 +69,21 @@ def _cost(cluster: str, encoding: Encoding) -> int:
     return len(cluster.encode("utf-16-le")) // 2
 
 
-def _joins_previous(ch: str, previous: str) -> bool:
-    """Whether `ch` belongs to the same user-perceived character as what precedes it."""
-    code = ord(ch)
-    return (
-        previous.endswith(_ZWJ)
-        or ch == _ZWJ
-        or ch == _KEYCAP
-        or 0xFE00 <= code <= 0xFE0F  # variation selectors
-        or 0x1F3FB <= code <= 0x1F3FF  # skin tones
-        or 0xE0020 <= code <= 0xE007F  # tag characters (subdivision flags)
-        or unicodedata.combining(ch) != 0
-        # a flag is a pair of regional indicators: join the second to a lone first
-        or (_is_regional(ch) and len(previous) == 1 and _is_regional(previous))
-    )
+@cache
+def _cluster_pattern() -> regex.Pattern[str]:
+    """`\\X`, compiled on first use: importing `regex` costs ~20 ms that a command
+    which never splits a UCS-2 message should not pay."""
+    import regex
 
-
-def _is_regional(ch: str) -> bool:
-    return bool(ch) and 0x1F1E6 <= ord(ch) <= 0x1F1FF
+    return regex.compile(r"\X")
 
 
 def clusters(text: str, encoding: Encoding) -> list[str]:
-    """The units a split may not cut: characters for GSM-7, grapheme-like clusters for UCS-2."""
+    """The units a split may not cut: characters for GSM-7 (whose tables hold no
+    combining characters), extended grapheme clusters (UAX #29) for UCS-2."""
     if encoding == "GSM-7":
         return list(text)
-    found: list[str] = []
-    for ch in text:
-        if found and _joins_previous(ch, found[-1]):
-            found[-1] += ch
-        else:
-            found.append(ch)
+    found: list[str] = _cluster_pattern().findall(text)
     return found
 
 

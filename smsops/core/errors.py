@@ -68,6 +68,24 @@ class ProviderUnusable(SmsopsError):
     """A provider cannot be used as configured once its secrets are resolved; nothing is sent."""
 
 
+class RenderLimitExceeded(SmsopsError):
+    """A template went past one of the render bounds of `smsops.render.limits`.
+
+    Templates come from pull requests: the message names the bound and its
+    value, never the data that broke it, so a skip reason or a validate
+    error cannot quote a recipient's values.
+    """
+
+    def __init__(self, bound: str, limit: int) -> None:
+        self.bound = bound
+        self.limit = limit
+        super().__init__(
+            f"exceeds the render bound on {bound} ({limit:,})"
+            if limit
+            else f"is refused by the render bounds: {bound}"
+        )
+
+
 class UsageError(SmsopsError):
     """A command-line argument or setting is wrong."""
 

@@ -1,15 +1,30 @@
-"""Template checks: Jinja syntax, provider template variables, and who supplies each variable."""
+"""Template checks: Jinja syntax, the render bounds, provider template variables, and
+who supplies each variable.
+
+`validate` never runs a template unbounded: the one trial render below runs
+in the bounded environment (`smsops.render.limits`) with placeholder values.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from jinja2 import TemplateSyntaxError
 
 from smsops.config.loader import Config
 from smsops.config.models import Audience
-from smsops.core.errors import Problem
-from smsops.render.environment import BUILTINS, private_attributes, variables_of
+from smsops.core.errors import Problem, RenderLimitExceeded
+from smsops.render.environment import BUILTINS, environment, private_attributes, variables_of
+from smsops.render.limits import MESSAGE, check_size
+from smsops.render.renderer import TOO_DEEP
+
+# What every variable holds in the trial render: a short text, like most data.
+PLACEHOLDER = "x"
+_FIX = (
+    "keep loops, repetition, padding and output within the bounds the README lists under Rendering"
+)
 
 
 def check_templates(config: Config) -> list[Problem]:
@@ -22,6 +37,14 @@ def check_templates(config: Config) -> list[Problem]:
     for name, template in config.templates.items():
         try:
             variables[name] = variables_of(template.body)
+        except RecursionError:
+            problems.append(
+                Problem(
+                    config.locate("templates", name, "body"),
+                    f"template {name!r}: expressions are nested too deeply to parse; flatten them",
+                )
+            )
+            continue
         except TemplateSyntaxError as exc:
             problems.append(
                 Problem(
@@ -40,6 +63,14 @@ def check_templates(config: Config) -> list[Problem]:
                     f"private attributes ({', '.join(sorted(set(private)))})",
                 )
             )
+        elif (broken := trial_render(template.body, variables[name])) is not None:
+            problems.append(
+                Problem(
+                    config.locate("templates", name, "body"),
+                    f"template {name!r}: {broken} when tried with every variable set to "
+                    f"{PLACEHOLDER!r}; {_FIX}",
+                )
+            )
         wanted = template.provider_template
         if wanted is not None and set(wanted.variables) != variables[name]:
             problems.append(
@@ -52,6 +83,34 @@ def check_templates(config: Config) -> list[Problem]:
             )
     problems.extend(_unsupplied(config, variables))
     return problems
+
+
+def trial_render(body: str, variables: set[str]) -> str | None:
+    """Render `body` once, bounded, with every variable set to PLACEHOLDER: the bound it
+    breaks (a constant bomb like `{{ 'a' * 10**9 }}` or `range(10**9)`), else None.
+
+    Any other error depends on the data and is a per-recipient skip at render time.
+    """
+    try:
+        jinja = environment().from_string(body)
+    except (TemplateSyntaxError, RecursionError):
+        return None  # reported by the caller's parse
+    values: dict[str, Any] = {name: PLACEHOLDER for name in variables}
+    values |= {
+        "now": datetime.now(UTC),
+        "schedule": "trial",
+        "occurrence": "once",
+        "recipient": {"phone": "+10000000000", "region": "ZZ"},
+    }
+    try:
+        check_size(len(jinja.render(values)), MESSAGE)
+    except RenderLimitExceeded as exc:
+        return str(exc)
+    except RecursionError:
+        return TOO_DEEP
+    except Exception:  # the data decides: a skip with its reason at render time
+        return None
+    return None
 
 
 def _unsupplied(config: Config, variables: dict[str, set[str]]) -> Iterator[Problem]:

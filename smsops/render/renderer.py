@@ -22,8 +22,12 @@ from smsops.config.audience import Recipient
 from smsops.config.loader import Config
 from smsops.config.models import Schedule, Template
 from smsops.core.encoding import Encoding, measure
+from smsops.core.errors import RenderLimitExceeded
 from smsops.core.skips import Skip, SkipReason
 from smsops.render.environment import BUILTINS, environment, variables_of
+from smsops.render.limits import MAX_TEXT, MESSAGE
+
+TOO_DEEP = "the template recurses too deeply (a macro or block calling itself)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +65,21 @@ class CompiledTemplate:
         from a plain dict; the context is what `new_context(shared=True)`
         makes, and the rest is Template.render's own body. tests/render checks
         that both give the same text.
+
+        Raises `RenderLimitExceeded` past a bound of `smsops.render.limits`;
+        the text is at most MAX_TEXT characters (what is written before the
+        join is bounded by the environment, see its docstring).
         """
         template = self.template
         env = template.environment
         context = env.context_class(env, values, template.name, template.blocks, self.globals)
         try:
-            return env.concat(template.root_render_func(context))
+            text = env.concat(template.root_render_func(context))
         except Exception:
             env.handle_exception()
+        if len(text) > MAX_TEXT:
+            raise RenderLimitExceeded(MESSAGE, MAX_TEXT)
+        return text
 
 
 def compile_templates(config: Config) -> dict[str, CompiledTemplate]:
@@ -110,11 +121,15 @@ def render(
         return Skip(SkipReason.MISSING_VARIABLE, detail, recipient.where)
     try:
         text = compiled.render(values)
+    except RenderLimitExceeded as exc:  # names the bound, never the data
+        return Skip(SkipReason.RENDER_ERROR, f"the template {exc}", recipient.where)
+    except RecursionError:
+        return Skip(SkipReason.RENDER_ERROR, TOO_DEEP, recipient.where)
     except SecurityError as exc:
         return Skip(SkipReason.RENDER_ERROR, f"refused by the sandbox: {exc}", recipient.where)
     except UndefinedError as exc:
         return Skip(SkipReason.RENDER_ERROR, f"undefined: {exc.message}", recipient.where)
-    except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
+    except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
         return Skip(SkipReason.RENDER_ERROR, f"{type(exc).__name__}: {exc}", recipient.where)
     try:
         measured = measure(text, compiled.config.unicode)
