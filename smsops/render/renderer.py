@@ -23,10 +23,12 @@ from smsops.config.loader import Config
 from smsops.config.models import Schedule, Template
 from smsops.core.encoding import Encoding, measure
 from smsops.core.errors import RenderLimitExceeded
+from smsops.core.phone import hide_number, scrub_numbers
 from smsops.core.skips import Skip, SkipReason
 from smsops.render.environment import BUILTINS, environment, variables_of
 from smsops.render.limits import MAX_TEXT, MESSAGE
 
+MAX_DETAIL = 200  # characters of an exception quoted in a skip
 TOO_DEEP = "the template recurses too deeply (a macro or block calling itself)"
 
 
@@ -126,11 +128,14 @@ def render(
     except RecursionError:
         return Skip(SkipReason.RENDER_ERROR, TOO_DEEP, recipient.where)
     except SecurityError as exc:
-        return Skip(SkipReason.RENDER_ERROR, f"refused by the sandbox: {exc}", recipient.where)
+        detail = f"refused by the sandbox: {exc}"
+        return Skip(SkipReason.RENDER_ERROR, _quoted(detail, recipient), recipient.where)
     except UndefinedError as exc:
-        return Skip(SkipReason.RENDER_ERROR, f"undefined: {exc.message}", recipient.where)
+        detail = f"undefined: {exc.message}"
+        return Skip(SkipReason.RENDER_ERROR, _quoted(detail, recipient), recipient.where)
     except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        return Skip(SkipReason.RENDER_ERROR, f"{type(exc).__name__}: {exc}", recipient.where)
+        detail = f"{type(exc).__name__}: {exc}"
+        return Skip(SkipReason.RENDER_ERROR, _quoted(detail, recipient), recipient.where)
     try:
         measured = measure(text, compiled.config.unicode)
     except ValueError as exc:
@@ -138,3 +143,14 @@ def render(
     wanted = compiled.config.provider_template
     custom = tuple(str(values[name]) for name in wanted.variables) if wanted else ()
     return Rendered(text, measured.encoding, measured.segments, custom)
+
+
+def _quoted(detail: str, recipient: Recipient) -> str:
+    """An exception's text as a skip detail: it may quote the recipient's data.
+
+    Skip details reach the PR comment, so numbers are masked (this
+    recipient's in any spelling, any other long digit run) and the text is
+    cut to `MAX_DETAIL` characters.
+    """
+    shown = scrub_numbers(hide_number(detail, recipient.phone))
+    return shown if len(shown) <= MAX_DETAIL else shown[: MAX_DETAIL - 1] + "…"

@@ -160,3 +160,15 @@ def test_sandbox_escapes_are_refused_by_validate(
         f"{config}:4:11: template 't': templates are sandboxed and may not use private attributes"
         in err
     )
+
+
+def test_a_render_error_quoting_data_masks_numbers_and_is_cut() -> None:
+    """An exception's text may quote the recipient's data: numbers masked, length bounded."""
+    from smsops.render.renderer import MAX_DETAIL
+
+    for ref in ("{+447400123999" + "y" * 500 + "}", "{+447400123456}", "{x447400123456}"):
+        result = run("{{ ref.format() }}", {"ref": ref})  # KeyError quoting the field
+        assert isinstance(result, Skip), result
+        assert result.reason is SkipReason.RENDER_ERROR
+        assert "447400123" not in result.detail, result.detail
+        assert len(result.detail) <= MAX_DETAIL
