@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # importing a provider module costs pydantic: `--help` only n
     from smsops.providers.base import Adapter
     from smsops.providers.emulation import Emulator
 
-PROVIDER_MODULES = ("sendwithses", "skycore", "opentact", "aoc")
+PROVIDER_MODULES = ("sendwithses", "skycore", "opentact", "aoc", "twilio")
 
 
 @cache
