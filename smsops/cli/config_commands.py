@@ -10,6 +10,7 @@ from typing import Any
 
 from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config
 from smsops.core.errors import ConfigError, UsageError
+from smsops.providers.registry import PROVIDER_MODULES
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -75,12 +76,12 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from smsops.sandbox.emulators import BASE_PATHS  # keep --help fast
+    from smsops.sandbox.emulators import base_paths  # keep --help fast
     from smsops.sandbox.server import serve
 
     url = f"http://{args.host}:{args.port}"
     print(f"smsops sandbox on {url} (Ctrl-C to stop); base_url per provider type:")
-    for provider_type, path in BASE_PATHS.items():
+    for provider_type, path in base_paths().items():
         print(f"  {provider_type:<12} {url}{path}")
     print(f"  messages     GET/DELETE {url}/_sandbox/messages")
     print(f"  faults       GET/PUT    {url}/_sandbox/faults", flush=True)
@@ -118,9 +119,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     sandbox = commands.add_parser(
         "sandbox",
-        help="run a local emulator of all four provider APIs",
-        description="Emulate SendWithSES, Skycore, Opentact and AOC on a local port, "
-        "record what they accept, and inject faults on request.",
+        help=f"run a local emulator of all {len(PROVIDER_MODULES)} provider APIs",
+        description=f"Emulate every provider type ({', '.join(PROVIDER_MODULES)}) on a local "
+        "port, record what they accept, and inject faults on request.",
     )
     sandbox.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
     sandbox.add_argument("--port", type=int, default=8765, help="default: 8765")

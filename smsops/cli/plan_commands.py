@@ -89,7 +89,7 @@ def _apply(args: argparse.Namespace) -> int:
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.reconcile import mark_stale, plan_against
-    from smsops.providers.base import REDACTED
+    from smsops.providers.redaction import REDACTED
 
     if args.unmask and not args.dry_run:
         raise UsageError("--unmask only changes what --dry-run prints; add --dry-run")

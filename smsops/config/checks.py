@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from smsops.config.diagnostics import did_you_mean
 from smsops.config.loader import Config
 from smsops.config.models import Audience, Schedule
+from smsops.config.providers import Capabilities
 from smsops.core.csvfile import LineTooLong, csv_lines
 from smsops.core.errors import FileRefused, Location, Problem
 from smsops.core.phone import scrub_numbers
@@ -60,24 +61,22 @@ def _capabilities(config: Config, name: str, schedule: Schedule) -> Iterator[Pro
     template = config.templates.get(schedule.template)
     if template is None:
         return
-    needs = {
-        "flash": template.flash,
-        "provider_templates": template.provider_template is not None,
-        "otp": template.category == "otp",
-    }
-    labels = {"flash": "flash SMS", "provider_templates": "provider templates", "otp": "OTP"}
+    needs = Capabilities(
+        flash=template.flash,
+        provider_templates=template.provider_template is not None,
+        otp=template.category == "otp",
+    )
     for provider_name in schedule.providers:
         provider = config.providers.get(provider_name)
         if provider is None:
             continue
         where = config.locate("schedules", name, "provider")
-        for feature, needed in needs.items():
-            if needed and not getattr(provider.capabilities, feature):
-                yield Problem(
-                    where,
-                    f"schedule {name!r}: template {schedule.template!r} uses {labels[feature]}, "
-                    f"which provider {provider_name!r} ({provider.type}) does not support",
-                )
+        for label in provider.capabilities.lacking(needs):
+            yield Problem(
+                where,
+                f"schedule {name!r}: template {schedule.template!r} uses {label}, "
+                f"which provider {provider_name!r} ({provider.type}) does not support",
+            )
         lacking = provider.lacks(template.category)
         if lacking is not None:
             yield Problem(

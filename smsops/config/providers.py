@@ -6,7 +6,7 @@ and reach the config loader through the provider registry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
@@ -28,6 +28,24 @@ class Capabilities:
     bulk: bool = False
     sender_mask: bool = False
     unicode_flag: bool = False
+
+    def lacking(self, needed: Capabilities) -> list[str]:
+        """What `needed` asks for that this lacks, as a person reads it (`flash SMS`)."""
+        return [
+            LABELS[feature.name]
+            for feature in fields(self)
+            if getattr(needed, feature.name) and not getattr(self, feature.name)
+        ]
+
+
+LABELS = {
+    "flash": "flash SMS",
+    "provider_templates": "provider templates",
+    "otp": "OTP",
+    "bulk": "bulk sends",
+    "sender_mask": "a sender mask",
+    "unicode_flag": "a unicode flag",
+}
 
 
 class Price(BaseModel):

@@ -37,10 +37,9 @@ from smsops.providers.base import (
     Result,
     Retryable,
     Uncertain,
-    masked,
-    redacted,
     transport_error,
 )
+from smsops.providers.redaction import masked, redacted
 from smsops.providers.registry import adapter_for
 
 PROBLEMS_KEPT = 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -11,6 +12,7 @@ from pydantic import Field
 from smsops.config.providers import Capabilities, ProviderBase
 from smsops.config.types import SecretRef, Text
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+from smsops.providers.emulation import Answer, EmulatedRequest, Emulator, Recorder
 
 ROUTES = {"transactional": "TRANS", "marketing": "PROMO", "otp": "OTP"}
 
@@ -95,4 +97,47 @@ def _result(ids: dict[str, str], recipient: str) -> Result:
     return Uncertain("AOC accepted the request but listed no messageId for this recipient")
 
 
+async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
+    """AOC as the sandbox answers it: key present, required fields, MSISDNs, bulk ids."""
+
+    def fail(status: int, error: str) -> Answer:
+        payload: dict[str, Any] = {
+            "id": None,
+            "data": [],
+            "totalCount": 0,
+            "message": "Message Not Sent",
+        }
+        return Answer(payload | {"error": error}, status)
+
+    if not request.headers.get("apikey"):
+        return fail(401, "Invalid apiKey")
+    body = request.json()
+    if body is None:
+        return fail(400, "the body must be a JSON object")
+    for required in ("sender", "to", "type"):
+        if not body.get(required):
+            return fail(400, f"{required} is required")
+    if body["type"] not in ("TRANS", "PROMO", "OTP"):
+        return fail(400, "type must be TRANS, PROMO or OTP")
+    if "templateId" in body:
+        if not isinstance(body.get("custom"), list):
+            return fail(400, "custom must be an array (blank when the template has no variables)")
+        text = f"[template {body['templateId']}] " + " | ".join(map(str, body["custom"]))
+    elif not body.get("text"):
+        return fail(400, "text is required")
+    else:
+        text = str(body["text"])
+    recipients = [part.strip() for part in str(body["to"]).split(",")]
+    if not all(part.isdigit() and 8 <= len(part) <= 15 for part in recipients):
+        return fail(400, "to must be MSISDNs (digits with country code), comma-separated")
+    batch = str(uuid.uuid4())
+    data = [{"recipient": r, "messageId": f"{batch}:{i}"} for i, r in enumerate(recipients, 1)]
+    for item in data:
+        state.record("aoc", f"+{item['recipient']}", text, item["messageId"], body)
+    payload: dict[str, Any] = {"id": batch, "data": data, "totalCount": len(data)}
+    payload |= {k: 1 for k in ("unicode", "flash") if body.get(k) == 1}
+    return Answer(payload | {"message": "Message Sent Successfully!", "error": None})
+
+
 ADAPTER = AocAdapter
+EMULATOR = Emulator("/aoc", (("/sms", emulate),))

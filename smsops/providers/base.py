@@ -18,13 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 from smsops.config.providers import Capabilities, Category, ProviderBase
 from smsops.core import envref, secrets
 from smsops.core.errors import ProviderUnusable
-from smsops.core.phone import mask
 from smsops.core.skips import SkipReason
 
 if TYPE_CHECKING:  # httpx costs ~0.1 s to import; `validate` never needs it
     import httpx
-
-REDACTED = "***"
 
 
 @dataclass(frozen=True)
@@ -80,12 +77,15 @@ Result = Accepted | Rejected | Retryable | Uncertain
 
 @dataclass(frozen=True)
 class Adapter:
-    """Base of the four adapters: resolve secrets, classify HTTP outcomes."""
+    """Base of every adapter: resolve secrets, encode bodies, classify HTTP outcomes."""
 
     name: str
     config: ProviderBase
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
+    # Lower-case names of the headers that carry secrets: `redacted` shows them as ***.
     secret_headers: ClassVar[frozenset[str]] = frozenset()
+    # How `post` encodes a body: a JSON object, or an x-www-form-urlencoded form.
+    body_encoding: ClassVar[Literal["json", "form"]] = "json"
 
     @classmethod
     def config_model(cls) -> type[ProviderBase]:
@@ -159,6 +159,8 @@ class Adapter:
                 f"${{env:...}} references are filled in ({secrets.scrub(str(exc))}); "
                 "fix the variable's value"
             ) from None
+        if self.body_encoding == "form":
+            return httpx.Request("POST", parsed, headers=headers, data=body)
         return httpx.Request("POST", parsed, headers=headers, json=body)
 
 
@@ -243,62 +245,6 @@ def transport_error(error: httpx.TransportError) -> Result:
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return Retryable(f"could not connect: {type(error).__name__}")
     return Uncertain(f"the request may have been received: {type(error).__name__}")
-
-
-def redacted(
-    request: httpx.Request, secret_headers: frozenset[str], recipients: Sequence[str] = ()
-) -> dict[str, Any]:
-    """A request as data for snapshots and --dry-run, with secret headers hidden.
-
-    Each of `recipients` (E.164) is masked wherever the request holds it: the
-    URL, any body field, in any spelling a wire format uses (see `masked`).
-    """
-    headers = {}
-    for raw_name, raw_value in request.headers.raw:  # wire case, e.g. apiKey
-        name = raw_name.decode("latin-1")
-        if name.lower() in ("content-length", "host"):
-            continue
-        headers[name] = REDACTED if name.lower() in secret_headers else raw_value.decode()
-    body = json.loads(request.content) if request.content else None
-    data = {"method": request.method, "url": str(request.url), "headers": headers, "json": body}
-    shown: dict[str, Any] = masked(data, recipients)
-    return shown
-
-
-def masked(data: Any, recipients: Sequence[str]) -> Any:
-    """`data` with every recipient number masked, by value, wherever it appears.
-
-    Wire formats spell a number as E.164 (`mobile`, skycore `to`), digits
-    (`to` of aoc, also comma-separated in bulk), a JSON integer (opentact
-    `to`, which becomes the masked text) or percent-encoded in a URL; a
-    template may put it in the text itself. Matching the known values, not
-    anything number-like, leaves sender numbers, ids and amounts as they are.
-    """
-    if not recipients:
-        return data
-    shown = {e164: mask(e164) for e164 in recipients}
-    spellings = {s: m for e164, m in shown.items() for s in (e164.replace("+", "%2B"), e164)}
-    spellings |= {digits(e164): m for e164, m in shown.items()}
-    ordered = sorted(spellings, key=len, reverse=True)
-    as_ints = {int(digits(e164)): m for e164, m in shown.items() if digits(e164).isdigit()}
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            for spelling in ordered:
-                if spelling in value:
-                    value = value.replace(spelling, spellings[spelling])
-            return value
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int):
-            return as_ints.get(value, value)
-        if isinstance(value, dict):
-            return {key: walk(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [walk(item) for item in value]
-        return value
-
-    return walk(data)
 
 
 def digits(e164: str) -> str:

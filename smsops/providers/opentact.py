@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -11,6 +13,7 @@ from pydantic import Field, field_validator
 from smsops.config.providers import ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+from smsops.providers.emulation import DIGITS, Answer, EmulatedRequest, Emulator, Recorder
 
 if TYPE_CHECKING:
     import httpx
@@ -76,4 +79,45 @@ def _reason(response: httpx.Response, body: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
+    """Opentact as the sandbox answers it: token present, integer numbers, a message."""
+    if not request.headers.get("x-auth-token"):
+        return Answer({"success": False, "status": 403, "message": "Forbidden"}, 403)
+    body = request.json() or {}
+    invalid = {
+        f"params.{name}": {"message": "invalid integer number", "value": body.get(name)}
+        for name in ("from", "to")
+        if not DIGITS.match(str(body.get(name, ""))) or str(body.get(name, "")).startswith("+")
+    }
+    if invalid or not body.get("message"):
+        if not body.get("message"):
+            invalid["params.message"] = {"message": "required", "value": body.get("message")}
+        payload = {
+            "success": False,
+            "message": "Validation failed",
+            "status": 403,
+            "meta": "params",
+        }
+        return Answer(payload | {"fields": invalid}, 403)
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    message_uuid = str(uuid.uuid4())
+    state.record("opentact", f"+{body['to']}", str(body["message"]), message_uuid, body)
+    payload = {
+        "uuid": message_uuid,
+        "type": "smso",
+        "state": "created",
+        "from": str(body["from"]),
+        "to": int(body["to"]),
+        "message": body["message"],
+        "thread": uuid.uuid4().hex,
+        "delivered": False,
+        "automated": False,
+        "tn": {"tn": int(body["from"]), "created_on": now, "modified_on": now, "deleted_on": None},
+        "created_on": now,
+        "modified_on": now,
+    }
+    return Answer({"success": True, "payload": payload}, 201)
+
+
 ADAPTER = OpentactAdapter
+EMULATOR = Emulator("/opentact", (("/rest/sms", emulate),))

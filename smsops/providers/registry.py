@@ -1,8 +1,12 @@
 """The provider types smsops knows.
 
 Each provider is one module, `smsops/providers/<type>.py`, holding its config
-model (a `ProviderBase` with `type: Literal["<type>"]`) and its adapter,
-exported as `ADAPTER`. Adding a provider: that module plus its name below.
+model (a `ProviderBase` with `type: Literal["<type>"]`), its adapter exported
+as `ADAPTER` (request building with its body encoding, response parsing,
+which headers are secret) and its sandbox emulator exported as `EMULATOR`.
+Adding a provider: that module plus its name below. Everything else — config
+validation, the JSON Schema, the sandbox routes, help texts, the README
+tables' check and the conformance test — is driven from this list.
 """
 
 from __future__ import annotations
@@ -10,21 +14,30 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from smsops.config.providers import ProviderBase
-from smsops.providers.base import Adapter
+if TYPE_CHECKING:  # importing a provider module costs pydantic: `--help` only needs the names
+    from smsops.config.providers import ProviderBase
+    from smsops.providers.base import Adapter
+    from smsops.providers.emulation import Emulator
 
-PROVIDER_MODULES = ("sendwithses", "skycore", "opentact", "aoc")
+PROVIDER_MODULES = ("sendwithses", "skycore", "opentact", "aoc", "twilio")
 
 
 @cache
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"smsops.providers.{name}")
+
+
 def adapters() -> dict[str, type[Adapter]]:
     """Provider type → adapter class, in PROVIDER_MODULES order."""
-    found: dict[str, type[Adapter]] = {}
-    for name in PROVIDER_MODULES:
-        adapter: type[Adapter] = importlib.import_module(f"smsops.providers.{name}").ADAPTER
-        found[name] = adapter
-    return found
+    return {name: _module(name).ADAPTER for name in PROVIDER_MODULES}
+
+
+def emulators() -> dict[str, Emulator]:
+    """Provider type → its sandbox emulator, in PROVIDER_MODULES order."""
+    return {name: _module(name).EMULATOR for name in PROVIDER_MODULES}
 
 
 def provider_models() -> dict[str, type[ProviderBase]]:
@@ -34,4 +47,5 @@ def provider_models() -> dict[str, type[ProviderBase]]:
 
 def adapter_for(name: str, config: ProviderBase, env: Mapping[str, str]) -> Adapter:
     """The adapter for provider `name`, resolving its secrets from `env` when it builds."""
-    return adapters()[config.type](name=name, config=config, env=env)
+    adapter: type[Adapter] = _module(config.type).ADAPTER
+    return adapter(name=name, config=config, env=env)

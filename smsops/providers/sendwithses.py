@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -12,11 +13,14 @@ from smsops.config.providers import Capabilities, Category, ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
 from smsops.core.skips import SkipReason
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result
+from smsops.providers.emulation import E164, Answer, EmulatedRequest, Emulator, Recorder
 
 if TYPE_CHECKING:
     import httpx
 
 US = "US"
+# NANP numbers (+1) are US or Canada; SendWithSES requires the origination number for them.
+NANP = "+1"
 
 
 class TemplateKeys(BaseModel):
@@ -96,4 +100,47 @@ class SendWithSESAdapter(Adapter):
         return body
 
 
+async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
+    """SendWithSES as the sandbox answers it: key present, E.164 numbers, the US rule."""
+    kind = request.path_params["action"]
+
+    def fail(status: int, message: str, error: str) -> Answer:
+        return Answer({"success": False, "message": message, "error": error}, status)
+
+    if kind not in ("send-sms", "send-otp", "verify-otp"):
+        return fail(404, "Not found", f"no endpoint /{kind}")
+
+    if not request.headers.get("template-key"):
+        return fail(401, "Unauthorized", "the template-key header is required")
+    body = request.json()
+    if body is None:
+        return fail(400, "Bad request", "the body must be a JSON object")
+    mobile = str(body.get("mobile", ""))
+    if not E164.match(mobile):
+        return fail(400, "Invalid mobile", "mobile numbers must be in E.164 format")
+    if kind == "verify-otp":
+        ok = state.otp_codes.get(mobile) == str(body.get("otp", ""))
+        return (
+            Answer({"success": True, "message": "OTP Verified"})
+            if ok
+            else fail(400, "OTP not verified", "the code does not match")
+        )
+    origination = body.get("origination_number")
+    if mobile.startswith(NANP) and not origination:
+        return fail(400, "Origination number required", "sending to USA numbers needs one")
+    if origination is not None and not E164.match(str(origination)):
+        return fail(400, "Invalid origination number", "it must be in E.164 format")
+    if kind == "send-otp":
+        code = f"{secrets.randbelow(10**6):06d}"
+        state.otp_codes[mobile] = code
+        state.record("sendwithses", mobile, f"Your code is {code}", None, body)
+        return Answer({"success": True, "message": "OTP Sent"})
+    text = body.get("message")
+    if not isinstance(text, str) or not text:
+        return fail(400, "Invalid message", "message is required")
+    state.record("sendwithses", mobile, text, None, body)
+    return Answer({"success": True, "message": "SMS Sent"})
+
+
 ADAPTER = SendWithSESAdapter
+EMULATOR = Emulator("/sendwithses", (("/{action:str}", emulate),))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -11,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from smsops.config.providers import Capabilities, ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+from smsops.providers.emulation import DIGITS, Answer, EmulatedRequest, Emulator, Recorder
 
 if TYPE_CHECKING:
     import httpx
@@ -87,4 +89,39 @@ class SkycoreAdapter(Adapter):
         return [Uncertain(f"HTTP {response.status_code} with no Skycore status")]
 
 
+async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
+    """Skycore as the sandbox answers it: key present, action, text, digit numbers."""
+    body = request.json() or {}
+    to = str(body.get("to", ""))
+
+    def fail(status: int, code: str, info: str) -> Answer:
+        payload = {"status": "Failure", "error-code": code, "error-info": info, "to": to}
+        return Answer(payload, status)
+
+    if not request.headers.get("x-api-key"):
+        return fail(401, "E101", "Invalid API Key.")
+    if str(body.get("action", "")).lower() != "sendsms":
+        return fail(400, "E102", "Invalid action.")
+    text = body.get("message-text")
+    if not isinstance(text, str) or not text:
+        return fail(400, "E103", "message-text is required.")
+    if not DIGITS.match(to):
+        return fail(400, "E104", "Invalid recipient phone number.")
+    sender = str(body.get("from", ""))
+    if not sender.isdigit():
+        return fail(400, "E111", "Invalid Sender.")
+    tracking = uuid.uuid4().hex[:12]
+    state.record("skycore", "+" + to.lstrip("+"), text, tracking, body)
+    return Answer(
+        {
+            "status": "Success",
+            "tracking-id": tracking,
+            "to": to,
+            "from": sender,
+            "status-details": "SMS request accepted and queued for delivery",
+        }
+    )
+
+
 ADAPTER = SkycoreAdapter
+EMULATOR = Emulator("/skycore", (("", emulate),))

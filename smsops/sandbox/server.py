@@ -1,4 +1,4 @@
-"""The sandbox HTTP server: the four emulated APIs plus `/_sandbox/*` controls.
+"""The sandbox HTTP server: every provider's emulated API plus `/_sandbox/*` controls.
 
 Runs on a real loopback socket, in the foreground (`smsops sandbox`) or in a
 background thread (`Sandbox`, for `--sandbox` and tests).
@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smsops.sandbox.emulators import BASE_PATHS, ROUTES, Handler
+from smsops.providers.emulation import EmulatedRequest, Handler
+from smsops.sandbox.emulators import base_paths, routes
 from smsops.sandbox.state import SandboxState
 
 
@@ -41,7 +42,13 @@ def _provider_endpoint(handler: Handler, state: SandboxState) -> Any:
             return JSONResponse({"error": f"injected HTTP {faults.status}"}, faults.status, headers)
         if faults.echo_every and number % faults.echo_every == 0:
             return await _echo(request, faults.echo_status)
-        response = await handler(request, state)
+        seen = EmulatedRequest(
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=await request.body(),
+            path_params={name: str(value) for name, value in request.path_params.items()},
+        )
+        answer = await handler(seen, state)
+        response = JSONResponse(answer.payload, answer.status, dict(answer.headers) or None)
         if faults.drop_every and number % faults.drop_every == 0:
             return _Dropped()
         return response
@@ -89,15 +96,15 @@ def build_app(state: SandboxState) -> Starlette:
                 return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse(state.faults_dict())
 
-    routes = [
+    served = [
         Route(path, _provider_endpoint(handler, state), methods=["POST"])
-        for path, handler in ROUTES.values()
+        for path, handler in routes()
     ]
-    routes += [
+    served += [
         Route("/_sandbox/messages", messages, methods=["GET", "DELETE"]),
         Route("/_sandbox/faults", faults, methods=["GET", "PUT"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=served)
 
 
 class Sandbox:
@@ -121,7 +128,7 @@ class Sandbox:
 
     def base_url(self, provider_type: str) -> str:
         """What a provider of this type uses as `base_url` to talk to the sandbox."""
-        return self.url + BASE_PATHS[provider_type]
+        return self.url + base_paths()[provider_type]
 
     def _run(self) -> None:
         self._server.run(sockets=[self._socket])

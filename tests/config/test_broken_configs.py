@@ -76,9 +76,9 @@ CASES: list[tuple[str, str, str, str]] = [
     ),
     (
         "unknown-provider-type",
-        "providers:\n  ses:\n    type: twilio\n",
+        "providers:\n  ses:\n    type: vonage\n",
         "3:11",
-        "unknown provider type 'twilio'",
+        "unknown provider type 'vonage'",
     ),
     (
         "provider-type-typo",

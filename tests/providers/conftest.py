@@ -15,6 +15,8 @@ SECRETS = {
     "SKY_KEY": "skycore-SECRET",
     "OT_JWT": "opentact-SECRET",
     "AOC_KEY": "aoc-SECRET",
+    "TW_SID": "AC-twilio-sid-SECRET",
+    "TW_TOKEN": "twilio-token-SECRET",
 }
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -41,6 +43,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "api_key": "${env:AOC_KEY}",
         "sender": "AOCAPI",
         "bulk_size": 3,
+    },
+    "tw": {
+        "type": "twilio",
+        "account_sid": "${env:TW_SID}",
+        "auth_token": "${env:TW_TOKEN}",
+        "from": "+12025550100",
     },
 }
 

@@ -9,7 +9,8 @@ from syrupy.assertion import SnapshotAssertion
 
 from smsops.core.errors import SecretMissing
 from smsops.core.skips import SkipReason
-from smsops.providers.base import Message, redacted
+from smsops.providers.base import Message
+from smsops.providers.redaction import redacted
 from smsops.providers.sendwithses import SendWithSESAdapter
 from tests.providers.conftest import SECRETS, make_adapter
 
