@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from smsops.config.audience import Recipient, recipients
+from smsops.audience.recipients import recipients
 from smsops.config.loader import Config
 from smsops.core.phone import hide_number, mask
+from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
 from smsops.engine.occurrences import (

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from smsops.cli import main
-from smsops.config.audience import Recipient
 from smsops.config.models import Schedule, Template
 from smsops.core.errors import Location
+from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
 from smsops.providers.base import Message

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from smsops.config.audience import Recipient, recipients
+from smsops.audience.recipients import recipients
 from smsops.core.errors import ConfigError, Location
+from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.project import load_project
 
@@ -154,7 +155,7 @@ def test_a_csv_row_repeating_an_inline_contact_names_the_contact(tmp_path: Path)
 def test_numbers_come_from_the_cache_until_the_file_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smsops.config import numbers
+    from smsops.audience import numbers
 
     config = load_project(_config(tmp_path, "phone,name\n+447400123456,Sam\ngarbage,Bad\n"))
     first = list(recipients(config, "people"))
@@ -178,7 +179,7 @@ def test_numbers_come_from_the_cache_until_the_file_changes(
 
 def test_a_cache_line_of_another_row_is_never_used(tmp_path: Path) -> None:
     """The file replaced between hashing and reading: lines and rows no longer match."""
-    from smsops.config import numbers
+    from smsops.audience import numbers
 
     config = load_project(_config(tmp_path, "phone,name\n+447400123456,Sam\n"))
     list(recipients(config, "people"))
@@ -197,7 +198,7 @@ def test_a_cache_line_of_another_row_is_never_used(tmp_path: Path) -> None:
 def test_a_big_audience_is_normalised_in_parallel_in_file_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smsops.config import numbers
+    from smsops.audience import numbers
 
     monkeypatch.setattr(numbers, "PARALLEL_FROM", 0)
     monkeypatch.setattr(numbers, "CHUNK", 7)
