@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 from smsops.audience import numbers
 from smsops.audience.csvfile import LineTooLong, open_text, text_lines, undecodable_row
@@ -22,10 +23,16 @@ from smsops.core.recipient import CsvFile, Recipient
 from smsops.core.skips import Skip, SkipReason
 
 
-def recipients(config: Config, name: str) -> Iterator[Recipient | Skip]:
-    """Every member of audience `name`, in file order, minus its exclusions."""
+def recipients(
+    config: Config, name: str, cache_dir: Path | None = None
+) -> Iterator[Recipient | Skip]:
+    """Every member of audience `name`, in file order, minus its exclusions.
+
+    `cache_dir`: where normalised numbers of CSV files are kept (see
+    `numbers`); None normalises every number and writes nothing.
+    """
     audience = config.audiences[name]
-    members = _Members(config, name, _excluded_numbers(config, audience))
+    members = _Members(config, name, _excluded_numbers(config, audience, cache_dir))
     for index, (variables, where, found) in enumerate(_contacts(config, name, audience)):
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, where)
@@ -39,7 +46,7 @@ def recipients(config: Config, name: str) -> Iterator[Recipient | Skip]:
     if path is None:
         return
     csv_file = CsvFile(path, [])
-    for (cells, row), found in _rows(config, name, audience, csv_file):
+    for (cells, row), found in _rows(config, name, audience, csv_file, cache_dir):
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, Location(path, row=row))
             continue
@@ -75,16 +82,16 @@ class _Members:
         return None
 
 
-def _excluded_numbers(config: Config, audience: Audience) -> dict[str, str]:
+def _excluded_numbers(config: Config, audience: Audience, cache_dir: Path | None) -> dict[str, str]:
     """E.164 → the excluded audience that holds it (opt-out lists are small)."""
     numbers: dict[str, str] = {}
     for other in audience.exclude:
-        for member in _members(config, other):
+        for member in _members(config, other, cache_dir):
             numbers.setdefault(member.e164, other)
     return numbers
 
 
-def _members(config: Config, name: str) -> Iterator[PhoneNumber]:
+def _members(config: Config, name: str, cache_dir: Path | None) -> Iterator[PhoneNumber]:
     """The valid numbers of an audience, without its own exclusions (no recursion)."""
     audience = config.audiences[name]
     found: Iterator[PhoneNumber | str] = (
@@ -92,7 +99,9 @@ def _members(config: Config, name: str) -> Iterator[PhoneNumber]:
     )
     path = audience.source_path()
     if path is not None:
-        in_rows = (number for _, number in _rows(config, name, audience, CsvFile(path, [])))
+        in_rows = (
+            number for _, number in _rows(config, name, audience, CsvFile(path, []), cache_dir)
+        )
         found = itertools.chain(found, in_rows)
     return (number for number in found if not isinstance(number, str))
 
@@ -108,12 +117,12 @@ def _contacts(
 
 
 def _rows(
-    config: Config, name: str, audience: Audience, csv_file: CsvFile
+    config: Config, name: str, audience: Audience, csv_file: CsvFile, cache_dir: Path | None
 ) -> Iterator[tuple[tuple[list[str], int], PhoneNumber | str]]:
     """((cells, row number), E.164 number or why not) of each CSV row; numbers via the cache."""
     rows = _csv_rows(csv_file, audience, config.locate("audiences", name, "source"))
     root = audience.source_root()
-    return numbers.normalised(csv_file.path, root, audience.default_region, rows)
+    return numbers.normalised(csv_file.path, root, audience.default_region, rows, cache_dir)
 
 
 def _text(value: object) -> str:
