@@ -19,8 +19,11 @@ from smsops.config.loader import Config
 from smsops.config.models import Audience
 from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.phone import PhoneNumber, normalize
-from smsops.core.recipient import CsvFile, Recipient
+from smsops.core.recipient import Recipient, Source
 from smsops.core.skips import Skip, SkipReason
+
+# A CSV row as read: the file's source (header, path), the row's cells, its row number.
+_Row = tuple[Source, list[str], int]
 
 
 def recipients(
@@ -39,20 +42,19 @@ def recipients(
             continue
         why = members.refused(found.e164, -1 - index)
         if why is None:
-            yield Recipient(found.e164, found.region, variables, where)
+            yield Recipient.contact(found.e164, found.region, variables, where)
         else:
             yield Skip(why[0], why[1], where)
     path = audience.source_path()
     if path is None:
         return
-    csv_file = CsvFile(path, [])
-    for (cells, row), found in _rows(config, name, audience, csv_file, cache_dir):
+    for (source, cells, row), found in _rows(config, name, audience, path, cache_dir):
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, Location(path, row=row))
             continue
         why = members.refused(found.e164, row)
         if why is None:
-            yield Recipient(found.e164, found.region, cells, (csv_file, row))
+            yield Recipient(found.e164, found.region, source, cells, row)
         else:
             yield Skip(why[0], why[1], Location(path, row=row))
 
@@ -99,9 +101,7 @@ def _members(config: Config, name: str, cache_dir: Path | None) -> Iterator[Phon
     )
     path = audience.source_path()
     if path is not None:
-        in_rows = (
-            number for _, number in _rows(config, name, audience, CsvFile(path, []), cache_dir)
-        )
+        in_rows = (number for _, number in _rows(config, name, audience, path, cache_dir))
         found = itertools.chain(found, in_rows)
     return (number for number in found if not isinstance(number, str))
 
@@ -117,12 +117,12 @@ def _contacts(
 
 
 def _rows(
-    config: Config, name: str, audience: Audience, csv_file: CsvFile, cache_dir: Path | None
-) -> Iterator[tuple[tuple[list[str], int], PhoneNumber | str]]:
-    """((cells, row number), E.164 number or why not) of each CSV row; numbers via the cache."""
-    rows = _csv_rows(csv_file, audience, config.locate("audiences", name, "source"))
+    config: Config, name: str, audience: Audience, path: Path, cache_dir: Path | None
+) -> Iterator[tuple[_Row, PhoneNumber | str]]:
+    """((source, cells, row number), E.164 number or why not) of each CSV row; numbers cached."""
+    rows = _csv_rows(path, audience, config.locate("audiences", name, "source"))
     root = audience.source_root()
-    return numbers.normalised(csv_file.path, root, audience.default_region, rows, cache_dir)
+    return numbers.normalised(path, root, audience.default_region, rows, cache_dir)
 
 
 def _text(value: object) -> str:
@@ -131,24 +131,23 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _csv_rows(
-    csv_file: CsvFile, audience: Audience, declared: Location
-) -> Iterator[tuple[tuple[list[str], int], str]]:
-    """((cells, row number), raw phone) of each non-blank data row; fills in the header."""
-    path, root = csv_file.path, audience.source_root()
+def _csv_rows(path: Path, audience: Audience, declared: Location) -> Iterator[tuple[_Row, str]]:
+    """((source, cells, row number), raw phone) of each non-blank data row."""
+    root = audience.source_root()
     row_number = 1
     try:
         with open_text(path, root, audience.encoding) as text:
             reader = csv.reader(text_lines(text), delimiter=audience.delimiter)
-            csv_file.header[:] = [column.strip() for column in next(reader, [])]
-            if audience.phone_column not in csv_file.header:
+            header = tuple(column.strip() for column in next(reader, []))
+            if audience.phone_column not in header:
                 raise _problem(declared, f"{path} has no column {audience.phone_column!r}")
-            phone_at = csv_file.header.index(audience.phone_column)
+            phone_at = header.index(audience.phone_column)
+            source = Source(header, Location(path))  # shared by every row of the file
             for row_number, row in enumerate(reader, start=2):
                 phone = row[phone_at] if phone_at < len(row) else ""
                 if not phone.strip() and not any(cell.strip() for cell in row):
                     continue  # blank lines are not contacts
-                yield (row, row_number), phone
+                yield (source, row, row_number), phone
     except FileNotFoundError:
         raise _problem(declared, f"CSV file {str(path)!r} does not exist") from None
     except FileRefused as exc:

@@ -7,62 +7,53 @@ lives below all three (as `Skip` does), since siblings never import each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from smsops.core.errors import Location
 
 
 @dataclass(frozen=True, slots=True)
-class CsvFile:
-    """A CSV audience file and its header, shared by all of its rows."""
+class Source:
+    """What the recipients of one source share: the names of their values, and where it is.
 
-    path: Path
-    header: list[str]
+    Every row of a CSV file shares one (its header; the file, each row adds
+    its number); an inline contact has its own (its keys; its YAML place).
+    """
+
+    columns: tuple[str, ...]
+    place: Location
 
 
+@dataclass(slots=True)
 class Recipient:
     """A member of an audience: its number (E.164), region, variables and where it is.
 
-    An inline contact comes with its variables and YAML location. A CSV row
-    keeps its cells and row number, and becomes a dict of variables and a
-    `Location` only when asked: a re-plan reads a million rows and needs
-    either for only the tenth it renders or skips.
+    The values stay as the source gave them (a CSV row's cells, in the order
+    of `source.columns`) and become a dict of variables and a `Location`
+    only when asked: a re-plan reads a million rows and needs either for
+    only the tenth it renders or skips. Compared by value, never hashed (it
+    holds a list).
     """
 
-    __slots__ = ("_place", "_values", "phone", "region")
+    phone: str
+    region: str | None
+    source: Source
+    values: list[str]  # a short CSV row has fewer than its columns: those are missing
+    row: int | None = None  # the CSV row number (the header is row 1), None for a contact
 
-    def __init__(
-        self,
-        phone: str,
-        region: str | None,
-        variables: dict[str, str] | list[str],
-        where: Location | tuple[CsvFile, int],
-    ) -> None:
-        self.phone = phone
-        self.region = region
-        self._values = variables  # or a CSV row's cells
-        self._place = where  # or (the CSV file, row number)
+    @classmethod
+    def contact(
+        cls, phone: str, region: str | None, variables: dict[str, str], where: Location
+    ) -> Recipient:
+        """A recipient with its own variables and place (an inline contact)."""
+        return cls(
+            phone, region, Source(tuple(variables), where), list(variables.values()), where.row
+        )
 
     @property
     def variables(self) -> dict[str, str]:
-        values, place = self._values, self._place
-        if isinstance(values, dict):
-            return values
-        assert isinstance(place, tuple)
-        return dict(zip(place[0].header, values, strict=False))
+        return dict(zip(self.source.columns, self.values, strict=False))
 
     @property
     def where(self) -> Location:
-        place = self._place
-        return place if isinstance(place, Location) else Location(place[0].path, row=place[1])
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Recipient):
-            return NotImplemented
-        mine = (self.phone, self.region, self.variables, self.where)
-        return mine == (other.phone, other.region, other.variables, other.where)
-
-    __hash__ = None  # type: ignore[assignment]  # holds a dict of variables: compared, not hashed
-
-    def __repr__(self) -> str:
-        return f"Recipient({self.phone!r}, {self.region!r}, {self.variables!r}, {self.where!r})"
+        place = self.source.place
+        return Location(place.file, place.line, place.column, self.row)

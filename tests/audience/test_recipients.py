@@ -9,7 +9,7 @@ import pytest
 
 from smsops.audience.recipients import recipients
 from smsops.core.errors import ConfigError, Location
-from smsops.core.recipient import Recipient
+from smsops.core.recipient import Recipient, Source
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.project import load_project
 
@@ -52,8 +52,14 @@ def test_rows_become_recipients_or_skips_with_row_numbers(tmp_path: Path) -> Non
     found = list(recipients(config, "people"))
     csv_file = tmp_path / "people.csv"
     assert found[0] == Recipient(
-        "+447400123456", "GB", {"phone": "+447400123456", "name": "Sam"}, Location(csv_file, row=2)
+        "+447400123456",
+        "GB",
+        Source(("phone", "name"), Location(csv_file)),
+        ["+447400123456", "Sam"],
+        row=2,
     )
+    assert found[0].variables == {"phone": "+447400123456", "name": "Sam"}
+    assert found[0].where == Location(csv_file, row=2)
     assert isinstance(found[1], Recipient)
     assert found[1].phone == "+447400123457"
     assert found[2:] == [
