@@ -1,4 +1,4 @@
-"""A member of an audience: what the planner, the renderer and the adapters read of it.
+"""A member of an audience: what the planner and the renderer read of it.
 
 Made by `smsops.audience`, read by `smsops.render` and `smsops.engine`: it
 lives below all three (as `Skip` does), since siblings never import each other.
