@@ -18,18 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.attacks.harness import BASE_NUMBERS, BASE_PROVIDERS, run_cli, write_config
+from tests.attacks.test_files import TEMPLATES_AND_SCHEDULE as REST
 
-REST = """\
-templates:
-  hello:
-    category: transactional
-    body: "Hi {{ name }}"
-schedules:
-  greet:
-    template: hello
-    audience: people
-    provider: ses
-"""
 AUDIENCES = """\
 audiences:
   people:
