@@ -85,6 +85,13 @@ def ledger_location(args: argparse.Namespace) -> str:
     return load_settings(ledger=args.ledger).ledger
 
 
+def cache_dir() -> Path:
+    """Where normalised CSV numbers are kept: SMSOPS_CACHE_DIR, else ~/.cache/smsops."""
+    from smsops.config.settings import load_settings
+
+    return load_settings().cache_dir_path()
+
+
 def open_ledger_at(
     location: str, command: str, *, readonly: bool = False, must_exist: bool = False
 ) -> Ledger:

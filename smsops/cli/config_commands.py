@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config
+from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config, cache_dir
 from smsops.core.errors import ConfigError, UsageError
 from smsops.providers.registry import PROVIDER_MODULES
 
@@ -59,7 +59,9 @@ def _render(args: argparse.Namespace) -> int:
     config = load_project(args.config)
     check_schedules(args.schedule, config.schedules)
     now = args.at or datetime.now(UTC)
-    previews = preview(config, now, args.schedule or None, samples=args.samples)
+    previews = preview(
+        config, now, args.schedule or None, samples=args.samples, cache_dir=cache_dir()
+    )
     if args.format == "json":
         print(json_text(as_json(previews), indent=2))
     else:

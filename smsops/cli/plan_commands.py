@@ -18,6 +18,7 @@ from smsops.cli.common import (
     add_config,
     add_ledger,
     add_sandbox,
+    cache_dir,
     console,
     ledger_location,
     open_ledger_at,
@@ -67,7 +68,8 @@ def _plan(args: argparse.Namespace) -> int:
     config = load_project(args.config)
     ledger = open_ledger_at(ledger_location(args), "smsops plan", readonly=True)
     try:
-        plan = plan_against(config, ledger, args.at or datetime.now(UTC), PlanOptions())
+        options = PlanOptions(cache_dir=cache_dir())
+        plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         uncertain = ledger.uncertain_counts()
     finally:
         ledger.close()
@@ -113,7 +115,9 @@ def _apply(args: argparse.Namespace) -> int:
                     "now uncertain (they may have gone out); not resent unless "
                     "--resend-uncertain"
                 )
-        options = PlanOptions(keep_sends=True, resend_uncertain=args.resend_uncertain)
+        options = PlanOptions(
+            keep_sends=True, resend_uncertain=args.resend_uncertain, cache_dir=cache_dir()
+        )
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         _show(_formatted(plan, "text"), "text")
         warn_uncertain(ledger.uncertain_counts())

@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
         ledger = open_ledger(ledger_location(args), wait=settings.ledger_wait, command="smsops run")
         stack.callback(ledger.close)
         metrics = Metrics()
-        runner = Runner(config, ledger, env, metrics)
+        runner = Runner(config, ledger, env, metrics, cache_dir=settings.cache_dir_path())
         service = Service(args.config, load, ledger, runner, metrics, poll=args.reload_interval)
         server = http_server(service)
 

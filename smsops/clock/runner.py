@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from smsops.clock.failures import RoundFailures, describe
 from smsops.clock.metrics import Metrics
@@ -41,9 +42,11 @@ class Runner:
         env: Mapping[str, str],
         metrics: Metrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cache_dir: Path | None = None,
     ) -> None:
         self.ledger, self.env, self.metrics = ledger, env, metrics
         self.clock = clock
+        self.cache_dir = cache_dir  # for normalised CSV numbers (see PlanOptions)
         self.stopping = False
         self.sender: Sender | None = None
         self.failures = RoundFailures()
@@ -148,7 +151,7 @@ class Runner:
         stop the others.
         """
         try:
-            return plan_against(config, self.ledger, now, _options(names)), {}
+            return plan_against(config, self.ledger, now, self._options(names)), {}
         except Exception as exc:  # reported per schedule by reconcile
             if len(names) == 1:
                 return Plan(now, []), {names[0]: exc}
@@ -156,10 +159,15 @@ class Runner:
         errors: dict[str, BaseException] = {}
         for name in names:
             try:
-                planned.extend(plan_against(config, self.ledger, now, _options([name])).schedules)
+                planned.extend(
+                    plan_against(config, self.ledger, now, self._options([name])).schedules
+                )
             except Exception as exc:  # as above
                 errors[name] = exc
         return Plan(now, planned), errors
+
+    def _options(self, names: list[str]) -> PlanOptions:
+        return PlanOptions(only=names, keep_sends=True, cache_dir=self.cache_dir)
 
     def _unheld(self, config: Config, names: list[str] | None, why: str) -> list[str]:
         """`names` (default: every enabled schedule) without those a missing secret holds."""
@@ -250,10 +258,6 @@ class Runner:
         """Wait for the round in progress (if any) to finish."""
         async with self._lock:
             return
-
-
-def _options(names: list[str]) -> PlanOptions:
-    return PlanOptions(only=names, keep_sends=True)
 
 
 def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:

@@ -1,20 +1,17 @@
-"""Checks across entries: references, exclusions, provider capabilities, CSV headers."""
+"""Checks across entries: references, exclusions, provider capabilities.
+
+CSV headers are read and checked by `smsops.audience.headers` (data access).
+"""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from smsops.config.diagnostics import did_you_mean
 from smsops.config.loader import Config
 from smsops.config.models import Audience, Schedule
 from smsops.config.providers import Capabilities
-from smsops.core.csvfile import LineTooLong, csv_lines
-from smsops.core.errors import FileRefused, Location, Problem
-from smsops.core.phone import scrub_numbers
-
-# A header cell quoted in an error is cut to this many characters.
-QUOTED_CELL = 40
+from smsops.core.errors import Location, Problem
 
 
 def check_config(config: Config) -> list[Problem]:
@@ -25,7 +22,6 @@ def check_config(config: Config) -> list[Problem]:
         problems.extend(_capabilities(config, name, schedule))
     for name, audience in config.audiences.items():
         problems.extend(_exclusions(config, name, audience))
-        problems.extend(_csv_header(config, name, audience))
     return problems
 
 
@@ -111,74 +107,3 @@ def _exclusion_cycle(config: Config, name: str, trail: list[str]) -> list[str] |
             if found:
                 return found
     return None
-
-
-def _csv_header(config: Config, name: str, audience: Audience) -> Iterator[Problem]:
-    """The source file exists, decodes, and has the phone (and time zone) column."""
-    path = audience.source_path()
-    if path is None:
-        return
-    where = config.locate("audiences", name, "source")
-    try:
-        header = read_header(audience)
-    except FileNotFoundError:
-        yield Problem(where, f"audience {name!r}: CSV file {str(path)!r} does not exist")
-        return
-    except FileRefused as exc:
-        yield Problem(where, f"audience {name!r}: CSV file {str(path)!r} refused: {exc.reason}")
-        return
-    except LineTooLong as exc:
-        yield Problem(Location(path, exc.line, 1), f"audience {name!r}: {exc}")
-        return
-    except OSError as exc:
-        yield Problem(where, f"audience {name!r}: cannot read {str(path)!r}: {exc.strerror}")
-        return
-    except (UnicodeDecodeError, LookupError, csv.Error) as exc:
-        # These messages name a codec, a byte value or a limit, never the file's text.
-        yield Problem(where, f"audience {name!r}: cannot read {str(path)!r}: {exc}")
-        return
-    config.csv_headers[name] = header
-    if not header:
-        yield Problem(where, f"audience {name!r}: {str(path)!r} is empty; it needs a header row")
-    else:
-        for field in ("phone_column", "timezone_column"):
-            yield from _column(config, name, audience, field, header, where)
-
-
-def _column(
-    config: Config, name: str, audience: Audience, field: str, header: list[str], where: Location
-) -> Iterator[Problem]:
-    column = getattr(audience, field)
-    if column is None or column in header:
-        return
-    path = audience.source_path()
-    hint = did_you_mean(column, header)
-    columns = ", ".join(quoted_cell(cell) for cell in header[:20])
-    more = f" and {len(header) - 20} more" if len(header) > 20 else ""
-    yield Problem(
-        config.locate("audiences", name, field) if field in audience.model_fields_set else where,
-        f"audience {name!r}: {str(path)!r} has no column {column!r}{scrub_numbers(hint)}; "
-        f"its columns are {columns}{more} (set {field})",
-    )
-
-
-def quoted_cell(cell: str) -> str:
-    """A CSV cell as an error may quote it: numbers masked, cut short.
-
-    A file without a header row has a contact as its first row: its phone
-    number must not reach a PR comment.
-    """
-    text = scrub_numbers(cell)
-    return text if len(text) <= QUOTED_CELL else text[: QUOTED_CELL - 1] + "…"
-
-
-def read_header(audience: Audience) -> list[str]:
-    """The header row of an audience's CSV file (empty when the file is empty)."""
-    path = audience.source_path()
-    assert path is not None
-    lines = csv_lines(path, audience.source_root(), audience.encoding)
-    try:
-        row = next(csv.reader(lines, delimiter=audience.delimiter), [])
-    finally:
-        lines.close()  # the file is closed now, not when the generator is collected
-    return [column.strip() for column in row]

@@ -40,8 +40,6 @@ class Config:
     audiences: dict[str, Audience] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
-    # Audience name -> its CSV header, filled by the checks that read it once.
-    csv_headers: dict[str, list[str]] = field(default_factory=dict)
     _sources: dict[tuple[str, str], SourceMap] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from smsops.config.audience import Recipient
 from smsops.config.models import Template
+from smsops.core.recipient import Recipient
 from smsops.providers.base import Message
 from smsops.render.renderer import Rendered
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from smsops.config.audience import Recipient, recipients
+from smsops.audience.recipients import recipients
 from smsops.config.loader import Config
 from smsops.core.phone import hide_number, mask
+from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
 from smsops.engine.occurrences import (
@@ -59,6 +61,9 @@ class PlanOptions:
     # `smsops render`: every schedule's next occurrence whether due or not, no
     # quiet hours; with an empty ledger it previews every message.
     preview: bool = False
+    # Where normalised CSV numbers are kept (the CLI and the daemon pass the
+    # SMSOPS_CACHE_DIR setting); None: normalised afresh, nothing written.
+    cache_dir: Path | None = None
 
 
 def make_plan(
@@ -138,7 +143,8 @@ class _SchedulePlanner:
 
     def run(self) -> SchedulePlan:
         if self.local or self.result.occurrences:  # nothing due: leave the audience unread
-            for member in recipients(self.config, self.schedule.audience):
+            audience = recipients(self.config, self.schedule.audience, self.options.cache_dir)
+            for member in audience:
                 self._member(member)
             if self.sent:
                 self.result.counts[Disposition.SENT] += self.sent

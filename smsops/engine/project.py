@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from smsops.audience.headers import read_headers
 from smsops.config.checks import check_config
 from smsops.config.loader import Config, load_config
 from smsops.core.errors import ConfigError
@@ -19,7 +20,9 @@ def load_project(path: Path) -> Config:
     result = load_config(path, provider_models())
     problems = list(result.problems)
     problems.extend(check_config(result.config))
-    problems.extend(check_templates(result.config))
+    headers = read_headers(result.config)
+    problems.extend(headers.problems)
+    problems.extend(check_templates(result.config, headers.columns))
     problems.extend(check_schedules(result.config))
     if problems:
         raise ConfigError(problems)

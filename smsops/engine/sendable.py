@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from smsops.config.audience import Recipient
+from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.providers.base import Adapter
 

@@ -18,8 +18,8 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from smsops.config.audience import Recipient
 from smsops.config.models import QuietHours, zone_info
+from smsops.core.recipient import Recipient
 
 UNKNOWN = "Etc/Unknown"
 

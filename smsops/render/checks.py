@@ -7,7 +7,7 @@ in the bounded environment (`smsops.render.limits`) with placeholder values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,10 +27,11 @@ _FIX = (
 )
 
 
-def check_templates(config: Config) -> list[Problem]:
+def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> list[Problem]:
     """Every template problem, and every schedule variable that no recipient could supply.
 
-    Runs after `check_config`, whose CSV header reads it reuses.
+    `csv_headers`: audience name -> its CSV header, for each CSV that could be
+    read (`smsops.audience.headers`; an unreadable one was reported there).
     """
     problems: list[Problem] = []
     variables: dict[str, set[str]] = {}
@@ -81,7 +82,7 @@ def check_templates(config: Config) -> list[Problem]:
                     f"[{', '.join(sorted(variables[name]))}]",
                 )
             )
-    problems.extend(_unsupplied(config, variables))
+    problems.extend(_unsupplied(config, variables, csv_headers))
     return problems
 
 
@@ -113,16 +114,18 @@ def trial_render(body: str, variables: set[str]) -> str | None:
     return None
 
 
-def _unsupplied(config: Config, variables: dict[str, set[str]]) -> Iterator[Problem]:
+def _unsupplied(
+    config: Config, variables: dict[str, set[str]], csv_headers: Mapping[str, list[str]]
+) -> Iterator[Problem]:
     """Variables that neither the schedule's `vars` nor any audience column provides."""
     for name, schedule in config.schedules.items():
         audience = config.audiences.get(schedule.audience)
         needed = variables.get(schedule.template)
         if audience is None or needed is None:
             continue
-        columns = _columns(config, schedule.audience, audience)
+        columns = _columns(csv_headers, schedule.audience, audience)
         if columns is None:
-            continue  # the CSV problem is reported by the config checks
+            continue  # the CSV problem is reported by read_headers()
         missing = needed - BUILTINS - set(schedule.vars) - columns
         if missing:
             yield Problem(
@@ -133,12 +136,14 @@ def _unsupplied(config: Config, variables: dict[str, set[str]]) -> Iterator[Prob
             )
 
 
-def _columns(config: Config, name: str, audience: Audience) -> set[str] | None:
+def _columns(
+    csv_headers: Mapping[str, list[str]], name: str, audience: Audience
+) -> set[str] | None:
     """The variables an audience's contacts can carry, or None if its CSV was unreadable."""
     columns = {key for contact in audience.contacts for key in contact.variables()}
     columns |= {"phone"} if audience.contacts else set()
     if audience.source is not None:
-        if name not in config.csv_headers:
-            return None  # check_config() reported why
-        columns |= set(config.csv_headers[name])
+        if name not in csv_headers:
+            return None  # read_headers() reported why
+        columns |= set(csv_headers[name])
     return columns

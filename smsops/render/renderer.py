@@ -18,12 +18,12 @@ from jinja2 import Template as JinjaTemplate
 from jinja2 import TemplateError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from smsops.config.audience import Recipient
 from smsops.config.loader import Config
 from smsops.config.models import Schedule, Template
 from smsops.core.encoding import Encoding, measure
 from smsops.core.errors import RenderLimitExceeded
 from smsops.core.phone import hide_number, scrub_numbers
+from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.render.environment import BUILTINS, environment, variables_of
 from smsops.render.limits import MAX_TEXT, MESSAGE

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import pytest
 
-from smsops.core import csvfile, files
+from smsops.core import files
 from smsops.core.errors import FileRefused
 from smsops.core.files import confinement_root, open_confined, read_confined
 
@@ -87,22 +86,3 @@ def test_the_root_of_a_one_file_config_is_its_folder(root: Path) -> None:
     (root / "all.yaml").write_text("{}\n")
     assert confinement_root(root / "all.yaml") == root
     assert confinement_root(root) == root
-
-
-def test_a_csv_line_past_the_cap_is_refused_with_its_line_number(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(csvfile, "CSV_MAX_LINE", 16)
-    text = io.TextIOWrapper(io.BytesIO(b"phone,name\r\n+1,a\n" + b"x" * 40 + b"\n"), newline="")
-    lines = csvfile.text_lines(text)
-    assert next(lines) == "phone,name\r\n"
-    assert next(lines) == "+1,a\n"
-    with pytest.raises(csvfile.LineTooLong) as refused:
-        next(lines)
-    assert refused.value.line == 3
-
-
-def test_a_line_of_exactly_the_cap_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(csvfile, "CSV_MAX_LINE", 6)
-    text = io.TextIOWrapper(io.BytesIO(b"phone\nabcde\n"), newline="")
-    assert list(csvfile.text_lines(text)) == ["phone\n", "abcde\n"]

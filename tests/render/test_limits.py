@@ -16,7 +16,7 @@ import pytest
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from smsops.config.audience import Recipient
+from smsops.core.recipient import Recipient
 from smsops.config.models import Schedule, Template
 from smsops.core.errors import Location, RenderLimitExceeded
 from smsops.core.skips import Skip, SkipReason
@@ -247,5 +247,5 @@ def _run(body: str, **variables: str) -> Rendered | Skip:
         "t", _template(body), environment().from_string(body), frozenset(variables_of(body))
     )
     schedule = Schedule.model_validate({"template": "t", "audience": "a", "provider": "p"})
-    recipient = Recipient("+447400123456", "GB", {"name": "Sam", **variables}, WHERE)
+    recipient = Recipient.contact("+447400123456", "GB", {"name": "Sam", **variables}, WHERE)
     return render(compiled, "s", schedule, recipient, "once", NOW)

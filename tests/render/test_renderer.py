@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from smsops.cli import main
-from smsops.config.audience import Recipient
 from smsops.config.models import Schedule, Template
 from smsops.core.errors import Location
+from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
 from smsops.providers.base import Message
@@ -35,7 +35,7 @@ def run(
     schedule = Schedule.model_validate(
         {"template": "t", "audience": "a", "provider": "p", "vars": vars or {}}
     )
-    recipient = Recipient("+447400123456", "GB", variables, WHERE)
+    recipient = Recipient.contact("+447400123456", "GB", variables, WHERE)
     return render(compiled(body, **template), "s", schedule, recipient, "once", NOW)
 
 
@@ -117,7 +117,7 @@ def test_provider_template_values_follow_variables_order() -> None:
 
 def test_aoc_unicode_flag_follows_the_encoding_exactly() -> None:
     template = Template.model_validate({"category": "transactional", "body": "x"})
-    recipient = Recipient("+919820012345", "IN", {}, WHERE)
+    recipient = Recipient.contact("+919820012345", "IN", {}, WHERE)
     for text, ucs2 in (("plain text", False), ("नमस्ते", True), ("ç", True), ("Ç", False)):
         rendered = run(text, {})
         assert isinstance(rendered, Rendered)

@@ -2,9 +2,10 @@
 
 Normalising is most of the cost of a plan (~20 µs a number, pure Python in
 `phonenumbers`). The results for a CSV file are kept in the cache directory
-(`SMSOPS_CACHE_DIR`, default `~/.cache/smsops`) under the hash of the file's
-bytes, its `default_region` and the phonenumbers version: one line per data
-row, in file order. A changed file has another hash, so a stale entry is
+the caller passes (the CLI and the daemon read the `SMSOPS_CACHE_DIR`
+setting, default `~/.cache/smsops`; without one nothing is kept) under the
+hash of the file's bytes, its `default_region` and the phonenumbers version:
+one line per data row, in file order. A changed file has another hash, so a stale entry is
 never read; an entry is written only when the whole file was read and did
 not change meanwhile. A cache that cannot be written is skipped silently:
 it only saves time.
@@ -22,7 +23,6 @@ import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from functools import cache
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -39,29 +39,36 @@ Row = TypeVar("Row")
 Result = PhoneNumber | str
 
 
-@cache
-def cache_dir() -> Path:
-    from smsops.config.settings import load_settings
-
-    return load_settings().cache_dir_path()
-
-
 def normalised(
-    path: Path, root: Path, region: str | None, rows: Iterator[tuple[Row, str]]
+    path: Path,
+    root: Path,
+    region: str | None,
+    rows: Iterator[tuple[Row, str]],
+    cache_dir: Path | None,
 ) -> Iterator[tuple[Row, Result]]:
     """(row, E.164 number or why not) for each (row, raw phone) of the CSV at `path`.
 
     The file is hashed through the same confined open as its rows are read
     (inside `root`, a regular file, bounded): a refused file is never read.
+    Without a `cache_dir` every number is normalised and nothing is written.
     """
     try:
         before = path.stat()
-        entry = cache_dir() / f"numbers-{_digest(path, root, region)}.txt"
+        if cache_dir is None:
+            parallel = before.st_size >= PARALLEL_FROM
+            return _uncached(_computed(rows, region, parallel=parallel))
+        entry = cache_dir / f"numbers-{_digest(path, root, region)}.txt"
     except (OSError, FileRefused):  # unreadable or refused: reading the rows says why
-        return ((row, result) for (row, _), result in _computed(rows, region, parallel=False))
+        return _uncached(_computed(rows, region, parallel=False))
     if entry.is_file():
         return _from_entry(entry, rows, region)
     return _filling(entry, path, before, rows, region)
+
+
+def _uncached(
+    computed: Iterator[tuple[tuple[Row, str], Result]],
+) -> Iterator[tuple[Row, Result]]:
+    return ((row, result) for (row, _), result in computed)
 
 
 def _filling(

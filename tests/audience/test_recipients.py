@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from smsops.config.audience import Recipient, recipients
+from smsops.audience.recipients import recipients
 from smsops.core.errors import ConfigError, Location
+from smsops.core.recipient import Recipient, Source
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.project import load_project
 
@@ -51,8 +52,14 @@ def test_rows_become_recipients_or_skips_with_row_numbers(tmp_path: Path) -> Non
     found = list(recipients(config, "people"))
     csv_file = tmp_path / "people.csv"
     assert found[0] == Recipient(
-        "+447400123456", "GB", {"phone": "+447400123456", "name": "Sam"}, Location(csv_file, row=2)
+        "+447400123456",
+        "GB",
+        Source(("phone", "name"), Location(csv_file)),
+        ["+447400123456", "Sam"],
+        row=2,
     )
+    assert found[0].variables == {"phone": "+447400123456", "name": "Sam"}
+    assert found[0].where == Location(csv_file, row=2)
     assert isinstance(found[1], Recipient)
     assert found[1].phone == "+447400123457"
     assert found[2:] == [
@@ -154,11 +161,12 @@ def test_a_csv_row_repeating_an_inline_contact_names_the_contact(tmp_path: Path)
 def test_numbers_come_from_the_cache_until_the_file_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smsops.config import numbers
+    from smsops.audience import numbers
 
+    cache = tmp_path / "cache"
     config = load_project(_config(tmp_path, "phone,name\n+447400123456,Sam\ngarbage,Bad\n"))
-    first = list(recipients(config, "people"))
-    (entry,) = (p for p in numbers.cache_dir().glob("numbers-*") if "123456" in p.read_text())
+    first = list(recipients(config, "people", cache))
+    (entry,) = (p for p in cache.glob("numbers-*") if "123456" in p.read_text())
     assert entry.read_text() == "+447400123456\tGB\t+447400123456\n!not a phone number\tgarbage\n"
 
     calls: list[str] = []
@@ -166,11 +174,11 @@ def test_numbers_come_from_the_cache_until_the_file_changes(
     monkeypatch.setattr(
         numbers, "normalize", lambda raw, region: calls.append(raw) or real(raw, region)
     )
-    assert list(recipients(config, "people")) == first
+    assert list(recipients(config, "people", cache)) == first
     assert "+447400123456" not in calls  # read from the cache entry
 
     (tmp_path / "people.csv").write_text("phone,name\n+447400123458,Kim\n")
-    (found,) = recipients(load_project(tmp_path), "people")
+    (found,) = recipients(load_project(tmp_path), "people", cache)
     assert isinstance(found, Recipient)
     assert found.phone == "+447400123458"
     assert "+447400123458" in calls  # a new file content: normalised again
@@ -178,11 +186,12 @@ def test_numbers_come_from_the_cache_until_the_file_changes(
 
 def test_a_cache_line_of_another_row_is_never_used(tmp_path: Path) -> None:
     """The file replaced between hashing and reading: lines and rows no longer match."""
-    from smsops.config import numbers
+    from smsops.audience import numbers
 
+    cache = tmp_path / "cache"
     config = load_project(_config(tmp_path, "phone,name\n+447400123456,Sam\n"))
-    list(recipients(config, "people"))
-    (entry,) = (p for p in numbers.cache_dir().glob("numbers-*") if "123456" in p.read_text())
+    list(recipients(config, "people", cache))
+    (entry,) = (p for p in cache.glob("numbers-*") if "123456" in p.read_text())
     rows = iter([("row", "+447400123499")])
     ((_, found),) = numbers._from_entry(entry, rows, None)
     assert isinstance(found, numbers.PhoneNumber)
@@ -197,14 +206,48 @@ def test_a_cache_line_of_another_row_is_never_used(tmp_path: Path) -> None:
 def test_a_big_audience_is_normalised_in_parallel_in_file_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smsops.config import numbers
+    from smsops.audience import numbers
 
     monkeypatch.setattr(numbers, "PARALLEL_FROM", 0)
     monkeypatch.setattr(numbers, "CHUNK", 7)
     rows = "".join(f"+4474001{i:05d},P{i}\n" for i in range(50))
     config = load_project(_config(tmp_path, "phone,name\n" + rows + "nope,X\n"))
-    found = list(recipients(config, "people"))
+    found = list(recipients(config, "people", tmp_path / "cache"))
     assert [r.phone for r in found[:50] if isinstance(r, Recipient)] == [
         f"+4474001{i:05d}" for i in range(50)
     ]
     assert isinstance(found[50], Skip)
+
+
+def test_without_a_cache_dir_numbers_are_normalised_and_nothing_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMSOPS_CACHE_DIR", str(tmp_path / "settings-cache"))
+    config = load_project(_config(tmp_path, "phone,name\n+447400123456,Sam\n"))
+    (found,) = recipients(config, "people")
+    assert isinstance(found, Recipient)
+    assert found.phone == "+447400123456"
+    assert not (tmp_path / "settings-cache").exists()  # no setting is read below the CLI
+
+
+@pytest.mark.parametrize("command", [["plan"], ["render"]])
+def test_the_cli_keeps_numbers_in_the_cache_dir_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    from smsops.cli import main
+
+    cache = tmp_path / "settings-cache"
+    monkeypatch.setenv("SMSOPS_CACHE_DIR", str(cache))
+    monkeypatch.chdir(tmp_path)  # plan's default ledger is relative: never created by plan
+    (tmp_path / "config").mkdir()
+    config = _config(tmp_path / "config", "phone,name\n+447400123456,Sam\n")
+    (config / "b.yaml").write_text(
+        "providers:\n"
+        "  ot: {type: opentact, base_url: 'http://127.0.0.1:9', token: '${env:OT}', "
+        "from: '+12017771234'}\n"
+        "templates:\n  t: {category: transactional, body: 'Hi {{ name }}'}\n"
+        "schedules:\n  s: {template: t, audience: people, provider: ot}\n"
+    )
+    assert main([*command, str(config)]) == 0
+    (entry,) = (p for p in cache.glob("numbers-*") if "123456" in p.read_text())
+    assert entry.read_text() == "+447400123456\tGB\t+447400123456\n"

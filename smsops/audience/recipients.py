@@ -11,98 +11,50 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from smsops.config import numbers
+from smsops.audience import numbers
+from smsops.audience.csvfile import LineTooLong, open_text, text_lines, undecodable_row
 from smsops.config.loader import Config
 from smsops.config.models import Audience
-from smsops.core.csvfile import LineTooLong, open_text, text_lines, undecodable_row
 from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.phone import PhoneNumber, normalize
+from smsops.core.recipient import Recipient, Source
 from smsops.core.skips import Skip, SkipReason
 
-
-@dataclass(frozen=True, slots=True)
-class CsvFile:
-    """A CSV audience file and its header, shared by all of its rows."""
-
-    path: Path
-    header: list[str]
+# A CSV row as read: the file's source (header, path), the row's cells, its row number.
+_Row = tuple[Source, list[str], int]
 
 
-class Recipient:
-    """A member of an audience: its number (E.164), region, variables and where it is.
+def recipients(
+    config: Config, name: str, cache_dir: Path | None = None
+) -> Iterator[Recipient | Skip]:
+    """Every member of audience `name`, in file order, minus its exclusions.
 
-    An inline contact comes with its variables and YAML location. A CSV row
-    keeps its cells and row number, and becomes a dict of variables and a
-    `Location` only when asked: a re-plan reads a million rows and needs
-    either for only the tenth it renders or skips.
+    `cache_dir`: where normalised numbers of CSV files are kept (see
+    `numbers`); None normalises every number and writes nothing.
     """
-
-    __slots__ = ("_place", "_values", "phone", "region")
-
-    def __init__(
-        self,
-        phone: str,
-        region: str | None,
-        variables: dict[str, str] | list[str],
-        where: Location | tuple[CsvFile, int],
-    ) -> None:
-        self.phone = phone
-        self.region = region
-        self._values = variables  # or a CSV row's cells
-        self._place = where  # or (the CSV file, row number)
-
-    @property
-    def variables(self) -> dict[str, str]:
-        values, place = self._values, self._place
-        if isinstance(values, dict):
-            return values
-        assert isinstance(place, tuple)
-        return dict(zip(place[0].header, values, strict=False))
-
-    @property
-    def where(self) -> Location:
-        place = self._place
-        return place if isinstance(place, Location) else Location(place[0].path, row=place[1])
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Recipient):
-            return NotImplemented
-        mine = (self.phone, self.region, self.variables, self.where)
-        return mine == (other.phone, other.region, other.variables, other.where)
-
-    __hash__ = None  # type: ignore[assignment]  # holds a dict of variables: compared, not hashed
-
-    def __repr__(self) -> str:
-        return f"Recipient({self.phone!r}, {self.region!r}, {self.variables!r}, {self.where!r})"
-
-
-def recipients(config: Config, name: str) -> Iterator[Recipient | Skip]:
-    """Every member of audience `name`, in file order, minus its exclusions."""
     audience = config.audiences[name]
-    members = _Members(config, name, _excluded_numbers(config, audience))
+    members = _Members(config, name, _excluded_numbers(config, audience, cache_dir))
     for index, (variables, where, found) in enumerate(_contacts(config, name, audience)):
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, where)
             continue
         why = members.refused(found.e164, -1 - index)
         if why is None:
-            yield Recipient(found.e164, found.region, variables, where)
+            yield Recipient.contact(found.e164, found.region, variables, where)
         else:
             yield Skip(why[0], why[1], where)
     path = audience.source_path()
     if path is None:
         return
-    csv_file = CsvFile(path, [])
-    for (cells, row), found in _rows(config, name, audience, csv_file):
+    for (source, cells, row), found in _rows(config, name, audience, path, cache_dir):
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, Location(path, row=row))
             continue
         why = members.refused(found.e164, row)
         if why is None:
-            yield Recipient(found.e164, found.region, cells, (csv_file, row))
+            yield Recipient(found.e164, found.region, source, cells, row)
         else:
             yield Skip(why[0], why[1], Location(path, row=row))
 
@@ -132,16 +84,16 @@ class _Members:
         return None
 
 
-def _excluded_numbers(config: Config, audience: Audience) -> dict[str, str]:
+def _excluded_numbers(config: Config, audience: Audience, cache_dir: Path | None) -> dict[str, str]:
     """E.164 → the excluded audience that holds it (opt-out lists are small)."""
     numbers: dict[str, str] = {}
     for other in audience.exclude:
-        for member in _members(config, other):
+        for member in _members(config, other, cache_dir):
             numbers.setdefault(member.e164, other)
     return numbers
 
 
-def _members(config: Config, name: str) -> Iterator[PhoneNumber]:
+def _members(config: Config, name: str, cache_dir: Path | None) -> Iterator[PhoneNumber]:
     """The valid numbers of an audience, without its own exclusions (no recursion)."""
     audience = config.audiences[name]
     found: Iterator[PhoneNumber | str] = (
@@ -149,7 +101,7 @@ def _members(config: Config, name: str) -> Iterator[PhoneNumber]:
     )
     path = audience.source_path()
     if path is not None:
-        in_rows = (number for _, number in _rows(config, name, audience, CsvFile(path, [])))
+        in_rows = (number for _, number in _rows(config, name, audience, path, cache_dir))
         found = itertools.chain(found, in_rows)
     return (number for number in found if not isinstance(number, str))
 
@@ -165,12 +117,12 @@ def _contacts(
 
 
 def _rows(
-    config: Config, name: str, audience: Audience, csv_file: CsvFile
-) -> Iterator[tuple[tuple[list[str], int], PhoneNumber | str]]:
-    """((cells, row number), E.164 number or why not) of each CSV row; numbers via the cache."""
-    rows = _csv_rows(csv_file, audience, config.locate("audiences", name, "source"))
+    config: Config, name: str, audience: Audience, path: Path, cache_dir: Path | None
+) -> Iterator[tuple[_Row, PhoneNumber | str]]:
+    """((source, cells, row number), E.164 number or why not) of each CSV row; numbers cached."""
+    rows = _csv_rows(path, audience, config.locate("audiences", name, "source"))
     root = audience.source_root()
-    return numbers.normalised(csv_file.path, root, audience.default_region, rows)
+    return numbers.normalised(path, root, audience.default_region, rows, cache_dir)
 
 
 def _text(value: object) -> str:
@@ -179,24 +131,23 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _csv_rows(
-    csv_file: CsvFile, audience: Audience, declared: Location
-) -> Iterator[tuple[tuple[list[str], int], str]]:
-    """((cells, row number), raw phone) of each non-blank data row; fills in the header."""
-    path, root = csv_file.path, audience.source_root()
+def _csv_rows(path: Path, audience: Audience, declared: Location) -> Iterator[tuple[_Row, str]]:
+    """((source, cells, row number), raw phone) of each non-blank data row."""
+    root = audience.source_root()
     row_number = 1
     try:
         with open_text(path, root, audience.encoding) as text:
             reader = csv.reader(text_lines(text), delimiter=audience.delimiter)
-            csv_file.header[:] = [column.strip() for column in next(reader, [])]
-            if audience.phone_column not in csv_file.header:
+            header = tuple(column.strip() for column in next(reader, []))
+            if audience.phone_column not in header:
                 raise _problem(declared, f"{path} has no column {audience.phone_column!r}")
-            phone_at = csv_file.header.index(audience.phone_column)
+            phone_at = header.index(audience.phone_column)
+            source = Source(header, Location(path))  # shared by every row of the file
             for row_number, row in enumerate(reader, start=2):
                 phone = row[phone_at] if phone_at < len(row) else ""
                 if not phone.strip() and not any(cell.strip() for cell in row):
                     continue  # blank lines are not contacts
-                yield (row, row_number), phone
+                yield (source, row, row_number), phone
     except FileNotFoundError:
         raise _problem(declared, f"CSV file {str(path)!r} does not exist") from None
     except FileRefused as exc:

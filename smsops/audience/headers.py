@@ -1,0 +1,118 @@
+"""The header row of each CSV audience: read once when a config is loaded, checked, returned.
+
+Reading a CSV file is data access, so it lives here beside the rows, not
+among the config's cross-checks. The headers are a return value: the
+template checks (which variables can a recipient supply?) take them as an
+argument, so no check depends on another having run first.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from smsops.audience.csvfile import LineTooLong, csv_lines
+from smsops.config.diagnostics import did_you_mean
+from smsops.config.loader import Config
+from smsops.config.models import Audience
+from smsops.core.errors import FileRefused, Location, Problem
+from smsops.core.phone import scrub_numbers
+
+# A header cell quoted in an error is cut to this many characters.
+QUOTED_CELL = 40
+
+
+@dataclass(frozen=True)
+class Headers:
+    """What the CSV files of a config hold, as far as checks need it."""
+
+    # Audience name -> its header, for every CSV audience whose file could be read.
+    columns: dict[str, list[str]]
+    # Every problem met reading them (missing, refused, undecodable, no phone column).
+    problems: list[Problem]
+
+
+def read_headers(config: Config) -> Headers:
+    """The header of every CSV audience of `config`, and what is wrong with each."""
+    columns: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    for name, audience in config.audiences.items():
+        path = audience.source_path()
+        if path is None:
+            continue
+        where = config.locate("audiences", name, "source")
+        header = _header(name, audience, path, where)
+        if isinstance(header, Problem):
+            problems.append(header)
+            continue
+        columns[name] = header
+        problems.extend(_header_problems(config, name, audience, header, where))
+    return Headers(columns, problems)
+
+
+def _header(name: str, audience: Audience, path: Path, where: Location) -> list[str] | Problem:
+    """The header row of the audience's file at `path`, or why it cannot be read."""
+    try:
+        return read_header(audience, path)
+    except FileNotFoundError:
+        return Problem(where, f"audience {name!r}: CSV file {str(path)!r} does not exist")
+    except FileRefused as exc:
+        return Problem(where, f"audience {name!r}: CSV file {str(path)!r} refused: {exc.reason}")
+    except LineTooLong as exc:
+        return Problem(Location(path, exc.line, 1), f"audience {name!r}: {exc}")
+    except OSError as exc:
+        return Problem(where, f"audience {name!r}: cannot read {str(path)!r}: {exc.strerror}")
+    except (UnicodeDecodeError, LookupError, csv.Error) as exc:
+        # These messages name a codec, a byte value or a limit, never the file's text.
+        return Problem(where, f"audience {name!r}: cannot read {str(path)!r}: {exc}")
+
+
+def _header_problems(
+    config: Config, name: str, audience: Audience, header: list[str], where: Location
+) -> Iterator[Problem]:
+    """The file has a header row, with the phone (and time zone) column."""
+    if not header:
+        path = audience.source_path()
+        yield Problem(where, f"audience {name!r}: {str(path)!r} is empty; it needs a header row")
+        return
+    for field in ("phone_column", "timezone_column"):
+        yield from _column(config, name, audience, field, header, where)
+
+
+def _column(
+    config: Config, name: str, audience: Audience, field: str, header: list[str], where: Location
+) -> Iterator[Problem]:
+    column = getattr(audience, field)
+    if column is None or column in header:
+        return
+    path = audience.source_path()
+    hint = did_you_mean(column, header)
+    columns = ", ".join(quoted_cell(cell) for cell in header[:20])
+    more = f" and {len(header) - 20} more" if len(header) > 20 else ""
+    yield Problem(
+        config.locate("audiences", name, field) if field in audience.model_fields_set else where,
+        f"audience {name!r}: {str(path)!r} has no column {column!r}{scrub_numbers(hint)}; "
+        f"its columns are {columns}{more} (set {field})",
+    )
+
+
+def quoted_cell(cell: str) -> str:
+    """A CSV cell as an error may quote it: numbers masked, cut short.
+
+    A file without a header row has a contact as its first row: its phone
+    number must not reach a PR comment.
+    """
+    text = scrub_numbers(cell)
+    return text if len(text) <= QUOTED_CELL else text[: QUOTED_CELL - 1] + "…"
+
+
+def read_header(audience: Audience, path: Path) -> list[str]:
+    """The header row of an audience's CSV file at `path` (empty when the file is empty)."""
+    lines = csv_lines(path, audience.source_root(), audience.encoding)
+    try:
+        row = next(csv.reader(lines, delimiter=audience.delimiter), [])
+    finally:
+        lines.close()  # the file is closed now, not when the generator is collected
+    return [column.strip() for column in row]
