@@ -24,7 +24,9 @@ class TemplateKeys(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transactional: SecretRef | None = Field(default=None, description="Key for `transactional` templates.")
+    transactional: SecretRef | None = Field(
+        default=None, description="Key for `transactional` templates."
+    )
     marketing: SecretRef | None = Field(default=None, description="Key for `marketing` templates.")
     otp: SecretRef | None = Field(default=None, description="Key for `otp` templates.")
 
