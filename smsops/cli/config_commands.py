@@ -70,10 +70,12 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from smsops.config.schema import schema_text  # keep --help fast
+    from smsops.config.reference import reference_markdown  # keep --help fast
+    from smsops.config.schema import schema_text
     from smsops.providers.registry import provider_models
 
-    sys.stdout.write(schema_text(provider_models()))
+    render = reference_markdown if args.markdown else schema_text
+    sys.stdout.write(render(provider_models()))
     return EXIT_OK
 
 
@@ -117,6 +119,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     render.set_defaults(handler=_render)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the config format")
+    schema.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the config reference (docs/config.md) instead, generated from the same models",
+    )
     schema.set_defaults(handler=_schema)
 
     sandbox = commands.add_parser(

@@ -84,11 +84,18 @@ def _stats(args: argparse.Namespace) -> int:
         stats = ledger.stats()
     finally:
         ledger.close()
+    everything = bool(stats)
+    stats = {
+        schedule: {status: n for status, n in counts.items() if args.status in (None, status)}
+        for schedule, counts in stats.items()
+        if args.schedule in (None, schedule)
+    }
+    stats = {schedule: counts for schedule, counts in stats.items() if counts}
     if args.format == "json":
         print(json.dumps(stats, indent=2, sort_keys=True))
         return EXIT_OK
     if not stats:
-        print("the ledger is empty")
+        print("no rows match" if everything else "the ledger is empty")
     for schedule, counts in sorted(stats.items()):
         line = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
         print(printable(f"{schedule}: {line}"))
@@ -189,8 +196,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing.set_defaults(handler=_list)
 
     stats = actions.add_parser("stats", help="counts per schedule and status")
+    _filters(stats)
     stats.add_argument("--format", choices=("text", "json"), default="text")
-    add_ledger(stats)
     stats.set_defaults(handler=_stats)
 
     export = actions.add_parser(

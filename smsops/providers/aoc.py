@@ -33,8 +33,8 @@ class Aoc(ProviderBase):
     )
 
     base_url: Text = Field(description="The white-label host, e.g. https://one.telepie.com.")
-    api_key: SecretRef
-    sender: Text
+    api_key: SecretRef = Field(description="API key, sent as the `apiKey` header.")
+    sender: Text = Field(description="Sender ID the account is approved to send from.")
     route: Literal["TRANS", "PROMO", "OTP"] | None = Field(
         default=None, description="Default: from the template category (TRANS/PROMO/OTP)."
     )

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 class Opentact(ProviderBase):
     type: Literal["opentact"]
 
-    base_url: Text = "https://api.opentact.org"
+    base_url: Text = Field(default="https://api.opentact.org", description="The API host.")
     token: SecretRef = Field(description="JWT sent as X-Auth-Token.")
-    from_: NumberText = Field(alias="from")
+    from_: NumberText = Field(
+        alias="from", description="Sending number, E.164 (sent as a JSON integer)."
+    )
 
     @field_validator("from_")
     @classmethod

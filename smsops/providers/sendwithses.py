@@ -28,18 +28,22 @@ class TemplateKeys(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transactional: SecretRef | None = None
-    marketing: SecretRef | None = None
-    otp: SecretRef | None = None
+    transactional: SecretRef | None = Field(
+        default=None, description="Key for `transactional` templates."
+    )
+    marketing: SecretRef | None = Field(default=None, description="Key for `marketing` templates.")
+    otp: SecretRef | None = Field(default=None, description="Key for `otp` templates.")
 
 
 class SendWithSES(ProviderBase):
     type: Literal["sendwithses"]
     capabilities: ClassVar[Capabilities] = Capabilities(otp=True, sender_mask=True)
 
-    base_url: Text = "https://api.sendwithses.com"
-    template_keys: TemplateKeys
-    sender_id: Text | None = None
+    base_url: Text = Field(default="https://api.sendwithses.com", description="The API host.")
+    template_keys: TemplateKeys = Field(
+        description="One key per category sent (the `template-key` header)."
+    )
+    sender_id: Text | None = Field(default=None, description="Sender name shown to recipients.")
     origination_number: NumberText | None = Field(
         default=None, description="E.164; required to send to US numbers."
     )

@@ -23,12 +23,16 @@ class Skycore(ProviderBase):
     capabilities: ClassVar[Capabilities] = Capabilities(sender_mask=True)
 
     base_url: Text = Field(description="The account's API endpoint URL (no public default).")
-    api_key: SecretRef
+    api_key: SecretRef = Field(description="API key, sent as the `x-api-key` header.")
     from_: NumberText = Field(alias="from", description="Short code, toll-free or 10DLC.")
     from_mask: Text | None = Field(default=None, description="Sender mask, at most 11 characters.")
-    campaign_ref: Text | None = None
-    enforce_campaign_check: bool = False
-    click_tracking: bool = False
+    campaign_ref: Text | None = Field(default=None, description="Campaign reference.")
+    enforce_campaign_check: bool = Field(
+        default=False, description="Skycore checks the campaign; needs `campaign_ref`."
+    )
+    click_tracking: bool = Field(
+        default=False, description="Skycore rewrites links to count clicks."
+    )
     number_format: Literal["plus", "digits"] = Field(
         default="plus", description="Send `to` as +E.164 (plus) or digits only; the docs disagree."
     )
