@@ -28,12 +28,28 @@ from pydantic.fields import FieldInfo
 from smsops.config.models import ConfigSections
 from smsops.config.providers import ProviderBase
 from smsops.config.schema import config_file_model
-from smsops.config.types import NAME_PATTERN, ClockTime, Duration, RateLimit, SecretRef
+from smsops.config.types import (
+    INTERVAL_RANGE,
+    NAME_PATTERN,
+    TIMEOUT_RANGE,
+    WINDOW_RANGE,
+    ClockTime,
+    RateLimit,
+    SecretRef,
+    Window,
+)
 from smsops.core.units import format_duration
+
+
+def _span(bounds: tuple[timedelta, timedelta]) -> str:
+    return f"{format_duration(bounds[0])} to {format_duration(bounds[1])}"
+
 
 # Named field types: a schema equal to one of these is shown by its name.
 _NAMED_TYPES: tuple[tuple[Any, str], ...] = (
-    (Duration, "duration (`10s`, `2h`, `1h30m`)"),
+    # Window, Interval and Timeout differ only in their range (a description,
+    # which a field's own replaces): the range is in each field's note.
+    (Window, "duration (`10s`, `2h`, `1h30m`)"),
     (RateLimit, "rate (`20/s`, `600/min`)"),
     (SecretRef, "secret reference `${env:NAME}`"),
     (ClockTime, 'time of day (`"21:00"`, quoted)'),
@@ -43,7 +59,8 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("ProviderBase", "type"): "Which provider API this is; selects the fields below.",
     ("ProviderBase", "base_url"): "Where requests go (each type below gives its default, if "
     "any); `${env:NAME}` references are allowed.",
-    ("ProviderBase", "timeout"): "How long one request may take before it counts as uncertain.",
+    ("ProviderBase", "timeout"): "How long one request may take before it counts as uncertain "
+    f"({_span(TIMEOUT_RANGE)}).",
     ("Template", "category"): "What kind of message this is; decides provider routing, the "
     "provider key or message type, and default quiet hours.",
     ("Template", "body"): "Variables: the built-ins `now`, `schedule`, `occurrence`, "
@@ -59,7 +76,8 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("Audience", "delimiter"): "The CSV field separator.",
     ("Audience", "contacts"): "Inline contacts, listed before the CSV rows.",
     ("Contact", "phone"): "The number; quote it in YAML. Every other key is a variable.",
-    ("Trigger", "every"): "Fire at this interval, anchored at `start`.",
+    ("Trigger", "every"): f"Fire at this interval, anchored at `start` ({_span(INTERVAL_RANGE)}).",
+    ("Schedule", "window"): f"From {_span(WINDOW_RANGE)}; at most 100 fires of the trigger.",
     ("QuietHours", "start"): "Local time quiet hours begin.",
     ("QuietHours", "end"): "Local time quiet hours end (may be past midnight).",
     ("Schedule", "template"): "Name of the template to send.",
