@@ -28,9 +28,7 @@ class TemplateKeys(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    transactional: SecretRef | None = Field(
-        default=None, description="Key for `transactional` templates."
-    )
+    transactional: SecretRef | None = Field(default=None, description="For `transactional`.")
     marketing: SecretRef | None = Field(default=None, description="Key for `marketing` templates.")
     otp: SecretRef | None = Field(default=None, description="Key for `otp` templates.")
 

@@ -28,7 +28,7 @@ TOO_MANY_REQUESTS = 20429
 class Twilio(ProviderBase):
     type: Literal["twilio"]
 
-    base_url: Text = "https://api.twilio.com"
+    base_url: Text = Field(default="https://api.twilio.com", description="The API host.")
     account_sid: SecretRef = Field(description="The Account SID (AC...): the Basic auth user.")
     auth_token: SecretRef = Field(description="The Auth Token: the Basic auth password.")
     from_: Text | None = Field(
