@@ -114,8 +114,10 @@ def _apply(args: argparse.Namespace) -> int:
             resend_uncertain=args.resend_uncertain,
             dry_run=args.dry_run,
         )
-        report = run_loop(round_.run(args.at or datetime.now(UTC)))
-    if report is None:  # nothing to send, or a dry run: the hooks said so
+        if not round_.prepare(args.at or datetime.now(UTC)):
+            return EXIT_OK  # nothing to send, or a dry run: the hooks said so
+        report = run_loop(round_.send())
+    if report is None:  # stopped before the first claim
         return EXIT_OK
     _summary(report)
     failing = report.failed or report.uncertain or report.not_started or report.ledger_error

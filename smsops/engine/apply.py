@@ -9,6 +9,9 @@ out: with a slow `rate_limit`, rows claimed first and paced after would sit
 results (429, 503, no connection) are retried with backoff; results that
 certainly were not accepted fail over to the next provider in the list;
 anything that may have been accepted is `uncertain` and never resent here.
+
+Over 250 lines on purpose: claim, pace, send, retry, fail over and settle
+are one argument about never sending twice, best read in one place.
 """
 
 from __future__ import annotations

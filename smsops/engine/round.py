@@ -50,7 +50,7 @@ class RoundHooks:
 
 
 class Round:
-    """One round over `ledger`; `run` it once.
+    """One round over `ledger`: `run` it once (or `prepare`, then `send`).
 
     `isolate_failures` (the daemon): a schedule whose plan fails is left out
     and kept in `errors`, the others still send. Without it (the CLI) the
@@ -79,30 +79,47 @@ class Round:
         self.stopping = False
 
     async def run(self, at: datetime, only: list[str] | None = None) -> ApplyReport | None:
-        """The round at `at` for `only` (default: every enabled schedule).
+        """The whole round at `at` for `only` (default: every enabled schedule).
 
-        Returns what was sent, or None when nothing was (nothing due, a dry
-        run, or stopped before sending).
+        Preparing reads the ledger and the audiences (seconds for a big one):
+        off the event loop, so the daemon's /healthz and /metrics keep
+        answering meanwhile.
+        """
+        if not await asyncio.to_thread(self.prepare, at, only):
+            return None
+        return await self.send()
+
+    def prepare(self, at: datetime, only: list[str] | None = None) -> bool:
+        """Mark stale rows, plan at `at`, check secrets, then dry-run or confirm.
+
+        True when there is something to `send()`; False when nothing is due
+        or this is a dry run. Apart from `send` so the CLI asks its question
+        outside an event loop (Ctrl-C at the prompt acts as usual).
         """
         if not self.dry_run:  # a dry run writes nothing, not even stale marks
             self.hooks.stale(mark_stale(self.ledger))
-        # A plan of a big audience takes seconds: off the event loop, so the
-        # daemon's /healthz and /metrics keep answering meanwhile.
-        plan = self.plan = await asyncio.to_thread(self._plan, at, only)
+        plan = self.plan = self._plan(at, only)
         self.hooks.planned(plan)
         sends = plan.sends
         if not sends or self.stopping:
-            return None
+            return False
         options = ApplyOptions(resend_uncertain=self.resend_uncertain, claimed_by=this_run())
         sender = self.sender = Sender(self.config, self.ledger, self.env, options)
         sender.check_secrets(sends)  # SecretMissing: nothing has been sent yet
         if self.dry_run:
             self.hooks.dry_run(sender, sends)
-            return None
+            return False
         self.hooks.confirm(len(sends))
-        with self.hooks.sending(sender, len(sends)):
-            report = await sender.run(sends)
-        self.hooks.sent(plan, report)
+        return True
+
+    async def send(self) -> ApplyReport | None:
+        """Send what `prepare` planned (None if stopped before the first claim)."""
+        if self.plan is None or self.sender is None or self.stopping:
+            return None
+        sends = self.plan.sends
+        with self.hooks.sending(self.sender, len(sends)):
+            report = await self.sender.run(sends)
+        self.hooks.sent(self.plan, report)
         return report
 
     def stop(self) -> None:
