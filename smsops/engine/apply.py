@@ -118,6 +118,7 @@ class Sender:
         self.report = ApplyReport()
         self.lanes: dict[str, Lane] = {}
         self.stopping = False
+        self._stop = asyncio.Event()
         self.in_flight = 0  # requests on the wire now (for metrics)
         self.http: httpx.AsyncBaseTransport | None = None  # while run() runs
         self.writes = LedgerWrites(ledger, resend_uncertain=options.resend_uncertain)
@@ -185,6 +186,7 @@ class Sender:
     def stop(self) -> None:
         """Claim nothing more; what is in flight is finished and settled."""
         self.stopping = True
+        self._stop.set()  # wakes the sends waiting for their pace to claim
 
     def _units(self, sends: Sequence[Send]) -> Iterator[list[Send]]:
         """Requests' worth of sends: identical messages share a bulk request."""
@@ -209,7 +211,7 @@ class Sender:
             await self._deliver(unit)
 
     async def _deliver(self, unit: list[Send]) -> None:
-        """Claim, send and settle one unit, failing over down the provider list."""
+        """Pace, claim, send and settle one unit, failing over down the provider list."""
         records: dict[str, SendRecord] = {}
         tries: dict[str, int] = {}
         remaining = unit
@@ -314,11 +316,14 @@ class Sender:
         self, lane: Lane, sends: list[Send], claim: Claim | None = None
     ) -> tuple[list[Send], list[Result]]:
         """Wait for the pace, claim (if asked), send: the sends sent, with their results."""
-        paced = lane.pacer.slot(len(sends)) if lane.pacer else nullcontext()
-        async with paced:
-            if claim is not None:
+        # Only a claim's wait ends early on stop: claimed rows (retries, failover)
+        # still keep the pace.
+        stop = self._stop if claim is not None else None
+        paced = lane.pacer.slot(len(sends), stop) if lane.pacer else nullcontext(True)
+        async with paced as go:
+            if claim is not None:  # when not `go` the run is stopping: it claims none
                 sends = await claim(sends)
-            if not sends:
+            if not sends or not go:
                 return [], []
             return sends, await self._send(lane, [send.message for send in sends])
 
