@@ -54,8 +54,9 @@ class Round:
 
     `isolate_failures` (the daemon): a schedule whose plan fails is left out
     and kept in `errors`, the others still send. Without it (the CLI) the
-    first failure is raised. `sender` is set from the moment sending starts,
-    so a caller can stop it or read what it has sent when it fails.
+    first failure is raised. `sender` is set once the plan has sends (before
+    secrets are checked), so a caller can stop it, and read what it sent
+    when sending fails.
     """
 
     def __init__(

@@ -50,8 +50,10 @@ def test_rows_are_claimed_when_their_request_may_leave_not_when_the_run_starts(
     assert sorted(arrivals) == sorted(claims) == sorted(numbers(10))
     ages = sorted(arrivals[n] - claims[n] for n in claims)
     assert ages[0] >= 0  # write-ahead: every row was claimed before its request arrived
-    # One pace interval is 0.5 s; a claim made before pacing would be up to 4.5 s old.
-    assert ages[-1] < 1.0, [round(age, 2) for age in ages]
+    # A claim's age is its commit and one request, never the pace (0.5 s per
+    # request): claimed before pacing, the tenth was ~4.5 s old. The bound
+    # leaves room for a loaded machine's fsync.
+    assert ages[-1] < 1.5, [round(age, 2) for age in ages]
     # The pace still holds: ten requests at 2/s take at least 4 intervals' worth.
     span = max(arrivals.values()) - min(arrivals.values())
     assert span >= 4.0, span
