@@ -29,8 +29,8 @@ from smsops.cli.common import (
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from smsops.engine.apply import ApplyReport, Sender
-    from smsops.engine.plan import Plan, Send
+    from smsops.engine.apply import ApplyReport
+    from smsops.engine.plan import Plan
 
 
 def _formatted(plan: Plan, fmt: str) -> str:
@@ -60,10 +60,14 @@ def _show(text: str, fmt: str, out: Path | None = None) -> None:
         sys.stdout.write(text)
 
 
+def _show_text(plan: Plan) -> None:
+    _show(_formatted(plan, "text"), "text")
+
+
 def _plan(args: argparse.Namespace) -> int:
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
-    from smsops.engine.reconcile import plan_against
+    from smsops.engine.round import plan_against
 
     config = load_project(args.config)
     ledger = open_ledger_at(ledger_location(args), "smsops plan", readonly=True)
@@ -84,19 +88,15 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
+    from smsops.cli.apply_round import ApplyHooks, run_loop
     from smsops.core.envref import Placeholders
-    from smsops.core.terminal import json_text
-    from smsops.engine.apply import ApplyOptions, Sender
-    from smsops.engine.owner import this_run
-    from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
-    from smsops.engine.reconcile import mark_stale, plan_against
+    from smsops.engine.round import Round
     from smsops.providers.redaction import REDACTED
 
     if args.unmask and not args.dry_run:
         raise UsageError("--unmask only changes what --dry-run prints; add --dry-run")
     config = load_project(args.config)
-    out = console()
     with ExitStack() as stack:
         env: dict[str, str] | Placeholders = dict(os.environ)
         if args.sandbox:
@@ -107,70 +107,24 @@ def _apply(args: argparse.Namespace) -> int:
         location = ledger_location(args)
         ledger = open_ledger_at(location, "smsops apply", readonly=args.dry_run)
         stack.callback(ledger.close)
-        if not args.dry_run:
-            stale = mark_stale(ledger)
-            if stale:
-                out.print(
-                    f"[red]{len(stale)} sends were pending from a run that stopped mid-send[/]: "
-                    "now uncertain (they may have gone out); not resent unless "
-                    "--resend-uncertain"
-                )
-        options = PlanOptions(
-            keep_sends=True, resend_uncertain=args.resend_uncertain, cache_dir=cache_dir()
+        hooks = ApplyHooks(args, location, ledger.uncertain_counts, _show_text)
+        round_ = Round(
+            config,
+            ledger,
+            env,
+            hooks,
+            resend_uncertain=args.resend_uncertain,
+            dry_run=args.dry_run,
+            cache_dir=cache_dir(),
         )
-        plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
-        _show(_formatted(plan, "text"), "text")
-        warn_uncertain(ledger.uncertain_counts())
-        sends = plan.sends
-        if not sends:
-            out.print("Nothing to send: the ledger already has every due message.")
-            return EXIT_OK
-        apply_options = ApplyOptions(resend_uncertain=args.resend_uncertain, claimed_by=this_run())
-        sender = Sender(config, ledger, env, apply_options)
-        sender.check_secrets(sends)
-        if args.dry_run:
-            for request in sender.requests(sends, unmask=args.unmask):
-                print(json_text(request))
-            out.print(f"dry run: {len(sends)} messages not sent; the ledger is unchanged.")
-            return EXIT_OK
-        if not args.yes:
-            _confirm(len(sends), location)
-        report = _send(sender, sends)
+        if not round_.prepare(args.at or datetime.now(UTC)):
+            return EXIT_OK  # nothing to send, or a dry run: the hooks said so
+        report = run_loop(round_.send())
+    if report is None:  # stopped before the first claim
+        return EXIT_OK
     _summary(report)
     failing = report.failed or report.uncertain or report.not_started or report.ledger_error
     return EXIT_ERROR if failing else EXIT_OK
-
-
-def _confirm(count: int, location: str) -> None:
-    if not sys.stdin.isatty():
-        raise UsageError("apply asks before sending; pass --yes to send without asking (CI)")
-    try:
-        answer = input(f"Send {count} messages (ledger {location})? Only 'yes' sends: ")
-    except EOFError:  # Ctrl-D, or the terminal went away
-        print(file=sys.stderr)
-        raise UsageError("no answer (end of input); nothing was sent") from None
-    if answer.strip() != "yes":
-        raise UsageError("cancelled; nothing was sent")
-
-
-def _send(sender: Sender, sends: list[Send]) -> ApplyReport:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from smsops.engine.apply import send_all
-
-    err = console(stderr=True)
-    with Progress(
-        "sending",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("send", total=len(sends))
-        sender.on_settled = lambda n: progress.advance(task, n)
-        return send_all(sender, sends)
 
 
 def _summary(report: ApplyReport) -> None:

@@ -1,4 +1,4 @@
-"""One reconcile round of run mode: plan + apply, through the same engine as `apply`.
+"""Run mode's rounds: the same `engine.round` as `apply`, with the daemon's hooks.
 
 The ledger alone decides what is sent: a round at time T sends what the plan
 at T finds missing, so duplicate fires, restarts and late wake-ups are safe.
@@ -23,13 +23,11 @@ from smsops.clock.metrics import Metrics
 from smsops.clock.readiness import MissingSecret, missing_secrets, secret_values
 from smsops.config.loader import Config
 from smsops.core.skips import SkipReason
-from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.apply import ApplyReport
 from smsops.engine.occurrences import due_occurrences, last_closed_fire, occurrence_label
-from smsops.engine.owner import this_run
-from smsops.engine.plan import Disposition, Plan, SchedulePlan
-from smsops.engine.planner import PlanOptions
-from smsops.engine.reconcile import mark_stale, plan_against
-from smsops.ledger.base import Ledger
+from smsops.engine.plan import Disposition, Plan
+from smsops.engine.round import Round, RoundHooks
+from smsops.ledger.base import Ledger, SendRecord
 
 log = logging.getLogger("smsops.run")
 
@@ -48,7 +46,7 @@ class Runner:
         self.clock = clock
         self.cache_dir = cache_dir  # for normalised CSV numbers (see PlanOptions)
         self.stopping = False
-        self.sender: Sender | None = None
+        self.round: Round | None = None  # while a round runs
         self.failures = RoundFailures()
         self.missing: list[MissingSecret] = []
         self._secrets: list[str] = []
@@ -115,59 +113,24 @@ class Runner:
 
     async def _round(
         self, config: Config, now: datetime, names: list[str], why: str
-    ) -> tuple[Plan, dict[str, BaseException]]:
+    ) -> tuple[Plan | None, dict[str, BaseException]]:
         """One round; a schedule whose plan fails is left out, the others still send."""
-        stale = mark_stale(self.ledger)
-        if stale:
-            log.warning(
-                "marked %d sends uncertain: pending from a run that stopped mid-send",
-                len(stale),
-            )
-        # A plan of a big audience takes seconds: off the event loop, so
-        # /healthz and /metrics keep answering meanwhile.
-        plan, errors = await asyncio.to_thread(self._plan, config, now, names)
-        if why == "start":
-            self._report_missed(config, plan, now)
-        self.metrics.reconciles.labels(why).inc()
-        self.metrics.observe_plan(plan)
-        self._remember_settled(config, plan)
-        if plan.sends:
-            try:
-                report = await self._send(config, plan)
-            except Exception as exc:  # blamed on the schedules that were sending
-                errors.update((s.schedule, exc) for s in plan.schedules if s.to_send)
-                return plan, errors
-            self.metrics.observe_report(report)
-            _log_report(plan, report, why)
-        return plan, errors
-
-    def _plan(
-        self, config: Config, now: datetime, names: list[str]
-    ) -> tuple[Plan, dict[str, BaseException]]:
-        """The plan of `names`; if it fails, one plan per schedule finds which ones fail.
-
-        Planning them together reads shared files once; apart only when
-        something is broken, so one schedule's missing audience does not
-        stop the others.
-        """
+        hooks = _DaemonHooks(self, config, now, why)
+        round_ = self.round = Round(
+            config, self.ledger, self.env, hooks, isolate_failures=True, cache_dir=self.cache_dir
+        )
         try:
-            return plan_against(config, self.ledger, now, self._options(names)), {}
-        except Exception as exc:  # reported per schedule by reconcile
-            if len(names) == 1:
-                return Plan(now, []), {names[0]: exc}
-        planned: list[SchedulePlan] = []
-        errors: dict[str, BaseException] = {}
-        for name in names:
-            try:
-                planned.extend(
-                    plan_against(config, self.ledger, now, self._options([name])).schedules
-                )
-            except Exception as exc:  # as above
-                errors[name] = exc
-        return Plan(now, planned), errors
-
-    def _options(self, names: list[str]) -> PlanOptions:
-        return PlanOptions(only=names, keep_sends=True, cache_dir=self.cache_dir)
+            await round_.run(now, names)
+        except Exception as exc:
+            if round_.sender is None:  # not sending yet: the whole round failed
+                raise
+            # What went out before it failed; blamed on the schedules that were sending.
+            self.metrics.observe_report(round_.sender.report)
+            sending = round_.plan.schedules if round_.plan else []
+            round_.errors.update((s.schedule, exc) for s in sending if s.to_send)
+        finally:
+            self.round = None
+        return round_.plan, round_.errors
 
     def _unheld(self, config: Config, names: list[str] | None, why: str) -> list[str]:
         """`names` (default: every enabled schedule) without those a missing secret holds."""
@@ -203,7 +166,7 @@ class Runner:
                 unsettled.append(name)
         return unsettled
 
-    def _remember_settled(self, config: Config, plan: Plan) -> None:
+    def remember_settled(self, config: Config, plan: Plan) -> None:
         for s in plan.schedules:
             settled = (
                 not s.recipient_local  # each recipient's own clock: due sets move per zone
@@ -216,19 +179,7 @@ class Runner:
             else:
                 self._settled.pop(s.schedule, None)
 
-    async def _send(self, config: Config, plan: Plan) -> ApplyReport:
-        options = ApplyOptions(claimed_by=this_run())
-        sender = self.sender = Sender(config, self.ledger, self.env, options)
-        try:
-            sender.check_secrets(plan.sends)
-            return await sender.run(plan.sends)
-        except Exception:
-            self.metrics.observe_report(sender.report)  # what went out before it failed
-            raise
-        finally:
-            self.sender = None
-
-    def _report_missed(self, config: Config, plan: Plan, now: datetime) -> None:
+    def report_missed(self, config: Config, plan: Plan, now: datetime) -> None:
         """Occurrences whose window closed while smsops was not running are not sent late."""
         for s in plan.schedules:
             fire = last_closed_fire(config.schedules[s.schedule], now)
@@ -246,18 +197,44 @@ class Runner:
                 )
 
     def in_flight(self) -> int:
-        return self.sender.in_flight if self.sender else 0
+        return self.round.in_flight() if self.round else 0
 
     def stop(self) -> None:
         """Claim nothing more; the round in progress settles what it has sent."""
         self.stopping = True
-        if self.sender is not None:
-            self.sender.stop()
+        if self.round is not None:
+            self.round.stop()
 
     async def idle(self) -> None:
         """Wait for the round in progress (if any) to finish."""
         async with self._lock:
             return
+
+
+class _DaemonHooks(RoundHooks):
+    """The daemon's part of a round: logs and metrics, never output."""
+
+    def __init__(self, runner: Runner, config: Config, now: datetime, why: str) -> None:
+        self.runner, self.config, self.now, self.why = runner, config, now, why
+
+    def stale(self, records: list[SendRecord]) -> None:
+        if records:
+            log.warning(
+                "marked %d sends uncertain: pending from a run that stopped mid-send",
+                len(records),
+            )
+
+    def planned(self, plan: Plan) -> None:
+        runner = self.runner
+        if self.why == "start":
+            runner.report_missed(self.config, plan, self.now)
+        runner.metrics.reconciles.labels(self.why).inc()
+        runner.metrics.observe_plan(plan)
+        runner.remember_settled(self.config, plan)
+
+    def sent(self, plan: Plan, report: ApplyReport) -> None:
+        self.runner.metrics.observe_report(report)
+        _log_report(plan, report, self.why)
 
 
 def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:

@@ -42,31 +42,47 @@ class Pacer:
         self._changed = asyncio.Event()
 
     @asynccontextmanager
-    async def slot(self, messages: int = 1) -> AsyncIterator[None]:
-        """Wait for a slot; the request runs inside the block."""
-        await self.wait(messages)
+    async def slot(
+        self, messages: int = 1, stop: asyncio.Event | None = None
+    ) -> AsyncIterator[bool]:
+        """Wait for a slot; the request runs inside the block if it yields True.
+
+        False: `stop` was set before the slot came, and no request may be
+        made in the block (a stopping run must not wait out a slow pace
+        only to claim nothing).
+        """
+        if not await self.wait(messages, stop):
+            yield False
+            return
         self._open += messages
         try:
-            yield
+            yield True
         finally:
             self._open -= messages
             self._answered.extend([asyncio.get_running_loop().time()] * messages)
             self._changed.set()
 
-    async def wait(self, messages: int = 1) -> None:
+    async def wait(self, messages: int = 1, stop: asyncio.Event | None = None) -> bool:
+        """Until `messages` may be sent: True, or False as soon as `stop` is set."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         slot = max(now, self._next)
         self._next = slot + self.interval * messages
         if slot > now:
-            await asyncio.sleep(slot - now)
+            if stop is None:
+                await asyncio.sleep(slot - now)
+            else:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), slot - now)
         while True:
+            if stop is not None and stop.is_set():
+                return False
             now = loop.time()
             while self._answered and self._answered[0] <= now - WINDOW:
                 self._answered.popleft()
             counted = self._open + len(self._answered)
             if counted == 0 or counted + messages <= self.limit:
-                return  # (a bulk larger than the limit goes alone)
+                return True  # (a bulk larger than the limit goes alone)
             self._changed.clear()
             if self._answered:  # the oldest answer leaves the window, or one comes in
                 expires = self._answered[0] + WINDOW - now

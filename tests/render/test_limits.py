@@ -16,9 +16,9 @@ import pytest
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from smsops.core.recipient import Recipient
 from smsops.config.models import Schedule, Template
 from smsops.core.errors import Location, RenderLimitExceeded
+from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.render import limits
 from smsops.render.checks import trial_render

@@ -1,0 +1,190 @@
+"""One apply round, for the `apply` command and the daemon alike.
+
+A round at time T: mark the pending rows of runs that died mid-send
+`uncertain`, plan at T (all enabled schedules, or the ones named), check that
+every secret the sends need is set, send, report. The ledger alone decides
+what is sent, so a repeated round sends nothing twice.
+
+What differs between the callers is not the round but what they do around
+its steps, so those are `RoundHooks`: the CLI shows the plan, prints a dry
+run, asks before sending and draws progress; the daemon logs, counts
+metrics and remembers settled schedules. The engine never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+
+from smsops.config.loader import Config
+from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.owner import is_stale, this_run
+from smsops.engine.plan import Plan, SchedulePlan, Send
+from smsops.engine.planner import LedgerView, PlanOptions, make_plan
+from smsops.ledger.base import Ledger, SendRecord
+
+
+class RoundHooks:
+    """What a caller does between the steps of a round; each does nothing by default."""
+
+    def stale(self, records: list[SendRecord]) -> None:
+        """Rows of a run that stopped mid-send were just marked uncertain."""
+
+    def planned(self, plan: Plan) -> None:
+        """The plan at T, before anything is sent (also when it sends nothing)."""
+
+    def dry_run(self, sender: Sender, sends: list[Send]) -> None:
+        """A dry run ends here, secrets checked: `sender.requests(sends)` is what it would send."""
+
+    def confirm(self, count: int) -> None:
+        """Last word before `count` messages go out: raise to send none."""
+
+    def sending(self, sender: Sender, count: int) -> AbstractContextManager[None]:
+        """Wraps the sending (progress, signal handlers): `sender` is live inside it."""
+        return nullcontext()
+
+    def sent(self, plan: Plan, report: ApplyReport) -> None:
+        """The round is over: what went out, failed, or stayed uncertain."""
+
+
+class Round:
+    """One round over `ledger`: `run` it once (or `prepare`, then `send`).
+
+    `isolate_failures` (the daemon): a schedule whose plan fails is left out
+    and kept in `errors`, the others still send. Without it (the CLI) the
+    first failure is raised. `sender` is set once the plan has sends (before
+    secrets are checked), so a caller can stop it, and read what it sent
+    when sending fails.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        env: Mapping[str, str],
+        hooks: RoundHooks,
+        *,
+        resend_uncertain: bool = False,
+        dry_run: bool = False,
+        isolate_failures: bool = False,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.config, self.ledger, self.env, self.hooks = config, ledger, env, hooks
+        self.resend_uncertain = resend_uncertain
+        self.dry_run = dry_run
+        self.isolate_failures = isolate_failures
+        self.cache_dir = cache_dir  # normalised CSV numbers (see PlanOptions)
+        self.plan: Plan | None = None
+        self.errors: dict[str, BaseException] = {}
+        self.sender: Sender | None = None
+        self.stopping = False
+
+    async def run(self, at: datetime, only: list[str] | None = None) -> ApplyReport | None:
+        """The whole round at `at` for `only` (default: every enabled schedule).
+
+        Preparing reads the ledger and the audiences (seconds for a big one):
+        off the event loop, so the daemon's /healthz and /metrics keep
+        answering meanwhile.
+        """
+        if not await asyncio.to_thread(self.prepare, at, only):
+            return None
+        return await self.send()
+
+    def prepare(self, at: datetime, only: list[str] | None = None) -> bool:
+        """Mark stale rows, plan at `at`, check secrets, then dry-run or confirm.
+
+        True when there is something to `send()`; False when nothing is due
+        or this is a dry run. Apart from `send` so the CLI asks its question
+        outside an event loop (Ctrl-C at the prompt acts as usual).
+        """
+        if not self.dry_run:  # a dry run writes nothing, not even stale marks
+            self.hooks.stale(mark_stale(self.ledger))
+        plan = self.plan = self._plan(at, only)
+        self.hooks.planned(plan)
+        sends = plan.sends
+        if not sends or self.stopping:
+            return False
+        options = ApplyOptions(resend_uncertain=self.resend_uncertain, claimed_by=this_run())
+        sender = self.sender = Sender(self.config, self.ledger, self.env, options)
+        sender.check_secrets(sends)  # SecretMissing: nothing has been sent yet
+        if self.dry_run:
+            self.hooks.dry_run(sender, sends)
+            return False
+        self.hooks.confirm(len(sends))
+        return True
+
+    async def send(self) -> ApplyReport | None:
+        """Send what `prepare` planned (None if stopped before the first claim)."""
+        if self.plan is None or self.sender is None or self.stopping:
+            return None
+        sends = self.plan.sends
+        with self.hooks.sending(self.sender, len(sends)):
+            report = await self.sender.run(sends)
+        self.hooks.sent(self.plan, report)
+        return report
+
+    def stop(self) -> None:
+        """Claim nothing more; what is in flight is finished and settled."""
+        self.stopping = True
+        if self.sender is not None:
+            self.sender.stop()
+
+    def in_flight(self) -> int:
+        """Requests on the wire now."""
+        return self.sender.in_flight if self.sender is not None else 0
+
+    def _plan(self, at: datetime, only: list[str] | None) -> Plan:
+        """The plan of `only`; if it fails (isolating), one plan per schedule finds which.
+
+        Planning them together reads shared files once; apart only when
+        something is broken, so one schedule's missing audience does not
+        stop the others.
+        """
+        try:
+            return plan_against(self.config, self.ledger, at, self._options(only))
+        except Exception as exc:  # kept per schedule in `errors`
+            if not self.isolate_failures:
+                raise
+            names = self._names(only)
+            if len(names) == 1:
+                self.errors[names[0]] = exc
+                return Plan(at, [])
+        planned: list[SchedulePlan] = []
+        for name in names:
+            try:
+                plan = plan_against(self.config, self.ledger, at, self._options([name]))
+            except Exception as exc:  # as above
+                self.errors[name] = exc
+            else:
+                planned.extend(plan.schedules)
+        return Plan(at, planned)
+
+    def _options(self, only: list[str] | None) -> PlanOptions:
+        return PlanOptions(
+            only=only,
+            keep_sends=True,
+            resend_uncertain=self.resend_uncertain,
+            cache_dir=self.cache_dir,
+        )
+
+    def _names(self, only: list[str] | None) -> list[str]:
+        if only is not None:
+            return only
+        return [name for name, s in self.config.schedules.items() if s.enabled]
+
+
+def plan_against(
+    config: Config, ledger: Ledger | LedgerView, at: datetime, options: PlanOptions
+) -> Plan:
+    """The plan at `at`; whether a pending row is stale is judged by the real clock."""
+    now = datetime.now(UTC)
+    return make_plan(config, ledger, at, lambda record: is_stale(record, now), options)
+
+
+def mark_stale(ledger: Ledger) -> list[SendRecord]:
+    """Turn the pending rows of runs that died mid-send into `uncertain`; return them."""
+    now = datetime.now(UTC)
+    return ledger.mark_stale(lambda record: is_stale(record, now), now)
