@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from smsops.core.errors import LedgerError
+from smsops.core.errors import LedgerError, ResolveRefused
 from smsops.ledger.base import (
     DONE,
     RESOLVABLE,
@@ -24,59 +24,20 @@ from smsops.ledger.base import (
     Status,
     decided,
 )
+from smsops.ledger.policy import Operation
+from smsops.ledger.sqlite_schema import COLUMNS as _COLUMNS
+from smsops.ledger.sqlite_schema import MIGRATIONS as MIGRATIONS
+from smsops.ledger.sqlite_schema import MOVED, moved_values, policy_where, row_values
+from smsops.ledger.sqlite_schema import marks as _marks
+from smsops.ledger.sqlite_schema import to_record as _record
 
-# Each entry moves the schema one version up (PRAGMA user_version); never change what
-# one does (IF NOT EXISTS was added to the first: it changes nothing once migrated).
-MIGRATIONS = (
-    """
-    CREATE TABLE IF NOT EXISTS sends (
-        key TEXT PRIMARY KEY,
-        schedule TEXT NOT NULL,
-        occurrence TEXT NOT NULL,
-        recipient TEXT NOT NULL,
-        provider TEXT NOT NULL,
-        template TEXT NOT NULL,
-        text_hash TEXT NOT NULL,
-        segments INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        provider_message_id TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS sends_by_schedule ON sends (schedule, occurrence, status);
-    CREATE INDEX IF NOT EXISTS sends_by_status ON sends (status, created_at);
-    """,
-    """
-    ALTER TABLE sends ADD COLUMN claimed_by TEXT;
-    ALTER TABLE sends ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0;
-    """,
-    """
-    ALTER TABLE sends ADD COLUMN resolved_by TEXT;
-    ALTER TABLE sends ADD COLUMN resolved_at TEXT;
-    ALTER TABLE sends ADD COLUMN resolution TEXT;
-    CREATE TABLE IF NOT EXISTS writers (
-        id TEXT PRIMARY KEY,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        command TEXT NOT NULL,
-        since TEXT NOT NULL
-    );
-    """,
-)
 # Seconds a writer waits for another's write transaction before it gives up.
 WAIT = 10.0
 _HOST = socket.gethostname()
-_COLUMNS = (
-    "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "
-    "provider_message_id, attempts, error, created_at, updated_at, claimed_by, retryable, "
-    "resolved_by, resolved_at, resolution"
-)
 
-# The claim: inserting the key wins it. An existing row is taken over only when
-# it failed retryably (or is uncertain and the user asked to resend those); the
-# RETURNING row says who won and carries the attempts made so far.
+# The claim: inserting the key wins it. An existing row is taken over only where
+# the policy table lets a claim take it (`{where}`, generated from the table);
+# the RETURNING row says who won and carries the attempts made so far.
 # Many rows go in one statement (the per-statement overhead of a statement a
 # row was most of a claim's cost); RETURNING names the rows won, by key.
 _CLAIM = (
@@ -85,25 +46,17 @@ _CLAIM = (
     "status = excluded.status, provider = excluded.provider, template = excluded.template, "
     "text_hash = excluded.text_hash, segments = excluded.segments, error = NULL, "
     "retryable = 0, updated_at = excluded.updated_at, claimed_by = excluded.claimed_by "
-    "WHERE (sends.status = 'failed' AND sends.retryable = 1) "
-    "OR (sends.status = 'uncertain' AND ?) "
+    "WHERE {where} "
     "RETURNING key, attempts, created_at"
 )
 _CLAIM_ROWS = 500  # rows a statement: 500 x 16 values, under SQLite's 32,766 variables
-
-
-def _marks(count: int) -> str:
-    return ",".join("?" * count)
-
-
 _ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
+# A move writes a row only where the table lets it (`{where}`, checked by the UPDATE itself).
+_MOVE = f"UPDATE sends SET ({MOVED}) = ({_marks(len(MOVED.split(',')))}) "  # noqa: S608
+_MOVE += "WHERE key = ? AND ({where})"
 _DONE = sorted(status.value for status in DONE)
 _OPEN = sorted(status.value for status in Status if status not in DONE)
 _RESOLVABLE = sorted(status.value for status in RESOLVABLE)
-# A decision is written only on a row still resolvable (checked again by the UPDATE).
-_RESOLVE_SET = "status = ?, retryable = ?, updated_at = ?, resolved_by = ?, resolved_at = ?"
-_RESOLVE = f"UPDATE sends SET {_RESOLVE_SET}, resolution = ? WHERE key = ? AND status IN "  # noqa: S608
-_RESOLVE += f"({_marks(len(_RESOLVABLE))})"
 
 
 def _in_statuses(
@@ -310,14 +263,15 @@ class SqliteLedger(Ledger):
     ) -> list[SendRecord]:
         ordered = sorted(records, key=lambda r: r.key)  # sorted keys insert ~5x faster
         won: dict[str, tuple[int, str]] = {}
+        where, params = policy_where(
+            Operation.CLAIM, Status.PENDING, resend_uncertain=resend_uncertain
+        )
         with self._writing("cannot claim sends in"):
             for start in range(0, len(ordered), _CLAIM_ROWS):
                 chunk = ordered[start : start + _CLAIM_ROWS]
-                query = _CLAIM.format(rows=", ".join([_ROW_MARKS] * len(chunk)))
-                values = [value for record in chunk for value in _row(record)]
-                for key, attempts, created_at in self._db.execute(
-                    query, (*values, resend_uncertain)
-                ):
+                query = _CLAIM.format(rows=", ".join([_ROW_MARKS] * len(chunk)), where=where)
+                values = [value for record in chunk for value in row_values(record)]
+                for key, attempts, created_at in self._db.execute(query, (*values, *params)):
                     won[key] = (attempts, created_at)
         claimed = []
         for record in ordered:  # a key given twice is won once, by its first record
@@ -330,26 +284,20 @@ class SqliteLedger(Ledger):
                 )
         return claimed
 
-    def settle(self, records: Iterable[SendRecord]) -> None:
-        rows = [
-            (
-                r.status.value,
-                r.provider,
-                r.provider_message_id,
-                r.attempts,
-                r.error,
-                r.retryable,
-                r.updated_at.isoformat(),
-                r.key,
-            )
-            for r in sorted(records, key=lambda r: r.key)
-        ]
-        with self._writing("cannot settle sends in"):
-            self._db.executemany(
-                "UPDATE sends SET status = ?, provider = ?, provider_message_id = ?, "
-                "attempts = ?, error = ?, retryable = ?, updated_at = ? WHERE key = ?",
-                rows,
-            )
+    def move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
+        with self._writing(f"cannot write ({operation.value}) sends in"):
+            return self._move(operation, records)
+
+    def _move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
+        """The guarded UPDATEs, inside the caller's write transaction; the keys refused."""
+        refused = []
+        for record in sorted(records, key=lambda r: r.key):
+            where, params = policy_where(operation, record.status, holder=record.claimed_by)
+            query = _MOVE.format(where=where)
+            done = self._db.execute(query, (*moved_values(record), record.key, *params))
+            if done.rowcount != 1:
+                refused.append(record.key)
+        return refused
 
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
         found: dict[str, SendRecord] = {}
@@ -417,22 +365,8 @@ class SqliteLedger(Ledger):
                 )
                 rows = [_record(row) for row in found]
             changed = decided(rows, wanted, decision)
-            self._db.executemany(
-                _RESOLVE,
-                [
-                    (
-                        r.status.value,
-                        r.retryable,
-                        r.updated_at.isoformat(),
-                        r.resolved_by,
-                        _iso(r.resolved_at),
-                        r.resolution,
-                        r.key,
-                        *_RESOLVABLE,
-                    )
-                    for r in changed
-                ],
-            )
+            if refused := self._move(Operation.RESOLVE, changed):  # read in this transaction
+                raise ResolveRefused(f"rows changed while deciding them: {', '.join(refused)}")
         return changed
 
     def close(self) -> None:
@@ -440,34 +374,6 @@ class SqliteLedger(Ledger):
             with suppress(sqlite3.Error):  # a full disk or a lock: a row of a dead pid
                 self._db.execute("DELETE FROM writers WHERE id = ?", (self._writer,))
         self._db.close()
-
-
-def _row(r: SendRecord) -> tuple[object, ...]:
-    return (
-        r.key,
-        r.schedule,
-        r.occurrence,
-        r.recipient,
-        r.provider,
-        r.template,
-        r.text_hash,
-        r.segments,
-        r.status.value,
-        r.provider_message_id,
-        r.attempts,
-        r.error,
-        r.created_at.isoformat(),
-        r.updated_at.isoformat(),
-        r.claimed_by,
-        r.retryable,
-        r.resolved_by,
-        _iso(r.resolved_at),
-        r.resolution,
-    )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _now() -> str:
@@ -500,14 +406,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc)
-
-
-def _record(row: sqlite3.Row) -> SendRecord:
-    data = dict(row)
-    data["status"] = Status(data["status"])
-    data["created_at"] = datetime.fromisoformat(data["created_at"])
-    data["updated_at"] = datetime.fromisoformat(data["updated_at"])
-    data["retryable"] = bool(data["retryable"])
-    if data["resolved_at"] is not None:
-        data["resolved_at"] = datetime.fromisoformat(data["resolved_at"])
-    return SendRecord(**data)
