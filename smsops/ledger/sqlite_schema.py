@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from smsops.core.errors import LedgerError
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.policy import Operation, When, transitions
 
@@ -115,7 +116,15 @@ def iso(value: datetime | None) -> str | None:
 
 def to_record(row: sqlite3.Row) -> SendRecord:
     data = dict(row)
-    data["status"] = Status(data["status"])
+    try:
+        data["status"] = Status(data["status"])
+    except ValueError:  # another program (or a newer smsops) wrote the row
+        raise LedgerError(
+            f"the ledger row {data['key']!r} has the status {data['status']!r}, which is none of "
+            f"{', '.join(Status)}: the file was changed by another program or a newer smsops. "
+            "No rule of this smsops moves such a row, so it is never sent again; fix or delete "
+            "the row to read the ledger (nothing was changed)"
+        ) from None
     data["created_at"] = datetime.fromisoformat(data["created_at"])
     data["updated_at"] = datetime.fromisoformat(data["updated_at"])
     data["retryable"] = bool(data["retryable"])
