@@ -7,6 +7,7 @@ the schema and row mapping sqlite_schema.py, the rules policy.py.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -51,6 +52,13 @@ _ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
 # A move writes a row only where the table lets it (`{where}`, checked by the UPDATE itself).
 _MOVE = f"UPDATE sends SET ({MOVED}) = ({_marks(len(MOVED.split(',')))}) "  # noqa: S608
 _MOVE += "WHERE key = ? AND ({where})"
+
+
+@functools.lru_cache(maxsize=64)
+def _move(where: str) -> str:
+    return _MOVE.format(where=where)
+
+
 _DONE = sorted(status.value for status in DONE)
 _OPEN = sorted(status.value for status in Status if status not in DONE)
 _RESOLVABLE = sorted(status.value for status in RESOLVABLE)
@@ -102,8 +110,7 @@ class SqliteLedger(SqliteFile, Ledger):
         refused = []
         for record in sorted(records, key=lambda r: r.key):
             where, params = policy_where(operation, record.status, holder=record.claimed_by)
-            query = _MOVE.format(where=where)
-            done = self._db.execute(query, (*moved_values(record), record.key, *params))
+            done = self._db.execute(_move(where), (*moved_values(record), record.key, *params))
             if done.rowcount != 1:
                 refused.append(record.key)
         return refused

@@ -6,6 +6,7 @@ into an SQL condition, the statuses passed as parameters.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from datetime import datetime
 
@@ -143,13 +144,14 @@ _WHEN = {
 }
 
 
+@functools.lru_cache(maxsize=64)  # a settle asks once per row: the same few answers
 def policy_where(
     operation: Operation,
     target: Status,
     *,
     resend_uncertain: bool = False,
     holder: str | None = None,
-) -> tuple[str, list[object]]:
+) -> tuple[str, tuple[object, ...]]:
     """The table's moves of `operation` into `target` as one SQL condition, and its parameters.
 
     An existing row passes when its status is the source of one such move and
@@ -166,4 +168,4 @@ def policy_where(
             params.append(resend_uncertain)
         elif move.when is When.HOLDER:
             params.append(holder)
-    return " OR ".join(parts) or "0", params
+    return " OR ".join(parts) or "0", tuple(params)
