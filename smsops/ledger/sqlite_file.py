@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smsops.core.errors import LedgerError
+from smsops.core.processes import alive
 from smsops.ledger.sqlite_schema import MIGRATIONS
 
 # Seconds a writer waits for another's write transaction before it gives up.
@@ -137,7 +138,7 @@ class SqliteFile:
         gone = [
             writer
             for writer, host, pid in self._db.execute("SELECT id, host, pid FROM writers")
-            if host == _HOST and not _alive(pid)
+            if host == _HOST and not alive(pid)
         ]
         with self._writing("cannot open"):
             self._db.executemany("DELETE FROM writers WHERE id = ?", [(w,) for w in gone])
@@ -160,7 +161,7 @@ class SqliteFile:
             f"{command} (pid {pid} on {host}, since {since}"
             + (")" if host == _HOST else "; another host, it may have stopped)")
             for writer, host, pid, command, since in reversed(rows)
-            if writer != self._writer and (host != _HOST or _alive(pid))
+            if writer != self._writer and (host != _HOST or alive(pid))
         ]
         return named[:5]
 
@@ -224,17 +225,6 @@ class SqliteFile:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process of this host still exists (a crashed writer leaves its row behind)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def _reason(exc: BaseException) -> str:
