@@ -18,7 +18,8 @@ Invariants (each with the test that proves it):
   in every backend and leaves that row as it was, while the other rows of the
   same call are written. Proved by test_policy.py::test_a_guarded_settle_fails
   and ::test_backends_agree_with_the_table; how apply takes it:
-  tests/apply/test_ledger_writes.py::test_a_refused_settlement_is_reported_not_fatal.
+  tests/apply/test_ledger_writes.py::test_a_refused_settlement_is_reported_not_fatal
+  and tests/apply/test_sender.py::test_a_result_for_a_row_another_run_took_is_reported_not_written.
 - A dead run's claim is never resent silently: a stale mark moves `pending` to
   `uncertain`, only while the row is still held by the run found dead
   (test_policy.py::test_stale_mark_loses_to_a_settle_that_came_first).
