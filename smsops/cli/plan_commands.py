@@ -124,6 +124,7 @@ def _apply(args: argparse.Namespace) -> int:
         return EXIT_OK
     _summary(report)
     failing = report.failed or report.uncertain or report.not_started or report.ledger_error
+    failing = failing or report.refused
     return EXIT_ERROR if failing else EXIT_OK
 
 

@@ -111,3 +111,25 @@ class LedgerError(SmsopsError):
 
 class ResolveRefused(SmsopsError):
     """`ledger resolve` was asked to decide rows it may not change; nothing was changed."""
+
+
+class GuardLost(SmsopsError):
+    """A ledger write found its row no longer as this run left it; that row was not written.
+
+    A settle writes only a `pending` row its own run's claim still holds (a
+    stale mark, a receipt or a decision only a row in the state it expects):
+    another run may have marked it uncertain, a person may have resolved it,
+    or it was never claimed. The other rows of the same call are written;
+    `keys` names the refused ones, and the row stays what the other party
+    made it. Not a `LedgerError`: the ledger itself works.
+    """
+
+    def __init__(self, operation: str, keys: list[str]) -> None:
+        self.operation = operation
+        self.keys = keys
+        shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        super().__init__(
+            f"{len(keys)} {operation} write(s) refused: the row is no longer as this run left "
+            f"it (not pending, held by another run, or never claimed): {shown}; the ledger keeps "
+            "what the other run or person wrote (see `smsops ledger list`)"
+        )

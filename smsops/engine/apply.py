@@ -76,6 +76,8 @@ class ApplyReport:
     # The ledger could not be written (disk full, locked): the run stopped claiming.
     ledger_error: str | None = None
     unsettled: int = 0  # outcomes not written: those rows stay pending (then uncertain)
+    # Outcomes the ledger refused: the row was no longer this run's (see GuardLost).
+    refused: int = 0
 
     def note(self, send: Send, status: Status, why: str) -> None:
         if len(self.problems) < PROBLEMS_KEPT:
@@ -162,6 +164,9 @@ class Sender:
             self.http = None
             self.writes.close()
             self.report.unsettled = len(self.writes.unwritten)
+            for lost in self.writes.refused:  # keys only: no number, no secret
+                self.report.refused += len(lost.keys)
+                self.report.problems.append(f"not recorded: {lost}")
             if self.writes.error is not None:
                 self.report.ledger_error = str(self.writes.error)
         return self.report

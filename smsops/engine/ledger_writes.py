@@ -14,13 +14,19 @@ again at `close()`; what still cannot be written stays `pending` in the
 ledger (the next run marks it `uncertain`), listed in `unwritten`. After any
 failed write, every later claim fails too: the ledger is not trusted again
 within this run.
+
+A settlement the ledger refuses because its row is no longer this run's
+(`GuardLost`: another run marked it uncertain, a person resolved it) is not a
+broken ledger: the other rows of that write stand, sending goes on, and the
+refusal is kept in `refused` for the report; the row stays as the other party
+left it.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from smsops.core.errors import LedgerError
+from smsops.core.errors import GuardLost, LedgerError
 from smsops.ledger.base import Ledger, SendRecord
 
 
@@ -32,6 +38,7 @@ class LedgerWrites:
         self._settles: list[SendRecord] = []
         self.error: LedgerError | None = None  # the first failed write
         self.unwritten: list[SendRecord] = []  # settlements the ledger did not take (yet)
+        self.refused: list[GuardLost] = []  # settlements of rows no longer held by this run
         self._unexpected: Exception | None = None
 
     async def claim(self, records: list[SendRecord]) -> list[SendRecord]:
@@ -61,6 +68,8 @@ class LedgerWrites:
         if retry:
             try:
                 self.ledger.settle(retry)
+            except GuardLost as exc:  # the others were written
+                self.refused.append(exc)
             except LedgerError:
                 self.unwritten = retry
 
@@ -87,6 +96,8 @@ class LedgerWrites:
             return
         try:
             self.ledger.settle(sorted(batch, key=_key))
+        except GuardLost as exc:  # the others were written; those rows are another's now
+            self.refused.append(exc)
         except LedgerError as exc:  # kept for close(); the next claim fails with it
             self.error = self.error or exc
             self.unwritten.extend(batch)

@@ -14,6 +14,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
+from smsops.core.processes import alive
 from smsops.ledger.base import SendRecord
 
 STALE_AFTER = timedelta(minutes=15)
@@ -34,14 +35,4 @@ def is_stale(record: SendRecord, now: datetime) -> bool:
     pid, run = int(parts[1]), parts[2]
     if run == _RUN:
         return False  # ours
-    return pid == os.getpid() or not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
+    return pid == os.getpid() or not alive(pid)

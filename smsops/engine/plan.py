@@ -53,7 +53,6 @@ class Send:
     message: Message
     text_hash: str
     segments: int
-    disposition: Disposition
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,6 @@ class SchedulePlan:
 class Plan:
     at: datetime
     schedules: list[SchedulePlan]
-    resend_uncertain: bool = False
 
     @property
     def to_send(self) -> int:

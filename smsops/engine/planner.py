@@ -11,7 +11,7 @@ uncertain, failed or in flight. Only the sends still to make are rendered.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -36,6 +36,7 @@ from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
 from smsops.engine.sendable import NO_SECRETS, ProviderCheck
 from smsops.engine.zones import quiet_zone, recipient_zones
 from smsops.ledger.base import DONE, Known, OccurrenceKeys, SendRecord, Status
+from smsops.ledger.policy import may_claim
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
 
@@ -80,7 +81,7 @@ def make_plan(
         _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options).run()
         for name in names
     ]
-    return Plan(at, schedules, options.resend_uncertain)
+    return Plan(at, schedules)
 
 
 class _Desired(NamedTuple):
@@ -237,7 +238,7 @@ class _SchedulePlanner:
             self.result.skip(rendered)
             return
         self.result.counts[disposition] += 1
-        self._will_send(desired, rendered, disposition)
+        self._will_send(desired, rendered)
 
     def _check_changes(self) -> None:
         """Render the first sent messages again: would any read differently today?"""
@@ -253,20 +254,22 @@ class _SchedulePlanner:
         return render(self.template, self.name, self.schedule, member, occurrence, self.at)
 
     def _disposition(self, record: SendRecord | None) -> Disposition:
-        if record is None:
-            return Disposition.NEW
-        if record.status in DONE:
+        """What the claim will do with this row, asked of the policy table (`may_claim`)."""
+        if record is not None and record.status in DONE:
             return Disposition.SENT
-        if record.reclaimable:
-            return Disposition.RETRY
-        if record.status is Status.FAILED:
-            return Disposition.FAILED
-        if record.status is Status.PENDING and not self.is_stale(record):
-            return Disposition.IN_FLIGHT
-        # uncertain, or pending from a run that died (apply turns it uncertain first)
-        return Disposition.RESEND if self.options.resend_uncertain else Disposition.UNCERTAIN
+        if record is not None and record.status is Status.PENDING:
+            if not self.is_stale(record):
+                return Disposition.IN_FLIGHT
+            # a run that died: apply marks it uncertain first, then the claim sees that
+            record = replace(record, status=Status.UNCERTAIN)
+        if may_claim(record, resend_uncertain=self.options.resend_uncertain):
+            if record is None:
+                return Disposition.NEW
+            return Disposition.RETRY if record.status is Status.FAILED else Disposition.RESEND
+        assert record is not None  # a missing row is always claimable
+        return Disposition.FAILED if record.status is Status.FAILED else Disposition.UNCERTAIN
 
-    def _will_send(self, desired: _Desired, rendered: Rendered, disposition: Disposition) -> None:
+    def _will_send(self, desired: _Desired, rendered: Rendered) -> None:
         member, result = desired.recipient, self.result
         result.segments += rendered.segments
         result.encodings[rendered.encoding] += 1
@@ -293,6 +296,5 @@ class _SchedulePlanner:
                     message=message_for(rendered, member, self.template.config),
                     text_hash=rendered.text_hash,
                     segments=rendered.segments,
-                    disposition=disposition,
                 )
             )

@@ -13,23 +13,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 
-from smsops.core.errors import ResolveRefused
+from smsops.core.errors import GuardLost, ResolveRefused
+from smsops.ledger.policy import DONE as DONE
+from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
+from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
+from smsops.ledger.policy import SETTLED as SETTLED
+from smsops.ledger.policy import Operation, may_claim
+from smsops.ledger.policy import Status as Status
 
-
-class Status(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNCERTAIN = "uncertain"
-    DELIVERED = "delivered"
-    UNDELIVERED = "undelivered"
-
-
-SETTLED = frozenset(Status) - {Status.PENDING}
-# Statuses that mean the provider took the message: never send it again.
-DONE = frozenset({Status.SENT, Status.DELIVERED, Status.UNDELIVERED})
 STOPPED_MID_SEND = "the run that claimed it stopped mid-send"
 
 
@@ -98,7 +90,7 @@ class SendRecord:
     @property
     def reclaimable(self) -> bool:
         """Failed in a way a later run may retry without any risk of a double send."""
-        return self.status is Status.FAILED and self.retryable
+        return self.status is Status.FAILED and may_claim(self, resend_uncertain=False)
 
     @classmethod
     def claim(
@@ -163,14 +155,6 @@ class Decision:
     at: datetime
 
 
-# The resolve rule, in one place for every backend: only rows in RESOLVABLE
-# may be decided, and only into RESOLVE_TO. `sent` makes the row done (never
-# sent again); `failed` means it certainly did not go out, so it is left
-# retryable: the next apply sends it while its window is still open.
-RESOLVABLE = frozenset({Status.UNCERTAIN})
-RESOLVE_TO = (Status.SENT, Status.FAILED)
-
-
 def resolved(record: SendRecord, decision: Decision) -> SendRecord:
     """`record` as the decision leaves it (the caller has checked RESOLVABLE)."""
     if decision.status not in RESOLVE_TO:
@@ -229,15 +213,36 @@ class Ledger(ABC):
     ) -> list[SendRecord]:
         """Make these sends `pending` for this run; return the ones this call won.
 
-        A new key is inserted. An existing row is taken over only when it is
-        `failed` and retryable, or `uncertain` and `resend_uncertain` is set;
-        it keeps its attempts and first-claim time. Anything else is left
-        alone: another run owns it or it is done.
+        A new key is inserted; an existing row is taken over only when
+        `policy.may_claim` says so, keeping its attempts and first-claim time.
+        Anything else is left alone: another run owns it or it is done.
         """
 
     @abstractmethod
+    def move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
+        """Write each record whose stored row the policy table lets `operation` move.
+
+        The guard is checked row by row against what is stored at the moment
+        of the write (status, and `claimed_by` where the table says HOLDER: the
+        record's own `claimed_by` names the run). Rows that pass are written,
+        the others left untouched; returns the keys refused.
+        """
+
     def settle(self, records: Iterable[SendRecord]) -> None:
-        """Write the outcome of claimed sends (status, id, error, attempts)."""
+        """Write the outcome of sends this run claimed (status, id, error, attempts).
+
+        Raises `GuardLost` naming the rows not written (no longer pending, held
+        by another run, never claimed), after writing all the others.
+        """
+        self._guarded(Operation.SETTLE, records)
+
+    def receipt(self, records: Iterable[SendRecord]) -> None:
+        """Record a delivery report on a sent (or uncertain) row; `GuardLost` as settle."""
+        self._guarded(Operation.RECEIPT, records)
+
+    def _guarded(self, operation: Operation, records: Iterable[SendRecord]) -> None:
+        if refused := self.move(operation, records):
+            raise GuardLost(operation.value, refused)
 
     @abstractmethod
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
@@ -265,15 +270,16 @@ class Ledger(ABC):
 
         A stale pending row belongs to a run that died mid-send: the request
         may or may not have gone out, so it must not be resent unless the
-        user asks.
+        user asks. A row settled or marked by someone else meanwhile is left as they
+        made it (the guard: still pending, still held by the run found dead).
         """
         stale = [
             r.settled(Status.UNCERTAIN, now, error=STOPPED_MID_SEND)
             for r in self.records(status=Status.PENDING)
             if is_stale(r)
         ]
-        self.settle(stale)
-        return stale
+        refused = set(self.move(Operation.STALE, stale))
+        return [r for r in stale if r.key not in refused]
 
     def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
         """Whether any row exists for the schedule (and occurrence)."""
@@ -319,7 +325,7 @@ class Ledger(ABC):
                 if occurrence is None or r.occurrence == occurrence
             ]
         changed = decided(rows, wanted, decision)
-        self.settle(changed)
+        self._guarded(Operation.RESOLVE, changed)
         return changed
 
     def close(self) -> None:  # noqa: B027 - an optional hook; memory holds nothing

@@ -1,4 +1,4 @@
-"""An in-memory ledger for unit tests and dry runs."""
+"""An in-memory ledger for unit tests and dry runs; its rules are the policy table's."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from smsops.ledger.base import Ledger, SendRecord, Status
+from smsops.ledger.policy import Operation, allows, may_claim
 
 
 class MemoryLedger(Ledger):
@@ -18,19 +19,22 @@ class MemoryLedger(Ledger):
         claimed = []
         for record in records:
             old = self._rows.get(record.key)
+            if not may_claim(old, resend_uncertain=resend_uncertain):
+                continue
             if old is not None:
-                if not (old.reclaimable or (resend_uncertain and old.status is Status.UNCERTAIN)):
-                    continue
                 record = replace(record, attempts=old.attempts, created_at=old.created_at)
             self._rows[record.key] = record
             claimed.append(record)
         return claimed
 
-    def settle(self, records: Iterable[SendRecord]) -> None:
+    def move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
+        refused = []
         for record in records:
-            if record.key not in self._rows:
-                raise KeyError(f"settling a send that was never claimed: {record.key}")
-            self._rows[record.key] = record
+            if allows(operation, self._rows.get(record.key), record.status, record.claimed_by):
+                self._rows[record.key] = record
+            else:
+                refused.append(record.key)
+        return refused
 
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
         return {key: self._rows[key] for key in keys if key in self._rows}

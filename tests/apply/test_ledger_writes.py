@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smsops.core.errors import LedgerError
+from smsops.core.errors import GuardLost, LedgerError
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
@@ -75,7 +75,7 @@ def test_settlements_are_written_together_and_a_failure_is_not_lost(repaired: bo
 
     async def run() -> SendRecord:
         won = await asyncio.gather(*(writes.claim([record(i)]) for i in range(4)))
-        for (claimed,) in won:
+        for (claimed,) in won[1:]:  # the first stays pending: its outcome is lost below
             writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
         await asyncio.sleep(0)  # the end of this loop turn writes them
         assert len(ledger.settles) == 1
@@ -98,7 +98,7 @@ def test_settlements_are_written_together_and_a_failure_is_not_lost(repaired: bo
         assert stored.status is Status.FAILED
     else:
         assert writes.unwritten == [lost]
-        assert stored.status is Status.SENT  # the earlier write stands; nothing invented
+        assert stored.status is Status.PENDING  # the claim stands; nothing invented
 
 
 def test_a_bug_in_a_settlement_is_not_mistaken_for_a_full_disk() -> None:
@@ -119,3 +119,30 @@ def test_a_bug_in_a_settlement_is_not_mistaken_for_a_full_disk() -> None:
     assert writes.error is None
     with pytest.raises(TypeError, match="a bug"):
         writes.close()
+
+
+def test_a_refused_settlement_is_reported_not_fatal() -> None:
+    """A row another run took over is left to it; the rest is written, sending goes on."""
+    ledger = MemoryLedger()
+    writes = LedgerWrites(ledger, resend_uncertain=False)
+
+    async def run() -> list[SendRecord]:
+        won = [r for (r,) in await asyncio.gather(*(writes.claim([record(i)]) for i in range(3)))]
+        # Meanwhile another apply found this run dead and marked its first row uncertain.
+        ledger.mark_stale(lambda r: r.key == won[0].key, NOW)
+        for claimed in won:
+            writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
+        await asyncio.sleep(0)
+        assert await writes.claim([record(7)])  # the ledger is still trusted
+        return won
+
+    won = asyncio.run(run())
+    writes.close()
+    assert writes.error is None
+    assert writes.unwritten == []
+    (refused,) = writes.refused
+    assert isinstance(refused, GuardLost)
+    assert refused.keys == [won[0].key]
+    stored = ledger.get([r.key for r in won])
+    assert stored[won[0].key].status is Status.UNCERTAIN  # what the other run made it
+    assert [stored[r.key].status for r in won[1:]] == [Status.SENT, Status.SENT]

@@ -208,3 +208,25 @@ def test_a_claim_that_cannot_be_written_is_never_sent(config_dir: Path) -> None:
     assert (report.sent, report.not_started, report.unsettled) == (0, 2, 0)
     assert report.ledger_error is not None
     assert list(ledger.records()) == []
+
+
+def test_a_result_for_a_row_another_run_took_is_reported_not_written(config_dir: Path) -> None:
+    """Another apply marks this run's claims uncertain mid-send: the run ends, says so, keeps it."""
+    ledger = MemoryLedger()
+
+    def sky_meanwhile(request: httpx.Request) -> httpx.Response:
+        ledger.mark_stale(lambda _: True, AT)  # this run was taken for dead
+        return sky_ok(request)
+
+    report = apply(config_dir, ledger, route(sky_meanwhile))
+    assert report.sent == 2  # the provider took them
+    assert report.refused == 2
+    assert report.ledger_error is None  # the ledger works: nothing else stopped
+    assert report.problems  # one line per refused write (the two may share one)
+    for problem in report.problems:
+        assert problem.startswith("not recorded: ")
+        assert "held by another run" in problem
+        assert "7400123450" not in problem
+        assert "7400123451" not in problem
+    # The rows stay what the other run made them: uncertain, for a person to resolve.
+    assert statuses(ledger) == [(Status.UNCERTAIN, "sky", 0)] * 2

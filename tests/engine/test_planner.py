@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,6 +57,12 @@ def claimed(
     return record.settled(status, AT, **changes)  # type: ignore[arg-type]
 
 
+def stored(ledger: MemoryLedger, rows: list[SendRecord]) -> None:
+    """The rows as a run leaves them: claimed (pending), then settled by that run."""
+    ledger.claim([replace(row, status=Status.PENDING) for row in rows])
+    ledger.settle(rows)
+
+
 def test_a_fresh_ledger_sends_everyone_once(tmp_path: Path) -> None:
     config = project(tmp_path, "s: {template: t, audience: a, provider: ot}\n")
     plan = make_plan(config, MemoryLedger(), AT, lambda _: False, PlanOptions(keep_sends=True))
@@ -87,8 +94,7 @@ def test_the_ledger_decides_each_disposition(tmp_path: Path) -> None:
         claimed(NUMBERS[2], Status.FAILED, error="HTTP 429", retryable=True),
         claimed(NUMBERS[3], Status.UNCERTAIN, error="timeout"),
     ]
-    ledger.claim(rows)
-    ledger.settle(rows)
+    stored(ledger, rows)
     in_flight = claimed(NUMBERS[4], Status.PENDING)
     ledger.claim([in_flight])
 
@@ -113,8 +119,7 @@ def test_an_edited_template_is_reported_not_resent(tmp_path: Path) -> None:
     config = project(tmp_path, "s: {template: t, audience: a, provider: ot}\n")
     ledger = MemoryLedger()
     old = [claimed(n, Status.SENT, text_hash="old text") for n in NUMBERS[:2]]
-    ledger.claim(old)
-    ledger.settle(old)
+    stored(ledger, old)
     (s,) = make_plan(config, ledger, AT, lambda _: False).schedules
     assert (s.counts[Disposition.SENT], s.changed, s.checked, s.to_send) == (2, 2, 2, 3)
 
@@ -128,8 +133,7 @@ def test_only_the_first_sent_messages_are_rendered_again(
     config = project(tmp_path, "s: {template: t, audience: a, provider: ot}\n")
     ledger = MemoryLedger()
     old = [claimed(n, Status.SENT, text_hash="old text") for n in NUMBERS[:2]]
-    ledger.claim(old)
-    ledger.settle(old)
+    stored(ledger, old)
     plan = make_plan(config, ledger, AT, lambda _: False)
     (s,) = plan.schedules
     assert (s.counts[Disposition.SENT], s.changed, s.checked) == (2, 1, 1)
@@ -174,8 +178,7 @@ def test_quiet_hours_hold_in_the_recipients_time(tmp_path: Path) -> None:
     )
     ledger = MemoryLedger()
     done = claimed("+919820012346", Status.SENT)
-    ledger.claim([done])
-    ledger.settle([done])
+    stored(ledger, [done])
     late = datetime(2026, 11, 22, 17, 0, tzinfo=UTC)  # 17:00 London, 22:30 Mumbai
     (s,) = make_plan(config, ledger, late, lambda _: False).schedules
     assert s.counts == {Disposition.NEW: 1, Disposition.SENT: 1}
@@ -291,3 +294,25 @@ def test_marketing_gets_default_quiet_hours_unless_the_schedule_says_otherwise(
         "s: {template: t, audience: a, provider: ot, quiet_hours: {start: '23:00', end: '07:00'}}\n"
     )
     assert plan_for(custom) == {}
+
+
+@pytest.mark.parametrize("status", [None, *Status])
+@pytest.mark.parametrize("retryable", [False, True])
+@pytest.mark.parametrize("resend", [False, True])
+@pytest.mark.parametrize("stale", [False, True])
+def test_disposition_follows_the_policy_table(
+    tmp_path: Path, status: Status | None, retryable: bool, resend: bool, stale: bool
+) -> None:
+    """The plan counts a send exactly when apply's claim (after its stale mark) will win it."""
+    config = project(tmp_path, "s: {template: t, audience: a, provider: ot}\n")
+    ledger = MemoryLedger()
+    row = replace(claimed(NUMBERS[0], Status.PENDING), retryable=retryable)
+    if status is not None:
+        ledger.claim([replace(row, status=status)])  # planted as given
+    options = PlanOptions(resend_uncertain=resend, only=["s"])
+    plan = make_plan(config, ledger, AT, lambda _: stale, options)
+    planned = plan.to_send == len(NUMBERS)  # the other four are new
+    assert plan.to_send in (len(NUMBERS) - 1, len(NUMBERS))
+    ledger.mark_stale(lambda _: stale, AT)  # what apply does first
+    won = ledger.claim([replace(row, claimed_by="me")], resend_uncertain=resend)
+    assert planned == bool(won)

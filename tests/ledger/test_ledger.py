@@ -105,12 +105,13 @@ def test_known_splits_one_occurrence_into_done_keys_and_open_rows(ledger: Ledger
     ledger.settle(
         [
             sent.settled(Status.SENT, T0),
-            delivered.settled(Status.DELIVERED, T0),
+            delivered.settled(Status.SENT, T0),
             failed.settled(Status.FAILED, T0, error="429", retryable=True),
             elsewhere.settled(Status.SENT, T0),
             other_schedule.settled(Status.SENT, T0),
         ]
     )
+    ledger.receipt([delivered.settled(Status.DELIVERED, T0)])  # a delivery report
     known, keys = ledger.known("s", "once"), OccurrenceKeys("s", "once")
     assert keys.number(sent.recipient) in known.done
     assert keys.number(delivered.recipient) in known.done

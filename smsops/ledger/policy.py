@@ -1,0 +1,168 @@
+"""The send lifecycle as one table: the statuses and which transitions each operation may make.
+
+Every backend (memory, SQLite, PostgreSQL to come) and the planner derive
+their rules from `TRANSITIONS`; none spells a rule of its own. SQLite's claim
+`WHERE` and every guarded `UPDATE` are generated from it (statuses passed as
+parameters), the memory ledger asks `allows`/`may_claim`, the planner's
+disposition asks `may_claim`.
+
+Invariants (each with the test that proves it):
+
+- Never twice: a key is inserted once; an existing row is claimed again only
+  when it failed retryably, or is uncertain and the user asked to resend those
+  (`may_claim`). Proved for every status on both backends by
+  tests/ledger/test_policy.py::test_backends_agree_with_the_table.
+- Settle only what you hold: a settle moves `pending` to sent, failed or
+  uncertain, and only on a row this run's claim still holds; a lost guard
+  (never claimed, no longer pending, held by another run) raises `GuardLost`
+  in every backend and leaves that row as it was, while the other rows of the
+  same call are written. Proved by test_policy.py::test_a_guarded_settle_fails
+  and ::test_backends_agree_with_the_table; how apply takes it:
+  tests/apply/test_ledger_writes.py::test_a_refused_settlement_is_reported_not_fatal
+  and tests/apply/test_sender.py::test_a_result_for_a_row_another_run_took_is_reported_not_written.
+- A dead run's claim is never resent silently: a stale mark moves `pending` to
+  `uncertain`, only while the row is still held by the run found dead
+  (test_policy.py::test_stale_mark_loses_to_a_settle_that_came_first).
+- Done is done: sent, delivered and undelivered rows are never claimed again;
+  a sent row changes only by a receipt (to delivered or undelivered)
+  (test_policy.py::test_backends_agree_with_the_table).
+- A person decides uncertain rows: resolve moves only `uncertain`, only to
+  sent or failed (test_policy.py::test_backends_agree_with_the_table; refusals
+  in tests/ledger/test_ledger.py::test_resolve_refuses_rows_that_are_not_uncertain...).
+- The planner counts what the claim will do: a plan counts a send exactly
+  when apply's claim (after its stale mark) wins it, for every status
+  (tests/engine/test_planner.py::test_disposition_follows_the_policy_table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+
+
+class Operation(StrEnum):
+    """What moves a row: each is one method of the ledger."""
+
+    CLAIM = "claim"  # Ledger.claim: the write ahead of a request
+    SETTLE = "settle"  # Ledger.settle: the outcome of this run's request
+    STALE = "stale"  # Ledger.mark_stale: the claim of a run that died mid-send
+    RECEIPT = "receipt"  # Ledger.receipt: a provider's delivery report
+    RESOLVE = "resolve"  # Ledger.resolve: a person's decision on an uncertain send
+
+
+class When(StrEnum):
+    """What a transition needs besides the row's status."""
+
+    ALWAYS = "always"
+    RETRYABLE = "retryable"  # the failure certainly did not reach the provider
+    RESEND_ASKED = "resend_asked"  # --resend-uncertain was given
+    HOLDER = "holder"  # the row is still claimed by the run (claimed_by) the caller names
+
+
+@dataclass(frozen=True)
+class Transition:
+    operation: Operation
+    source: Status | None  # None: no row yet (a claim inserts it)
+    target: Status
+    when: When = When.ALWAYS
+
+
+def _each(
+    operation: Operation,
+    sources: tuple[Status | None, ...],
+    targets: tuple[Status, ...],
+    when: When,
+) -> tuple[Transition, ...]:
+    return tuple(Transition(operation, s, t, when) for s in sources for t in targets)
+
+
+_S = Status
+# THE table. Anything not in it is refused by every backend.
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(Operation.CLAIM, None, _S.PENDING),
+    Transition(Operation.CLAIM, _S.FAILED, _S.PENDING, When.RETRYABLE),
+    Transition(Operation.CLAIM, _S.UNCERTAIN, _S.PENDING, When.RESEND_ASKED),
+    *_each(Operation.SETTLE, (_S.PENDING,), (_S.SENT, _S.FAILED, _S.UNCERTAIN), When.HOLDER),
+    Transition(Operation.STALE, _S.PENDING, _S.UNCERTAIN, When.HOLDER),
+    *_each(Operation.RECEIPT, (_S.SENT, _S.UNCERTAIN), (_S.DELIVERED, _S.UNDELIVERED), When.ALWAYS),
+    *_each(Operation.RESOLVE, (_S.UNCERTAIN,), (_S.SENT, _S.FAILED), When.ALWAYS),
+)
+
+SETTLED = frozenset(Status) - {Status.PENDING}
+# Statuses that mean the provider took the message: never send it again.
+DONE = frozenset({Status.SENT, Status.DELIVERED, Status.UNDELIVERED})
+
+
+def transitions(operation: Operation) -> tuple[Transition, ...]:
+    return tuple(t for t in TRANSITIONS if t.operation is operation)
+
+
+def sources(operation: Operation) -> frozenset[Status]:
+    """The statuses a row may have for `operation` to move it (a claim may also insert)."""
+    return frozenset(t.source for t in transitions(operation) if t.source is not None)
+
+
+def targets(operation: Operation) -> frozenset[Status]:
+    return frozenset(t.target for t in transitions(operation))
+
+
+def conditions(operation: Operation, source: Status | None, target: Status) -> frozenset[When]:
+    """What each matching row of the table needs; empty when the table has no such move."""
+    return frozenset(
+        t.when for t in transitions(operation) if t.source == source and t.target == target
+    )
+
+
+def guarded(operation: Operation) -> bool:
+    """Whether the operation checks that the row is still held by the caller's run."""
+    return any(t.when is When.HOLDER for t in transitions(operation))
+
+
+# The resolve rule: only rows in RESOLVABLE may be decided, and only into
+# RESOLVE_TO. `sent` makes the row done (never sent again); `failed` means it
+# certainly did not go out, so it is left retryable: the next apply sends it
+# while its window is still open.
+RESOLVABLE = sources(Operation.RESOLVE)
+RESOLVE_TO = tuple(s for s in Status if s in targets(Operation.RESOLVE))
+
+
+class Row(Protocol):
+    """What a rule reads of a stored row (a SendRecord)."""
+
+    @property
+    def status(self) -> Status: ...
+    @property
+    def retryable(self) -> bool: ...
+    @property
+    def claimed_by(self) -> str | None: ...
+
+
+def may_claim(existing: Row | None, *, resend_uncertain: bool) -> bool:
+    """Whether a claim may take this row (None: no row yet) for a new request."""
+    source = None if existing is None else existing.status
+    for when in conditions(Operation.CLAIM, source, Status.PENDING):
+        if (
+            when is When.ALWAYS
+            or (when is When.RETRYABLE and existing is not None and existing.retryable)
+            or (when is When.RESEND_ASKED and resend_uncertain)
+        ):
+            return True
+    return False
+
+
+def allows(operation: Operation, existing: Row | None, target: Status, by: str | None) -> bool:
+    """Whether `operation` may move `existing` to `target` for the run `by` (not for claims)."""
+    if existing is None:
+        return False
+    found = conditions(operation, existing.status, target)
+    return When.ALWAYS in found or (When.HOLDER in found and existing.claimed_by == by)

@@ -1,0 +1,244 @@
+"""The SQLite ledger's file: opening it safely, its schema version, its writers, its transactions.
+
+What is not about sends: the ledger's rules live in `SqliteLedger` (sqlite.py)
+and, as data, in policy.py.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+from smsops.core.errors import LedgerError
+from smsops.core.processes import alive
+from smsops.ledger.sqlite_schema import MIGRATIONS
+
+# Seconds a writer waits for another's write transaction before it gives up.
+WAIT = 10.0
+_HOST = socket.gethostname()
+
+
+class SqliteFile:
+    """`readonly` opens an existing file without writing anything (for `plan`).
+
+    The connection may be used from another thread (run mode plans in a worker
+    thread so its HTTP endpoints keep answering), one caller at a time:
+    Python's sqlite3 is built serialized.
+
+    A writer waits at most `wait` seconds for another's write transaction,
+    then fails with a `LedgerError` naming the smsops processes that said
+    they write this ledger (the `writers` table: each writable open adds a
+    row, its close removes it; rows of dead processes on this host are
+    ignored and cleared).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        readonly: bool = False,
+        wait: float = WAIT,
+        command: str = "smsops",
+    ) -> None:
+        self.path = path
+        self.wait = wait
+        self.readonly = readonly
+        self._writer = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        if path.is_dir():
+            raise LedgerError(
+                f"the ledger {str(path)!r} is a directory; --ledger / SMSOPS_LEDGER names the "
+                f"ledger file itself, e.g. {str(path / 'ledger.sqlite')!r}"
+            )
+        try:
+            if readonly:
+                uri = path.resolve().as_uri() + "?mode=ro"
+                self._db = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, timeout=wait, check_same_thread=False
+                )
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(
+                    path, isolation_level=None, timeout=wait, check_same_thread=False
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise LedgerError(f"cannot open the ledger {str(path)!r}: {_reason(exc)}") from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            if readonly:
+                self._check_version(readonly=True)
+            else:
+                self._use_wal()
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+                self._register(command)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._failure(exc, "cannot open") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL, retrying while another process switches it at the same time.
+
+        Changing the journal mode answers SQLITE_BUSY at once, without the
+        busy wait, when another connection is opening the new file too (seen
+        when several applies start on a new ledger together).
+        """
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorname", "").startswith("SQLITE_BUSY")
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _check_version(self, *, readonly: bool) -> int:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            raise LedgerError(
+                f"the ledger {str(self.path)!r} has schema version {version}, newer than this "
+                f"smsops knows ({len(MIGRATIONS)}): it was written by a newer smsops; upgrade "
+                "smsops to use it (nothing was changed)"
+            )
+        if readonly and version < len(MIGRATIONS):
+            raise LedgerError(
+                f"the ledger {str(self.path)!r} has schema version {version}; this smsops "
+                f"uses {len(MIGRATIONS)}. `smsops apply` upgrades it (reading never writes)"
+            )
+        return int(version)
+
+    def _migrate(self) -> None:
+        """Bring the schema up to date, once, however many processes open a new file at once.
+
+        The version is read again inside an immediate transaction: whoever
+        takes the write lock first migrates, the others then find the work done.
+        """
+        if self._check_version(readonly=False) == len(MIGRATIONS):
+            return
+        with self._writing("cannot upgrade"):
+            version = self._check_version(readonly=False)
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def _register(self, command: str) -> None:
+        """Say who writes this ledger (named when another writer finds it locked)."""
+        gone = [
+            writer
+            for writer, host, pid in self._db.execute("SELECT id, host, pid FROM writers")
+            if host == _HOST and not alive(pid)
+        ]
+        with self._writing("cannot open"):
+            self._db.executemany("DELETE FROM writers WHERE id = ?", [(w,) for w in gone])
+            self._db.execute(
+                "INSERT INTO writers (id, host, pid, command, since) VALUES (?, ?, ?, ?, ?)",
+                (self._writer, _HOST, os.getpid(), command, _now()),
+            )
+
+    def writers(self) -> list[str]:
+        """The other smsops processes that say they write this ledger, as one line each."""
+        try:
+            rows = self._db.execute(
+                "SELECT id, host, pid, command, since FROM writers ORDER BY since"
+            ).fetchall()
+        except sqlite3.Error:
+            return []  # an old schema, or even reading is blocked: nothing to name
+        # A process on another host cannot be checked from here (a killed pod
+        # leaves its row): it is named with that caveat, newest first, at most 5.
+        named = [
+            f"{command} (pid {pid} on {host}, since {since}"
+            + (")" if host == _HOST else "; another host, it may have stopped)")
+            for writer, host, pid, command, since in reversed(rows)
+            if writer != self._writer and (host != _HOST or alive(pid))
+        ]
+        return named[:5]
+
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[None]:
+        """One immediate write transaction; sqlite errors become a LedgerError saying why.
+
+        After SQLITE_FULL (and some I/O errors) SQLite has already rolled the
+        transaction back itself, so ROLLBACK is issued only when one is open.
+        """
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._failure(exc, doing) from None
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reads fail as clearly as writes (a non-WAL lock, a damaged file)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._failure(exc, "cannot read") from None
+
+    def _failure(self, exc: sqlite3.Error, doing: str) -> LedgerError:
+        name = getattr(exc, "sqlite_errorname", "")
+        where = f"{doing} the ledger {str(self.path)!r}"
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            writers = self.writers()
+            who = (
+                "smsops processes writing it: " + "; ".join(writers)
+                if writers
+                else "no smsops process says it is writing it, so another program (an sqlite3 "
+                "shell, a backup) may hold it"
+            )
+            return LedgerError(
+                f"{where}: it is locked, another process is writing it and did not finish "
+                f"within {self.wait:g} s ({who}). Nothing was written; run again when it is "
+                "done (SMSOPS_LEDGER_WAIT sets how many seconds to wait)"
+            )
+        if name.startswith("SQLITE_FULL"):
+            return LedgerError(
+                f"{where}: the disk is full (SQLite: {exc}). Nothing was written by this step; "
+                "free some space and run again"
+            )
+        return LedgerError(f"{where}: {_reason(exc)}")
+
+    def close(self) -> None:
+        if not self.readonly:
+            with suppress(sqlite3.Error):  # a full disk or a lock: a row of a dead pid
+                self._db.execute("DELETE FROM writers WHERE id = ?", (self._writer,))
+        self._db.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in words a user can act on."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_NOTADB":
+        return (
+            "the file is not an SQLite database, so not an smsops ledger; check --ledger / "
+            "SMSOPS_LEDGER (nothing was changed)"
+        )
+    if name.startswith("SQLITE_CANTOPEN"):
+        return "the file cannot be opened or created (check that its folder exists and is writable)"
+    if name.startswith("SQLITE_READONLY"):
+        return "the file is read-only for this user"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)

@@ -1,0 +1,171 @@
+"""The SQLite ledger's schema (its migrations), its rows as `SendRecord`s, and its rules as SQL.
+
+The rules are not written here: `policy_where` turns the policy table's rows
+into an SQL condition, the statuses passed as parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from datetime import datetime
+
+from smsops.core.errors import LedgerError
+from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.policy import Operation, When, transitions
+
+# Each entry moves the schema one version up (PRAGMA user_version); never change what
+# one does (IF NOT EXISTS was added to the first: it changes nothing once migrated).
+MIGRATIONS = (
+    """
+    CREATE TABLE IF NOT EXISTS sends (
+        key TEXT PRIMARY KEY,
+        schedule TEXT NOT NULL,
+        occurrence TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        template TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        segments INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        provider_message_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS sends_by_schedule ON sends (schedule, occurrence, status);
+    CREATE INDEX IF NOT EXISTS sends_by_status ON sends (status, created_at);
+    """,
+    """
+    ALTER TABLE sends ADD COLUMN claimed_by TEXT;
+    ALTER TABLE sends ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0;
+    """,
+    """
+    ALTER TABLE sends ADD COLUMN resolved_by TEXT;
+    ALTER TABLE sends ADD COLUMN resolved_at TEXT;
+    ALTER TABLE sends ADD COLUMN resolution TEXT;
+    CREATE TABLE IF NOT EXISTS writers (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        command TEXT NOT NULL,
+        since TEXT NOT NULL
+    );
+    """,
+)
+COLUMNS = (
+    "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "
+    "provider_message_id, attempts, error, created_at, updated_at, claimed_by, retryable, "
+    "resolved_by, resolved_at, resolution"
+)
+# What a move (settle, stale mark, receipt, resolve) may change of a row.
+MOVED = (
+    "status, provider, provider_message_id, attempts, error, retryable, updated_at, "
+    "resolved_by, resolved_at, resolution"
+)
+
+
+def marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def row_values(r: SendRecord) -> tuple[object, ...]:
+    """The values of COLUMNS, in order."""
+    return (
+        r.key,
+        r.schedule,
+        r.occurrence,
+        r.recipient,
+        r.provider,
+        r.template,
+        r.text_hash,
+        r.segments,
+        r.status.value,
+        r.provider_message_id,
+        r.attempts,
+        r.error,
+        r.created_at.isoformat(),
+        r.updated_at.isoformat(),
+        r.claimed_by,
+        r.retryable,
+        r.resolved_by,
+        iso(r.resolved_at),
+        r.resolution,
+    )
+
+
+def moved_values(r: SendRecord) -> tuple[object, ...]:
+    """The values of MOVED, in order."""
+    return (
+        r.status.value,
+        r.provider,
+        r.provider_message_id,
+        r.attempts,
+        r.error,
+        r.retryable,
+        r.updated_at.isoformat(),
+        r.resolved_by,
+        iso(r.resolved_at),
+        r.resolution,
+    )
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def to_record(row: sqlite3.Row) -> SendRecord:
+    data = dict(row)
+    try:
+        data["status"] = Status(data["status"])
+    except ValueError:  # another program (or a newer smsops) wrote the row
+        raise LedgerError(
+            f"the ledger row {data['key']!r} has the status {data['status']!r}, which is none of "
+            f"{', '.join(Status)}: the file was changed by another program or a newer smsops. "
+            "No rule of this smsops moves such a row, so it is never sent again; fix or delete "
+            "the row to read the ledger (nothing was changed)"
+        ) from None
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    data["updated_at"] = datetime.fromisoformat(data["updated_at"])
+    data["retryable"] = bool(data["retryable"])
+    if data["resolved_at"] is not None:
+        data["resolved_at"] = datetime.fromisoformat(data["resolved_at"])
+    return SendRecord(**data)
+
+
+# Each condition of the table as SQL on the stored row (`sends`); a `?` takes
+# the call's value: the resend flag, or the run the caller says holds the row.
+_WHEN = {
+    When.ALWAYS: "1",
+    When.RETRYABLE: "sends.retryable = 1",
+    When.RESEND_ASKED: "?",
+    When.HOLDER: "sends.claimed_by IS ?",
+}
+
+
+@functools.lru_cache(maxsize=64)  # a settle asks once per row: the same few answers
+def policy_where(
+    operation: Operation,
+    target: Status,
+    *,
+    resend_uncertain: bool = False,
+    holder: str | None = None,
+) -> tuple[str, tuple[object, ...]]:
+    """The table's moves of `operation` into `target` as one SQL condition, and its parameters.
+
+    An existing row passes when its status is the source of one such move and
+    that move's condition holds; with no such move the condition is false.
+    """
+    parts: list[str] = []
+    params: list[object] = []
+    for move in transitions(operation):
+        if move.source is None or move.target is not target:
+            continue  # an insert is no condition on a stored row
+        parts.append(f"(sends.status = ? AND {_WHEN[move.when]})")
+        params.append(move.source.value)
+        if move.when is When.RESEND_ASKED:
+            params.append(resend_uncertain)
+        elif move.when is When.HOLDER:
+            params.append(holder)
+    return " OR ".join(parts) or "0", tuple(params)
