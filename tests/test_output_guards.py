@@ -14,8 +14,8 @@ import sys
 import pytest
 
 from smsops.cli.common import _scrubbed_excepthook, scrubbed_output
-from smsops.clock.logs import JsonFormatter, ScrubbingHandler
 from smsops.core import secrets
+from smsops.daemon.logs import JsonFormatter, ScrubbingHandler
 
 KEY = "guard-SECRET-0a1b2c"
 

@@ -53,8 +53,8 @@ def check_schedules(names: list[str], known: dict[str, Any]) -> None:
 def _render(args: argparse.Namespace) -> int:
     from smsops.core.terminal import json_text
     from smsops.engine.preview import preview  # keep --help fast
-    from smsops.engine.preview_format import as_json, as_text
     from smsops.engine.project import load_project
+    from smsops.report.preview_format import as_json, as_text
 
     config = load_project(args.config)
     check_schedules(args.schedule, config.schedules)

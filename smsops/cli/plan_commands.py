@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 def _formatted(plan: Plan, fmt: str) -> str:
     from smsops.core.terminal import json_text
-    from smsops.engine.plan_format import as_json, as_text
-    from smsops.engine.plan_markdown import as_markdown
+    from smsops.report.plan_format import as_json, as_text
+    from smsops.report.plan_markdown import as_markdown
 
     if fmt == "json":
         return json_text(as_json(plan), indent=2) + "\n"
@@ -81,7 +81,7 @@ def _plan(args: argparse.Namespace) -> int:
     warn_uncertain(uncertain)
     if args.out is not None:
         from smsops.core.terminal import printable
-        from smsops.engine.plan_format import summary_line
+        from smsops.report.plan_format import summary_line
 
         print(f"plan written to {args.out}: {summary_line(plan, printable)}", file=sys.stderr)
     return EXIT_PENDING if args.detailed_exitcode and plan.to_send else EXIT_OK

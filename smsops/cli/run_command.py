@@ -29,13 +29,13 @@ def _listen(text: str) -> tuple[str, int]:
 def _run(args: argparse.Namespace) -> int:
     import asyncio  # keep --help fast
 
-    from smsops.clock.http import http_server, listening_socket
-    from smsops.clock.logs import setup_logging
-    from smsops.clock.metrics import Metrics
-    from smsops.clock.runner import Runner
-    from smsops.clock.service import Service
     from smsops.config.loader import Config
     from smsops.config.settings import load_settings
+    from smsops.daemon.http import http_server, listening_socket
+    from smsops.daemon.logs import setup_logging
+    from smsops.daemon.metrics import Metrics
+    from smsops.daemon.runner import Runner
+    from smsops.daemon.service import Service
     from smsops.engine.project import load_project
     from smsops.ledger.open import open_ledger
 

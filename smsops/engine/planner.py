@@ -23,7 +23,13 @@ from smsops.core.phone import hide_number, mask
 from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
-from smsops.engine.occurrences import (
+from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
+from smsops.engine.sendable import NO_SECRETS, ProviderCheck
+from smsops.ledger.base import DONE, Known, OccurrenceKeys, SendRecord, Status
+from smsops.ledger.policy import may_claim
+from smsops.providers.registry import adapter_for
+from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
+from smsops.schedule.occurrences import (
     ONCE,
     due_occurrences,
     is_recipient_local,
@@ -32,13 +38,7 @@ from smsops.engine.occurrences import (
     trigger_zone,
     window_fits_all,
 )
-from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
-from smsops.engine.sendable import NO_SECRETS, ProviderCheck
-from smsops.engine.zones import quiet_zone, recipient_zones
-from smsops.ledger.base import DONE, Known, OccurrenceKeys, SendRecord, Status
-from smsops.ledger.policy import may_claim
-from smsops.providers.registry import adapter_for
-from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
+from smsops.schedule.zones import quiet_zone, recipient_zones
 
 # Sends already made are not rendered again, except this many per schedule to
 # tell whether the text would read differently today (a full check would

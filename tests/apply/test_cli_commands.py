@@ -14,7 +14,7 @@ from smsops.cli import main
 from smsops.core.errors import Location
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan
-from smsops.engine.plan_markdown import MARKDOWN_LIMIT, as_markdown
+from smsops.report.plan_markdown import MARKDOWN_LIMIT, as_markdown
 from smsops.sandbox.server import Sandbox
 from tests.apply.conftest import write_config
 

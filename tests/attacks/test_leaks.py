@@ -23,7 +23,7 @@ import pytest
 
 from smsops.sandbox.server import Sandbox
 from tests.attacks.harness import BASE_NUMBERS, SECRETS, Outcome, run_cli, write_config
-from tests.clock.test_run_e2e import _answers, free_port, get, until
+from tests.daemon.test_run_e2e import _answers, free_port, get, until
 
 # provider name -> (type, the environment variable holding its key, the header that carries it)
 PROVIDERS = {

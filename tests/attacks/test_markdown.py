@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from smsops.engine.markdown_literal import visible
+from smsops.report.markdown_literal import visible
 from tests.attacks.harness import BASE_NUMBERS, BASE_PROVIDERS, run_cli, write_config
-from tests.engine.gfm import render
+from tests.report.gfm import render
 
 # Our own notes are the only emphasis the comment may hold.
 NOTES = re.compile(r"\((the )?first [\d,]+ (of [\d,]+ )?characters\)|\(empty\)")

@@ -26,7 +26,7 @@ from tests.attacks.harness import (
     Outcome,
     write_config,
 )
-from tests.clock.daemon import Daemon, running, until
+from tests.daemon.daemon import Daemon, running, until
 
 
 def attack_env(cwd: Path, extra: dict[str, str]) -> dict[str, str]:

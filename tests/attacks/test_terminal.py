@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from smsops.cli.plan_commands import _summary
-from smsops.clock.logs import setup_logging
 from smsops.core.terminal import BIDI_CONTROLS, SEPARATORS
+from smsops.daemon.logs import setup_logging
 from smsops.engine.apply import ApplyReport
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.open import open_ledger

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from smsops.clock.metrics import Metrics
-from smsops.clock.runner import Runner
+from smsops.daemon.metrics import Metrics
+from smsops.daemon.runner import Runner
 from smsops.engine.project import load_project
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox

@@ -12,11 +12,11 @@ import pytest
 from smsops.config.loader import Config
 from smsops.core.skips import SkipReason
 from smsops.engine.plan import Disposition
-from smsops.engine.plan_format import as_text
 from smsops.engine.planner import PlanOptions, make_plan
 from smsops.engine.project import load_project
 from smsops.ledger.base import SendRecord, Status, send_key
 from smsops.ledger.memory import MemoryLedger
+from smsops.report.plan_format import as_text
 
 AT = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 NUMBERS = ["+447400123450", "+447400123451", "+447400123452", "+447400123453", "+447400123454"]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from smsops.clock.logs import setup_logging
-from smsops.clock.metrics import Metrics
-from smsops.clock.readiness import missing_secrets, secret_values
-from smsops.clock.runner import Runner
 from smsops.config.loader import Config
 from smsops.core.envref import Placeholders
+from smsops.daemon.logs import setup_logging
+from smsops.daemon.metrics import Metrics
+from smsops.daemon.readiness import missing_secrets, secret_values
+from smsops.daemon.runner import Runner
 from smsops.engine.project import load_project
 from smsops.ledger.base import SendRecord
 from smsops.ledger.sqlite import SqliteLedger
@@ -200,7 +200,7 @@ def test_only_providers_of_enabled_schedules_are_checked_and_empty_is_missing(
 def test_a_change_the_loader_chokes_on_is_refused_in_one_scrubbed_line(
     tmp_path: Path, sandbox: Sandbox, ledger: BrokenLedger, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from smsops.clock.service import Service
+    from smsops.daemon.service import Service
 
     loaded = config(tmp_path, sandbox, "  s: {template: t, audience: a, provider: ot}\n")
     metrics = Metrics()

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from smsops.clock.triggers import trigger_for
 from smsops.config.models import Schedule
-from smsops.engine.occurrences import next_fires, occurrence_label
+from smsops.schedule.occurrences import next_fires, occurrence_label
+from smsops.schedule.triggers import trigger_for
 
 TRIGGERS = [
     {"cron": "0 9 * * *", "timezone": "Europe/London"},

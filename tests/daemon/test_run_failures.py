@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from smsops.sandbox.server import Sandbox
-from tests.clock.daemon import running, until
+from tests.daemon.daemon import running, until
 
 NUMBERS = [f"+44740012345{i}" for i in range(3)]
 SECRET = "jwt-SECRET-3c9e"

@@ -18,16 +18,16 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from smsops.clock.failures import RoundFailures, describe
-from smsops.clock.metrics import Metrics
-from smsops.clock.readiness import MissingSecret, missing_secrets, secret_values
 from smsops.config.loader import Config
 from smsops.core.skips import SkipReason
+from smsops.daemon.failures import RoundFailures, describe
+from smsops.daemon.metrics import Metrics
+from smsops.daemon.readiness import MissingSecret, missing_secrets, secret_values
 from smsops.engine.apply import ApplyReport
-from smsops.engine.occurrences import due_occurrences, last_closed_fire, occurrence_label
 from smsops.engine.plan import Disposition, Plan
 from smsops.engine.round import Round, RoundHooks
 from smsops.ledger.base import Ledger, SendRecord
+from smsops.schedule.occurrences import due_occurrences, last_closed_fire, occurrence_label
 
 log = logging.getLogger("smsops.run")
 

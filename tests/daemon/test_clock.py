@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from smsops.clock.metrics import Metrics
-from smsops.clock.runner import Runner
-from smsops.clock.triggers import trigger_for
 from smsops.config.loader import Config
+from smsops.daemon.metrics import Metrics
+from smsops.daemon.runner import Runner
 from smsops.engine.project import load_project
 from smsops.ledger.base import SendRecord, Status, send_key
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox
+from smsops.schedule.triggers import trigger_for
 
 NUMBERS = [f"+44740012345{i}" for i in range(6)]
 DAILY = "{cron: '0 9 * * *', timezone: Europe/London}"

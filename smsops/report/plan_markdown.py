@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 
-from smsops.engine.markdown_literal import code_block, code_span
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan
-from smsops.engine.plan_format import (
+from smsops.report.markdown_literal import code_block, code_span
+from smsops.report.plan_format import (
     SKIPS_SHOWN,
     breakdown,
     cost_text,

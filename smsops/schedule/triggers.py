@@ -17,8 +17,8 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 
 from smsops.config.models import Schedule
-from smsops.engine.occurrences import is_recipient_local, trigger_zone
 from smsops.schedule.fires import FireTimes, fire_times
+from smsops.schedule.occurrences import is_recipient_local, trigger_zone
 
 # Recipient-local schedules, quiet hours and windows need a look more often
 # than the trigger fires (each recipient's 09:00 comes at a different hour;

@@ -11,7 +11,7 @@ from typing import Any
 
 from smsops.core.terminal import printable as shown
 from smsops.engine.plan import SchedulePlan
-from smsops.engine.plan_format import rendered_json
+from smsops.report.plan_format import rendered_json
 
 
 def as_json(previews: list[SchedulePlan]) -> list[dict[str, Any]]:

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from smsops.clock.service import Service
 from smsops.core.errors import UsageError
+from smsops.daemon.service import Service
 
 
 def build_app(service: Service) -> Starlette:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from smsops.config.models import Schedule
-from smsops.engine.occurrences import due_occurrences, next_fire, occurrence_label
 from smsops.engine.preview import preview
 from smsops.engine.project import load_project
+from smsops.schedule.occurrences import due_occurrences, next_fire, occurrence_label
 
 
 def schedule(trigger: dict[str, object] | None) -> Schedule:
@@ -126,7 +126,7 @@ def test_due_occurrences(
 
 
 def test_last_closed_fire_of_a_frequent_trigger_is_the_latest() -> None:
-    from smsops.engine.occurrences import last_closed_fire
+    from smsops.schedule.occurrences import last_closed_fire
 
     every_minute = schedule({"every": "1m"})
     at = datetime(2026, 11, 22, 9, 30, 30, tzinfo=UTC)

@@ -15,16 +15,16 @@ from hypothesis import strategies as st
 
 from smsops.core.errors import Location
 from smsops.core.skips import Skip, SkipReason
-from smsops.engine.markdown_literal import code_block, code_span, visible
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan
-from smsops.engine.plan_markdown import (
+from smsops.report.markdown_literal import code_block, code_span, visible
+from smsops.report.plan_markdown import (
     FIELD_CHARS,
     MARKDOWN_LIMIT,
     MARKER,
     SAMPLE_CHARS,
     as_markdown,
 )
-from tests.engine.gfm import render
+from tests.report.gfm import render
 
 # Every <em> the comment may hold is one of these notes of ours.
 NOTES = re.compile(

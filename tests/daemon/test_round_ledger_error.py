@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from smsops.clock.runner import _log_report
+from smsops.daemon.runner import _log_report
 from smsops.engine.apply import ApplyReport
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from smsops.clock.metrics import Metrics
-from smsops.clock.runner import Runner
-from smsops.clock.service import Service
 from smsops.config.loader import Config
 from smsops.core.errors import ConfigError, Location, Problem
+from smsops.daemon.metrics import Metrics
+from smsops.daemon.runner import Runner
+from smsops.daemon.service import Service
 from smsops.engine.project import load_project
 from smsops.ledger.memory import MemoryLedger
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
-from smsops.clock.metrics import Metrics
-from smsops.clock.runner import Runner
-from smsops.clock.triggers import RESYNC, trigger_for
 from smsops.config.loader import Config, config_files, files_read
 from smsops.core.errors import ConfigError
+from smsops.daemon.metrics import Metrics
+from smsops.daemon.runner import Runner
 from smsops.ledger.base import Ledger
+from smsops.schedule.triggers import RESYNC, trigger_for
 
 log = logging.getLogger("smsops.run")
 GRACE = 30.0  # seconds in-flight sends get to settle on SIGTERM

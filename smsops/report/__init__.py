@@ -1,0 +1,1 @@
+"""Views of a plan and a preview for people and tools: terminal text, the PR comment, JSON."""
