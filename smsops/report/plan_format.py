@@ -7,15 +7,14 @@ escaped (`smsops.core.terminal.printable`), then escaped for rich markup.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from rich.markup import escape
 
-from smsops.core.skips import SkipReason
 from smsops.core.terminal import printable
 from smsops.engine.plan import Disposition, Plan, SchedulePlan
+from smsops.report.wording import cost_phrase, encodings_text, plural, skip_counts
 
 JSON_FORMAT_VERSION = 1
 SKIPS_SHOWN = 10
@@ -97,10 +96,6 @@ def rendered_json(s: SchedulePlan, *, occurrence: bool) -> dict[str, Any]:
     }
 
 
-def plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'s' if n != 1 else ''}"
-
-
 def breakdown(s: SchedulePlan) -> str:
     parts = [
         f"{s.counts[d]:,} {d.label}"
@@ -108,10 +103,6 @@ def breakdown(s: SchedulePlan) -> str:
         if s.counts[d]
     ]
     return ", ".join(parts)
-
-
-def skip_counts(counts: Counter[SkipReason]) -> str:
-    return ", ".join(f"{reason.label} {n:,}" for reason, n in sorted(counts.items()))
 
 
 def due(s: SchedulePlan) -> str:
@@ -173,8 +164,8 @@ def as_text(plan: Plan) -> str:
 def _text_sends(s: SchedulePlan) -> list[str]:
     if not s.to_send:
         return []
-    enc = ", ".join(f"{k} {v:,}" for k, v in sorted(s.encodings.items()))
-    cost = f", about {s.cost:.4f} {shown(s.currency or '')}" if s.cost is not None else ""
+    enc = encodings_text(s.encodings)
+    cost = cost_phrase(s.cost, s.currency, shown)
     lines = [
         f"  [green]+ {s.to_send:,} to send[/] ({breakdown(s)}): "
         f"{plural(s.segments, 'segment')}, {enc}{cost}"

@@ -26,11 +26,10 @@ from smsops.report.plan_format import (
     costs,
     due,
     instant,
-    plural,
-    skip_counts,
     statuses,
     summary_line,
 )
+from smsops.report.wording import cost_phrase, encodings_text, plural, skip_counts
 
 MARKER = "<!-- smsops-plan -->"
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
@@ -105,10 +104,8 @@ def _schedule_markdown(s: SchedulePlan) -> str:
         f"- due: {due(s)}",
     ]
     if s.to_send:
-        enc = ", ".join(f"{k} {v:,}" for k, v in sorted(s.encodings.items()))
-        cost = ""
-        if s.cost is not None and s.currency is not None:
-            cost = f", about {s.cost:.4f} {_currency(s.currency)}"
+        enc = encodings_text(s.encodings)
+        cost = cost_phrase(s.cost, s.currency, _currency)
         lines.append(
             f"- **{s.to_send:,} to send** ({breakdown(s)}): {plural(s.segments, 'segment')}, "
             f"{enc}{cost}"

@@ -12,6 +12,7 @@ from typing import Any
 from smsops.core.terminal import printable as shown
 from smsops.engine.plan import SchedulePlan
 from smsops.report.plan_format import rendered_json
+from smsops.report.wording import cost_phrase, encodings_text, plural, skip_counts
 
 
 def as_json(previews: list[SchedulePlan]) -> list[dict[str, Any]]:
@@ -37,19 +38,18 @@ def as_text(previews: list[SchedulePlan]) -> str:
             f"schedule {shown(p.schedule)}: template {shown(p.template)} -> audience "
             f"{shown(p.audience)} via {shown(p.providers[0])} (occurrence {p.occurrences[0]})"
         )
-        encodings = ", ".join(f"{k} {v}" for k, v in sorted(p.encodings.items())) or "none"
-        cost = "" if p.cost is None else f", about {p.cost:.4f} {shown(p.currency or '')}"
-        counts = f"{_count(p.to_send, 'message')}, {_count(p.segments, 'segment')}"
+        encodings = encodings_text(p.encodings) or "none"
+        cost = cost_phrase(p.cost, p.currency, shown)
+        counts = f"{plural(p.to_send, 'message')}, {plural(p.segments, 'segment')}"
         lines.append(f"  {counts} ({encodings}){cost}")
         for s in p.samples:
-            plural = "s" if s.segments != 1 else ""
             lines.append(
-                f"  {shown(s.masked_phone):<18} {s.encoding} {s.segments} segment{plural}: "
+                f"  {shown(s.masked_phone):<18} {s.encoding} {plural(s.segments, 'segment')}: "
                 f"{shown(s.text)}"
             )
         skipped = sum(p.skip_counts.values())
         if skipped:
-            counts = ", ".join(f"{r.label} {n}" for r, n in sorted(p.skip_counts.items()))
+            counts = skip_counts(p.skip_counts)
             lines.append(f"  skipped {skipped}: {counts}")
             lines.extend(
                 f"    {shown(str(s.where))}: {s.reason.label}: {shown(s.detail)}" for s in p.skips
@@ -58,7 +58,3 @@ def as_text(previews: list[SchedulePlan]) -> str:
                 lines.append(f"    ... and {skipped - len(p.skips)} more")
         lines.append("")
     return "\n".join(lines)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' if n != 1 else ''}"
