@@ -4,6 +4,10 @@ A send is `(schedule, occurrence, recipient)`; its key is a stable hash of
 those. Inserting the key is the claim: whoever inserts it owns the send, so
 two runs (or replicas) can never both send it. Rows are written ahead
 (`pending`) before a request goes out and settled after.
+
+Over 250 lines on purpose: this is the whole contract every backend
+implements (the record, the interface and its documented semantics); the
+rules themselves are in `policy.py`, the storage in the backends.
 """
 
 from __future__ import annotations
