@@ -186,3 +186,33 @@ def test_https_refuses_an_unknown_certificate_before_sending(
     assert isinstance(error, httpx.ConnectError)
     assert "certificate verify failed" in str(error)
     assert isinstance(transport_error(error), Retryable)
+
+
+def test_a_cookie_a_provider_sets_is_never_sent_back() -> None:
+    """Requests leave as the adapters built them: nothing a response said is added."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                seen.append(conn.recv(65536))
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nSet-Cookie: lb=sticky-1; Path=/\r\n"
+                    b"Connection: close\r\nContent-Length: 2\r\n\r\n{}"
+                )
+
+    async def twice(url: str) -> None:
+        async with Transport(max_connections=2) as transport:
+            for _ in range(2):
+                request = httpx.Request("POST", url, json={"to": "x"})
+                assert (await transport.handle_async_request(request)).status_code == 200
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with listener:
+        asyncio.run(twice(f"http://localhost:{listener.getsockname()[1]}/sms"))
+        thread.join(timeout=5)
+    assert len(seen) == 2
+    assert all(b"sticky-1" not in request for request in seen)
