@@ -1,52 +1,74 @@
-"""The HTTP transport of `apply`: httpx's API over aiohttp's connection pool.
+"""The HTTP transport of `apply`: httpx's transport contract over an aiohttp pool.
 
 httpx's own pool (httpcore) spends milliseconds of CPU per request once many
 are in flight (DESIGN §6; bench/apply_throughput.py), so apply sends through
-`httpx-aiohttp`. Its exception mapping is not good enough for a ledger that
-must know whether a provider may have received a message: it reports a
-server that hung up after the request went out as a connect timeout, which
-would mean "certainly not sent" and resend it. So errors are mapped again
-here, from aiohttp's own exception: only a failure to connect is a connect
-error; anything later is a read/protocol error (the message may be out).
+an `aiohttp.ClientSession` this transport owns, behind httpx's public
+`AsyncBaseTransport` (adapters build `httpx.Request`s, parse
+`httpx.Response`s; tests plug in `httpx.MockTransport` instead). Only public
+APIs of both libraries are used, so a minor release of either cannot break
+it silently (issue 13: it used to subclass httpx-aiohttp and replace its one
+method).
 
-The request itself is made here too (httpx-aiohttp still sets up the pool):
-provider answers are small JSON bodies, read whole inside aiohttp, so every
+Errors are mapped here, from aiohttp's own exception, because a ledger must
+know whether a provider may have received a message: only a failure to
+connect is a connect error (certainly not sent, retryable); anything later
+is a read/protocol error (the message may be out: uncertain).
+
+Provider answers are small JSON bodies, read whole inside aiohttp, so every
 error of the exchange falls in one `try`, and httpx gets a finished Response
 instead of a stream to wrap (5,000 sends at 0 ms: ~5% faster).
 """
 
 from __future__ import annotations
 
+import ssl
+
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from smsops.core import secrets
 
+# Under the 5 s idle timeout common in servers, so a connection is not reused
+# just as the server closes it (that send would be uncertain).
+KEEPALIVE_SECONDS = 4.0
 
-class Transport(AiohttpTransport):
+
+class Transport(httpx.AsyncBaseTransport):
     """aiohttp underneath; the body is read inside, so every error is mapped here."""
 
     def __init__(self, max_connections: int) -> None:
-        super().__init__(
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-                # under the 5 s idle timeout common in servers, so a connection is
-                # not reused just as the server closes it (that send would be uncertain)
-                keepalive_expiry=4.0,
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._tls: ssl.SSLContext | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        """The pool, made at the first request: aiohttp wants the running loop."""
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self.max_connections, keepalive_timeout=KEEPALIVE_SECONDS
             ),
-            # SSL_CERT_FILE/SSL_CERT_DIR are honoured; aiohttp itself takes no proxy
-            # from the environment (httpx did: HTTPS_PROXY no longer applies)
-            trust_env=True,
+            # requests arrive whole from the adapters; cookies would only be stored
+            # and echoed (aiohttp takes no proxy from the environment either:
+            # HTTPS_PROXY does not apply, as before)
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
+        return self._session
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """httpx's certificate store, SSL_CERT_FILE/SSL_CERT_DIR honoured.
+
+        Built at the first https request, not at start: it costs ~30 ms and a
+        config whose providers are all http:// (the sandbox) never needs it.
+        """
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=True)
+        return self._tls
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not isinstance(self.client, aiohttp.ClientSession):
-            self.client = self.get_client()
+        session = self._session or self._open()
         timeout = request.extensions.get("timeout", {})
         try:
-            async with self.client.request(
+            async with session.request(
                 request.method,
                 str(request.url),
                 headers=request.headers.multi_items(),
@@ -54,6 +76,7 @@ class Transport(AiohttpTransport):
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes by Content-Encoding, as before
                 compress=False,
+                ssl=self._tls_context() if request.url.scheme == "https" else True,
                 timeout=aiohttp.ClientTimeout(
                     sock_connect=timeout.get("connect"),
                     sock_read=timeout.get("read"),
@@ -74,6 +97,11 @@ class Transport(AiohttpTransport):
             extensions=extensions,
         )
 
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
 
 def honest(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
     """The httpx error that says truthfully whether the request may have left."""
@@ -82,7 +110,7 @@ def honest(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
     message = secrets.scrub(f"{type(cause).__name__}: {cause}")
     if isinstance(cause, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(message, request=request)
-    if isinstance(cause, aiohttp.ClientConnectorError):  # DNS, refused, unreachable
+    if isinstance(cause, aiohttp.ClientConnectorError):  # DNS, refused, unreachable, TLS
         return httpx.ConnectError(message, request=request)
     if isinstance(cause, TimeoutError):
         return httpx.ReadTimeout(message, request=request)
