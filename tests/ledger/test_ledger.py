@@ -365,7 +365,7 @@ def _open_and_claim(job: tuple[str, int, float]) -> str:
 
 def test_sqlite_locked_ledger_names_its_writers_after_a_bounded_wait(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite"
-    running = SqliteLedger(path, command="smsops run")
+    running = SqliteLedger(path, wait=0.5, command="smsops run")  # its claim waits 0.5 s too
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
     try:
