@@ -88,6 +88,13 @@ class ProviderBase(BaseModel):
     def _http_url(cls, value: str) -> str:
         if "${env:" in value:
             return value.rstrip("/")  # checked when a request fills it in
+        authority = value.partition("://")[2].partition("/")[0]
+        if "@" in authority:
+            # never quoted: the part before @ is a credential
+            raise ValueError(
+                "base_url must not hold a user or password (user:password@host); "
+                "credentials go in the provider's ${env:...} key fields"
+            )
         if not value.startswith(("https://", "http://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
         try:

@@ -151,6 +151,10 @@ class Adapter:
             parsed = _parsed(url)
             if parsed.port is not None and not 0 < parsed.port < 65536:
                 raise httpx.InvalidURL(f"port {parsed.port} is out of range")
+            if parsed.scheme not in ("http", "https") or not parsed.host:
+                raise httpx.InvalidURL("it is not an absolute http(s) URL")
+            if parsed.userinfo:
+                raise httpx.InvalidURL("it holds a user or password")
         except httpx.InvalidURL as exc:
             # Only a ${env:} reference can get here (validate checks literal URLs);
             # its value may be in the reason, so the text is scrubbed.

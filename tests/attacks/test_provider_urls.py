@@ -23,6 +23,8 @@ providers:
     [
         "http://[${env:SKY_KEY}]",  # an IPv6 literal that is not one
         "http://${env:SKY_KEY}:99999999/x",  # a port out of range
+        "${env:SKY_KEY}",  # no scheme, no host: not a URL at all
+        "http://user:${env:SKY_KEY}@127.0.0.1:9/x",  # credentials in the URL
     ],
 )
 @pytest.mark.parametrize("dry_run", [False, True])
@@ -40,3 +42,21 @@ def test_a_secret_that_breaks_the_url_stops_apply_before_sending(
         ledger=ledger,
     )
     assert "Applied:" not in outcome.output
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://user:pw-LITERAL-7c1@127.0.0.1:9/twilio", "must not hold a user or password"),
+        ("http://user:pw-LITERAL-7c1@[zz]/x", "must not hold a user or password"),
+        ("ftp://127.0.0.1/x", r"is not an http\(s\) URL"),
+        ("http://127.0.0.1:99999999/x", "is not a valid URL"),
+    ],
+)
+def test_a_literal_bad_base_url_is_refused_where_it_is_written(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    config = write_config(tmp_path, {"p.yaml": PROVIDER.format(url=url), "r.yaml": BASE_REST})
+    outcome = run_cli(["validate", str(config)], cwd=tmp_path)
+    outcome.assert_safe(code=1, located=r"p\.yaml:4:\d+: .*" + message, numbers=BASE_NUMBERS)
+    assert "pw-LITERAL-7c1" not in outcome.output  # a password in a URL is never quoted
