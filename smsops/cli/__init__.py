@@ -68,7 +68,9 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"{count} problem{'s' * (count != 1)} found; nothing was sent.", file=sys.stderr)
         return EXIT_ERROR
     except SmsopsError as exc:
-        print(f"error: {printable(str(exc))}", file=sys.stderr)
+        # Our messages may span lines (a list of refused rows): each line made safe alone.
+        lines = str(exc).splitlines() or [""]
+        print("error: " + "\n".join(printable(line) for line in lines), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -37,9 +37,12 @@ def _validate(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"valid": True, "files": len(config.files), **counts}, indent=2))
     else:
-        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+        from smsops.report.wording import plural
+
+        summary = ", ".join(plural(n, s.removesuffix("s")) for s, n in counts.items())
         # The path may be a directory a pull request named (CI globbing config folders).
-        print(f"{printable(str(args.config))}: valid ({len(config.files)} files: {summary})")
+        files = plural(len(config.files), "file")
+        print(f"{printable(str(args.config))}: valid ({files}: {summary})")
     return EXIT_OK
 
 
@@ -81,15 +84,16 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _sandbox(args: argparse.Namespace) -> int:
     from smsops.sandbox.emulators import base_paths  # keep --help fast
-    from smsops.sandbox.server import serve
+    from smsops.sandbox.server import listening_socket, serve
 
-    url = f"http://{args.host}:{args.port}"
+    sock = listening_socket(args.host, args.port)  # taken: an error before any banner
+    url = f"http://{args.host}:{sock.getsockname()[1]}"
     print(f"smsops sandbox on {url} (Ctrl-C to stop); base_url per provider type:")
     for provider_type, path in base_paths().items():
         print(f"  {provider_type:<12} {url}{path}")
     print(f"  messages     GET/DELETE {url}/_sandbox/messages")
     print(f"  faults       GET/PUT    {url}/_sandbox/faults", flush=True)
-    serve(args.host, args.port)
+    serve(sock)
     return EXIT_OK
 
 
@@ -133,5 +137,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "port, record what they accept, and inject faults on request.",
     )
     sandbox.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
-    sandbox.add_argument("--port", type=int, default=8765, help="default: 8765")
+    sandbox.add_argument(
+        "--port", type=_port, default=8765, help="default: 8765; 0 picks a free port"
+    )
     sandbox.set_defaults(handler=_sandbox)
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0-65535 (0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port

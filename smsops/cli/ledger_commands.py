@@ -61,10 +61,14 @@ def _list(args: argparse.Namespace) -> int:
                 print("... more rows; raise --limit or use `smsops ledger export`")
                 break
             phone = record.recipient if args.unmask else mask(record.recipient)
-            detail = record.provider_message_id or record.error or ""
             if record.resolution is not None:
                 detail = f"resolved by {record.resolved_by}: {record.resolution}"
-            detail = detail if args.unmask else scrub_numbers(hide_number(detail, record.recipient))
+            else:  # a message id is the provider's, shown whole; an error may quote a number
+                detail = record.error or ""
+            if not args.unmask:
+                detail = scrub_numbers(hide_number(detail, record.recipient))
+            if record.resolution is None and record.provider_message_id:
+                detail = record.provider_message_id
             line = (
                 f"{record.updated_at:%Y-%m-%d %H:%M:%S} {record.status.value:<9} "
                 f"{record.schedule} {record.occurrence} {phone} via {record.provider} "
@@ -179,7 +183,9 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     from smsops.ledger.base import Status  # small: no I/O, no heavy imports
 
     parser.add_argument("--schedule", metavar="NAME", help="only this schedule")
-    parser.add_argument("--status", choices=list(Status), help="only rows with this status")
+    parser.add_argument(
+        "--status", choices=[s.value for s in Status], help="only rows with this status"
+    )
     add_ledger(parser)
 
 

@@ -130,12 +130,13 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _summary(report: ApplyReport) -> None:
     from smsops.core.terminal import printable
+    from smsops.report.wording import plural
 
     out = console()
     cost = " + ".join(f"{v:.4f} {printable(c)}" for c, v in sorted(report.cost.items()))
     line = (
         f"Applied: {report.sent} sent, {report.failed} failed, {report.uncertain} uncertain "
-        f"({report.segments} segments{', about ' + cost if cost else ''})."
+        f"({plural(report.segments, 'segment')}{', about ' + cost if cost else ''})."
     )
     out.print(line, style="bold", markup=False)  # a currency is config text
     if report.taken:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator, model_validator
 
 from smsops.config.providers import ProviderBase
-from smsops.config.types import SecretRef, Text
+from smsops.config.types import NumberText, SecretRef, Text
 from smsops.core import secrets
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Retryable, Uncertain
 from smsops.providers.emulation import E164, Answer, EmulatedRequest, Emulator, Recorder
@@ -31,7 +31,7 @@ class Twilio(ProviderBase):
     base_url: Text = Field(default="https://api.twilio.com", description="The API host.")
     account_sid: SecretRef = Field(description="The Account SID (AC...): the Basic auth user.")
     auth_token: SecretRef = Field(description="The Auth Token: the Basic auth password.")
-    from_: Text | None = Field(
+    from_: NumberText | None = Field(
         default=None, alias="from", description="E.164 number, short code or sender ID."
     )
     messaging_service_sid: Text | None = Field(default=None, description="MG...; or `from`.")

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from smsops.core.errors import UsageError
 from smsops.providers.emulation import EmulatedRequest, Handler
 from smsops.sandbox.emulators import base_paths, routes
 from smsops.sandbox.state import SandboxState
@@ -154,7 +155,16 @@ class Sandbox:
         self.stop()
 
 
-def serve(host: str, port: int) -> None:
-    """Run the sandbox in the foreground until interrupted (`smsops sandbox`)."""
-    state = SandboxState()
-    uvicorn.run(build_app(state), host=host, port=port, log_level="info", access_log=False)
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port` before anything is announced; a taken port is an error."""
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def serve(sock: socket.socket) -> None:
+    """Run the sandbox on `sock` in the foreground until interrupted (`smsops sandbox`)."""
+    config = uvicorn.Config(build_app(SandboxState()), log_level="info", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -214,7 +214,7 @@ def test_a_config_directory_named_with_escape_sequences_is_shown_escaped(tmp_pat
     outcome = run_cli(["validate", str(config)], cwd=tmp_path)
     outcome.assert_safe(code=0, numbers=BASE_NUMBERS)
     assert not raw_controls(outcome), raw_controls(outcome)
-    assert f"x{OSC52_SHOWN}<U+202E>/config: valid (1 files: " in outcome.stdout
+    assert f"x{OSC52_SHOWN}<U+202E>/config: valid (1 file: " in outcome.stdout
 
 
 @dataclass(frozen=True)
