@@ -7,6 +7,7 @@ heavy modules are imported inside the command that needs them.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -75,6 +76,17 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            raise
+        # An output file or stream that cannot take what we write (--out on a full disk)
+        where = f" {printable(str(exc.filename))}" if exc.filename else ""
+        print(f"error: cannot write{where}: {exc.strerror}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# Errors of a file or stream we write to; a bug's OSError still shows as one.
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS}
 
 
 def _pipe_closed() -> int:
