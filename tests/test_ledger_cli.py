@@ -200,3 +200,35 @@ def test_resolve_never_creates_a_ledger(tmp_path: Path, capsys: pytest.CaptureFi
     assert main([*argv, "--ledger", str(missing)]) == 1
     assert "no ledger at" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_export_csv_keeps_provider_text_from_running_as_a_formula(
+    setup: tuple[Path, Path, list[SendRecord]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A provider answer like `=HYPERLINK(...)` is data in the CSV, never a spreadsheet formula."""
+    import csv
+    import io
+
+    _, path, _ = setup
+    ledger = SqliteLedger(path)
+    (row,) = ledger.claim(
+        [
+            SendRecord.claim(
+                "evil",
+                "once",
+                "+447400123459",
+                provider="ot",
+                template="hello",
+                text_hash="h",
+                segments=1,
+                now=NOW,
+            )
+        ]
+    )
+    ledger.settle([row.settled(Status.FAILED, NOW, error="=cmd|' /C calc'!A0")])
+    ledger.close()
+    capsys.readouterr()
+    assert main(["ledger", "export", "--ledger", str(path), "--schedule", "evil"]) == 0
+    (exported,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert exported["error"] == "'=cmd|' /C calc'!A0"
+    assert exported["recipient"].startswith("+44")  # recipients keep their +

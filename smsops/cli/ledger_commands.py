@@ -132,7 +132,22 @@ def _write(ledger: Ledger, args: argparse.Namespace, file: IO[str]) -> None:
     writer = csv.DictWriter(file, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for record in _records(ledger, args):
-        writer.writerow(_row(record, args.unmask))
+        row = _row(record, args.unmask)
+        writer.writerow({k: _inert(row[k]) if k in _OUTSIDE_TEXT else row[k] for k in row})
+
+
+# Columns whose text came from a provider or a person, not from smsops.
+_OUTSIDE_TEXT = {"provider_message_id", "error", "resolution", "resolved_by"}
+
+
+def _inert(value: Any) -> Any:
+    """A cell a spreadsheet would run as a formula (`=HYPERLINK(...)`) gets a leading `'`.
+
+    Only in columns of outside text: recipients (`+44...`) stay as they are.
+    """
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 def _resolve(args: argparse.Namespace) -> int:
