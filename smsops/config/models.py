@@ -195,9 +195,17 @@ class Trigger(_Model):
         return self
 
 
+# Files in the zone database that are not zones a config may mean: the host's
+# own zone (the same config would fire at other times on another machine),
+# the "unset" placeholder and a build artefact.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @cache
 def zone_info(name: str) -> ZoneInfo:
     try:
+        if name in NOT_ZONES:
+            raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(

@@ -248,3 +248,12 @@ def test_plan_at_the_ends_of_time_is_a_usage_error(tmp_path: Path, at: str) -> N
     outcome.assert_safe(code=None, numbers=BASE_NUMBERS, max_seconds=20)
     assert outcome.code != 0
     assert "the year must be from 1970 to 2199" in outcome.output
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules"])
+def test_a_zone_file_that_is_not_a_zone_is_refused(tmp_path: Path, zone: str) -> None:
+    """`localtime` would make one config fire at other times on another host."""
+    from smsops.config.models import zone_info
+
+    with pytest.raises(ValueError, match="unknown time zone"):
+        zone_info(zone)
