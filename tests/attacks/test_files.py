@@ -206,6 +206,15 @@ def _alias_chain(root: Path) -> Path:
     return _config(root, "people.csv", {"chain.yaml": chain, "people.csv": "phone,name\n"})
 
 
+def _cycle(root: Path) -> Path:
+    return _config(root, "people.csv", {"cycle.yaml": "x: &a [*a]\n", "people.csv": "phone,name\n"})
+
+
+def _mapping_cycle(root: Path) -> Path:
+    cycle = "templates: &t {t: {category: otp, body: x, x: *t}}\n"
+    return _config(root, "people.csv", {"cycle.yaml": cycle, "people.csv": "phone,name\n"})
+
+
 def _deep(root: Path) -> Path:
     deep = "providers: " + "[" * 50_000 + "]" * 50_000 + "\n"
     return _config(root, "people.csv", {"deep.yaml": deep, "people.csv": "phone,name\n"})
@@ -244,6 +253,8 @@ ATTACKS = [
     Attack("merge-key-bomb", _merge, r"bomb\.yaml:\d+:\d+", "alias bomb"),
     Attack("value-flood", _many_values, r"flood\.yaml:1:\d+", "more than 50,000 values"),
     Attack("files-flood", _many_files, r"part\d\.yaml:1:\d+", "past 100,000 values together"),
+    Attack("recursive-alias", _cycle, r"cycle\.yaml:1:8", "alias *a refers to the collection"),
+    Attack("recursive-mapping", _mapping_cycle, r"cycle\.yaml:1:47", "(a cycle); YAML configs"),
     Attack("nesting-50000", _deep, r"deep\.yaml:1:\d+", "nested more than 64 levels"),
     Attack("alias-chain-depth", _alias_chain, r"chain\.yaml:2:69", "what the alias here expands"),
     Attack("block-nesting-400", _deep_block, r"deep\.yaml:\d+:\d+", "nested more than 64"),
