@@ -126,6 +126,10 @@ def _directory_symlink(root: Path) -> Path:
     return config
 
 
+def _nul_in_source(root: Path) -> Path:
+    return _config(root, '"people.csv\\0/etc/passwd"', {"people.csv": "phone,name\n"})
+
+
 def _dev_zero(root: Path) -> Path:
     return _config(root, "/dev/zero")
 
@@ -234,6 +238,7 @@ ATTACKS = [
     Attack("csv-symlink-out", _csv_symlink, AT_SOURCE, "outside the config directory"),
     Attack("yaml-symlink-out", _yaml_symlink, r"config/leak\.yaml", "outside the config"),
     Attack("directory-symlink-out", _directory_symlink, r"config/shared\b", "outside the config"),
+    Attack("nul-byte-in-source", _nul_in_source, AT_SOURCE, "cannot hold a NUL byte"),
     Attack("dev-zero", _dev_zero, AT_SOURCE, "outside the config directory"),
     Attack("symlink-to-dev-zero", _dev_zero_linked, AT_SOURCE, "outside the config directory"),
     Attack("fifo-csv", _fifo_csv, AT_SOURCE, "a FIFO (named pipe), not a regular file"),
@@ -275,6 +280,7 @@ def test_a_file_attack_is_refused_where_it_is_written(tmp_path: Path, attack: At
         outcome.assert_safe(code=1, located=attack.located, numbers=BASE_NUMBERS)
         assert attack.says in outcome.output, outcome.output[-2000:]
         assert "/proc/self/environ" not in outcome.output or attack.name == "proc-self-environ"
+        assert "passwd" not in outcome.output
 
 
 def test_an_allowed_csv_quoted_in_an_error_has_its_numbers_masked(tmp_path: Path) -> None:

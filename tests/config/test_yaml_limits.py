@@ -155,3 +155,17 @@ def test_an_alias_inside_its_own_anchor_is_a_located_cycle(
 
 def test_an_alias_to_a_closed_collection_is_no_cycle(tmp_path: Path) -> None:
     assert _load(tmp_path, "a: &a [1]\nb: [*a, {c: *a}]\n") == {"a": [1], "b": [[1], {"c": [1]}]}
+
+
+def test_a_source_holding_a_nul_byte_is_refused_at_the_value_and_not_watched(
+    tmp_path: Path,
+) -> None:
+    from smsops.config.loader import files_read
+
+    (tmp_path / "a.yaml").write_text('audiences:\n  people:\n    source: "p.csv\\0/etc/passwd"\n')
+    (tmp_path / "p.csv").write_text("phone\n")
+    problems = load_config(tmp_path, {}).problems
+    assert [str(p.location) for p in problems] == [f"{tmp_path / 'a.yaml'}:3:13"]
+    assert "cannot hold a NUL byte" in problems[0].message
+    assert "passwd" not in problems[0].message
+    assert files_read(tmp_path) == [tmp_path / "a.yaml"]
