@@ -177,6 +177,21 @@ def _endless_line(root: Path) -> Path:
     return _config(root, "people.csv", {"people.csv": f"phone,name\n{line}\n"})
 
 
+def _unclosed_quote(root: Path) -> Path:
+    people = 'phone,name\n+447400123456,"Sam\n+447400123457,Bob\n+447400123458,Eve\n'
+    return _config(root, "people.csv", {"people.csv": people})
+
+
+def _unclosed_quote_last(root: Path) -> Path:
+    people = 'phone,name\n+447400123456,Sam\n+447400123457,"Bob\n'
+    return _config(root, "people.csv", {"people.csv": people})
+
+
+def _quoted_header_break(root: Path) -> Path:
+    people = 'phone,"na\nme"\n+447400123456,Sam\n'
+    return _config(root, "people.csv", {"people.csv": people})
+
+
 def _endless_header(root: Path) -> Path:
     header = "phone,name," + "x" * (3 * 2**20)
     return _config(root, "people.csv", {"people.csv": f"{header}\n+447400123456,Sam\n"})
@@ -252,6 +267,26 @@ ATTACKS = [
         r"people\.csv:2:1",
         "longer than 1.0 MiB",
         commands=COMMANDS[1:],
+    ),
+    Attack(
+        "unclosed-csv-quote",
+        _unclosed_quote,
+        r"people\.csv:row 2: a quoted field runs over the end of the line",
+        "(an unclosed quote?); fields may not hold line breaks",
+        commands=COMMANDS[1:],
+    ),
+    Attack(
+        "unclosed-csv-quote-at-the-end",
+        _unclosed_quote_last,
+        r"people\.csv:row 3: a quoted field runs over",
+        "fields may not hold line breaks",
+        commands=COMMANDS[1:],
+    ),
+    Attack(
+        "line-break-in-csv-header",
+        _quoted_header_break,
+        r"people\.csv:row 1: (audience 'people': )?a quoted field runs over",
+        "fields may not hold line breaks",
     ),
     Attack("endless-csv-header", _endless_header, r"people\.csv:1:1", "longer than 1.0 MiB"),
     Attack("alias-bomb", _alias, r"bomb\.yaml:\d+:\d+", "alias bomb"),
