@@ -7,7 +7,9 @@ line, which only a broken file pays for.
 
 Every open goes through `open_confined` (inside the config, a regular file,
 at most `CSV_MAX_BYTES`), and no line is ever longer than `CSV_MAX_LINE`
-characters in memory: one endless line is refused where it starts.
+characters in memory: one endless line is refused where it starts. No field
+holds a line break (`records`): an unclosed quote would otherwise swallow
+the rows after it into one field, contacts vanishing without a word.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import csv
 import io
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from smsops.core.errors import FileRefused
 from smsops.core.files import CSV_MAX_BYTES, CSV_MAX_LINE, describe_size, open_confined
@@ -31,6 +34,47 @@ class LineTooLong(ValueError):
             f"a line longer than {describe_size(CSV_MAX_LINE)} characters; "
             "a CSV row is one contact, keep it short"
         )
+
+
+class FieldRunsOver(ValueError):
+    """A quoted field of a CSV row holds a line break; `row` is the row's number (header 1)."""
+
+    def __init__(self, row: int) -> None:
+        self.row = row
+        super().__init__(
+            "a quoted field runs over the end of the line (an unclosed quote?); "
+            "fields may not hold line breaks"
+        )
+
+
+class Reader(Protocol):
+    """What `records` needs of a `csv.reader`."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...
+
+
+def records(reader: Reader, first: int = 1) -> Iterator[list[str]]:
+    """The rows of a `csv.reader`, each on one line; a row over more is `FieldRunsOver`.
+
+    `first` is the number of the reader's first row. A row read over more
+    lines than one, or whose last field ends in a line break (a quote left
+    open at the end of the file), is refused before it is yielded; the check
+    is one comparison a row. Names and order ids never hold line breaks.
+    """
+    line_num = reader.line_num
+    number = first - 1
+    for row in reader:
+        number += 1
+        now = reader.line_num
+        if now != line_num + 1 or (row and row[-1][-1:] in ("\n", "\r")):
+            raise FieldRunsOver(number)
+        line_num = now
+        yield row
 
 
 def open_text(path: Path, root: Path, encoding: str) -> io.TextIOWrapper:
@@ -67,11 +111,11 @@ def undecodable_row(path: Path, root: Path, encoding: str, delimiter: str) -> in
     """
     read = 0
     try:
-        for _ in csv.reader(csv_lines(path, root, encoding), delimiter=delimiter):
+        for _ in records(csv.reader(csv_lines(path, root, encoding), delimiter=delimiter)):
             read += 1
     except UnicodeDecodeError:
         return read + 1
-    except (OSError, FileRefused, LineTooLong, csv.Error):
+    except (OSError, FileRefused, LineTooLong, FieldRunsOver, csv.Error):
         return None
     return None
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from smsops.audience.csvfile import LineTooLong, csv_lines
+from smsops.audience.csvfile import FieldRunsOver, LineTooLong, csv_lines, records
 from smsops.config.diagnostics import did_you_mean
 from smsops.config.loader import Config
 from smsops.config.models import Audience
@@ -62,6 +62,8 @@ def _header(name: str, audience: Audience, path: Path, where: Location) -> list[
         return Problem(where, f"audience {name!r}: CSV file {str(path)!r} refused: {exc.reason}")
     except LineTooLong as exc:
         return Problem(Location(path, exc.line, 1), f"audience {name!r}: {exc}")
+    except FieldRunsOver as exc:
+        return Problem(Location(path, row=exc.row), f"audience {name!r}: {exc}")
     except OSError as exc:
         return Problem(where, f"audience {name!r}: cannot read {str(path)!r}: {exc.strerror}")
     except (UnicodeDecodeError, LookupError, csv.Error) as exc:
@@ -112,7 +114,7 @@ def read_header(audience: Audience, path: Path) -> list[str]:
     """The header row of an audience's CSV file at `path` (empty when the file is empty)."""
     lines = csv_lines(path, audience.source_root(), audience.encoding)
     try:
-        row = next(csv.reader(lines, delimiter=audience.delimiter), [])
+        row = next(records(csv.reader(lines, delimiter=audience.delimiter)), [])
     finally:
         lines.close()  # the file is closed now, not when the generator is collected
     return [column.strip() for column in row]

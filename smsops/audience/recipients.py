@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from smsops.audience import numbers
-from smsops.audience.csvfile import LineTooLong, open_text, text_lines, undecodable_row
+from smsops.audience.csvfile import (
+    FieldRunsOver,
+    LineTooLong,
+    open_text,
+    records,
+    text_lines,
+    undecodable_row,
+)
 from smsops.config.loader import Config
 from smsops.config.models import Audience
 from smsops.core.errors import ConfigError, FileRefused, Location, Problem
@@ -137,7 +144,7 @@ def _csv_rows(path: Path, audience: Audience, declared: Location) -> Iterator[tu
     row_number = 1
     try:
         with open_text(path, root, audience.encoding) as text:
-            reader = csv.reader(text_lines(text), delimiter=audience.delimiter)
+            reader = records(csv.reader(text_lines(text), delimiter=audience.delimiter))
             header = tuple(column.strip() for column in next(reader, []))
             if audience.phone_column not in header:
                 raise _problem(declared, f"{path} has no column {audience.phone_column!r}")
@@ -154,6 +161,8 @@ def _csv_rows(path: Path, audience: Audience, declared: Location) -> Iterator[tu
         raise _problem(declared, f"CSV file {str(path)!r} refused: {exc.reason}") from None
     except LineTooLong as exc:
         raise _problem(Location(path, exc.line, 1), str(exc)) from None
+    except FieldRunsOver as exc:
+        raise _problem(Location(path, row=exc.row), str(exc)) from None
     except OSError as exc:
         raise _problem(declared, f"cannot read CSV file {str(path)!r}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

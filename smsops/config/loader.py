@@ -136,7 +136,7 @@ def files_read(root: Path) -> list[Path]:
         audiences = data.get("audiences") if isinstance(data, dict) else None
         for entry in audiences.values() if isinstance(audiences, dict) else ():
             source = entry.get("source") if isinstance(entry, dict) else None
-            if isinstance(source, str):
+            if isinstance(source, str) and "\0" not in source:  # no file has a NUL name
                 found.append(file.parent / source)
     return found
 

@@ -91,6 +91,14 @@ class Audience(_Model):
     # The directory `source` must resolve into (the config's), set by the loader.
     _confined_to: Path | None = PrivateAttr(default=None)
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        # A file name cannot hold a NUL; the value is not quoted (it may hide anything).
+        if value is not None and "\0" in value:
+            raise ValueError("a file name cannot hold a NUL byte (\\0); name the CSV file only")
+        return value
+
     @field_validator("default_region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:

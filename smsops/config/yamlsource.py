@@ -205,6 +205,8 @@ def _check_shape(yaml: YAML, text: str, path: Path, max_values: int) -> None:
     composer ever sees the text. An alias counts as the values its anchor
     expands to and as the levels it holds, so both counts are what building
     the file would make (a chain of aliases can nest deeper than its text).
+    An alias to an anchor whose collection is still open is a cycle
+    (`x: &a [*a]`), which building would follow forever: refused here.
     """
     sizes: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) it expands to
     # [values so far, deepest child's levels, anchor] of each open collection
@@ -219,6 +221,8 @@ def _check_shape(yaml: YAML, text: str, path: Path, max_values: int) -> None:
             if not isinstance(event, NodeEvent):
                 continue
             is_alias = isinstance(event, AliasEvent)
+            if is_alias and event.anchor not in sizes and _holds(open_nodes, event.anchor):
+                raise _too_much(path, event.start_mark, _cycle(event.anchor))
             count, levels = sizes.get(event.anchor, (1, 0)) if is_alias else (1, 0)
             total += count
             if total > max_values:
@@ -228,6 +232,7 @@ def _check_shape(yaml: YAML, text: str, path: Path, max_values: int) -> None:
                 message = f"nested more than {MAX_DEPTH} levels deep; a config needs a few"
                 raise _too_much(path, event.start_mark, message + _through(is_alias))
             if is_start:
+                sizes.pop(event.anchor, None)  # an anchor defined again: the open one counts
                 open_nodes.append([1, 0, event.anchor])
             else:
                 _add(open_nodes, sizes, None if is_alias else event.anchor, count, levels)
@@ -247,6 +252,18 @@ def _add(
         parent = open_nodes[-1]
         parent[0] += count
         parent[1] = max(parent[1], levels)
+
+
+def _holds(open_nodes: list[list[Any]], anchor: str) -> bool:
+    """Whether a collection still open carries `anchor`."""
+    return any(node[2] == anchor for node in open_nodes)
+
+
+def _cycle(anchor: str) -> str:
+    return (
+        f"alias *{anchor} refers to the collection that holds it (a cycle); "
+        "YAML configs cannot hold cycles"
+    )
 
 
 def _through(alias: bool) -> str:

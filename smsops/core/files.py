@@ -68,6 +68,8 @@ def describe_size(size: int) -> str:
 
 def check_inside(path: Path, root: Path) -> Path:
     """The real path of `path`, which must lie inside `root`; else `FileRefused`."""
+    if "\0" in os.fspath(path):  # the OS cannot name it (ValueError): no file may be read
+        raise FileRefused(path, "the file name holds a NUL byte; a file name cannot hold one")
     real = Path(os.path.realpath(path))
     if not real.is_relative_to(root):
         raise FileRefused(

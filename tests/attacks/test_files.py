@@ -126,6 +126,10 @@ def _directory_symlink(root: Path) -> Path:
     return config
 
 
+def _nul_in_source(root: Path) -> Path:
+    return _config(root, '"people.csv\\0/etc/passwd"', {"people.csv": "phone,name\n"})
+
+
 def _dev_zero(root: Path) -> Path:
     return _config(root, "/dev/zero")
 
@@ -173,6 +177,21 @@ def _endless_line(root: Path) -> Path:
     return _config(root, "people.csv", {"people.csv": f"phone,name\n{line}\n"})
 
 
+def _unclosed_quote(root: Path) -> Path:
+    people = 'phone,name\n+447400123456,"Sam\n+447400123457,Bob\n+447400123458,Eve\n'
+    return _config(root, "people.csv", {"people.csv": people})
+
+
+def _unclosed_quote_last(root: Path) -> Path:
+    people = 'phone,name\n+447400123456,Sam\n+447400123457,"Bob\n'
+    return _config(root, "people.csv", {"people.csv": people})
+
+
+def _quoted_header_break(root: Path) -> Path:
+    people = 'phone,"na\nme"\n+447400123456,Sam\n'
+    return _config(root, "people.csv", {"people.csv": people})
+
+
 def _endless_header(root: Path) -> Path:
     header = "phone,name," + "x" * (3 * 2**20)
     return _config(root, "people.csv", {"people.csv": f"{header}\n+447400123456,Sam\n"})
@@ -206,6 +225,15 @@ def _alias_chain(root: Path) -> Path:
     return _config(root, "people.csv", {"chain.yaml": chain, "people.csv": "phone,name\n"})
 
 
+def _cycle(root: Path) -> Path:
+    return _config(root, "people.csv", {"cycle.yaml": "x: &a [*a]\n", "people.csv": "phone,name\n"})
+
+
+def _mapping_cycle(root: Path) -> Path:
+    cycle = "templates: &t {t: {category: otp, body: x, x: *t}}\n"
+    return _config(root, "people.csv", {"cycle.yaml": cycle, "people.csv": "phone,name\n"})
+
+
 def _deep(root: Path) -> Path:
     deep = "providers: " + "[" * 50_000 + "]" * 50_000 + "\n"
     return _config(root, "people.csv", {"deep.yaml": deep, "people.csv": "phone,name\n"})
@@ -225,6 +253,7 @@ ATTACKS = [
     Attack("csv-symlink-out", _csv_symlink, AT_SOURCE, "outside the config directory"),
     Attack("yaml-symlink-out", _yaml_symlink, r"config/leak\.yaml", "outside the config"),
     Attack("directory-symlink-out", _directory_symlink, r"config/shared\b", "outside the config"),
+    Attack("nul-byte-in-source", _nul_in_source, AT_SOURCE, "cannot hold a NUL byte"),
     Attack("dev-zero", _dev_zero, AT_SOURCE, "outside the config directory"),
     Attack("symlink-to-dev-zero", _dev_zero_linked, AT_SOURCE, "outside the config directory"),
     Attack("fifo-csv", _fifo_csv, AT_SOURCE, "a FIFO (named pipe), not a regular file"),
@@ -239,11 +268,33 @@ ATTACKS = [
         "longer than 1.0 MiB",
         commands=COMMANDS[1:],
     ),
+    Attack(
+        "unclosed-csv-quote",
+        _unclosed_quote,
+        r"people\.csv:row 2: a quoted field runs over the end of the line",
+        "(an unclosed quote?); fields may not hold line breaks",
+        commands=COMMANDS[1:],
+    ),
+    Attack(
+        "unclosed-csv-quote-at-the-end",
+        _unclosed_quote_last,
+        r"people\.csv:row 3: a quoted field runs over",
+        "fields may not hold line breaks",
+        commands=COMMANDS[1:],
+    ),
+    Attack(
+        "line-break-in-csv-header",
+        _quoted_header_break,
+        r"people\.csv:row 1: (audience 'people': )?a quoted field runs over",
+        "fields may not hold line breaks",
+    ),
     Attack("endless-csv-header", _endless_header, r"people\.csv:1:1", "longer than 1.0 MiB"),
     Attack("alias-bomb", _alias, r"bomb\.yaml:\d+:\d+", "alias bomb"),
     Attack("merge-key-bomb", _merge, r"bomb\.yaml:\d+:\d+", "alias bomb"),
     Attack("value-flood", _many_values, r"flood\.yaml:1:\d+", "more than 50,000 values"),
     Attack("files-flood", _many_files, r"part\d\.yaml:1:\d+", "past 100,000 values together"),
+    Attack("recursive-alias", _cycle, r"cycle\.yaml:1:8", "alias *a refers to the collection"),
+    Attack("recursive-mapping", _mapping_cycle, r"cycle\.yaml:1:47", "(a cycle); YAML configs"),
     Attack("nesting-50000", _deep, r"deep\.yaml:1:\d+", "nested more than 64 levels"),
     Attack("alias-chain-depth", _alias_chain, r"chain\.yaml:2:69", "what the alias here expands"),
     Attack("block-nesting-400", _deep_block, r"deep\.yaml:\d+:\d+", "nested more than 64"),
@@ -264,6 +315,7 @@ def test_a_file_attack_is_refused_where_it_is_written(tmp_path: Path, attack: At
         outcome.assert_safe(code=1, located=attack.located, numbers=BASE_NUMBERS)
         assert attack.says in outcome.output, outcome.output[-2000:]
         assert "/proc/self/environ" not in outcome.output or attack.name == "proc-self-environ"
+        assert "passwd" not in outcome.output
 
 
 def test_an_allowed_csv_quoted_in_an_error_has_its_numbers_masked(tmp_path: Path) -> None:

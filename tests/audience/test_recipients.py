@@ -86,12 +86,23 @@ def test_inline_contacts_point_at_yaml(tmp_path: Path) -> None:
 
 
 def test_bom_and_quoted_fields(tmp_path: Path) -> None:
-    config = load_project(
-        _config(tmp_path, '\ufeffphone,note\n+447400123456,"Hello, ""world""\nline two"\n')
-    )
+    config = load_project(_config(tmp_path, '\ufeffphone,note\n+447400123456,"Hello, ""world"""\n'))
     (only,) = recipients(config, "people")
     assert isinstance(only, Recipient)
-    assert only.variables["note"] == 'Hello, "world"\nline two'
+    assert only.variables["note"] == 'Hello, "world"'
+
+
+def test_a_quoted_field_over_a_line_end_refuses_the_file(tmp_path: Path) -> None:
+    # fields never hold line breaks: an unclosed quote would swallow the rows after it
+    config = load_project(
+        _config(tmp_path, 'phone,note\n+447400123456,"Hello\nline two"\n+447400123457,x\n')
+    )
+    with pytest.raises(ConfigError) as caught:
+        list(recipients(config, "people"))
+    message = str(caught.value)
+    assert f"{tmp_path / 'people.csv'}:row 2: a quoted field runs over the end" in message
+    assert "Hello" not in message
+    assert "line two" not in message
 
 
 def test_bad_encoding_names_the_row_and_what_to_do(tmp_path: Path) -> None:

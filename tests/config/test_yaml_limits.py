@@ -131,3 +131,41 @@ def test_the_walk_follows_links_inside_once_and_refuses_folders_out(tmp_path: Pa
     found, problems = walk_config(config)
     assert [path.name for path in found] == ["a.yaml"]
     assert [p.location.file.name for p in problems] == ["away"]
+
+
+CYCLE = "refers to the collection that holds it (a cycle); YAML configs cannot hold cycles"
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "alias"),
+    [
+        ("x: &a [*a]\n", "c.yaml:1:8:", "*a"),
+        ("templates: &t {t: {category: otp, body: x, x: *t}}\n", "c.yaml:1:47:", "*t"),
+        ("a: &m\n  <<: *m\n", "c.yaml:2:7:", "*m"),
+        ("x: 1\ny: &a\n  - [[*a]]\n", "c.yaml:3:7:", "*a"),
+    ],
+)
+def test_an_alias_inside_its_own_anchor_is_a_located_cycle(
+    tmp_path: Path, text: str, where: str, alias: str
+) -> None:
+    message = _refusal(tmp_path, text)
+    assert where in message
+    assert f"alias {alias} {CYCLE}" in message
+
+
+def test_an_alias_to_a_closed_collection_is_no_cycle(tmp_path: Path) -> None:
+    assert _load(tmp_path, "a: &a [1]\nb: [*a, {c: *a}]\n") == {"a": [1], "b": [[1], {"c": [1]}]}
+
+
+def test_a_source_holding_a_nul_byte_is_refused_at_the_value_and_not_watched(
+    tmp_path: Path,
+) -> None:
+    from smsops.config.loader import files_read
+
+    (tmp_path / "a.yaml").write_text('audiences:\n  people:\n    source: "p.csv\\0/etc/passwd"\n')
+    (tmp_path / "p.csv").write_text("phone\n")
+    problems = load_config(tmp_path, {}).problems
+    assert [str(p.location) for p in problems] == [f"{tmp_path / 'a.yaml'}:3:13"]
+    assert "cannot hold a NUL byte" in problems[0].message
+    assert "passwd" not in problems[0].message
+    assert files_read(tmp_path) == [tmp_path / "a.yaml"]

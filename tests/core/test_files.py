@@ -86,3 +86,10 @@ def test_the_root_of_a_one_file_config_is_its_folder(root: Path) -> None:
     (root / "all.yaml").write_text("{}\n")
     assert confinement_root(root / "all.yaml") == root
     assert confinement_root(root) == root
+
+
+def test_a_name_holding_a_nul_byte_is_refused_not_a_value_error(root: Path) -> None:
+    with pytest.raises(FileRefused) as refused:
+        read_confined(root / "people.csv\0/etc/passwd", root, 100)
+    assert "NUL byte" in refused.value.reason
+    assert "passwd" not in refused.value.reason

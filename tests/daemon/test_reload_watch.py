@@ -102,3 +102,26 @@ def test_a_csv_named_by_a_refused_edit_is_watched_from_then_on(watch: Watch) -> 
     assert watch.reloads_after("append", "other.csv")  # fixing its CSV is seen
     assert not watch.reloads_after("append", "people.csv")  # no longer read
     assert not watch.reloads_after("append", "README.md")
+
+
+@pytest.mark.parametrize(
+    ("added", "where", "says"),
+    [
+        ("x: &a [*a]\n", "more.yaml:1:8", "alias *a refers to the collection that holds it"),
+        ('audiences:\n  c: {source: "p.csv\\0/etc/passwd"}\n', "more.yaml:2:15", "a NUL byte"),
+    ],
+)
+def test_a_hostile_edit_is_refused_at_its_place_while_running(
+    tmp_path: Path, added: str, where: str, says: str
+) -> None:
+    (tmp_path / "smsops.yaml").write_text(CONFIG)
+    (tmp_path / "people.csv").write_text("phone,name\n+447400123456,Sam\n")
+    config = load_project(tmp_path)
+    ledger, metrics = MemoryLedger(), Metrics()
+    service = Service(tmp_path, load_project, ledger, Runner(config, ledger, {}, metrics), metrics)
+    (tmp_path / "more.yaml").write_text(added)
+    asyncio.run(service.reload_if_changed())
+    error = service.health.reload_error or ""
+    assert f"{tmp_path / where}" in error, error
+    assert says in error
+    assert "passwd" not in error
