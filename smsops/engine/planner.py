@@ -49,6 +49,10 @@ from smsops.schedule.zones import quiet_zone, recipient_zones
 CHANGE_CHECKS = 1000
 NO_FUTURE_FIRE = "none (no fire time after --at)"
 NEXT_FIRES = 3
+# A template that reads the number can print it transformed (`|reverse`,
+# `|join('-')`, `|int + 1`), which masking by spelling cannot find: its
+# sample texts are withheld in every view; counts, segments and encodings stay.
+WITHHELD = "(not shown: the template uses the recipient's number)"
 
 
 class LedgerView(Protocol):
@@ -118,7 +122,10 @@ class _SchedulePlanner:
         quiet = self.schedule.quiet_hours_for(self.template.config)
         self.quiet = None if options.preview else quiet
         self.needs_zones = self.local or self.quiet is not None
-        self.column = config.audiences[self.schedule.audience].timezone_column
+        audience = config.audiences[self.schedule.audience]
+        self.column = audience.timezone_column
+        number_variables = {"recipient", "phone", audience.phone_column}
+        self.withhold = bool(self.template.variables & number_variables)
         self.due_by_zones: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self.known: dict[str, tuple[Known, OccurrenceKeys]] = {}
         self.sent = 0
@@ -285,7 +292,8 @@ class _SchedulePlanner:
                     desired.occurrence,
                     rendered.encoding,
                     rendered.segments,
-                    hide_number(rendered.text, member.phone),  # plans never show a full number
+                    # plans never show a full number, nor one a template transformed
+                    WITHHELD if self.withhold else hide_number(rendered.text, member.phone),
                 )
             )
         if self.options.keep_sends:

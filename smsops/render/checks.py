@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
 
 from smsops.config.loader import Config
 from smsops.config.models import Audience
@@ -22,6 +22,8 @@ from smsops.render.renderer import TOO_DEEP
 
 # What every variable holds in the trial render: a short text, like most data.
 PLACEHOLDER = "x"
+# Templates are single bodies with no loader: these would fail for every recipient.
+_LOADS = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 _FIX = (
     "keep loops, repetition, padding and output within the bounds the README lists under Rendering"
 )
@@ -64,6 +66,14 @@ def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> lis
                     f"private attributes ({', '.join(sorted(set(private)))})",
                 )
             )
+        elif loads_others(template.body):
+            problems.append(
+                Problem(
+                    config.locate("templates", name, "body"),
+                    f"template {name!r}: templates cannot include, import or extend "
+                    "other templates; put the text in this template's body",
+                )
+            )
         elif (broken := trial_render(template.body, variables[name])) is not None:
             problems.append(
                 Problem(
@@ -84,6 +94,12 @@ def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> lis
             )
     problems.extend(_unsupplied(config, variables, csv_headers))
     return problems
+
+
+def loads_others(body: str) -> bool:
+    """Whether the body has `{% include %}`, `{% import %}`, `{% from ... import %}` or
+    `{% extends %}` (raises `TemplateSyntaxError`)."""
+    return environment().parse(body).find(_LOADS) is not None  # type: ignore[arg-type]
 
 
 def trial_render(body: str, variables: set[str]) -> str | None:

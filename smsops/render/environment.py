@@ -54,7 +54,7 @@ from jinja2.utils import Namespace
 from smsops.core.errors import RenderLimitExceeded
 from smsops.render import limits
 from smsops.render.budget import BudgetedContext, charge_made, charge_step, weights_of
-from smsops.render.filters import FILTERS, lipsum
+from smsops.render.filters import FILTERS, bounded, lipsum
 
 # Variables smsops supplies to every message, before the schedule's and the contact's.
 BUILTINS = frozenset({"now", "schedule", "occurrence", "recipient"})
@@ -179,7 +179,9 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(**options)
         self.globals["range"] = bounded_range
         self.globals["lipsum"] = lipsum
-        self.filters.update(FILTERS)
+        self.filters.update(
+            {name: FILTERS.get(name) or bounded(f) for name, f in self.filters.items()}
+        )
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         """The immutable sandbox's rule (no private attributes, no `append`, `update`,

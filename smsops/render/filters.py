@@ -3,19 +3,21 @@
 Each keeps the signature and result of the Jinja filter it replaces (for
 the plain-text, non-autoescaped environment smsops renders in), sizes its
 result from its arguments before building it, and charges what it made to
-the render (MAX_MADE), also when `map` calls it once per item. Filters not
-listed here return at most a constant times their input.
+the render (MAX_MADE), also when `map` calls it once per item. Every other
+filter is wrapped by `bounded`: a constant times its input is still
+unbounded along a chain, so each text result is sized and charged.
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterable, Iterator
+from functools import update_wrapper
 from typing import Any
 
 from jinja2.filters import do_tojson, make_attrgetter
 from jinja2.runtime import Context
-from jinja2.utils import generate_lorem_ipsum, pass_context
+from jinja2.utils import _PassArg, generate_lorem_ipsum, pass_context
 
 from smsops.core.errors import RenderLimitExceeded
 from smsops.render.budget import charge_made
@@ -173,6 +175,34 @@ def lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
     if n * max > MAX_LIPSUM_WORDS:
         raise RenderLimitExceeded(LIPSUM, MAX_LIPSUM_WORDS)
     return generate_lorem_ipsum(n, html, min, max)
+
+
+def bounded(filter_: Callable[..., Any]) -> Callable[..., Any]:
+    """Any other filter, its text result sized (MAX_TEXT) and charged (MAX_MADE).
+
+    No filter chain grows past the bounds however each filter grows its
+    input (`pprint` doubles backslashes, `forceescape` quintuples `&`).
+    The wrapper takes the context, which also keeps Jinja from running the
+    filter at compile time on a constant, where no bound would apply.
+    """
+    passed = _PassArg.from_obj(filter_)
+
+    def wrapper(context: Context, *args: Any, **kwargs: Any) -> Any:
+        if passed is _PassArg.context:
+            result = filter_(context, *args, **kwargs)
+        elif passed is _PassArg.eval_context:
+            result = filter_(context.eval_ctx, *args, **kwargs)
+        elif passed is _PassArg.environment:
+            result = filter_(context.environment, *args, **kwargs)
+        else:
+            result = filter_(*args, **kwargs)
+        if isinstance(result, str | bytes):
+            check_size(len(result))
+            charge_made(context, len(result))
+        return result
+
+    # pass_context after update_wrapper, which copies the filter's own pass marker
+    return pass_context(update_wrapper(wrapper, filter_))
 
 
 # The filters above, by the names Jinja gives them.

@@ -92,6 +92,12 @@ REFUSED = {
         "{{ range(10000)|map('center', 9999)|list|length }}",
         re.escape("characters made by repeating, padding and joining per message (1,000,000)"),
     ),
+    "pprint sixteen times over": ("{{ ('\\\\' * 9000)" + "|pprint" * 16 + " }}", TEXT),
+    "forceescape in a loop": (
+        "{% set ns = namespace(x='&' * 9000) %}{% for i in range(2000) %}"
+        "{% set ns.x = ns.x|forceescape %}{% endfor %}{{ ns.x|length }}",
+        TEXT,
+    ),
 }
 
 
@@ -159,3 +165,91 @@ def test_a_private_attribute_reached_through_a_filter_is_a_skip(tmp_path: Path) 
         max_seconds=SECONDS,
     )
     assert "2 skipped" in outcome.output
+
+
+# The recipient's number transformed: masking by spelling cannot find it, so a
+# template that reads the number has its sample texts withheld in every view.
+TRANSFORMED = {
+    "join": "{{ recipient.phone|join('-') }}",
+    "reverse": "{{ recipient.phone|reverse|join }}",
+    "batch": "{{ recipient.phone|list|batch(7)|list }}",
+    "replace": "{{ recipient.phone|replace('4', 'four') }}",
+    "int plus one": "{{ recipient.phone|int + 1 }}",
+    "hex": "{{ '%x'|format(recipient.phone|int) }}",
+}
+WITHHELD = "(not shown: the template uses the recipient's number)"
+
+
+@pytest.mark.parametrize("case", sorted(TRANSFORMED))
+def test_a_transformed_number_is_never_shown(tmp_path: Path, case: str) -> None:
+    config = _config(tmp_path, "Marker " + TRANSFORMED[case])
+    views = [
+        ["plan", str(config)],
+        ["plan", "--format", "json", str(config)],
+        ["plan", "--format", "markdown", str(config)],
+        ["render", str(config)],
+        ["render", "--format", "json", str(config)],
+    ]
+    for args in views:
+        outcome = run_cli(args, cwd=tmp_path)
+        outcome.assert_safe(code=0, numbers=BASE_NUMBERS, max_seconds=SECONDS)
+        assert "Marker" not in outcome.output, (args, outcome.output)
+        assert WITHHELD in outcome.output, (args, outcome.output)
+        if "json" not in args:  # the counts are still shown
+            assert re.search(r"2 (to send|messages)", outcome.output), (args, outcome.output)
+
+
+@pytest.mark.parametrize("column", ["phone", "mobile"])
+def test_a_transformed_phone_column_is_never_shown(tmp_path: Path, column: str) -> None:
+    rows = "".join(f"{number},Sam\n" for number in BASE_NUMBERS)
+    config = write_config(
+        tmp_path,
+        {
+            "providers.yaml": BASE_PROVIDERS,
+            "people.csv": f"{column},name\n{rows}",
+            "rest.yaml": f"""\
+                templates:
+                  hostile:
+                    category: transactional
+                    body: "Marker {{{{ {column}|join('-') }}}}"
+                audiences:
+                  people: {{source: people.csv, phone_column: {column}}}
+                schedules:
+                  greet: {{template: hostile, audience: people, provider: ses}}
+                """,
+        },
+    )
+    for args in (["plan", "--format", "markdown", str(config)], ["render", str(config)]):
+        outcome = run_cli(args, cwd=tmp_path)
+        outcome.assert_safe(code=0, numbers=BASE_NUMBERS, max_seconds=SECONDS)
+        assert "Marker" not in outcome.output, (args, outcome.output)
+        assert WITHHELD in outcome.output, (args, outcome.output)
+
+
+def test_a_template_without_the_number_still_shows_samples(tmp_path: Path) -> None:
+    config = _config(tmp_path, "Marker {{ name }}")
+    outcome = run_cli(["plan", str(config)], cwd=tmp_path)
+    outcome.assert_safe(code=0, numbers=BASE_NUMBERS, max_seconds=SECONDS)
+    assert "Marker Sam" in outcome.output
+    assert WITHHELD not in outcome.output
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{% include 'x' %}",
+        "{% import 'x' as m %}",
+        "{% from 'x' import y %}",
+        "{% extends 'x' %}",
+    ],
+)
+def test_include_import_and_extends_are_refused_by_validate(tmp_path: Path, body: str) -> None:
+    config = _config(tmp_path, body)
+    for command in ("validate", "plan"):
+        outcome = run_cli([command, str(config)], cwd=tmp_path)
+        outcome.assert_safe(
+            code=1,
+            located=LOCATED + "templates cannot include, import or extend other templates",
+            numbers=BASE_NUMBERS,
+            max_seconds=SECONDS,
+        )

@@ -114,6 +114,13 @@ BOMBS = {
     "{% for i in range(10000) %}{% set x = name ~ ('q' * 9000) %}{% endfor %}": limits.MADE,
     "{% set ns = namespace(s=name) %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
     "{% endfor %}{{ ns.s }}": limits.TEXT,
+    # Filters that grow their input a constant times, chained (every filter is sized).
+    "{{ ('\\\\' * 9000)" + "|pprint" * 16 + " }}": limits.TEXT,
+    "{{ ('<' * 2000)|forceescape|forceescape }}": limits.TEXT,
+    "{% set ns = namespace(x='&' * 9000) %}{% for i in range(2000) %}"
+    "{% set ns.x = ns.x|forceescape %}{% endfor %}": limits.TEXT,
+    "{{ ('&' * 2001)|escape }}": limits.TEXT,
+    "{{ range(10000)|map('string')|map('center', 50)|map('upper')|list|length }}": limits.MADE,
 }
 
 
