@@ -65,7 +65,8 @@ class Attack:
     within: list[str] = field(default_factory=list)  # text some inline code must contain
 
 
-CSV_NAME = "Sam @octocat <img src=x onerror=alert(1)> [go](https://evil.example)\r\n```\n@team\n```"
+# One line: a CSV field may not hold a line break (refused: tests/attacks/test_files.py).
+CSV_NAME = "Sam @octocat <img src=x onerror=alert(1)> [go](https://evil.example) ``` @team ```"
 CSV_BODY = f'phone,name\n+447400123456,"{CSV_NAME.replace(chr(34), chr(34) * 2)}"\n'
 TZ_CELL = "@octocat <img src=x onerror=alert(1)> [go](https://evil.example) **b**"
 HOSTILE_FILE = "@octocat <b>x</b> [l](u) _e_.csv"
@@ -78,7 +79,7 @@ ATTACKS = {
         },
         ["Hi Sam " + MARKUP],
     ),
-    "markup, CR and a code fence in CSV data": Attack(
+    "markup and a code fence in CSV data": Attack(
         {
             "providers.yaml": BASE_PROVIDERS,
             "rest.yaml": rest(audience="source: people.csv"),

@@ -104,14 +104,15 @@ SHOWN = {
         ["10,000 to send\\nPlan: 0 messages\\x08\\x08\\x08\\nNothing to send."],
         ["10,000 to send\nPlan: 0 messages\b\b\b\nNothing to send."],
     ),
-    "OSC 52 clipboard write and a CR overwrite in CSV data": Shown(
+    # (a CR in a CSV cell is a line break there, refused: tests/attacks/test_files.py)
+    "OSC 52 clipboard write and a backspace overwrite in CSV data": Shown(
         {
             "providers.yaml": BASE_PROVIDERS,
             "rest.yaml": rest(audience="source: people.csv"),
-            "people.csv": people_csv(csv_cell(f"Sam{OSC52}\rnothing to send")),
+            "people.csv": people_csv(csv_cell(f"Sam{OSC52}\b\b\bnothing to send")),
         },
-        [f"Hi Sam{OSC52_SHOWN}\\rnothing to send"],
-        [f"Hi Sam{OSC52}\rnothing to send"],
+        [f"Hi Sam{OSC52_SHOWN}\\x08\\x08\\x08nothing to send"],
+        [f"Hi Sam{OSC52}\b\b\bnothing to send"],
     ),
     "bidi overrides in CSV data and in the template body": Shown(
         {
@@ -146,10 +147,10 @@ SHOWN = {
                 audience="source: people.csv\n    timezone_column: tz", category="marketing"
             ),
             "people.csv": people_csv(
-                "Sam,Europe/London", "Alex," + csv_cell(f"Europe/X{OSC52}\r\u202e"), tz=True
+                "Sam,Europe/London", "Alex," + csv_cell(f"Europe/X{OSC52}\b\u202e"), tz=True
             ),
         },
-        [f"unknown time zone 'Europe/X{OSC52_SHOWN}\\r\\u202e'"],  # quoted with repr()
+        [f"unknown time zone 'Europe/X{OSC52_SHOWN}\\x08\\u202e'"],  # quoted with repr()
         in_render=False,
     ),
     "escape sequences and rich markup in a currency": Shown(
