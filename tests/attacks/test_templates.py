@@ -184,13 +184,15 @@ WITHHELD = "(not shown: the template uses the recipient's number)"
 def test_a_transformed_number_is_never_shown(tmp_path: Path, case: str) -> None:
     config = _config(tmp_path, "Marker " + TRANSFORMED[case])
     views = [
+        ["plan", "--format", "markdown", str(config)],  # the PR comment, for every transform
         ["plan", str(config)],
         ["plan", "--format", "json", str(config)],
-        ["plan", "--format", "markdown", str(config)],
         ["render", str(config)],
         ["render", "--format", "json", str(config)],
     ]
-    for args in views:
+    # Samples are withheld where they are made (the planner, which render shares):
+    # every view for one transform, the PR comment for the others (keeps the suite fast).
+    for args in views if case == "join" else views[:1]:
         outcome = run_cli(args, cwd=tmp_path)
         outcome.assert_safe(code=0, numbers=BASE_NUMBERS, max_seconds=SECONDS)
         assert "Marker" not in outcome.output, (args, outcome.output)
