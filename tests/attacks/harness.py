@@ -28,7 +28,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +122,30 @@ def plant_outside(root: Path) -> Path:
     return outside
 
 
+def attack_env(cwd: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every attack runs in: every secret of `SECRETS`, the `OUTSIDE`
+    marker (as `/proc/self/environ` would show it), a private cache, no colour."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cwd),
+        "SMSOPS_CACHE_DIR": str(cwd / ".cache"),
+        "NO_COLOR": "1",
+        "ATTACK_OUTSIDE": OUTSIDE,
+        **SECRETS,
+        **(extra or {}),
+    }
+
+
+def memory_cap(memory_mb: int) -> Callable[[], None]:
+    """A `preexec_fn` capping the child's address space at `memory_mb` (set before exec)."""
+    limit = memory_mb * 2**20
+
+    def bound() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return bound
+
+
 def run_cli(
     args: Sequence[str],
     *,
@@ -138,30 +162,16 @@ def run_cli(
     directory, and no colour. On timeout the whole process group is killed
     and the test fails.
     """
-    limit = memory_mb * 2**20
-    full_env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "SMSOPS_CACHE_DIR": str(cwd / ".cache"),
-        "NO_COLOR": "1",
-        "ATTACK_OUTSIDE": OUTSIDE,
-        **SECRETS,
-        **(env or {}),
-    }
-
-    def bound() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "smsops", *args],
         cwd=cwd,
-        env=full_env,
+        env=attack_env(cwd, env),
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=bound,  # a resource limit, set before exec
+        preexec_fn=memory_cap(memory_mb),
         start_new_session=True,
     )
     try:

@@ -13,7 +13,6 @@ import contextlib
 import os
 import pty
 import re
-import resource
 import signal
 import sqlite3
 import subprocess
@@ -34,10 +33,10 @@ from tests.attacks.harness import (
     BASE_PROVIDERS,
     BASE_REST,
     MEMORY_MB,
-    OUTSIDE,
-    SECRETS,
     TIMEOUT_S,
     Outcome,
+    attack_env,
+    memory_cap,
     run_cli,
     write_config,
 )
@@ -261,31 +260,19 @@ def run_raw(
     at once, as `smsops ... | true` does). `eof_on_tty`: stdin is a terminal
     on which Ctrl-D is typed.
     """
-    limit = MEMORY_MB * 2**20
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "SMSOPS_CACHE_DIR": str(cwd / ".cache"),
-        "NO_COLOR": "1",
-        "ATTACK_OUTSIDE": OUTSIDE,
-        **SECRETS,
-    }
     master = slave = -1
     if eof_on_tty:
         master, slave = pty.openpty()
-
-    def bound() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "smsops", *args],
         cwd=cwd,
-        env=env,
+        env=attack_env(cwd),
         stdin=slave if eof_on_tty else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=bound,  # a resource limit, set before exec
+        preexec_fn=memory_cap(MEMORY_MB),
         start_new_session=True,
     )
     assert process.stdout is not None
