@@ -26,11 +26,14 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.attacks.zygote import zygote
 
 # Values of the environment variables every attack runs with: a config may
 # name them as `${env:...}` secrets; none may ever be printed or stored.
@@ -155,7 +158,12 @@ def run_cli(
     timeout: float = TIMEOUT_S,
     memory_mb: int = MEMORY_MB,
 ) -> Outcome:
-    """Run `python -m smsops *args` in `cwd`, capped at `memory_mb` of address space.
+    """Run `python -m smsops *args` in `cwd` in a fresh process, capped at `memory_mb`.
+
+    The process is forked from a server that has imported smsops (see
+    `zygote`: a run costs milliseconds, not the interpreter's start); a new
+    interpreter when `env` sets a `PYTHON*` variable (which acts at start)
+    or `SMSOPS_TEST_EXEC=1` is set.
 
     The environment holds every secret of `SECRETS` and the `OUTSIDE`
     marker (as `/proc/self/environ` would show it), a private cache
@@ -163,6 +171,24 @@ def run_cli(
     and the test fails.
     """
     started = time.monotonic()
+    # A PYTHON* variable (PYTHONPATH to a sitecustomize hook) acts at interpreter start.
+    starts_python = any(name.startswith("PYTHON") for name in env or {})
+    if os.environ.get("SMSOPS_TEST_EXEC") != "1" and not starts_python:
+        try:
+            ran = zygote(attack_env(Path(tempfile.gettempdir()))).run(
+                list(args),
+                cwd=cwd,
+                env=attack_env(cwd, env),
+                stdin=stdin,
+                timeout=timeout,
+                memory_mb=memory_mb,
+            )
+        except TimeoutError:
+            raise AssertionError(
+                f"smsops {' '.join(args)} still running after {timeout:.0f} s"
+            ) from None
+        seconds = time.monotonic() - started
+        return Outcome(tuple(args), ran.code, ran.stdout, ran.stderr, seconds)
     process = subprocess.Popen(
         [sys.executable, "-m", "smsops", *args],
         cwd=cwd,
