@@ -162,7 +162,9 @@ def open_snapshot(snapshot: Snapshot) -> BinaryIO:
         raise SnapshotBroken(snapshot.original, snapshot.copy, _missing(exc)) from None
     try:
         opened = os.fstat(fd)
-        if not stat.S_ISREG(opened.st_mode) or opened.st_size != snapshot.size:
+        if not stat.S_ISREG(opened.st_mode):
+            raise SnapshotBroken(snapshot.original, snapshot.copy, "is no longer a regular file")
+        if opened.st_size != snapshot.size:
             raise SnapshotBroken(snapshot.original, snapshot.copy, "was altered (its size changed)")
         os.set_blocking(fd, True)
         raw = _Verified(io.FileIO(fd, "r", closefd=True), snapshot)
