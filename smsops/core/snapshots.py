@@ -32,15 +32,12 @@ removes a copy another (a daemon, a concurrent `apply`) still reads.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import os
-import shutil
 import stat
 import tempfile
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,11 +46,9 @@ from typing import BinaryIO
 
 from smsops.core.errors import CacheUnusable, FileRefused, SnapshotBroken
 from smsops.core.files import MiB, open_confined
+from smsops.core.snapshot_dirs import remove_run, run_directory
 
 BLOCK = MiB  # bytes copied and hashed at a time: memory stays flat for any file size
-_LOCK_NAME = ".lock"
-_RUN_PREFIX = "run-"
-SWEEP_AFTER = 60.0  # seconds a dead process's directory is left before it is removed
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,10 +67,12 @@ class SnapshotStore:
     """The per-process directory of copies, with a count of the live snapshots of each."""
 
     def __init__(self, directory: Path | None) -> None:
-        self.directory, self._lock_fd = _run_directory(directory)
+        self.directory, self._lock_fd = run_directory(directory)
         self._users: dict[str, int] = {}
-        self._guard = threading.Lock()
-        weakref.finalize(self, _remove_run, self.directory, self._lock_fd)
+        # Reentrant: a snapshot's finalizer (`_release`) may run inside `capture`'s
+        # critical section when a garbage collection starts there.
+        self._guard = threading.RLock()
+        weakref.finalize(self, remove_run, self.directory, self._lock_fd, os.getpid())
 
     def capture(self, path: Path, root: Path, max_bytes: int) -> Snapshot:
         """Copy `path` (confined to `root`, at most `max_bytes`) into the store, hashing it.
@@ -102,11 +99,18 @@ class SnapshotStore:
                 raise FileRefused(path, "changed while it was being read; try again")
             name = digest.hexdigest()
             copy = self.directory / name
-            with self._guard, _store_errors(self.directory):
-                os.close(fd)
-                fd = -1
-                os.replace(temporary, copy)  # a fresh copy also repairs an altered one
+            os.close(fd)
+            fd = -1
+            with self._guard:
+                # Counted first: a release of the same content (a finalizer may run
+                # here, in this thread) can then never remove the copy made now.
                 self._users[name] = self._users.get(name, 0) + 1
+                try:
+                    with _store_errors(self.directory):
+                        os.replace(temporary, copy)  # a fresh copy also repairs an altered one
+                except BaseException:
+                    self._release(name)
+                    raise
         except BaseException:
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -227,67 +231,3 @@ class _Verified(io.RawIOBase):
     def close(self) -> None:
         self._file.close()
         super().close()
-
-
-def _run_directory(directory: Path | None) -> tuple[Path, int | None]:
-    """A new private directory for this process's copies, and the lock that marks it alive."""
-    if directory is None:
-        return Path(tempfile.mkdtemp(prefix="smsops-snapshots-")), None
-    home = directory / "snapshots"
-    try:
-        home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _check_private(home)
-        _sweep(home)
-        run = Path(tempfile.mkdtemp(prefix=_RUN_PREFIX, dir=home))
-        lock = os.open(run / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        raise CacheUnusable(home, exc.strerror or str(exc)) from None
-    return run, lock
-
-
-def _check_private(home: Path) -> None:
-    """`home` must be a real directory of this user; it is made private (0700)."""
-    info = os.lstat(home)
-    if stat.S_ISLNK(info.st_mode):
-        raise CacheUnusable(home, "it is a symlink")
-    if not stat.S_ISDIR(info.st_mode):
-        raise CacheUnusable(home, "it is not a directory")
-    if info.st_uid != os.geteuid():
-        raise CacheUnusable(home, "it belongs to another user")
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        os.chmod(home, 0o700)
-
-
-def _sweep(home: Path) -> None:
-    """Remove the run directories of processes that are gone (their lock is free).
-
-    Only directories untouched for `SWEEP_AFTER` seconds: a process that is
-    starting holds its directory a moment before it holds the lock.
-    """
-    oldest = time.time() - SWEEP_AFTER
-    for entry in os.scandir(home):
-        if not entry.name.startswith(_RUN_PREFIX) or not entry.is_dir(follow_symlinks=False):
-            continue
-        if entry.stat(follow_symlinks=False).st_mtime > oldest:
-            continue
-        try:
-            fd = os.open(Path(entry.path) / _LOCK_NAME, os.O_RDWR | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            continue  # being created right now, or already swept by another process
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue  # its process is alive
-        shutil.rmtree(entry.path, ignore_errors=True)
-        os.close(fd)
-
-
-def _remove_run(directory: Path, lock: int | None) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
-    if lock is not None:
-        with contextlib.suppress(OSError):
-            os.close(lock)

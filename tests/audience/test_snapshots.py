@@ -15,7 +15,8 @@ import pytest
 
 from smsops.config.loader import Config
 from smsops.core.errors import ConfigError
-from smsops.core.snapshots import SWEEP_AFTER, store_for
+from smsops.core.snapshot_dirs import SWEEP_AFTER
+from smsops.core.snapshots import store_for
 from smsops.engine.planner import PlanOptions, make_plan
 from smsops.engine.project import load_project, pointed_at
 from smsops.ledger.memory import MemoryLedger
