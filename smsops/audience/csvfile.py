@@ -5,8 +5,10 @@ surfaces at the block, up to a few hundred rows before the row that holds
 it; `undecodable_row` finds that row by decoding the file again line by
 line, which only a broken file pays for.
 
-Every open goes through `open_confined` (inside the config, a regular file,
-at most `CSV_MAX_BYTES`), and no line is ever longer than `CSV_MAX_LINE`
+Every read is of the file's snapshot, taken through `open_confined` when
+the config was loaded (inside the config, a regular file, at most
+`CSV_MAX_BYTES`; see `smsops.core.snapshots`), never of the file on disk,
+and no line is ever longer than `CSV_MAX_LINE`
 characters in memory: one endless line is refused where it starts. No field
 holds a line break (`records`): an unclosed quote would otherwise swallow
 the rows after it into one field, contacts vanishing without a word.
@@ -18,11 +20,11 @@ import codecs
 import csv
 import io
 from collections.abc import Generator, Iterator
-from pathlib import Path
 from typing import Protocol
 
-from smsops.core.errors import FileRefused
-from smsops.core.files import CSV_MAX_BYTES, CSV_MAX_LINE, describe_size, open_confined
+from smsops.core.errors import SnapshotBroken
+from smsops.core.files import CSV_MAX_LINE, describe_size
+from smsops.core.snapshots import Snapshot, open_snapshot
 
 
 class LineTooLong(ValueError):
@@ -77,9 +79,9 @@ def records(reader: Reader, first: int = 1) -> Iterator[list[str]]:
         yield row
 
 
-def open_text(path: Path, root: Path, encoding: str) -> io.TextIOWrapper:
-    """The CSV file (confined to `root`) as text; a UTF-8 byte-order mark is dropped."""
-    raw = open_confined(path, root, CSV_MAX_BYTES)
+def open_text(snapshot: Snapshot, encoding: str) -> io.TextIOWrapper:
+    """The CSV file's snapshot as text; a UTF-8 byte-order mark is dropped."""
+    raw = open_snapshot(snapshot)
     try:
         return io.TextIOWrapper(raw, encoding=_with_bom(encoding), newline="")
     except BaseException:  # an unknown encoding: the file is closed, not leaked
@@ -103,24 +105,24 @@ def text_lines(text: io.TextIOWrapper) -> Iterator[str]:
         yield line
 
 
-def undecodable_row(path: Path, root: Path, encoding: str, delimiter: str) -> int | None:
+def undecodable_row(snapshot: Snapshot, encoding: str, delimiter: str) -> int | None:
     """The row (the header is row 1) that cannot be decoded, if any.
 
-    None also when the file cannot be read again (replaced meanwhile, a line
-    too long before the bad bytes): the caller then points at its block.
+    None also when the file cannot be read again (its snapshot broken, a
+    line too long before the bad bytes): the caller then points at its block.
     """
     read = 0
     try:
-        for _ in records(csv.reader(csv_lines(path, root, encoding), delimiter=delimiter)):
+        for _ in records(csv.reader(csv_lines(snapshot, encoding), delimiter=delimiter)):
             read += 1
     except UnicodeDecodeError:
         return read + 1
-    except (OSError, FileRefused, LineTooLong, FieldRunsOver, csv.Error):
+    except (OSError, SnapshotBroken, LineTooLong, FieldRunsOver, csv.Error):
         return None
     return None
 
 
-def csv_lines(path: Path, root: Path, encoding: str) -> Generator[str, None, None]:
+def csv_lines(snapshot: Snapshot, encoding: str) -> Generator[str, None, None]:
     """Decoded lines of a CSV file, decoded one line at a time (slow, exact).
 
     Decoding per line (not per block) makes a decoding error surface at the
@@ -128,7 +130,7 @@ def csv_lines(path: Path, root: Path, encoding: str) -> Generator[str, None, Non
     at most `CSV_MAX_LINE` bytes at a time (a longer one is `LineTooLong`).
     """
     decoder = codecs.getincrementaldecoder(_with_bom(encoding))()
-    with open_confined(path, root, CSV_MAX_BYTES) as handle:
+    with open_snapshot(snapshot) as handle:
         number = 0
         while raw := handle.readline(CSV_MAX_LINE):
             number += 1

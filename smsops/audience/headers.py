@@ -1,5 +1,8 @@
 """The header row of each CSV audience: read once when a config is loaded, checked, returned.
 
+The header is read from the file's snapshot (captured by the loader), so
+what is checked here is what the generation's rounds will read.
+
 Reading a CSV file is data access, so it lives here beside the rows, not
 among the config's cross-checks. The headers are a return value: the
 template checks (which variables can a recipient supply?) take them as an
@@ -11,14 +14,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from smsops.audience.csvfile import FieldRunsOver, LineTooLong, csv_lines, records
 from smsops.config.diagnostics import did_you_mean
 from smsops.config.loader import Config
 from smsops.config.models import Audience
-from smsops.core.errors import FileRefused, Location, Problem
+from smsops.core.errors import Location, Problem, SnapshotBroken
 from smsops.core.phone import scrub_numbers
+from smsops.core.snapshots import Snapshot
 
 # A header cell quoted in an error is cut to this many characters.
 QUOTED_CELL = 40
@@ -40,10 +43,11 @@ def read_headers(config: Config) -> Headers:
     problems: list[Problem] = []
     for name, audience in config.audiences.items():
         path = audience.source_path()
-        if path is None:
-            continue
+        snapshot = None if path is None else config.snapshots.get(path)
+        if path is None or snapshot is None:
+            continue  # no file, or one that could not be captured (the loader said why)
         where = config.locate("audiences", name, "source")
-        header = _header(name, audience, path, where)
+        header = _header(name, audience, snapshot, where)
         if isinstance(header, Problem):
             problems.append(header)
             continue
@@ -52,14 +56,15 @@ def read_headers(config: Config) -> Headers:
     return Headers(columns, problems)
 
 
-def _header(name: str, audience: Audience, path: Path, where: Location) -> list[str] | Problem:
-    """The header row of the audience's file at `path`, or why it cannot be read."""
+def _header(
+    name: str, audience: Audience, snapshot: Snapshot, where: Location
+) -> list[str] | Problem:
+    """The header row of the audience's file (its snapshot), or why it cannot be read."""
+    path = snapshot.original
     try:
-        return read_header(audience, path)
-    except FileNotFoundError:
-        return Problem(where, f"audience {name!r}: CSV file {str(path)!r} does not exist")
-    except FileRefused as exc:
-        return Problem(where, f"audience {name!r}: CSV file {str(path)!r} refused: {exc.reason}")
+        return read_header(audience, snapshot)
+    except SnapshotBroken as exc:
+        return Problem(where, f"audience {name!r}: {exc.reason}")
     except LineTooLong as exc:
         return Problem(Location(path, exc.line, 1), f"audience {name!r}: {exc}")
     except FieldRunsOver as exc:
@@ -110,9 +115,9 @@ def quoted_cell(cell: str) -> str:
     return text if len(text) <= QUOTED_CELL else text[: QUOTED_CELL - 1] + "…"
 
 
-def read_header(audience: Audience, path: Path) -> list[str]:
-    """The header row of an audience's CSV file at `path` (empty when the file is empty)."""
-    lines = csv_lines(path, audience.source_root(), audience.encoding)
+def read_header(audience: Audience, snapshot: Snapshot) -> list[str]:
+    """The header row of an audience's CSV file, from its snapshot (empty when it is empty)."""
+    lines = csv_lines(snapshot, audience.encoding)
     try:
         row = next(records(csv.reader(lines, delimiter=audience.delimiter)), [])
     finally:

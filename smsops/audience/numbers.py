@@ -4,11 +4,12 @@ Normalising is most of the cost of a plan (~20 µs a number, pure Python in
 `phonenumbers`). The results for a CSV file are kept in the cache directory
 the caller passes (the CLI and the daemon read the `SMSOPS_CACHE_DIR`
 setting, default `~/.cache/smsops`; without one nothing is kept) under the
-hash of the file's bytes, its `default_region` and the phonenumbers version:
-one line per data row, in file order. A changed file has another hash, so a stale entry is
-never read; an entry is written only when the whole file was read and did
-not change meanwhile. A cache that cannot be written is skipped silently:
-it only saves time.
+hash of the file's bytes (its snapshot's digest, taken when the config was
+loaded: no second pass over the file), its `default_region` and the
+phonenumbers version: one line per data row, in file order. A changed file
+has another hash, so a stale entry is never read; an entry is written only
+when the whole snapshot was read (and so verified). A cache that cannot be
+written is skipped silently: it only saves time.
 
 Without an entry, a big file is normalised on every core (process pool,
 a bounded number of chunks in flight so memory stays flat).
@@ -26,9 +27,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from smsops.core.errors import FileRefused
-from smsops.core.files import CSV_MAX_BYTES, open_confined
 from smsops.core.phone import PhoneNumber, normalize
+from smsops.core.snapshots import Snapshot
 
 FORMAT = "2"  # lines: result, tab, the raw number (escaped)
 CHUNK = 4096  # numbers per task
@@ -40,29 +40,22 @@ Result = PhoneNumber | str
 
 
 def normalised(
-    path: Path,
-    root: Path,
+    snapshot: Snapshot,
     region: str | None,
     rows: Iterator[tuple[Row, str]],
     cache_dir: Path | None,
 ) -> Iterator[tuple[Row, Result]]:
-    """(row, E.164 number or why not) for each (row, raw phone) of the CSV at `path`.
+    """(row, E.164 number or why not) for each (row, raw phone) of the CSV `snapshot`.
 
-    The file is hashed through the same confined open as its rows are read
-    (inside `root`, a regular file, bounded): a refused file is never read.
     Without a `cache_dir` every number is normalised and nothing is written.
     """
-    try:
-        before = path.stat()
-        if cache_dir is None:
-            parallel = before.st_size >= PARALLEL_FROM
-            return _uncached(_computed(rows, region, parallel=parallel))
-        entry = cache_dir / f"numbers-{_digest(path, root, region)}.txt"
-    except (OSError, FileRefused):  # unreadable or refused: reading the rows says why
-        return _uncached(_computed(rows, region, parallel=False))
+    parallel = snapshot.size >= PARALLEL_FROM
+    if cache_dir is None:
+        return _uncached(_computed(rows, region, parallel=parallel))
+    entry = cache_dir / f"numbers-{_key(snapshot, region)}.txt"
     if entry.is_file():
         return _from_entry(entry, rows, region)
-    return _filling(entry, path, before, rows, region)
+    return _filling(entry, rows, region, parallel=parallel)
 
 
 def _uncached(
@@ -72,42 +65,27 @@ def _uncached(
 
 
 def _filling(
-    entry: Path,
-    path: Path,
-    before: os.stat_result,
-    rows: Iterator[tuple[Row, str]],
-    region: str | None,
+    entry: Path, rows: Iterator[tuple[Row, str]], region: str | None, *, parallel: bool
 ) -> Iterator[tuple[Row, Result]]:
     """Normalise every number and write the cache entry on the way (kept if complete)."""
     out = _open_entry(entry)
     complete = False
     try:
-        for (row, raw), result in _computed(rows, region, parallel=before.st_size >= PARALLEL_FROM):
+        for (row, raw), result in _computed(rows, region, parallel=parallel):
             if out is not None:
                 out[0].write(_line(result, raw) + "\n")
             yield row, result
         complete = True
     finally:
         if out is not None:
-            _close_entry(out, entry, complete and _unchanged(path, before))
+            _close_entry(out, entry, complete)
 
 
-def _unchanged(path: Path, before: os.stat_result) -> bool:
-    try:
-        after = path.stat()
-    except OSError:
-        return False
-    return (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
-
-
-def _digest(path: Path, root: Path, region: str | None) -> str:
+def _key(snapshot: Snapshot, region: str | None) -> str:
     import phonenumbers
 
-    digest = hashlib.sha256(f"{FORMAT}\0{region}\0{phonenumbers.__version__}\0".encode())
-    with open_confined(path, root, CSV_MAX_BYTES) as f:
-        while block := f.read(2**20):
-            digest.update(block)
-    return digest.hexdigest()[:40]
+    key = f"{FORMAT}\0{region}\0{phonenumbers.__version__}\0{snapshot.digest}"
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def _from_entry(
@@ -115,9 +93,9 @@ def _from_entry(
 ) -> Iterator[tuple[Row, Result]]:
     """Each row with its cached result, used only when the line's raw number is the row's.
 
-    The hash was taken before the rows are read: if the file is replaced in
-    between (a git-sync), a line would belong to another row. Each line
-    carries its raw number, so such a row is normalised afresh instead.
+    The rows come from a verified snapshot of the very content the key
+    names; each line still carries its raw number, so a line that does not
+    belong to its row (an entry altered on disk) is normalised afresh instead.
     """
     with entry.open(encoding="utf-8") as lines:
         # lines first: zip stops at the end of the entry without taking a row

@@ -3,7 +3,9 @@
 A CSV file is read row by row (a million rows are never all in memory as
 rows); numbers become E.164; an invalid number, a repeated number (the first
 row wins) and an excluded number become a `Skip` with its row and reason.
-Row numbers count the header as row 1, like a spreadsheet.
+Row numbers count the header as row 1, like a spreadsheet. Rows are read
+from the file's snapshot taken at load (`Config.snapshots`), never from the
+file on disk: an edit made since reaches only the next generation.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from smsops.audience.csvfile import (
 )
 from smsops.config.loader import Config
 from smsops.config.models import Audience
-from smsops.core.errors import ConfigError, FileRefused, Location, Problem
+from smsops.core.errors import ConfigError, Location, Problem, SnapshotBroken
 from smsops.core.phone import PhoneNumber, normalize
 from smsops.core.recipient import Recipient, Source
 from smsops.core.skips import Skip, SkipReason
+from smsops.core.snapshots import Snapshot
 
 # A CSV row as read: the file's source (header, path), the row's cells, its row number.
 _Row = tuple[Source, list[str], int]
@@ -127,9 +130,12 @@ def _rows(
     config: Config, name: str, audience: Audience, path: Path, cache_dir: Path | None
 ) -> Iterator[tuple[_Row, PhoneNumber | str]]:
     """((source, cells, row number), E.164 number or why not) of each CSV row; numbers cached."""
-    rows = _csv_rows(path, audience, config.locate("audiences", name, "source"))
-    root = audience.source_root()
-    return numbers.normalised(path, root, audience.default_region, rows, cache_dir)
+    declared = config.locate("audiences", name, "source")
+    snapshot = config.snapshots.get(path)
+    if snapshot is None:  # a Config not made by the loader: never read the live file instead
+        raise _problem(declared, f"CSV file {str(path)!r} was not captured when it was loaded")
+    rows = _csv_rows(snapshot, audience, declared)
+    return numbers.normalised(snapshot, audience.default_region, rows, cache_dir)
 
 
 def _text(value: object) -> str:
@@ -138,12 +144,14 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _csv_rows(path: Path, audience: Audience, declared: Location) -> Iterator[tuple[_Row, str]]:
-    """((source, cells, row number), raw phone) of each non-blank data row."""
-    root = audience.source_root()
+def _csv_rows(
+    snapshot: Snapshot, audience: Audience, declared: Location
+) -> Iterator[tuple[_Row, str]]:
+    """((source, cells, row number), raw phone) of each non-blank data row of the snapshot."""
+    path = snapshot.original
     row_number = 1
     try:
-        with open_text(path, root, audience.encoding) as text:
+        with open_text(snapshot, audience.encoding) as text:
             reader = records(csv.reader(text_lines(text), delimiter=audience.delimiter))
             header = tuple(column.strip() for column in next(reader, []))
             if audience.phone_column not in header:
@@ -155,10 +163,8 @@ def _csv_rows(path: Path, audience: Audience, declared: Location) -> Iterator[tu
                 if not phone.strip() and not any(cell.strip() for cell in row):
                     continue  # blank lines are not contacts
                 yield (source, row, row_number), phone
-    except FileNotFoundError:
-        raise _problem(declared, f"CSV file {str(path)!r} does not exist") from None
-    except FileRefused as exc:
-        raise _problem(declared, f"CSV file {str(path)!r} refused: {exc.reason}") from None
+    except SnapshotBroken as exc:
+        raise _problem(declared, f"CSV file {str(path)!r}: {exc.reason}") from None
     except LineTooLong as exc:
         raise _problem(Location(path, exc.line, 1), str(exc)) from None
     except FieldRunsOver as exc:
@@ -166,7 +172,7 @@ def _csv_rows(path: Path, audience: Audience, declared: Location) -> Iterator[tu
     except OSError as exc:
         raise _problem(declared, f"cannot read CSV file {str(path)!r}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        bad = undecodable_row(path, root, audience.encoding, audience.delimiter)
+        bad = undecodable_row(snapshot, audience.encoding, audience.delimiter)
         raise _problem(
             Location(path, row=bad or row_number + 1),
             f"not {audience.encoding} text ({exc.reason}); set `encoding` on the audience "

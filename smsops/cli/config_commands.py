@@ -18,7 +18,7 @@ def _validate(args: argparse.Namespace) -> int:
     from smsops.engine.project import load_project  # keep --help fast
 
     try:
-        config = load_project(args.config)
+        config = load_project(args.config, cache_dir())
     except ConfigError as exc:
         if args.format != "json":
             raise  # main() prints config problems the same way for every command
@@ -59,7 +59,7 @@ def _render(args: argparse.Namespace) -> int:
     from smsops.engine.project import load_project
     from smsops.report.preview_format import as_json, as_text
 
-    config = load_project(args.config)
+    config = load_project(args.config, cache_dir())
     check_schedules(args.schedule, config.schedules)
     now = args.at or datetime.now(UTC)
     previews = preview(

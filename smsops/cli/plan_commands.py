@@ -69,7 +69,7 @@ def _plan(args: argparse.Namespace) -> int:
     from smsops.engine.project import load_project
     from smsops.engine.round import plan_against
 
-    config = load_project(args.config)
+    config = load_project(args.config, cache_dir())
     ledger = open_ledger_at(ledger_location(args), "smsops plan", readonly=True)
     try:
         options = PlanOptions(cache_dir=cache_dir())
@@ -96,7 +96,7 @@ def _apply(args: argparse.Namespace) -> int:
 
     if args.unmask and not args.dry_run:
         raise UsageError("--unmask only changes what --dry-run prints; add --dry-run")
-    config = load_project(args.config)
+    config = load_project(args.config, cache_dir())
     with ExitStack() as stack:
         env: dict[str, str] | Placeholders = dict(os.environ)
         if args.sandbox:

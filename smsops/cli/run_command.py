@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -46,18 +46,20 @@ def _run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         sock = stack.enter_context(listening_socket(*args.listen))
         env: Mapping[str, str] = dict(os.environ)
-        load = load_project
+        cache = settings.cache_dir_path()
+        point: Callable[[Config], Config] | None = None
         if args.sandbox:
             point, env = start_sandbox(stack)
 
-            def load(path: Path) -> Config:
-                return point(load_project(path))
+        def load(path: Path) -> Config:
+            config = load_project(path, cache)  # each generation snapshots its files there
+            return config if point is None else point(config)
 
         config = load(args.config)  # an invalid config at start: exit 1, nothing runs
         ledger = open_ledger(ledger_location(args), wait=settings.ledger_wait, command="smsops run")
         stack.callback(ledger.close)
         metrics = Metrics()
-        runner = Runner(config, ledger, env, metrics, cache_dir=settings.cache_dir_path())
+        runner = Runner(config, ledger, env, metrics, cache_dir=cache)
         service = Service(args.config, load, ledger, runner, metrics, poll=args.reload_interval)
         server = http_server(service)
 

@@ -13,10 +13,12 @@ from pydantic import BaseModel, ValidationError
 from smsops.config.diagnostics import did_you_mean, problems_from
 from smsops.config.models import Audience, Schedule, Template
 from smsops.config.providers import ProviderBase
+from smsops.config.sources import capture_source
 from smsops.config.types import check_name
 from smsops.config.yamlsource import MAX_CONFIG_VALUES, MAX_FILE_VALUES, SourceMap, load_file
 from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.files import check_inside, confinement_root
+from smsops.core.snapshots import Snapshot, SnapshotStore, store_for
 
 SECTION_NAMES = ("providers", "templates", "audiences", "schedules")
 _SUBJECT = {"providers": "provider", "templates": "template", "audiences": "audience"}
@@ -40,6 +42,9 @@ class Config:
     audiences: dict[str, Audience] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    # Every file the config reads besides its YAML (audience CSVs), as validated at load:
+    # its path as the config names it -> the snapshot that is read instead (see `snapshots`).
+    snapshots: dict[Path, Snapshot] = field(default_factory=dict)
     _sources: dict[tuple[str, str], SourceMap] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -144,10 +149,14 @@ def files_read(root: Path) -> list[Path]:
 ProviderModels = Mapping[str, type[ProviderBase]]
 
 
-def load_config(root: Path, provider_models: ProviderModels) -> LoadResult:
+def load_config(
+    root: Path, provider_models: ProviderModels, store: SnapshotStore | None = None
+) -> LoadResult:
     """Read and validate every file; return what validated plus every problem found.
 
     `provider_models` maps each provider `type` to its model (from the registry).
+    Every CSV an audience names is captured into `store` (default: this
+    process's private temporary one), and only that copy is read afterwards.
     """
     config = Config(root=root)
     if not root.exists():
@@ -169,7 +178,22 @@ def load_config(root: Path, provider_models: ProviderModels) -> LoadResult:
         problems.extend(_collect(data, source, config, raw))
     for (section, name), data in raw.items():
         problems.extend(_validate_entry(config, section, name, data, provider_models))
+    problems.extend(_capture(config, store or store_for(None)))
     return LoadResult(config, problems)
+
+
+def _capture(config: Config, store: SnapshotStore) -> list[Problem]:
+    """Snapshot every audience's CSV once (two audiences may name one file)."""
+    problems = []
+    for name, audience in config.audiences.items():
+        if audience.source_path() in config.snapshots:
+            continue
+        found = capture_source(name, audience, config.locate("audiences", name, "source"), store)
+        if isinstance(found, Problem):
+            problems.append(found)
+        elif found is not None:
+            config.snapshots[found.original] = found
+    return problems
 
 
 def _collect(

@@ -133,3 +133,32 @@ class GuardLost(SmsopsError):
             f"it (not pending, held by another run, or never claimed): {shown}; the ledger keeps "
             "what the other run or person wrote (see `smsops ledger list`)"
         )
+
+
+class SnapshotBroken(SmsopsError):
+    """The copy of a file taken when its config was loaded is gone or altered.
+
+    A generation reads only what was validated (`smsops.core.snapshots`):
+    the file on disk is never read in its place, so this stops the read.
+    `original` is the config's file, `copy` the snapshot.
+    """
+
+    def __init__(self, original: Path, copy: Path, what: str) -> None:
+        self.original, self.copy = original, copy
+        self.reason = (
+            f"the copy of this file taken when the config was loaded ({copy}) {what}; "
+            "the file on disk is never read in its place: load the config again "
+            "(restart, or edit a file of the config) and keep the cache directory private"
+        )
+        super().__init__(f"{original}: {self.reason}")
+
+
+class CacheUnusable(SmsopsError):
+    """The cache directory cannot hold a config's snapshots (see `smsops.core.snapshots`)."""
+
+    def __init__(self, directory: Path, reason: str) -> None:
+        self.directory = directory
+        super().__init__(
+            f"cannot keep config snapshots in {directory}: {reason}; set SMSOPS_CACHE_DIR to a "
+            "writable directory of this user (it is created, private, if missing)"
+        )

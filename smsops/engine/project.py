@@ -10,14 +10,19 @@ from smsops.audience.headers import read_headers
 from smsops.config.checks import check_config
 from smsops.config.loader import Config, load_config
 from smsops.core.errors import ConfigError
+from smsops.core.snapshots import store_for
 from smsops.providers.registry import provider_models
 from smsops.render.checks import check_templates
 from smsops.schedule.checks import check_schedules
 
 
-def load_project(path: Path) -> Config:
-    """Load and check the config at `path`; raise `ConfigError` listing every problem."""
-    result = load_config(path, provider_models())
+def load_project(path: Path, cache_dir: Path | None = None) -> Config:
+    """Load and check the config at `path`; raise `ConfigError` listing every problem.
+
+    The files it reads besides its YAML are snapshotted in `cache_dir`
+    (None: a private temporary directory); see `smsops.core.snapshots`.
+    """
+    result = load_config(path, provider_models(), store_for(cache_dir))
     problems = list(result.problems)
     problems.extend(check_config(result.config))
     headers = read_headers(result.config)

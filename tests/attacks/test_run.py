@@ -9,6 +9,7 @@ traceback, no secret, no full number, nothing from outside the config.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 from collections.abc import Callable
@@ -87,13 +88,22 @@ def round_fails(fault: Callable[[Path], None]) -> Callable[[Daemon, Path], None]
     return act
 
 
-def csv_gone(config: Path) -> None:
-    (config / "people.csv").unlink()
+def snapshot_copy(config: Path) -> Path:
+    """The copy of people.csv a generation reads (`smsops.core.snapshots`), not the live file."""
+    digest = hashlib.sha256(CSV_ROWS.encode()).hexdigest()
+    (copy,) = (config.parent / ".cache" / "snapshots").glob(f"run-*/{digest}")
+    return copy
 
 
-def csv_is_a_directory(config: Path) -> None:
-    (config / "people.csv").unlink()
-    (config / "people.csv").mkdir()
+def copy_gone(config: Path) -> None:
+    (config / "people.csv").unlink()  # the live file: rounds never read it
+    snapshot_copy(config).unlink()
+
+
+def copy_is_a_directory(config: Path) -> None:
+    copy = snapshot_copy(config)
+    copy.unlink()
+    copy.mkdir()
 
 
 @dataclass(frozen=True)
@@ -145,19 +155,19 @@ def cases(sandbox: Sandbox) -> list[Case]:
             r".*Invalid IPv6 address: '\[\*\*\*\]'",
         ),
         Case(
-            "audience-csv-deleted-mid-run",
+            "audience-csv-snapshot-deleted-mid-run",
             {"p.yaml": providers(sandbox), "r.yaml": rest(EVERY, "listed"), "people.csv": CSV_ROWS},
-            round_fails(csv_gone),
-            r"round failed \[fire\]: greet: \S*config/r\.yaml:\d+:\d+: CSV file \S*people\.csv' "
-            r"does not exist",
+            round_fails(copy_gone),
+            r"round failed \[fire\]: greet: \S*config/r\.yaml:\d+:\d+: CSV file \S*people\.csv': "
+            r"the copy of this file taken when the config was loaded \(\S*\) is missing",
             sends=None,
         ),
         Case(
-            "audience-csv-replaced-by-a-directory",
+            "audience-csv-snapshot-replaced-by-a-directory",
             {"p.yaml": providers(sandbox), "r.yaml": rest(EVERY, "listed"), "people.csv": CSV_ROWS},
-            round_fails(csv_is_a_directory),
-            r"round failed \[fire\]: greet: \S*config/r\.yaml:\d+:\d+: CSV file \S*people\.csv' "
-            r"refused: is a directory",
+            round_fails(copy_is_a_directory),
+            r"round failed \[fire\]: greet: \S*config/r\.yaml:\d+:\d+: CSV file \S*people\.csv': "
+            r"the copy of this file taken when the config was loaded \(\S*\) is no longer a regular",
             sends=None,
         ),
     ]
@@ -168,8 +178,8 @@ CASE_IDS = [
     "secret-set-but-empty",
     "failover-to-a-provider-without-its-secret",
     "secret-inside-an-unparseable-url",
-    "audience-csv-deleted-mid-run",
-    "audience-csv-replaced-by-a-directory",
+    "audience-csv-snapshot-deleted-mid-run",
+    "audience-csv-snapshot-replaced-by-a-directory",
 ]
 
 

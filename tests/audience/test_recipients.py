@@ -140,10 +140,20 @@ def test_declared_encoding_is_used(tmp_path: Path) -> None:
     assert only.variables["name"] == "José"
 
 
-def test_csv_removed_after_validation_is_a_clear_error(tmp_path: Path) -> None:
+def test_csv_removed_after_validation_is_read_from_its_snapshot(tmp_path: Path) -> None:
     config = load_project(_config(tmp_path, "phone\n+447400123456\n"))
     (tmp_path / "people.csv").unlink()
-    with pytest.raises(ConfigError, match="does not exist"):
+    (only,) = recipients(config, "people")
+    assert isinstance(only, Recipient)
+    assert only.phone == "+447400123456"
+
+
+def test_a_removed_snapshot_copy_is_a_clear_error_not_the_live_file(tmp_path: Path) -> None:
+    config = load_project(_config(tmp_path, "phone\n+447400123456\n"))
+    config.snapshots[tmp_path / "people.csv"].copy.unlink()
+    with pytest.raises(
+        ConfigError, match=r"a.yaml:3:13: .*people.csv.* is missing; the file on disk"
+    ):
         list(recipients(config, "people"))
 
 

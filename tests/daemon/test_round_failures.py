@@ -116,7 +116,7 @@ def test_one_schedules_missing_audience_does_not_stop_the_others(
         {"OT": SECRET},
         Metrics(),
     )
-    (tmp_path / "people.csv").unlink()
+    runner.config.snapshots[tmp_path / "people.csv"].copy.unlink()  # what rounds read
     with caplog.at_level(logging.INFO, logger="smsops.run"):
         plan = asyncio.run(runner.reconcile(None, "resync"))
     assert plan is not None
@@ -124,7 +124,8 @@ def test_one_schedules_missing_audience_does_not_stop_the_others(
     assert len(sandbox.state.snapshot()) == 3  # `good` sent all three
     [line] = errors(caplog)
     assert line.getMessage().startswith("round failed [resync]: bad: ")
-    assert "people.csv' does not exist" in line.getMessage()
+    assert "people.csv': the copy of this file taken when" in line.getMessage()
+    assert "is missing" in line.getMessage()
     assert list(runner.failures.errors) == ["bad"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -133,17 +134,20 @@ def test_a_round_that_raises_is_one_masked_line_counted_degraded_then_recovers(
         audience="{source: people.csv}",
     )
     failures = 'smsops_round_failures_total{schedule="tick"}'
-    # No reload while the file is gone: the round itself must meet the fault.
+    # Rounds read the CSV's snapshot (smsops.core.snapshots): losing that copy is the fault.
+    digest = hashlib.sha256(rows.encode()).hexdigest()
+    snapshots = Path(os.environ["SMSOPS_CACHE_DIR"]) / "snapshots"
     with running(root, tmp_path / "l.sqlite", env(OT=SECRET), reload_interval=3600) as daemon:
         until(lambda: len(sandbox.state.snapshot()) >= 3)
-        csv.unlink()
+        (copy,) = snapshots.glob(f"run-*/{digest}")
+        copy.unlink()
         until(lambda: daemon.json("/healthz")["status"] == "degraded")
         health = daemon.json("/healthz")
         assert "people.csv" in health["failing"]["tick"]
-        assert "does not exist" in health["failing"]["tick"]
+        assert "is missing" in health["failing"]["tick"]
         assert "error" not in health  # not a refused config change
         assert (daemon.metric(failures) or 0) >= 1
-        csv.write_text(rows)
+        copy.write_text(rows)  # the very content validated: accepted again
         until(lambda: daemon.json("/healthz")["status"] == "ok")
         assert "failing" not in daemon.json("/healthz")
         count = daemon.metric(failures) or 0
