@@ -81,6 +81,7 @@ def http_server(service: Service) -> _Server:
     config = uvicorn.Config(
         build_app(service),
         log_level="warning",
+        log_config=None,  # its lines go through our handlers (see logs.setup_logging)
         access_log=False,
         lifespan="off",
     )
