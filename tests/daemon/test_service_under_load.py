@@ -29,9 +29,9 @@ from smsops.daemon.service import Service
 from smsops.engine.project import load_project
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox
-from tests.daemon.test_parallel_rounds import LATENCY, T, Clock, number, write_config
+from tests.daemon.test_parallel_rounds import LATENCY, Clock, T, number, write_config
 
-SECRET = "jwt-5e3c7e7-value"  # noqa: S105 - a test value, to prove it is scrubbed
+SECRET = "jwt-5e3c7e7-value"
 POLL = 0.05
 
 
