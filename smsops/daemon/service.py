@@ -131,18 +131,21 @@ class Service:
         if event.code == EVENT_JOB_EXECUTED:
             self.runner.jobs.succeeded(job)
         elif event.code == EVENT_JOB_ERROR:
-            self.runner.job_failed(job, event.exception)
+            if not isinstance(event.exception, asyncio.CancelledError):  # a stop is no failure
+                self.runner.job_failed(job, event.exception)
         else:
             kind = "missed" if event.code == EVENT_JOB_MISSED else "max_instances"
             self.metrics.job_errors.labels(job, kind).inc()
             log.warning(
-                "job %s did not start on time (%s); its round is requested now",
+                "job %s did not start on time (%s); a fire or resync still requests its rounds",
                 job,
                 kind,
                 extra={"job": job},
             )
-            names = [job.removeprefix("schedule:")] if job.startswith("schedule:") else None
-            self.runner.request(names, "fire" if names else "resync")
+            if job.startswith("schedule:"):
+                self.runner.request([job.removeprefix("schedule:")], "fire")
+            elif job == "resync":
+                self.runner.request(None, "resync")
 
     def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """The event loop's report of an exception nobody handled: one masked line."""

@@ -189,7 +189,7 @@ def test_a_job_task_or_loop_exception_is_one_masked_line_a_metric_and_degraded(
     with caplog.at_level(logging.INFO, logger="smsops.run"):
         asyncio.run(later())
     assert "resync" not in runner.jobs.errors
-    assert "job schedule:s0 did not start on time (missed); its round is requested now" in (
+    assert "job schedule:s0 did not start on time (missed); a fire or resync still requests" in (
         caplog.text
     )
     assert value("smsops_job_errors_total", {"job": "schedule:s0", "event": "missed"}) == 1
