@@ -35,7 +35,7 @@ def test_threads_sharing_one_connection_claim_settle_and_read_without_interleavi
                 ledger.settle([won.settled(Status.SENT, T0, message_id="m")])
                 assert ledger.known(schedule, "once").done  # a read between others' writes
                 assert sum(1 for _ in ledger.records(schedule)) == i + 1
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             failures.append(exc)
 
     threads = [threading.Thread(target=round_of, args=(f"s{n}",)) for n in range(THREADS)]
