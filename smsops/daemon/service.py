@@ -15,6 +15,9 @@ keeps running.
 
 No exception leaves a job, a task or a loop callback unreported: each is one
 masked line, `smsops_job_errors_total` and a degraded `/healthz`.
+
+Over 250 lines: the jobs, the reload and the lifecycle are one argument
+about what may wait for what, best read together.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from smsops.core.errors import ConfigError
 from smsops.daemon.failures import guarded
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
+from smsops.daemon.threads import own_thread
 from smsops.ledger.base import Ledger
 from smsops.schedule.triggers import RESYNC, trigger_for
 
@@ -183,7 +187,7 @@ class Service:
         with a running one), so new `once` schedules go now.
         """
         try:
-            config = await asyncio.to_thread(self._load_if_changed)
+            config = await own_thread(self._load_if_changed)
         except ConfigError as exc:
             self.health.reload_error = "; ".join(str(p) for p in exc.problems)
             self.metrics.reload_failures.inc()

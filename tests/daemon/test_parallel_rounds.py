@@ -89,16 +89,20 @@ def test_six_schedules_whose_rounds_outlast_their_window_send_in_parallel(
     clock = Clock(T)
     run = runner(config, ledger, clock)
 
+    in_flight: list[int] = []
+
     async def resync_while_time_runs() -> float:
         begun = time.monotonic()
         resync = asyncio.ensure_future(run.reconcile(None, "resync"))
         while not resync.done():  # one fake minute per real second: rounds outlast windows
             await asyncio.sleep(0.1)
             clock.at += timedelta(seconds=6)
+            in_flight.append(run.in_flight())  # what /metrics shows: summed over rounds
         await resync
         return time.monotonic() - begun
 
     seconds = asyncio.run(resync_while_time_runs())
+    assert max(in_flight) >= 4  # six providers at one request each, sending at once
 
     arrivals = sent_by_schedule(slow)
     assert sorted(arrivals) == list(range(6))

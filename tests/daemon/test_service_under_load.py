@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -194,4 +195,29 @@ def test_a_job_task_or_loop_exception_is_one_masked_line_a_metric_and_degraded(
     )
     assert value("smsops_job_errors_total", {"job": "schedule:s0", "event": "missed"}) == 1
     assert [m["recipient"] for m in sandbox.state.snapshot()] == [number(0, 0)]
+    ledger.close()
+
+
+def test_a_reload_is_not_queued_behind_rounds_planning_in_the_thread_pool(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    root = write_config(tmp_path, sandbox, [1])
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    service = service_for(root, ledger)
+
+    async def reload_while_the_pool_is_busy() -> float:
+        planning = threading.Event()
+        busy = [asyncio.ensure_future(asyncio.to_thread(planning.wait, 5)) for _ in range(40)]
+        await asyncio.sleep(0.05)  # every worker of the default pool is taken
+        (root / "c.yaml").write_text((root / "c.yaml").read_text() + "oops: [\n")
+        begun = time.monotonic()
+        await asyncio.wait_for(service.reload_if_changed(), 2)
+        seconds = time.monotonic() - begun
+        planning.set()
+        await asyncio.gather(*busy)
+        return seconds
+
+    seconds = asyncio.run(reload_while_the_pool_is_busy())
+    assert service.health.reload_error is not None
+    assert seconds < 1.0, seconds
     ledger.close()
