@@ -79,6 +79,8 @@ class Rounds:
             slot.task, slot.again, slot.fresh = None, None, False
             _answer(slot.waiters, None)
             slot.waiters = []
+            if self._slots.get(name) is slot:  # a schedule a reload removed leaves nothing
+                del self._slots[name]
 
     def running(self) -> list[str]:
         """The schedules whose round is running now."""

@@ -55,7 +55,7 @@ def test_every_stderr_line_is_json_third_parties_and_job_errors_included(
         **os.environ,
         "OT": SECRET,
         "SMSOPS_LOG_FORMAT": "json",
-        "PYTHONWARNINGS": "default",  # the suite's "error" must not turn it into a crash
+        "PYTHONWARNINGS": "default",  # shown once, whatever the environment filters
     }
     with running(tmp_path, tmp_path / "l.sqlite", env, prelude=PRELUDE) as daemon:
         host, port = daemon.base.removeprefix("http://").split(":")
