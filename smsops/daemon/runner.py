@@ -180,6 +180,8 @@ class Runner:
         for name in names:
             self.active[name] = round_
         try:
+            # Catch-up hook: the fires of each name whose windows closed since
+            # `self.planned_at[name]` are what `Round.run(..., overdue=...)` takes.
             await round_.run(now, names)
         except Exception as exc:
             if round_.sender is None:  # not sending yet: the whole round failed
