@@ -31,6 +31,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from smsops.config.loader import Config
     from smsops.config.settings import load_settings
+    from smsops.daemon.failures import guarded
     from smsops.daemon.http import http_server, listening_socket
     from smsops.daemon.logs import setup_logging
     from smsops.daemon.metrics import Metrics
@@ -64,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         server = http_server(service)
 
         async def main() -> None:
-            http = asyncio.create_task(server.serve(sockets=[sock]))
+            http = guarded("http", server.serve(sockets=[sock]), runner.job_failed)
             http.add_done_callback(lambda _: service.stop())  # never run without probes
             try:
                 await service.run()

@@ -8,19 +8,26 @@ round is ONE log line naming the schedules and the error, with numbers
 masked and every secret value the config refers to replaced by `***`; the
 scrubbed traceback is added only with `SMSOPS_LOG_LEVEL=debug`. A schedule
 stays failing (and `/healthz` degraded) until a round of it succeeds.
+
+The same holds for anything else the daemon runs: a scheduler job, a task
+it created, a callback the event loop reports (`JobErrors`, `guarded`).
+Nothing reaches stderr as a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
 
 from smsops.core import secrets as secret_registry
 from smsops.core.errors import SmsopsError
 from smsops.core.phone import scrub_numbers
 
 log = logging.getLogger("smsops.run")
+T = TypeVar("T")
 MAX_ERROR = 500  # characters of one error in a log line or /healthz
 
 
@@ -91,3 +98,49 @@ class RoundFailures:
         """Forget schedules a reload removed or disabled."""
         kept = set(names)
         self.errors = {n: e for n, e in self.errors.items() if n in kept}
+
+
+class JobErrors:
+    """Scheduler jobs, daemon tasks and loop callbacks that raised: what `/healthz` shows.
+
+    A job stays failing until it next completes (a loop callback has no next
+    time: it stays until restart, like a bug should).
+    """
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def failed(self, job: str, error: BaseException, secrets: Sequence[str]) -> str:
+        """Record and log one failure in one masked line (the traceback only at debug)."""
+        text = self.errors[job] = describe(error, secrets)
+        extra: dict[str, object] = {"job": job}
+        if log.isEnabledFor(logging.DEBUG):
+            extra["traceback"] = scrub("".join(traceback.format_exception(error)), secrets)
+        log.error("job %s failed: %s", job, text, extra=extra)
+        return text
+
+    def succeeded(self, job: str) -> None:
+        if self.errors.pop(job, None) is not None:
+            log.info("job %s recovered", job)
+
+
+def guarded(
+    job: str,
+    work: Coroutine[Any, Any, T],
+    report: Callable[[str, BaseException], None],
+) -> asyncio.Task[T | None]:
+    """`work` as a task whose exception is reported as `job`'s, never left to the loop.
+
+    Cancelling it (at stop) is not a failure.
+    """
+
+    async def run() -> T | None:
+        try:
+            return await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported, never raised into the loop
+            report(job, exc)
+            return None
+
+    return asyncio.create_task(run(), name=job)

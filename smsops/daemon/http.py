@@ -20,18 +20,22 @@ from smsops.daemon.service import Service
 
 def build_app(service: Service) -> Starlette:
     async def healthz(request: Request) -> Response:
-        """Alive. `degraded` when the newest config on disk was refused (restarting won't help)
-        or a schedule's latest round failed (`failing`: schedule -> masked error)."""
+        """Alive. `degraded` when the newest config on disk was refused (restarting won't help),
+        a schedule's latest round failed (`failing`: schedule -> masked error) or a job, task
+        or loop callback raised (`jobs`: job -> masked error)."""
         health = service.health
         failing = dict(service.runner.failures.errors)
+        jobs = dict(service.runner.jobs.errors)
         body: dict[str, Any] = {
-            "status": "degraded" if health.reload_error or failing else "ok",
+            "status": "degraded" if health.reload_error or failing or jobs else "ok",
             "generation": health.generation,
         }
         if health.reload_error:
             body["error"] = health.reload_error
         if failing:
             body["failing"] = failing
+        if jobs:
+            body["jobs"] = jobs
         return JSONResponse(body)
 
     async def readyz(request: Request) -> Response:
@@ -77,6 +81,7 @@ def http_server(service: Service) -> _Server:
     config = uvicorn.Config(
         build_app(service),
         log_level="warning",
+        log_config=None,  # its lines go through our handlers (see logs.setup_logging)
         access_log=False,
         lifespan="off",
     )

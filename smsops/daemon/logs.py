@@ -9,16 +9,18 @@ replies and exception texts come from outside: a text line shows their
 controls escaped (one line per record; a traceback keeps its line breaks),
 JSON lines write them as `\\uNNNN` (`smsops.core.terminal`). A failed
 round's traceback (already scrubbed, see `failures`) is shown only at debug
-level, as the `traceback` field. APScheduler and asyncio log through the
-same handler, warnings and up only, and never with a traceback: they know
-no secrets to scrub it of (our jobs do not raise; this is the guard if one
-ever does).
+level, as the `traceback` field. Every other logger (APScheduler, asyncio,
+uvicorn, Python's warnings, any library) logs through one handler too,
+warnings and up only, and never with a traceback: they know no secrets to
+scrub it of (our jobs do not raise; this is the guard if one ever does). So
+with `SMSOPS_LOG_FORMAT=json` every line on stderr is one JSON object.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +28,9 @@ from smsops.core import secrets
 from smsops.core.phone import mask_e164
 from smsops.core.terminal import json_text, printable
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# LogRecord attributes that are not `extra` fields (uvicorn's `color_message` is
+# its message again with terminal colours).
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -90,7 +94,19 @@ class ScrubbingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return mask_e164(secrets.scrub(super().format(record)))
 
 
+FOREIGN = ("apscheduler", "asyncio", "uvicorn", "uvicorn.error", "uvicorn.access", "py.warnings")
+
+
 def setup_logging(fmt: str, level: str) -> None:
+    """Every line the process logs in `fmt`: ours at `level`, everyone else's at warning and up.
+
+    Other libraries' loggers (the names in FOREIGN and any other, through
+    the root logger) lose their own handlers and reach one scrubbing handler
+    that writes their tracebacks as the exception's type only; Python's
+    warnings are logged (`py.warnings`) instead of printed, and so is an
+    exception that ends a thread. uvicorn must be built with
+    `log_config=None` so it does not install its own handlers over these.
+    """
     formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     handler = ScrubbingHandler(sys.stderr)
     handler.setFormatter(formatter)
@@ -102,8 +118,25 @@ def setup_logging(fmt: str, level: str) -> None:
     foreign = ScrubbingHandler(sys.stderr)
     foreign.setFormatter(formatter)
     foreign.addFilter(NoTraceback())
-    for name in ("apscheduler", "asyncio"):
+    everyone = logging.getLogger()
+    everyone.handlers[:] = [foreign]
+    everyone.setLevel(logging.WARNING)
+    for name in FOREIGN:
         logger = logging.getLogger(name)
-        logger.handlers[:] = [foreign]
+        logger.handlers[:] = []
         logger.setLevel(logging.WARNING)  # "Added job ..." at every reload is noise
-        logger.propagate = False
+        logger.propagate = True
+    logging.captureWarnings(True)
+    threading.excepthook = _thread_died
+
+
+def _thread_died(args: threading.ExceptHookArgs) -> None:
+    """An exception that ended a thread: one line (NoTraceback), not Python's printout."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("threading").error(
+        "thread %s ended by an exception",
+        name,
+        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback),
+    )

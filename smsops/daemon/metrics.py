@@ -63,6 +63,19 @@ class Metrics:
             ["schedule"],
             registry=r,
         )
+        self.fires_merged = Counter(
+            "smsops_fires_merged",
+            "Round requests (fires, resyncs, reloads) merged into a follow-up of a running round",
+            ["schedule"],
+            registry=r,
+        )
+        self.job_errors = Counter(
+            "smsops_job_errors",
+            "Scheduler jobs, daemon tasks and loop callbacks that raised (error) or could "
+            "not start on time (missed, max_instances)",
+            ["job", "event"],
+            registry=r,
+        )
         self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule
 
     def observe_plan(self, plan: Plan) -> None:

@@ -2,12 +2,18 @@
 
 The ledger alone decides what is sent: a round at time T sends what the plan
 at T finds missing, so duplicate fires, restarts and late wake-ups are safe.
-Rounds never overlap; `stop()` lets the current one settle what is in flight.
+Each schedule has its own rounds, one at a time, merged when requests pile
+up (see `rounds`); different schedules' rounds run in parallel, sharing each
+provider's in-flight cap and pace (`engine.lanes`), the ledger claim keeping
+every send exact. `stop()` lets every running round settle what is in flight.
 
 A round never raises (see `failures`): a schedule whose plan or send fails
 is logged in one masked line, counted and shown on `/healthz`, and the other
-schedules of the round still send. Schedules that need a secret that is not
-set are held (see `readiness`).
+schedules still send. Schedules that need a secret that is not set are held
+(see `readiness`).
+
+Over 250 lines: a round's steps, its hooks and its log line read together;
+the parts that stand alone are apart (`rounds`, `settled`, `failures`).
 """
 
 from __future__ import annotations
@@ -19,15 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smsops.config.loader import Config
-from smsops.core.skips import SkipReason
-from smsops.daemon.failures import RoundFailures, describe
+from smsops.daemon.failures import JobErrors, RoundFailures, describe
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.readiness import MissingSecret, missing_secrets, secret_values
+from smsops.daemon.rounds import Rounds
+from smsops.daemon.settled import Settled
 from smsops.engine.apply import ApplyReport
-from smsops.engine.plan import Disposition, Plan
+from smsops.engine.lanes import Lanes
+from smsops.engine.plan import Plan
 from smsops.engine.round import Round, RoundHooks
 from smsops.ledger.base import Ledger, SendRecord
-from smsops.schedule.occurrences import due_occurrences, last_closed_fire, occurrence_label
+from smsops.schedule.occurrences import last_closed_fire, occurrence_label
 
 log = logging.getLogger("smsops.run")
 
@@ -46,12 +54,17 @@ class Runner:
         self.clock = clock
         self.cache_dir = cache_dir  # for normalised CSV numbers (see PlanOptions)
         self.stopping = False
-        self.round: Round | None = None  # while a round runs
+        self.active: dict[str, Round] = {}  # schedule -> its round, while it runs
         self.failures = RoundFailures()
+        self.jobs = JobErrors()
         self.missing: list[MissingSecret] = []
+        self.lanes = Lanes()  # every round's providers: one cap and one pace each
+        # When each schedule was last planned: a catch-up after a long round
+        # asks for the fires whose windows closed since then.
+        self.planned_at: dict[str, datetime] = {}
+        self.rounds = Rounds(self._round_of, self._merged, self.job_failed)
         self._secrets: list[str] = []
-        self._lock = asyncio.Lock()
-        self._settled: dict[str, tuple[Config, list[str]]] = {}  # see _unsettled
+        self.settled = Settled()
         self.config = config
 
     @property
@@ -63,6 +76,7 @@ class Runner:
         """Adopt `config` (at start and on every reload): its secrets are checked here.
 
         A setter, so no way of handing the runner a config can skip the check.
+        Rounds that start from now on use it; running ones finish with theirs.
         """
         self._config = config
         self._secrets = secret_values(config, self.env)
@@ -74,6 +88,7 @@ class Runner:
                 extra={"provider": missing.provider, "variable": missing.variable},
             )
         self.failures.keep_only(n for n, s in config.schedules.items() if s.enabled)
+        self.lanes.keep_only(config.providers, self.env)
 
     def describe(self, error: BaseException) -> str:
         """`error` in one line fit for a log: numbers masked, this config's secrets hidden."""
@@ -83,43 +98,90 @@ class Runner:
         """Schedules that send nothing until a secret they need is set."""
         return {name for missing in self.missing for name in missing.schedules}
 
+    # --- requests ---------------------------------------------------------
+    def request(self, names: list[str] | None, why: str) -> list[asyncio.Future[Plan | None]]:
+        """Ask for a round of each of `names` (default: every enabled schedule); never waits.
+
+        Each future is answered with that schedule's plan (None: not planned)
+        by its first round that starts after this request.
+        """
+        if names is None:
+            names = [n for n, s in self.config.schedules.items() if s.enabled]
+        return [self.rounds.request(name, why) for name in names]
+
+    async def wake(self, names: list[str] | None, why: str) -> None:
+        """A scheduler job: request the rounds and return at once."""
+        self.request(names, why)
+
     async def reconcile(self, names: list[str] | None = None, why: str = "resync") -> Plan | None:
-        """Plan at the clock's time for `names` (default: every enabled schedule), send the rest.
+        """Request rounds of `names` and wait for them: their plans together (None: none planned).
 
         Never raises: a failure is logged in one masked line, counted in
         `smsops_round_failures_total` and shown on `/healthz` until that
         schedule's next successful round.
         """
-        async with self._lock:
-            if self.stopping:
+        at = self.clock()
+        plans = [plan for plan in await asyncio.gather(*self.request(names, why)) if plan]
+        if not plans:
+            return None
+        return Plan(at, [s for plan in plans for s in plan.schedules])
+
+    def _merged(self, name: str, why: str) -> None:
+        self.metrics.fires_merged.labels(name).inc()
+        log.debug(
+            "%s: a %s request came while its round runs; merged into one follow-up round",
+            name,
+            why,
+            extra={"schedule": name, "trigger": why},
+        )
+
+    def job_failed(self, job: str, error: BaseException) -> None:
+        """Anything the daemon runs that raised: one masked line, a metric, `/healthz` degraded."""
+        self.metrics.job_errors.labels(job, "error").inc()
+        self.jobs.failed(job, error, self._secrets)
+
+    # --- one schedule's round ----------------------------------------------
+    async def _round_of(self, name: str, why: str) -> Plan | None:
+        """Plan `name` at the clock's time and send the rest; never raises."""
+        if self.stopping:
+            return None
+        config = self.config  # a reload swaps it between rounds, never during one
+        now = self.clock()
+        names = self._unheld(config, [name], why)
+        try:
+            names = self.settled.unsettled(config, now, names)
+            if not names:
                 return None
-            config = self.config  # a reload swaps it between rounds, never during one
-            now = self.clock()
-            names = self._unheld(config, names, why)
-            try:
-                names = self._unsettled(config, now, names)
-                if not names:
-                    return None
-                plan, errors = await self._round(config, now, names, why)
-            except Exception as exc:  # whatever it is, the daemon lives on
-                plan, errors = None, dict.fromkeys(names, exc)
-            if errors:
-                for name in errors:
-                    self.metrics.round_failures.labels(name).inc()
-                    self._settled.pop(name, None)  # planned afresh next time
-                self.failures.failed(errors, why, self._secrets)
-            self.failures.succeeded(name for name in names if name not in errors)
-            return plan
+            plan, errors = await self._round(config, now, names, why)
+        except Exception as exc:  # whatever it is, the daemon lives on
+            plan, errors = None, dict.fromkeys(names, exc)
+        if errors:
+            for failed in errors:
+                self.metrics.round_failures.labels(failed).inc()
+                self.settled.forget(failed)  # planned afresh next time
+            self.failures.failed(errors, why, self._secrets)
+        self.failures.succeeded(n for n in names if n not in errors)
+        return plan
 
     async def _round(
         self, config: Config, now: datetime, names: list[str], why: str
     ) -> tuple[Plan | None, dict[str, BaseException]]:
         """One round; a schedule whose plan fails is left out, the others still send."""
         hooks = _DaemonHooks(self, config, now, why)
-        round_ = self.round = Round(
-            config, self.ledger, self.env, hooks, isolate_failures=True, cache_dir=self.cache_dir
+        round_ = Round(
+            config,
+            self.ledger,
+            self.env,
+            hooks,
+            isolate_failures=True,
+            cache_dir=self.cache_dir,
+            lanes=self.lanes,
         )
+        for name in names:
+            self.active[name] = round_
         try:
+            # Catch-up hook: the fires of each name whose windows closed since
+            # `self.planned_at[name]` are what `Round.run(..., overdue=...)` takes.
             await round_.run(now, names)
         except Exception as exc:
             if round_.sender is None:  # not sending yet: the whole round failed
@@ -129,7 +191,8 @@ class Runner:
             sending = round_.plan.schedules if round_.plan else []
             round_.errors.update((s.schedule, exc) for s in sending if s.to_send)
         finally:
-            self.round = None
+            for name in names:
+                self.active.pop(name, None)
         return round_.plan, round_.errors
 
     def _unheld(self, config: Config, names: list[str] | None, why: str) -> list[str]:
@@ -144,40 +207,6 @@ class Runner:
                     extra={"schedule": name},
                 )
         return [name for name in wanted if name not in held]
-
-    def _unsettled(self, config: Config, now: datetime, names: list[str] | None) -> list[str]:
-        """The schedules worth planning now: not known settled for what is due.
-
-        Re-reading a big audience every minute to find nothing to send is
-        waste: a schedule whose last plan found nothing to do that time alone
-        could change is left alone while its due occurrences stay the same.
-        A config reload (new audience files included) starts afresh.
-        """
-        # memos of an older config are void (and would keep that config alive)
-        self._settled = {n: memo for n, memo in self._settled.items() if memo[0] is config}
-        wanted = [n for n, s in config.schedules.items() if s.enabled] if names is None else names
-        unsettled = []
-        for name in wanted:
-            schedule = config.schedules.get(name)
-            if schedule is None:
-                continue
-            memo = self._settled.get(name)
-            if memo is None or memo[1] != due_occurrences(schedule, now):
-                unsettled.append(name)
-        return unsettled
-
-    def remember_settled(self, config: Config, plan: Plan) -> None:
-        for s in plan.schedules:
-            settled = (
-                not s.recipient_local  # each recipient's own clock: due sets move per zone
-                and s.to_send == 0
-                and s.counts[Disposition.IN_FLIGHT] == 0  # another run may fail them
-                and s.skip_counts[SkipReason.QUIET_HOURS] == 0  # held until the morning
-            )
-            if settled:
-                self._settled[s.schedule] = (config, s.occurrences)
-            else:
-                self._settled.pop(s.schedule, None)
 
     def report_missed(self, config: Config, plan: Plan, now: datetime) -> None:
         """Occurrences whose window closed while smsops was not running are not sent late."""
@@ -197,18 +226,19 @@ class Runner:
                 )
 
     def in_flight(self) -> int:
-        return self.round.in_flight() if self.round else 0
+        """Requests on the wire now, over every running round."""
+        return sum(round_.in_flight() for round_ in set(self.active.values()))
 
     def stop(self) -> None:
-        """Claim nothing more; the round in progress settles what it has sent."""
+        """Claim nothing more; the rounds in progress settle what they have sent."""
         self.stopping = True
-        if self.round is not None:
-            self.round.stop()
+        self.rounds.stop()
+        for round_ in set(self.active.values()):
+            round_.stop()
 
     async def idle(self) -> None:
-        """Wait for the round in progress (if any) to finish."""
-        async with self._lock:
-            return
+        """Wait for every round in progress (if any) to finish."""
+        await self.rounds.idle()
 
 
 class _DaemonHooks(RoundHooks):
@@ -226,11 +256,13 @@ class _DaemonHooks(RoundHooks):
 
     def planned(self, plan: Plan) -> None:
         runner = self.runner
+        for s in plan.schedules:
+            runner.planned_at[s.schedule] = self.now
         if self.why == "start":
             runner.report_missed(self.config, plan, self.now)
         runner.metrics.reconciles.labels(self.why).inc()
         runner.metrics.observe_plan(plan)
-        runner.remember_settled(self.config, plan)
+        runner.settled.remember(self.config, plan)
 
     def sent(self, plan: Plan, report: ApplyReport) -> None:
         self.runner.metrics.observe_report(report)

@@ -3,8 +3,21 @@
 Each schedule's trigger is a job that wakes the runner for that schedule; a
 steady resync catches up what is still inside its window (restarts, quiet
 hours, recipient-local times); `once` schedules go at start and when they
-first appear. The config directory is watched: a valid change replaces the
-jobs at once, an invalid one is refused and the old config keeps running.
+first appear. Jobs only request rounds and return at once (see `rounds`),
+so APScheduler never skips a fire because a round is still sending.
+
+The config directory is watched: loading and validating a change runs in a
+worker thread and never waits for a round, so it is reported (accepted, or
+refused with file:line:col) within the poll interval plus the load, however
+long rounds take. A valid change replaces the jobs at once and applies to
+rounds that start after it; an invalid one is refused and the old config
+keeps running.
+
+No exception leaves a job, a task or a loop callback unreported: each is one
+masked line, `smsops_job_errors_total` and a degraded `/healthz`.
+
+Over 250 lines: the jobs, the reload and the lifecycle are one argument
+about what may wait for what, best read together.
 """
 
 from __future__ import annotations
@@ -17,11 +30,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 from smsops.config.loader import Config, config_files, files_read
 from smsops.core.errors import ConfigError
+from smsops.daemon.failures import guarded
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
+from smsops.daemon.threads import own_thread
 from smsops.ledger.base import Ledger
 from smsops.schedule.triggers import RESYNC, trigger_for
 
@@ -86,7 +102,7 @@ class Service:
                 continue
             window = schedule.effective_window
             self.scheduler.add_job(
-                self.runner.reconcile,
+                self.runner.wake,
                 trigger,
                 args=[[name], "fire"],
                 id=f"schedule:{name}",
@@ -96,7 +112,7 @@ class Service:
                 misfire_grace_time=int(window.total_seconds()) if window else None,
             )
         self.scheduler.add_job(
-            self.runner.reconcile,
+            self.runner.wake,
             "interval",
             seconds=RESYNC.total_seconds(),
             args=[None, "resync"],
@@ -105,6 +121,42 @@ class Service:
             max_instances=1,
         )
         self.export_next_fires()
+
+    def job_event(self, event: Any) -> None:
+        """APScheduler's word on a job: raised, missed its time, or done.
+
+        Our jobs only request rounds, so neither should happen; if one does,
+        it is said and counted, never dropped: a missed or skipped fire still
+        requests its round (the plan at that time sends what is still due).
+        """
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+
+        job = str(event.job_id)
+        if event.code == EVENT_JOB_EXECUTED:
+            self.runner.jobs.succeeded(job)
+        elif event.code == EVENT_JOB_ERROR:
+            if not isinstance(event.exception, asyncio.CancelledError):  # a stop is no failure
+                self.runner.job_failed(job, event.exception)
+        else:
+            kind = "missed" if event.code == EVENT_JOB_MISSED else "max_instances"
+            self.metrics.job_errors.labels(job, kind).inc()
+            log.warning(
+                "job %s did not start on time (%s); a fire or resync still requests its rounds",
+                job,
+                kind,
+                extra={"job": job},
+            )
+            if job.startswith("schedule:"):
+                self.runner.request([job.removeprefix("schedule:")], "fire")
+            elif job == "resync":
+                self.runner.request(None, "resync")
+
+    def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The event loop's report of an exception nobody handled: one masked line."""
+        error = context.get("exception")
+        if not isinstance(error, BaseException):
+            error = RuntimeError(str(context.get("message", "unknown event loop error")))
+        self.runner.job_failed("event-loop", error)
 
     def export_next_fires(self) -> None:
         self.metrics.next_fire.clear()
@@ -128,12 +180,14 @@ class Service:
                     log.error("config change refused: %s", self.health.reload_error)
 
     async def reload_if_changed(self) -> None:
-        if fingerprint(self.root, self.read) == self.health.fingerprint:
-            return
-        self.read = files_read(self.root)  # the YAML may name other files now
-        self.health.fingerprint = fingerprint(self.root, self.read)
+        """Load a changed config in a worker thread; adopt it, or report why not.
+
+        Never waits for a round: the new generation applies to rounds that
+        start after it, then every schedule's round is requested (merged
+        with a running one), so new `once` schedules go now.
+        """
         try:
-            config = self.load(self.root)
+            config = await own_thread(self._load_if_changed)
         except ConfigError as exc:
             self.health.reload_error = "; ".join(str(p) for p in exc.problems)
             self.metrics.reload_failures.inc()
@@ -141,6 +195,8 @@ class Service:
             for problem in exc.problems:
                 log.error("config change refused: %s", problem)
             log.error("the previous config (generation %d) keeps running", self.health.generation)
+            return
+        if config is None:
             return
         self.runner.config = config
         self.health.generation += 1
@@ -150,7 +206,15 @@ class Service:
         self.metrics.keep_only(name for name, s in config.schedules.items() if s.enabled)
         self.install_jobs()
         log.info("config generation %d loaded", self.health.generation)
-        await self.runner.reconcile(None, "reload")  # new `once` schedules go now
+        self.runner.request(None, "reload")
+
+    def _load_if_changed(self) -> Config | None:
+        """The config on disk if it changed since the last look (None if not); off the loop."""
+        if fingerprint(self.root, self.read) == self.health.fingerprint:
+            return None
+        self.read = files_read(self.root)  # the YAML may name other files now
+        self.health.fingerprint = fingerprint(self.root, self.read)
+        return self.load(self.root)
 
     # --- lifecycle --------------------------------------------------------
     async def run(self) -> None:
@@ -159,10 +223,20 @@ class Service:
             # Not possible off the main thread: tests then call stop() themselves.
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
+        loop.set_exception_handler(self.loop_error)
+        from apscheduler.events import (
+            EVENT_JOB_ERROR,
+            EVENT_JOB_EXECUTED,
+            EVENT_JOB_MAX_INSTANCES,
+            EVENT_JOB_MISSED,
+        )
+
+        events = EVENT_JOB_ERROR | EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        self.scheduler.add_listener(self.job_event, events)
         self.scheduler.start()
         self.install_jobs()
-        tasks = [asyncio.create_task(self.watch())]
-        await self.runner.reconcile(None, "start")
+        tasks = [guarded("config-watch", self.watch(), self.runner.job_failed)]
+        self.runner.request(None, "start")
         await self.stopped.wait()
         self.scheduler.shutdown(wait=False)
         self.runner.stop()

@@ -1,8 +1,9 @@
 """Send a plan's messages: write-ahead, at each provider's pace, at most once each.
 
-For each request: take a slot of the provider's `max_in_flight`, wait for
-its pace (`rate_limit`), then claim the rows in the ledger (`pending`) — only
-the rows this run wins are sent — send, then settle each row at once. Pacing
+For each request: wait for the provider's pace (`rate_limit`), take a slot
+of its `max_in_flight` (held for the request only, never while a retry
+waits), then claim the rows in the ledger (`pending`) — only the rows this
+run wins are sent — send, then settle each row at once. Pacing
 comes before claiming so a claim is at most one request old when it goes
 out: with a slow `rate_limit`, rows claimed first and paced after would sit
 `pending` for minutes (and turn `uncertain` if the run died meanwhile). Retryable
@@ -29,14 +30,14 @@ from smsops.config.loader import Config
 from smsops.core import secrets
 from smsops.core.errors import LedgerError
 from smsops.core.phone import hide_number, mask, scrub_numbers
+from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.ledger_writes import LedgerWrites
-from smsops.engine.pacing import Pacer, backoff
+from smsops.engine.pacing import backoff
 from smsops.engine.plan import Send
 from smsops.engine.transport import Transport
 from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.providers.base import (
     Accepted,
-    Adapter,
     Message,
     Rejected,
     Result,
@@ -48,6 +49,9 @@ from smsops.providers.redaction import masked, redacted
 from smsops.providers.registry import adapter_for
 
 PROBLEMS_KEPT = 20
+# Workers per in-flight slot: with every 7th request told to retry after 1 s
+# at 50 ms latency a worker waits ~3/4 of its time, so 4 keep the slots busy.
+WAITING_ROOM = 4
 # Claims sends (once their request may go out); returns the ones this run won.
 Claim = Callable[[list[Send]], Awaitable[list[Send]]]
 
@@ -86,22 +90,6 @@ class ApplyReport:
             self.problems.append(f"{status.value}: {where}: {shown}")
 
 
-class Lane:
-    """One provider: its adapter, its slots, its pace."""
-
-    def __init__(self, adapter: Adapter) -> None:
-        config = adapter.config
-        self.adapter = adapter
-        self.max_in_flight = config.max_in_flight
-        self.slots = asyncio.Semaphore(config.max_in_flight)
-        rate = config.rate_limit.per_second if config.rate_limit else None
-        self.pacer = Pacer(rate) if rate else None
-        self.timeout = httpx.Timeout(config.timeout.total_seconds()).as_dict()
-        self.price = config.price()
-        # A bulk request never carries more messages than the pace allows per second.
-        self.batch = max(1, min(adapter.batch_size, int(rate) if rate else adapter.batch_size))
-
-
 class Sender:
     def __init__(
         self,
@@ -111,8 +99,10 @@ class Sender:
         options: ApplyOptions,
         on_settled: Callable[[int], None] = lambda _: None,
         transport: httpx.AsyncBaseTransport | None = None,  # tests: httpx.MockTransport
+        shared: Lanes | None = None,  # run mode: lanes shared by all its rounds (see lanes)
     ) -> None:
         self.transport = transport
+        self.shared = shared
         self.config, self.ledger, self.options = config, ledger, options
         self.env = env
         self.on_settled = on_settled
@@ -126,7 +116,11 @@ class Sender:
 
     def lane(self, name: str) -> Lane:
         if name not in self.lanes:
-            self.lanes[name] = Lane(adapter_for(name, self.config.providers[name], self.env))
+            config = self.config.providers[name]
+            if self.shared is not None:
+                self.lanes[name] = self.shared.get(name, config, self.env)
+            else:
+                self.lanes[name] = Lane(adapter_for(name, config, self.env))
         return self.lanes[name]
 
     def check_secrets(self, sends: Sequence[Send]) -> None:
@@ -146,11 +140,17 @@ class Sender:
                 continue  # a problem of this message; reported per send
 
     async def run(self, sends: Sequence[Send]) -> ApplyReport:
+        if self.shared is not None:  # taken on this loop (secrets were checked in a thread)
+            self.lanes = {}
         units = list(self._units(sends))
         if not units:
             return self.report
         first = {send.providers[0] for send in sends}
-        workers = min(len(units), sum(self.lane(p).max_in_flight for p in first))
+        # A worker waiting out a retry holds no slot (see `_request`): more
+        # workers than slots keep the slots busy meanwhile.
+        workers = min(len(units), WAITING_ROOM * sum(self.lane(p).max_in_flight for p in first))
+        used = {provider for send in sends for provider in send.providers}
+        connections = sum(self.lane(p).max_in_flight for p in used)
         queue = iter(units)
         # The transport is used without an httpx.AsyncClient around it: requests
         # come whole from the adapters, so the client would only add a cookie
@@ -158,7 +158,7 @@ class Sender:
         # of apply's CPU (5,000 sends at 20 ms: ~2,100/s through the client,
         # ~2,330/s without).
         try:
-            async with self.transport or Transport(max_connections=workers) as self.http:
+            async with self.transport or Transport(max_connections=connections) as self.http:
                 await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
         finally:
             self.http = None
@@ -227,11 +227,10 @@ class Sender:
                 if index == 0 and self.stopping:
                     self.report.not_started += len(chunk)
                     continue
-                async with lane.slots:
-                    claim: Claim | None = None
-                    if index == 0:  # write-ahead: claimed once paced, right before the request
-                        claim = self._claimer(provider, records)
-                    chunk, results = await self._attempt(lane, chunk, claim)
+                claim: Claim | None = None
+                if index == 0:  # write-ahead: claimed once paced, right before the request
+                    claim = self._claimer(provider, records)
+                chunk, results = await self._attempt(lane, chunk, claim)
                 for send, (result, attempts) in zip(chunk, results, strict=True):
                     tries[send.key] = tries.get(send.key, 0) + attempts
                     certainly_not_taken = isinstance(result, Rejected | Retryable)
@@ -319,17 +318,27 @@ class Sender:
     async def _request(
         self, lane: Lane, sends: list[Send], claim: Claim | None = None
     ) -> tuple[list[Send], list[Result]]:
-        """Wait for the pace, claim (if asked), send: the sends sent, with their results."""
+        """Wait for the pace and a slot, claim (if asked), send: the sends sent, with results.
+
+        The in-flight slot is taken after the pace and given back with the
+        answer: a request waiting for its pace or its retry holds none, so
+        the others keep the provider's `max_in_flight` busy meanwhile.
+        """
         # Only a claim's wait ends early on stop: claimed rows (retries, failover)
         # still keep the pace.
         stop = self._stop if claim is not None else None
         paced = lane.pacer.slot(len(sends), stop) if lane.pacer else nullcontext(True)
         async with paced as go:
-            if claim is not None:  # when not `go` the run is stopping: it claims none
-                sends = await claim(sends)
-            if not sends or not go:
+            if not go:  # the run is stopping: the claim claims none (and counts them)
+                if claim is not None:
+                    await claim(sends)
                 return [], []
-            return sends, await self._send(lane, [send.message for send in sends])
+            async with lane.slots:
+                if claim is not None:
+                    sends = await claim(sends)
+                if not sends:
+                    return [], []
+                return sends, await self._send(lane, [send.message for send in sends])
 
     async def _send(self, lane: Lane, messages: list[Message]) -> list[Result]:
         try:

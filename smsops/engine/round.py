@@ -21,6 +21,7 @@ from pathlib import Path
 
 from smsops.config.loader import Config
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.lanes import Lanes
 from smsops.engine.owner import is_stale, this_run
 from smsops.engine.plan import Plan, SchedulePlan, Send
 from smsops.engine.planner import LedgerView, PlanOptions, make_plan
@@ -71,12 +72,14 @@ class Round:
         dry_run: bool = False,
         isolate_failures: bool = False,
         cache_dir: Path | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.config, self.ledger, self.env, self.hooks = config, ledger, env, hooks
         self.resend_uncertain = resend_uncertain
         self.dry_run = dry_run
         self.isolate_failures = isolate_failures
         self.cache_dir = cache_dir  # normalised CSV numbers (see PlanOptions)
+        self.lanes = lanes  # run mode: provider lanes shared with its other rounds
         self.plan: Plan | None = None
         self.errors: dict[str, BaseException] = {}
         self.sender: Sender | None = None
@@ -108,7 +111,9 @@ class Round:
         if not sends or self.stopping:
             return False
         options = ApplyOptions(resend_uncertain=self.resend_uncertain, claimed_by=this_run())
-        sender = self.sender = Sender(self.config, self.ledger, self.env, options)
+        sender = self.sender = Sender(
+            self.config, self.ledger, self.env, options, shared=self.lanes
+        )
         sender.check_secrets(sends)  # SecretMissing: nothing has been sent yet
         if self.dry_run:
             self.hooks.dry_run(sender, sends)

@@ -48,6 +48,7 @@ _CLAIM = (
     "RETURNING key, attempts, created_at"
 )
 _CLAIM_ROWS = 500  # rows a statement: 500 x 16 values, under SQLite's 32,766 variables
+_FETCH_ROWS = 1000  # rows read per lock hold in records()
 _ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
 # A move writes a row only where the table lets it (`{where}`, checked by the UPDATE itself).
 _MOVE = f"UPDATE sends SET ({MOVED}) = ({_marks(len(MOVED.split(',')))}) "  # noqa: S608
@@ -144,8 +145,13 @@ class SqliteLedger(SqliteFile, Ledger):
         query += "AND (? IS NULL OR status = ?) ORDER BY key"
         state = status.value if status else None
         with self._reading():
-            for row in self._db.execute(query, (schedule, schedule, state, state)):
-                yield _record(row)
+            rows = self._db.execute(query, (schedule, schedule, state, state))
+        while True:  # the lock is held per chunk, never while the caller holds a row
+            with self._reading():
+                chunk = rows.fetchmany(_FETCH_ROWS)
+            if not chunk:
+                return
+            yield from (_record(row) for row in chunk)
 
     def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
         query = "SELECT 1 FROM sends WHERE schedule = ? AND (? IS NULL OR occurrence = ?) LIMIT 1"

@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -28,9 +29,12 @@ _HOST = socket.gethostname()
 class SqliteFile:
     """`readonly` opens an existing file without writing anything (for `plan`).
 
-    The connection may be used from another thread (run mode plans in a worker
-    thread so its HTTP endpoints keep answering), one caller at a time:
-    Python's sqlite3 is built serialized.
+    The connection is shared by threads: run mode plans in worker threads (so
+    its HTTP endpoints keep answering), several schedules' rounds at once,
+    while the event loop claims and settles. A transaction belongs to the
+    connection, not to a thread, so every read and write transaction holds
+    `_lock`: another thread's statement can never land inside (or BEGIN
+    within) a transaction that is not its own.
 
     A writer waits at most `wait` seconds for another's write transaction,
     then fails with a `LedgerError` naming the smsops processes that said
@@ -50,6 +54,7 @@ class SqliteFile:
         self.path = path
         self.wait = wait
         self.readonly = readonly
+        self._lock = threading.RLock()  # one transaction (or read) at a time, see above
         self._writer = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         if path.is_dir():
             raise LedgerError(
@@ -172,26 +177,28 @@ class SqliteFile:
         After SQLITE_FULL (and some I/O errors) SQLite has already rolled the
         transaction back itself, so ROLLBACK is issued only when one is open.
         """
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._lock:
             try:
-                yield
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    with suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise self._failure(exc, doing) from None
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        with suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._failure(exc, doing) from None
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
         """Reads fail as clearly as writes (a non-WAL lock, a damaged file)."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise self._failure(exc, "cannot read") from None
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise self._failure(exc, "cannot read") from None
 
     def _failure(self, exc: sqlite3.Error, doing: str) -> LedgerError:
         name = getattr(exc, "sqlite_errorname", "")
@@ -217,10 +224,11 @@ class SqliteFile:
         return LedgerError(f"{where}: {_reason(exc)}")
 
     def close(self) -> None:
-        if not self.readonly:
-            with suppress(sqlite3.Error):  # a full disk or a lock: a row of a dead pid
-                self._db.execute("DELETE FROM writers WHERE id = ?", (self._writer,))
-        self._db.close()
+        with self._lock:
+            if not self.readonly:
+                with suppress(sqlite3.Error):  # a full disk or a lock: a row of a dead pid
+                    self._db.execute("DELETE FROM writers WHERE id = ?", (self._writer,))
+            self._db.close()
 
 
 def _now() -> str:

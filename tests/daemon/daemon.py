@@ -94,14 +94,23 @@ def running(
     reload_interval: float = 0.2,
     preexec_fn: Callable[[], None] | None = None,
     grace: float = 15.0,
+    prelude: str | None = None,
 ) -> Iterator[Daemon]:
-    """`smsops run CONFIG` on a free loopback port until the block ends; it must answer."""
+    """`smsops run CONFIG` on a free loopback port until the block ends; it must answer.
+
+    `prelude`: Python run in the daemon's process before the CLI (to inject a fault).
+    """
     port = free_port()
     log_file = ledger.parent / f"run-{port}.log"
+    entry = ["-m", "smsops"]
+    if prelude is not None:
+        entry = [
+            "-c",
+            f"{prelude}\nimport sys\nfrom smsops.cli import main\nsys.exit(main(sys.argv[1:]))",
+        ]
     command = [
         sys.executable,
-        "-m",
-        "smsops",
+        *entry,
         "run",
         str(config),
         "--listen",

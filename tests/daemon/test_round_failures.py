@@ -149,21 +149,16 @@ def test_at_debug_level_the_traceback_is_logged_scrubbed(
     assert NUMBERS[0] not in trace
 
 
+@pytest.mark.usefixtures("restored_logging")
 def test_apscheduler_logs_one_line_with_no_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    loggers = [logging.getLogger(n) for n in ("smsops", "apscheduler", "asyncio")]
-    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    setup_logging("text", "debug")
     try:
-        setup_logging("text", "debug")
-        try:
-            raise RuntimeError(f"token {SECRET} for {NUMBERS[0]}")
-        except RuntimeError:
-            logging.getLogger("apscheduler.executors.default").exception(
-                'Job "%s" raised an exception', "s"
-            )
-        logging.getLogger("apscheduler.scheduler").info('Added job "s" to job store "default"')
-    finally:
-        for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-            lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+        raise RuntimeError(f"token {SECRET} for {NUMBERS[0]}")
+    except RuntimeError:
+        logging.getLogger("apscheduler.executors.default").exception(
+            'Job "%s" raised an exception', "s"
+        )
+    logging.getLogger("apscheduler.scheduler").info('Added job "s" to job store "default"')
     err = capsys.readouterr().err
     [line] = err.splitlines()
     assert line.endswith(
