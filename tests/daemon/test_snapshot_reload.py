@@ -75,7 +75,12 @@ def test_a_broken_csv_edit_is_refused_and_the_running_generation_keeps_its_snaps
     old_copy = old.snapshots[csv].copy
     csv.write_text(NEW)
     now[0] += timedelta(minutes=1)
-    asyncio.run(service.reload_if_changed())  # accepted: its reload round sends at once
+
+    async def reload_and_settle() -> None:
+        await service.reload_if_changed()  # accepted: its reload round is requested at once
+        await runner.idle()
+
+    asyncio.run(reload_and_settle())
     assert service.health.generation == 2
     assert service.health.reload_error is None
     assert sent(sandbox)["+447400999999"] == 1
