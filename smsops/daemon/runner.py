@@ -240,10 +240,11 @@ class _DaemonHooks(RoundHooks):
 def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:
     schedules = ",".join(s.schedule for s in plan.schedules if s.to_send)
     log.info(
-        "sent %d, failed %d, uncertain %d (%d segments) for %s [%s]",
+        "sent %d, failed %d, uncertain %d, expired %d (%d segments) for %s [%s]",
         report.sent,
         report.failed,
         report.uncertain,
+        report.expired,
         report.segments,
         schedules,
         why,
@@ -251,10 +252,27 @@ def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:
             "sent": report.sent,
             "failed": report.failed,
             "uncertain": report.uncertain,
+            "expired": report.expired,
             "segments": report.segments,
             "schedules": schedules,
         },
     )
+    for (schedule, occurrence), reasons in sorted(report.expired_occurrences().items()):
+        count = sum(reasons.values())
+        why_ = "; ".join(f"{n} {reason.value}" for reason, n in sorted(reasons.items()))
+        log.warning(  # one line per schedule-occurrence: never dropped silently
+            "%d sends of %s %s expired (%s)",
+            count,
+            schedule,
+            occurrence,
+            why_,
+            extra={
+                "schedule": schedule,
+                "occurrence": occurrence,
+                "expired": count,
+                "reasons": {reason.short: n for reason, n in reasons.items()},
+            },
+        )
     for problem in report.problems:  # numbers already masked and scrubbed
         log.error("%s", problem)
     if report.ledger_error:  # the round stopped claiming: say so, never drop silently

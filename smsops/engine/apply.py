@@ -99,6 +99,14 @@ class ApplyReport:
         self.expired_by[occurrence] = self.expired_by.get(occurrence, 0) + 1
         self.outcomes[(provider, "expired")] = self.outcomes.get((provider, "expired"), 0) + 1
 
+    def expired_occurrences(self) -> dict[tuple[str, str], dict[ExpiryReason, int]]:
+        """The expired sends per (schedule, occurrence), counted by reason."""
+        grouped: dict[tuple[str, str], dict[ExpiryReason, int]] = {}
+        for (schedule, occurrence, reason), count in self.expired_by.items():
+            reasons = grouped.setdefault((schedule, occurrence), {})
+            reasons[reason] = reasons.get(reason, 0) + count
+        return grouped
+
     def note(self, send: Send, status: Status, why: str) -> None:
         if len(self.problems) < PROBLEMS_KEPT:
             where = f"{send.schedule} {mask(send.message.recipient)}"

@@ -122,3 +122,8 @@ class Plan:
 
     def total(self, disposition: Disposition) -> int:
         return sum(s.counts[disposition] for s in self.schedules)
+
+    def note_expired(self, counts: dict[str, int]) -> None:
+        """Each schedule's expired sends so far (`Ledger.status_counts(EXPIRED)`)."""
+        for s in self.schedules:
+            s.expired_so_far = counts.get(s.schedule, 0)
