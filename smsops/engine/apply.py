@@ -293,9 +293,29 @@ class Sender:
                 sends = [s for s in sends if s.closes is None or s.closes > now]
             if sends:
                 records.update(await self._claim(sends, provider, now))
-            return [send for send in sends if send.key in records]
+            won = [send for send in sends if send.key in records]
+            return self._still_open(won, records, provider)
 
         return claim
+
+    def _still_open(
+        self, won: list[Send], records: dict[str, SendRecord], provider: str
+    ) -> list[Send]:
+        """The claimed sends whose window is still open now that the claim is written.
+
+        A claim waits for its transaction (a busy ledger: seconds); a window
+        that closed meanwhile makes the claimed row `expired`, never a late request.
+        """
+        now = self.options.clock.now()
+        late = {s.key for s in won if s.closes is not None and s.closes <= now}
+        for send in won:
+            if send.key in late:
+                record = records[send.key]
+                reason = ExpiryReason.SENDING
+                self.writes.settle(record.settled(Status.EXPIRED, now, error=reason.value))
+                self.report.expire(send, provider, reason)
+                self.on_settled(1)
+        return [send for send in won if send.key not in late]
 
     def _record(self, send: Send, provider: str, now: datetime) -> SendRecord:
         """The new row of `send`, `pending` for this run."""

@@ -1,13 +1,13 @@
 """The sender never sends after a window closes: it records such sends `expired`, with why.
 
-A fake clock (tests/apply/fakeclock.py) stands for the time: the fake
+A fake clock (tests/fakeclock.py) stands for the time: the fake
 provider "takes" time by moving it, so windows close without real waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from smsops.engine.planner import PlanOptions, make_plan
 from smsops.engine.project import load_project
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
-from tests.apply.fakeclock import FakeClock
+from tests.fakeclock import FakeClock
 
 AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 OCCURRENCE = "2026-11-22T09:00:00Z"
@@ -194,3 +194,24 @@ def test_an_expiry_leaves_a_row_another_run_wrote_as_it_is(config_dir: Path) -> 
     (mine,) = [r for r in stored.values() if r.key != theirs.key]
     assert (mine.status, mine.claimed_by) == (Status.EXPIRED, "h:1:r")
     assert mine.error == ExpiryReason.SENDING.value
+
+
+def test_a_claim_written_after_the_close_sends_nothing(config_dir: Path) -> None:
+    """A busy ledger held the claim past the close: the claimed rows expire, no request leaves."""
+    clock = FakeClock(AT)
+
+    class SlowLedger(MemoryLedger):
+        def claim(
+            self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+        ) -> list[SendRecord]:
+            won = super().claim(records, resend_uncertain=resend_uncertain)
+            clock.advance(timedelta(minutes=11))
+            return won
+
+    ledger = SlowLedger()
+    report, hosts = apply(config_dir, ledger, clock, sky_ok)
+    assert hosts == []
+    assert report.expired_by == {("s", OCCURRENCE, ExpiryReason.SENDING): 2}
+    assert [(r.status, r.error) for r in ledger.records()] == [
+        (Status.EXPIRED, ExpiryReason.SENDING.value)
+    ] * 2
