@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smsops.config.loader import Config
+from smsops.core.expiry import ExpiryReason
 from smsops.core.skips import SkipReason
 from smsops.daemon.failures import RoundFailures, describe
 from smsops.daemon.metrics import Metrics
@@ -259,7 +260,7 @@ def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:
     )
     for (schedule, occurrence), reasons in sorted(report.expired_occurrences().items()):
         count = sum(reasons.values())
-        why_ = "; ".join(f"{n} {reason.value}" for reason, n in sorted(reasons.items()))
+        why_ = "; ".join(f"{reasons[r]} {r.value}" for r in ExpiryReason if r in reasons)
         log.warning(  # one line per schedule-occurrence: never dropped silently
             "%d sends of %s %s expired (%s)",
             count,

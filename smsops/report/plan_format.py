@@ -226,8 +226,8 @@ def statuses(s: SchedulePlan) -> list[tuple[str, str]]:
         found.append(
             (
                 "x",
-                f"{s.expired_so_far:,} sends of this schedule expired so far, every occurrence "
-                "(smsops ledger list --status expired)",
+                f"{plural(s.expired_so_far, 'send')} of this schedule expired so far, every "
+                "occurrence (smsops ledger list --status expired)",
             )
         )
     return found
