@@ -9,6 +9,9 @@ What differs between the callers is not the round but what they do around
 its steps, so those are `RoundHooks`: the CLI shows the plan, prints a dry
 run, asks before sending and draws progress; the daemon logs, counts
 metrics and remembers settled schedules. The engine never prints.
+
+Just over 250 lines: the catch-up of closed occurrences (`_overdue`) plans
+like the round's own plan and is best read beside it.
 """
 
 from __future__ import annotations
