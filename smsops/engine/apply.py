@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -64,7 +64,10 @@ class ApplyOptions:
     backoff_base: float = 0.5  # seconds
     backoff_cap: float = 30.0  # also the longest Retry-After honoured in-run
     claimed_by: str | None = None
-    clock: Clock = SYSTEM_CLOCK  # when windows close, and the waits between retries
+    # Whether a window has closed, and the waits between retries. Rows are
+    # stamped with the real time whatever it says: another run judges a
+    # pending row's age by it (`apply --at` in the past runs its clock from then).
+    clock: Clock = SYSTEM_CLOCK
     # Occurrences a catch-up round hands over as already closed, (schedule,
     # occurrence) -> why; any other closed send expired "while sending".
     overdue: Mapping[tuple[str, str], ExpiryReason] = field(default_factory=dict)
@@ -289,10 +292,10 @@ class Sender:
             now = self.options.clock.now()
             closed = [s for s in sends if s.closes is not None and s.closes <= now]
             if closed:
-                await self._expire(closed, provider, now)
+                await self._expire(closed, provider)
                 sends = [s for s in sends if s.closes is None or s.closes > now]
             if sends:
-                records.update(await self._claim(sends, provider, now))
+                records.update(await self._claim(sends, provider))
             won = [send for send in sends if send.key in records]
             return self._still_open(won, records, provider)
 
@@ -312,13 +315,14 @@ class Sender:
             if send.key in late:
                 record = records[send.key]
                 reason = ExpiryReason.SENDING
-                self.writes.settle(record.settled(Status.EXPIRED, now, error=reason.value))
+                expired = record.settled(Status.EXPIRED, datetime.now(UTC), error=reason.value)
+                self.writes.settle(expired)
                 self.report.expire(send, provider, reason)
                 self.on_settled(1)
         return [send for send in won if send.key not in late]
 
     def _record(self, send: Send, provider: str, now: datetime) -> SendRecord:
-        """The new row of `send`, `pending` for this run."""
+        """The new row of `send`, `pending` for this run, stamped `now` (the real time)."""
         return SendRecord.claim(
             send.schedule,
             send.occurrence,
@@ -331,7 +335,7 @@ class Sender:
             claimed_by=self.options.claimed_by,
         )
 
-    async def _expire(self, sends: list[Send], provider: str, now: datetime) -> None:
+    async def _expire(self, sends: list[Send], provider: str) -> None:
         """Record sends whose window closed before their claim `expired`, never sending them.
 
         Only where no row exists: a row another run claimed, or a failed or
@@ -339,6 +343,7 @@ class Sender:
         """
         overdue = self.options.overdue
         why = {s.key: overdue.get((s.schedule, s.occurrence), ExpiryReason.SENDING) for s in sends}
+        now = datetime.now(UTC)
         wanted = [
             replace(self._record(s, provider, now), status=Status.EXPIRED, error=why[s.key].value)
             for s in sends
@@ -363,9 +368,8 @@ class Sender:
             return True
         return send.closes is not None and send.closes <= self.options.clock.now()
 
-    async def _claim(
-        self, sends: list[Send], provider: str, now: datetime
-    ) -> dict[str, SendRecord]:
+    async def _claim(self, sends: list[Send], provider: str) -> dict[str, SendRecord]:
+        now = datetime.now(UTC)
         wanted = [self._record(s, provider, now) for s in sends]
         try:
             won = await self.writes.claim(wanted)
@@ -465,7 +469,7 @@ class Sender:
         self, send: Send, record: SendRecord, provider: str, result: Result, *, closed: bool = False
     ) -> None:
         """Write `result` (`closed`: the window closed before it could be retried)."""
-        now = self.options.clock.now()
+        now = datetime.now(UTC)
         report = self.report
         self.closed_in_retry.discard(send.key)
         if closed and isinstance(result, Retryable):  # never went out: not a failure to retry
