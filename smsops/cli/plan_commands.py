@@ -68,12 +68,14 @@ def _plan(args: argparse.Namespace) -> int:
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.round import plan_against
+    from smsops.ledger.base import Status
 
     config = load_project(args.config, cache_dir())
     ledger = open_ledger_at(ledger_location(args), "smsops plan", readonly=True)
     try:
         options = PlanOptions(cache_dir=cache_dir())
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
+        plan.note_expired(ledger.status_counts(Status.EXPIRED))
         uncertain = ledger.uncertain_counts()
     finally:
         ledger.close()
@@ -139,6 +141,11 @@ def _summary(report: ApplyReport) -> None:
         f"({plural(report.segments, 'segment')}{', about ' + cost if cost else ''})."
     )
     out.print(line, style="bold", markup=False)  # a currency is config text
+    if report.expired:
+        out.print(
+            f"[red]{report.expired} expired: window closed[/] before they could go out; "
+            "recorded expired, never sent (smsops ledger list --status expired)."
+        )
     if report.taken:
         out.print(f"{report.taken} were claimed by another run first and left to it.")
     if report.not_started:

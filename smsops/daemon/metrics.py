@@ -56,6 +56,12 @@ class Metrics:
             ["schedule"],
             registry=r,
         )
+        self.expired = Counter(
+            "smsops_expired_sends",
+            "Sends whose window closed before they went out (recorded expired), by reason",
+            ["schedule", "reason"],
+            registry=r,
+        )
         self.reconciles = Counter("smsops_reconciles", "Plan+apply rounds", ["trigger"], registry=r)
         self.round_failures = Counter(
             "smsops_round_failures",
@@ -103,3 +109,5 @@ class Metrics:
         for currency, amount in report.cost.items():
             self.cost.labels(currency).inc(amount)
         self.retries.inc(report.retries)
+        for (schedule, _, reason), count in report.expired_by.items():
+            self.expired.labels(schedule, reason.short).inc(count)

@@ -12,8 +12,9 @@ is logged in one masked line, counted and shown on `/healthz`, and the other
 schedules still send. Schedules that need a secret that is not set are held
 (see `readiness`).
 
-Over 250 lines: a round's steps, its hooks and its log line read together;
-the parts that stand alone are apart (`rounds`, `settled`, `failures`).
+Over 250 lines: a round's steps and its hooks read together; the parts
+that stand alone are apart (`rounds`, `settled`, `catch_up`, `round_log`,
+`failures`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smsops.config.loader import Config
+from smsops.daemon.catch_up import CatchUp
 from smsops.daemon.failures import JobErrors, RoundFailures, describe
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.readiness import MissingSecret, missing_secrets, secret_values
+from smsops.daemon.round_log import log_report
 from smsops.daemon.rounds import Rounds
 from smsops.daemon.settled import Settled
 from smsops.engine.apply import ApplyReport
@@ -59,9 +62,7 @@ class Runner:
         self.jobs = JobErrors()
         self.missing: list[MissingSecret] = []
         self.lanes = Lanes()  # every round's providers: one cap and one pace each
-        # When each schedule was last planned: a catch-up after a long round
-        # asks for the fires whose windows closed since then.
-        self.planned_at: dict[str, datetime] = {}
+        self.catch_up = CatchUp(ledger)  # what closed since each schedule's last plan
         self.rounds = Rounds(self._round_of, self._merged, self.job_failed)
         self._secrets: list[str] = []
         self.settled = Settled()
@@ -180,9 +181,7 @@ class Runner:
         for name in names:
             self.active[name] = round_
         try:
-            # Catch-up hook: the fires of each name whose windows closed since
-            # `self.planned_at[name]` are what `Round.run(..., overdue=...)` takes.
-            await round_.run(now, names)
+            await round_.run(now, names, self.catch_up.overdue(config, now, names))
         except Exception as exc:
             if round_.sender is None:  # not sending yet: the whole round failed
                 raise
@@ -256,8 +255,7 @@ class _DaemonHooks(RoundHooks):
 
     def planned(self, plan: Plan) -> None:
         runner = self.runner
-        for s in plan.schedules:
-            runner.planned_at[s.schedule] = self.now
+        runner.catch_up.planned(plan, self.now)
         if self.why == "start":
             runner.report_missed(self.config, plan, self.now)
         runner.metrics.reconciles.labels(self.why).inc()
@@ -265,35 +263,6 @@ class _DaemonHooks(RoundHooks):
         runner.settled.remember(self.config, plan)
 
     def sent(self, plan: Plan, report: ApplyReport) -> None:
+        self.runner.catch_up.sent(plan, report)
         self.runner.metrics.observe_report(report)
-        _log_report(plan, report, self.why)
-
-
-def _log_report(plan: Plan, report: ApplyReport, why: str) -> None:
-    schedules = ",".join(s.schedule for s in plan.schedules if s.to_send)
-    log.info(
-        "sent %d, failed %d, uncertain %d (%d segments) for %s [%s]",
-        report.sent,
-        report.failed,
-        report.uncertain,
-        report.segments,
-        schedules,
-        why,
-        extra={
-            "sent": report.sent,
-            "failed": report.failed,
-            "uncertain": report.uncertain,
-            "segments": report.segments,
-            "schedules": schedules,
-        },
-    )
-    for problem in report.problems:  # numbers already masked and scrubbed
-        log.error("%s", problem)
-    if report.ledger_error:  # the round stopped claiming: say so, never drop silently
-        log.error(
-            "the ledger could not be written: %s; %d not sent (the next round sends them), "
-            "%d results not written (those rows stay pending, then uncertain)",
-            report.ledger_error,
-            report.not_started,
-            report.unsettled,
-        )
+        log_report(plan, report, self.why)

@@ -10,6 +10,9 @@ out: with a slow `rate_limit`, rows claimed first and paced after would sit
 results (429, 503, no connection) are retried with backoff; results that
 certainly were not accepted fail over to the next provider in the list;
 anything that may have been accepted is `uncertain` and never resent here.
+A send whose window has closed is never claimed: it is recorded `expired`
+(the window closed while sending, or, for a claimed send whose retry would
+start after the close, while a retry waited out provider faults).
 
 Over 250 lines on purpose: claim, pace, send, retry, fail over and settle
 are one argument about never sending twice, best read in one place.
@@ -21,7 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -29,7 +32,9 @@ import httpx
 from smsops.config.loader import Config
 from smsops.core import secrets
 from smsops.core.errors import LedgerError
+from smsops.core.expiry import ExpiryReason
 from smsops.core.phone import hide_number, mask, scrub_numbers
+from smsops.engine.clock import SYSTEM_CLOCK, Clock
 from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import backoff
@@ -63,6 +68,13 @@ class ApplyOptions:
     backoff_base: float = 0.5  # seconds
     backoff_cap: float = 30.0  # also the longest Retry-After honoured in-run
     claimed_by: str | None = None
+    # Whether a window has closed, and the waits between retries. Rows are
+    # stamped with the real time whatever it says: another run judges a
+    # pending row's age by it (`apply --at` in the past runs its clock from then).
+    clock: Clock = SYSTEM_CLOCK
+    # Occurrences a catch-up round hands over as already closed, (schedule,
+    # occurrence) -> why; any other closed send expired "while sending".
+    overdue: Mapping[tuple[str, str], ExpiryReason] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,7 +82,11 @@ class ApplyReport:
     sent: int = 0
     failed: int = 0
     uncertain: int = 0
-    taken: int = 0  # claimed by another run first: not ours to send
+    expired: int = 0  # windows closed before they went out: recorded `expired`, never sent
+    # (schedule, occurrence, reason) -> how many expired: one log line each
+    expired_by: dict[tuple[str, str, ExpiryReason], int] = field(default_factory=dict)
+    # claimed by another run first (or, for an expiry, any row already there): not ours
+    taken: int = 0
     not_started: int = 0  # left when stopping (SIGINT/SIGTERM): still to send
     retries: int = 0  # requests repeated after a retryable result
     outcomes: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, status)
@@ -82,6 +98,21 @@ class ApplyReport:
     unsettled: int = 0  # outcomes not written: those rows stay pending (then uncertain)
     # Outcomes the ledger refused: the row was no longer this run's (see GuardLost).
     refused: int = 0
+
+    def expire(self, send: Send, provider: str, reason: ExpiryReason) -> None:
+        """Count one send recorded `expired`."""
+        self.expired += 1
+        occurrence = (send.schedule, send.occurrence, reason)
+        self.expired_by[occurrence] = self.expired_by.get(occurrence, 0) + 1
+        self.outcomes[(provider, "expired")] = self.outcomes.get((provider, "expired"), 0) + 1
+
+    def expired_occurrences(self) -> dict[tuple[str, str], dict[ExpiryReason, int]]:
+        """The expired sends per (schedule, occurrence), counted by reason."""
+        grouped: dict[tuple[str, str], dict[ExpiryReason, int]] = {}
+        for (schedule, occurrence, reason), count in self.expired_by.items():
+            reasons = grouped.setdefault((schedule, occurrence), {})
+            reasons[reason] = reasons.get(reason, 0) + count
+        return grouped
 
     def note(self, send: Send, status: Status, why: str) -> None:
         if len(self.problems) < PROBLEMS_KEPT:
@@ -113,6 +144,8 @@ class Sender:
         self.in_flight = 0  # requests on the wire now (for metrics)
         self.http: httpx.AsyncBaseTransport | None = None  # while run() runs
         self.writes = LedgerWrites(ledger, resend_uncertain=options.resend_uncertain)
+        # Claimed sends whose retry would start after their window closes: not retried.
+        self.closed_in_retry: set[str] = set()
 
     def lane(self, name: str) -> Lane:
         if name not in self.lanes:
@@ -229,19 +262,24 @@ class Sender:
                     continue
                 claim: Claim | None = None
                 if index == 0:  # write-ahead: claimed once paced, right before the request
+                    chunk = await self._unless_closed(chunk, provider)
+                    if not chunk:
+                        continue
                     claim = self._claimer(provider, records)
                 chunk, results = await self._attempt(lane, chunk, claim)
                 for send, (result, attempts) in zip(chunk, results, strict=True):
                     tries[send.key] = tries.get(send.key, 0) + attempts
                     certainly_not_taken = isinstance(result, Rejected | Retryable)
+                    closed = certainly_not_taken and self._window_closed(send)
                     # Stopping: no new requests; a retryable failure is retried next run.
-                    more = index + 1 < len(providers) and not self.stopping
+                    # A closed window: no request at all, not even to the next provider.
+                    more = index + 1 < len(providers) and not self.stopping and not closed
                     if certainly_not_taken and more:
                         failover.append(send)
                         continue
                     record = records[send.key]
                     attempted = replace(record, attempts=record.attempts + tries[send.key])
-                    self._settle(send, attempted, provider, result)
+                    self._settle(send, attempted, provider, result, closed=closed)
             remaining = failover
             if not remaining:
                 return
@@ -253,27 +291,98 @@ class Sender:
             if self.stopping:  # stopped while waiting for the pace: claim nothing more
                 self.report.not_started += len(sends)
                 return []
-            records.update(await self._claim(sends, provider))
-            return [send for send in sends if send.key in records]
+            sends = await self._unless_closed(sends, provider)  # closed during the pace
+            if sends:
+                records.update(await self._claim(sends, provider))
+            won = [send for send in sends if send.key in records]
+            return self._still_open(won, records, provider)
 
         return claim
 
-    async def _claim(self, sends: list[Send], provider: str) -> dict[str, SendRecord]:
+    def _still_open(
+        self, won: list[Send], records: dict[str, SendRecord], provider: str
+    ) -> list[Send]:
+        """The claimed sends whose window is still open now that the claim is written.
+
+        A claim waits for its transaction (a busy ledger: seconds); a window
+        that closed meanwhile makes the claimed row `expired`, never a late request.
+        """
+        now = self.options.clock.now()
+        late = {s.key for s in won if s.closes is not None and s.closes <= now}
+        for send in won:
+            if send.key in late:
+                record = records[send.key]
+                reason = ExpiryReason.SENDING
+                expired = record.settled(Status.EXPIRED, datetime.now(UTC), error=reason.value)
+                self.writes.settle(expired)
+                self.report.expire(send, provider, reason)
+                self.on_settled(1)
+        return [send for send in won if send.key not in late]
+
+    def _record(self, send: Send, provider: str, now: datetime) -> SendRecord:
+        """The new row of `send`, `pending` for this run, stamped `now` (the real time)."""
+        return SendRecord.claim(
+            send.schedule,
+            send.occurrence,
+            send.message.recipient,
+            provider=provider,
+            template=send.template,
+            text_hash=send.text_hash,
+            segments=send.segments,
+            now=now,
+            claimed_by=self.options.claimed_by,
+        )
+
+    async def _expire(self, sends: list[Send], provider: str) -> None:
+        """Record sends whose window closed before their claim `expired`, never sending them.
+
+        Only where no row exists: a row another run claimed, or a failed or
+        uncertain one, is left as it is (counted as `taken`).
+        """
+        overdue = self.options.overdue
+        why = {s.key: overdue.get((s.schedule, s.occurrence), ExpiryReason.SENDING) for s in sends}
         now = datetime.now(UTC)
         wanted = [
-            SendRecord.claim(
-                s.schedule,
-                s.occurrence,
-                s.message.recipient,
-                provider=provider,
-                template=s.template,
-                text_hash=s.text_hash,
-                segments=s.segments,
-                now=now,
-                claimed_by=self.options.claimed_by,
-            )
+            replace(self._record(s, provider, now), status=Status.EXPIRED, error=why[s.key].value)
             for s in sends
         ]
+        try:
+            written = {record.key for record in await self.writes.expire(wanted)}
+        except LedgerError:  # nothing written: a later round finds them closed again
+            self.stop()
+            self.report.not_started += len(sends)
+            self.on_settled(len(sends))
+            return
+        for send in sends:
+            if send.key in written:
+                self.report.expire(send, provider, why[send.key])
+            else:
+                self.report.taken += 1
+        self.on_settled(len(sends))
+
+    async def _unless_closed(self, sends: list[Send], provider: str) -> list[Send]:
+        """`sends` whose window is still open; the others are recorded `expired` at once.
+
+        Before the pace, not only at the claim: a closed send must not spend
+        a slot of a rate-limited provider (2,000 of them at 10/s would take
+        minutes just to be found closed).
+        """
+        now = self.options.clock.now()
+        closed = [s for s in sends if s.closes is not None and s.closes <= now]
+        if not closed:
+            return sends
+        await self._expire(closed, provider)
+        return [s for s in sends if s.closes is None or s.closes > now]
+
+    def _window_closed(self, send: Send) -> bool:
+        """Whether the send's window closed (or closes before its retry would start)."""
+        if send.key in self.closed_in_retry:
+            return True
+        return send.closes is not None and send.closes <= self.options.clock.now()
+
+    async def _claim(self, sends: list[Send], provider: str) -> dict[str, SendRecord]:
+        now = datetime.now(UTC)
+        wanted = [self._record(s, provider, now) for s in sends]
         try:
             won = await self.writes.claim(wanted)
         except LedgerError:  # no row, no request: these go out with a later run
@@ -303,17 +412,35 @@ class Sender:
             if not retry or self.stopping:
                 break
             wait = max(r.retry_after or 0.0 for _, r in retry)
-            if wait > self.options.backoff_cap:
+            cap = self.options.backoff_cap
+            delay = backoff(attempt - 1, wait, self.options.backoff_base, cap)
+            retry = self._open_at(sends, retry, wait if wait > cap else delay)
+            if not retry or wait > cap:
                 break  # the provider asks for longer than a run waits: a later apply retries
-            await asyncio.sleep(
-                backoff(attempt - 1, wait, self.options.backoff_base, self.options.backoff_cap)
-            )
+            await self.options.clock.sleep(delay)
             todo = [i for i, _ in retry]
             self.report.retries += len(todo)
             _, outcome = await self._request(lane, [sends[i] for i in todo])
             for i, result in zip(todo, outcome, strict=True):
                 results[i] = (result, attempt)
         return sends, results
+
+    def _open_at(
+        self, sends: list[Send], retry: list[tuple[int, Retryable]], delay: float
+    ) -> list[tuple[int, Retryable]]:
+        """The retries whose window is still open when they would start, `delay` from now.
+
+        The others are kept in `closed_in_retry`: settled `expired`, not retried.
+        """
+        starts = self.options.clock.now() + timedelta(seconds=delay)
+        still_open = []
+        for index, result in retry:
+            closes = sends[index].closes
+            if closes is not None and closes <= starts:
+                self.closed_in_retry.add(sends[index].key)
+            else:
+                still_open.append((index, result))
+        return still_open
 
     async def _request(
         self, lane: Lane, sends: list[Send], claim: Claim | None = None
@@ -360,9 +487,20 @@ class Sender:
             self.in_flight -= 1
         return lane.adapter.parse(response, messages)  # scrubbed of secrets (from_outside)
 
-    def _settle(self, send: Send, record: SendRecord, provider: str, result: Result) -> None:
+    def _settle(
+        self, send: Send, record: SendRecord, provider: str, result: Result, *, closed: bool = False
+    ) -> None:
+        """Write `result` (`closed`: the window closed before it could be retried)."""
         now = datetime.now(UTC)
         report = self.report
+        self.closed_in_retry.discard(send.key)
+        if closed and isinstance(result, Retryable):  # never went out: not a failure to retry
+            reason = ExpiryReason.FAULTS
+            settled = record.settled(Status.EXPIRED, now, provider=provider, error=reason.value)
+            report.expire(send, provider, reason)
+            self.writes.settle(settled)
+            self.on_settled(1)
+            return
         if isinstance(result, Accepted):
             settled = record.settled(
                 Status.SENT, now, provider=provider, message_id=result.message_id

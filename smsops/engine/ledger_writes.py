@@ -1,7 +1,8 @@
 """The ledger writes of concurrent senders, made together.
 
 Every send is still claimed right before its own request and settled right
-after its answer. What changes is the cost: the claims (and the settlements)
+after its answer (or recorded `expired` instead of claimed, when its window
+has closed). What changes is the cost: the claims (and the settlements)
 that many workers make in the same turn of the event loop go to the ledger
 as one transaction, keys sorted, instead of one transaction each. A claim
 waits for its transaction to commit before the request leaves (write-ahead);
@@ -25,16 +26,22 @@ left it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from smsops.core.errors import GuardLost, LedgerError
 from smsops.ledger.base import Ledger, SendRecord
+from smsops.ledger.policy import Operation
+
+# Records a sender waits on, and the future that answers it with those written.
+_Waiting = tuple[list[SendRecord], "asyncio.Future[list[SendRecord]]"]
 
 
 class LedgerWrites:
     def __init__(self, ledger: Ledger, *, resend_uncertain: bool) -> None:
         self.ledger = ledger
         self.resend_uncertain = resend_uncertain
-        self._claims: list[tuple[list[SendRecord], asyncio.Future[list[SendRecord]]]] = []
+        self._claims: list[_Waiting] = []
+        self._expiries: list[_Waiting] = []
         self._settles: list[SendRecord] = []
         self.error: LedgerError | None = None  # the first failed write
         self.unwritten: list[SendRecord] = []  # settlements the ledger did not take (yet)
@@ -43,11 +50,25 @@ class LedgerWrites:
 
     async def claim(self, records: list[SendRecord]) -> list[SendRecord]:
         """Make `records` pending for this run; the ones won, once committed."""
+        return await self._queued(self._claims, records, self._write_claims)
+
+    async def expire(self, records: list[SendRecord]) -> list[SendRecord]:
+        """Record `records` (status `expired`, no row yet) as never sent; the ones written.
+
+        A send whose window closed before its claim: like a claim, it is
+        written only where no row exists (another run may have taken it).
+        """
+        return await self._queued(self._expiries, records, self._write_expiries)
+
+    async def _queued(
+        self, queue: list[_Waiting], records: list[SendRecord], write: Callable[[], None]
+    ) -> list[SendRecord]:
+        """`records` written with the others of this loop turn by `write`; the ones it took."""
         self._raise_if_failed()
         future: asyncio.Future[list[SendRecord]] = asyncio.get_running_loop().create_future()
-        self._claims.append((records, future))
-        if len(self._claims) == 1:
-            asyncio.get_running_loop().call_soon(self._write_claims)
+        queue.append((records, future))
+        if len(queue) == 1:
+            asyncio.get_running_loop().call_soon(write)
         return await future
 
     def settle(self, record: SendRecord) -> None:
@@ -75,10 +96,26 @@ class LedgerWrites:
 
     def _write_claims(self) -> None:
         batch, self._claims = self._claims, []
+        self._answer(
+            batch, lambda wanted: self.ledger.claim(wanted, resend_uncertain=self.resend_uncertain)
+        )
+
+    def _write_expiries(self) -> None:
+        batch, self._expiries = self._expiries, []
+
+        def expire(wanted: list[SendRecord]) -> list[SendRecord]:
+            refused = set(self.ledger.move(Operation.EXPIRE, wanted))
+            return [r for r in wanted if r.key not in refused]
+
+        self._answer(batch, expire)
+
+    def _answer(
+        self, batch: list[_Waiting], write: Callable[[list[SendRecord]], list[SendRecord]]
+    ) -> None:
+        """Write a batch in one call, keys sorted; each waiting sender gets its rows written."""
         wanted = sorted((r for records, _ in batch for r in records), key=_key)
         try:
-            claimed = self.ledger.claim(wanted, resend_uncertain=self.resend_uncertain)
-            won = {r.key: r for r in claimed}
+            won = {r.key: r for r in write(wanted)}
         except Exception as exc:  # every waiting sender sees the error
             if isinstance(exc, LedgerError):
                 self.error = self.error or exc

@@ -28,6 +28,7 @@ class Disposition(StrEnum):
     UNCERTAIN = "uncertain"  # may have gone out; not resent unless asked
     FAILED = "failed"  # rejected; not resent
     IN_FLIGHT = "in_flight"  # another live run holds the claim
+    EXPIRED = "expired"  # its window closed before it went out; never sent
 
     @property
     def sends(self) -> bool:
@@ -53,6 +54,10 @@ class Send:
     message: Message
     text_hash: str
     segments: int
+    # When the occurrence's window closes (for `timezone: recipient`, the
+    # earliest close among the recipient's zones); None: `once`, no window.
+    # After it the send is never claimed: it is recorded `expired` instead.
+    closes: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,9 @@ class SchedulePlan:
     skip_counts: Counter[SkipReason] = field(default_factory=Counter)
     skips: list[Skip] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)  # kept only when asked (apply)
+    # Sends of this schedule the ledger holds as expired, all occurrences (the
+    # planner leaves it 0; `plan` fills it from the ledger, read-only).
+    expired_so_far: int = 0
 
     @property
     def to_send(self) -> int:
@@ -114,3 +122,8 @@ class Plan:
 
     def total(self, disposition: Disposition) -> int:
         return sum(s.counts[disposition] for s in self.schedules)
+
+    def note_expired(self, counts: dict[str, int]) -> None:
+        """Each schedule's expired sends so far (`Ledger.status_counts(EXPIRED)`)."""
+        for s in self.schedules:
+            s.expired_so_far = counts.get(s.schedule, 0)

@@ -39,6 +39,7 @@ from smsops.schedule.occurrences import (
     next_fires,
     occurrence_label,
     trigger_zone,
+    window_closes,
     window_fits_all,
 )
 from smsops.schedule.zones import quiet_zone, recipient_zones
@@ -128,6 +129,7 @@ class _SchedulePlanner:
         self.withhold = bool(self.template.variables & number_variables)
         self.due_by_zones: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self.known: dict[str, tuple[Known, OccurrenceKeys]] = {}
+        self.closes: dict[tuple[str, tuple[ZoneInfo, ...]], datetime | None] = {}
         self.sent = 0
         self.to_check: list[_Desired] = []  # already sent: would the text change today?
         upcoming = next_fires(self.schedule, at, NEXT_FIRES)
@@ -267,6 +269,8 @@ class _SchedulePlanner:
         """What the claim will do with this row, asked of the policy table (`may_claim`)."""
         if record is not None and record.status in DONE:
             return Disposition.SENT
+        if record is not None and record.status is Status.EXPIRED:
+            return Disposition.EXPIRED
         if record is not None and record.status is Status.PENDING:
             if not self.is_stale(record):
                 return Disposition.IN_FLIGHT
@@ -307,5 +311,14 @@ class _SchedulePlanner:
                     message=message_for(rendered, member, self.template.config),
                     text_hash=rendered.text_hash,
                     segments=rendered.segments,
+                    closes=self._closes(desired),
                 )
             )
+
+    def _closes(self, desired: _Desired) -> datetime | None:
+        """When the send's window closes (per occurrence, and zones for recipient-local)."""
+        zones = desired.zones if self.local else ()
+        found = (desired.occurrence, zones)
+        if found not in self.closes:
+            self.closes[found] = window_closes(self.schedule, desired.occurrence, zones)
+        return self.closes[found]

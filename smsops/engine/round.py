@@ -9,23 +9,35 @@ What differs between the callers is not the round but what they do around
 its steps, so those are `RoundHooks`: the CLI shows the plan, prints a dry
 run, asks before sending and draws progress; the daemon logs, counts
 metrics and remembers settled schedules. The engine never prints.
+
+Just over 250 lines: the catch-up of closed occurrences (`_overdue`) plans
+like the round's own plan and is best read beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from smsops.config.loader import Config
+from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.clock import Clock
 from smsops.engine.lanes import Lanes
 from smsops.engine.owner import is_stale, this_run
 from smsops.engine.plan import Plan, SchedulePlan, Send
 from smsops.engine.planner import LedgerView, PlanOptions, make_plan
 from smsops.ledger.base import Ledger, SendRecord
+from smsops.schedule.occurrences import occurrence_label, window_closes
+
+# Schedule name -> fire times whose window has closed unsent, each with the
+# reason to record (see `Round.run`).
+Overdue = Mapping[str, Sequence[tuple[datetime, ExpiryReason]]]
 
 
 class RoundHooks:
@@ -73,8 +85,13 @@ class Round:
         isolate_failures: bool = False,
         cache_dir: Path | None = None,
         lanes: Lanes | None = None,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config, self.ledger, self.env, self.hooks = config, ledger, env, hooks
+        # None: real time running on from the round's `at` (Clock.starting_at).
+        self.clock = clock
+        self.transport = transport  # tests: httpx.MockTransport
         self.resend_uncertain = resend_uncertain
         self.dry_run = dry_run
         self.isolate_failures = isolate_failures
@@ -83,20 +100,31 @@ class Round:
         self.plan: Plan | None = None
         self.errors: dict[str, BaseException] = {}
         self.sender: Sender | None = None
+        self.sends: list[Send] = []  # what `send` hands the sender
         self.stopping = False
 
-    async def run(self, at: datetime, only: list[str] | None = None) -> ApplyReport | None:
+    async def run(
+        self, at: datetime, only: list[str] | None = None, overdue: Overdue | None = None
+    ) -> ApplyReport | None:
         """The whole round at `at` for `only` (default: every enabled schedule).
+
+        `overdue`: occurrences whose window closed before any round reached
+        them (the daemon finds them with `closed_between`). Each is planned
+        as it stood just before its close, keeping only that occurrence's
+        sends; the sender records them `expired` with the reason given,
+        because their window has closed: the one path every expiry takes.
 
         Preparing reads the ledger and the audiences (seconds for a big one):
         off the event loop, so the daemon's /healthz and /metrics keep
         answering meanwhile.
         """
-        if not await asyncio.to_thread(self.prepare, at, only):
+        if not await asyncio.to_thread(self.prepare, at, only, overdue):
             return None
         return await self.send()
 
-    def prepare(self, at: datetime, only: list[str] | None = None) -> bool:
+    def prepare(
+        self, at: datetime, only: list[str] | None = None, overdue: Overdue | None = None
+    ) -> bool:
         """Mark stale rows, plan at `at`, check secrets, then dry-run or confirm.
 
         True when there is something to `send()`; False when nothing is due
@@ -108,11 +136,23 @@ class Round:
         plan = self.plan = self._plan(at, only)
         self.hooks.planned(plan)
         sends = plan.sends
-        if not sends or self.stopping:
+        closed, reasons = ([], {}) if self.dry_run else self._overdue(overdue or {}, plan)
+        self.sends = sends + closed
+        if not self.sends or self.stopping:
             return False
-        options = ApplyOptions(resend_uncertain=self.resend_uncertain, claimed_by=this_run())
+        options = ApplyOptions(
+            resend_uncertain=self.resend_uncertain,
+            claimed_by=this_run(),
+            clock=self.clock or Clock.starting_at(at),
+            overdue=reasons,
+        )
         sender = self.sender = Sender(
-            self.config, self.ledger, self.env, options, shared=self.lanes
+            self.config,
+            self.ledger,
+            self.env,
+            options,
+            transport=self.transport,
+            shared=self.lanes,
         )
         sender.check_secrets(sends)  # SecretMissing: nothing has been sent yet
         if self.dry_run:
@@ -125,7 +165,7 @@ class Round:
         """Send what `prepare` planned (None if stopped before the first claim)."""
         if self.plan is None or self.sender is None or self.stopping:
             return None
-        sends = self.plan.sends
+        sends = self.sends
         with self.hooks.sending(self.sender, len(sends)):
             report = await self.sender.run(sends)
         self.hooks.sent(self.plan, report)
@@ -166,6 +206,40 @@ class Round:
             else:
                 planned.extend(plan.schedules)
         return Plan(at, planned)
+
+    def _overdue(
+        self, overdue: Overdue, plan: Plan
+    ) -> tuple[list[Send], dict[tuple[str, str], ExpiryReason]]:
+        """The sends of closed occurrences, as planned just before each closed, and why."""
+        planning = {send.key for send in plan.sends}
+        closed: list[Send] = []
+        reasons: dict[tuple[str, str], ExpiryReason] = {}
+        for name, fires in overdue.items():
+            schedule = self.config.schedules.get(name)
+            if schedule is None or name in self.errors:
+                continue  # removed by a reload, or its plan fails (already reported)
+            for fire, reason in fires:
+                label = occurrence_label(fire)
+                closes = window_closes(schedule, label)
+                if closes is None:
+                    continue
+                try:
+                    before = plan_against(
+                        self.config,
+                        self.ledger,
+                        closes - timedelta(microseconds=1),
+                        self._options([name]),
+                    )
+                except Exception as exc:  # as in _plan
+                    if not self.isolate_failures:
+                        raise
+                    self.errors[name] = exc
+                    break
+                kept = [s for s in before.sends if s.occurrence == label and s.key not in planning]
+                planning.update(send.key for send in kept)
+                closed.extend(kept)
+                reasons[(name, label)] = reason
+        return closed, reasons
 
     def _options(self, only: list[str] | None) -> PlanOptions:
         return PlanOptions(

@@ -1,4 +1,4 @@
-"""The send ledger: what was claimed, sent, failed or is uncertain, by send key.
+"""The send ledger: what was claimed, sent, failed, expired or is uncertain, by send key.
 
 A send is `(schedule, occurrence, recipient)`; its key is a stable hash of
 those. Inserting the key is the claim: whoever inserts it owns the send, so
@@ -201,7 +201,7 @@ class Known:
     # Keys the provider took (sent, delivered, undelivered), as ints: a million
     # of them take half the memory of the hex strings.
     done: frozenset[int]
-    open: dict[str, SendRecord]  # every other row (pending, failed, uncertain), whole
+    open: dict[str, SendRecord]  # every other row (pending, failed, uncertain, expired), whole
 
     @classmethod
     def of(cls, done_keys: Iterable[str], open_rows: dict[str, SendRecord]) -> Known:
@@ -235,10 +235,20 @@ class Ledger(ABC):
     def settle(self, records: Iterable[SendRecord]) -> None:
         """Write the outcome of sends this run claimed (status, id, error, attempts).
 
-        Raises `GuardLost` naming the rows not written (no longer pending, held
-        by another run, never claimed), after writing all the others.
+        An `expired` outcome (its retry would have started after its window
+        closed) is the table's EXPIRE move; every other one a SETTLE. Raises
+        `GuardLost` naming the rows not written (no longer pending, held by
+        another run, never claimed), after writing all the others.
         """
-        self._guarded(Operation.SETTLE, records)
+        outcomes = list(records)
+        expired = [r for r in outcomes if r.status is Status.EXPIRED]
+        refused = self.move(
+            Operation.SETTLE, [r for r in outcomes if r.status is not Status.EXPIRED]
+        )
+        if expired:
+            refused += self.move(Operation.EXPIRE, expired)
+        if refused:
+            raise GuardLost(Operation.SETTLE.value, refused)
 
     def receipt(self, records: Iterable[SendRecord]) -> None:
         """Record a delivery report on a sent (or uncertain) row; `GuardLost` as settle."""
@@ -299,8 +309,12 @@ class Ledger(ABC):
 
     def uncertain_counts(self) -> dict[str, int]:
         """Open `uncertain` rows per schedule: sends that wait for a person's decision."""
+        return self.status_counts(Status.UNCERTAIN)
+
+    def status_counts(self, status: Status) -> dict[str, int]:
+        """Rows in `status` per schedule (e.g. how many sends of each expired so far)."""
         counts: dict[str, int] = {}
-        for record in self.records(status=Status.UNCERTAIN):
+        for record in self.records(status=status):
             counts[record.schedule] = counts.get(record.schedule, 0) + 1
         return counts
 

@@ -23,6 +23,10 @@ Invariants (each with the test that proves it):
 - A dead run's claim is never resent silently: a stale mark moves `pending` to
   `uncertain`, only while the row is still held by the run found dead
   (test_policy.py::test_stale_mark_loses_to_a_settle_that_came_first).
+- Expired is final: an expiry inserts a row only where none exists, or moves
+  a `pending` row only for the run holding it; no operation moves an
+  `expired` row and no claim takes it
+  (test_policy.py::test_backends_agree_with_the_table).
 - Done is done: sent, delivered and undelivered rows are never claimed again;
   a sent row changes only by a receipt (to delivered or undelivered)
   (test_policy.py::test_backends_agree_with_the_table).
@@ -46,6 +50,7 @@ class Status(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     UNCERTAIN = "uncertain"
+    EXPIRED = "expired"  # its window closed before it went out: never sent, never claimed
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
 
@@ -58,6 +63,7 @@ class Operation(StrEnum):
     STALE = "stale"  # Ledger.mark_stale: the claim of a run that died mid-send
     RECEIPT = "receipt"  # Ledger.receipt: a provider's delivery report
     RESOLVE = "resolve"  # Ledger.resolve: a person's decision on an uncertain send
+    EXPIRE = "expire"  # Ledger.move(EXPIRE): its window closed before the request went out
 
 
 class When(StrEnum):
@@ -72,7 +78,7 @@ class When(StrEnum):
 @dataclass(frozen=True)
 class Transition:
     operation: Operation
-    source: Status | None  # None: no row yet (a claim inserts it)
+    source: Status | None  # None: no row yet (a claim or an expiry inserts it)
     target: Status
     when: When = When.ALWAYS
 
@@ -96,6 +102,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Operation.STALE, _S.PENDING, _S.UNCERTAIN, When.HOLDER),
     *_each(Operation.RECEIPT, (_S.SENT, _S.UNCERTAIN), (_S.DELIVERED, _S.UNDELIVERED), When.ALWAYS),
     *_each(Operation.RESOLVE, (_S.UNCERTAIN,), (_S.SENT, _S.FAILED), When.ALWAYS),
+    # An expiry records a send that will never go out: one no run claimed (an
+    # insert, only where no row exists), or one this run claimed whose retry
+    # would start after its window closed.
+    Transition(Operation.EXPIRE, None, _S.EXPIRED),
+    Transition(Operation.EXPIRE, _S.PENDING, _S.EXPIRED, When.HOLDER),
 )
 
 SETTLED = frozenset(Status) - {Status.PENDING}
@@ -161,8 +172,11 @@ def may_claim(existing: Row | None, *, resend_uncertain: bool) -> bool:
 
 
 def allows(operation: Operation, existing: Row | None, target: Status, by: str | None) -> bool:
-    """Whether `operation` may move `existing` to `target` for the run `by` (not for claims)."""
+    """Whether `operation` may move `existing` (None: insert) to `target` for the run `by`.
+
+    Not for claims (`may_claim`): their conditions read the caller's flags.
+    """
     if existing is None:
-        return False
+        return When.ALWAYS in conditions(operation, None, target)
     found = conditions(operation, existing.status, target)
     return When.ALWAYS in found or (When.HOLDER in found and existing.claimed_by == by)

@@ -24,7 +24,7 @@ from smsops.ledger.base import (
     Status,
     decided,
 )
-from smsops.ledger.policy import Operation
+from smsops.ledger.policy import Operation, allows
 from smsops.ledger.sqlite_file import WAIT as WAIT
 from smsops.ledger.sqlite_file import SqliteFile
 from smsops.ledger.sqlite_schema import COLUMNS as _COLUMNS
@@ -55,9 +55,21 @@ _MOVE = f"UPDATE sends SET ({MOVED}) = ({_marks(len(MOVED.split(',')))}) "  # no
 _MOVE += "WHERE key = ? AND ({where})"
 
 
+# A move that may also insert (an expiry): the row goes in where no row exists,
+# else the existing row is moved where the table lets it, as above.
+_UPSERT = f"INSERT INTO sends ({_COLUMNS}) VALUES {_ROW_MARKS} "  # noqa: S608
+_UPSERT += f"ON CONFLICT (key) DO UPDATE SET ({MOVED}) = "
+_UPSERT += f"({', '.join('excluded.' + c.strip() for c in MOVED.split(','))}) WHERE {{where}}"
+
+
 @functools.lru_cache(maxsize=64)
 def _move(where: str) -> str:
     return _MOVE.format(where=where)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert(where: str) -> str:
+    return _UPSERT.format(where=where)
 
 
 _DONE = sorted(status.value for status in DONE)
@@ -111,7 +123,11 @@ class SqliteLedger(SqliteFile, Ledger):
         refused = []
         for record in sorted(records, key=lambda r: r.key):
             where, params = policy_where(operation, record.status, holder=record.claimed_by)
-            done = self._db.execute(_move(where), (*moved_values(record), record.key, *params))
+            if allows(operation, None, record.status, None):  # the move may insert
+                query, values = _upsert(where), (*row_values(record), *params)
+            else:
+                query, values = _move(where), (*moved_values(record), record.key, *params)
+            done = self._db.execute(query, values)
             if done.rowcount != 1:
                 refused.append(record.key)
         return refused
@@ -159,10 +175,10 @@ class SqliteLedger(SqliteFile, Ledger):
             found = self._db.execute(query, (schedule, occurrence, occurrence)).fetchone()
         return found is not None
 
-    def uncertain_counts(self) -> dict[str, int]:
+    def status_counts(self, status: Status) -> dict[str, int]:
         query = "SELECT schedule, count(*) FROM sends WHERE status = ? GROUP BY schedule"
         with self._reading():
-            return {row[0]: row[1] for row in self._db.execute(query, (Status.UNCERTAIN.value,))}
+            return {row[0]: row[1] for row in self._db.execute(query, (status.value,))}
 
     def resolve(
         self,

@@ -66,6 +66,7 @@ def _schedule_json(s: SchedulePlan) -> dict[str, Any]:
         "next_fires": s.next_fires,
         "to_send": s.to_send,
         "counts": {d.value: s.counts[d] for d in Disposition},
+        "expired_so_far": s.expired_so_far,
         "template_changed": s.changed,
         "template_checked": s.checked,
         **rendered_json(s, occurrence=True),
@@ -124,6 +125,7 @@ def summary_line(plan: Plan, shown: Callable[[str], str] = str) -> str:
             Disposition.SENT,
             Disposition.UNCERTAIN,
             Disposition.FAILED,
+            Disposition.EXPIRED,
             Disposition.IN_FLIGHT,
         )
         if plan.total(d)
@@ -151,7 +153,7 @@ def as_text(plan: Plan) -> str:
         lines.append(f"  due: {due(s)}")
         lines.extend(_text_sends(s))
         for marker, sentence in statuses(s):
-            style = "red" if marker in "~!" else "default"
+            style = "red" if marker in "~!x" else "default"
             lines.append(f"  [{style}]{marker} {sentence}[/]")
         lines.extend(_text_skips(s))
         if s.next_fires:
@@ -210,8 +212,24 @@ def statuses(s: SchedulePlan) -> list[tuple[str, str]]:
         )
     if s.counts[Disposition.FAILED]:
         found.append(("!", f"{s.counts[Disposition.FAILED]:,} failed (rejected; not resent)"))
+    if s.counts[Disposition.EXPIRED]:
+        found.append(
+            (
+                "x",
+                f"{s.counts[Disposition.EXPIRED]:,} expired (the window closed before they went "
+                "out; never sent)",
+            )
+        )
     if s.counts[Disposition.IN_FLIGHT]:
         found.append(("*", f"{s.counts[Disposition.IN_FLIGHT]:,} in flight in another run"))
+    if s.expired_so_far:
+        found.append(
+            (
+                "x",
+                f"{plural(s.expired_so_far, 'send')} of this schedule expired so far, every "
+                "occurrence (smsops ledger list --status expired)",
+            )
+        )
     return found
 
 

@@ -33,7 +33,12 @@ from smsops.report.wording import cost_phrase, encodings_text, plural, skip_coun
 
 MARKER = "<!-- smsops-plan -->"
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
-TABLE_STATUSES = (Disposition.SENT, Disposition.UNCERTAIN, Disposition.FAILED)
+TABLE_STATUSES = (
+    Disposition.SENT,
+    Disposition.UNCERTAIN,
+    Disposition.FAILED,
+    Disposition.EXPIRED,
+)
 TABLE_SHARE = 24_000  # the summary table leaves most of the room to the details
 SAMPLE_CHARS = 1_600  # of a sample message: ten concatenated GSM-7 segments fit
 FIELD_CHARS = 200  # of a path or skip detail
@@ -64,8 +69,9 @@ def as_markdown(plan: Plan) -> str:
         "",
         f"**{summary_line(plan, _currency)}**",
         "",
-        "| schedule | due | to send | sent | uncertain | failed | skipped | segments | cost |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| schedule | due | to send | sent | uncertain | failed | expired | skipped | segments "
+        "| cost |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows = [_row(s) for s in plan.schedules]
     total = len(plan.schedules)

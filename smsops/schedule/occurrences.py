@@ -16,6 +16,7 @@ from smsops.schedule.fires import fires_between as fire_times_between
 
 ONCE = "once"
 LOOKBACK = timedelta(days=7)  # how far back run mode looks for missed occurrences
+CLOSED_KEPT = 100  # closed occurrences one catch-up records at most (the newest)
 
 
 def next_fire(schedule: Schedule, after: datetime, zone: ZoneInfo | None = None) -> datetime | None:
@@ -94,6 +95,42 @@ def window_fits_all(schedule: Schedule, label: str, zones: tuple[ZoneInfo, ...])
         return False
     fires = [datetime.fromisoformat(label).replace(tzinfo=zone) for zone in zones]
     return max(fires) < min(fires) + window
+
+
+def window_closes(
+    schedule: Schedule, label: str, zones: tuple[ZoneInfo, ...] = ()
+) -> datetime | None:
+    """When the window of occurrence `label` closes; None for `once` (no window).
+
+    A recipient-local label is a wall-clock time: it closes first in the
+    earliest of the recipient's `zones` (a number that may be in several).
+    """
+    window = schedule.effective_window
+    if window is None or label == ONCE:
+        return None
+    fire = datetime.fromisoformat(label)
+    if fire.tzinfo is not None:
+        return fire + window
+    return min(fire.replace(tzinfo=zone) + window for zone in zones or (zone_info("UTC"),))
+
+
+def closed_between(
+    schedule: Schedule, since: datetime, until: datetime, limit: int = CLOSED_KEPT
+) -> list[datetime]:
+    """Fire times whose window closed in (since, until], oldest first: the newest `limit`.
+
+    What a catch-up round records as expired. Bounded twice: the density rule
+    caps the fires one window can hold, and only the newest `limit` are kept
+    (a week of a minutely schedule is 10,080; older ones stay unrecorded and
+    `smsops_missed_occurrences_total` still counts them). Recipient-local
+    schedules have no single close per occurrence: theirs are found by the
+    sender only, when a round reaches them (empty here).
+    """
+    window = schedule.effective_window
+    if schedule.trigger is None or window is None or is_recipient_local(schedule):
+        return []
+    # fire + window in (since, until]  <=>  fire in (since - window, until - window]
+    return fires_between(schedule, since - window, until - window)[-limit:]
 
 
 def last_closed_fire(schedule: Schedule, at: datetime) -> datetime | None:

@@ -73,7 +73,10 @@ def test_a_row_in_an_unknown_state_is_refused_and_never_resent(tmp_path: Path, s
 
     listing = run_cli(["ledger", "list", "--ledger", str(ledger)], cwd=tmp_path)
     listing.assert_safe(code=1, located=key, numbers=BASE_NUMBERS, ledger=ledger)
-    assert "none of pending, sent, failed, uncertain, delivered, undelivered" in listing.stderr
+    assert (
+        "none of pending, sent, failed, uncertain, expired, delivered, undelivered"
+        in listing.stderr
+    )
     assert "\x1b" not in listing.output
     assert "\u202e" not in listing.output
 

@@ -7,14 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from smsops.daemon.runner import _log_report
+from smsops.daemon.round_log import log_report
 from smsops.engine.apply import ApplyReport
 
 
 def test_a_ledger_error_is_logged_with_what_was_not_sent(caplog: pytest.LogCaptureFixture) -> None:
     report = ApplyReport(sent=3, not_started=5, unsettled=2, ledger_error="the disk is full")
     with caplog.at_level(logging.INFO):
-        _log_report(SimpleNamespace(schedules=[]), report, "cron")  # type: ignore[arg-type]
+        log_report(SimpleNamespace(schedules=[]), report, "cron")  # type: ignore[arg-type]
     (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert error.getMessage() == (
         "the ledger could not be written: the disk is full; 5 not sent (the next round sends "
@@ -24,5 +24,5 @@ def test_a_ledger_error_is_logged_with_what_was_not_sent(caplog: pytest.LogCaptu
 
 def test_a_clean_round_logs_no_ledger_error(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
-        _log_report(SimpleNamespace(schedules=[]), ApplyReport(sent=1), "cron")  # type: ignore[arg-type]
+        log_report(SimpleNamespace(schedules=[]), ApplyReport(sent=1), "cron")  # type: ignore[arg-type]
     assert [r.levelno for r in caplog.records] == [logging.INFO]

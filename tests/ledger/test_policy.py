@@ -77,7 +77,9 @@ def lifecycle(
             or (source is S.FAILED and retryable)
             or (source is S.UNCERTAIN and resend)
         )
-    if source is None:  # nothing but a claim creates a row
+    if operation is Operation.EXPIRE:  # never sent: a new row, or this run's pending one
+        return target is S.EXPIRED and (source is None or (source is S.PENDING and same_run))
+    if source is None:  # nothing but a claim or an expiry creates a row
         return False
     if operation is Operation.SETTLE:
         return source is S.PENDING and target in {S.SENT, S.FAILED, S.UNCERTAIN} and same_run

@@ -1,0 +1,91 @@
+"""Catch-up: every due send of a closed window is accounted for, none passes unrecorded.
+
+A schedule's round records as `expired` the sends still missing from the
+windows that closed since its previous plan (`Round.run(overdue=...)`): a
+fire that came while that schedule's previous round was still sending, or
+while it was held, or while smsops was not running. An occurrence the
+previous round left complete is not planned again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from smsops.config.loader import Config
+from smsops.core.expiry import ExpiryReason
+from smsops.core.skips import SkipReason
+from smsops.engine.apply import ApplyReport
+from smsops.engine.plan import Disposition, Plan
+from smsops.engine.round import Overdue
+from smsops.ledger.base import Ledger
+from smsops.schedule.occurrences import closed_between, last_closed_fire, occurrence_label
+
+
+class CatchUp:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.planned_at: dict[str, datetime] = {}  # schedule -> when it was last planned
+        self.complete: dict[str, set[str]] = {}  # schedule -> occurrences its last round finished
+
+    def planned(self, plan: Plan, at: datetime) -> None:
+        """A round planned at `at` (in a worker thread; one schedule per round)."""
+        for s in plan.schedules:
+            self.planned_at[s.schedule] = at
+        self._note(plan, None)
+
+    def sent(self, plan: Plan, report: ApplyReport) -> None:
+        """The round's sends are over: what it left complete."""
+        self._note(plan, report)
+
+    def overdue(self, config: Config, now: datetime, names: list[str]) -> Overdue:
+        """Per schedule, the fires whose window closed since its last plan, unless complete.
+
+        Their sends still missing are recorded `expired` by the round (see
+        `Round.run`), so no due send passes unaccounted: a fire after the last
+        plan was never reached (its schedule's previous round was still
+        sending, or the schedule was held); one planned but left incomplete
+        closed while sending. A schedule's first round in this process looks
+        at the last window that closed while smsops was not running, if the
+        schedule has sent before (a new schedule owes nothing for its past).
+        """
+        overdue: dict[str, list[tuple[datetime, ExpiryReason]]] = {}
+        for name in names:
+            schedule = config.schedules.get(name)
+            if schedule is None:
+                continue
+            since = self.planned_at.get(name)
+            if since is None:
+                fire = last_closed_fire(schedule, now)
+                if fire is not None and self.ledger.has_sends(name):
+                    overdue[name] = [(fire, ExpiryReason.NOT_REACHED)]
+                continue
+            done = self.complete.get(name, set())
+            fires = [
+                (fire, ExpiryReason.NOT_REACHED if fire > since else ExpiryReason.SENDING)
+                for fire in closed_between(schedule, since, now)
+                if fire > since or occurrence_label(fire) not in done
+            ]
+            if fires:
+                overdue[name] = fires
+        return overdue
+
+    def _note(self, plan: Plan, report: ApplyReport | None) -> None:
+        """Remember the occurrences a round left with every recipient accounted for.
+
+        Complete: nothing left to send (all sent, failed, uncertain, expired
+        or skipped), nothing another run holds, nothing held by quiet hours;
+        after sending, only if the round finished (nothing not started, every
+        result written). A catch-up need not plan those again.
+        """
+        finished = report is None or (
+            report.not_started == 0 and report.unsettled == 0 and report.ledger_error is None
+        )
+        for s in plan.schedules:
+            complete = (
+                finished
+                and not s.recipient_local
+                and (report is not None or s.to_send == 0)
+                and s.counts[Disposition.IN_FLIGHT] == 0
+                and s.skip_counts[SkipReason.QUIET_HOURS] == 0
+            )
+            self.complete[s.schedule] = set(s.occurrences) if complete else set()
