@@ -110,12 +110,15 @@ def test_a_restart_mid_occurrence_sends_only_the_rest(tmp_path: Path, sandbox: S
 
     sent = [m["recipient"] for m in sandbox.state.snapshot()]
     assert sorted(sent) == NUMBERS[3:]
-    rows = {r.recipient: r.status for r in ledger.records()}
+    rows = {r.recipient: r.status for r in ledger.records() if r.occurrence == occurrence}
     assert rows[NUMBERS[2]] is Status.UNCERTAIN
     assert [rows[n] for n in NUMBERS[3:]] == [Status.SENT] * 3
     assert ledger.get([send_key("daily", occurrence, NUMBERS[5])])[
         send_key("daily", occurrence, NUMBERS[5])
     ].claimed_by.endswith(runner_owner_suffix())
+    # yesterday's window closed while no smsops ran: recorded expired, never sent late
+    yesterday = {r.status for r in ledger.records() if r.occurrence == "2026-11-22T09:00:00Z"}
+    assert yesterday == {Status.EXPIRED}
     ledger.close()
 
 
