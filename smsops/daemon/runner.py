@@ -34,6 +34,7 @@ from smsops.daemon.round_log import log_report
 from smsops.daemon.rounds import Rounds
 from smsops.daemon.settled import Settled
 from smsops.engine.apply import ApplyReport
+from smsops.engine.clock import Clock
 from smsops.engine.lanes import Lanes
 from smsops.engine.plan import Plan
 from smsops.engine.round import Round, RoundHooks
@@ -177,6 +178,7 @@ class Runner:
             isolate_failures=True,
             cache_dir=self.cache_dir,
             lanes=self.lanes,
+            clock=Clock(now=self.clock),  # windows close by the daemon's clock
         )
         for name in names:
             self.active[name] = round_

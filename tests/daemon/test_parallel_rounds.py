@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,9 +82,7 @@ def slow(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
-def test_six_schedules_whose_rounds_outlast_their_window_send_in_parallel(
-    tmp_path: Path, slow: Sandbox
-) -> None:
+def test_six_schedules_send_in_parallel_while_time_runs(tmp_path: Path, slow: Sandbox) -> None:
     config = load_project(write_config(tmp_path, slow, [4] * 6))
     ledger = SqliteLedger(tmp_path / "l.sqlite")
     clock = Clock(T)
@@ -94,9 +93,11 @@ def test_six_schedules_whose_rounds_outlast_their_window_send_in_parallel(
     async def resync_while_time_runs() -> float:
         begun = time.monotonic()
         resync = asyncio.ensure_future(run.reconcile(None, "resync"))
-        while not resync.done():  # one fake minute per real second: rounds outlast windows
+        # Half a fake minute per real second: a round (1 s) stays inside its window
+        # even on a loaded machine (rounds that outlast it: test_pressure.py).
+        while not resync.done():
             await asyncio.sleep(0.1)
-            clock.at += timedelta(seconds=6)
+            clock.at += timedelta(seconds=3)
             in_flight.append(run.in_flight())  # what /metrics shows: summed over rounds
         await resync
         return time.monotonic() - begun
@@ -142,12 +143,17 @@ def test_a_fire_during_a_running_round_is_merged_into_one_follow_up(
     assert value("smsops_reconciles_total", {"trigger": "resync"}) is None
     assert later[0] is later[1] is later[2]  # all three answered by the one follow-up
     assert first is not later[0]
-    occurrences = sorted({(r.occurrence, r.status) for r in ledger.records()})
-    assert occurrences == [
-        ("2026-11-22T09:00:00Z", Status.SENT),
-        ("2026-11-22T09:01:00Z", Status.SENT),
-    ]
-    assert len(slow.state.snapshot()) == 6  # nothing skipped, nothing twice
+    # 09:00's window closed at 09:01 while its round still sent: the rest expired, by
+    # the daemon's clock; 09:01's follow-up sent all three. Nothing skipped, nothing twice.
+    rows = Counter((r.occurrence, r.status) for r in ledger.records())
+    assert rows[("2026-11-22T09:00:00Z", Status.SENT)] >= 1
+    assert (
+        rows[("2026-11-22T09:00:00Z", Status.SENT)] + rows[("2026-11-22T09:00:00Z", Status.EXPIRED)]
+        == 3
+    )
+    assert rows[("2026-11-22T09:01:00Z", Status.SENT)] == 3
+    sent = rows[("2026-11-22T09:00:00Z", Status.SENT)] + 3
+    assert len(slow.state.snapshot()) == sent
     merged = [r.getMessage() for r in caplog.records if "merged" in r.getMessage()]
     assert merged == [
         f"s0: a {why} request came while its round runs; merged into one follow-up round"
