@@ -86,7 +86,7 @@ def ledger_location(args: argparse.Namespace) -> str:
 
 
 def cache_dir() -> Path:
-    """Where normalised CSV numbers are kept: SMSOPS_CACHE_DIR, else ~/.cache/smsops."""
+    """Normalised CSV numbers and CSV snapshots: SMSOPS_CACHE_DIR, else ~/.cache/smsops."""
     from smsops.config.settings import load_settings
 
     return load_settings().cache_dir_path()

@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     )
     cache_dir: str | None = Field(
         default=None,
-        description="Where normalised CSV audiences are cached (default ~/.cache/smsops).",
+        description=(
+            "Where normalised CSV numbers and the snapshot copies of loaded CSV files are kept "
+            "(default ~/.cache/smsops)."
+        ),
     )
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
