@@ -43,25 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import PYTHON, SandboxProcess, arguments, free_port, machine, remove_ledger
 from soak_figures import Edit, Run, Sample, Usage, figures, print_report
-from soak_scenario import Scenario
+from soak_scenario import Plan, Scenario
 
 FAULTS = {"latency_ms": 50, "status_every": 7, "status": 503, "retry_after": 1, "drop_every": 11}
 NO_FAULTS = {"latency_ms": 0, "status_every": 0, "drop_every": 0}
 QUIET_TAIL = 8.0  # no edit in the last seconds: each has time to be applied before SIGTERM
-
-
-@dataclass
-class Plan:
-    """The timeline of one soak, in seconds from the daemon's first answer."""
-
-    duration: float
-    every: int  # the schedules' interval and window
-    edit_every: float
-    invalid_every: float
-    report_timeout: float  # an invalid edit not reported by then is reverted anyway
-    warmup: float
-    fault_start: float
-    fault_end: float
 
 
 def plan_for(args: argparse.Namespace) -> Plan:

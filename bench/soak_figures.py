@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from common import table
-from soak_scenario import Scenario
+from soak_scenario import Plan, Scenario
 
 EPOCH_2000 = 946_684_800  # `every` is anchored at midnight 2000-01-01 UTC
 OCCURRENCE = re.compile(r"^\[(\S+) (\S+)\]")
@@ -62,7 +62,7 @@ class Edit:
 @dataclass
 class Run:
     scenario: Scenario
-    plan: Any  # soak.Plan
+    plan: Plan
     cap: int
     started: float  # the daemon's first answer
     stopped: float = 0.0  # SIGTERM sent

@@ -1,4 +1,5 @@
-"""The soak's config directory and the edits made to it while `smsops run` runs.
+"""The soak's scenario: its timeline (`Plan`), its config directory and the edits
+made to it while `smsops run` runs.
 
 One Opentact provider, one template, N schedules (`every` + `window`), each
 with a CSV audience of its own (distinct numbers, all valid, so the planner
@@ -17,6 +18,7 @@ from __future__ import annotations
 import bisect
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import phone
@@ -26,7 +28,23 @@ HEADER = "phone,name,order"
 BROKEN_HEADER = "telephone,name,order"  # no `phone` column: the loader refuses it
 
 
+@dataclass
+class Plan:
+    """The timeline of one soak, in seconds from the daemon's first answer."""
+
+    duration: float
+    every: int  # the schedules' interval and window
+    edit_every: float
+    invalid_every: float
+    report_timeout: float  # an invalid edit not reported by then is reverted anyway
+    warmup: float
+    fault_start: float
+    fault_end: float
+
+
 class Scenario:
+    """The config directory, written at start and edited by `valid_edit`/`invalid_edit`."""
+
     def __init__(
         self,
         root: Path,
