@@ -126,6 +126,7 @@ class Probe:
     samples: list[Sample] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
     errors: int = 0  # /metrics reads that failed or timed out
+    load: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Probe:
@@ -142,9 +143,12 @@ class Probe:
         return self.samples[-1] if self.samples else None
 
     def _run(self) -> None:
-        next_usage = 0.0
+        next_usage = next_load = 0.0
         while not self._stop.wait(0.25):
             now = time.time()
+            if now >= next_load:  # the machine is shared: its load goes with the figures
+                next_load = now + 60
+                self.load.append(round(os.getloadavg()[0], 2))
             try:
                 self.samples.append(parse_metrics(now, self.daemon.get("/metrics")))
             except OSError:
@@ -200,6 +204,7 @@ def soak(args: argparse.Namespace, plan: Plan, sandbox: SandboxProcess) -> Run:
         run.exit_code, run.exit_seconds = daemon.terminate()
         probe.stop()
         run.samples, run.usage, run.probe_errors = probe.samples, probe.usage, probe.errors
+        run.load = [*probe.load, round(os.getloadavg()[0], 2)]
     finally:
         if probe is not None:
             probe.stop()

@@ -75,6 +75,7 @@ class Run:
     ledger: Path = Path()
     log: Path = Path()
     messages: list[dict[str, Any]] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)  # 1-minute load average, sampled per minute
 
 
 def figures(run: Run) -> dict[str, Any]:
@@ -175,6 +176,7 @@ def figures(run: Run) -> dict[str, Any]:
         "in_flight": in_flight,
         "logs": logs,
         "metrics_reads_failed": run.probe_errors,
+        "load_average": run.load,
     }
 
 
@@ -187,6 +189,7 @@ def print_report(result: dict[str, Any]) -> None:
     statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(result["ledger_statuses"].items()))
     print(f"\nLedger rows by status: {statuses or 'none'}")
     print(f"Accepted by the sandbox per minute: {result['accepted_per_minute']}")
+    print(f"Machine load (1-minute average, each minute): {result['load_average']}")
     expired: Counter[str] = Counter()
     for o in result["occurrences"]:
         expired[o["schedule"]] += o["statuses"].get("expired", 0)
