@@ -175,6 +175,7 @@ def figures(run: Run) -> dict[str, Any]:
         "usage": growth,
         "in_flight": in_flight,
         "logs": logs,
+        "metrics_reads": len(run.samples),
         "metrics_reads_failed": run.probe_errors,
         "load_average": run.load,
     }
