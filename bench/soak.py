@@ -1,6 +1,6 @@
 """Soak: `smsops run` for minutes under load, config edits and provider faults (issue 14).
 
-N schedules (`every: 1m`, `window: 1m`) of R recipients each (CSV audiences)
+N schedules (`every: 60s`, `window: 60s`) of R recipients each (CSV audiences)
 on the sandbox (its own process); `smsops run` a subprocess on a SQLite
 ledger with JSON logs. While it runs: a valid config edit every 10 s (a
 template text, a contact added to a CSV), an invalid one every 2 minutes
@@ -103,7 +103,7 @@ class Daemon:
             return str(response.read().decode())
 
     def terminate(self) -> tuple[int | None, float]:
-        """SIGTERM; its exit code and seconds to exit (None: killed after 60 s)."""
+        """SIGTERM; its exit code and seconds to exit (None: still running after 60 s)."""
         started = time.perf_counter()
         self.process.send_signal(signal.SIGTERM)
         try:

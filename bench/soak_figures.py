@@ -225,9 +225,7 @@ def read_ledger(path: Path) -> tuple[dict[str, int], dict[tuple[str, str], dict[
 def accounting(run: Run, rows: dict[tuple[str, str], dict[str, str]]) -> list[dict[str, Any]]:
     """Every occurrence whose window closed while the daemon ran: owed, found, unaccounted."""
     every = run.plan.every
-    first = (int(run.started) - EPOCH_2000) // every * every + EPOCH_2000
-    if first + every <= run.started:
-        first += every
+    first = (int(run.started) - EPOCH_2000) // every * every + EPOCH_2000  # open at start
     found = []
     for fire in range(first, int(run.stopped) + 1, every):
         if fire + every > run.stopped:
