@@ -32,11 +32,20 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 
-def arguments(description: str, runs: int = 3) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+def arguments(
+    description: str,
+    runs: int = 3,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The options every benchmark takes; `more` adds a benchmark's own."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, one run (CI smoke)")
     parser.add_argument("--runs", type=int, default=runs, help=f"repeats (default {runs})")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench", help="scratch directory")
+    if more is not None:
+        more(parser)
     args = parser.parse_args()
     if args.quick:
         args.runs = 1
