@@ -29,7 +29,7 @@ from smsops.sandbox.server import Sandbox
 from tests.apply.conftest import SECRETS, numbers, write_config
 from tests.postgres import Cluster
 
-READER_PASSWORD = "reader-pw-5f1c9a"  # noqa: S105 - the throwaway server's test role
+READER_PASSWORD = "reader-pw-5f1c9a"  # the throwaway server's test role
 
 
 @pytest.fixture

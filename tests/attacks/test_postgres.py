@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from tests.attacks.harness import BASE_NUMBERS, BASE_PROVIDERS, BASE_REST, run_cli, write_config
 from tests.postgres import Cluster
 
-PASSWORD = "pg-SECRET-9d41e7"  # noqa: S105 - the attack's own value, never a real one
+PASSWORD = "pg-SECRET-9d41e7"  # the attack's own value, never a real one
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def test_several_processes_starting_at_once_migrate_once(postgres_db: str) -> No
         start.wait()
         try:
             opened.append(PostgresLedger(postgres_db))
-        except BaseException as exc:  # noqa: BLE001 - collected, asserted below
+        except BaseException as exc:  # collected, asserted below
             failures.append(exc)
 
     threads = [threading.Thread(target=open_one) for _ in range(6)]
@@ -202,3 +202,20 @@ def test_password_from_the_url_is_used_and_never_shown(
     assert f"postgresql://smsops_admin@127.0.0.1:{postgres_cluster.port}/{database}" in str(
         failed.value
     )
+
+
+def test_a_write_blocked_by_another_writer_stops_after_the_wait_naming_it(
+    postgres_db: str,
+) -> None:
+    ledger = PostgresLedger(postgres_db, wait=0.3)
+    (claimed,) = ledger.claim([record("+447400100009")])
+    holder = psycopg.connect(postgres_db, application_name="smsops apply (pid 7 on other)")
+    try:
+        holder.execute("SELECT 1 FROM sends WHERE key = %s FOR UPDATE", (claimed.key,))
+        with pytest.raises(LedgerError, match="locked by another writer") as blocked:
+            ledger.settle([claimed.settled(Status.SENT, T0, message_id="m")])
+        assert "smsops apply (pid 7 on other)" in str(blocked.value)
+    finally:
+        holder.close()
+    assert ledger.get([claimed.key])[claimed.key].status is Status.PENDING  # nothing written
+    ledger.close()
