@@ -10,8 +10,9 @@ run as the unprivileged `postgres` OS user (which the distribution's package
 creates) through `runuser -u postgres --`, in a temp dir it owns; the tests,
 still root, connect over the socket or the port like any client. As another
 user the commands run directly. pytest-postgresql is not used: its executor
-runs `initdb`/`pg_ctl` as the current user, with no way to name another, so it
-cannot run here as root.
+runs `initdb`/`pg_ctl` as the current user with no way to name another (asked
+for in dbfixtures/pytest-postgresql#341 and #455), so it cannot run here as
+root.
 
 No process is left behind: the finalizer stops the server (`pg_ctl stop -m
 immediate`), then kills the postmaster by its postmaster.pid should it still
@@ -145,9 +146,11 @@ class Cluster:
             self._run(
                 str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
             )
-        pidfile = self.data / "postmaster.pid"
+        pidfile = self.data / "postmaster.pid"  # left only when the stop failed
         with suppress(OSError, ValueError, IndexError):
-            os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+            pid = int(pidfile.read_text().split()[0])
+            if b"postgres" in Path(f"/proc/{pid}/cmdline").read_bytes():  # not a reused pid
+                os.kill(pid, signal.SIGKILL)
         if self._watchdog is not None:
             self._watchdog.kill()
             self._watchdog.wait()

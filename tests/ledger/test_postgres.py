@@ -219,3 +219,22 @@ def test_a_write_blocked_by_another_writer_stops_after_the_wait_naming_it(
         holder.close()
     assert ledger.get([claimed.key])[claimed.key].status is Status.PENDING  # nothing written
     ledger.close()
+
+
+def test_libpq_settings_pass_through_pgpassword_and_sslmode(
+    postgres_cluster: Cluster, postgres_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The password may come from PGPASSWORD (never shown); sslmode reaches libpq as given."""
+    database = conninfo_to_dict(postgres_db)["dbname"]
+    url = postgres_cluster.tcp_url(database)  # no password in it
+    monkeypatch.setenv("PGPASSWORD", postgres_cluster.password)
+    ledger = open_ledger(url)
+    assert isinstance(ledger, PostgresLedger)
+    ledger.close()
+    assert secrets.scrub(postgres_cluster.password) == "***"
+    # The throwaway server has no TLS: sslmode=require is refused, as libpq says.
+    with pytest.raises(LedgerError, match="server does not support SSL"):
+        open_ledger(url + "?sslmode=require")
+    monkeypatch.setenv("PGSSLMODE", "require")
+    with pytest.raises(LedgerError, match="server does not support SSL"):
+        open_ledger(url)
