@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -139,7 +139,8 @@ class PostgresLedger(Ledger):
         given = settings(url)
         self._url = url  # holds the password: never shown (self.name is what is)
         self._kwargs: dict[str, Any] = {
-            "application_name": f"{command} (pid {os.getpid()} on {socket.gethostname()})"[:63]
+            "autocommit": True,  # see _transaction
+            "application_name": f"{command} (pid {os.getpid()} on {socket.gethostname()})"[:63],
         }
         if "connect_timeout" not in given:
             self._kwargs["connect_timeout"] = max(2, round(wait))
@@ -167,7 +168,6 @@ class PostgresLedger(Ledger):
         conn.execute(f"SET lock_timeout = {max(1, round(self.wait * 1000))}")
         if self.readonly:
             conn.execute("SET default_transaction_read_only = on")
-        conn.commit()
 
     def _check_version(self, conn: Connection) -> int:
         found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
@@ -175,7 +175,6 @@ class PostgresLedger(Ledger):
         if found and found[0]:
             row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
             version = int(row[0]) if row else 0
-        conn.commit()
         if version > len(MIGRATIONS):
             raise LedgerError(
                 f"the ledger {self.name} has schema version {version}, newer than this smsops "
@@ -197,14 +196,14 @@ class PostgresLedger(Ledger):
         """
         if self.version == len(MIGRATIONS):
             return
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(VERSION_TABLE)
-        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-        version = int(row[0]) if row else 0
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            conn.execute(script.encode())  # several statements: no parameters
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
-        conn.commit()
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(VERSION_TABLE)
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+            version = int(row[0]) if row else 0
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                conn.execute(script.encode())  # several statements: no parameters
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
         self.version = len(MIGRATIONS)
 
     @contextmanager
@@ -231,16 +230,25 @@ class PostgresLedger(Ledger):
             raise LedgerError(f"{doing} the ledger {self.name}: {secrets.scrub(reason)}") from None
 
     @contextmanager
-    def _transaction(self, doing: str) -> Iterator[Connection]:
-        """One pooled connection, one transaction: committed on success, else rolled back."""
-        with self._failures(doing), self._pool.connection() as conn:
+    def _transaction(self, doing: str, *, atomic: bool = True) -> Iterator[Connection]:
+        """One pooled connection; with `atomic`, one transaction (committed, or rolled back).
+
+        Sessions are in autocommit: a single statement is its own transaction
+        in one round trip, where BEGIN and COMMIT would add two (most claims
+        and settles of apply are one statement each).
+        """
+        with (
+            self._failures(doing),
+            self._pool.connection() as conn,
+            conn.transaction() if atomic else nullcontext(),
+        ):
             yield conn
 
-    def _retrying(self, doing: str, work: Callable[[Connection], _T]) -> _T:
-        """`work` in one transaction, again (up to 3 times) when PostgreSQL broke a deadlock."""
+    def _retrying(self, doing: str, work: Callable[[Connection], _T], *, atomic: bool) -> _T:
+        """`work`, again (up to 3 times) when PostgreSQL broke a deadlock by failing it."""
         for attempt in range(3):
             try:
-                with self._transaction(doing) as conn:
+                with self._transaction(doing, atomic=atomic) as conn:
                     return work(conn)
             except LedgerError as failed:
                 if attempt == 2 or not isinstance(failed.__context__, pgerrors.DeadlockDetected):
@@ -281,7 +289,8 @@ class PostgresLedger(Ledger):
                     won[key] = (attempts, created)
             return won
 
-        won = self._retrying("cannot claim sends in", claim) if ordered else {}
+        several = len(ordered) > _CLAIM_ROWS  # one statement is atomic by itself
+        won = self._retrying("cannot claim sends in", claim, atomic=several) if ordered else {}
         return [
             replace(record, attempts=won[record.key][0], created_at=won[record.key][1])
             for record in ordered
@@ -289,42 +298,18 @@ class PostgresLedger(Ledger):
         ]
 
     def move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
-        rows = list(records)
+        writes = _writes(operation, list(records))
         return self._retrying(
             f"cannot write ({operation.value}) sends in",
-            lambda conn: self._move(conn, operation, rows),
+            lambda conn: _written(conn, writes),
+            atomic=len(writes) > 1,
         )
-
-    def _move(self, conn: Connection, operation: Operation, rows: list[SendRecord]) -> list[str]:
-        """The guarded writes, in the caller's transaction: one statement per target status.
-
-        A key given twice goes in a later statement, so it is written in order.
-        """
-        refused: list[str] = []
-        waves: list[dict[str, SendRecord]] = []
-        for record in rows:
-            wave = next((w for w in waves if record.key not in w), None)
-            if wave is None:
-                waves.append(wave := {})
-            wave[record.key] = record
-        for wave in waves:
-            for target in sorted({r.status for r in wave.values()}):
-                batch = [wave[k] for k in sorted(wave) if wave[k].status is target]
-                if allows(operation, None, target, None):  # the move may insert
-                    where, params = policy_where(UPSERTING, operation, target)
-                    query, values = _UPSERT.format(where=where), columns(batch, NAMES)
-                else:
-                    where, params = policy_where(MOVING, operation, target)
-                    query, values = _MOVE.format(where=where), columns(batch, _MOVE_NAMES)
-                written = {key for (key,) in conn.execute(query, (*values, *params))}
-                refused.extend(r.key for r in batch if r.key not in written)
-        return refused
 
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
         wanted = list(keys)
         query = f"SELECT {_COLUMNS} FROM sends WHERE key = ANY(%s)"  # noqa: S608
         found: dict[str, SendRecord] = {}
-        with self._transaction("cannot read") as conn:
+        with self._transaction("cannot read", atomic=False) as conn:
             for start in range(0, len(wanted), _CLAIM_ROWS):
                 for row in conn.execute(query, (wanted[start : start + _CLAIM_ROWS],)):
                     found[row[0]] = to_record(row)
@@ -355,20 +340,20 @@ class PostgresLedger(Ledger):
     def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
         query = "SELECT 1 FROM sends WHERE schedule = %s "
         query += "AND (%s::text IS NULL OR occurrence = %s) LIMIT 1"
-        with self._transaction("cannot read") as conn:
+        with self._transaction("cannot read", atomic=False) as conn:
             return conn.execute(query, (schedule, occurrence, occurrence)).fetchone() is not None
 
     def stats(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
         query = "SELECT schedule, status, count(*) FROM sends GROUP BY schedule, status"
-        with self._transaction("cannot read") as conn:
+        with self._transaction("cannot read", atomic=False) as conn:
             for schedule, status, count in conn.execute(query):
                 counts.setdefault(schedule, {})[status] = count
         return counts
 
     def status_counts(self, status: Status) -> dict[str, int]:
         query = "SELECT schedule, count(*) FROM sends WHERE status = %s GROUP BY schedule"
-        with self._transaction("cannot read") as conn:
+        with self._transaction("cannot read", atomic=False) as conn:
             return {row[0]: row[1] for row in conn.execute(query, (status.value,))}
 
     def resolve(
@@ -394,7 +379,7 @@ class PostgresLedger(Ledger):
                     query, (_RESOLVABLE, schedule, schedule, occurrence, occurrence)
                 )
             changed = decided([to_record(row) for row in found], wanted, decision)
-            if refused := self._move(conn, Operation.RESOLVE, changed):
+            if refused := _written(conn, _writes(Operation.RESOLVE, changed)):
                 raise ResolveRefused(f"rows changed while deciding them: {', '.join(refused)}")
         return changed
 
@@ -402,3 +387,41 @@ class PostgresLedger(Ledger):
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()
+
+
+# One guarded write: the statement, its parameters, and the records it writes.
+_Write = tuple[str, tuple[object, ...], list[SendRecord]]
+
+
+def _writes(operation: Operation, rows: list[SendRecord]) -> list[_Write]:
+    """The statements of a move: one per target status (the table's rule differs by target).
+
+    A key given twice goes in a later statement, so it is written in order.
+    """
+    waves: list[dict[str, SendRecord]] = []
+    for record in rows:
+        wave = next((w for w in waves if record.key not in w), None)
+        if wave is None:
+            waves.append(wave := {})
+        wave[record.key] = record
+    writes: list[_Write] = []
+    for wave in waves:
+        for target in sorted({r.status for r in wave.values()}):
+            batch = [wave[k] for k in sorted(wave) if wave[k].status is target]
+            if allows(operation, None, target, None):  # the move may insert
+                where, params = policy_where(UPSERTING, operation, target)
+                query, values = _UPSERT.format(where=where), columns(batch, NAMES)
+            else:
+                where, params = policy_where(MOVING, operation, target)
+                query, values = _MOVE.format(where=where), columns(batch, _MOVE_NAMES)
+            writes.append((query, (*values, *params), batch))
+    return writes
+
+
+def _written(conn: Connection, writes: list[_Write]) -> list[str]:
+    """Run the writes on `conn`; the keys the table's rule refused (their rows untouched)."""
+    refused: list[str] = []
+    for query, values, batch in writes:
+        done = {key for (key,) in conn.execute(query, values)}
+        refused.extend(r.key for r in batch if r.key not in done)
+    return refused
