@@ -1,4 +1,4 @@
-"""Both ledgers honour one contract: the key is the claim, settles stick, stale pendings."""
+"""Every ledger (memory, SQLite, PostgreSQL) honours one contract: the key is the claim."""
 
 from __future__ import annotations
 
