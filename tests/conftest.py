@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from smsops.sandbox.server import Sandbox
+from tests.postgres import Cluster, NoPostgres
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +38,29 @@ def forget_secrets() -> Iterator[None]:
     secrets.forget_all()
     yield
     secrets.forget_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL server for this session (tests/postgres.py); removed at the end.
+
+    Without PostgreSQL binaries the tests that need it fail saying what to
+    install: CI must never pass by skipping them.
+    """
+    try:
+        cluster = Cluster()
+    except NoPostgres as missing:
+        pytest.fail(str(missing), pytrace=False)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres_cluster: Cluster) -> Iterator[str]:
+    """A fresh empty database on the session's server, for one test: its URL (Unix socket)."""
+    name = postgres_cluster.database()
+    yield postgres_cluster.url(name)
+    postgres_cluster.drop(name)

@@ -20,6 +20,7 @@ from smsops.engine.apply import ApplyReport, Sender
 from smsops.engine.plan import Plan, Send
 from smsops.engine.round import RoundHooks
 from smsops.ledger.base import SendRecord
+from smsops.ledger.open import ledger_name
 
 
 class ApplyHooks(RoundHooks):
@@ -58,7 +59,7 @@ class ApplyHooks(RoundHooks):
 
     def confirm(self, count: int) -> None:
         if not self.args.yes:
-            _confirm(count, self.location)
+            _confirm(count, ledger_name(self.location))
 
     @contextmanager
     def sending(self, sender: Sender, count: int) -> Iterator[None]:

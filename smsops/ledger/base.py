@@ -209,7 +209,7 @@ class Known:
 
 
 class Ledger(ABC):
-    """Storage of send records; implementations: memory, SQLite (PostgreSQL to come)."""
+    """Storage of send records; implementations: memory, SQLite, PostgreSQL."""
 
     @abstractmethod
     def claim(

@@ -7,36 +7,43 @@ from pathlib import Path
 from smsops.core.errors import UsageError
 from smsops.ledger.base import Ledger
 from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.postgres_url import display_name, is_postgres
 from smsops.ledger.sqlite import WAIT, SqliteLedger
 
 MEMORY = "memory://"
+FORMS = "a path, sqlite:///path or postgresql://user@host:port/database"
 
 
 def ledger_path(location: str) -> Path | None:
-    """The file a location names (None for memory://); PostgreSQL is not supported yet."""
-    if location == MEMORY:
+    """The file a location names (None for memory:// and PostgreSQL URLs)."""
+    if location == MEMORY or is_postgres(location):
         return None
-    if location.startswith(("postgresql://", "postgres://")):
-        raise UsageError(
-            "PostgreSQL ledgers are not available in this version; use a SQLite file "
-            "(a path or sqlite:///path)"
-        )
     if location.startswith("sqlite:///"):
         return Path(location.removeprefix("sqlite:///"))
     if "://" in location:
-        raise UsageError(f"unknown ledger URL {location!r}; use a path or sqlite:///path")
+        scheme = location.split("://", 1)[0]  # never the rest: it may hold a password
+        raise UsageError(f"unknown ledger URL scheme {scheme + '://'!r}; use {FORMS}")
     return Path(location)
+
+
+def ledger_name(location: str) -> str:
+    """The location as output may show it: a PostgreSQL URL without its password."""
+    return display_name(location) if is_postgres(location) else location
 
 
 def open_ledger(
     location: str, *, readonly: bool = False, wait: float = WAIT, command: str = "smsops"
 ) -> Ledger:
-    """`path`, `sqlite:///path` or `memory://`.
+    """`path`, `sqlite:///path`, `postgresql://...` (or `postgres://`) or `memory://`.
 
-    `readonly` never writes: a file that does not exist yet reads as an empty
-    ledger (nothing was ever sent) and is not created. `wait` and `command`:
-    see `SqliteLedger`.
+    `readonly` never writes: a file that does not exist yet, or a database
+    smsops never wrote, reads as an empty ledger (nothing was ever sent) and is
+    not created. `wait` and `command`: see `SqliteLedger` and `PostgresLedger`.
     """
+    if is_postgres(location):
+        from smsops.ledger.postgres import open_postgres  # psycopg loads only when used
+
+        return open_postgres(location, readonly=readonly, wait=wait, command=command)
     path = ledger_path(location)
     if path is None:
         return MemoryLedger()

@@ -1,16 +1,16 @@
 """The send lifecycle as one table: the statuses and which transitions each operation may make.
 
-Every backend (memory, SQLite, PostgreSQL to come) and the planner derive
-their rules from `TRANSITIONS`; none spells a rule of its own. SQLite's claim
-`WHERE` and every guarded `UPDATE` are generated from it (statuses passed as
-parameters), the memory ledger asks `allows`/`may_claim`, the planner's
-disposition asks `may_claim`.
+Every backend (memory, SQLite, PostgreSQL) and the planner derive their
+rules from `TRANSITIONS`; none spells a rule of its own. The SQL backends'
+claim `WHERE` and every guarded `UPDATE` are generated from it
+(sql_policy.py; statuses passed as parameters), the memory ledger asks
+`allows`/`may_claim`, the planner's disposition asks `may_claim`.
 
 Invariants (each with the test that proves it):
 
 - Never twice: a key is inserted once; an existing row is claimed again only
   when it failed retryably, or is uncertain and the user asked to resend those
-  (`may_claim`). Proved for every status on both backends by
+  (`may_claim`). Proved for every status on every backend by
   tests/ledger/test_policy.py::test_backends_agree_with_the_table.
 - Settle only what you hold: a settle moves `pending` to sent, failed or
   uncertain, and only on a row this run's claim still holds; a lost guard

@@ -1,18 +1,20 @@
 """The SQLite ledger's schema (its migrations), its rows as `SendRecord`s, and its rules as SQL.
 
-The rules are not written here: `policy_where` turns the policy table's rows
-into an SQL condition, the statuses passed as parameters.
+The rules are not written here: `policy_where` (sql_policy.py, shared with
+PostgreSQL) turns the policy table's rows into an SQL condition, the statuses
+passed as parameters; `SQLITE` says how SQLite spells each condition.
 """
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from datetime import datetime
 
 from smsops.core.errors import LedgerError
 from smsops.ledger.base import SendRecord, Status
-from smsops.ledger.policy import Operation, When, transitions
+from smsops.ledger.policy import Operation
+from smsops.ledger.sql_policy import Dialect
+from smsops.ledger.sql_policy import policy_where as shared_where
 
 # Each entry moves the schema one version up (PRAGMA user_version); never change what
 # one does (IF NOT EXISTS was added to the first: it changes nothing once migrated).
@@ -115,17 +117,22 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def to_record(row: sqlite3.Row) -> SendRecord:
-    data = dict(row)
+def checked_status(key: str, value: str) -> Status:
+    """A stored status, or a LedgerError when no rule of this smsops knows it."""
     try:
-        data["status"] = Status(data["status"])
+        return Status(value)
     except ValueError:  # another program (or a newer smsops) wrote the row
         raise LedgerError(
-            f"the ledger row {data['key']!r} has the status {data['status']!r}, which is none of "
-            f"{', '.join(Status)}: the file was changed by another program or a newer smsops. "
+            f"the ledger row {key!r} has the status {value!r}, which is none of "
+            f"{', '.join(Status)}: the ledger was changed by another program or a newer smsops. "
             "No rule of this smsops moves such a row, so it is never sent again; fix or delete "
             "the row to read the ledger (nothing was changed)"
         ) from None
+
+
+def to_record(row: sqlite3.Row) -> SendRecord:
+    data = dict(row)
+    data["status"] = checked_status(data["key"], data["status"])
     data["created_at"] = datetime.fromisoformat(data["created_at"])
     data["updated_at"] = datetime.fromisoformat(data["updated_at"])
     data["retryable"] = bool(data["retryable"])
@@ -134,17 +141,18 @@ def to_record(row: sqlite3.Row) -> SendRecord:
     return SendRecord(**data)
 
 
-# Each condition of the table as SQL on the stored row (`sends`); a `?` takes
-# the call's value: the resend flag, or the run the caller says holds the row.
-_WHEN = {
-    When.ALWAYS: "1",
-    When.RETRYABLE: "sends.retryable = 1",
-    When.RESEND_ASKED: "?",
-    When.HOLDER: "sends.claimed_by IS ?",
-}
+# Each condition of the table in SQLite: a `?` takes the call's value (the
+# resend flag, or the run the caller says holds the row).
+SQLITE = Dialect(
+    mark="?",
+    false="0",
+    always="1",
+    retryable="sends.retryable = 1",
+    resend_asked="?",
+    holder="sends.claimed_by IS ?",
+)
 
 
-@functools.lru_cache(maxsize=64)  # a settle asks once per row: the same few answers
 def policy_where(
     operation: Operation,
     target: Status,
@@ -152,20 +160,5 @@ def policy_where(
     resend_uncertain: bool = False,
     holder: str | None = None,
 ) -> tuple[str, tuple[object, ...]]:
-    """The table's moves of `operation` into `target` as one SQL condition, and its parameters.
-
-    An existing row passes when its status is the source of one such move and
-    that move's condition holds; with no such move the condition is false.
-    """
-    parts: list[str] = []
-    params: list[object] = []
-    for move in transitions(operation):
-        if move.source is None or move.target is not target:
-            continue  # an insert is no condition on a stored row
-        parts.append(f"(sends.status = ? AND {_WHEN[move.when]})")
-        params.append(move.source.value)
-        if move.when is When.RESEND_ASKED:
-            params.append(resend_uncertain)
-        elif move.when is When.HOLDER:
-            params.append(holder)
-    return " OR ".join(parts) or "0", tuple(params)
+    """The table's moves of `operation` into `target` as SQLite SQL (see sql_policy)."""
+    return shared_where(SQLITE, operation, target, resend_uncertain=resend_uncertain, holder=holder)

@@ -1,4 +1,4 @@
-"""Both ledgers honour one contract: the key is the claim, settles stick, stale pendings."""
+"""Every ledger (memory, SQLite, PostgreSQL) honours one contract: the key is the claim."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,13 +46,10 @@ def record(
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    opened: Ledger = (
-        MemoryLedger() if request.param == "memory" else SqliteLedger(tmp_path / "l.sqlite")
-    )
-    yield opened
-    opened.close()
+@pytest.fixture
+def ledger(open_ledger_handle: Callable[[], Ledger]) -> Ledger:
+    """One ledger on each backend (tests/ledger/conftest.py)."""
+    return open_ledger_handle()
 
 
 def test_key_is_stable_and_distinct() -> None:
@@ -187,8 +184,6 @@ def test_open_ledger_locations(tmp_path: Path) -> None:
     assert isinstance(by_path, SqliteLedger)
     by_url.close()
     by_path.close()
-    with pytest.raises(UsageError, match="PostgreSQL ledgers are not available"):
-        open_ledger("postgresql://localhost/smsops")
     with pytest.raises(UsageError, match="unknown ledger URL"):
         open_ledger("redis://x")
 

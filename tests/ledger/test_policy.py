@@ -8,16 +8,14 @@ strays from it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from smsops.core.errors import GuardLost
 from smsops.ledger.base import Ledger, SendRecord
-from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.policy import (
     RESOLVABLE,
     RESOLVE_TO,
@@ -26,7 +24,6 @@ from smsops.ledger.policy import (
     allows,
     may_claim,
 )
-from smsops.ledger.sqlite import SqliteLedger
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 HOLDER, OTHER = "host:1:aaaa", "host:2:bbbb"
@@ -47,18 +44,10 @@ def record(recipient: str, claimed_by: str | None = HOLDER) -> SendRecord:
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Ledger, Ledger]]:
-    """A ledger, and a second handle on the same rows (another process, for SQLite)."""
-    if request.param == "memory":
-        memory = MemoryLedger()
-        yield memory, memory
-        return
-    first = SqliteLedger(tmp_path / "l.sqlite")
-    second = SqliteLedger(tmp_path / "l.sqlite")
-    yield first, second
-    second.close()
-    first.close()
+@pytest.fixture
+def opened(open_ledger_handle: Callable[[], Ledger]) -> tuple[Ledger, Ledger]:
+    """A ledger, and a second handle on the same rows (another process, for SQLite/PostgreSQL)."""
+    return open_ledger_handle(), open_ledger_handle()
 
 
 def lifecycle(

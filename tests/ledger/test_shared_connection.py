@@ -1,18 +1,23 @@
-"""One SqliteLedger used by several threads at once, as run mode's parallel rounds use it.
+"""One ledger object used by several threads at once, as run mode's parallel rounds use it.
 
 Rounds plan (reading, marking stale rows) in worker threads while the event
 loop claims and settles on the same connection. A transaction belongs to the
 connection, so without the ledger's lock one thread's BEGIN lands inside
 another's transaction ("cannot start a transaction within a transaction")
-or its statement commits with the other's.
+or its statement commits with the other's. PostgreSQL: each operation takes
+a connection of its own from the pool, for one transaction.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from smsops.ledger.base import Status
+import pytest
+
+from smsops.ledger.base import Ledger, Status
+from smsops.ledger.postgres import PostgresLedger
 from smsops.ledger.sqlite import SqliteLedger
 from tests.ledger.test_ledger import T0, record
 
@@ -20,10 +25,20 @@ THREADS = 6
 ROWS = 40
 
 
-def test_threads_sharing_one_connection_claim_settle_and_read_without_interleaving(
-    tmp_path: Path,
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    opened: Ledger
+    if request.param == "sqlite":
+        opened = SqliteLedger(tmp_path / "l.sqlite")
+    else:
+        opened = PostgresLedger(request.getfixturevalue("postgres_db"))
+    yield opened
+    opened.close()
+
+
+def test_threads_sharing_one_ledger_claim_settle_and_read_without_interleaving(
+    ledger: Ledger,
 ) -> None:
-    ledger = SqliteLedger(tmp_path / "l.sqlite")
     failures: list[BaseException] = []
     start = threading.Barrier(THREADS)
 
@@ -45,4 +60,3 @@ def test_threads_sharing_one_connection_claim_settle_and_read_without_interleavi
         thread.join()
     assert failures == []
     assert ledger.stats() == {f"s{n}": {"sent": ROWS} for n in range(THREADS)}
-    ledger.close()

@@ -1,0 +1,427 @@
+"""The shared ledger: PostgreSQL through psycopg 3 and its connection pool.
+
+Several processes (applies, replicas of `smsops run`) write one ledger: the
+primary key is the claim, as in SQLite; the rules are the policy table's,
+turned into SQL by `sql_policy` (the statuses passed as parameters). Each
+operation takes a pooled connection for one transaction, so the daemon's
+planning threads and its event loop never share a transaction.
+
+Every write is one statement per batch: the rows go in as one array per
+column (`unnest`), so a claim of 5,000 sends is one round trip.
+
+- A claim is `INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE <the table's
+  claim rule>` RETURNING the rows won: a new key is inserted; an existing row
+  is taken over only where the table lets a claim take it (the guarded update
+  of a reclaimable row, checked by PostgreSQL on the row's latest committed
+  version under its row lock, so two claimers never both win it). Rows go in
+  key order, so two concurrent claims lock in the same order.
+- A move (settle, expiry, stale mark, receipt, resolve) is `UPDATE sends ...
+  FROM unnest(...) AS r WHERE <the table's rule>`, "still held by this run"
+  comparing each stored row with the run its record names; an expiry, which
+  may insert, is the upsert form.
+- Reads that may be large (`records`, the done keys of `known`) stream from a
+  server-side cursor: a million rows never sit in memory at once.
+
+Over 250 lines on purpose: this is the whole backend (connection and
+migrations with their errors, claims, moves, reads, resolve); the schema is in
+postgres_schema.py, the URL handling in postgres_url.py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from smsops.core import secrets
+from smsops.core.errors import LedgerError, ResolveRefused
+from smsops.ledger.base import (
+    DONE,
+    RESOLVABLE,
+    Decision,
+    Known,
+    Ledger,
+    SendRecord,
+    Status,
+    decided,
+)
+from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.policy import Operation, allows
+from smsops.ledger.postgres_schema import (
+    MIGRATION_LOCK,
+    MIGRATIONS,
+    MOVED_NAMES,
+    MOVING,
+    NAMES,
+    UPSERTING,
+    VERSION_TABLE,
+    columns,
+    to_record,
+    unnest,
+)
+from smsops.ledger.postgres_url import display_name, settings
+from smsops.ledger.sql_policy import policy_where
+
+WAIT = 10.0
+POOL_SIZE = 8  # connections: the daemon's planning threads, its loop, a streaming read
+_CLAIM_ROWS = 5000  # rows a statement (arrays have no parameter limit; this bounds one message)
+_FETCH_ROWS = 2000  # rows a server-side cursor fetches per round trip
+_COLUMNS = ", ".join(NAMES)
+_CLAIM = (
+    f"INSERT INTO sends ({_COLUMNS}) SELECT * FROM {unnest(NAMES)} "  # noqa: S608
+    "ON CONFLICT (key) DO UPDATE SET "
+    "status = excluded.status, provider = excluded.provider, template = excluded.template, "
+    "text_hash = excluded.text_hash, segments = excluded.segments, error = NULL, "
+    "retryable = false, updated_at = excluded.updated_at, claimed_by = excluded.claimed_by "
+    "WHERE {where} RETURNING key, attempts, created_at"
+)
+_MOVE_NAMES = ("key", "claimed_by", *MOVED_NAMES)
+_MOVE = (
+    f"UPDATE sends SET ({', '.join(MOVED_NAMES)}) = "  # noqa: S608
+    f"({', '.join('r.' + name for name in MOVED_NAMES)}) FROM {unnest(_MOVE_NAMES)} "
+    "WHERE sends.key = r.key AND ({where}) RETURNING sends.key"
+)
+_UPSERT = (
+    f"INSERT INTO sends ({_COLUMNS}) SELECT * FROM {unnest(NAMES)} "  # noqa: S608
+    f"ON CONFLICT (key) DO UPDATE SET ({', '.join(MOVED_NAMES)}) = "
+    f"({', '.join('excluded.' + name for name in MOVED_NAMES)}) "
+    "WHERE {where} RETURNING key"
+)
+_DONE = sorted(status.value for status in DONE)
+_OPEN = sorted(status.value for status in Status if status not in DONE)
+_RESOLVABLE = sorted(status.value for status in RESOLVABLE)
+_OCCURRENCE = "schedule = %s AND occurrence = %s AND status = ANY(%s)"
+_KNOWN_DONE = f"SELECT key FROM sends WHERE {_OCCURRENCE}"  # noqa: S608 - constants
+_KNOWN_OPEN = f"SELECT {_COLUMNS} FROM sends WHERE {_OCCURRENCE}"  # noqa: S608
+_T = TypeVar("_T")
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+def open_postgres(
+    url: str, *, readonly: bool = False, wait: float = WAIT, command: str = "smsops"
+) -> Ledger:
+    """The ledger at `url`; read-only, a database smsops never wrote reads as an empty ledger."""
+    ledger = PostgresLedger(url, readonly=readonly, wait=wait, command=command)
+    if readonly and ledger.version == 0:
+        ledger.close()
+        return MemoryLedger()
+    return ledger
+
+
+class PostgresLedger(Ledger):
+    """`readonly` never writes and never migrates (for `plan`, `ledger list/stats/export`).
+
+    Its sessions are read-only (default_transaction_read_only), so it works
+    with a role that may only SELECT. A writable open migrates the schema,
+    once however many processes start together (an advisory lock).
+    A write waits at most `wait` seconds for another's row locks (lock_timeout).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        readonly: bool = False,
+        wait: float = WAIT,
+        command: str = "smsops",
+        pool_size: int = POOL_SIZE,
+    ) -> None:
+        self.name = display_name(url)  # also registers any password with the scrubber
+        self.readonly = readonly
+        self.wait = wait
+        given = settings(url)
+        self._url = url  # holds the password: never shown (self.name is what is)
+        self._kwargs: dict[str, Any] = {
+            "autocommit": True,  # see _transaction
+            "application_name": f"{command} (pid {os.getpid()} on {socket.gethostname()})"[:63],
+        }
+        if "connect_timeout" not in given:
+            self._kwargs["connect_timeout"] = max(2, round(wait))
+        with self._failures("cannot open"):
+            with psycopg.connect(url, **self._kwargs) as first:
+                self._configure(first)
+                self.version = self._check_version(first)
+                if not readonly:
+                    self._migrate(first)
+            self._pool: ConnectionPool[Connection] = ConnectionPool(
+                url,
+                kwargs=self._kwargs,
+                min_size=1,
+                max_size=pool_size,
+                open=False,
+                configure=self._configure,
+                timeout=wait,
+                name="smsops-ledger",
+            )
+            self._pool.open()
+
+    def _configure(self, conn: Connection) -> None:
+        """Every session: UTC timestamps, bounded lock waits, read-only where asked."""
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute(f"SET lock_timeout = {max(1, round(self.wait * 1000))}")
+        if self.readonly:
+            conn.execute("SET default_transaction_read_only = on")
+
+    def _check_version(self, conn: Connection) -> int:
+        found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        version = 0
+        if found and found[0]:
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+            version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise LedgerError(
+                f"the ledger {self.name} has schema version {version}, newer than this smsops "
+                f"knows ({len(MIGRATIONS)}): it was written by a newer smsops; upgrade smsops "
+                "to use it (nothing was changed)"
+            )
+        if self.readonly and 0 < version < len(MIGRATIONS):
+            raise LedgerError(
+                f"the ledger {self.name} has schema version {version}; this smsops uses "
+                f"{len(MIGRATIONS)}. `smsops apply` upgrades it (reading never writes)"
+            )
+        return version
+
+    def _migrate(self, conn: Connection) -> None:
+        """Bring the schema up to date in one transaction, under an advisory lock.
+
+        Whoever takes the lock first migrates; the others wait for it, then
+        read the version again and find the work done.
+        """
+        if self.version == len(MIGRATIONS):
+            return
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(VERSION_TABLE)
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+            version = int(row[0]) if row else 0
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                conn.execute(script.encode())  # several statements: no parameters
+                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+        self.version = len(MIGRATIONS)
+
+    @contextmanager
+    def _failures(self, doing: str) -> Iterator[None]:
+        """psycopg's errors as one clear line naming the ledger (never its password)."""
+        try:
+            yield
+        except PoolTimeout:
+            raise LedgerError(
+                f"{doing} the ledger {self.name}: no connection to the server within "
+                f"{self.wait:g} s; check that it runs and is reachable (SMSOPS_LEDGER_WAIT sets "
+                "how many seconds to wait)"
+            ) from None
+        except pgerrors.LockNotAvailable:
+            who = self.writers()
+            named = "smsops sessions on it: " + "; ".join(who) if who else "no other smsops session"
+            raise LedgerError(
+                f"{doing} the ledger {self.name}: rows are locked by another writer that did not "
+                f"finish within {self.wait:g} s ({named}). Nothing was written by this step; run "
+                "again when it is done (SMSOPS_LEDGER_WAIT sets how many seconds to wait)"
+            ) from None
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise LedgerError(f"{doing} the ledger {self.name}: {secrets.scrub(reason)}") from None
+
+    @contextmanager
+    def _transaction(self, doing: str, *, atomic: bool = True) -> Iterator[Connection]:
+        """One pooled connection; with `atomic`, one transaction (committed, or rolled back).
+
+        Sessions are in autocommit: a single statement is its own transaction
+        in one round trip, where BEGIN and COMMIT would add two (most claims
+        and settles of apply are one statement each).
+        """
+        with (
+            self._failures(doing),
+            self._pool.connection() as conn,
+            conn.transaction() if atomic else nullcontext(),
+        ):
+            yield conn
+
+    def _retrying(self, doing: str, work: Callable[[Connection], _T], *, atomic: bool) -> _T:
+        """`work`, again (up to 3 times) when PostgreSQL broke a deadlock by failing it."""
+        for attempt in range(3):
+            try:
+                with self._transaction(doing, atomic=atomic) as conn:
+                    return work(conn)
+            except LedgerError as failed:
+                if attempt == 2 or not isinstance(failed.__context__, pgerrors.DeadlockDetected):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def writers(self) -> list[str]:
+        """The other smsops sessions on this database (their application_name), at most 5."""
+        query = (
+            "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'smsops%%'"
+        )
+        try:
+            with psycopg.connect(self._url, **self._kwargs) as conn:
+                return sorted(str(row[0]) for row in conn.execute(query))[:5]
+        except psycopg.Error:
+            return []
+
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
+        unique: dict[str, SendRecord] = {}
+        for record in records:  # a key given twice is won once, by its first record
+            unique.setdefault(record.key, record)
+        ordered = [unique[key] for key in sorted(unique)]
+        where, params = policy_where(
+            MOVING, Operation.CLAIM, Status.PENDING, resend_uncertain=resend_uncertain
+        )
+        query = _CLAIM.format(where=where)
+
+        def claim(conn: Connection) -> dict[str, tuple[int, Any]]:
+            won = {}
+            for start in range(0, len(ordered), _CLAIM_ROWS):
+                chunk = ordered[start : start + _CLAIM_ROWS]
+                for key, attempts, created in conn.execute(
+                    query, (*columns(chunk, NAMES), *params)
+                ):
+                    won[key] = (attempts, created)
+            return won
+
+        several = len(ordered) > _CLAIM_ROWS  # one statement is atomic by itself
+        won = self._retrying("cannot claim sends in", claim, atomic=several) if ordered else {}
+        return [
+            replace(record, attempts=won[record.key][0], created_at=won[record.key][1])
+            for record in ordered
+            if record.key in won
+        ]
+
+    def move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
+        writes = _writes(operation, list(records))
+        return self._retrying(
+            f"cannot write ({operation.value}) sends in",
+            lambda conn: _written(conn, writes),
+            atomic=len(writes) > 1,
+        )
+
+    def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
+        wanted = list(keys)
+        query = f"SELECT {_COLUMNS} FROM sends WHERE key = ANY(%s)"  # noqa: S608
+        found: dict[str, SendRecord] = {}
+        with self._transaction("cannot read", atomic=False) as conn:
+            for start in range(0, len(wanted), _CLAIM_ROWS):
+                for row in conn.execute(query, (wanted[start : start + _CLAIM_ROWS],)):
+                    found[row[0]] = to_record(row)
+        return found
+
+    def known(self, schedule: str, occurrence: str) -> Known:
+        # The done keys (most rows of a re-plan) stream from a server-side
+        # cursor straight into the set; the open rows are few and read whole.
+        with self._transaction("cannot read") as conn:
+            with conn.cursor(name="smsops_known") as done:
+                done.itersize = _FETCH_ROWS
+                done.execute(_KNOWN_DONE, (schedule, occurrence, _DONE))
+                keys = Known.of((key for (key,) in done), {})
+            rest = conn.execute(_KNOWN_OPEN, (schedule, occurrence, _OPEN))
+            return Known(keys.done, {row[0]: to_record(row) for row in rest})
+
+    def records(
+        self, schedule: str | None = None, status: Status | None = None
+    ) -> Iterator[SendRecord]:
+        query = f"SELECT {_COLUMNS} FROM sends WHERE (%s::text IS NULL OR schedule = %s) "  # noqa: S608
+        query += "AND (%s::text IS NULL OR status = %s) ORDER BY key"
+        state = status.value if status else None
+        with self._transaction("cannot read") as conn, conn.cursor(name="smsops_records") as rows:
+            rows.itersize = _FETCH_ROWS
+            rows.execute(query, (schedule, schedule, state, state))
+            yield from (to_record(row) for row in rows)
+
+    def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
+        query = "SELECT 1 FROM sends WHERE schedule = %s "
+        query += "AND (%s::text IS NULL OR occurrence = %s) LIMIT 1"
+        with self._transaction("cannot read", atomic=False) as conn:
+            return conn.execute(query, (schedule, occurrence, occurrence)).fetchone() is not None
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        query = "SELECT schedule, status, count(*) FROM sends GROUP BY schedule, status"
+        with self._transaction("cannot read", atomic=False) as conn:
+            for schedule, status, count in conn.execute(query):
+                counts.setdefault(schedule, {})[status] = count
+        return counts
+
+    def status_counts(self, status: Status) -> dict[str, int]:
+        query = "SELECT schedule, count(*) FROM sends WHERE status = %s GROUP BY schedule"
+        with self._transaction("cannot read", atomic=False) as conn:
+            return {row[0]: row[1] for row in conn.execute(query, (status.value,))}
+
+    def resolve(
+        self,
+        decision: Decision,
+        *,
+        keys: Iterable[str] = (),
+        schedule: str | None = None,
+        occurrence: str | None = None,
+    ) -> list[SendRecord]:
+        # Read (locking the rows), check and write in one transaction: no row
+        # changes status in between.
+        wanted = list(keys)
+        with self._transaction("cannot resolve sends in") as conn:
+            if wanted:
+                query = f"SELECT {_COLUMNS} FROM sends WHERE key = ANY(%s) FOR UPDATE"  # noqa: S608
+                found = conn.execute(query, (wanted,))
+            else:
+                query = f"SELECT {_COLUMNS} FROM sends WHERE status = ANY(%s) "  # noqa: S608
+                query += "AND (%s::text IS NULL OR schedule = %s) "
+                query += "AND (%s::text IS NULL OR occurrence = %s) FOR UPDATE"
+                found = conn.execute(
+                    query, (_RESOLVABLE, schedule, schedule, occurrence, occurrence)
+                )
+            changed = decided([to_record(row) for row in found], wanted, decision)
+            if refused := _written(conn, _writes(Operation.RESOLVE, changed)):
+                raise ResolveRefused(f"rows changed while deciding them: {', '.join(refused)}")
+        return changed
+
+    def close(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.close()
+
+
+# One guarded write: the statement, its parameters, and the records it writes.
+_Write = tuple[str, tuple[object, ...], list[SendRecord]]
+
+
+def _writes(operation: Operation, rows: list[SendRecord]) -> list[_Write]:
+    """The statements of a move: one per target status (the table's rule differs by target).
+
+    A key given twice goes in a later statement, so it is written in order.
+    """
+    waves: list[dict[str, SendRecord]] = []
+    for record in rows:
+        wave = next((w for w in waves if record.key not in w), None)
+        if wave is None:
+            waves.append(wave := {})
+        wave[record.key] = record
+    writes: list[_Write] = []
+    for wave in waves:
+        for target in sorted({r.status for r in wave.values()}):
+            batch = [wave[k] for k in sorted(wave) if wave[k].status is target]
+            if allows(operation, None, target, None):  # the move may insert
+                where, params = policy_where(UPSERTING, operation, target)
+                query, values = _UPSERT.format(where=where), columns(batch, NAMES)
+            else:
+                where, params = policy_where(MOVING, operation, target)
+                query, values = _MOVE.format(where=where), columns(batch, _MOVE_NAMES)
+            writes.append((query, (*values, *params), batch))
+    return writes
+
+
+def _written(conn: Connection, writes: list[_Write]) -> list[str]:
+    """Run the writes on `conn`; the keys the table's rule refused (their rows untouched)."""
+    refused: list[str] = []
+    for query, values, batch in writes:
+        done = {key for (key,) in conn.execute(query, values)}
+        refused.extend(r.key for r in batch if r.key not in done)
+    return refused

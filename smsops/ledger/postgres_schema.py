@@ -1,0 +1,104 @@
+"""The PostgreSQL ledger's schema (versioned migrations), its rows, and its rules as SQL.
+
+The columns are SQLite's (`sqlite_schema.COLUMNS`, one list: a row means the
+same on both), in PostgreSQL's own types (timestamptz, boolean). The rules are
+the policy table's, as `sql_policy.policy_where` spells them in the dialects
+below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from smsops.ledger.base import SendRecord
+from smsops.ledger.sql_policy import Dialect
+from smsops.ledger.sqlite_schema import COLUMNS, MOVED, checked_status
+
+# The version table: one row per migration applied. Migrations run under this
+# advisory lock (any constant both sides agree on: "smsops" in ASCII).
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+)
+MIGRATION_LOCK = 0x736D736F7073
+
+# Each entry moves the schema one version up; never change what one does.
+# The key sorts bytewise (COLLATE "C"): rows come back in the order Python sorts keys.
+MIGRATIONS = (
+    """
+    CREATE TABLE sends (
+        key text COLLATE "C" PRIMARY KEY,
+        schedule text NOT NULL,
+        occurrence text NOT NULL,
+        recipient text NOT NULL,
+        provider text NOT NULL,
+        template text NOT NULL,
+        text_hash text NOT NULL,
+        segments integer NOT NULL,
+        status text NOT NULL,
+        provider_message_id text,
+        attempts integer NOT NULL DEFAULT 0,
+        error text,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        claimed_by text,
+        retryable boolean NOT NULL DEFAULT false,
+        resolved_by text,
+        resolved_at timestamptz,
+        resolution text
+    );
+    CREATE INDEX sends_by_schedule ON sends (schedule, occurrence, status) INCLUDE (key);
+    CREATE INDEX sends_by_status ON sends (status, created_at);
+    """,
+)
+
+NAMES = tuple(name.strip() for name in COLUMNS.split(","))
+MOVED_NAMES = tuple(name.strip() for name in MOVED.split(","))
+_TYPES = {
+    "segments": "integer",
+    "attempts": "integer",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "resolved_at": "timestamptz",
+    "retryable": "boolean",
+}
+
+
+def unnest(names: Sequence[str]) -> str:
+    """Rows given as one array per column (one parameter each): any number in one statement."""
+    arrays = ", ".join(f"%s::{_TYPES.get(name, 'text')}[]" for name in names)
+    return f"unnest({arrays}) AS r({', '.join(names)})"
+
+
+def columns(records: Sequence[SendRecord], names: Sequence[str]) -> list[list[object]]:
+    """The arrays `unnest(names)` takes: one list per column."""
+    return [[_value(record, name) for record in records] for name in names]
+
+
+def _value(record: SendRecord, name: str) -> object:
+    value = getattr(record, name)
+    return value.value if name == "status" else value
+
+
+def to_record(row: Sequence[object]) -> SendRecord:
+    """A row of `SELECT COLUMNS` (types as psycopg reads them) as a SendRecord."""
+    data = dict(zip(NAMES, row, strict=True))
+    data["status"] = checked_status(str(data["key"]), str(data["status"]))
+    return SendRecord(**data)  # type: ignore[arg-type]
+
+
+# The table's conditions in PostgreSQL. "Still held by the caller's run" reads
+# the run from the rows written (one statement writes many, each naming its own
+# run): `r` in an UPDATE ... FROM unnest(...) AS r, `excluded` in an upsert.
+_PG = Dialect(
+    mark="%s",
+    false="false",
+    always="true",
+    retryable="sends.retryable",
+    resend_asked="%s",
+    holder="sends.claimed_by IS NOT DISTINCT FROM r.claimed_by",
+    holder_param=False,
+)
+MOVING = _PG
+UPSERTING = replace(_PG, holder="sends.claimed_by IS NOT DISTINCT FROM excluded.claimed_by")
