@@ -57,8 +57,18 @@ PROBLEMS_KEPT = 20
 # Workers per in-flight slot: with every 7th request told to retry after 1 s
 # at 50 ms latency a worker waits ~3/4 of its time, so 4 keep the slots busy.
 WAITING_ROOM = 4
-# Claims sends (once their request may go out); returns the ones this run won.
-Claim = Callable[[list[Send]], Awaitable[list[Send]]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Claims sends once their request may go out (returns the ones this run won);
+    or records them `expired` when their paced slot would come after their window."""
+
+    claim: Callable[[list[Send]], Awaitable[list[Send]]]
+    expire: Callable[[list[Send]], Awaitable[None]]
+
+    async def __call__(self, sends: list[Send]) -> list[Send]:
+        return await self.claim(sends)
 
 
 @dataclass(frozen=True)
@@ -266,7 +276,10 @@ class Sender:
                     if not chunk:
                         continue
                     claim = self._claimer(provider, records)
+                asked = chunk
                 chunk, results = await self._attempt(lane, chunk, claim)
+                if index > 0:  # a failover whose window closed before its request went
+                    self._expire_unsent(asked, chunk, records, provider)
                 for send, (result, attempts) in zip(chunk, results, strict=True):
                     tries[send.key] = tries.get(send.key, 0) + attempts
                     certainly_not_taken = isinstance(result, Rejected | Retryable)
@@ -297,7 +310,10 @@ class Sender:
             won = [send for send in sends if send.key in records]
             return self._still_open(won, records, provider)
 
-        return claim
+        async def expire(sends: list[Send]) -> None:
+            await self._expire(sends, provider)
+
+        return Claim(claim, expire)
 
     def _still_open(
         self, won: list[Send], records: dict[str, SendRecord], provider: str
@@ -420,9 +436,11 @@ class Sender:
             await self.options.clock.sleep(delay)
             todo = [i for i, _ in retry]
             self.report.retries += len(todo)
-            _, outcome = await self._request(lane, [sends[i] for i in todo])
-            for i, result in zip(todo, outcome, strict=True):
-                results[i] = (result, attempt)
+            went, outcome = await self._request(lane, [sends[i] for i in todo])
+            answered = {send.key: result for send, result in zip(went, outcome, strict=True)}
+            for i in todo:  # one whose window closed while it waited keeps its last result
+                if sends[i].key in answered:
+                    results[i] = (answered[sends[i].key], attempt)
         return sends, results
 
     def _open_at(
@@ -454,6 +472,13 @@ class Sender:
         # Only a claim's wait ends early on stop: claimed rows (retries, failover)
         # still keep the pace.
         stop = self._stop if claim is not None else None
+        if lane.pacer is not None and self._closes_within(sends, lane.pacer.delay()):
+            # its paced slot would come after its window closed: never booked
+            if claim is not None:
+                await claim.expire(sends)
+            else:
+                self.closed_in_retry.update(send.key for send in sends)
+            return [], []
         paced = lane.pacer.slot(len(sends), stop) if lane.pacer else nullcontext(True)
         async with paced as go:
             if not go:  # the run is stopping: the claim claims none (and counts them)
@@ -463,9 +488,35 @@ class Sender:
             async with lane.slots:
                 if claim is not None:
                     sends = await claim(sends)
+                else:  # a retry or a failover: claimed already; its window may have closed
+                    sends = self._not_closed(sends)
                 if not sends:
                     return [], []
                 return sends, await self._send(lane, [send.message for send in sends])
+
+    def _expire_unsent(
+        self, asked: list[Send], went: list[Send], records: dict[str, SendRecord], provider: str
+    ) -> None:
+        """Claimed sends of `asked` that never went (their window closed): `expired`."""
+        sent = {send.key for send in went}
+        for send in asked:
+            if send.key not in sent and send.key in self.closed_in_retry:
+                self._settle_expired(send, records[send.key], provider)
+
+    def _closes_within(self, sends: list[Send], seconds: float) -> bool:
+        """Whether a send's window closes within `seconds` from now."""
+        if seconds <= 0:
+            return False
+        now = self.options.clock.now()
+        return any(
+            s.closes is not None and (s.closes - now).total_seconds() <= seconds for s in sends
+        )
+
+    def _not_closed(self, sends: list[Send]) -> list[Send]:
+        """Claimed `sends` still inside their window; the others are kept for `expired`."""
+        late = {send.key for send in sends if self._window_closed(send)}
+        self.closed_in_retry.update(late)
+        return [send for send in sends if send.key not in late]
 
     async def _send(self, lane: Lane, messages: list[Message]) -> list[Result]:
         try:
@@ -493,14 +544,10 @@ class Sender:
         """Write `result` (`closed`: the window closed before it could be retried)."""
         now = datetime.now(UTC)
         report = self.report
-        self.closed_in_retry.discard(send.key)
         if closed and isinstance(result, Retryable):  # never went out: not a failure to retry
-            reason = ExpiryReason.FAULTS
-            settled = record.settled(Status.EXPIRED, now, provider=provider, error=reason.value)
-            report.expire(send, provider, reason)
-            self.writes.settle(settled)
-            self.on_settled(1)
+            self._settle_expired(send, record, provider)
             return
+        self.closed_in_retry.discard(send.key)
         if isinstance(result, Accepted):
             settled = record.settled(
                 Status.SENT, now, provider=provider, message_id=result.message_id
@@ -527,6 +574,17 @@ class Sender:
         self.writes.settle(settled)
         outcome = (provider, settled.status.value)
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
+        self.on_settled(1)
+
+    def _settle_expired(self, send: Send, record: SendRecord, provider: str) -> None:
+        """A claimed send whose retry or failover could not start before its window closed."""
+        self.closed_in_retry.discard(send.key)
+        reason = ExpiryReason.FAULTS
+        settled = record.settled(
+            Status.EXPIRED, datetime.now(UTC), provider=provider, error=reason.value
+        )
+        self.report.expire(send, provider, reason)
+        self.writes.settle(settled)
         self.on_settled(1)
 
 

@@ -62,6 +62,17 @@ class Pacer:
             self._answered.extend([asyncio.get_running_loop().time()] * messages)
             self._changed.set()
 
+    def delay(self) -> float:
+        """Seconds until a request booked now would get its paced slot.
+
+        A send whose window closes before then cannot go out in it: the
+        sender expires it instead of booking a slot it would only waste (a
+        shared pace would fill with such bookings and starve the live sends).
+        Booking happens without a suspension point after this is read, so
+        the answer holds for the caller's booking.
+        """
+        return max(0.0, self._next - asyncio.get_running_loop().time())
+
     async def wait(self, messages: int = 1, stop: asyncio.Event | None = None) -> bool:
         """Until `messages` may be sent: True, or False as soon as `stop` is set."""
         loop = asyncio.get_running_loop()

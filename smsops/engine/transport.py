@@ -31,6 +31,13 @@ from smsops.core import secrets
 # Under the 5 s idle timeout common in servers, so a connection is not reused
 # just as the server closes it (that send would be uncertain).
 KEEPALIVE_SECONDS = 4.0
+# A provider's answer is a small JSON body; a `base_url` comes from a pull
+# request, and a server that streams gigabytes must not fill our memory.
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+class AnswerTooLarge(aiohttp.ClientPayloadError):
+    """The answer ran past MAX_ANSWER_BYTES: read no further (the message may be out)."""
 
 
 class Transport(httpx.AsyncBaseTransport):
@@ -74,24 +81,34 @@ class Transport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=request.content or None,
                 allow_redirects=False,
-                auto_decompress=False,  # httpx decodes by Content-Encoding, as before
+                # decoded here, so the size bound counts decoded bytes (a gzip bomb
+                # stops at 1 MiB); httpx gets the plain body and no Content-Encoding
+                auto_decompress=True,
                 compress=False,
                 ssl=self._tls_context() if request.url.scheme == "https" else True,
                 timeout=aiohttp.ClientTimeout(
                     sock_connect=timeout.get("connect"),
                     sock_read=timeout.get("read"),
                     connect=timeout.get("pool"),
+                    # a server dripping a byte at a time never trips sock_read:
+                    # the whole exchange gets the connect and read budgets at most
+                    total=_total(timeout),
                 ),
             ) as answer:
-                body = await answer.read()
+                body = await _bounded(answer)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise honest(exc, request) from exc
         extensions = {"http_version": b"HTTP/1.1"}
         if answer.reason:
             extensions["reason_phrase"] = answer.reason.encode()
+        headers = [
+            (name, value)
+            for name, value in answer.raw_headers
+            if name.lower() not in (b"content-encoding", b"content-length")
+        ]
         return httpx.Response(
             answer.status,
-            headers=answer.raw_headers,
+            headers=headers,
             content=body,
             request=request,
             extensions=extensions,
@@ -101,6 +118,25 @@ class Transport(httpx.AsyncBaseTransport):
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _total(timeout: dict[str, float | None]) -> float | None:
+    parts = [timeout.get("pool"), timeout.get("connect"), timeout.get("read")]
+    return sum(part for part in parts if part is not None) or None
+
+
+async def _bounded(answer: aiohttp.ClientResponse) -> bytes:
+    """The answer's body, refused past MAX_ANSWER_BYTES (before reading it all)."""
+    if (answer.content_length or 0) > MAX_ANSWER_BYTES:
+        raise AnswerTooLarge(f"the answer is {answer.content_length} bytes; at most 1 MiB is read")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in answer.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise AnswerTooLarge("the answer is larger than 1 MiB; the rest was not read")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def honest(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
