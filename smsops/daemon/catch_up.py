@@ -27,6 +27,27 @@ class CatchUp:
         self.planned_at: dict[str, datetime] = {}  # schedule -> when it was last planned
         self.complete: dict[str, set[str]] = {}  # schedule -> occurrences its last round finished
 
+    def adopt(self, old: Config | None, config: Config, now: datetime) -> None:
+        """A config (`old`: the one it replaces; None at process start) is adopted at `now`.
+
+        A schedule a reload adds, enables again or redefines owes nothing for
+        the time before: its windows are counted from now (a disabled schedule's
+        windows were never due). Schedules gone or disabled are forgotten. At
+        process start nothing is known: the first rounds look back (`overdue`).
+        """
+        enabled = {name: s for name, s in config.schedules.items() if s.enabled}
+        for name in list(self.planned_at) + list(self.complete):
+            if name not in enabled:
+                self.planned_at.pop(name, None)
+                self.complete.pop(name, None)
+        if old is None:
+            return
+        for name, schedule in enabled.items():
+            before = old.schedules.get(name)
+            if before is None or not before.enabled or before != schedule:
+                self.planned_at[name] = now
+                self.complete.pop(name, None)
+
     def planned(self, plan: Plan, at: datetime) -> None:
         """A round planned at `at` (in a worker thread; one schedule per round)."""
         for s in plan.schedules:

@@ -17,7 +17,10 @@ log = logging.getLogger("smsops.run")
 
 
 def log_report(plan: Plan, report: ApplyReport, why: str) -> None:
-    schedules = ",".join(s.schedule for s in plan.schedules if s.to_send)
+    # the schedules that sent, and those whose closed windows were only recorded expired
+    named = [s.schedule for s in plan.schedules if s.to_send]
+    named += sorted({schedule for schedule, _, _ in report.expired_by} - set(named))
+    schedules = ",".join(named)
     log.info(
         "sent %d, failed %d, uncertain %d, expired %d (%d segments) for %s [%s]",
         report.sent,

@@ -80,6 +80,7 @@ class Runner:
         A setter, so no way of handing the runner a config can skip the check.
         Rounds that start from now on use it; running ones finish with theirs.
         """
+        self.catch_up.adopt(getattr(self, "_config", None), config, self.clock())
         self._config = config
         self._secrets = secret_values(config, self.env)
         self.missing = missing_secrets(config, self.env)

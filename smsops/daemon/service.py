@@ -34,6 +34,7 @@ from typing import Any
 
 from smsops.config.loader import Config, config_files, files_read
 from smsops.core.errors import ConfigError
+from smsops.core.phone import scrub_numbers
 from smsops.daemon.failures import guarded
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
@@ -189,7 +190,8 @@ class Service:
         try:
             config = await own_thread(self._load_if_changed)
         except ConfigError as exc:
-            self.health.reload_error = "; ".join(str(p) for p in exc.problems)
+            # /healthz is read by anyone who can reach the port: numbers masked, as in logs
+            self.health.reload_error = scrub_numbers("; ".join(str(p) for p in exc.problems))
             self.metrics.reload_failures.inc()
             self.metrics.reload_error.set(1)
             for problem in exc.problems:
