@@ -11,6 +11,11 @@ has another hash, so a stale entry is never read; an entry is written only
 when the whole snapshot was read (and so verified). A cache that cannot be
 written is skipped silently: it only saves time.
 
+Entries are pruned (they hold the numbers of people who may have left the
+CSV since, and a CSV edited every minute would make one a minute): reading
+an entry marks it used, and writing one removes the entries unused for
+`KEEP_UNUSED` and all but the `KEEP_ENTRIES` most recently used.
+
 Without an entry, a big file is normalised on every core (process pool,
 a bounded number of chunks in flight so memory stays flat).
 """
@@ -21,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,6 +40,8 @@ FORMAT = "2"  # lines: result, tab, the raw number (escaped)
 CHUNK = 4096  # numbers per task
 PARALLEL_FROM = 2**18  # bytes of CSV (~8,000 rows): below this a pool costs more than it saves
 IN_FLIGHT = 4  # chunks per worker queued at once
+KEEP_ENTRIES = 32  # cache entries kept (the most recently used)
+KEEP_UNUSED = 7 * 24 * 3600  # seconds an unused entry is kept
 
 Row = TypeVar("Row")
 Result = PhoneNumber | str
@@ -54,6 +62,8 @@ def normalised(
         return _uncached(_computed(rows, region, parallel=parallel))
     entry = cache_dir / f"numbers-{_key(snapshot, region)}.txt"
     if entry.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # used now: kept by the pruning
         return _from_entry(entry, rows, region)
     return _filling(entry, rows, region, parallel=parallel)
 
@@ -156,8 +166,23 @@ def _close_entry(temporary: tuple[TextIO, str], entry: Path, keep: bool) -> None
         out.close()
         if keep:
             os.replace(name, entry)
+            _prune(entry.parent)
         else:
             os.unlink(name)
+
+
+def _prune(cache_dir: Path, now: float | None = None) -> None:
+    """Remove entries unused for KEEP_UNUSED, and all but the KEEP_ENTRIES newest."""
+    now = time.time() if now is None else now
+    entries: list[tuple[float, Path]] = []
+    for path in cache_dir.glob("numbers-*.txt"):
+        with contextlib.suppress(OSError):
+            entries.append((path.stat().st_mtime, path))
+    entries.sort(reverse=True)
+    for rank, (used, path) in enumerate(entries):
+        if rank >= KEEP_ENTRIES or used < now - KEEP_UNUSED:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _computed(
