@@ -40,7 +40,7 @@ FORMAT = "2"  # lines: result, tab, the raw number (escaped)
 CHUNK = 4096  # numbers per task
 PARALLEL_FROM = 2**18  # bytes of CSV (~8,000 rows): below this a pool costs more than it saves
 IN_FLIGHT = 4  # chunks per worker queued at once
-KEEP_ENTRIES = 32  # cache entries kept (the most recently used)
+KEEP_ENTRIES = 128  # cache entries kept (the most recently used): more than any config has CSVs
 KEEP_UNUSED = 7 * 24 * 3600  # seconds an unused entry is kept
 
 Row = TypeVar("Row")
