@@ -65,17 +65,22 @@ def _show_text(plan: Plan) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from smsops.engine.plan import LedgerSeen
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.round import plan_against
     from smsops.ledger.base import Status
+    from smsops.ledger.open import ledger_name
 
     config = load_project(args.config, cache_dir())
-    ledger = open_ledger_at(ledger_location(args), "smsops plan", readonly=True)
+    location = ledger_location(args)
+    ledger = open_ledger_at(location, "smsops plan", readonly=True)
     try:
         options = PlanOptions(cache_dir=cache_dir())
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         plan.note_expired(ledger.status_counts(Status.EXPIRED))
+        rows = sum(sum(counts.values()) for counts in ledger.stats().values())
+        plan.ledger = LedgerSeen(ledger_name(location), rows)
         uncertain = ledger.uncertain_counts()
     finally:
         ledger.close()

@@ -107,10 +107,20 @@ class SchedulePlan:
             self.skips.append(skip)
 
 
+@dataclass(frozen=True)
+class LedgerSeen:
+    name: str
+    rows: int
+
+
 @dataclass
 class Plan:
     at: datetime
     schedules: list[SchedulePlan]
+    # What it was planned against (`plan` shows it, the PR comment too): the
+    # ledger as output may name it (a PostgreSQL URL without its password) and
+    # how many rows it holds. None when no one asked (the daemon, apply).
+    ledger: LedgerSeen | None = None
 
     @property
     def to_send(self) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.markup import escape
 
 from smsops.core.terminal import printable
-from smsops.engine.plan import Disposition, Plan, SchedulePlan
+from smsops.engine.plan import Disposition, LedgerSeen, Plan, SchedulePlan
 from smsops.report.wording import cost_phrase, encodings_text, plural, skip_counts
 
 JSON_FORMAT_VERSION = 1
@@ -52,6 +52,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
             "cost": costs(plan.schedules),
         },
         "schedules": [_schedule_json(s) for s in plan.schedules],
+        "ledger": None if plan.ledger is None else vars(plan.ledger),
     }
 
 
@@ -141,9 +142,16 @@ def shown(text: str) -> str:
     return escape(printable(text))
 
 
+def ledger_rows(ledger: LedgerSeen) -> str:
+    return plural(ledger.rows, "row")
+
+
 def as_text(plan: Plan) -> str:
     """Rich markup for a terminal; every user-supplied text is escaped."""
-    lines = [f"[bold]smsops plan at {instant(plan)}[/]", ""]
+    lines = [f"[bold]smsops plan at {instant(plan)}[/]"]
+    if plan.ledger is not None:
+        lines.append(f"against ledger {shown(plan.ledger.name)} ({ledger_rows(plan.ledger)})")
+    lines.append("")
     for s in plan.schedules:
         via = " -> ".join(s.providers)
         lines.append(

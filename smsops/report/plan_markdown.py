@@ -26,6 +26,7 @@ from smsops.report.plan_format import (
     costs,
     due,
     instant,
+    ledger_rows,
     statuses,
     summary_line,
 )
@@ -69,6 +70,7 @@ def as_markdown(plan: Plan) -> str:
         "",
         f"**{summary_line(plan, _currency)}**",
         "",
+        *_against(plan),
         "| schedule | due | to send | sent | uncertain | failed | expired | skipped | segments "
         "| cost |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -89,6 +91,16 @@ def as_markdown(plan: Plan) -> str:
             "short; `smsops plan --format json` has everything._"
         )
     return out.text()
+
+
+def _against(plan: Plan) -> list[str]:
+    """Which ledger the comment was planned against: what "will send" is relative to."""
+    if plan.ledger is None:
+        return []
+    return [
+        f"Planned against the ledger {_field(plan.ledger.name)} ({ledger_rows(plan.ledger)}).",
+        "",
+    ]
 
 
 def _row(s: SchedulePlan) -> str:

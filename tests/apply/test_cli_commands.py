@@ -28,7 +28,8 @@ def test_markdown_plan_of_the_examples(
 ) -> None:
     ledger = str(tmp_path / "none.sqlite")
     assert main(["plan", EXAMPLES, "--at", AT, "--format", "markdown", "--ledger", ledger]) == 0
-    out = capsys.readouterr().out.replace(str(ROOT) + "/", "")
+    out = capsys.readouterr().out.replace(str(ROOT) + "/", "").replace(str(tmp_path), "TMP")
+    assert "Planned against the ledger `TMP/none.sqlite` (0 rows)." in out
     assert "+44 74** ***456" in out
     assert "+447400123456" not in out  # never a whole number
     assert out == snapshot
@@ -41,7 +42,8 @@ def test_markdown_plan_after_apply(
     assert main(["apply", EXAMPLES, "--at", AT, "--sandbox", "--yes", "--ledger", ledger]) == 0
     capsys.readouterr()
     assert main(["plan", EXAMPLES, "--at", AT, "--format", "markdown", "--ledger", ledger]) == 0
-    out = capsys.readouterr().out.replace(str(ROOT) + "/", "")
+    out = capsys.readouterr().out.replace(str(ROOT) + "/", "").replace(str(tmp_path), "TMP")
+    assert "Planned against the ledger `TMP/l.sqlite` (6 rows)." in out
     assert "- 5 already sent" in out
     assert "- 1 already sent" in out
     assert out == snapshot
@@ -56,6 +58,7 @@ def test_json_plan_is_stable(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert plan["format_version"] == 1
     assert plan["to_send"] == 6
     assert set(plan["summary"]) == {*(d.value for d in Disposition), "skipped", "segments", "cost"}
+    assert plan["ledger"] == {"name": str(tmp_path / "l.sqlite"), "rows": 0}
     reminder = next(s for s in plan["schedules"] if s["schedule"] == "appointment-reminder")
     assert reminder["occurrences"] == ["2026-11-22T18:00:00Z"]
     assert reminder["providers"] == ["sky", "ot"]

@@ -82,6 +82,14 @@ def test_apply_then_a_read_only_plan_shows_exactly_the_next_apply(
 
     planned = json.loads(plan_file.read_text())
     assert planned["to_send"] == 7
+    # the comment says what it was planned against: user, host and database, no password
+    assert planned["ledger"]["rows"] == 30
+    assert planned["ledger"]["name"].startswith("postgresql://")
+    assert "@127.0.0.1:" in planned["ledger"]["name"]
+    markdown = tmp_path / "plan.md"
+    assert main([*plan[:-2], "--format", "markdown", "--out", str(markdown)]) == 2
+    assert "Planned against the ledger `postgresql://" in markdown.read_text()
+    assert "(30 rows)" in markdown.read_text()
     assert main(["ledger", "stats", "--ledger", reader]) == 0
     assert main(["apply", str(root), "--yes", "--ledger", writer]) == 0
     assert "Applied: 7 sent" in capsys.readouterr().out
@@ -90,7 +98,7 @@ def test_apply_then_a_read_only_plan_shows_exactly_the_next_apply(
     assert main([*plan, "--out", str(plan_file)]) == 0  # nothing left to send
 
     out = capsys.readouterr()
-    for shown in (out.out, out.err, plan_file.read_text()):
+    for shown in (out.out, out.err, plan_file.read_text(), markdown.read_text()):
         assert postgres_cluster.password not in shown
         assert READER_PASSWORD not in shown
 
