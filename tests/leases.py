@@ -17,8 +17,9 @@ def short_lease_env() -> dict[str, str]:
     return {**os.environ, "SMSOPS_LEASE": SHORT_LEASE}
 
 
-def wait_for_lapsed_leases(location: str, timeout: float = 10.0) -> None:
-    """Until every run registered in the ledger has no lease left (read-only: registers none)."""
+def wait_for_lapsed_leases(location: str, timeout: float = 10.0, pid: int | None = None) -> None:
+    """Until every run registered in the ledger (or the runs of process `pid`) has no lease
+    left; read-only, so it registers none."""
     deadline = time.monotonic() + timeout
     while True:
         ledger = open_ledger(location, readonly=True)
@@ -26,6 +27,8 @@ def wait_for_lapsed_leases(location: str, timeout: float = 10.0) -> None:
             leases = ledger.leases()
         finally:
             ledger.close()
+        if pid is not None:
+            leases = {run: end for run, end in leases.items() if f":{pid}:" in run}
         if all(end < datetime.now(UTC) for end in leases.values()):
             return
         assert time.monotonic() < deadline, f"leases still held after {timeout} s: {leases}"
