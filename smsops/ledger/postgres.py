@@ -23,7 +23,7 @@ column (`unnest`), so a claim of 5,000 sends is one round trip.
   server-side cursor: a million rows never sit in memory at once.
 
 Over 250 lines on purpose: this is the whole backend (connection and
-migrations with their errors, claims, moves, reads, resolve); the schema is in
+migrations with their errors, claims, moves, reads, resolve, runs with their leases and round locks); the schema is in
 postgres_schema.py, the URL handling in postgres_url.py.
 """
 
@@ -33,7 +33,7 @@ import hashlib
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -436,12 +436,19 @@ class PostgresLedger(Ledger):
         )
         with self._failures("cannot lock a round in"):
             conn = psycopg.connect(self._url, **self._kwargs)
+        mine = False
         try:
             with self._failures("cannot lock a round in"):
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-            yield bool(row and row[0])
+            mine = bool(row and row[0])
+            yield mine
         finally:
-            conn.close()  # ends the session: the lock goes with it
+            # Unlocked before the close returns: the server ends a closed session a
+            # little later, and the next round (here or on a replica) must find it free.
+            if mine:
+                with suppress(psycopg.Error):  # a broken connection: its session ends anyway
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            conn.close()
 
     def close(self) -> None:
         heartbeat = getattr(self, "_heartbeat", None)  # (absent if the open failed)
