@@ -132,3 +132,30 @@ def test_a_bad_lease_setting_is_a_clear_error(given: str) -> None:
     with pytest.raises(LedgerError, match=r"SMSOPS_LEASE=.* between 0.5 and 3600"):
         lease_length({"SMSOPS_LEASE": given})
     assert lease_length({}) == timedelta(seconds=30)
+
+
+def test_a_ledger_from_before_leases_upgrades_and_its_pending_rows_go_by_age(
+    tmp_path: Path, postgres_db: str
+) -> None:
+    """SQLite at schema 3 and PostgreSQL at schema 1 gain `runs`; an old claim is an unknown run."""
+    import sqlite3
+
+    import psycopg
+
+    from smsops.ledger import postgres_schema, sqlite_schema
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(";".join(sqlite_schema.MIGRATIONS[:3]) + "; PRAGMA user_version = 3;")
+    db.close()
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute(postgres_schema.VERSION_TABLE)
+        conn.execute(postgres_schema.MIGRATIONS[0].encode())
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    for ledger in (SqliteLedger(path), PostgresLedger(postgres_db)):
+        try:
+            old = held(ledger, "oldhost:77:cafe0000", 1, NOW - STALE_AFTER - timedelta(minutes=1))
+            assert ledger.leases()[this_run()] > datetime.now(UTC)  # registered on upgrade
+            assert stale_rule(ledger, NOW)(old)
+        finally:
+            ledger.close()
