@@ -23,8 +23,9 @@ column (`unnest`), so a claim of 5,000 sends is one round trip.
   server-side cursor: a million rows never sit in memory at once.
 
 Over 250 lines on purpose: this is the whole backend (connection and
-migrations with their errors, claims, moves, reads, resolve, runs with their leases and round locks); the schema is in
-postgres_schema.py, the URL handling in postgres_url.py.
+migrations with their errors, claims, moves, reads, resolve, runs with their
+leases, round locks); the schema is in postgres_schema.py, the URL handling
+in postgres_url.py.
 """
 
 from __future__ import annotations
