@@ -39,7 +39,7 @@ def build_app(service: Service) -> Starlette:
         return JSONResponse(body)
 
     async def readyz(request: Request) -> Response:
-        ok, detail = service.ready()
+        ok, detail = await service.ready()
         return JSONResponse({"ready": ok, "detail": detail}, 200 if ok else 503)
 
     async def metrics(request: Request) -> Response:

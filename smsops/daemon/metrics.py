@@ -75,6 +75,12 @@ class Metrics:
             ["schedule"],
             registry=r,
         )
+        self.rounds_skipped = Counter(
+            "smsops_rounds_skipped",
+            "Rounds this replica did not run, by schedule and why (another replica ran them)",
+            ["schedule", "reason"],
+            registry=r,
+        )
         self.job_errors = Counter(
             "smsops_job_errors",
             "Scheduler jobs, daemon tasks and loop callbacks that raised (error) or could "

@@ -30,6 +30,7 @@ from smsops.daemon.catch_up import CatchUp
 from smsops.daemon.failures import JobErrors, RoundFailures, describe
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.readiness import MissingSecret, missing_secrets, secret_values
+from smsops.daemon.round_lock import round_lock
 from smsops.daemon.round_log import log_report
 from smsops.daemon.rounds import Rounds
 from smsops.daemon.settled import Settled
@@ -42,6 +43,7 @@ from smsops.ledger.base import Ledger, SendRecord
 from smsops.schedule.occurrences import last_closed_fire, occurrence_label
 
 log = logging.getLogger("smsops.run")
+OTHER_REPLICA = "other replica"  # why a round was skipped: another replica holds its lock
 
 
 class Runner:
@@ -152,10 +154,15 @@ class Runner:
         now = self.clock()
         names = self._unheld(config, [name], why)
         try:
-            names = self.settled.unsettled(config, now, names)
-            if not names:
-                return None
-            plan, errors = await self._round(config, now, names, why)
+            async with round_lock(self.ledger, name) as mine:
+                if not mine:
+                    self.metrics.rounds_skipped.labels(name, OTHER_REPLICA).inc()
+                    log.debug("%s: another replica runs this round; skipped", name)
+                    return None
+                names = self.settled.unsettled(config, now, names)
+                if not names:
+                    return None
+                plan, errors = await self._round(config, now, names, why)
         except Exception as exc:  # whatever it is, the daemon lives on
             plan, errors = None, dict.fromkeys(names, exc)
         if errors:

@@ -44,6 +44,7 @@ from smsops.schedule.triggers import RESYNC, trigger_for
 
 log = logging.getLogger("smsops.run")
 GRACE = 30.0  # seconds in-flight sends get to settle on SIGTERM
+READY_WAIT = 0.8  # seconds /readyz waits for the ledger (under a probe's usual 1 s timeout)
 
 
 @dataclass
@@ -251,16 +252,26 @@ class Service:
         await asyncio.gather(*tasks, return_exceptions=True)
         log.info("stopped")
 
+    def _probe(self) -> None:
+        self.ledger.get(["readiness-probe"])
+
     def stop(self) -> None:
         if not self.stopped.is_set():
             log.info("stopping: claiming nothing new, settling what is in flight")
             self.runner.stop()
             self.stopped.set()
 
-    def ready(self) -> tuple[bool, str]:
-        """Ready: the ledger answers and every secret an enabled schedule needs is set."""
+    async def ready(self) -> tuple[bool, str]:
+        """Ready: the ledger answers and every secret an enabled schedule needs is set.
+
+        The ledger is asked off the event loop and for at most READY_WAIT
+        seconds: a database that does not answer (a PostgreSQL server down or
+        unreachable) makes it 503, and it is ready again once a query answers.
+        """
         try:
-            self.ledger.get(["readiness-probe"])
+            await asyncio.wait_for(own_thread(self._probe), timeout=READY_WAIT)
+        except TimeoutError:
+            return False, f"ledger unreachable: no answer within {READY_WAIT:g} s"
         except Exception as exc:
             return False, f"ledger unreachable: {type(exc).__name__}"
         if self.runner.missing:

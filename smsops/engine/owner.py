@@ -1,38 +1,45 @@
 """Who holds a `pending` claim, and whether that run is gone (its rows are stale).
 
-A claim records `host:pid:run`, `run` being random per process. A pending row
-is stale when its run is certainly dead: on this host, its process no longer
-exists (or the pid is ours now, from an earlier life); anywhere, the row has
-been pending longer than `STALE_AFTER`, far longer than a live run keeps a
-row pending (timeout x attempts + backoff).
+A claim records its run (`host:pid:token`, see ledger/runs.py), and the run
+holds a lease in the ledger's `runs` table, renewed while it lives. A pending
+row of another run is stale when that run's lease has lapsed, on whatever
+host it ran; a row whose run the ledger does not know (a run of an smsops
+before leases, or one forgotten long after its lease ended) is stale once it
+has been pending longer than `STALE_AFTER`, far longer than a live run keeps
+a row pending (timeout x attempts + backoff). A pid is never looked at: it
+means nothing on another host.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from smsops.core.processes import alive
 from smsops.ledger.base import SendRecord
+from smsops.ledger.runs import run_id
 
 STALE_AFTER = timedelta(minutes=15)
-_RUN = secrets.token_hex(4)
-_HOST = socket.gethostname()
+
+
+class HasLeases(Protocol):
+    def leases(self) -> dict[str, datetime]: ...
 
 
 def this_run() -> str:
-    return f"{_HOST}:{os.getpid()}:{_RUN}"
+    return run_id()
 
 
-def is_stale(record: SendRecord, now: datetime) -> bool:
-    if record.updated_at < now - STALE_AFTER:
-        return True
-    parts = (record.claimed_by or "").rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
-        return False  # another machine's run (or an unknown claimer): only age tells
-    pid, run = int(parts[1]), parts[2]
-    if run == _RUN:
-        return False  # ours
-    return pid == os.getpid() or not alive(pid)
+def stale_rule(ledger: HasLeases, now: datetime) -> Callable[[SendRecord], bool]:
+    """Whether a pending row is stale at `now` (real time), the leases read once."""
+    leases, mine = ledger.leases(), this_run()
+
+    def is_stale(record: SendRecord) -> bool:
+        run = record.claimed_by
+        if run == mine:
+            return False  # ours: this process is alive, whatever its lease says
+        if run is not None and run in leases:
+            return leases[run] < now
+        return record.updated_at < now - STALE_AFTER
+
+    return is_stale

@@ -29,7 +29,7 @@ from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.clock import Clock
 from smsops.engine.lanes import Lanes
-from smsops.engine.owner import is_stale, this_run
+from smsops.engine.owner import stale_rule, this_run
 from smsops.engine.plan import Plan, SchedulePlan, Send
 from smsops.engine.planner import LedgerView, PlanOptions, make_plan
 from smsops.ledger.base import Ledger, SendRecord
@@ -259,11 +259,10 @@ def plan_against(
     config: Config, ledger: Ledger | LedgerView, at: datetime, options: PlanOptions
 ) -> Plan:
     """The plan at `at`; whether a pending row is stale is judged by the real clock."""
-    now = datetime.now(UTC)
-    return make_plan(config, ledger, at, lambda record: is_stale(record, now), options)
+    return make_plan(config, ledger, at, stale_rule(ledger, datetime.now(UTC)), options)
 
 
 def mark_stale(ledger: Ledger) -> list[SendRecord]:
     """Turn the pending rows of runs that died mid-send into `uncertain`; return them."""
     now = datetime.now(UTC)
-    return ledger.mark_stale(lambda record: is_stale(record, now), now)
+    return ledger.mark_stale(stale_rule(ledger, now), now)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -345,6 +346,18 @@ class Ledger(ABC):
         changed = decided(rows, wanted, decision)
         self._guarded(Operation.RESOLVE, changed)
         return changed
+
+    def leases(self) -> dict[str, datetime]:
+        """Each registered run's lease end (see runs.py); none in memory: one process."""
+        return {}
+
+    def round_lock(self, schedule: str) -> AbstractContextManager[bool]:
+        """Whether this process may plan `schedule`'s round now, held while the round runs.
+
+        Only several processes on one shared ledger contend (PostgreSQL); a
+        memory or SQLite ledger has one writer at a time and always may.
+        """
+        return nullcontext(True)
 
     def close(self) -> None:  # noqa: B027 - an optional hook; memory holds nothing
         """Release what the ledger holds (files, connections)."""

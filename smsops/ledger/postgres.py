@@ -23,17 +23,20 @@ column (`unnest`), so a claim of 5,000 sends is one round trip.
   server-side cursor: a million rows never sit in memory at once.
 
 Over 250 lines on purpose: this is the whole backend (connection and
-migrations with their errors, claims, moves, reads, resolve); the schema is in
-postgres_schema.py, the URL handling in postgres_url.py.
+migrations with their errors, claims, moves, reads, resolve, runs with their
+leases, round locks); the schema is in postgres_schema.py, the URL handling
+in postgres_url.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -67,6 +70,7 @@ from smsops.ledger.postgres_schema import (
     unnest,
 )
 from smsops.ledger.postgres_url import display_name, settings
+from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
 from smsops.ledger.sql_policy import policy_where
 
 WAIT = 10.0
@@ -161,6 +165,11 @@ class PostgresLedger(Ledger):
                 name="smsops-ledger",
             )
             self._pool.open()
+        self._heartbeat: Heartbeat | None = None
+        if not readonly:
+            lease = lease_length()
+            self.register_run(Run.this(command, datetime.now(UTC), lease))
+            self._heartbeat = Heartbeat(self.renew_lease, lease)
 
     def _configure(self, conn: Connection) -> None:
         """Every session: UTC timestamps, bounded lock waits, read-only where asked."""
@@ -383,7 +392,70 @@ class PostgresLedger(Ledger):
                 raise ResolveRefused(f"rows changed while deciding them: {', '.join(refused)}")
         return changed
 
+    # --- runs, leases and round locks (see runs.py) ---------------------------
+    def register_run(self, run: Run) -> None:
+        """Record `run` and its lease (again: renewed); forget runs long over."""
+        with self._transaction("cannot register this run in") as conn:
+            conn.execute("DELETE FROM runs WHERE expires_at < %s", (run.started_at - FORGET_AFTER,))
+            conn.execute(
+                "INSERT INTO runs (id, host, pid, command, started_at, heartbeat_at, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+                "heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at",
+                (
+                    run.id,
+                    run.host,
+                    run.pid,
+                    run.command,
+                    run.started_at,
+                    run.heartbeat_at,
+                    run.expires_at,
+                ),
+            )
+
+    def renew_lease(self, now: datetime, expires: datetime, run: str | None = None) -> None:
+        """This run's lease (or `run`'s) now lasts until `expires`; `expires=now` ends it."""
+        with self._transaction("cannot renew this run's lease in", atomic=False) as conn:
+            conn.execute(
+                "UPDATE runs SET heartbeat_at = %s, expires_at = %s WHERE id = %s",
+                (now, expires, run or run_id()),
+            )
+
+    def leases(self) -> dict[str, datetime]:
+        with self._transaction("cannot read", atomic=False) as conn:
+            return {row[0]: row[1] for row in conn.execute("SELECT id, expires_at FROM runs")}
+
+    @contextmanager
+    def round_lock(self, schedule: str) -> Iterator[bool]:
+        """`pg_try_advisory_lock` on the schedule's key, on a connection of its own.
+
+        Held for the round and released at its end; a replica that dies drops
+        its connection, and PostgreSQL releases the lock with it. Not from the
+        pool: a pooled connection returned with the lock would keep holding it.
+        """
+        key = int.from_bytes(
+            hashlib.sha256(f"smsops round {schedule}".encode()).digest()[:8], "big", signed=True
+        )
+        with self._failures("cannot lock a round in"):
+            conn = psycopg.connect(self._url, **self._kwargs)
+        mine = False
+        try:
+            with self._failures("cannot lock a round in"):
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            mine = bool(row and row[0])
+            yield mine
+        finally:
+            # Unlocked before the close returns: the server ends a closed session a
+            # little later, and the next round (here or on a replica) must find it free.
+            if mine:
+                with suppress(psycopg.Error):  # a broken connection: its session ends anyway
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            conn.close()
+
     def close(self) -> None:
+        heartbeat = getattr(self, "_heartbeat", None)  # (absent if the open failed)
+        if heartbeat is not None:
+            heartbeat.stop()
+            self._heartbeat = None
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()

@@ -51,6 +51,17 @@ MIGRATIONS = (
     CREATE INDEX sends_by_schedule ON sends (schedule, occurrence, status) INCLUDE (key);
     CREATE INDEX sends_by_status ON sends (status, created_at);
     """,
+    """
+    CREATE TABLE runs (
+        id text PRIMARY KEY,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        command text NOT NULL,
+        started_at timestamptz NOT NULL,
+        heartbeat_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+    );
+    """,
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from smsops.core.errors import LedgerError
 from smsops.core.processes import alive
+from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
 from smsops.ledger.sqlite_schema import MIGRATIONS
 
 # Seconds a writer waits for another's write transaction before it gives up.
@@ -56,6 +57,8 @@ class SqliteFile:
         self.readonly = readonly
         self._lock = threading.RLock()  # one transaction (or read) at a time, see above
         self._writer = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._heartbeat: Heartbeat | None = None
+        self._run = run_id()
         if path.is_dir():
             raise LedgerError(
                 f"the ledger {str(path)!r} is a directory; --ledger / SMSOPS_LEDGER names the "
@@ -83,6 +86,9 @@ class SqliteFile:
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
                 self._register(command)
+                lease = lease_length()
+                self.register_run(Run.this(command, datetime.now(UTC), lease))
+                self._heartbeat = Heartbeat(self.renew_lease, lease)
         except sqlite3.Error as exc:
             self._db.close()
             raise self._failure(exc, "cannot open") from None
@@ -151,6 +157,38 @@ class SqliteFile:
                 "INSERT INTO writers (id, host, pid, command, since) VALUES (?, ?, ?, ?, ?)",
                 (self._writer, _HOST, os.getpid(), command, _now()),
             )
+
+    def register_run(self, run: Run) -> None:
+        """Record `run` and its lease (again: renewed); forget runs long over (see runs.py)."""
+        forget = (run.started_at - FORGET_AFTER).isoformat()
+        with self._writing("cannot register this run in"):
+            self._db.execute("DELETE FROM runs WHERE expires_at < ?", (forget,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs (id, host, pid, command, started_at, heartbeat_at, "
+                "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.id,
+                    run.host,
+                    run.pid,
+                    run.command,
+                    run.started_at.isoformat(),
+                    run.heartbeat_at.isoformat(),
+                    run.expires_at.isoformat(),
+                ),
+            )
+
+    def renew_lease(self, now: datetime, expires: datetime, run: str | None = None) -> None:
+        """This run's lease (or `run`'s) now lasts until `expires`; `expires=now` ends it."""
+        with self._writing("cannot renew this run's lease in"):
+            self._db.execute(
+                "UPDATE runs SET heartbeat_at = ?, expires_at = ? WHERE id = ?",
+                (now.isoformat(), expires.isoformat(), run or self._run),
+            )
+
+    def leases(self) -> dict[str, datetime]:
+        with self._reading():
+            rows = self._db.execute("SELECT id, expires_at FROM runs").fetchall()
+        return {run: datetime.fromisoformat(expires) for run, expires in rows}
 
     def writers(self) -> list[str]:
         """The other smsops processes that say they write this ledger, as one line each."""
@@ -224,6 +262,9 @@ class SqliteFile:
         return LedgerError(f"{where}: {_reason(exc)}")
 
     def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         with self._lock:
             if not self.readonly:
                 with suppress(sqlite3.Error):  # a full disk or a lock: a row of a dead pid

@@ -55,6 +55,17 @@ MIGRATIONS = (
         since TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        command TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    """,
 )
 COLUMNS = (
     "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "

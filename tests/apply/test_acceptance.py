@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from smsops.cli import main
 from smsops.sandbox.server import Sandbox
 from tests.apply.conftest import ledger_counts, numbers, write_config
+from tests.leases import short_lease_env, wait_for_lapsed_leases
 
 
 def recipients(sandbox: Sandbox) -> Counter[str]:
@@ -85,7 +85,7 @@ def test_sigkill_mid_apply_then_the_next_apply_sends_the_rest(
     ledger = tmp_path / "ledger.sqlite"
     command = [sys.executable, "-m", "smsops", "apply", config, "--yes", "--ledger", str(ledger)]
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=short_lease_env()
     )
     try:
         deadline = time.monotonic() + 60
@@ -101,6 +101,7 @@ def test_sigkill_mid_apply_then_the_next_apply_sends_the_rest(
     assert killed_at < 2000
     in_flight = ledger_counts(ledger).get("pending", 0)
     assert 0 < in_flight <= 16  # max_in_flight: rows are claimed just before their request
+    wait_for_lapsed_leases(str(ledger))  # the killed run's rows are stale once its lease lapsed
 
     sandbox.state.faults.update({"latency_ms": 0})
     assert main(["apply", config, "--yes", "--ledger", str(ledger)]) == 0

@@ -87,9 +87,10 @@ class Daemon:
 @contextlib.contextmanager
 def running(
     config: Path,
-    ledger: Path,
+    ledger: Path | str,
     env: Mapping[str, str],
     *,
+    workdir: Path | None = None,
     extra: Sequence[str] = (),
     reload_interval: float = 0.2,
     preexec_fn: Callable[[], None] | None = None,
@@ -99,9 +100,12 @@ def running(
     """`smsops run CONFIG` on a free loopback port until the block ends; it must answer.
 
     `prelude`: Python run in the daemon's process before the CLI (to inject a fault).
+    `workdir` (its logs, its working directory): the ledger file's folder by default
+    (give it with a PostgreSQL URL).
     """
     port = free_port()
-    log_file = ledger.parent / f"run-{port}.log"
+    workdir = workdir or Path(ledger).parent
+    log_file = workdir / f"run-{port}.log"
     entry = ["-m", "smsops"]
     if prelude is not None:
         entry = [
@@ -125,7 +129,7 @@ def running(
         process = subprocess.Popen(
             command,
             env=dict(env),
-            cwd=ledger.parent,
+            cwd=workdir,
             stdin=subprocess.DEVNULL,
             stdout=logs,
             stderr=logs,

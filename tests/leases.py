@@ -1,0 +1,35 @@
+"""Tests that kill a real process wait for its lease to lapse (a short one: SHORT_LEASE)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+
+from smsops.ledger.open import open_ledger
+
+# The lease killed test processes take: their rows are stale a second after the kill.
+SHORT_LEASE = "1"
+
+
+def short_lease_env() -> dict[str, str]:
+    """The environment for an smsops process a test may kill."""
+    return {**os.environ, "SMSOPS_LEASE": SHORT_LEASE}
+
+
+def wait_for_lapsed_leases(location: str, timeout: float = 10.0, pid: int | None = None) -> None:
+    """Until every run registered in the ledger (or the runs of process `pid`) has no lease
+    left; read-only, so it registers none."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ledger = open_ledger(location, readonly=True)
+        try:
+            leases = ledger.leases()
+        finally:
+            ledger.close()
+        if pid is not None:
+            leases = {run: end for run, end in leases.items() if f":{pid}:" in run}
+        if all(end < datetime.now(UTC) for end in leases.values()):
+            return
+        assert time.monotonic() < deadline, f"leases still held after {timeout} s: {leases}"
+        time.sleep(0.1)
