@@ -265,8 +265,8 @@ def _copy_report(outcome: Outcome, names: tuple[str, str]) -> list[str]:
         )
         return lines
     lines.append(
-        f"verified: {outcome.verified} rows identical in both (every key read back, a sha256 of "
-        f"each row's fields compared); checksum of the source's rows {outcome.checksums[0]}"
+        f"verified: {outcome.verified} rows identical in both (keys read back, a sha256 of "
+        f"every field compared); checksum {outcome.checksums[0]}"
     )
     if outcome.total_conflicts:
         lines.append(
@@ -288,7 +288,9 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ledger = commands.add_parser(
-        "ledger", help="list, count or export what was sent", description="Read the send ledger."
+        "ledger",
+        help="list, count, export, resolve or migrate the send ledger",
+        description="Read the send ledger, record decisions in it, or copy it into another.",
     )
     actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
 

@@ -19,7 +19,7 @@ over every fingerprint of each side, in key order, is reported.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from itertools import islice
@@ -43,8 +43,6 @@ class CopyTarget(Protocol):
     def insert_copies(self, records: Sequence[SendRecord]) -> set[str]: ...
 
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]: ...
-
-    def records(self) -> Iterator[SendRecord]: ...
 
 
 @dataclass(frozen=True)
