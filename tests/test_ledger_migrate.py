@@ -201,6 +201,15 @@ def test_a_newer_schema_target_is_refused_and_untouched(
     assert "Traceback" not in out
     with psycopg.connect(postgres_db) as conn:
         assert conn.execute("SELECT count(*) FROM sends").fetchone() == (0,)
+    newer = tmp_path / "newer.sqlite"
+    SqliteLedger(newer).close()
+    with sqlite3.connect(newer) as db:
+        db.execute("PRAGMA user_version = 99")
+    code, out = migrate(str(source), str(newer), capsys)  # a newer SQLite target
+    assert code == 1
+    assert "has schema version 99, newer than this smsops knows" in out
+    with sqlite3.connect(newer) as db:
+        assert db.execute("SELECT count(*) FROM sends").fetchone() == (0,)
 
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password(

@@ -115,6 +115,11 @@ def differing(a: SendRecord, b: SendRecord) -> tuple[str, ...]:
     return tuple(name for name, mine, theirs in pairs if mine != theirs)
 
 
+def _differing(record: SendRecord, stored: SendRecord | None) -> tuple[str, ...]:
+    """What differs from the target's row; all of it when that row is gone (deleted meanwhile)."""
+    return _FIELDS if stored is None else differing(record, stored)
+
+
 def copy_ledger(source: Ledger, target: CopyTarget, *, batch: int = BATCH) -> Outcome:
     """Copy every row of `source` missing from `target`, count the rest, verify each batch."""
     outcome = Outcome()
@@ -135,7 +140,7 @@ def _copy_batch(chunk: list[SendRecord], target: CopyTarget, outcome: Outcome) -
         status = record.status.value
         if record.key in inserted:
             _count(outcome.copied, status)
-        elif not (diff := differing(record, there[record.key])):
+        elif not (diff := _differing(record, there.get(record.key))):
             _count(outcome.already, status)
         else:
             _count(outcome.conflicts, status)
