@@ -252,4 +252,6 @@ def test_100k_rows_copy_in_a_few_seconds(tmp_path: Path, postgres_db: str) -> No
     assert outcome.copied == {template.status.value: 100_000}
     assert outcome.verified_ok
     assert outcome.verified == 100_000
-    assert took < 30, f"{took:.1f} s"  # ~4 s on an idle 2-core machine; a margin for load
+    # ~5 s on an idle 2-core machine. The bound is for a row-at-a-time or quadratic
+    # regression, not for the load of a shared machine (seen at 25 s under load 5).
+    assert took < 60, f"{took:.1f} s"
