@@ -1,4 +1,9 @@
-"""`smsops ledger list|stats|export` read the ledger; `resolve` records a person's decision."""
+"""`smsops ledger list|stats|export` read the ledger; `resolve` records a person's decision.
+
+`migrate` copies one ledger into another: its handler is ledger_migrate.py,
+the copy itself smsops/ledger/copy.py. Over 250 lines because every `ledger`
+subcommand's parser is registered here, in one place, with its help.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from smsops.cli import ledger_migrate
 from smsops.cli.common import EXIT_OK, add_ledger, open_ledger_at, open_out
 from smsops.core.errors import UsageError
 
@@ -206,7 +212,9 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ledger = commands.add_parser(
-        "ledger", help="list, count or export what was sent", description="Read the send ledger."
+        "ledger",
+        help="list, count, export, resolve or migrate the send ledger",
+        description="Read the send ledger, record decisions in it, or copy it into another.",
     )
     actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -254,3 +262,28 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     resolve.add_argument("--reason", required=True, help="why: kept in each row")
     add_ledger(resolve)
     resolve.set_defaults(handler=_resolve)
+
+    migrate = actions.add_parser(
+        "migrate",
+        help="copy a ledger into another (SQLite <-> PostgreSQL), verified; safe to re-run",
+        description="Copy every row of one ledger into another, every column as it is, then "
+        "verify keys and a checksum of each row. The source is only read; the target is created "
+        "or upgraded as apply does. A row already in the target is skipped when identical and "
+        "reported as a conflict (never overwritten, exit 1) when not. Stop the processes that "
+        "write either ledger first.",
+    )
+    migrate.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="LOCATION",
+        help="the ledger to copy: a path, sqlite:///path or postgresql://...",
+    )
+    migrate.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="LOCATION",
+        help="the ledger to copy into (created if missing)",
+    )
+    migrate.set_defaults(handler=ledger_migrate.run)

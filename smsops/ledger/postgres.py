@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -98,6 +98,13 @@ _UPSERT = (
     f"({', '.join('excluded.' + name for name in MOVED_NAMES)}) "
     "WHERE {where} RETURNING key"
 )
+# Copied rows (`ledger migrate`) go in as they are, every column: COPY into a
+# table of this transaction (psycopg writes COPY rows in C, several times the
+# speed of building arrays), then one insert that leaves a key already there alone.
+_COPY_TABLE = "CREATE TEMP TABLE copied (LIKE sends) ON COMMIT DROP"
+_COPY_IN = f"COPY copied ({_COLUMNS}) FROM STDIN"
+_COPY = f"INSERT INTO sends ({_COLUMNS}) SELECT {_COLUMNS} FROM copied "  # noqa: S608
+_COPY += "ON CONFLICT (key) DO NOTHING RETURNING key"
 _DONE = sorted(status.value for status in DONE)
 _OPEN = sorted(status.value for status in Status if status not in DONE)
 _RESOLVABLE = sorted(status.value for status in RESOLVABLE)
@@ -313,6 +320,19 @@ class PostgresLedger(Ledger):
             lambda conn: _written(conn, writes),
             atomic=len(writes) > 1,
         )
+
+    def insert_copies(self, records: Sequence[SendRecord]) -> set[str]:
+        """Insert rows as they are, every column (`ledger migrate`); the keys inserted.
+
+        One transaction; a key already in the ledger is left untouched (the
+        caller compares it).
+        """
+        with self._transaction("cannot copy rows into") as conn:
+            conn.execute(_COPY_TABLE)
+            with conn.cursor().copy(_COPY_IN) as copy:
+                for row in zip(*columns(records, NAMES), strict=True):
+                    copy.write_row(row)
+            return {key for (key,) in conn.execute(_COPY)}
 
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
         wanted = list(keys)

@@ -8,7 +8,7 @@ the schema and row mapping sqlite_schema.py, the rules policy.py.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -47,7 +47,10 @@ _CLAIM = (
     "WHERE {where} "
     "RETURNING key, attempts, created_at"
 )
-_CLAIM_ROWS = 500  # rows a statement: 500 x 16 values, under SQLite's 32,766 variables
+_CLAIM_ROWS = 500  # rows a statement: 500 x 19 values, under SQLite's 32,766 variables
+# A copied row (`ledger migrate`) goes in as it is, every column; a key already there is left alone.
+_COPY = f"INSERT INTO sends ({_COLUMNS}) VALUES {{rows}} "  # noqa: S608 - constant column list
+_COPY += "ON CONFLICT (key) DO NOTHING RETURNING key"
 _FETCH_ROWS = 1000  # rows read per lock hold in records()
 _ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
 # A move writes a row only where the table lets it (`{where}`, checked by the UPDATE itself).
@@ -85,6 +88,13 @@ def _in_statuses(
     return f"SELECT {columns} FROM sends WHERE {where}", (schedule, occurrence, *statuses)  # noqa: S608
 
 
+def _statements(records: Sequence[SendRecord]) -> Iterator[tuple[str, list[object]]]:
+    """Whole rows in statements of `_CLAIM_ROWS`: the VALUES list of each and its values."""
+    for start in range(0, len(records), _CLAIM_ROWS):
+        chunk = records[start : start + _CLAIM_ROWS]
+        yield ", ".join([_ROW_MARKS] * len(chunk)), [v for r in chunk for v in row_values(r)]
+
+
 class SqliteLedger(SqliteFile, Ledger):
     """The ledger in one SQLite file (see SqliteFile): claims, guarded moves, reads."""
 
@@ -97,10 +107,8 @@ class SqliteLedger(SqliteFile, Ledger):
             Operation.CLAIM, Status.PENDING, resend_uncertain=resend_uncertain
         )
         with self._writing("cannot claim sends in"):
-            for start in range(0, len(ordered), _CLAIM_ROWS):
-                chunk = ordered[start : start + _CLAIM_ROWS]
-                query = _CLAIM.format(rows=", ".join([_ROW_MARKS] * len(chunk)), where=where)
-                values = [value for record in chunk for value in row_values(record)]
+            for rows, values in _statements(ordered):
+                query = _CLAIM.format(rows=rows, where=where)
                 for key, attempts, created_at in self._db.execute(query, (*values, *params)):
                     won[key] = (attempts, created_at)
         claimed = []
@@ -113,6 +121,18 @@ class SqliteLedger(SqliteFile, Ledger):
                     )
                 )
         return claimed
+
+    def insert_copies(self, records: Sequence[SendRecord]) -> set[str]:
+        """Insert rows as they are, every column (`ledger migrate`); the keys inserted.
+
+        One write transaction; a key already in the ledger is left untouched
+        (the caller compares it).
+        """
+        inserted: set[str] = set()
+        with self._writing("cannot copy rows into"):
+            for rows, values in _statements(records):
+                inserted.update(key for (key,) in self._db.execute(_COPY.format(rows=rows), values))
+        return inserted
 
     def move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
         with self._writing(f"cannot write ({operation.value}) sends in"):
