@@ -163,11 +163,19 @@ class PostgresLedger(Ledger):
             self._pool.open()
 
     def _configure(self, conn: Connection) -> None:
-        """Every session: UTC timestamps, bounded lock waits, read-only where asked."""
+        """Every session: UTC timestamps, bounded lock waits, read-only where asked.
+
+        A writer's commits are durable before they are acknowledged
+        (synchronous_commit on, whatever the server's default): a claim is
+        what makes a send safe to make, and with `off` a server crash could
+        forget a claim whose message already went out (then sent again).
+        """
         conn.execute("SET TIME ZONE 'UTC'")
         conn.execute(f"SET lock_timeout = {max(1, round(self.wait * 1000))}")
         if self.readonly:
             conn.execute("SET default_transaction_read_only = on")
+        else:
+            conn.execute("SET synchronous_commit = on")
 
     def _check_version(self, conn: Connection) -> int:
         found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
