@@ -1,21 +1,23 @@
-"""The ledger writes of concurrent senders, made together, off the event loop.
+"""The ledger writes of concurrent senders, made together.
 
 Every send is still claimed right before its own request and settled right
 after its answer (or recorded `expired` instead of claimed, when its window
 has closed). What changes is the cost: the claims (and the settlements)
 that many workers make go to the ledger as one transaction, keys sorted,
-instead of one transaction each; and the writes run in one worker thread, so
-the event loop keeps sending while a write waits on the disk or on a
-PostgreSQL round trip. While one write is in flight the next batch gathers:
-the slower the ledger, the larger its batches. A claim waits for its
-transaction to commit before the request leaves (write-ahead); a settlement
-is written with the next batch, nobody waits for it.
+instead of one transaction each. A claim waits for its transaction to
+commit before the request leaves (write-ahead); a settlement is written
+with the next batch, nobody waits for it.
 
-Why a thread and not psycopg's async API: the `Ledger` interface is
-synchronous (SQLite has no async driver, the daemon plans in threads), and
-one thread makes every backend cheaper without a second interface. Measured
-(5,000 sends at 20 ms, sandbox; docs/benchmarks.md): PostgreSQL wrote
-batches of ~4 rows, each a round trip the loop waited for.
+A ledger behind a network (PostgreSQL: `Ledger.writes_in_thread`) is
+written from one worker thread, so the event loop keeps sending while a
+write waits on its round trip, and the next batch gathers meanwhile: the
+slower the server, the larger its batches. Before, apply wrote batches of
+~4 rows there, each a round trip the loop waited for (docs/benchmarks.md
+has the figures). A local ledger (SQLite, memory) is written on the loop at
+the end of the turn: its writes are shorter than the hand-off between
+threads (measured in issue 7: a thread made SQLite apply 1,400/s instead of
+2,250/s). A thread rather than psycopg's async API: the `Ledger` interface
+is synchronous (the daemon plans in threads), and one interface serves all.
 
 When the ledger cannot be written (disk full, locked past the wait, the
 PostgreSQL connection lost), nothing is accepted without a row: a claim that
@@ -124,11 +126,14 @@ class LedgerWrites:
     async def _write_all(self) -> None:
         """Write batch after batch in the thread until nothing is queued."""
         loop = asyncio.get_running_loop()
-        if self._thread is None:
+        if self._thread is None and self.ledger.writes_in_thread:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="smsops-ledger")
         while self._next:
             batch, self._next = self._next, _Batch()
-            await loop.run_in_executor(self._thread, self._write, batch)
+            if self._thread is None:  # a local ledger: written on the loop, as quick
+                self._write(batch)
+            else:
+                await loop.run_in_executor(self._thread, self._write, batch)
             self._answer(batch.claims, batch.claimed)
             self._answer(batch.expiries, batch.expired)
             self._settled(batch.settles, batch.settled)

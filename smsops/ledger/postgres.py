@@ -124,6 +124,8 @@ class PostgresLedger(Ledger):
     A write waits at most `wait` seconds for another's row locks (lock_timeout).
     """
 
+    writes_in_thread = True  # each write is a round trip: apply keeps sending meanwhile
+
     def __init__(
         self,
         url: str,

@@ -32,8 +32,9 @@ def record(i: int) -> SendRecord:
 
 
 class Counting(MemoryLedger):
-    def __init__(self) -> None:
+    def __init__(self, in_thread: bool = False) -> None:
         super().__init__()
+        self.writes_in_thread = in_thread  # as PostgreSQL: written from a worker thread
         self.claims: list[list[str]] = []
         self.settles: list[list[str]] = []
         self.broken = False
@@ -53,8 +54,9 @@ class Counting(MemoryLedger):
         super().settle(records)
 
 
-def test_claims_of_one_loop_turn_are_one_sorted_transaction() -> None:
-    ledger = Counting()
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_claims_of_one_loop_turn_are_one_sorted_transaction(in_thread: bool) -> None:
+    ledger = Counting(in_thread)
     taken = record(3)
     ledger.claim([taken])  # another run holds this one
     ledger.claims.clear()
@@ -69,9 +71,12 @@ def test_claims_of_one_loop_turn_are_one_sorted_transaction() -> None:
     assert [len(w) for w in won] == [1, 1, 1, 0, 1, 1, 1, 1]  # each sender gets its own
 
 
+@pytest.mark.parametrize("in_thread", [False, True])
 @pytest.mark.parametrize("repaired", [False, True])
-def test_settlements_are_written_together_and_a_failure_is_not_lost(repaired: bool) -> None:
-    ledger = Counting()
+def test_settlements_are_written_together_and_a_failure_is_not_lost(
+    repaired: bool, in_thread: bool
+) -> None:
+    ledger = Counting(in_thread)
     paused: list[float] = []
 
     async def pause(seconds: float) -> None:  # a fake clock: the pauses are recorded
@@ -158,7 +163,7 @@ def test_a_refused_settlement_is_reported_not_fatal() -> None:
 
 def test_the_loop_keeps_going_while_a_write_is_in_flight_and_the_next_batch_gathers() -> None:
     """A slow ledger (a PostgreSQL round trip) holds the writer thread, not the event loop."""
-    ledger = Counting()
+    ledger = Counting(in_thread=True)
     release = threading.Event()
     slow = ledger.claim
 
