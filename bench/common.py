@@ -200,9 +200,13 @@ def remove_ledger(path: Path) -> None:
         leftover.unlink()
 
 
-def apply_fresh(config: Path, ledger: Path, count: int) -> float:
-    """Seconds of `smsops apply --yes` into a new ledger; fails unless all `count` were sent."""
-    remove_ledger(ledger)
+def apply_fresh(config: Path, ledger: Path | str, count: int) -> float:
+    """Seconds of `smsops apply --yes` into a new ledger; fails unless all `count` were sent.
+
+    A path is a SQLite file (removed first); a string a URL (an empty database).
+    """
+    if isinstance(ledger, Path):
+        remove_ledger(ledger)
     started = time.perf_counter()
     done = subprocess.run(
         smsops("apply", str(config), "--yes", "--ledger", str(ledger)),

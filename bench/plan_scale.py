@@ -33,7 +33,7 @@ from common import (
     write_config,
 )
 
-from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.ledger.sqlite import SqliteLedger
 
 
@@ -44,6 +44,14 @@ def ledger_with(path: Path, rows: int, share: float) -> Path:
     building = path.with_suffix(".building")
     remove_ledger(building)
     ledger = SqliteLedger(building)
+    fill(ledger, rows, share)
+    ledger.close()
+    building.rename(path)
+    return path
+
+
+def fill(ledger: Ledger, rows: int, share: float) -> None:
+    """The first `share` of the audience (bench.common.phone numbering) sent, into `ledger`."""
     now = datetime.now(UTC)
     done = int(rows * share)
     for start in range(0, done, 20_000):
@@ -63,9 +71,6 @@ def ledger_with(path: Path, rows: int, share: float) -> Path:
         ]
         ledger.claim(claimed)
         ledger.settle([r.settled(Status.SENT, now, message_id="m") for r in claimed])
-    ledger.close()
-    building.rename(path)
-    return path
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from contextlib import suppress
 from pathlib import Path
 
@@ -116,6 +117,10 @@ class Cluster:
             f"--pwfile={pwfile}",
         )  # fmt: skip
         pwfile.unlink()
+        self._serve()
+        self._watch()
+
+    def _serve(self) -> None:
         options = (
             f"-k {self.root} -c listen_addresses=127.0.0.1 -p {self.port} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -124,7 +129,15 @@ class Cluster:
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
             "-o", options, "-w", "-t", "30", "start",
         )  # fmt: skip
-        self._watch()
+
+    def restart(self, down: float = 0.0) -> None:
+        """Stop the server (its sessions cut, as by a crash), `down` seconds later start it again.
+
+        `-m immediate`: no session is let finish; the server recovers on start.
+        """
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        time.sleep(down)
+        self._serve()
 
     def _watch(self) -> None:
         """A watchdog: when this process dies without its finalizers, stop and remove the server."""

@@ -205,7 +205,7 @@ class Sender:
                 await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
         finally:
             self.http = None
-            self.writes.close()
+            await self.writes.close()
             self.report.unsettled = len(self.writes.unwritten)
             for lost in self.writes.refused:  # keys only: no number, no secret
                 self.report.refused += len(lost.keys)

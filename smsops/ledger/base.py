@@ -212,6 +212,11 @@ class Known:
 class Ledger(ABC):
     """Storage of send records; implementations: memory, SQLite, PostgreSQL."""
 
+    # Whether apply writes to it from a thread of its own (engine/ledger_writes):
+    # worth it where a write waits on a server; a local write costs less than
+    # the hand-off between threads.
+    writes_in_thread = False
+
     @abstractmethod
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False

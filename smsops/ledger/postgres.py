@@ -135,6 +135,8 @@ class PostgresLedger(Ledger):
     A write waits at most `wait` seconds for another's row locks (lock_timeout).
     """
 
+    writes_in_thread = True  # each write is a round trip: apply keeps sending meanwhile
+
     def __init__(
         self,
         url: str,
@@ -179,11 +181,19 @@ class PostgresLedger(Ledger):
             self._heartbeat = Heartbeat(self.renew_lease, lease)
 
     def _configure(self, conn: Connection) -> None:
-        """Every session: UTC timestamps, bounded lock waits, read-only where asked."""
+        """Every session: UTC timestamps, bounded lock waits, read-only where asked.
+
+        A writer's commits are durable before they are acknowledged
+        (synchronous_commit on, whatever the server's default): a claim is
+        what makes a send safe to make, and with `off` a server crash could
+        forget a claim whose message already went out (then sent again).
+        """
         conn.execute("SET TIME ZONE 'UTC'")
         conn.execute(f"SET lock_timeout = {max(1, round(self.wait * 1000))}")
         if self.readonly:
             conn.execute("SET default_transaction_read_only = on")
+        else:
+            conn.execute("SET synchronous_commit = on")
 
     def _check_version(self, conn: Connection) -> int:
         found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()

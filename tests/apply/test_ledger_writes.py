@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -31,8 +32,9 @@ def record(i: int) -> SendRecord:
 
 
 class Counting(MemoryLedger):
-    def __init__(self) -> None:
+    def __init__(self, in_thread: bool = False) -> None:
         super().__init__()
+        self.writes_in_thread = in_thread  # as PostgreSQL: written from a worker thread
         self.claims: list[list[str]] = []
         self.settles: list[list[str]] = []
         self.broken = False
@@ -52,8 +54,9 @@ class Counting(MemoryLedger):
         super().settle(records)
 
 
-def test_claims_of_one_loop_turn_are_one_sorted_transaction() -> None:
-    ledger = Counting()
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_claims_of_one_loop_turn_are_one_sorted_transaction(in_thread: bool) -> None:
+    ledger = Counting(in_thread)
     taken = record(3)
     ledger.claim([taken])  # another run holds this one
     ledger.claims.clear()
@@ -68,21 +71,29 @@ def test_claims_of_one_loop_turn_are_one_sorted_transaction() -> None:
     assert [len(w) for w in won] == [1, 1, 1, 0, 1, 1, 1, 1]  # each sender gets its own
 
 
+@pytest.mark.parametrize("in_thread", [False, True])
 @pytest.mark.parametrize("repaired", [False, True])
-def test_settlements_are_written_together_and_a_failure_is_not_lost(repaired: bool) -> None:
-    ledger = Counting()
-    writes = LedgerWrites(ledger, resend_uncertain=False)
+def test_settlements_are_written_together_and_a_failure_is_not_lost(
+    repaired: bool, in_thread: bool
+) -> None:
+    ledger = Counting(in_thread)
+    paused: list[float] = []
+
+    async def pause(seconds: float) -> None:  # a fake clock: the pauses are recorded
+        paused.append(seconds)
+
+    writes = LedgerWrites(ledger, resend_uncertain=False, pauses=(1.0, 2.0), sleep=pause)
 
     async def run() -> SendRecord:
         won = await asyncio.gather(*(writes.claim([record(i)]) for i in range(4)))
         for (claimed,) in won[1:]:  # the first stays pending: its outcome is lost below
             writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
-        await asyncio.sleep(0)  # the end of this loop turn writes them
+        await writes.drained()  # written together, after this loop turn
         assert len(ledger.settles) == 1
         ledger.broken = True
         lost = won[0][0].settled(Status.FAILED, NOW, error="rejected")
         writes.settle(lost)
-        await asyncio.sleep(0)
+        await writes.drained()
         with pytest.raises(LedgerError, match="disk full"):
             await writes.claim([record(9)])  # no new send after a lost write
         return lost
@@ -90,13 +101,15 @@ def test_settlements_are_written_together_and_a_failure_is_not_lost(repaired: bo
     lost = asyncio.run(run())
     assert record(9).key not in {r.key for r in ledger.records()}  # never claimed
     ledger.broken = not repaired
-    writes.close()  # tries the lost settlement once more; never raises
+    asyncio.run(writes.close())  # tries the lost settlement again, with pauses; never raises
     assert writes.error is not None
     stored = ledger.get([lost.key])[lost.key]
     if repaired:
+        assert paused == []  # written at the first new try
         assert writes.unwritten == []
         assert stored.status is Status.FAILED
     else:
+        assert paused == [1.0, 2.0]  # bounded: tried three times in all, then given up
         assert writes.unwritten == [lost]
         assert stored.status is Status.PENDING  # the claim stands; nothing invented
 
@@ -111,14 +124,14 @@ def test_a_bug_in_a_settlement_is_not_mistaken_for_a_full_disk() -> None:
     async def run() -> None:
         (claimed,) = await writes.claim([record(1)])
         writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
-        await asyncio.sleep(0)
+        await writes.drained()
         with pytest.raises(TypeError, match="a bug"):
             await writes.claim([record(2)])
 
     asyncio.run(run())
     assert writes.error is None
     with pytest.raises(TypeError, match="a bug"):
-        writes.close()
+        asyncio.run(writes.close())
 
 
 def test_a_refused_settlement_is_reported_not_fatal() -> None:
@@ -132,12 +145,12 @@ def test_a_refused_settlement_is_reported_not_fatal() -> None:
         ledger.mark_stale(lambda r: r.key == won[0].key, NOW)
         for claimed in won:
             writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
-        await asyncio.sleep(0)
+        await writes.drained()
         assert await writes.claim([record(7)])  # the ledger is still trusted
         return won
 
     won = asyncio.run(run())
-    writes.close()
+    asyncio.run(writes.close())
     assert writes.error is None
     assert writes.unwritten == []
     (refused,) = writes.refused
@@ -146,3 +159,32 @@ def test_a_refused_settlement_is_reported_not_fatal() -> None:
     stored = ledger.get([r.key for r in won])
     assert stored[won[0].key].status is Status.UNCERTAIN  # what the other run made it
     assert [stored[r.key].status for r in won[1:]] == [Status.SENT, Status.SENT]
+
+
+def test_the_loop_keeps_going_while_a_write_is_in_flight_and_the_next_batch_gathers() -> None:
+    """A slow ledger (a PostgreSQL round trip) holds the writer thread, not the event loop."""
+    ledger = Counting(in_thread=True)
+    release = threading.Event()
+    slow = ledger.claim
+
+    def claim(records: Iterable[SendRecord], *, resend_uncertain: bool = False) -> list[SendRecord]:
+        assert release.wait(5)
+        return slow(records, resend_uncertain=resend_uncertain)
+
+    ledger.claim = claim  # type: ignore[method-assign]
+    writes = LedgerWrites(ledger, resend_uncertain=False)
+
+    async def run() -> list[list[SendRecord]]:
+        first = asyncio.ensure_future(writes.claim([record(0)]))
+        await asyncio.sleep(0.01)  # the first write is in the thread, waiting on `release`
+        later = [asyncio.ensure_future(writes.claim([record(i)])) for i in range(1, 6)]
+        for _ in range(3):
+            await asyncio.sleep(0)  # the loop turns while the first write waits
+        assert not first.done()  # write-ahead: nobody is answered before the commit
+        release.set()
+        return await asyncio.gather(first, *later)
+
+    won = asyncio.run(run())
+    assert [len(w) for w in won] == [1] * 6
+    assert ledger.claims == [[record(0).key], sorted(record(i).key for i in range(1, 6))]
+    asyncio.run(writes.close())
