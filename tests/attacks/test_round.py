@@ -26,6 +26,7 @@ import pytest
 
 from smsops.sandbox.server import Sandbox
 from tests.attacks.harness import SECRETS, run_cli, write_config
+from tests.leases import SHORT_LEASE, wait_for_lapsed_leases
 
 COUNT = 20
 
@@ -72,6 +73,7 @@ def interrupted_apply(config: Path, ledger: Path, sandbox: Sandbox, sig: signal.
         "HOME": str(ledger.parent),
         "SMSOPS_CACHE_DIR": str(ledger.parent / ".cache"),
         "NO_COLOR": "1",
+        "SMSOPS_LEASE": SHORT_LEASE,  # a killed run's claims are stale a second later
         **SECRETS,
     }
     command = [sys.executable, "-m", "smsops", "apply", str(config), "--yes"]
@@ -115,7 +117,9 @@ def test_a_slow_pace_leaves_no_claim_waiting(
         assert left.get("pending", 0) <= 2, left  # only requests on the wire, not ~15
         assert left.get("sent", 0) + left.get("pending", 0) >= seen  # write-ahead
 
-    # The next apply (at a quicker pace, to keep the suite quick) sends the rest once.
+    # The next apply (at a quicker pace, to keep the suite quick) sends the rest once,
+    # after the killed run's lease lapsed (its pending row is then stale: uncertain).
+    wait_for_lapsed_leases(str(ledger))
     yaml = config / "smsops.yaml"
     yaml.write_text(yaml.read_text().replace("rate_limit: 2/s", "rate_limit: 200/s"))
     outcome = run_cli(["apply", str(config), "--yes", "--ledger", str(ledger)], cwd=tmp_path)
