@@ -11,7 +11,7 @@ start to exit for smsops (planning included) and over the send loop for the
 others (their setup is not charged).
 
     .venv/bin/python bench/apply_throughput.py           # 5,000 messages, 3 runs
-    .venv/bin/python bench/apply_throughput.py --quick   # 300 messages, one run
+    .venv/bin/python bench/apply_throughput.py --quick   # 100 messages, one run
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def loop(script: str, url: str, audience: Path) -> tuple[float, int]:
 
 def main() -> None:
     args = arguments(__doc__ or "")
-    count = 300 if args.quick else 5_000
+    count = 100 if args.quick else 5_000
     audience = write_audience(args.work / f"audience-{count}.csv", count)
     rows = []
     with SandboxProcess() as sandbox, section("Apply throughput", args):

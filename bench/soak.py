@@ -12,7 +12,7 @@ message was recorded). `/metrics` is read every 0.25 s, the daemon's RSS,
 FDs and threads every second. At the end: SIGTERM, then the ledger and the
 sandbox's recorded messages are read. The figures and the issue's goals
 (PASS/FAIL) are printed as a table and written as JSON; `--quick` (a smoke
-run of ~25 s, two small schedules every 10 s) fails only on duplicates, a
+run of ~17 s, two small schedules every 10 s) fails only on duplicates, a
 daemon that died or nothing sent; the full run fails on any missed goal.
 
     .venv/bin/python bench/soak.py                    # 6 x 2,000 every minute, 5 minutes
@@ -269,7 +269,7 @@ def edit(probe: Probe, kind: str, *, valid: bool) -> Edit:
 
 def main() -> None:
     args = arguments(__doc__ or "", runs=1, more=more_options)
-    defaults = (0.35, 2, 100) if args.quick else (5.0, 6, 2000)
+    defaults = (0.25, 2, 100) if args.quick else (5.0, 6, 2000)
     args.minutes = args.minutes or defaults[0]
     args.schedules = args.schedules or defaults[1]
     args.recipients = args.recipients or defaults[2]
