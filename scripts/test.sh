@@ -11,7 +11,7 @@ sh scripts/bootstrap.sh dev,bench
 .venv/bin/ruff format --check smsops tests bench
 .venv/bin/mypy --strict smsops
 .venv/bin/lint-imports
-for bench in plan_scale apply_throughput rate_limit cold_start soak postgres; do
+for bench in plan_scale apply_throughput rate_limit cold_start soak postgres replicas; do
     .venv/bin/python "bench/$bench.py" --quick --work "${TMPDIR:-/tmp}/smsops-bench-smoke" >/dev/null
 done
 rm -rf "${TMPDIR:-/tmp}/smsops-bench-smoke"
