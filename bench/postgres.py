@@ -13,7 +13,7 @@ is judged by the ratio: these machines are shared and noisy.
   (the normalised numbers cached, as on any second plan). Peak RSS is
   smsops's process tree; the server's own memory is not in it.
 
-Not here: several replicas' combined send rate (a replica benchmark of its own).
+Several replicas' combined send rate: bench/replicas.py.
 
     .venv/bin/python bench/postgres.py           # 5,000 sends and 1M re-plan, 3 runs
     .venv/bin/python bench/postgres.py --quick   # 300 sends and 20k re-plan, one run
