@@ -58,7 +58,10 @@ def add_ledger(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ledger",
         metavar="LOCATION",
-        help="a path or sqlite:///path (default: $SMSOPS_LEDGER, else .smsops/ledger.sqlite)",
+        help=(
+            "a path, sqlite:///path or postgresql://user@host/db "
+            "(default: $SMSOPS_LEDGER, else .smsops/ledger.sqlite)"
+        ),
     )
 
 

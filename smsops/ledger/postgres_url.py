@@ -31,16 +31,35 @@ def settings(url: str) -> dict[str, str]:
     try:
         found = conninfo.conninfo_to_dict(url)
     except Exception:
-        raise UsageError(
-            "the --ledger / SMSOPS_LEDGER value is not a valid PostgreSQL URL; the form is "
-            "postgresql://USER@HOST:PORT/DATABASE?sslmode=require (a password is best given "
-            "in PGPASSWORD; a special character in one written in the URL must be "
-            "percent-encoded)"
-        ) from None
+        raise _malformed() from None
     values = {key: str(value) for key, value in found.items() if value is not None}
     if values.get("password"):
         secrets.register(values["password"])
+    if _misparsed(url, values):
+        raise _malformed()
     return values
+
+
+def _malformed() -> UsageError:
+    return UsageError(
+        "the --ledger / SMSOPS_LEDGER value is not a valid PostgreSQL URL; the form is "
+        "postgresql://USER@HOST:PORT/DATABASE?sslmode=require (a password is best given "
+        "in PGPASSWORD; a special character in one written in the URL, such as / @ : or %, "
+        "must be percent-encoded)"
+    )
+
+
+def _misparsed(url: str, values: dict[str, str]) -> bool:
+    """A URL libpq accepts but reads wrongly: a password with an unencoded `/` or `:`.
+
+    `postgresql://user:ab/cd@host/db` parses as host `user`, port `ab` and
+    database `cd@host/db`: the password would end up in what names the
+    ledger. An `@` after the authority, or a port that is not a number, is
+    refused (never echoed) instead.
+    """
+    path = url.split("://", 1)[1].split("?", 1)[0].partition("/")[2]
+    port = values.get("port", "")
+    return "@" in path or any(not part.isdigit() for part in port.split(",") if part)
 
 
 def display_name(url: str) -> str:
@@ -50,6 +69,9 @@ def display_name(url: str) -> str:
     host = values.get("host", "")
     port = values.get("port", "")
     where = f"{user}@" if user else ""
+    database = values.get("dbname", "")
     if host.startswith("/"):  # a Unix socket directory
-        return f"postgresql://{where}/{values.get('dbname', '')}?host={host}"
-    return f"postgresql://{where}{host}{':' + port if port else ''}/{values.get('dbname', '')}"
+        return f"postgresql://{where}/{database}?host={host}{'&port=' + port if port else ''}"
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"postgresql://{where}{host}{':' + port if port else ''}/{database}"

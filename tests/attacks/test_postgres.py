@@ -98,8 +98,18 @@ def test_a_wrong_password_is_refused_and_not_repeated(
     )
 
 
-def test_a_malformed_url_is_refused_without_echoing_it(tmp_path: Path) -> None:
-    url = f"postgresql://ops:{PASSWORD}%zz@127.0.0.1:5/sms"
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://ops:{PASSWORD}%zz@127.0.0.1:5/sms",
+        # found by review: libpq reads these as host `ops`, port `Zm9v...`, database `...@host`
+        f"postgresql://ops:Zm9v/{PASSWORD}+x@localhost:5432/sms?sslmode=disable",
+        f"postgresql://ops:ab/{PASSWORD}@/sms?host=/tmp",
+        f"postgresql://ops@localhost:{PASSWORD}/sms",  # a password typed in the port
+    ],
+    ids=["bad escape", "unencoded slash", "slash, socket", "password as port"],
+)
+def test_a_malformed_url_is_refused_without_echoing_it(tmp_path: Path, url: str) -> None:
     outcome = run_cli(["plan", config(tmp_path), "--ledger", url], cwd=tmp_path)
     outcome.assert_safe(code=None, located="not a valid PostgreSQL URL")
     assert outcome.code != 0

@@ -179,6 +179,9 @@ def test_urls_name_the_ledger_without_its_password(postgres_cluster: Cluster) ->
     assert ledger_name(url) == "postgresql://ops@db.internal:6432/sms"
     assert secrets.scrub("x hunter2-secret y") == "x *** y"  # registered with the scrubber
     assert ledger_name("postgres:///sms?host=/run/pg") == "postgresql:///sms?host=/run/pg"
+    socket_url = "postgresql://u@/sms?host=/run/pg&port=55432"  # two clusters, one socket dir
+    assert ledger_name(socket_url) == "postgresql://u@/sms?host=/run/pg&port=55432"
+    assert ledger_name("postgresql://u:x@[::1]:5432/db") == "postgresql://u@[::1]:5432/db"
     assert ledger_name("/srv/l.sqlite") == "/srv/l.sqlite"
     with pytest.raises(UsageError) as bad:
         ledger_name("postgresql://ops:p%zzword@h/db")
