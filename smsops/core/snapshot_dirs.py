@@ -69,8 +69,11 @@ def _sweep(home: Path) -> None:
     for entry in os.scandir(home):
         if not entry.name.startswith(RUN_PREFIX) or not entry.is_dir(follow_symlinks=False):
             continue
-        if entry.stat(follow_symlinks=False).st_mtime > oldest:
-            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime > oldest:
+                continue
+        except FileNotFoundError:
+            continue  # its process just removed it at exit (another run of the same cache)
         try:
             fd = os.open(Path(entry.path) / LOCK_NAME, os.O_RDWR | os.O_NOFOLLOW)
         except FileNotFoundError:

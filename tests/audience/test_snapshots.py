@@ -161,3 +161,43 @@ def test_a_copy_swapped_for_a_symlink_is_not_followed(tmp_path: Path) -> None:
     copy.symlink_to(tmp_path / "people.csv")  # the live file, same content even
     with pytest.raises(ConfigError, match="cannot be read"):
         planned(config)
+
+
+def test_a_run_directory_removed_while_another_process_sweeps_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found when several CLI runs shared one cache: one exits (removing its run-*
+    directory) while another scans them; that entry's stat fails, which must not make
+    the cache 'unusable' (it was: 'cannot keep config snapshots ...: No such file')."""
+    from smsops.core import snapshot_dirs
+
+    class Vanished:
+        name = "run-gone"
+        path = str(tmp_path / "cache" / "snapshots" / "run-gone")
+
+        def is_dir(self, follow_symlinks: bool = True) -> bool:
+            return True
+
+        def stat(self, follow_symlinks: bool = True) -> os.stat_result:
+            raise FileNotFoundError(2, "No such file or directory", self.path)
+
+    real = os.scandir
+
+    def scandir(path: object) -> object:
+        class Listing:
+            def __enter__(self) -> Listing:
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                return None
+
+            def __iter__(self) -> object:
+                return iter([Vanished(), *real(path)])  # type: ignore[call-overload]
+
+        return Listing()
+
+    monkeypatch.setattr(snapshot_dirs.os, "scandir", scandir)
+    run, lock = snapshot_dirs.run_directory(tmp_path / "cache")
+    assert run.is_dir()
+    assert lock is not None
+    snapshot_dirs.remove_run(run, lock, os.getpid())
