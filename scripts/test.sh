@@ -4,6 +4,16 @@
 # the soak still fails on a duplicate send).
 set -eu
 cd "$(dirname "$0")/.."
+# The ledger tests run a throwaway PostgreSQL server (tests/postgres.py): install one
+# when the machine has none (on PATH or under /usr/lib/postgresql/*/bin).
+if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+    else
+        echo "the tests need PostgreSQL server binaries: apt-get install -y postgresql (as root)" >&2
+        exit 1
+    fi
+fi
 sh scripts/bootstrap.sh dev,bench
 # -n 2: both cores of these machines (the attack suite starts the CLI ~400 times)
 .venv/bin/python -m pytest -q -n 2 "$@"

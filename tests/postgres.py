@@ -47,7 +47,7 @@ ADMIN = "smsops_admin"
 INSTALL = (
     "PostgreSQL server binaries (initdb, pg_ctl) were found neither on PATH nor under "
     "/usr/lib/postgresql/*/bin; the ledger tests need a real server: install it "
-    "(`apt-get install -y postgresql` as root; .ci/run does this when pg_ctl is missing)"
+    "(`apt-get install -y postgresql` as root; scripts/test.sh does this when pg_ctl is missing)"
 )
 
 
