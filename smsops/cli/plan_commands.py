@@ -31,6 +31,7 @@ from smsops.core.errors import UsageError
 if TYPE_CHECKING:
     from smsops.engine.apply import ApplyReport
     from smsops.engine.plan import Plan
+    from smsops.ledger.base import Status as StatusT
 
 
 def _formatted(plan: Plan, fmt: str) -> str:
@@ -78,10 +79,12 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         options = PlanOptions(cache_dir=cache_dir())
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
-        plan.note_expired(ledger.status_counts(Status.EXPIRED))
-        rows = sum(sum(counts.values()) for counts in ledger.stats().values())
+        # one pass over the ledger's counts gives the row total and both warnings
+        stats = ledger.stats()
+        plan.note_expired(_per_schedule(stats, Status.EXPIRED))
+        rows = sum(sum(counts.values()) for counts in stats.values())
         plan.ledger = LedgerSeen(ledger_name(location), rows)
-        uncertain = ledger.uncertain_counts()
+        uncertain = _per_schedule(stats, Status.UNCERTAIN)
     finally:
         ledger.close()
     _show(_formatted(plan, args.format), args.format, args.out)
@@ -92,6 +95,12 @@ def _plan(args: argparse.Namespace) -> int:
 
         print(f"plan written to {args.out}: {summary_line(plan, printable)}", file=sys.stderr)
     return EXIT_PENDING if args.detailed_exitcode and plan.to_send else EXIT_OK
+
+
+def _per_schedule(stats: dict[str, dict[str, int]], status: StatusT) -> dict[str, int]:
+    """`Ledger.status_counts(status)`, taken from `Ledger.stats()` already read."""
+    key = status.value
+    return {name: counts[key] for name, counts in stats.items() if counts.get(key)}
 
 
 def _apply(args: argparse.Namespace) -> int:
