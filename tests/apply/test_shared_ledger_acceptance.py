@@ -7,6 +7,16 @@ process takes a 1 s lease (tests/leases.py) so its rows are stale a second
 after the kill, not 30. Either way: no recipient twice in the sandbox's
 recorded messages, and every recipient reached except at most the killed
 process's in-flight sends, which end `uncertain`.
+
+"In flight" as the ledger sees it: a send is `pending` from its claim until
+its settlement commits. Settlements are written with the next batch, nobody
+waits for them (engine/ledger_writes.py), so besides its `max_in_flight`
+requests on the wire a killed process can leave the answers that came in
+while its last write was under way: at most one more `max_in_flight` (the
+answers to the requests that were on the wire when that write began; new
+requests wait for it, their claims are in it). Those end `uncertain` too,
+though the sandbox got them: the ledger cannot know. CI saw 18 such rows
+with 16 in flight on a loaded machine.
 """
 
 from __future__ import annotations
@@ -26,7 +36,10 @@ from tests.daemon.daemon import Daemon, running, until
 from tests.leases import short_lease_env, wait_for_lapsed_leases
 
 COUNT = 5000
-IN_FLIGHT = 16  # a process's max in flight: what a kill can leave uncertain
+IN_FLIGHT = 16  # a process's max in flight (the sandbox provider's default)
+# What a kill can leave `pending`, then `uncertain`: its requests on the wire
+# and the answers to those whose settlement was still being written.
+LOST_AT_KILL = 2 * IN_FLIGHT
 
 
 def statuses(url: str) -> dict[str, int]:
@@ -58,7 +71,7 @@ def check_outcome(sandbox: Sandbox, url: str, left_pending: int) -> None:
     # Every recipient reached but the killed process's in-flight ones, reported uncertain.
     missing = set(numbers(COUNT)) - set(seen)
     assert missing <= uncertain(url)
-    assert len(uncertain(url)) <= IN_FLIGHT
+    assert len(uncertain(url)) <= LOST_AT_KILL
 
 
 def test_three_applies_at_once_one_killed_then_one_more_sends_each_once(
@@ -92,7 +105,7 @@ def test_three_applies_at_once_one_killed_then_one_more_sends_each_once(
                 process.kill()
             process.communicate()
     left_pending = statuses(postgres_db).get("pending", 0)
-    assert left_pending <= IN_FLIGHT  # only the killed apply's in-flight rows
+    assert left_pending <= LOST_AT_KILL  # only the killed apply's in-flight rows
 
     wait_for_lapsed_leases(postgres_db)
     sandbox.state.faults.update({"latency_ms": 0})
@@ -129,7 +142,7 @@ def test_three_run_replicas_one_killed_send_each_once(
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait()
         left_pending = statuses(postgres_db).get("pending", 0)
-        assert left_pending <= IN_FLIGHT
+        assert left_pending <= LOST_AT_KILL
 
         wait_for_lapsed_leases(postgres_db, pid=victim.process.pid)
         sandbox.state.faults.update({"latency_ms": 0})
