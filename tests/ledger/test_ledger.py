@@ -94,6 +94,31 @@ def test_settle_and_read_back(ledger: Ledger) -> None:
     assert ledger.stats() == {"s": {"sent": 1}}
 
 
+def test_stats_count_every_schedule_and_status_without_reading_the_rows(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = [record(f"+4474001234{i:02}") for i in range(5)]
+    failed = [record(f"+4474001235{i:02}", schedule="b") for i in range(3)]
+    pending = [record("+447400123600", schedule="b"), record("+447400123601", occurrence="x")]
+    ledger.claim(sent + failed + pending)
+    ledger.settle([r.settled(Status.SENT, T0) for r in sent])
+    ledger.settle([r.settled(Status.FAILED, T0, error="no") for r in failed])
+    expected = {"s": {"sent": 5, "pending": 1}, "b": {"failed": 3, "pending": 1}}
+    by_rows: dict[str, dict[str, int]] = {}
+    for row in ledger.records():
+        per = by_rows.setdefault(row.schedule, {})
+        per[row.status.value] = per.get(row.status.value, 0) + 1
+    assert by_rows == expected
+    if not isinstance(ledger, MemoryLedger):
+        # `plan` reads these on every run: a scan of a million rows took 20 s on SQLite.
+        def scan(*args: object, **kwargs: object) -> None:
+            raise AssertionError("stats() read every row instead of counting in SQL")
+
+        monkeypatch.setattr(ledger, "records", scan)
+    assert ledger.stats() == expected
+    assert ledger.status_counts(Status.PENDING) == {"s": 1, "b": 1}
+
+
 def test_known_splits_one_occurrence_into_done_keys_and_open_rows(ledger: Ledger) -> None:
     sent, delivered, failed, pending = (record(f"+44740012345{i}") for i in range(4))
     elsewhere = record("+447400123456", occurrence="2026-11-22T09:00:00Z")
