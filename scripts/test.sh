@@ -21,8 +21,26 @@ sh scripts/bootstrap.sh dev,bench
 .venv/bin/ruff format --check smsops tests bench
 .venv/bin/mypy --strict smsops
 .venv/bin/lint-imports
-for bench in plan_scale apply_throughput rate_limit cold_start soak postgres replicas; do
-    .venv/bin/python "bench/$bench.py" --quick --work "${TMPDIR:-/tmp}/smsops-bench-smoke" >/dev/null
-done
-rm -rf "${TMPDIR:-/tmp}/smsops-bench-smoke"
+# Two lanes at once (~35 s each; much of it waits on timers and the sandbox), each
+# with its own scratch directory; either lane failing fails the script.
+smoke="${TMPDIR:-/tmp}/smsops-bench-smoke-$$"
+lane() {
+    name=$1
+    shift
+    for bench in "$@"; do
+        .venv/bin/python "bench/$bench.py" --quick --work "$smoke/$name" >/dev/null || {
+            echo "benchmark smoke run failed: bench/$bench.py --quick" >&2
+            return 1
+        }
+    done
+}
+lane a soak rate_limit replicas &
+a=$!
+lane b postgres apply_throughput plan_scale cold_start &
+b=$!
+status=0
+wait "$a" || status=1
+wait "$b" || status=1
+rm -rf "$smoke"
+[ "$status" = 0 ] || exit 1
 echo "benchmarks: smoke runs passed"

@@ -79,12 +79,12 @@ class LedgerWrites:
         ledger: Ledger,
         *,
         resend_uncertain: bool,
-        pauses: tuple[float, ...] = RETRY_PAUSES,
+        pauses: tuple[float, ...] | None = None,  # None: RETRY_PAUSES
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,  # tests: a fake clock
     ) -> None:
         self.ledger = ledger
         self.resend_uncertain = resend_uncertain
-        self.pauses = pauses
+        self.pauses = RETRY_PAUSES if pauses is None else pauses
         self._sleep = sleep
         self._next = _Batch()
         self._writer: asyncio.Task[None] | None = None

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from smsops.core.errors import LedgerError
+from smsops.engine import ledger_writes
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.plan import Disposition
 from smsops.engine.planner import PlanOptions, make_plan
@@ -162,6 +163,7 @@ class BrokenLedger(MemoryLedger):
     def __init__(self, claims_left: int) -> None:
         super().__init__()
         self.claims_left = claims_left
+        self.settles = 0  # calls of settle()
 
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
@@ -172,12 +174,15 @@ class BrokenLedger(MemoryLedger):
         return super().claim(records, resend_uncertain=resend_uncertain)
 
     def settle(self, records: Iterable[SendRecord]) -> None:
+        self.settles += 1
         raise LedgerError("cannot settle sends in the ledger: the disk is full")
 
 
 def test_results_that_cannot_be_written_leave_their_rows_pending(
-    config_dir: Path,
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The pauses between the tries of the kept settlements (~15 s) are not what is tested here.
+    monkeypatch.setattr(ledger_writes, "RETRY_PAUSES", (0.0,) * len(ledger_writes.RETRY_PAUSES))
     requests: list[str] = []
 
     def sky_counts(request: httpx.Request) -> httpx.Response:
@@ -191,6 +196,8 @@ def test_results_that_cannot_be_written_leave_their_rows_pending(
     assert report.unsettled == 2
     assert report.ledger_error is not None
     assert "disk is full" in report.ledger_error
+    # Written once during the run, then at close: once at once and once after each pause.
+    assert ledger.settles == 2 + len(ledger_writes.RETRY_PAUSES)
     # The rows stay pending: the next run marks them uncertain, never resends them.
     assert statuses(ledger) == [(Status.PENDING, "sky", 0)] * 2
 
