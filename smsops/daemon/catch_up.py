@@ -5,6 +5,13 @@ windows that closed since its previous plan (`Round.run(overdue=...)`): a
 fire that came while that schedule's previous round was still sending, or
 while it was held, or while smsops was not running. An occurrence the
 previous round left complete is not planned again.
+
+After a restart (or on a replica's first round of a schedule) nothing is
+known in memory: the ledger's newest occurrence of the schedule is where the
+look-back starts, so every window that closed while smsops was down is
+recorded (the newest `CLOSED_KEPT`; older ones, up to a week, are counted
+in `missed`, which the runner logs and counts). A schedule with no rows owes
+nothing for its past.
 """
 
 from __future__ import annotations
@@ -18,7 +25,13 @@ from smsops.engine.apply import ApplyReport
 from smsops.engine.plan import Disposition, Plan
 from smsops.engine.round import Overdue
 from smsops.ledger.base import Ledger
-from smsops.schedule.occurrences import closed_between, last_closed_fire, occurrence_label
+from smsops.schedule.occurrences import (
+    LOOKBACK,
+    closed_between,
+    fire_of,
+    missed_since,
+    occurrence_label,
+)
 
 
 class CatchUp:
@@ -26,6 +39,9 @@ class CatchUp:
         self.ledger = ledger
         self.planned_at: dict[str, datetime] = {}  # schedule -> when it was last planned
         self.complete: dict[str, set[str]] = {}  # schedule -> occurrences its last round finished
+        # schedule -> fires no run reached (smsops was down), found at its first look-back
+        self.missed: dict[str, list[datetime]] = {}
+        self._looked_back: set[str] = set()  # each schedule's downtime is reported once
 
     def adopt(self, old: Config | None, config: Config, now: datetime) -> None:
         """A config (`old`: the one it replaces; None at process start) is adopted at `now`.
@@ -66,8 +82,7 @@ class CatchUp:
         plan was never reached (its schedule's previous round was still
         sending, or the schedule was held); one planned but left incomplete
         closed while sending. A schedule's first round in this process looks
-        at the last window that closed while smsops was not running, if the
-        schedule has sent before (a new schedule owes nothing for its past).
+        back from the ledger's newest occurrence of it (see the module's text).
         """
         overdue: dict[str, list[tuple[datetime, ExpiryReason]]] = {}
         for name in names:
@@ -76,9 +91,9 @@ class CatchUp:
                 continue
             since = self.planned_at.get(name)
             if since is None:
-                fire = last_closed_fire(schedule, now)
-                if fire is not None and self.ledger.has_sends(name):
-                    overdue[name] = [(fire, ExpiryReason.NOT_REACHED)]
+                back = self._look_back(name, config, now)
+                if back:
+                    overdue[name] = [(fire, ExpiryReason.NOT_REACHED) for fire in back]
                 continue
             done = self.complete.get(name, set())
             fires = [
@@ -89,6 +104,28 @@ class CatchUp:
             if fires:
                 overdue[name] = fires
         return overdue
+
+    def _look_back(self, name: str, config: Config, now: datetime) -> list[datetime]:
+        """The windows closed since the ledger's newest occurrence of `name` (the newest kept).
+
+        That occurrence itself too, and any overlapping it: the run that
+        planned them may have stopped before finishing them.
+        """
+        schedule = config.schedules[name]
+        newest = fire_of(self.ledger.newest_occurrence(name))
+        if newest is None:
+            return []  # no history (or only `once` rows): nothing was ever due
+        if name not in self._looked_back:
+            self._looked_back.add(name)
+            missed = missed_since(schedule, newest, now)
+            if missed:
+                self.missed[name] = missed
+        return closed_between(schedule, max(newest, now - LOOKBACK), now)
+
+    def take_missed(self) -> dict[str, list[datetime]]:
+        """The missed fires found since the last call, per schedule (for the log and metric)."""
+        missed, self.missed = self.missed, {}
+        return missed
 
     def _note(self, plan: Plan, report: ApplyReport | None) -> None:
         """Remember the occurrences a round left with every recipient accounted for.

@@ -40,7 +40,7 @@ from smsops.engine.lanes import Lanes
 from smsops.engine.plan import Plan
 from smsops.engine.round import Round, RoundHooks
 from smsops.ledger.base import Ledger, SendRecord
-from smsops.schedule.occurrences import last_closed_fire, occurrence_label
+from smsops.schedule.occurrences import CLOSED_KEPT, occurrence_label
 
 log = logging.getLogger("smsops.run")
 OTHER_REPLICA = "other replica"  # why a round was skipped: another replica holds its lock
@@ -191,7 +191,9 @@ class Runner:
         for name in names:
             self.active[name] = round_
         try:
-            await round_.run(now, names, self.catch_up.overdue(config, now, names))
+            overdue = self.catch_up.overdue(config, now, names)
+            self.report_missed()
+            await round_.run(now, names, overdue)
         except Exception as exc:
             if round_.sender is None:  # not sending yet: the whole round failed
                 raise
@@ -217,22 +219,21 @@ class Runner:
                 )
         return [name for name in wanted if name not in held]
 
-    def report_missed(self, config: Config, plan: Plan, now: datetime) -> None:
-        """Occurrences whose window closed while smsops was not running are not sent late."""
-        for s in plan.schedules:
-            fire = last_closed_fire(config.schedules[s.schedule], now)
-            if fire is None or not self.ledger.has_sends(s.schedule):
-                continue  # nothing closed, or a new schedule with no history
-            label = occurrence_label(fire)
-            if not self.ledger.has_sends(s.schedule, label):
-                self.metrics.missed.labels(s.schedule).inc()
-                log.warning(
-                    "missed occurrence %s of %s: its window closed while smsops was not "
-                    "running; it is not sent late",
-                    label,
-                    s.schedule,
-                    extra={"schedule": s.schedule, "occurrence": label},
-                )
+    def report_missed(self) -> None:
+        """Occurrences whose window closed while smsops was not running: said, never sent late."""
+        for name, fires in self.catch_up.take_missed().items():
+            self.metrics.missed.labels(name).inc(len(fires))
+            first, last = occurrence_label(fires[0]), occurrence_label(fires[-1])
+            extra = {"schedule": name, "occurrence": last, "missed": len(fires)}
+            kept = min(len(fires), CLOSED_KEPT)
+            if len(fires) == 1:
+                said = f"missed occurrence {last} of {name}: its window closed while smsops "
+                said += "was not running; it is not sent late, its sends are recorded expired"
+            else:
+                said = f"missed {len(fires)} occurrences of {name} ({first} to {last}): their "
+                said += "windows closed while smsops was not running; they are not sent late"
+                said += f", the sends of the newest {kept} are recorded expired"
+            log.warning("%s", said, extra=extra)
 
     def in_flight(self) -> int:
         """Requests on the wire now, over every running round."""
@@ -266,8 +267,6 @@ class _DaemonHooks(RoundHooks):
     def planned(self, plan: Plan) -> None:
         runner = self.runner
         runner.catch_up.planned(plan, self.now)
-        if self.why == "start":
-            runner.report_missed(self.config, plan, self.now)
         runner.metrics.reconciles.labels(self.why).inc()
         runner.metrics.observe_plan(plan)
         runner.settled.remember(self.config, plan)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from smsops.core.errors import GuardLost, ResolveRefused
+from smsops.core.occurrence import ONCE
 from smsops.ledger.policy import DONE as DONE
 from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
 from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
@@ -301,9 +302,14 @@ class Ledger(ABC):
         refused = set(self.move(Operation.STALE, stale))
         return [r for r in stale if r.key not in refused]
 
-    def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
-        """Whether any row exists for the schedule (and occurrence)."""
-        return any(occurrence is None or r.occurrence == occurrence for r in self.records(schedule))
+    def newest_occurrence(self, schedule: str) -> str | None:
+        """The newest fire-time occurrence the schedule has rows for; None: none.
+
+        Fire-time labels are ISO 8601 and sort by time; every one sorts before
+        `once` (a digit before a letter), which is not a fire time.
+        """
+        labels = (r.occurrence for r in self.records(schedule) if r.occurrence < ONCE)
+        return max(labels, default=None)
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Counts per schedule and status."""

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -45,6 +45,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from smsops.core import secrets
 from smsops.core.errors import LedgerError, ResolveRefused
+from smsops.core.occurrence import ONCE
 from smsops.ledger.base import (
     DONE,
     RESOLVABLE,
@@ -376,11 +377,11 @@ class PostgresLedger(Ledger):
             rows.execute(query, (schedule, schedule, state, state))
             yield from (to_record(row) for row in rows)
 
-    def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
-        query = "SELECT 1 FROM sends WHERE schedule = %s "
-        query += "AND (%s::text IS NULL OR occurrence = %s) LIMIT 1"
+    def newest_occurrence(self, schedule: str) -> str | None:
+        query = "SELECT max(occurrence) FROM sends WHERE schedule = %s AND occurrence < %s"
         with self._transaction("cannot read", atomic=False) as conn:
-            return conn.execute(query, (schedule, occurrence, occurrence)).fetchone() is not None
+            row = conn.execute(query, (schedule, ONCE)).fetchone()
+        return None if row is None else cast("str | None", row[0])
 
     def stats(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}

@@ -11,9 +11,11 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import cast
 
 from smsops.core.errors import LedgerError as LedgerError  # where callers have found it
 from smsops.core.errors import ResolveRefused
+from smsops.core.occurrence import ONCE
 from smsops.ledger.base import (
     DONE,
     RESOLVABLE,
@@ -51,6 +53,8 @@ _CLAIM_ROWS = 500  # rows a statement: 500 x 19 values, under SQLite's 32,766 va
 # A copied row (`ledger migrate`) goes in as it is, every column; a key already there is left alone.
 _COPY = f"INSERT INTO sends ({_COLUMNS}) VALUES {{rows}} "  # noqa: S608 - constant column list
 _COPY += "ON CONFLICT (key) DO NOTHING RETURNING key"
+# One seek of the (schedule, occurrence, status) index, from its end.
+NEWEST_OCCURRENCE = "SELECT max(occurrence) FROM sends WHERE schedule = ? AND occurrence < ?"
 _FETCH_ROWS = 1000  # rows read per lock hold in records()
 _ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
 # A move writes a row only where the table lets it (`{where}`, checked by the UPDATE itself).
@@ -189,11 +193,10 @@ class SqliteLedger(SqliteFile, Ledger):
                 return
             yield from (_record(row) for row in chunk)
 
-    def has_sends(self, schedule: str, occurrence: str | None = None) -> bool:
-        query = "SELECT 1 FROM sends WHERE schedule = ? AND (? IS NULL OR occurrence = ?) LIMIT 1"
+    def newest_occurrence(self, schedule: str) -> str | None:
         with self._reading():
-            found = self._db.execute(query, (schedule, occurrence, occurrence)).fetchone()
-        return found is not None
+            (newest,) = self._db.execute(NEWEST_OCCURRENCE, (schedule, ONCE)).fetchone()
+        return cast("str | None", newest)
 
     def stats(self) -> dict[str, dict[str, int]]:
         # Counted in SQL (~0.2 s per million rows), not by reading every row (~20 s).

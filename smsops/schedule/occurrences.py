@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from smsops.config.models import RECIPIENT_TIMEZONE, Schedule, zone_info
+from smsops.core.occurrence import ONCE as ONCE
 from smsops.schedule.fires import fire_times
 from smsops.schedule.fires import fires_between as fire_times_between
 
-ONCE = "once"
 LOOKBACK = timedelta(days=7)  # how far back run mode looks for missed occurrences
 CLOSED_KEPT = 100  # closed occurrences one catch-up records at most (the newest)
 
@@ -133,22 +133,28 @@ def closed_between(
     return fires_between(schedule, since - window, until - window)[-limit:]
 
 
-def last_closed_fire(schedule: Schedule, at: datetime) -> datetime | None:
-    """The latest fire time whose window has closed by `at`, looking back up to a week.
+def fire_of(label: str | None) -> datetime | None:
+    """The fire time a UTC occurrence label names; None for `once`, a wall-clock label or None."""
+    if label is None or label == ONCE:
+        return None
+    try:
+        fire = datetime.fromisoformat(label)
+    except ValueError:  # not one of ours: a ledger row written by hand
+        return None
+    return fire if fire.tzinfo is not None else None
 
-    The look-back starts at one window and doubles, so a frequent trigger
-    never walks a week of fire times to find the last one.
+
+def missed_since(schedule: Schedule, newest: datetime, now: datetime) -> list[datetime]:
+    """Fire times after `newest` whose window closed by `now`, oldest first (a week back at most).
+
+    With `newest` the newest occurrence the ledger holds for the schedule,
+    these are the occurrences no run ever reached: their windows closed while
+    smsops was not running. Bounded by `LOOKBACK` (a minutely schedule: 10,080).
     """
     window = schedule.effective_window
     if schedule.trigger is None or window is None or is_recipient_local(schedule):
-        return None
-    closed_by = at - window
-    lookback = window
-    while True:
-        fires = fires_between(schedule, closed_by - lookback, closed_by)
-        if fires or lookback >= LOOKBACK:
-            return fires[-1] if fires else None
-        lookback = min(lookback * 2, LOOKBACK)
+        return []
+    return fires_between(schedule, max(newest, now - LOOKBACK - window), now - window)
 
 
 def fires_between(

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 
 from smsops.config.loader import Config
+from smsops.core.expiry import ExpiryReason
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
 from smsops.engine.project import load_project
 from smsops.ledger.base import SendRecord, Status, send_key
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox
+from smsops.schedule.occurrences import CLOSED_KEPT, LOOKBACK
 from smsops.schedule.triggers import trigger_for
 
 NUMBERS = [f"+44740012345{i}" for i in range(6)]
@@ -116,9 +118,9 @@ def test_a_restart_mid_occurrence_sends_only_the_rest(tmp_path: Path, sandbox: S
     assert ledger.get([send_key("daily", occurrence, NUMBERS[5])])[
         send_key("daily", occurrence, NUMBERS[5])
     ].claimed_by.endswith(runner_owner_suffix())
-    # yesterday's window closed while no smsops ran: recorded expired, never sent late
-    yesterday = {r.status for r in ledger.records() if r.occurrence == "2026-11-22T09:00:00Z"}
-    assert yesterday == {Status.EXPIRED}
+    # The look-back starts at the ledger's newest occurrence (today's, open): before it,
+    # the run that reached today accounted for the days it ran. Nothing closed since.
+    assert {r.occurrence for r in ledger.records()} == {occurrence}
     ledger.close()
 
 
@@ -146,6 +148,69 @@ def test_a_missed_occurrence_is_reported_not_sent(
     assert len(sandbox.state.snapshot()) == 6
     assert "missed occurrence 2026-11-23T09:00:00Z of daily" in caplog.text
     assert metrics.missed.labels("daily")._value.get() == 1
+    ledger.close()
+
+
+def test_every_window_closed_while_down_is_recorded_expired_and_counted(
+    tmp_path: Path, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Down four days: each closed day is accounted for in the ledger, none sent late."""
+    config = project(tmp_path, sandbox)
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    runner, _ = runner_at(config, ledger, datetime(2026, 11, 22, 9, 30, tzinfo=UTC))
+    asyncio.run(runner.reconcile(None, "start"))
+    assert len(sandbox.state.snapshot()) == 6
+
+    # Down from the 22nd until 12:00 on the 26th: the windows of the 23rd to the 26th closed.
+    later, metrics = runner_at(config, ledger, datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    with caplog.at_level(logging.WARNING, logger="smsops.run"):
+        asyncio.run(later.reconcile(None, "start"))
+        asyncio.run(later.reconcile(None, "resync"))  # said and counted once per process
+    assert len(sandbox.state.snapshot()) == 6  # nothing sent late
+    days = [f"2026-11-{day}T09:00:00Z" for day in (23, 24, 25, 26)]
+    for day in days:  # the invariant: every closed occurrence holds the whole audience
+        rows = [r for r in ledger.records() if r.occurrence == day]
+        assert sorted(r.recipient for r in rows) == sorted(NUMBERS)
+        assert {(r.status, r.error) for r in rows} == {
+            (Status.EXPIRED, ExpiryReason.NOT_REACHED.value)
+        }
+    said = f"missed 4 occurrences of daily ({days[0]} to {days[-1]})"
+    assert caplog.text.count(said) == 1
+    assert metrics.missed.labels("daily")._value.get() == 4
+
+    # Started again the same afternoon: nothing more closed since the newest occurrence.
+    again, metrics = runner_at(config, ledger, datetime(2026, 11, 26, 15, 0, tzinfo=UTC))
+    asyncio.run(again.reconcile(None, "start"))
+    assert metrics.missed.labels("daily")._value.get() == 0
+    assert len(list(ledger.records())) == 5 * 6
+    ledger.close()
+
+
+def test_a_long_downtime_records_the_newest_windows_and_counts_a_week(
+    tmp_path: Path, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A minutely schedule down ten days: bounded work, every missed window still counted."""
+    config = project(tmp_path, sandbox, trigger="{every: 1m}", window="1m")
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    start = datetime(2026, 11, 12, 9, 0, 30, tzinfo=UTC)
+    runner, _ = runner_at(config, ledger, start)
+    asyncio.run(runner.reconcile(None, "start"))
+    assert len(sandbox.state.snapshot()) == 6
+    (sent,) = {r.occurrence for r in ledger.records()}
+
+    later, metrics = runner_at(config, ledger, start + timedelta(days=10))
+    with caplog.at_level(logging.WARNING, logger="smsops.run"):
+        asyncio.run(later.reconcile(None, "start"))
+    assert len(sandbox.state.snapshot()) == 12  # the minute now open is sent, none late
+    expired = {r.occurrence for r in ledger.records() if r.status is Status.EXPIRED}
+    assert len(expired) == CLOSED_KEPT  # the newest hundred, each the whole audience
+    assert len(list(ledger.records(status=Status.EXPIRED))) == CLOSED_KEPT * 6
+    assert max(expired) == "2026-11-22T08:59:00Z"  # the last window closed by 09:00:30
+    assert min(expired) > sent
+    week = int(LOOKBACK / timedelta(minutes=1))
+    assert metrics.missed.labels("daily")._value.get() == week
+    assert f"missed {week} occurrences of daily" in caplog.text
+    assert f"the sends of the newest {CLOSED_KEPT} are recorded expired" in caplog.text
     ledger.close()
 
 

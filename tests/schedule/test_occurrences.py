@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -125,10 +125,25 @@ def test_due_occurrences(
     assert due_occurrences(Schedule.model_validate(data), datetime.fromisoformat(at)) == expected
 
 
-def test_last_closed_fire_of_a_frequent_trigger_is_the_latest() -> None:
-    from smsops.schedule.occurrences import last_closed_fire
+def test_missed_since_is_every_fire_after_the_newest_whose_window_closed() -> None:
+    from smsops.schedule.occurrences import LOOKBACK, fire_of, missed_since
 
-    every_minute = schedule({"every": "1m"})
+    every_minute = schedule({"every": "1m"})  # the default window: 1h
+    newest = fire_of("2026-11-22T08:00:00Z")
+    assert newest is not None
     at = datetime(2026, 11, 22, 9, 30, 30, tzinfo=UTC)
-    # The default window is 1h: the 08:30 fire's window closed at 09:30.
-    assert occurrence_label(last_closed_fire(every_minute, at)) == "2026-11-22T08:30:00Z"
+    # 08:01 to 08:30: after the newest, their windows closed by 09:30:30; 08:31 is still open.
+    labels = [occurrence_label(f) for f in missed_since(every_minute, newest, at)]
+    assert labels == [f"2026-11-22T08:{m:02}:00Z" for m in range(1, 31)]
+    # Ten days down: a week of them at most.
+    assert len(missed_since(every_minute, newest, at + timedelta(days=10))) == LOOKBACK / timedelta(
+        minutes=1
+    )
+    assert missed_since(schedule(None), newest, at) == []  # untriggered: no windows
+
+
+@pytest.mark.parametrize("label", ["once", "2026-11-22T09:00:00", "not a time", None])
+def test_only_a_utc_label_names_a_fire_time(label: str | None) -> None:
+    from smsops.schedule.occurrences import fire_of
+
+    assert fire_of(label) is None
