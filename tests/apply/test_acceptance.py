@@ -14,7 +14,7 @@ import pytest
 
 from smsops.cli import main
 from smsops.sandbox.server import Sandbox
-from tests.apply.conftest import ledger_counts, numbers, write_config
+from tests.apply.conftest import LOST_AT_KILL, ledger_counts, numbers, write_config
 from tests.leases import short_lease_env, wait_for_lapsed_leases
 
 
@@ -100,7 +100,8 @@ def test_sigkill_mid_apply_then_the_next_apply_sends_the_rest(
     killed_at = len(sandbox.state.snapshot())
     assert killed_at < 2000
     in_flight = ledger_counts(ledger).get("pending", 0)
-    assert 0 < in_flight <= 16  # max_in_flight: rows are claimed just before their request
+    # Rows are claimed just before their request: a kill leaves the in-flight ones.
+    assert 0 < in_flight <= LOST_AT_KILL
     wait_for_lapsed_leases(str(ledger))  # the killed run's rows are stale once its lease lapsed
 
     sandbox.state.faults.update({"latency_ms": 0})

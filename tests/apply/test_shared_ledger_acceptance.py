@@ -7,16 +7,7 @@ process takes a 1 s lease (tests/leases.py) so its rows are stale a second
 after the kill, not 30. Either way: no recipient twice in the sandbox's
 recorded messages, and every recipient reached except at most the killed
 process's in-flight sends, which end `uncertain`.
-
-"In flight" as the ledger sees it: a send is `pending` from its claim until
-its settlement commits. Settlements are written with the next batch, nobody
-waits for them (engine/ledger_writes.py), so besides its `max_in_flight`
-requests on the wire a killed process can leave the answers that came in
-while its last write was under way: at most one more `max_in_flight` (the
-answers to the requests that were on the wire when that write began; new
-requests wait for it, their claims are in it). Those end `uncertain` too,
-though the sandbox got them: the ledger cannot know. CI saw 18 such rows
-with 16 in flight on a loaded machine.
+What a kill can leave `pending` is `LOST_AT_KILL` (tests/apply/conftest.py).
 """
 
 from __future__ import annotations
@@ -31,15 +22,11 @@ from pathlib import Path
 from smsops.cli import main
 from smsops.ledger.open import open_ledger
 from smsops.sandbox.server import Sandbox
-from tests.apply.conftest import numbers, write_config
+from tests.apply.conftest import LOST_AT_KILL, numbers, write_config
 from tests.daemon.daemon import Daemon, running, until
 from tests.leases import short_lease_env, wait_for_lapsed_leases
 
 COUNT = 5000
-IN_FLIGHT = 16  # a process's max in flight (the sandbox provider's default)
-# What a kill can leave `pending`, then `uncertain`: its requests on the wire
-# and the answers to those whose settlement was still being written.
-LOST_AT_KILL = 2 * IN_FLIGHT
 
 
 def statuses(url: str) -> dict[str, int]:
