@@ -7,6 +7,7 @@ user sees all of them at once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +30,35 @@ class Location:
         return str(self.file)
 
 
+# What may be a phone number inside a message that quotes a config value (a
+# number pasted into `window:`, a contact's field): a `+` and 7 to 15 digits,
+# or a bare run of 9 or more digits (limits and positions in messages are shorter).
+_NUMBER_LIKE = re.compile(r"\+\d{7,15}(?!\d)|(?<![\d+])\d{9,}(?!\d)")
+
+
+def _masked(match: re.Match[str]) -> str:
+    """`+44*******999`: at most a `+`, the first two digits and the last three."""
+    text = match.group(0)
+    plus = "+" if text.startswith("+") else ""
+    digits = text.removeprefix("+")
+    return f"{plus}{digits[:2]}{'*' * (len(digits) - 5)}{digits[-3:]}"
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong with a config, where it is, and what to do about it."""
+    """One thing wrong with a config, where it is, and what to do about it.
+
+    Messages quote config values (`'tomorrow' is not a duration`), and a
+    config is written by people who paste numbers where they should not:
+    anything that may be a phone number is masked here, where every
+    problem is made, so no output (text, JSON, logs, /healthz) shows one.
+    """
 
     location: Location
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", _NUMBER_LIKE.sub(_masked, self.message))
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"

@@ -372,3 +372,47 @@ def test_duplicate_name_across_files_names_both(
     err = capsys.readouterr().err
     assert f"{tmp_path / 'sub' / 'b.yml'}:3:3: duplicate template name 't'" in err
     assert f"also defined at {tmp_path / 'a.yaml'}:2:3" in err
+
+
+# A number pasted where it does not belong: every message that quotes it masks it.
+NUMBER = "447400987654"
+MISPLACED = [
+    ("window", f"schedules:\n  s: {{template: hello, audience: people, window: '+{NUMBER}'}}\n"),
+    (
+        "bare-window",
+        f"schedules:\n  s: {{template: hello, audience: people, window: '{NUMBER}'}}\n",
+    ),
+    (
+        "every",
+        f"schedules:\n  s: {{template: hello, audience: people, trigger: {{every: '+{NUMBER}'}}}}\n",
+    ),
+    (
+        "cron",
+        f"schedules:\n  s: {{template: hello, audience: people, trigger: {{cron: '+{NUMBER}'}}}}\n",
+    ),
+    (
+        "at",
+        f"schedules:\n  s: {{template: hello, audience: people, trigger: {{at: '+{NUMBER}'}}}}\n",
+    ),
+    ("audience-name", f"schedules:\n  s: {{template: hello, audience: '+{NUMBER}'}}\n"),
+    ("template-name", f"schedules:\n  s: {{template: '{NUMBER}', audience: people}}\n"),
+    ("section", f"'+{NUMBER}': {{}}\n"),
+    ("from", f"providers:\n  o: {{type: opentact, token: '${{env:T}}', from: '+{NUMBER}9999'}}\n"),
+    ("exclude", f"audiences:\n  x: {{contacts: [], exclude: ['+{NUMBER}']}}\n"),
+]
+
+
+@pytest.mark.parametrize(("case", "extra"), MISPLACED, ids=[c for c, _ in MISPLACED])
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_a_misplaced_phone_number_is_masked_in_every_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, extra: str, output: str
+) -> None:
+    root = tmp_path / case
+    root.mkdir()
+    (root / "smsops.yaml").write_text(BASE + extra)
+    assert main(["validate", str(root), "--format", output]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert out + err, "validate said nothing"
+    assert NUMBER not in out + err
+    assert NUMBER[2:] not in out + err  # not even without its country code
