@@ -17,6 +17,9 @@ class ExpiryReason(StrEnum):
     # It was claimed, and the retry its provider's faults asked for (backoff,
     # Retry-After) would have started after the window closed.
     FAULTS = "window closed while a retry waited out provider faults"
+    # Its provider's `rate_limit` had no room for it before the window's close:
+    # recorded when that is known (at its turn for the pace), never sent late.
+    PACE = "window closes before the provider's rate_limit has room for it"
     # No round reached it before the window closed: smsops was not running,
     # or the schedule's previous round was still sending.
     NOT_REACHED = (

@@ -310,8 +310,8 @@ class Sender:
             won = [send for send in sends if send.key in records]
             return self._still_open(won, records, provider)
 
-        async def expire(sends: list[Send]) -> None:
-            await self._expire(sends, provider)
+        async def expire(sends: list[Send]) -> None:  # the pace has no room before the close
+            await self._expire(sends, provider, ExpiryReason.PACE)
 
         return Claim(claim, expire)
 
@@ -349,14 +349,20 @@ class Sender:
             claimed_by=self.options.claimed_by,
         )
 
-    async def _expire(self, sends: list[Send], provider: str) -> None:
+    async def _expire(
+        self, sends: list[Send], provider: str, reason: ExpiryReason | None = None
+    ) -> None:
         """Record sends whose window closed before their claim `expired`, never sending them.
 
         Only where no row exists: a row another run claimed, or a failed or
-        uncertain one, is left as it is (counted as `taken`).
+        uncertain one, is left as it is (counted as `taken`). The reason: as
+        given, else the catch-up's for an overdue occurrence, else SENDING.
         """
         overdue = self.options.overdue
-        why = {s.key: overdue.get((s.schedule, s.occurrence), ExpiryReason.SENDING) for s in sends}
+        why = {
+            s.key: reason or overdue.get((s.schedule, s.occurrence), ExpiryReason.SENDING)
+            for s in sends
+        }
         now = datetime.now(UTC)
         wanted = [
             replace(self._record(s, provider, now), status=Status.EXPIRED, error=why[s.key].value)

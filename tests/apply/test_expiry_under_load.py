@@ -71,7 +71,7 @@ def test_sends_whose_paced_slot_comes_after_the_close_are_expired_without_bookin
     seconds = time.monotonic() - begun
     assert 3 <= report.sent <= 4  # slots at 0, 0.5, 1.0 (and 1.5) s: inside the 1.9 s left
     assert report.sent + report.expired == 12
-    assert set(report.expired_by) == {("s", "2026-11-22T09:00:00Z", ExpiryReason.SENDING)}
+    assert set(report.expired_by) == {("s", "2026-11-22T09:00:00Z", ExpiryReason.PACE)}
     assert len(hosts) == report.sent  # no request for an expired send, no failover either
     assert seconds < 3.0  # not 12 slots x 0.5 s: the late ones never waited for the pace
     statuses = {r.status for r in ledger.records()}
