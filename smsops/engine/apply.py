@@ -15,7 +15,10 @@ A send whose window has closed is never claimed: it is recorded `expired`
 start after the close, while a retry waited out provider faults).
 
 Over 250 lines on purpose: claim, pace, send, retry, fail over and settle
-are one argument about never sending twice, best read in one place.
+are one argument about never sending twice, best read in one place. What
+stands alone is apart: whether a window is still open (`windows`), the
+counts of what happened (`apply_report`), the batched ledger writes
+(`ledger_writes`), the providers' caps and paces (`lanes`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -33,13 +36,14 @@ from smsops.config.loader import Config
 from smsops.core import secrets
 from smsops.core.errors import LedgerError
 from smsops.core.expiry import ExpiryReason
-from smsops.core.phone import hide_number, mask, scrub_numbers
+from smsops.engine.apply_report import ApplyReport as ApplyReport  # where callers find it
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
 from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import backoff
 from smsops.engine.plan import Send
 from smsops.engine.transport import Transport
+from smsops.engine.windows import Windows
 from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.providers.base import (
     Accepted,
@@ -53,7 +57,6 @@ from smsops.providers.base import (
 from smsops.providers.redaction import masked, redacted
 from smsops.providers.registry import adapter_for
 
-PROBLEMS_KEPT = 20
 # Workers per in-flight slot: with every 7th request told to retry after 1 s
 # at 50 ms latency a worker waits ~3/4 of its time, so 4 keep the slots busy.
 WAITING_ROOM = 4
@@ -87,50 +90,6 @@ class ApplyOptions:
     overdue: Mapping[tuple[str, str], ExpiryReason] = field(default_factory=dict)
 
 
-@dataclass
-class ApplyReport:
-    sent: int = 0
-    failed: int = 0
-    uncertain: int = 0
-    expired: int = 0  # windows closed before they went out: recorded `expired`, never sent
-    # (schedule, occurrence, reason) -> how many expired: one log line each
-    expired_by: dict[tuple[str, str, ExpiryReason], int] = field(default_factory=dict)
-    # claimed by another run first (or, for an expiry, any row already there): not ours
-    taken: int = 0
-    not_started: int = 0  # left when stopping (SIGINT/SIGTERM): still to send
-    retries: int = 0  # requests repeated after a retryable result
-    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, status)
-    segments: int = 0
-    cost: dict[str, float] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)  # first failures, numbers masked
-    # The ledger could not be written (disk full, locked): the run stopped claiming.
-    ledger_error: str | None = None
-    unsettled: int = 0  # outcomes not written: those rows stay pending (then uncertain)
-    # Outcomes the ledger refused: the row was no longer this run's (see GuardLost).
-    refused: int = 0
-
-    def expire(self, send: Send, provider: str, reason: ExpiryReason) -> None:
-        """Count one send recorded `expired`."""
-        self.expired += 1
-        occurrence = (send.schedule, send.occurrence, reason)
-        self.expired_by[occurrence] = self.expired_by.get(occurrence, 0) + 1
-        self.outcomes[(provider, "expired")] = self.outcomes.get((provider, "expired"), 0) + 1
-
-    def expired_occurrences(self) -> dict[tuple[str, str], dict[ExpiryReason, int]]:
-        """The expired sends per (schedule, occurrence), counted by reason."""
-        grouped: dict[tuple[str, str], dict[ExpiryReason, int]] = {}
-        for (schedule, occurrence, reason), count in self.expired_by.items():
-            reasons = grouped.setdefault((schedule, occurrence), {})
-            reasons[reason] = reasons.get(reason, 0) + count
-        return grouped
-
-    def note(self, send: Send, status: Status, why: str) -> None:
-        if len(self.problems) < PROBLEMS_KEPT:
-            where = f"{send.schedule} {mask(send.message.recipient)}"
-            shown = scrub_numbers(hide_number(why, send.message.recipient))
-            self.problems.append(f"{status.value}: {where}: {shown}")
-
-
 class Sender:
     def __init__(
         self,
@@ -154,8 +113,7 @@ class Sender:
         self.in_flight = 0  # requests on the wire now (for metrics)
         self.http: httpx.AsyncBaseTransport | None = None  # while run() runs
         self.writes = LedgerWrites(ledger, resend_uncertain=options.resend_uncertain)
-        # Claimed sends whose retry would start after their window closes: not retried.
-        self.closed_in_retry: set[str] = set()
+        self.windows = Windows(options.clock)
 
     def lane(self, name: str) -> Lane:
         if name not in self.lanes:
@@ -283,7 +241,7 @@ class Sender:
                 for send, (result, attempts) in zip(chunk, results, strict=True):
                     tries[send.key] = tries.get(send.key, 0) + attempts
                     certainly_not_taken = isinstance(result, Rejected | Retryable)
-                    closed = certainly_not_taken and self._window_closed(send)
+                    closed = certainly_not_taken and self.windows.closed(send)
                     # Stopping: no new requests; a retryable failure is retried next run.
                     # A closed window: no request at all, not even to the next provider.
                     more = index + 1 < len(providers) and not self.stopping and not closed
@@ -323,17 +281,16 @@ class Sender:
         A claim waits for its transaction (a busy ledger: seconds); a window
         that closed meanwhile makes the claimed row `expired`, never a late request.
         """
-        now = self.options.clock.now()
-        late = {s.key for s in won if s.closes is not None and s.closes <= now}
-        for send in won:
-            if send.key in late:
-                record = records[send.key]
-                reason = ExpiryReason.SENDING
-                expired = record.settled(Status.EXPIRED, datetime.now(UTC), error=reason.value)
-                self.writes.settle(expired)
-                self.report.expire(send, provider, reason)
-                self.on_settled(1)
-        return [send for send in won if send.key not in late]
+        still_open, late = self.windows.split(won)
+        for send in late:
+            reason = ExpiryReason.SENDING
+            expired = records[send.key].settled(
+                Status.EXPIRED, datetime.now(UTC), error=reason.value
+            )
+            self.writes.settle(expired)
+            self.report.expire(send, provider, reason)
+            self.on_settled(1)
+        return still_open
 
     def _record(self, send: Send, provider: str, now: datetime) -> SendRecord:
         """The new row of `send`, `pending` for this run, stamped `now` (the real time)."""
@@ -389,18 +346,10 @@ class Sender:
         a slot of a rate-limited provider (2,000 of them at 10/s would take
         minutes just to be found closed).
         """
-        now = self.options.clock.now()
-        closed = [s for s in sends if s.closes is not None and s.closes <= now]
-        if not closed:
-            return sends
-        await self._expire(closed, provider)
-        return [s for s in sends if s.closes is None or s.closes > now]
-
-    def _window_closed(self, send: Send) -> bool:
-        """Whether the send's window closed (or closes before its retry would start)."""
-        if send.key in self.closed_in_retry:
-            return True
-        return send.closes is not None and send.closes <= self.options.clock.now()
+        still_open, closed = self.windows.split(sends)
+        if closed:
+            await self._expire(closed, provider)
+        return still_open
 
     async def _claim(self, sends: list[Send], provider: str) -> dict[str, SendRecord]:
         now = datetime.now(UTC)
@@ -436,7 +385,7 @@ class Sender:
             wait = max(r.retry_after or 0.0 for _, r in retry)
             cap = self.options.backoff_cap
             delay = backoff(attempt - 1, wait, self.options.backoff_base, cap)
-            retry = self._open_at(sends, retry, wait if wait > cap else delay)
+            retry = self.windows.open_at(sends, retry, wait if wait > cap else delay)
             if not retry or wait > cap:
                 break  # the provider asks for longer than a run waits: a later apply retries
             await self.options.clock.sleep(delay)
@@ -448,23 +397,6 @@ class Sender:
                 if sends[i].key in answered:
                     results[i] = (answered[sends[i].key], attempt)
         return sends, results
-
-    def _open_at(
-        self, sends: list[Send], retry: list[tuple[int, Retryable]], delay: float
-    ) -> list[tuple[int, Retryable]]:
-        """The retries whose window is still open when they would start, `delay` from now.
-
-        The others are kept in `closed_in_retry`: settled `expired`, not retried.
-        """
-        starts = self.options.clock.now() + timedelta(seconds=delay)
-        still_open = []
-        for index, result in retry:
-            closes = sends[index].closes
-            if closes is not None and closes <= starts:
-                self.closed_in_retry.add(sends[index].key)
-            else:
-                still_open.append((index, result))
-        return still_open
 
     async def _request(
         self, lane: Lane, sends: list[Send], claim: Claim | None = None
@@ -478,12 +410,12 @@ class Sender:
         # Only a claim's wait ends early on stop: claimed rows (retries, failover)
         # still keep the pace.
         stop = self._stop if claim is not None else None
-        if lane.pacer is not None and self._closes_within(sends, lane.pacer.delay()):
+        if lane.pacer is not None and self.windows.closes_within(sends, lane.pacer.delay()):
             # its paced slot would come after its window closed: never booked
             if claim is not None:
                 await claim.expire(sends)
             else:
-                self.closed_in_retry.update(send.key for send in sends)
+                self.windows.closed_in_retry.update(send.key for send in sends)
             return [], []
         paced = lane.pacer.slot(len(sends), stop) if lane.pacer else nullcontext(True)
         async with paced as go:
@@ -495,7 +427,7 @@ class Sender:
                 if claim is not None:
                     sends = await claim(sends)
                 else:  # a retry or a failover: claimed already; its window may have closed
-                    sends = self._not_closed(sends)
+                    sends = self.windows.not_closed(sends)
                 if not sends:
                     return [], []
                 return sends, await self._send(lane, [send.message for send in sends])
@@ -506,23 +438,8 @@ class Sender:
         """Claimed sends of `asked` that never went (their window closed): `expired`."""
         sent = {send.key for send in went}
         for send in asked:
-            if send.key not in sent and send.key in self.closed_in_retry:
+            if send.key not in sent and send.key in self.windows.closed_in_retry:
                 self._settle_expired(send, records[send.key], provider)
-
-    def _closes_within(self, sends: list[Send], seconds: float) -> bool:
-        """Whether a send's window closes within `seconds` from now."""
-        if seconds <= 0:
-            return False
-        now = self.options.clock.now()
-        return any(
-            s.closes is not None and (s.closes - now).total_seconds() <= seconds for s in sends
-        )
-
-    def _not_closed(self, sends: list[Send]) -> list[Send]:
-        """Claimed `sends` still inside their window; the others are kept for `expired`."""
-        late = {send.key for send in sends if self._window_closed(send)}
-        self.closed_in_retry.update(late)
-        return [send for send in sends if send.key not in late]
 
     async def _send(self, lane: Lane, messages: list[Message]) -> list[Result]:
         try:
@@ -553,7 +470,7 @@ class Sender:
         if closed and isinstance(result, Retryable):  # never went out: not a failure to retry
             self._settle_expired(send, record, provider)
             return
-        self.closed_in_retry.discard(send.key)
+        self.windows.settled(send.key)
         if isinstance(result, Accepted):
             settled = record.settled(
                 Status.SENT, now, provider=provider, message_id=result.message_id
@@ -584,7 +501,7 @@ class Sender:
 
     def _settle_expired(self, send: Send, record: SendRecord, provider: str) -> None:
         """A claimed send whose retry or failover could not start before its window closed."""
-        self.closed_in_retry.discard(send.key)
+        self.windows.settled(send.key)
         reason = ExpiryReason.FAULTS
         settled = record.settled(
             Status.EXPIRED, datetime.now(UTC), provider=provider, error=reason.value
