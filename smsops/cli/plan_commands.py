@@ -31,7 +31,6 @@ from smsops.core.errors import UsageError
 if TYPE_CHECKING:
     from smsops.engine.apply import ApplyReport
     from smsops.engine.plan import Plan
-    from smsops.ledger.base import Status as StatusT
 
 
 def _formatted(plan: Plan, fmt: str) -> str:
@@ -70,7 +69,7 @@ def _plan(args: argparse.Namespace) -> int:
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.round import plan_against
-    from smsops.ledger.base import Status
+    from smsops.ledger.base import Status, per_schedule
     from smsops.ledger.open import ledger_name
 
     config = load_project(args.config, cache_dir())
@@ -81,10 +80,10 @@ def _plan(args: argparse.Namespace) -> int:
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         # one pass over the ledger's counts gives the row total and both warnings
         stats = ledger.stats()
-        plan.note_expired(_per_schedule(stats, Status.EXPIRED))
+        plan.note_expired(per_schedule(stats, Status.EXPIRED))
         rows = sum(sum(counts.values()) for counts in stats.values())
         plan.ledger = LedgerSeen(ledger_name(location), rows)
-        uncertain = _per_schedule(stats, Status.UNCERTAIN)
+        uncertain = per_schedule(stats, Status.UNCERTAIN)
     finally:
         ledger.close()
     _show(_formatted(plan, args.format), args.format, args.out)
@@ -95,12 +94,6 @@ def _plan(args: argparse.Namespace) -> int:
 
         print(f"plan written to {args.out}: {summary_line(plan, printable)}", file=sys.stderr)
     return EXIT_PENDING if args.detailed_exitcode and plan.to_send else EXIT_OK
-
-
-def _per_schedule(stats: dict[str, dict[str, int]], status: StatusT) -> dict[str, int]:
-    """`Ledger.status_counts(status)`, taken from `Ledger.stats()` already read."""
-    key = status.value
-    return {name: counts[key] for name, counts in stats.items() if counts.get(key)}
 
 
 def _apply(args: argparse.Namespace) -> int:

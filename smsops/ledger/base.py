@@ -324,11 +324,11 @@ class Ledger(ABC):
         return self.status_counts(Status.UNCERTAIN)
 
     def status_counts(self, status: Status) -> dict[str, int]:
-        """Rows in `status` per schedule (e.g. how many sends of each expired so far)."""
-        counts: dict[str, int] = {}
-        for record in self.records(status=status):
-            counts[record.schedule] = counts.get(record.schedule, 0) + 1
-        return counts
+        """Rows in `status` per schedule (e.g. how many sends of each expired so far).
+
+        From `stats()`, which the SQL backends answer with one grouped count.
+        """
+        return per_schedule(self.stats(), status)
 
     def resolve(
         self,
@@ -372,6 +372,11 @@ class Ledger(ABC):
 
     def close(self) -> None:  # noqa: B027 - an optional hook; memory holds nothing
         """Release what the ledger holds (files, connections)."""
+
+
+def per_schedule(stats: dict[str, dict[str, int]], status: Status) -> dict[str, int]:
+    """From `Ledger.stats()`: the rows in `status` per schedule that has any."""
+    return {name: n[status.value] for name, n in stats.items() if n.get(status.value)}
 
 
 def decided(rows: list[SendRecord], keys: list[str], decision: Decision) -> list[SendRecord]:

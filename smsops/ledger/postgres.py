@@ -391,11 +391,6 @@ class PostgresLedger(Ledger):
                 counts.setdefault(schedule, {})[status] = count
         return counts
 
-    def status_counts(self, status: Status) -> dict[str, int]:
-        query = "SELECT schedule, count(*) FROM sends WHERE status = %s GROUP BY schedule"
-        with self._transaction("cannot read", atomic=False) as conn:
-            return {row[0]: row[1] for row in conn.execute(query, (status.value,))}
-
     def resolve(
         self,
         decision: Decision,

@@ -207,11 +207,6 @@ class SqliteLedger(SqliteFile, Ledger):
                 counts.setdefault(schedule, {})[status] = count
         return counts
 
-    def status_counts(self, status: Status) -> dict[str, int]:
-        query = "SELECT schedule, count(*) FROM sends WHERE status = ? GROUP BY schedule"
-        with self._reading():
-            return {row[0]: row[1] for row in self._db.execute(query, (status.value,))}
-
     def resolve(
         self,
         decision: Decision,
