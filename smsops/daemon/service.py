@@ -38,7 +38,7 @@ from smsops.core.phone import scrub_numbers
 from smsops.daemon.failures import guarded
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
-from smsops.daemon.threads import own_thread
+from smsops.daemon.threads import OneAtATime, own_thread
 from smsops.ledger.base import Ledger
 from smsops.schedule.triggers import RESYNC, trigger_for
 
@@ -90,6 +90,7 @@ class Service:
         self.health = Health(generation=1, fingerprint=fingerprint(root, self.read))
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.stopped = asyncio.Event()
+        self._probing = OneAtATime(self._probe, "smsops-readyz")  # one probe thread at most
         metrics.generation.set(1)
 
     # --- jobs -------------------------------------------------------------
@@ -267,9 +268,10 @@ class Service:
         The ledger is asked off the event loop and for at most READY_WAIT
         seconds: a database that does not answer (a PostgreSQL server down or
         unreachable) makes it 503, and it is ready again once a query answers.
+        A probe still waiting on the database is awaited again, never doubled.
         """
         try:
-            await asyncio.wait_for(own_thread(self._probe), timeout=READY_WAIT)
+            await self._probing(READY_WAIT)
         except TimeoutError:
             return False, f"ledger unreachable: no answer within {READY_WAIT:g} s"
         except Exception as exc:

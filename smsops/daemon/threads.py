@@ -7,12 +7,12 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
-async def own_thread(work: Callable[[], T]) -> T:
+async def own_thread(work: Callable[[], T], name: str = "smsops-reload") -> T:
     """`work()` in a thread of its own, awaited.
 
     Not the default pool: that is where rounds plan, and six big audiences
@@ -35,5 +35,32 @@ async def own_thread(work: Callable[[], T]) -> T:
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
             loop.call_soon_threadsafe(settle, outcome)
 
-    threading.Thread(target=run, name="smsops-reload", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
     return await future
+
+
+class OneAtATime(Generic[T]):
+    """`work()` in a thread of its own, never two at once; each caller waits at most `timeout`.
+
+    For a check that may hang (a readiness probe of a database that does not
+    answer): a caller that comes while one runs waits for that one instead
+    of starting another, so probes every few seconds never pile up threads
+    blocked on the same dead connection.
+    """
+
+    def __init__(self, work: Callable[[], T], name: str) -> None:
+        self.work, self.name = work, name
+        self._running: asyncio.Future[T] | None = None
+
+    async def __call__(self, timeout: float) -> T:
+        """The result of the run in progress or a new one; TimeoutError after `timeout` s."""
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(own_thread(self.work, self.name))
+            self._running.add_done_callback(_retrieve)
+        return await asyncio.wait_for(asyncio.shield(self._running), timeout)
+
+
+def _retrieve(future: asyncio.Future[T]) -> None:
+    """Mark an outcome nobody may await any more as seen (no "never retrieved" warning)."""
+    if not future.cancelled():
+        future.exception()
