@@ -152,13 +152,19 @@ def _csv_rows(
     row_number = 1
     try:
         with open_text(snapshot, audience.encoding) as text:
-            reader = records(csv.reader(text_lines(text), delimiter=audience.delimiter))
-            header = tuple(column.strip() for column in next(reader, []))
+            lines = csv.reader(text_lines(text), delimiter=audience.delimiter)
+            header = tuple(column.strip() for column in next(records(lines), []))
             if audience.phone_column not in header:
                 raise _problem(declared, f"{path} has no column {audience.phone_column!r}")
             phone_at = header.index(audience.phone_column)
             source = Source(header, Location(path))  # shared by every row of the file
-            for row_number, row in enumerate(reader, start=2):
+            line_num = lines.line_num
+            for row_number, row in enumerate(lines, start=2):
+                # `records`' check, inlined: a generator less per row (~0.4 s a million)
+                now = lines.line_num
+                if now != line_num + 1 or (row and row[-1][-1:] in ("\n", "\r")):
+                    raise FieldRunsOver(row_number)
+                line_num = now
                 phone = row[phone_at] if phone_at < len(row) else ""
                 if not phone.strip() and not any(cell.strip() for cell in row):
                     continue  # blank lines are not contacts
