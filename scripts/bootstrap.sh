@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+    # --no-compile: byte-compile on first import only what is used (~9 s less here)
+    .venv/bin/python -m pip install --quiet --no-compile -e ".${extras:+[$extras]}"
     touch "$stamp"
 fi

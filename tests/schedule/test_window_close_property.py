@@ -37,7 +37,7 @@ from smsops.schedule.occurrences import (
 )
 
 ZONES = ["UTC", "Asia/Kolkata"]
-CASES = 200
+CASES = 120
 
 
 def crontab(rng: random.Random, sparse: bool = False) -> str:
