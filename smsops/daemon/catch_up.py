@@ -16,7 +16,8 @@ nothing for its past.
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from smsops.config.loader import Config
 from smsops.core.expiry import ExpiryReason
@@ -32,6 +33,9 @@ from smsops.schedule.occurrences import (
     missed_since,
     occurrence_label,
 )
+
+log = logging.getLogger("smsops.run")
+ODD_LABELS_SKIPPED = 10  # rows with labels that name no fire time, passed over at most
 
 
 class CatchUp:
@@ -109,10 +113,11 @@ class CatchUp:
         """The windows closed since the ledger's newest occurrence of `name` (the newest kept).
 
         That occurrence itself too, and any overlapping it: the run that
-        planned them may have stopped before finishing them.
+        planned them may have stopped before finishing them. Rows of a later
+        occurrence than now (an `apply --at` in the future) do not count.
         """
         schedule = config.schedules[name]
-        newest = fire_of(self.ledger.newest_occurrence(name))
+        newest = self._newest_fire(name, now)
         if newest is None:
             return []  # no history (or only `once` rows): nothing was ever due
         if name not in self._looked_back:
@@ -121,6 +126,30 @@ class CatchUp:
             if missed:
                 self.missed[name] = missed
         return closed_between(schedule, max(newest, now - LOOKBACK), now)
+
+    def _newest_fire(self, name: str, now: datetime) -> datetime | None:
+        """The newest fire time up to `now` the ledger holds rows of, for `name`.
+
+        A label that names no UTC fire time (a row written by hand, a former
+        recipient-local occurrence) is passed over, a few at most.
+        """
+        below = occurrence_label(now.replace(microsecond=0) + timedelta(seconds=1))
+        for _ in range(ODD_LABELS_SKIPPED + 1):
+            label = self.ledger.newest_occurrence(name, below)
+            if label is None:
+                return None
+            fire = fire_of(label)
+            if fire is not None:
+                return fire
+            below = label
+        log.warning(
+            "%s: its newest ledger rows name no fire time (e.g. %r): no look-back for "
+            "windows closed while smsops was down",
+            name,
+            label,
+            extra={"schedule": name},
+        )
+        return None
 
     def take_missed(self) -> dict[str, list[datetime]]:
         """The missed fires found since the last call, per schedule (for the log and metric)."""

@@ -232,7 +232,7 @@ class Runner:
             else:
                 said = f"missed {len(fires)} occurrences of {name} ({first} to {last}): their "
                 said += "windows closed while smsops was not running; they are not sent late"
-                said += f", the sends of the newest {kept} are recorded expired"
+                said += f", the sends of up to the newest {kept} are recorded expired"
             log.warning("%s", said, extra=extra)
 
     def in_flight(self) -> int:
@@ -270,6 +270,18 @@ class _DaemonHooks(RoundHooks):
         runner.metrics.reconciles.labels(self.why).inc()
         runner.metrics.observe_plan(plan)
         runner.settled.remember(self.config, plan)
+
+    def catch_up_bounded(self, schedule: str, recorded: int, left: int, budget: int) -> None:
+        log.warning(
+            "%s: %d older closed windows were not looked at: this round recorded the newest "
+            "%d (at most %d sends a round); missed ones still count in "
+            "smsops_missed_occurrences_total",
+            schedule,
+            left,
+            recorded,
+            budget,
+            extra={"schedule": schedule},
+        )
 
     def sent(self, plan: Plan, report: ApplyReport) -> None:
         self.runner.catch_up.sent(plan, report)

@@ -38,6 +38,9 @@ from smsops.schedule.occurrences import occurrence_label, window_closes
 # Schedule name -> fire times whose window has closed unsent, each with the
 # reason to record (see `Round.run`).
 Overdue = Mapping[str, Sequence[tuple[datetime, ExpiryReason]]]
+# Sends of closed windows one round records `expired` at most (newest windows
+# first, one at least): ~100 MB of planned sends, seconds of ledger writes.
+CATCH_UP_SENDS = 100_000
 
 
 class RoundHooks:
@@ -61,6 +64,9 @@ class RoundHooks:
 
     def sent(self, plan: Plan, report: ApplyReport) -> None:
         """The round is over: what went out, failed, or stayed uncertain."""
+
+    def catch_up_bounded(self, schedule: str, recorded: int, left: int, budget: int) -> None:
+        """`left` older closed windows of `schedule` were not looked at: past `budget` sends."""
 
 
 class Round:
@@ -137,7 +143,10 @@ class Round:
         self.hooks.planned(plan)
         sends = plan.sends
         closed, reasons = ([], {}) if self.dry_run else self._overdue(overdue or {}, plan)
-        self.sends = sends + closed
+        # Closed windows first, oldest first: a stop midway leaves the newest
+        # occurrence in the ledger before the ones not yet recorded, so the
+        # next start's look-back (which begins there) still finds them.
+        self.sends = closed + sends
         if not self.sends or self.stopping:
             return False
         options = ApplyOptions(
@@ -210,19 +219,32 @@ class Round:
     def _overdue(
         self, overdue: Overdue, plan: Plan
     ) -> tuple[list[Send], dict[tuple[str, str], ExpiryReason]]:
-        """The sends of closed occurrences, as planned just before each closed, and why."""
+        """The sends of closed occurrences, as planned just before each closed, and why.
+
+        Newest window first, until `CATCH_UP_SENDS` sends are kept (one
+        window at least): each window is a plan of the whole audience, so
+        after a long downtime a big audience must not hold hundreds of them
+        in memory, nor delay the open window's sends by minutes. Returned
+        oldest first.
+        """
         planning = {send.key for send in plan.sends}
-        closed: list[Send] = []
+        windows: list[list[Send]] = []
         reasons: dict[tuple[str, str], ExpiryReason] = {}
+        budget = CATCH_UP_SENDS
         for name, fires in overdue.items():
             schedule = self.config.schedules.get(name)
             if schedule is None or name in self.errors:
                 continue  # removed by a reload, or its plan fails (already reported)
-            for fire, reason in fires:
+            recorded = 0
+            for fire, reason in reversed(fires):
                 label = occurrence_label(fire)
                 closes = window_closes(schedule, label)
                 if closes is None:
                     continue
+                if budget <= 0:
+                    left = len(fires) - recorded
+                    self.hooks.catch_up_bounded(name, recorded, left, CATCH_UP_SENDS)
+                    break
                 try:
                     before = plan_against(
                         self.config,
@@ -237,9 +259,11 @@ class Round:
                     break
                 kept = [s for s in before.sends if s.occurrence == label and s.key not in planning]
                 planning.update(send.key for send in kept)
-                closed.extend(kept)
+                windows.append(kept)
+                budget -= len(kept)
+                recorded += 1
                 reasons[(name, label)] = reason
-        return closed, reasons
+        return [send for kept in reversed(windows) for send in kept], reasons
 
     def _options(self, only: list[str] | None) -> PlanOptions:
         return PlanOptions(

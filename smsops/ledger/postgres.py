@@ -377,10 +377,13 @@ class PostgresLedger(Ledger):
             rows.execute(query, (schedule, schedule, state, state))
             yield from (to_record(row) for row in rows)
 
-    def newest_occurrence(self, schedule: str) -> str | None:
-        query = "SELECT max(occurrence) FROM sends WHERE schedule = %s AND occurrence < %s"
+    def newest_occurrence(self, schedule: str, below: str) -> str | None:
+        # The column's collation (the index's): fire-time labels have one fixed
+        # shape (digits in place), so every locale orders them by time.
+        query = "SELECT max(occurrence) FROM sends WHERE schedule = %s "
+        query += "AND occurrence < %s AND occurrence < %s"
         with self._transaction("cannot read", atomic=False) as conn:
-            row = conn.execute(query, (schedule, ONCE)).fetchone()
+            row = conn.execute(query, (schedule, ONCE, below)).fetchone()
         return None if row is None else cast("str | None", row[0])
 
     def stats(self) -> dict[str, dict[str, int]]:

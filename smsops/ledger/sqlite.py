@@ -54,7 +54,9 @@ _CLAIM_ROWS = 500  # rows a statement: 500 x 19 values, under SQLite's 32,766 va
 _COPY = f"INSERT INTO sends ({_COLUMNS}) VALUES {{rows}} "  # noqa: S608 - constant column list
 _COPY += "ON CONFLICT (key) DO NOTHING RETURNING key"
 # One seek of the (schedule, occurrence, status) index, from its end.
-NEWEST_OCCURRENCE = "SELECT max(occurrence) FROM sends WHERE schedule = ? AND occurrence < ?"
+NEWEST_OCCURRENCE = (
+    "SELECT max(occurrence) FROM sends WHERE schedule = ? AND occurrence < ? AND occurrence < ?"
+)
 _FETCH_ROWS = 1000  # rows read per lock hold in records()
 _ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
 # A move writes a row only where the table lets it (`{where}`, checked by the UPDATE itself).
@@ -193,9 +195,10 @@ class SqliteLedger(SqliteFile, Ledger):
                 return
             yield from (_record(row) for row in chunk)
 
-    def newest_occurrence(self, schedule: str) -> str | None:
+    def newest_occurrence(self, schedule: str, below: str) -> str | None:
         with self._reading():
-            (newest,) = self._db.execute(NEWEST_OCCURRENCE, (schedule, ONCE)).fetchone()
+            found = self._db.execute(NEWEST_OCCURRENCE, (schedule, ONCE, below))
+            (newest,) = found.fetchone()
         return cast("str | None", newest)
 
     def stats(self) -> dict[str, dict[str, int]]:

@@ -119,22 +119,26 @@ def test_stats_count_every_schedule_and_status_without_reading_the_rows(
     assert ledger.status_counts(Status.PENDING) == {"s": 1, "b": 1}
 
 
-def test_newest_occurrence_is_the_latest_fire_time_never_once(ledger: Ledger) -> None:
-    assert ledger.newest_occurrence("s") is None
+def test_newest_occurrence_is_the_latest_label_below_a_bound_never_once(ledger: Ledger) -> None:
+    now = "2026-12-01T00:00:00Z"
+    assert ledger.newest_occurrence("s", now) is None
     ledger.claim([record("+447400123456")])  # `once`: sorts after every time, is none
-    assert ledger.newest_occurrence("s") is None
+    assert ledger.newest_occurrence("s", now) is None
+    assert ledger.newest_occurrence("s", "zzz") is None
     labels = ["2026-11-22T09:00:00Z", "2026-11-30T09:00:00Z", "2026-11-23T23:59:00Z"]
     ledger.claim([record("+447400123456", occurrence=label) for label in labels])
-    ledger.claim([record("+447400123456", schedule="other", occurrence="2027-01-01T00:00:00Z")])
-    assert ledger.newest_occurrence("s") == "2026-11-30T09:00:00Z"
-    assert ledger.newest_occurrence("other") == "2027-01-01T00:00:00Z"
+    ledger.claim([record("+447400123456", occurrence="2027-06-01T09:00:00Z")])  # --at ahead
+    ledger.claim([record("+447400123456", schedule="other", occurrence="2026-11-01T00:00:00Z")])
+    assert ledger.newest_occurrence("s", now) == "2026-11-30T09:00:00Z"
+    assert ledger.newest_occurrence("s", "2026-11-30T09:00:00Z") == "2026-11-23T23:59:00Z"
+    assert ledger.newest_occurrence("other", now) == "2026-11-01T00:00:00Z"
 
 
 def test_sqlite_newest_occurrence_seeks_the_index(tmp_path: Path) -> None:
     ledger = SqliteLedger(tmp_path / "l.sqlite")
     db = sqlite3.connect(tmp_path / "l.sqlite")
     try:
-        plan = db.execute(f"EXPLAIN QUERY PLAN {NEWEST_OCCURRENCE}", ("s", "x"))
+        plan = db.execute(f"EXPLAIN QUERY PLAN {NEWEST_OCCURRENCE}", ("s", "once", "2026"))
         steps = " ".join(row[3] for row in plan)
         assert "SEARCH" in steps, steps  # not a scan of every row
         assert "INDEX" in steps, steps

@@ -137,7 +137,7 @@ def test_a_select_only_role_reads_and_never_writes(
             ["+447400100001", "+447400100002"], key=lambda n: record(n).key
         )
         assert reader.uncertain_counts() == {}
-        assert reader.newest_occurrence("s") is None  # `once` is not a fire time
+        assert reader.newest_occurrence("s", "zzz") is None  # `once` is no fire time
         # Its sessions are read-only besides: even a write it tried would be refused.
         with pytest.raises(LedgerError, match="read-only transaction"):
             reader.claim([record("+447400100003")])
