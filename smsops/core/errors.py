@@ -31,16 +31,17 @@ class Location:
 
 
 # What may be a phone number inside a message that quotes a config value (a
-# number pasted into `window:`, a contact's field): a `+` and 7 to 15 digits,
-# or a bare run of 9 or more digits (limits and positions in messages are shorter).
-_NUMBER_LIKE = re.compile(r"\+\d{7,15}(?!\d)|(?<![\d+])\d{9,}(?!\d)")
+# number pasted into `window:`, a contact's field): a `+` then digits, spaces,
+# dashes or brackets holding 7 digits or more (`+44 7400 123456`), or a bare
+# run of 9 digits or more (limits, positions and dates in messages are shorter).
+_NUMBER_LIKE = re.compile(r"\+\d(?:[ ()-]{0,2}\d){6,}(?!\d)|(?<![\d+])\d{9,}(?!\d)")
 
 
 def _masked(match: re.Match[str]) -> str:
     """`+44*******999`: at most a `+`, the first two digits and the last three."""
     text = match.group(0)
     plus = "+" if text.startswith("+") else ""
-    digits = text.removeprefix("+")
+    digits = "".join(c for c in text if c.isdigit())
     return f"{plus}{digits[:2]}{'*' * (len(digits) - 5)}{digits[-3:]}"
 
 
