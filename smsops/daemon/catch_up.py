@@ -97,7 +97,7 @@ class CatchUp:
             if since is None:
                 back = self._look_back(name, config, now)
                 if back:
-                    overdue[name] = [(fire, ExpiryReason.NOT_REACHED) for fire in back]
+                    overdue[name] = back
                 continue
             done = self.complete.get(name, set())
             fires = [
@@ -109,12 +109,15 @@ class CatchUp:
                 overdue[name] = fires
         return overdue
 
-    def _look_back(self, name: str, config: Config, now: datetime) -> list[datetime]:
+    def _look_back(
+        self, name: str, config: Config, now: datetime
+    ) -> list[tuple[datetime, ExpiryReason]]:
         """The windows closed since the ledger's newest occurrence of `name` (the newest kept).
 
         That occurrence itself too, and any overlapping it: the run that
-        planned them may have stopped before finishing them. Rows of a later
-        occurrence than now (an `apply --at` in the future) do not count.
+        planned them may have stopped before finishing them (their sends still
+        missing closed while it was sending); the later ones no run reached.
+        Rows of a later occurrence than now (an `apply --at` ahead) do not count.
         """
         schedule = config.schedules[name]
         newest = self._newest_fire(name, now)
@@ -125,7 +128,10 @@ class CatchUp:
             missed = missed_since(schedule, newest, now)
             if missed:
                 self.missed[name] = missed
-        return closed_between(schedule, max(newest, now - LOOKBACK), now)
+        return [
+            (fire, ExpiryReason.SENDING if fire <= newest else ExpiryReason.NOT_REACHED)
+            for fire in closed_between(schedule, max(newest, now - LOOKBACK), now)
+        ]
 
     def _newest_fire(self, name: str, now: datetime) -> datetime | None:
         """The newest fire time up to `now` the ledger holds rows of, for `name`.

@@ -309,6 +309,37 @@ def test_a_catch_up_records_at_most_its_budget_of_sends_newest_windows_first(
     ledger.close()
 
 
+def test_the_rest_of_an_occurrence_a_stopped_run_left_expires_as_closed_while_sending(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """Half of the 22nd was sent when smsops stopped; restarted after its window closed."""
+    config = project(tmp_path, sandbox)
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    now = datetime(2026, 11, 22, 9, 5, tzinfo=UTC)
+    rows = [
+        SendRecord.claim(
+            "daily",
+            "2026-11-22T09:00:00Z",
+            n,
+            provider="ot",
+            template="t",
+            text_hash="h",
+            segments=1,
+            now=now,
+        )
+        for n in NUMBERS[:3]
+    ]
+    ledger.claim(rows)
+    ledger.settle([row.settled(Status.SENT, now, message_id="m") for row in rows])
+    later, metrics = runner_at(config, ledger, datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    asyncio.run(later.reconcile(None, "start"))
+    assert sandbox.state.snapshot() == []  # never sent late
+    rest = {r.recipient: (r.status, r.error) for r in ledger.records(status=Status.EXPIRED)}
+    assert rest == dict.fromkeys(NUMBERS[3:], (Status.EXPIRED, ExpiryReason.SENDING.value))
+    assert metrics.missed.labels("daily")._value.get() == 0  # it was reached, not missed
+    ledger.close()
+
+
 def test_a_settled_schedule_is_not_replanned_until_something_changes(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
