@@ -45,6 +45,8 @@ class CatchUp:
         self.complete: dict[str, set[str]] = {}  # schedule -> occurrences its last round finished
         # schedule -> fires no run reached (smsops was down), found at its first look-back
         self.missed: dict[str, list[datetime]] = {}
+        # schedule -> closed windows a round left for the next (past its catch-up budget)
+        self.backlog: dict[str, list[tuple[datetime, ExpiryReason]]] = {}
         self._looked_back: set[str] = set()  # each schedule's downtime is reported once
 
     def adopt(self, old: Config | None, config: Config, now: datetime) -> None:
@@ -56,10 +58,11 @@ class CatchUp:
         process start nothing is known: the first rounds look back (`overdue`).
         """
         enabled = {name: s for name, s in config.schedules.items() if s.enabled}
-        for name in list(self.planned_at) + list(self.complete):
+        for name in list(self.planned_at) + list(self.complete) + list(self.backlog):
             if name not in enabled:
                 self.planned_at.pop(name, None)
                 self.complete.pop(name, None)
+                self.backlog.pop(name, None)
         if old is None:
             return
         for name, schedule in enabled.items():
@@ -67,6 +70,7 @@ class CatchUp:
             if before is None or not before.enabled or before != schedule:
                 self.planned_at[name] = now
                 self.complete.pop(name, None)
+                self.backlog.pop(name, None)
 
     def planned(self, plan: Plan, at: datetime) -> None:
         """A round planned at `at` (in a worker thread; one schedule per round)."""
@@ -95,19 +99,26 @@ class CatchUp:
                 continue
             since = self.planned_at.get(name)
             if since is None:
-                back = self._look_back(name, config, now)
-                if back:
-                    overdue[name] = back
-                continue
-            done = self.complete.get(name, set())
-            fires = [
-                (fire, ExpiryReason.NOT_REACHED if fire > since else ExpiryReason.SENDING)
-                for fire in closed_between(schedule, since, now)
-                if fire > since or occurrence_label(fire) not in done
-            ]
+                fires = self._look_back(name, config, now)
+            else:
+                done = self.complete.get(name, set())
+                fires = [
+                    (fire, ExpiryReason.NOT_REACHED if fire > since else ExpiryReason.SENDING)
+                    for fire in closed_between(schedule, since, now)
+                    if fire > since or occurrence_label(fire) not in done
+                ]
+            # what an earlier round left past its budget comes first, oldest first
+            left = self.backlog.pop(name, [])
+            waiting = {fire for fire, _ in left}
+            fires = left + [f for f in fires if f[0] not in waiting]
             if fires:
                 overdue[name] = fires
         return overdue
+
+    def defer(self, deferred: dict[str, list[tuple[datetime, ExpiryReason]]]) -> None:
+        """Closed windows a round left past its budget: the schedule's next round takes them."""
+        for name, fires in deferred.items():
+            self.backlog[name] = fires
 
     def _look_back(
         self, name: str, config: Config, now: datetime

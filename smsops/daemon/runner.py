@@ -193,7 +193,12 @@ class Runner:
         try:
             overdue = self.catch_up.overdue(config, now, names)
             self.report_missed()
-            await round_.run(now, names, overdue)
+            try:
+                await round_.run(now, names, overdue)
+            finally:  # a backlog keeps the schedule unsettled: the next resync goes on
+                self.catch_up.defer(round_.deferred)
+                for name in round_.deferred:
+                    self.settled.forget(name)
         except Exception as exc:
             if round_.sender is None:  # not sending yet: the whole round failed
                 raise
@@ -232,7 +237,7 @@ class Runner:
             else:
                 said = f"missed {len(fires)} occurrences of {name} ({first} to {last}): their "
                 said += "windows closed while smsops was not running; they are not sent late"
-                said += f", the sends of up to the newest {kept} are recorded expired"
+                said += f", the sends of the newest {kept} are recorded expired"
             log.warning("%s", said, extra=extra)
 
     def in_flight(self) -> int:
@@ -272,10 +277,9 @@ class _DaemonHooks(RoundHooks):
         runner.settled.remember(self.config, plan)
 
     def catch_up_bounded(self, schedule: str, recorded: int, left: int, budget: int) -> None:
-        log.warning(
-            "%s: %d older closed windows were not looked at: this round recorded the newest "
-            "%d (at most %d sends a round); missed ones still count in "
-            "smsops_missed_occurrences_total",
+        log.info(
+            "%s: %d closed windows wait for the next round (this one records %d, at most "
+            "%d sends a round, before the open window's sends)",
             schedule,
             left,
             recorded,

@@ -38,9 +38,10 @@ from smsops.schedule.occurrences import occurrence_label, window_closes
 # Schedule name -> fire times whose window has closed unsent, each with the
 # reason to record (see `Round.run`).
 Overdue = Mapping[str, Sequence[tuple[datetime, ExpiryReason]]]
-# Sends of closed windows one round records `expired` at most (newest windows
-# first, one at least): ~100 MB of planned sends, seconds of ledger writes.
-CATCH_UP_SENDS = 100_000
+# Sends of closed windows one round records `expired` at most (oldest windows
+# first, one at least; the rest wait for the next round): ~50 MB of planned
+# sends, a few seconds of ledger writes before the open window's sends go.
+CATCH_UP_SENDS = 50_000
 
 
 class RoundHooks:
@@ -66,7 +67,7 @@ class RoundHooks:
         """The round is over: what went out, failed, or stayed uncertain."""
 
     def catch_up_bounded(self, schedule: str, recorded: int, left: int, budget: int) -> None:
-        """`left` older closed windows of `schedule` were not looked at: past `budget` sends."""
+        """`left` closed windows of `schedule` wait for the next round: past `budget` sends."""
 
 
 class Round:
@@ -107,6 +108,8 @@ class Round:
         self.errors: dict[str, BaseException] = {}
         self.sender: Sender | None = None
         self.sends: list[Send] = []  # what `send` hands the sender
+        # Closed windows past the catch-up budget, per schedule: for the next round.
+        self.deferred: dict[str, list[tuple[datetime, ExpiryReason]]] = {}
         self.stopping = False
 
     async def run(
@@ -221,29 +224,28 @@ class Round:
     ) -> tuple[list[Send], dict[tuple[str, str], ExpiryReason]]:
         """The sends of closed occurrences, as planned just before each closed, and why.
 
-        Newest window first, until `CATCH_UP_SENDS` sends are kept (one
+        Oldest window first, until `CATCH_UP_SENDS` sends are kept (one
         window at least): each window is a plan of the whole audience, so
         after a long downtime a big audience must not hold hundreds of them
-        in memory, nor delay the open window's sends by minutes. Returned
-        oldest first.
+        in memory, nor delay the open window's sends by minutes. The windows
+        left over are kept in `deferred` for the caller's next round.
         """
         planning = {send.key for send in plan.sends}
-        windows: list[list[Send]] = []
+        closed: list[Send] = []
         reasons: dict[tuple[str, str], ExpiryReason] = {}
         budget = CATCH_UP_SENDS
         for name, fires in overdue.items():
             schedule = self.config.schedules.get(name)
             if schedule is None or name in self.errors:
                 continue  # removed by a reload, or its plan fails (already reported)
-            recorded = 0
-            for fire, reason in reversed(fires):
+            for done, (fire, reason) in enumerate(fires):
                 label = occurrence_label(fire)
                 closes = window_closes(schedule, label)
                 if closes is None:
                     continue
                 if budget <= 0:
-                    left = len(fires) - recorded
-                    self.hooks.catch_up_bounded(name, recorded, left, CATCH_UP_SENDS)
+                    self.deferred[name] = list(fires[done:])
+                    self.hooks.catch_up_bounded(name, done, len(fires) - done, CATCH_UP_SENDS)
                     break
                 try:
                     before = plan_against(
@@ -259,11 +261,10 @@ class Round:
                     break
                 kept = [s for s in before.sends if s.occurrence == label and s.key not in planning]
                 planning.update(send.key for send in kept)
-                windows.append(kept)
+                closed.extend(kept)
                 budget -= len(kept)
-                recorded += 1
                 reasons[(name, label)] = reason
-        return [send for kept in reversed(windows) for send in kept], reasons
+        return closed, reasons
 
     def _options(self, only: list[str] | None) -> PlanOptions:
         return PlanOptions(

@@ -213,7 +213,7 @@ def test_a_long_downtime_records_the_newest_windows_and_counts_a_week(
     week = int(LOOKBACK / timedelta(minutes=1))
     assert metrics.missed.labels("daily")._value.get() == week
     assert f"missed {week} occurrences of daily" in caplog.text
-    assert f"the sends of up to the newest {CLOSED_KEPT} are recorded expired" in caplog.text
+    assert f"the sends of the newest {CLOSED_KEPT} are recorded expired" in caplog.text
     ledger.close()
 
 
@@ -287,25 +287,50 @@ def test_rows_whose_label_names_no_fire_time_do_not_hide_the_downtime(
     ledger.close()
 
 
-def test_a_catch_up_records_at_most_its_budget_of_sends_newest_windows_first(
+def test_a_catch_up_records_its_budget_a_round_and_the_next_rounds_take_the_rest(
     tmp_path: Path,
     sandbox: Sandbox,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each window is a plan of the whole audience: a big one down long must stay bounded."""
-    monkeypatch.setattr(round_module, "CATCH_UP_SENDS", 12)  # two windows of six
+    monkeypatch.setattr(round_module, "CATCH_UP_SENDS", 12)  # two windows of six a round
     config, ledger = sent_on_the_22nd(tmp_path, sandbox)
-    later, metrics = runner_at(config, ledger, datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
-    with caplog.at_level(logging.WARNING, logger="smsops.run"):
+    now = [datetime(2026, 11, 26, 12, 0, tzinfo=UTC)]
+    metrics = Metrics()
+    later = Runner(config, ledger, {"OT": "jwt"}, metrics, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="smsops.run"):
         asyncio.run(later.reconcile(None, "start"))
-    assert expired_days(ledger) == dict.fromkeys(
-        ["2026-11-25T09:00:00Z", "2026-11-26T09:00:00Z"], 6
-    )
-    assert metrics.missed.labels("daily")._value.get() == 4  # still counted, all four
-    # the 22nd's window (complete: its own run sent it) is among the three not looked at
-    said = "daily: 3 older closed windows were not looked at: this round recorded the newest 2"
-    assert said in caplog.text
+    # oldest first: the 22nd (complete: nothing to record), the 23rd and the 24th
+    assert expired_days(ledger) == dict.fromkeys(DOWN_DAYS[:2], 6)
+    assert "daily: 2 closed windows wait for the next round (this one records 3" in caplog.text
+    assert metrics.missed.labels("daily")._value.get() == 4  # all four counted at once
+    now[0] += timedelta(minutes=1)
+    asyncio.run(later.reconcile(None, "resync"))  # a settled schedule still owes its backlog
+    assert expired_days(ledger) == dict.fromkeys([*DOWN_DAYS, "2026-11-26T09:00:00Z"], 6)
+    assert metrics.missed.labels("daily")._value.get() == 4
+    ledger.close()
+
+
+def test_windows_left_past_the_budget_while_running_are_recorded_later(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round that comes late (slow, or held) finds several closed windows: none is lost."""
+    monkeypatch.setattr(round_module, "CATCH_UP_SENDS", 6)  # one window a round
+    config = project(tmp_path, sandbox, trigger="{every: 1m}", window="1m")
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    now = [datetime(2026, 11, 22, 9, 0, 30, tzinfo=UTC)]
+    runner = Runner(config, ledger, {"OT": "jwt"}, Metrics(), clock=lambda: now[0])
+    asyncio.run(runner.reconcile(None, "start"))
+    for minutes in (4, 5, 6, 7, 8):  # the schedule's next round only at 09:04:30
+        now[0] = datetime(2026, 11, 22, 9, minutes, 30, tzinfo=UTC)
+        asyncio.run(runner.reconcile(None, "resync"))
+    by_minute = {r.occurrence[11:16] for r in ledger.records()}
+    assert by_minute == {f"09:{m:02}" for m in range(9)}  # 09:01-09:03 too
+    for minute in ("09:01", "09:02", "09:03"):
+        rows = [r for r in ledger.records() if r.occurrence[11:16] == minute]
+        assert {r.status for r in rows} == {Status.EXPIRED}
+        assert len(rows) == 6
     ledger.close()
 
 
