@@ -40,24 +40,34 @@ async def own_thread(work: Callable[[], T], name: str = "smsops-reload") -> T:
 
 
 class OneAtATime(Generic[T]):
-    """`work()` in a thread of its own, never two at once; each caller waits at most `timeout`.
+    """`work()` in a thread of its own, one at a time; each caller waits at most `timeout`.
 
     For a check that may hang (a readiness probe of a database that does not
     answer): a caller that comes while one runs waits for that one instead
     of starting another, so probes every few seconds never pile up threads
-    blocked on the same dead connection.
+    blocked on the same dead connection. A run still hanging after
+    `fresh_after` seconds is given up on (it may be stuck on a connection
+    the network dropped, while a new one would answer): the next caller
+    starts another, `most` of them hanging at once at the very most.
     """
 
-    def __init__(self, work: Callable[[], T], name: str) -> None:
+    def __init__(
+        self, work: Callable[[], T], name: str, fresh_after: float = 30.0, most: int = 3
+    ) -> None:
         self.work, self.name = work, name
-        self._running: asyncio.Future[T] | None = None
+        self.fresh_after, self.most = fresh_after, most
+        self._runs: list[tuple[float, asyncio.Future[T]]] = []  # (started, run), oldest first
 
     async def __call__(self, timeout: float) -> T:
         """The result of the run in progress or a new one; TimeoutError after `timeout` s."""
-        if self._running is None or self._running.done():
-            self._running = asyncio.ensure_future(own_thread(self.work, self.name))
-            self._running.add_done_callback(_retrieve)
-        return await asyncio.wait_for(asyncio.shield(self._running), timeout)
+        loop = asyncio.get_running_loop()
+        self._runs = [(started, run) for started, run in self._runs if not run.done()]
+        stale = not self._runs or loop.time() - self._runs[-1][0] > self.fresh_after
+        if stale and len(self._runs) < self.most:
+            run = asyncio.ensure_future(own_thread(self.work, self.name))
+            run.add_done_callback(_retrieve)
+            self._runs.append((loop.time(), run))
+        return await asyncio.wait_for(asyncio.shield(self._runs[-1][1]), timeout)
 
 
 def _retrieve(future: asyncio.Future[T]) -> None:
