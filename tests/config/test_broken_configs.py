@@ -430,3 +430,17 @@ def test_a_misplaced_phone_number_is_masked_in_every_message(
     digits = "".join(c for c in out + err if c.isdigit() or c in "\n:")
     assert NUMBER not in digits  # however it was spaced
     assert NUMBER[2:] not in digits  # not even without its country code
+
+
+def test_masking_leaves_paths_dates_and_limits_whole() -> None:
+    from smsops.core.errors import Location, Problem
+
+    kept = [
+        "also defined at /srv/cfg/backup_202611281314/a.yaml:2:3",
+        "at: '2026-11-22 09:00' is in the past",
+        "2026-11-22T09:00:00+01:00 (+01:00)",
+        "the file is over 1048576 bytes (64 MiB: 67108864)",
+        "cron '0 9 * * 1-5' never fires",
+    ]
+    for message in kept:
+        assert Problem(Location(Path("f")), message).message == message
