@@ -115,10 +115,11 @@ class CatchUp:
                 overdue[name] = fires
         return overdue
 
-    def defer(self, deferred: dict[str, list[tuple[datetime, ExpiryReason]]]) -> None:
-        """Closed windows a round left past its budget: the schedule's next round takes them."""
+    def defer(self, deferred: Overdue) -> None:
+        """Closed windows a round did not record: the schedule's next round takes them first."""
         for name, fires in deferred.items():
-            self.backlog[name] = fires
+            if fires:
+                self.backlog[name] = list(fires)
 
     def _look_back(
         self, name: str, config: Config, now: datetime

@@ -196,8 +196,9 @@ class Runner:
             try:
                 await round_.run(now, names, overdue)
             finally:  # a backlog keeps the schedule unsettled: the next resync goes on
-                self.catch_up.defer(round_.deferred)
-                for name in round_.deferred:
+                left = overdue if round_.deferred is None else round_.deferred
+                self.catch_up.defer(left)
+                for name in left:
                     self.settled.forget(name)
         except Exception as exc:
             if round_.sender is None:  # not sending yet: the whole round failed

@@ -108,8 +108,9 @@ class Round:
         self.errors: dict[str, BaseException] = {}
         self.sender: Sender | None = None
         self.sends: list[Send] = []  # what `send` hands the sender
-        # Closed windows past the catch-up budget, per schedule: for the next round.
-        self.deferred: dict[str, list[tuple[datetime, ExpiryReason]]] = {}
+        # Closed windows this round did not record, per schedule: for the next round
+        # (past the catch-up budget, or its plan failed). None: the catch-up never ran.
+        self.deferred: dict[str, list[tuple[datetime, ExpiryReason]]] | None = None
         self.stopping = False
 
     async def run(
@@ -234,17 +235,21 @@ class Round:
         closed: list[Send] = []
         reasons: dict[tuple[str, str], ExpiryReason] = {}
         budget = CATCH_UP_SENDS
+        self.deferred = deferred = {}
         for name, fires in overdue.items():
             schedule = self.config.schedules.get(name)
-            if schedule is None or name in self.errors:
-                continue  # removed by a reload, or its plan fails (already reported)
+            if schedule is None:
+                continue  # removed by a reload
+            if name in self.errors:  # its plan fails (already reported): tried next round
+                deferred[name] = list(fires)
+                continue
             for done, (fire, reason) in enumerate(fires):
                 label = occurrence_label(fire)
                 closes = window_closes(schedule, label)
                 if closes is None:
                     continue
                 if budget <= 0:
-                    self.deferred[name] = list(fires[done:])
+                    deferred[name] = list(fires[done:])
                     self.hooks.catch_up_bounded(name, done, len(fires) - done, CATCH_UP_SENDS)
                     break
                 try:
@@ -258,6 +263,7 @@ class Round:
                     if not self.isolate_failures:
                         raise
                     self.errors[name] = exc
+                    deferred[name] = list(fires[done:])
                     break
                 kept = [s for s in before.sends if s.occurrence == label and s.key not in planning]
                 planning.update(send.key for send in kept)

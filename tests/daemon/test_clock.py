@@ -409,3 +409,27 @@ def test_metrics_drop_skip_reasons_and_schedules_that_are_gone() -> None:
     metrics.keep_only(["other"])
     assert value("smsops_plan_skipped", {"schedule": "daily", "reason": "excluded"}) is None
     assert value("smsops_plan_to_send", {"schedule": "daily"}) is None
+
+
+def test_closed_windows_a_failed_round_did_not_record_are_recorded_by_the_next(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, ledger = sent_on_the_22nd(tmp_path, sandbox)
+    now = [datetime(2026, 11, 26, 12, 0, tzinfo=UTC)]
+    later = Runner(config, ledger, {"OT": "jwt"}, Metrics(), clock=lambda: now[0])
+    real = round_module.plan_against
+    calls = [0]
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        if calls[0] == 3:  # the round's plan, the 22nd's window, then the 23rd's fails
+            raise OSError("the disk hiccuped")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(round_module, "plan_against", flaky)
+    asyncio.run(later.reconcile(None, "start"))
+    assert expired_days(ledger) == {}
+    now[0] += timedelta(minutes=1)
+    asyncio.run(later.reconcile(None, "resync"))
+    assert expired_days(ledger) == dict.fromkeys([*DOWN_DAYS, "2026-11-26T09:00:00Z"], 6)
+    ledger.close()
