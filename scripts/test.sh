@@ -36,7 +36,7 @@ lane() {
 }
 lane a soak rate_limit replicas &
 a=$!
-lane b postgres apply_throughput plan_scale cold_start &
+lane b postgres apply_throughput plan_scale cold_start catch_up &
 b=$!
 status=0
 wait "$a" || status=1
