@@ -34,14 +34,13 @@ from common import (
     arguments,
     free_port,
     interleaved,
-    phone,
     remove_ledger,
     section,
     table,
     write_audience,
 )
+from plan_scale import fill
 
-from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.sqlite import SqliteLedger
 
 DOWNTIMES = {"1 hour (baseline)": timedelta(hours=1), "1 day": timedelta(days=1)}
@@ -67,26 +66,8 @@ def ledger_sent_at(path: Path, occurrence: datetime, people: int) -> None:
     """A ledger whose newest occurrence of `s` is `occurrence`, every recipient sent."""
     remove_ledger(path)
     ledger = SqliteLedger(path)
-    label = occurrence.isoformat().replace("+00:00", "Z")
-    now = datetime.now(UTC)
     try:
-        for start in range(0, people, 10_000):
-            claimed = [
-                SendRecord.claim(
-                    "s",
-                    label,
-                    phone(i),
-                    provider="ot",
-                    template="t",
-                    text_hash="bench",
-                    segments=1,
-                    now=now,
-                    claimed_by="bench",
-                )
-                for i in range(start, min(people, start + 10_000))
-            ]
-            ledger.claim(claimed)
-            ledger.settle([r.settled(Status.SENT, now, message_id="m") for r in claimed])
+        fill(ledger, people, 1.0, occurrence.isoformat().replace("+00:00", "Z"))
     finally:
         ledger.close()
 

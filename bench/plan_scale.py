@@ -50,15 +50,18 @@ def ledger_with(path: Path, rows: int, share: float) -> Path:
     return path
 
 
-def fill(ledger: Ledger, rows: int, share: float) -> None:
-    """The first `share` of the audience (bench.common.phone numbering) sent, into `ledger`."""
+def fill(ledger: Ledger, rows: int, share: float, occurrence: str = "once") -> None:
+    """The first `share` of the audience (bench.common.phone numbering) sent, into `ledger`.
+
+    As schedule `s`'s `occurrence` (a fire time's label for a triggered schedule).
+    """
     now = datetime.now(UTC)
     done = int(rows * share)
     for start in range(0, done, 20_000):
         claimed = [
             SendRecord.claim(
                 "s",
-                "once",
+                occurrence,
                 phone(i),
                 provider="ot",
                 template="t",
