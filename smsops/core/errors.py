@@ -31,11 +31,11 @@ class Location:
 
 
 # What may be a phone number inside a message that quotes a config value (a
-# number pasted into `window:`, a contact's field): a `+` then digits, spaces,
-# dashes or brackets holding 7 digits or more (`+44 7400 123456`), or a bare
+# number pasted into `window:`, a contact's field): a `+` then digits, spaces, dots,
+# slashes, dashes or brackets holding 7 digits or more (`+44 7400 123456`), or a bare
 # run of 9 digits or more (limits, positions and dates in messages are shorter)
 # that is not part of a name or path (`backup_202611281314/a.yaml` stays whole).
-_NUMBER_LIKE = re.compile(r"\+\d(?:[ ()-]{0,2}\d){6,}(?!\d)|(?<![\w+/.])\d{9,}(?!\d)")
+_NUMBER_LIKE = re.compile(r"\+\d(?:[ ()./-]{0,2}\d){6,}(?!\d)|(?<![\w+/.])\d{9,}(?!\d)")
 
 
 def _masked(match: re.Match[str]) -> str:

@@ -444,3 +444,33 @@ def test_masking_leaves_paths_dates_and_limits_whole() -> None:
     ]
     for message in kept:
         assert Problem(Location(Path("f")), message).message == message
+
+
+def test_every_international_spelling_phonenumbers_makes_is_masked() -> None:
+    """The oracle: phonenumbers' own E.164 and international formats of real example numbers."""
+    import random
+
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    from smsops.core.errors import Location, Problem
+
+    rng = random.Random(7)
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+        if example is None:
+            continue
+        national = str(example.national_number)
+        if len(national) < 6:
+            continue  # too short to tell from a count in a message
+        # another number of the same shape: the last digits changed at random
+        tail = "".join(rng.choice("0123456789") for _ in range(3))
+        number = phonenumbers.parse(f"+{example.country_code}{national[:-3]}{tail}")
+        for style in (PhoneNumberFormat.E164, PhoneNumberFormat.INTERNATIONAL):
+            written = phonenumbers.format_number(number, style)
+            message = Problem(Location(Path("f")), f"window: '{written}' is not a duration").message
+            digits = "".join(c for c in message if c.isdigit())
+            assert str(number.national_number) not in digits, (region, written, message)
+            checked += 1
+    assert checked > 400
