@@ -1,4 +1,7 @@
-"""Links in the README and docs/ lead somewhere: files that exist, headings that exist.
+"""Links in the README, CONTRIBUTING.md and every page under docs/ lead somewhere.
+
+Each relative link must name a file that exists and, when it has one, a
+heading that exists there.
 
 docs/architecture.md points at modules; a module moved or renamed without
 updating it fails here.
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").rglob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Modules issue 13 creates in another part of the same change; drop each entry
 # once its module is merged (the test below then checks it like any other).
@@ -30,7 +33,7 @@ def _anchors(path: Path) -> set[str]:
     return {_slug(heading) for heading in headings}
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_relative_links_resolve(doc: Path) -> None:
     broken = []
     for target in LINK.findall(doc.read_text()):
@@ -43,7 +46,22 @@ def test_relative_links_resolve(doc: Path) -> None:
         missing_anchor = bool(anchor) and path.suffix == ".md" and anchor not in _anchors(path)
         if not path.exists() or missing_anchor:
             broken.append(target)
-    assert broken == [], f"{doc.name}: links to nothing: {broken}"
+    assert broken == [], f"{doc.relative_to(ROOT)}: links to nothing: {broken}"
+
+
+def test_every_page_is_linked_from_the_readme_or_a_page_it_links() -> None:
+    """No page of docs/ is an orphan a reader cannot reach from the README."""
+    reached, todo = set(), [ROOT / "README.md"]
+    while todo:
+        page = todo.pop()
+        if page in reached or not page.exists() or page.suffix != ".md":
+            continue
+        reached.add(page)
+        for target in LINK.findall(page.read_text()):
+            file = target.partition("#")[0]
+            if file and not re.match(r"^[a-z]+:", target):
+                todo.append((page.parent / file).resolve())
+    assert [d.relative_to(ROOT).as_posix() for d in DOCS if d not in reached] == []
 
 
 def test_architecture_links_every_layer_of_the_contract() -> None:
@@ -61,3 +79,4 @@ def test_slug() -> None:
     assert _slug("ProviderTemplate") == "providertemplate"
     assert _slug("How a plan becomes sends") == "how-a-plan-becomes-sends"
     assert _slug("type: aoc") == "type-aoc"
+

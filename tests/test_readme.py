@@ -1,7 +1,9 @@
-"""Every `$ smsops ...` example in the README runs as shown.
+"""Every `$ smsops ...` example in the README and docs/ runs as shown.
 
-Each ```console block of README.md (indented ones too) is read top to
-bottom. A line starting with `$ smsops` is a command; the lines after it, up
+Each ```console block (indented ones too) of README.md, then of every page
+under docs/ (in path order), then CONTRIBUTING.md is read top to bottom, as
+one sequence: the README's tour applies to the sandbox first, so the ledger
+pages can read what it wrote. A line starting with `$ smsops` is a command; the lines after it, up
 to the next `$` line, are what it shows. Other `$` lines (the benchmarks)
 are not run: they take minutes and are not smsops commands. The commands run
 in order, each in a fresh `python -m smsops` process, in one temporary copy
@@ -22,7 +24,7 @@ Matching rule for the shown lines (blank lines are ignored on both sides):
   there unless a `...` line separates them.
 
 Every command must exit 0, except those listed in `EXIT_CODES`, and none
-may print a traceback. Where the README shows a situation the examples
+may print a traceback. Where a page shows a situation the examples
 cannot produce on their own (uncertain rows, which take a timeout after
 sending), `SETUP` prepares it before the command, the way the README
 describes it arising.
@@ -48,6 +50,8 @@ from smsops.ledger.sqlite import SqliteLedger
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+# The order the examples run in: the README's tour writes the sandbox ledger the others read.
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md")), ROOT / "CONTRIBUTING.md"]
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>\S*)\s*$")
 PLACEHOLDER = re.compile(r"<[a-z-]+>")
 
@@ -85,7 +89,7 @@ SETUP: dict[str, Callable[[Path], None]] = {
 
 @dataclass
 class Example:
-    """One `$ smsops ...` command of the README and the lines it shows."""
+    """One `$ smsops ...` command of a page and the lines it shows."""
 
     line: int
     command: str
@@ -165,25 +169,30 @@ def run(command: str, workdir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_readme_has_examples_to_run() -> None:
-    found = examples(README.read_text())
-    commands = [example.command for example in found]
-    assert len(found) >= 10
-    assert "smsops validate examples/configs" in commands
-    assert any(command.startswith("smsops apply") for command in commands)
+def all_examples() -> list[tuple[Path, Example]]:
+    return [(page, example) for page in PAGES for example in examples(page.read_text())]
+
+
+def test_the_docs_have_examples_to_run() -> None:
+    tour = [example.command for example in examples(README.read_text())]
+    assert "smsops validate examples/configs" in tour
+    assert sum(command.startswith("smsops apply") for command in tour) == 2
+    commands = [example.command for _, example in all_examples()]
+    assert len(commands) >= 10
     assert any(command.startswith("smsops ledger resolve") for command in commands)
+    assert any(command.startswith("smsops ledger migrate") for command in commands)
     assert set(EXIT_CODES) <= set(commands)
     assert set(SETUP) <= set(commands)
 
 
-def test_every_readme_example_runs_as_shown(tmp_path: Path) -> None:
+def test_every_docs_example_runs_as_shown(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     problems: list[str] = []
-    for example in examples(README.read_text()):
+    for page, example in all_examples():
         if example.command in SETUP:
             SETUP[example.command](tmp_path)
         result = run(example.command, tmp_path)
-        where = f"README.md:{example.line}: $ {example.command}"
+        where = f"{page.relative_to(ROOT)}:{example.line}: $ {example.command}"
         expected = EXIT_CODES.get(example.command, 0)
         if result.returncode != expected:
             problems.append(f"{where}: exit {result.returncode}, expected {expected}")

@@ -1,4 +1,14 @@
-"""AOC programmable SMS: `apiKey`; POST /sms; bulk via comma-separated `to`."""
+"""AOC programmable SMS: `apiKey`; POST /sms; bulk via comma-separated `to`.
+
+The body carries `sender`, `to` (digits), `text`, `type` (`route`, or
+TRANS/PROMO/OTP from the template's category), `unicode: 1` exactly when the
+text needs UCS-2, `flash: 1`, and `templateId` + `custom` (in
+`provider_template.variables` order) for a provider template. Identical texts
+are sent in bulk (`to` comma-separated, up to `bulk_size`, at most
+`rate_limit` per request) and each `data[].messageId` is mapped back to its
+recipient; a recipient missing from the answer is uncertain, and a 5xx is
+uncertain (part of a bulk may be queued).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Opentact: `X-Auth-Token` (JWT); POST /rest/sms with `from`/`to` as numbers."""
+"""Opentact: `X-Auth-Token` (JWT); POST /rest/sms with `from`/`to` as numbers.
+
+`from` and `to` are JSON integers (the API validates "integer number"),
+beside `message`; the id is `payload.uuid`; a 403/404/500 answer's `message`
+and `fields` become the reason.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,13 @@
-"""SendWithSES: one `template-key` per SMS type; POST /send-sms, /send-otp, /verify-otp."""
+"""SendWithSES: one `template-key` per SMS type; POST /send-sms, /send-otp, /verify-otp.
+
+The `template-key` header is chosen by the template's category; `POST
+/send-sms` carries `sender_id`, `mobile` (E.164), `message`, and
+`origination_number` only for US recipients (a US recipient with no
+origination number is skipped before any request). Templates of category
+`otp` go to `POST /send-otp` (SendWithSES writes the OTP text itself from
+its own OTP template); `/verify-otp` requests are built too. SendWithSES
+returns no message id.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""Skycore: `x-api-key`; POST `action: sendsms` to the account's endpoint URL."""
+"""Skycore: `x-api-key`; POST `action: sendsms` to the account's endpoint URL.
+
+The body carries `action: sendsms`, `message-text`, `to`, `from`,
+`from-mask`, `campaign-ref`, `click-tracking`. Skycore's docs show `to` both
+with and without `+`: `number_format: plus` (default) or `digits`. `Failure`
+answers map `error-code`/`error-info` to a rejection; the id is
+`tracking-id`.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,14 @@
 """Twilio Programmable Messaging: HTTP Basic (Account SID : Auth Token); a form POST to
-`/2010-04-01/Accounts/{AccountSid}/Messages.json`; `201` with `sid`; errors `{code, message}`."""
+`/2010-04-01/Accounts/{AccountSid}/Messages.json`; `201` with `sid`; errors `{code, message}`.
+
+The form body (not JSON) carries `To` (E.164), `From` or
+`MessagingServiceSid` (the config gives exactly one of `from` and
+`messaging_service_sid`), `Body`, `StatusCallback` (an http(s) URL). `201` carries the id as
+`sid`; errors are `{code, message, more_info, status}` and become a rejection
+with Twilio's `code`; 429 (code 20429) and 503 are retryable, a 5xx otherwise
+uncertain. `apply --dry-run` shows the form under `form`, the `Authorization`
+header as `***` and the account SID in the URL as `***`.
+"""
 
 from __future__ import annotations
 
