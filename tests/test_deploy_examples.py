@@ -4,7 +4,7 @@
 manifest running several `smsops run` replicas on one PostgreSQL ledger. Each
 is checked by its own format's schema with no network (the compose-spec
 schema vendored in `tests/schemas/`, the Kubernetes schemas that
-`kubernetes-validate` ships), and then for what the README promises: the
+`kubernetes-validate` ships), and then for what docs/operations.md promises: the
 ledger URL and its password come from secrets (never a password in a file),
 the replicas wait for the first git sync instead of crash-looping, every
 secret the example config names reaches the smsops containers, and every

@@ -80,3 +80,16 @@ def test_slug() -> None:
     assert _slug("How a plan becomes sends") == "how-a-plan-becomes-sends"
     assert _slug("type: aoc") == "type-aoc"
 
+
+def test_no_citation_of_a_design_document_users_never_see() -> None:
+    """The design contract lives outside the repository: cite the repository's own docs."""
+    cited = re.compile(r"DESIGN(\.md)?\s*§")
+    places = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "pyproject.toml"]
+    for folder in ("smsops", "tests", "bench", "scripts", "docs", "examples"):
+        places += [
+            p
+            for p in (ROOT / folder).rglob("*")
+            if p.suffix in {".py", ".md", ".sh", ".yml", ".yaml", ".toml"}
+        ]
+    found = [p.relative_to(ROOT).as_posix() for p in places if cited.search(p.read_text())]
+    assert found == []

@@ -21,7 +21,7 @@ from smsops.core.terminal import printable
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits 1 like every other error (DESIGN §3).
+    """argparse, but a usage error exits 1 like every other error (docs/commands/README.md).
 
     argparse's own 2 is what `plan --detailed-exitcode` means by "sends
     pending": a typo in CI must never read as "this merge will send".

@@ -64,7 +64,7 @@ def _duration_schema(low: timedelta, high: timedelta) -> dict[str, Any]:
     }
 
 
-# The documented ranges (README, "Schedules": Bounds).
+# The documented ranges (docs/schedules.md, Bounds).
 WINDOW_RANGE = (timedelta(seconds=1), timedelta(days=31))
 INTERVAL_RANGE = (timedelta(seconds=1), timedelta(days=366))
 TIMEOUT_RANGE = (timedelta(milliseconds=100), timedelta(minutes=10))

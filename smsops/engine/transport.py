@@ -1,9 +1,9 @@
 """The HTTP transport of `apply`: httpx's transport contract over an aiohttp pool.
 
 httpx's own pool (httpcore) spends milliseconds of CPU per request once many
-are in flight (DESIGN §6; bench/apply_throughput.py), so apply sends through
-an `aiohttp.ClientSession` this transport owns, behind httpx's public
-`AsyncBaseTransport` (adapters build `httpx.Request`s, parse
+are in flight (docs/architecture.md, Measured choices; bench/apply_throughput.py),
+so apply sends through an `aiohttp.ClientSession` this transport owns, behind
+httpx's public `AsyncBaseTransport` (adapters build `httpx.Request`s, parse
 `httpx.Response`s; tests plug in `httpx.MockTransport` instead). Only public
 APIs of both libraries are used, so a minor release of either cannot break
 it silently (issue 13: it used to subclass httpx-aiohttp and replace its one

@@ -5,8 +5,9 @@ model (a `ProviderBase` with `type: Literal["<type>"]`), its adapter exported
 as `ADAPTER` (request building with its body encoding, response parsing,
 which headers are secret) and its sandbox emulator exported as `EMULATOR`.
 Adding a provider: that module plus its name below. Everything else — config
-validation, the JSON Schema, the sandbox routes, help texts, the README
-tables' check and the conformance test — is driven from this list.
+validation, the JSON Schema, the sandbox routes, help texts, the generated
+docs (docs/config.md, docs/providers.md) and the conformance test — is
+driven from this list.
 """
 
 from __future__ import annotations

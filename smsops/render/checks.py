@@ -25,7 +25,8 @@ PLACEHOLDER = "x"
 # Templates are single bodies with no loader: these would fail for every recipient.
 _LOADS = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 _FIX = (
-    "keep loops, repetition, padding and output within the bounds the README lists under Rendering"
+    "keep loops, repetition, padding and output within the bounds docs/security.md lists "
+    "(Render bounds)"
 )
 
 

@@ -25,7 +25,7 @@ every render is bounded (`smsops.render.limits`, `smsops.render.budget`):
 
 Only templates that use loops, filters, calls or operators pay for the
 guards: plain `{{ variable }}` templates compile to the same code as
-before (the README's Rendering paragraph gives the measured cost).
+before (docs/security.md, Render bounds, gives the measured cost).
 
 Over 250 lines on purpose: the environment, its code generator and the
 guards it compiles in are one mechanism; the pure checks and the numbers

@@ -4,7 +4,7 @@ naming the bound, within bounded time and memory, never a hang or a traceback.
 Every case runs the CLI in a fresh process capped at the harness's memory
 (`run_cli`), through `validate` and `plan` (and `render` where a recipient
 is skipped rather than the config refused). The bounds are in
-`smsops/render/limits.py` and the README's Rendering paragraph; the many
+`smsops/render/limits.py` and docs/security.md (Render bounds); the many
 smaller variants of each bomb are checked in-process by tests/render.
 """
 

@@ -59,7 +59,7 @@ def lifecycle(
     retryable: bool,
     resend: bool,
 ) -> bool:
-    """The send lifecycle as the README states it, written without the table."""
+    """The send lifecycle as docs/concepts.md states it, written without the table."""
     if operation is Operation.CLAIM:
         return (
             source is None

@@ -4,7 +4,7 @@
 a restart counts as missed) and `window_closes` (when one occurrence's
 window closes) are computed from our fire times with interval arithmetic.
 The oracle here walks croniter's fire times one by one and applies each
-rule as the README words it, with no shared code: a window closes at fire +
+rule as docs/concepts.md words it, with no shared code: a window closes at fire +
 window; a catch-up over (since, until] records the fires whose window closed
 in it, the newest `CLOSED_KEPT`; a restart counts the fires after the
 ledger's newest occurrence whose window closed by now, a week back at most.
