@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import selectors
 import socket
 import struct
 import threading
@@ -23,6 +24,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: smsops\r\n"
+
+
+def readable(sock: socket.socket) -> bool:
+    poll = select.poll()  # not select(): descriptors past 1,024
+    poll.register(sock, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 def status_of(sock: socket.socket) -> str:
@@ -46,7 +53,7 @@ def request_head(host: str, port: int, chunks: Iterator[bytes], timeout: float =
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         with contextlib.suppress(OSError):  # the server may stop reading and close first
             for chunk in chunks:
-                if select.select([sock], [], [], 0)[0]:
+                if readable(sock):
                     break  # answered already: the rest would only be dropped
                 sock.sendall(chunk)
         return status_of(sock)
@@ -99,24 +106,24 @@ class Flood:
         """Hold `connections` silent connections open, reopening each one the server closes."""
 
         def hold() -> None:
-            held = [s for s in (self._connect() for _ in range(connections)) if s is not None]
+            held = selectors.DefaultSelector()  # select() stops at descriptor 1,024
             while not self._stop.is_set():
-                ready = select.select(held, [], [], 0.05)[0] if held else []
-                for sock in ready:
-                    with contextlib.suppress(OSError):
-                        sock.recv(4096)
-                    sock.close()
-                    held.remove(sock)
-                    with self._lock:
-                        self.reopened += 1
-                while len(held) < connections and not self._stop.is_set():
+                while len(held.get_map()) < connections and not self._stop.is_set():
                     sock = self._connect()
                     if sock is None:
                         self._stop.wait(0.05)
                         break
-                    held.append(sock)
-            for sock in held:
-                sock.close()
+                    held.register(sock, selectors.EVENT_READ)
+                for key, _ in held.select(0.05):  # readable: the server closed it
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    held.unregister(sock)
+                    sock.close()
+                    with self._lock:
+                        self.reopened += 1
+            for key in list(held.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+            held.close()
 
         self._start(hold)
 
