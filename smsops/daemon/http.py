@@ -1,20 +1,24 @@
-"""Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus)."""
+"""Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus).
+
+Served behind the front door (`smsops.core.frontdoor`: connection cap, header
+limits, timeouts, bounded logging), with a connection cap that leaves file
+descriptors for every provider connection the config may open.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import socket
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from smsops.config.loader import Config
 from smsops.core.errors import UsageError
+from smsops.core.frontdoor import FrontDoor, Limits, fit_descriptors
 from smsops.daemon.service import Service
 
 
@@ -56,14 +60,6 @@ def build_app(service: Service) -> Starlette:
     )
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the service owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def listening_socket(host: str, port: int) -> socket.socket:
     """The HTTP socket, bound before anything else starts so a busy port is a clear error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -76,13 +72,26 @@ def listening_socket(host: str, port: int) -> socket.socket:
         ) from None
 
 
-def http_server(service: Service) -> _Server:
-    """The server; serve it with `serve(sockets=[listening_socket(...)])`."""
-    config = uvicorn.Config(
-        build_app(service),
-        log_level="warning",
-        log_config=None,  # its lines go through our handlers (see logs.setup_logging)
-        access_log=False,
-        lifespan="off",
+def outbound_connections(config: Config) -> int:
+    """The most provider connections run mode may hold at once under `config`.
+
+    A round pools its providers' `max_in_flight` connections (engine/apply.py)
+    and rounds of different schedules run at once, so: the sum over schedules.
+    """
+    return sum(
+        config.providers[name].max_in_flight
+        for schedule in config.schedules.values()
+        for name in schedule.providers
+        if name in config.providers
     )
-    return _Server(config)
+
+
+def http_server(service: Service, limits: Limits | None = None) -> FrontDoor:
+    """The server; serve it with `serve(sockets=[listening_socket(...)])`.
+
+    Raises the descriptor limit and sizes the connection cap to fit (a
+    UsageError when nothing fits).
+    """
+    wanted = limits or Limits()
+    fitted = fit_descriptors(wanted, outbound_connections(service.runner.config))
+    return FrontDoor(build_app(service), fitted)

@@ -60,10 +60,10 @@ def test_every_stderr_line_is_json_third_parties_and_job_errors_included(
     with running(tmp_path, tmp_path / "l.sqlite", env, prelude=PRELUDE) as daemon:
         host, port = daemon.base.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=2) as probe:
-            probe.sendall(b"NOT HTTP AT ALL\r\n\r\n")  # uvicorn: "Invalid HTTP request"
+            probe.sendall(b"NOT HTTP AT ALL\r\n\r\n")  # the front door's summary line
             probe.recv(1024)
         until(lambda: "job boom failed" in daemon.logs() and "skipped" in daemon.logs())
-        until(lambda: "Invalid HTTP request" in daemon.logs())
+        until(lambda: "turned away at the HTTP port: 400: 1" in daemon.logs())
         health = daemon.json("/healthz")
         errors = daemon.metric('smsops_job_errors_total{event="error",job="boom"}')
         time.sleep(0.1)
@@ -72,7 +72,7 @@ def test_every_stderr_line_is_json_third_parties_and_job_errors_included(
     lines = daemon.stderr.splitlines()
     entries = [json.loads(line) for line in lines]  # every line, or this raises
     by_logger = {entry["logger"] for entry in entries}
-    assert {"smsops.run", "apscheduler.scheduler", "uvicorn.error", "py.warnings"} <= by_logger
+    assert {"smsops.run", "apscheduler.scheduler", "smsops.http", "py.warnings"} <= by_logger
     messages = [entry["message"] for entry in entries]
     assert "job boom failed: RuntimeError: token *** for +44 74** ***450" in messages
     assert any("maximum number of running instances reached" in m for m in messages)
