@@ -21,7 +21,15 @@ from pydantic import Field
 
 from smsops.config.providers import Capabilities, ProviderBase
 from smsops.config.types import SecretRef, Text
-from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+from smsops.providers.base import (
+    Accepted,
+    Adapter,
+    Documented,
+    Message,
+    Rejected,
+    Uncertain,
+    digits,
+)
 from smsops.providers.emulation import Answer, EmulatedRequest, Emulator, Recorder
 
 ROUTES = {"transactional": "TRANS", "marketing": "PROMO", "otp": "OTP"}
@@ -55,6 +63,19 @@ class Aoc(ProviderBase):
 class AocAdapter(Adapter):
     config: Aoc
     secret_headers: ClassVar[frozenset[str]] = frozenset({"apikey"})
+    # The docs print the answer's shape with `"error": null`; a refusal fills `error`.
+    rejections: ClassVar[tuple[Documented, ...]] = (
+        Documented(
+            (400, 401),
+            {
+                "id": None,
+                "data": [],
+                "totalCount": 0,
+                "message": "Message Not Sent",
+                "error": "Invalid apiKey",
+            },
+        ),
+    )
 
     @property
     def batch_size(self) -> int:
@@ -79,28 +100,31 @@ class AocAdapter(Adapter):
             body["flash"] = 1
         return self.post("/sms", {"apiKey": self.secret(self.config.api_key)}, body)
 
-    def parse_body(
+    def partly_processed(self, messages: Sequence[Message]) -> bool:
+        return len(messages) > 1  # a failing server may have queued part of a bulk request
+
+    def accepted(
         self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
-    ) -> list[Result]:
-        if response.is_server_error:
-            # A failing server may have queued part of a bulk request already.
-            detail = body.get("error") or body.get("message") or "no detail"
-            return [Uncertain(f"HTTP {response.status_code}: {detail}")] * len(messages)
-        if body.get("error") or not response.is_success:
-            detail = body.get("error") or f"HTTP {response.status_code}"
-            message = f" ({body['message']})" if body.get("message") else ""
-            return [Rejected(f"AOC: {detail}{message}", code=str(response.status_code))] * len(
-                messages
-            )
+    ) -> list[Accepted | Uncertain] | None:
+        data = body.get("data")
+        if body.get("error") is not None or not isinstance(data, list):
+            return None
         ids = {
             str(item.get("recipient", "")).strip(): str(item["messageId"])
-            for item in body.get("data") or []
-            if isinstance(item, dict) and item.get("messageId")
+            for item in data
+            if isinstance(item, dict) and isinstance(item.get("messageId"), str | int)
         }
         return [_result(ids, digits(m.recipient)) for m in messages]
 
+    def refused(self, response: httpx.Response, body: dict[str, Any]) -> Rejected | None:
+        error = body.get("error")
+        if not error:
+            return None
+        message = f" ({body['message']})" if body.get("message") else ""
+        return Rejected(f"AOC: {error}{message}", code=str(response.status_code))
 
-def _result(ids: dict[str, str], recipient: str) -> Result:
+
+def _result(ids: dict[str, str], recipient: str) -> Accepted | Uncertain:
     if recipient in ids:
         return Accepted(message_id=ids[recipient])
     # Accepted as a whole but this number is not listed: it may or may not go out.

@@ -7,7 +7,10 @@ client, rate limits and retries; the adapter only speaks the wire format.
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,6 +79,30 @@ Result = Accepted | Rejected | Retryable | Uncertain
 
 
 @dataclass(frozen=True)
+class Documented:
+    """A rejection as the provider's docs print it: a sample body and the statuses it comes with.
+
+    The adapter's `refused` recognises its shape; the conformance suite replays
+    each sample under each status (rejected), under a 5xx (uncertain: a server
+    error may still have taken the request) and under a 2xx it is not
+    documented with (uncertain). Only a 2xx or a 4xx can be a rejection.
+    """
+
+    statuses: tuple[int, ...]
+    body: Mapping[str, Any]
+
+
+# The longest Retry-After read from an answer (a day): a run waits at most
+# `ApplyOptions.backoff_cap` (30 s) anyway, and a bound keeps `inf` or 10^12
+# seconds out of the time arithmetic (they overflowed it).
+RETRY_AFTER_CAP = 86400.0
+# A provider's answer is a small JSON object; deeper nesting is refused before
+# parsing (Python's parser recurses: 100,000 levels raised RecursionError).
+MAX_JSON_DEPTH = 64
+MAX_JSON_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
 class Adapter:
     """Base of every adapter: resolve secrets, encode bodies, classify HTTP outcomes."""
 
@@ -84,6 +111,12 @@ class Adapter:
     env: Mapping[str, str] = field(repr=False, default_factory=dict)
     # Lower-case names of the headers that carry secrets: `redacted` shows them as ***.
     secret_headers: ClassVar[frozenset[str]] = frozenset()
+    # Names of the body fields (JSON keys at any depth, form fields) and URL query
+    # parameters that carry secrets: `redacted` shows them as *** too.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # The rejections the provider's docs print: the only answers `parse` calls
+    # rejected (a 4xx is one whatever its body; see `_parse`).
+    rejections: ClassVar[tuple[Documented, ...]] = ()
     # How `post` encodes a body: a JSON object, or an x-www-form-urlencoded form.
     body_encoding: ClassVar[Literal["json", "form"]] = "json"
 
@@ -121,21 +154,58 @@ class Adapter:
         return [from_outside(result) for result in self._parse(response, messages)]
 
     def _parse(self, response: httpx.Response, messages: Sequence[Message]) -> list[Result]:
-        early = classify_status(response)
-        if early is not None:
-            return [early] * len(messages)
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return [unreadable(response)] * len(messages)
-        if not isinstance(body, dict):
-            return [unreadable(response)] * len(messages)
-        return self.parse_body(response, body, messages)
+        """The answer rule, for every provider: what may fail over is decided here only.
 
-    def parse_body(
+        429 and 503 are retryable (the provider says it did not take the
+        request), except a bulk request's 503 (part of it may be queued);
+        a 4xx is a rejection; a 2xx is what `accepted` reads, or a rejection
+        where the docs print one with that 2xx; everything else (a 5xx, a
+        1xx or 3xx, a 2xx that cannot be read as success) may have been
+        taken and is uncertain.
+        """
+        status = response.status_code
+        count = len(messages)
+        if status in (429, 503) and not (status == 503 and self.partly_processed(messages)):
+            wait = retry_after(response.headers.get("retry-after"))
+            return [Retryable(f"HTTP {status} from the provider", retry_after=wait)] * count
+        body = read_json(response)
+        if 200 <= status < 300:
+            if body is not None:
+                read = self.accepted(response, body, messages)
+                if read is not None:
+                    return list(read)
+                if any(status in documented.statuses for documented in self.rejections):
+                    refusal = self.refused(response, body)
+                    if refusal is not None:
+                        return [refusal] * count
+            return [Uncertain(f"HTTP {status} that cannot be read as success ({_gist(response)})")]
+        refusal = self.refused(response, body) if body is not None else None
+        if 400 <= status < 500:
+            return [
+                refusal or Rejected(f"HTTP {status} ({_gist(response)})", code=str(status))
+            ] * count
+        detail = refusal.reason if refusal is not None else _gist(response)
+        return [Uncertain(f"HTTP {status}, the request may have been taken: {detail}")] * count
+
+    def accepted(
         self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
-    ) -> list[Result]:
+    ) -> Sequence[Accepted | Uncertain] | None:
+        """One result per message from a 2xx JSON object, or None when it is no success answer."""
         raise NotImplementedError
+
+    def refused(
+        self, response: httpx.Response, body: dict[str, Any]
+    ) -> Rejected | Retryable | None:
+        """The provider's documented refusal read from `body` (see `rejections`), or None.
+
+        Called for a 4xx, for a 2xx a rejection is documented with, and for a
+        5xx only to word its (uncertain) reason.
+        """
+        return None
+
+    def partly_processed(self, messages: Sequence[Message]) -> bool:
+        """Whether a server error may have taken part of this request (a bulk one)."""
+        return False
 
     def secret(self, value: str) -> str:
         return envref.resolve(value, self.env, self.name)
@@ -163,6 +233,14 @@ class Adapter:
                 f"${{env:...}} references are filled in ({secrets.scrub(str(exc))}); "
                 "fix the variable's value"
             ) from None
+        for name, value in headers.items():
+            if _CONTROL.search(value):
+                # aiohttp refuses it once connected; said here, before anything leaves,
+                # naming the header only (its value is a secret)
+                raise ValueError(
+                    f"the value of the {name!r} header holds a line break or a control "
+                    "character; check the variable it is read from"
+                )
         if self.body_encoding == "form":
             return httpx.Request("POST", parsed, headers=headers, data=body)
         return httpx.Request("POST", parsed, headers=headers, json=body)
@@ -176,26 +254,58 @@ def _parsed(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-def classify_status(response: httpx.Response) -> Result | None:
-    """429 and 503 are retryable whatever the body says (honouring Retry-After)."""
-    if response.status_code in (429, 503):
-        return Retryable(
-            f"HTTP {response.status_code} from the provider",
-            retry_after=retry_after(response.headers.get("retry-after")),
-        )
-    return None
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A JSON body's nesting: its brackets once escapes and then strings are taken out.
+_ESCAPES = re.compile(rb"\\.", re.S)
+_STRINGS = re.compile(rb'"[^"]*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
-def unreadable(response: httpx.Response) -> Result:
-    """A body we cannot read: 2xx and 5xx may have been accepted, 4xx were not.
+def read_json(response: httpx.Response) -> dict[str, Any] | None:
+    """The body as a JSON object, or None; never raises (bounded in size and depth)."""
+    content = response.content
+    if len(content) > MAX_JSON_BYTES or _too_deep(content):
+        return None
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):  # bad JSON, bytes that are no UTF-8
+        return None
+    return body if isinstance(body, dict) else None
 
-    Scrubbed before it is cut: a cut through a secret would leave its start.
-    """
-    snippet = " ".join(secrets.scrub(response.text[:4096]).split())[:120] or "an empty body"
-    detail = f"HTTP {response.status_code} with an unreadable response ({snippet})"
-    if 400 <= response.status_code < 500:
-        return Rejected(detail, code=str(response.status_code))
-    return Uncertain(detail)
+
+def _too_deep(content: bytes) -> bool:
+    """Whether JSON `content` nests deeper than MAX_JSON_DEPTH (brackets in strings ignored)."""
+    if content.count(b"[") + content.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    bare = _STRINGS.sub(b"", _ESCAPES.sub(b"", content))
+    depth = 0
+    for match in _BRACKETS.finditer(bare):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
+def body_text(response: httpx.Response) -> str:
+    """The body as text, whatever its Content-Type claims: a charset that is no text
+    codec (`rot13`, `hex`, `bz2_codec`) or unknown is read as UTF-8, bad bytes replaced."""
+    encoding = response.charset_encoding or "utf-8"
+    try:
+        if not codecs.lookup(encoding)._is_text_encoding:
+            encoding = "utf-8"
+    except LookupError:
+        encoding = "utf-8"
+    try:
+        return response.content.decode(encoding, "replace")
+    except (LookupError, TypeError, ValueError):
+        return response.content.decode("utf-8", "replace")
+
+
+def _gist(response: httpx.Response) -> str:
+    """A short line of the body for a reason. Scrubbed before it is cut: a cut through a
+    secret would leave its start."""
+    snippet = " ".join(secrets.scrub(body_text(response)[:4096]).split())[:120]
+    return snippet or "an empty body"
 
 
 def from_outside(result: Result) -> Result:
@@ -227,18 +337,21 @@ def _outside_text(text: str) -> str:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), at most
+    RETRY_AFTER_CAP; None when it says nothing readable."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+            seconds = (when - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if math.isnan(seconds):
         return None
+    return min(max(0.0, seconds), RETRY_AFTER_CAP)
 
 
 def transport_error(error: httpx.TransportError) -> Result:

@@ -17,7 +17,15 @@ from pydantic import Field, field_validator
 
 from smsops.config.providers import ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
-from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+from smsops.providers.base import (
+    Accepted,
+    Adapter,
+    Documented,
+    Message,
+    Rejected,
+    Uncertain,
+    digits,
+)
 from smsops.providers.emulation import DIGITS, Answer, EmulatedRequest, Emulator, Recorder
 
 if TYPE_CHECKING:
@@ -46,6 +54,26 @@ class Opentact(ProviderBase):
 class OpentactAdapter(Adapter):
     config: Opentact
     secret_headers: ClassVar[frozenset[str]] = frozenset({"x-auth-token"})
+    # The docs also print this body under 500: a server error may have taken the
+    # request all the same, so there it is uncertain (the rule in `Adapter._parse`).
+    rejections: ClassVar[tuple[Documented, ...]] = (
+        Documented(
+            (403,),
+            {
+                "success": False,
+                "message": "string",
+                "status": 500,
+                "meta": "string",
+                "fields": {
+                    "params.to": {"message": "invalid integer number", "value": "qwerty123456789"}
+                },
+            },
+        ),
+        Documented(
+            (404,),
+            {"success": False, "status": 404, "message": "TNLease and SMSCampaign not found"},
+        ),
+    )
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:
         (message,) = messages
@@ -57,22 +85,23 @@ class OpentactAdapter(Adapter):
         }
         return self.post("/rest/sms", {"X-Auth-Token": self.secret(self.config.token)}, body)
 
-    def parse_body(
+    def accepted(
         self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
-    ) -> list[Result]:
+    ) -> list[Accepted | Uncertain] | None:
         payload = body.get("payload")
-        if body.get("success") is True and isinstance(payload, dict):
-            uuid = payload.get("uuid")
-            if uuid:
-                return [Accepted(message_id=str(uuid))]
-            return [Uncertain("Opentact said success without a payload.uuid")]
-        if body.get("success") is False:
-            return [
-                Rejected(
-                    _reason(response, body), code=str(body.get("status") or response.status_code)
-                )
-            ]
-        return [Uncertain(f"HTTP {response.status_code} without an Opentact success flag")]
+        if body.get("success") is not True or not isinstance(payload, dict):
+            return None
+        uuid = payload.get("uuid")
+        if uuid and isinstance(uuid, str):
+            return [Accepted(message_id=uuid)]
+        return [Uncertain("Opentact said success without a payload.uuid")]
+
+    def refused(self, response: httpx.Response, body: dict[str, Any]) -> Rejected | None:
+        if body.get("success") is not False:
+            return None
+        return Rejected(
+            _reason(response, body), code=str(body.get("status") or response.status_code)
+        )
 
 
 def _reason(response: httpx.Response, body: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from smsops.config.providers import Capabilities, Category, ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
 from smsops.core.skips import SkipReason
-from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result
+from smsops.providers.base import Accepted, Adapter, Documented, Message, Rejected, Uncertain
 from smsops.providers.emulation import E164, Answer, EmulatedRequest, Emulator, Recorder
 
 if TYPE_CHECKING:
@@ -65,6 +65,13 @@ class SendWithSES(ProviderBase):
 class SendWithSESAdapter(Adapter):
     config: SendWithSES
     secret_headers: ClassVar[frozenset[str]] = frozenset({"template-key"})
+    # The docs print the "Failed Response" without a status; the API answers 4xx with it.
+    rejections: ClassVar[tuple[Documented, ...]] = (
+        Documented(
+            (200, 400, 401, 404),
+            {"success": False, "message": "message details", "error": "error details"},
+        ),
+    )
 
     def skip_reason(self, region: str | None) -> tuple[SkipReason, str] | None:
         if region == US and not self.config.origination_number:
@@ -87,14 +94,19 @@ class SendWithSESAdapter(Adapter):
     def verify_otp(self, recipient: str, code: str) -> httpx.Request:
         return self.post("/verify-otp", self._headers("otp"), {"mobile": recipient, "otp": code})
 
-    def parse_body(
+    def accepted(
         self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
-    ) -> list[Result]:
-        if body.get("success") is True and response.is_success:
+    ) -> list[Accepted | Uncertain] | None:
+        if body.get("success") is True:  # the boolean: `"true"` is no documented answer
             return [Accepted(message_id=None)]  # SendWithSES returns no message id
+        return None
+
+    def refused(self, response: httpx.Response, body: dict[str, Any]) -> Rejected | None:
+        if body.get("success") is not False:
+            return None
         detail = "; ".join(str(body[k]) for k in ("message", "error") if body.get(k))
         reason = detail or f"HTTP {response.status_code} without success"
-        return [Rejected(reason, code=str(response.status_code))]
+        return Rejected(reason, code=str(response.status_code))
 
     def _headers(self, category: Category) -> dict[str, str]:
         key = getattr(self.config.template_keys, category)

@@ -18,7 +18,15 @@ from pydantic import Field, field_validator, model_validator
 
 from smsops.config.providers import Capabilities, ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
-from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Uncertain, digits
+from smsops.providers.base import (
+    Accepted,
+    Adapter,
+    Documented,
+    Message,
+    Rejected,
+    Uncertain,
+    digits,
+)
 from smsops.providers.emulation import DIGITS, Answer, EmulatedRequest, Emulator, Recorder
 
 if TYPE_CHECKING:
@@ -63,6 +71,14 @@ class Skycore(ProviderBase):
 class SkycoreAdapter(Adapter):
     config: Skycore
     secret_headers: ClassVar[frozenset[str]] = frozenset({"x-api-key"})
+    # The docs print the Failure answer without a status (`status` is "Failure" or "failure").
+    rejections: ClassVar[tuple[Documented, ...]] = (
+        Documented(
+            (200, 400),
+            {"status": "Failure", "error-code": "E111", "error-info": "Invalid Sender."},
+        ),
+        Documented((401,), {"status": "failure", "error-code": "E101", "error-info": "Invalid."}),
+    )
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:
         (message,) = messages
@@ -80,24 +96,22 @@ class SkycoreAdapter(Adapter):
         body["click-tracking"] = self.config.click_tracking
         return self.post("", {"x-api-key": self.secret(self.config.api_key)}, body)
 
-    def parse_body(
+    def accepted(
         self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
-    ) -> list[Result]:
-        status = str(body.get("status", "")).lower()
-        if status == "success":
-            tracking = body.get("tracking-id")
-            if not tracking:
-                return [Uncertain("Skycore said Success without a tracking-id")]
-            return [Accepted(message_id=str(tracking))]
-        if status == "failure":
-            code = body.get("error-code")
-            info = body.get("error-info") or "no error-info given"
-            return [Rejected(f"Skycore {code or 'error'}: {info}", code=code and str(code))]
-        if response.is_client_error:
-            return [
-                Rejected(f"HTTP {response.status_code}: {body}", code=str(response.status_code))
-            ]
-        return [Uncertain(f"HTTP {response.status_code} with no Skycore status")]
+    ) -> list[Accepted | Uncertain] | None:
+        if str(body.get("status", "")).lower() != "success":
+            return None
+        tracking = body.get("tracking-id")
+        if not tracking or not isinstance(tracking, str | int):
+            return [Uncertain("Skycore said Success without a tracking-id")]
+        return [Accepted(message_id=str(tracking))]
+
+    def refused(self, response: httpx.Response, body: dict[str, Any]) -> Rejected | None:
+        if str(body.get("status", "")).lower() != "failure":
+            return None
+        code = body.get("error-code")
+        info = body.get("error-info") or "no error-info given"
+        return Rejected(f"Skycore {code or 'error'}: {info}", code=code and str(code))
 
 
 async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:

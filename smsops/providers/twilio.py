@@ -25,7 +25,15 @@ from pydantic import Field, field_validator, model_validator
 from smsops.config.providers import ProviderBase
 from smsops.config.types import NumberText, SecretRef, Text
 from smsops.core import secrets
-from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result, Retryable, Uncertain
+from smsops.providers.base import (
+    Accepted,
+    Adapter,
+    Documented,
+    Message,
+    Rejected,
+    Retryable,
+    Uncertain,
+)
 from smsops.providers.emulation import E164, Answer, EmulatedRequest, Emulator, Recorder
 
 if TYPE_CHECKING:
@@ -66,6 +74,17 @@ class TwilioAdapter(Adapter):
     config: Twilio
     secret_headers: ClassVar[frozenset[str]] = frozenset({"authorization"})
     body_encoding: ClassVar[Literal["json", "form"]] = "form"
+    rejections: ClassVar[tuple[Documented, ...]] = (
+        Documented(
+            (400, 401, 404),
+            {
+                "code": 21211,
+                "message": "The 'To' number is not a valid phone number.",
+                "more_info": "https://www.twilio.com/docs/errors/21211",
+                "status": 400,
+            },
+        ),
+    )
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:
         (message,) = messages
@@ -85,20 +104,24 @@ class TwilioAdapter(Adapter):
         path = f"/2010-04-01/Accounts/{quote(sid, safe='*')}/Messages.json"
         return self.post(path, auth, body)
 
-    def parse_body(
+    def accepted(
         self, response: httpx.Response, body: dict[str, Any], messages: Sequence[Message]
-    ) -> list[Result]:
-        if response.is_success:
-            if body.get("sid"):
-                return [Accepted(message_id=str(body["sid"]))]
-            return [Uncertain(f"Twilio answered HTTP {response.status_code} without a sid")]
+    ) -> list[Accepted | Uncertain] | None:
+        sid = body.get("sid")
+        if sid and isinstance(sid, str):
+            return [Accepted(message_id=sid)]
+        return [Uncertain(f"Twilio answered HTTP {response.status_code} without a sid")]
+
+    def refused(
+        self, response: httpx.Response, body: dict[str, Any]
+    ) -> Rejected | Retryable | None:
         code = body.get("code")
-        reason = f"Twilio {code or 'error'}: {body.get('message') or response.status_code}"
-        if str(code) == str(TOO_MANY_REQUESTS):
-            return [Retryable(reason)]
-        if response.is_server_error:
-            return [Uncertain(f"HTTP {response.status_code}: {reason}")]
-        return [Rejected(reason, code=str(code or response.status_code))]
+        if code is None:
+            return None
+        reason = f"Twilio {code}: {body.get('message') or response.status_code}"
+        if str(code) == str(TOO_MANY_REQUESTS):  # not taken: the account's limit
+            return Retryable(reason)
+        return Rejected(reason, code=str(code))
 
 
 async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:

@@ -117,13 +117,15 @@ def test_adapters_stay_small() -> None:
     from pathlib import Path
 
     import smsops.providers as package
+    from smsops.providers.registry import PROVIDER_MODULES
 
-    for module in ("sendwithses", "skycore", "opentact", "aoc"):
+    # model, adapter, documented rejections (as data) and emulator: one small module
+    for module in PROVIDER_MODULES:
         text = (Path(package.__file__).parent / f"{module}.py").read_text()
         doc = importlib.import_module(f"smsops.providers.{module}").__doc__ or ""
         # The module docstring is the provider's page of docs/providers.md, not adapter code.
         lines = text.replace(doc, "", 1).splitlines()
-        assert len(lines) < 150, module
+        assert len(lines) < 200, module
 
 
 def test_registry_modules_hold_model_and_adapter_of_their_type() -> None:

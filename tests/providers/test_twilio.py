@@ -115,7 +115,7 @@ def answer(status: int, body: object, headers: dict[str, str] | None = None) -> 
         (answer(503, {"code": 20500}), Retryable("HTTP 503 from the provider")),
         (
             answer(500, {"code": 20500, "message": "Internal"}),
-            Uncertain("HTTP 500: Twilio 20500: Internal"),
+            Uncertain("HTTP 500, the request may have been taken: Twilio 20500: Internal"),
         ),
     ],
 )
