@@ -52,6 +52,7 @@ from smsops.providers.base import (
     Result,
     Retryable,
     Uncertain,
+    from_outside,
     transport_error,
 )
 from smsops.providers.redaction import masked, redacted
@@ -211,8 +212,8 @@ class Sender:
             recipients = [] if unmask else [send.message.recipient for send in unit]
             try:
                 request = adapter.build([send.message for send in unit])
-            except (ValueError, KeyError, TypeError) as exc:
-                reason = secrets.scrub(f"cannot build the request: {exc}")
+            except Exception as exc:  # shown, as `_send` would record it
+                reason = secrets.scrub(f"cannot build the request: {_described(exc)}")
                 yield masked({"error": reason, "sends": len(unit)}, recipients)
                 continue
             yield redacted(request, adapter.secret_headers, recipients)
@@ -245,44 +246,59 @@ class Sender:
             await self._deliver(unit)
 
     async def _deliver(self, unit: list[Send]) -> None:
-        """Pace, claim, send and settle one unit, failing over down the provider list."""
+        """Pace, claim, send and settle one unit, failing over down the provider list.
+
+        `records` holds the unit's claimed rows until each is settled. `_send`
+        turns whatever happens to a request into its result; should anything
+        else raise after a claim, the rows still held are settled `uncertain`
+        (a request may have left), never left `pending`, and the worker goes
+        on with the next unit.
+        """
         records: dict[str, SendRecord] = {}
         tries: dict[str, int] = {}
         remaining = unit
         providers = unit[0].providers
-        for index, provider in enumerate(providers):
-            lane = self.lane(provider)
-            failover: list[Send] = []
-            for chunk in _chunks(remaining, lane.batch):
-                if index == 0 and self.stopping:
-                    self.report.not_started += len(chunk)
-                    continue
-                claim: Claim | None = None
-                if index == 0:  # write-ahead: claimed once paced, right before the request
-                    chunk = await self._unless_closed(chunk, provider)
-                    if not chunk:
+        provider = providers[0]
+        try:
+            for index, provider in enumerate(providers):
+                lane = self.lane(provider)
+                failover: list[Send] = []
+                for chunk in _chunks(remaining, lane.batch):
+                    if index == 0 and self.stopping:
+                        self.report.not_started += len(chunk)
                         continue
-                    claim = self._claimer(provider, records)
-                asked = chunk
-                chunk, results = await self._attempt(lane, chunk, claim)
-                if index > 0:  # a failover whose window closed before its request went
-                    self._expire_unsent(asked, chunk, records, provider)
-                for send, (result, attempts) in zip(chunk, results, strict=True):
-                    tries[send.key] = tries.get(send.key, 0) + attempts
-                    certainly_not_taken = isinstance(result, Rejected | Retryable)
-                    closed = certainly_not_taken and self.windows.closed(send)
-                    # Stopping: no new requests; a retryable failure is retried next run.
-                    # A closed window: no request at all, not even to the next provider.
-                    more = index + 1 < len(providers) and not self.stopping and not closed
-                    if certainly_not_taken and more:
-                        failover.append(send)
-                        continue
-                    record = records[send.key]
-                    attempted = replace(record, attempts=record.attempts + tries[send.key])
-                    self._settle(send, attempted, provider, result, closed=closed)
-            remaining = failover
-            if not remaining:
-                return
+                    claim: Claim | None = None
+                    if index == 0:  # write-ahead: claimed once paced, right before the request
+                        chunk = await self._unless_closed(chunk, provider)
+                        if not chunk:
+                            continue
+                        claim = self._claimer(provider, records)
+                    asked = chunk
+                    chunk, results = await self._attempt(lane, chunk, claim)
+                    if index > 0:  # a failover whose window closed before its request went
+                        self._expire_unsent(asked, chunk, records, provider)
+                    for send, (result, attempts) in zip(chunk, results, strict=True):
+                        tries[send.key] = tries.get(send.key, 0) + attempts
+                        certainly_not_taken = isinstance(result, Rejected | Retryable)
+                        closed = certainly_not_taken and self.windows.closed(send)
+                        # Stopping: no new requests; a retryable failure is retried next run.
+                        # A closed window: no request at all, not even to the next provider.
+                        more = index + 1 < len(providers) and not self.stopping and not closed
+                        if certainly_not_taken and more:
+                            failover.append(send)
+                            continue
+                        record = records.pop(send.key)
+                        attempted = replace(record, attempts=record.attempts + tries[send.key])
+                        self._settle(send, attempted, provider, result, closed=closed)
+                remaining = failover
+                if not remaining:
+                    return
+        except Exception as exc:
+            why = f"the send stopped after its claim: {_described(exc)}"
+            by_key = {send.key: send for send in unit}
+            for key, record in list(records.items()):
+                self._settle(by_key[key], record, provider, from_outside(Uncertain(why)))
+            records.clear()
 
     def _claimer(self, provider: str, records: dict[str, SendRecord]) -> Claim:
         """A claim of sends for `provider`, its won rows kept in `records`: the sends won."""
@@ -313,7 +329,7 @@ class Sender:
         still_open, late = self.windows.split(won)
         for send in late:
             reason = ExpiryReason.SENDING
-            expired = records[send.key].settled(
+            expired = records.pop(send.key).settled(
                 Status.EXPIRED, datetime.now(UTC), error=reason.value
             )
             self.writes.settle(expired)
@@ -468,15 +484,22 @@ class Sender:
         sent = {send.key for send in went}
         for send in asked:
             if send.key not in sent and send.key in self.windows.closed_in_retry:
-                self._settle_expired(send, records[send.key], provider)
+                self._settle_expired(send, records.pop(send.key), provider)
 
     async def _send(self, lane: Lane, messages: list[Message]) -> list[Result]:
+        """Build, send and read one unit: whatever happens is its result, never an exception.
+
+        The one guard of the send path. An exception while building means
+        nothing left: rejected (`failed`; it may fail over). From the exchange
+        or the reading of its answer, the request may have left: uncertain.
+        Either way the other units and providers go on (issue 19: a hostile
+        answer used to end the whole round, its claimed rows left `pending`).
+        """
+        count = len(messages)
         try:
             request = lane.adapter.build(messages)
-        except (ValueError, KeyError, TypeError) as exc:
-            # e.g. int() quoting a resolved `${env:...}` value that is not a number
-            reason = secrets.scrub(f"cannot build the request: {exc}")
-            return [Rejected(reason)] * len(messages)
+        except Exception as exc:  # e.g. int() of a resolved `${env:...}` that is no number
+            return [from_outside(Rejected(f"cannot build the request: {_described(exc)}"))] * count
         request.extensions = {**request.extensions, "timeout": lane.timeout}
         assert self.http is not None
         self.in_flight += 1
@@ -485,10 +508,19 @@ class Sender:
             response.request = request
             await response.aread()
         except httpx.TransportError as exc:
-            return [transport_error(exc)] * len(messages)
+            return [transport_error(exc)] * count
+        except Exception as exc:
+            why = f"the request may have been received: sending it raised {_described(exc)}"
+            return [from_outside(Uncertain(why))] * count
         finally:
             self.in_flight -= 1
-        return lane.adapter.parse(response, messages)  # scrubbed of secrets (from_outside)
+        try:
+            return lane.adapter.parse(response, messages)  # scrubbed of secrets (from_outside)
+        except (
+            Exception
+        ) as exc:  # the contract says parse never raises; a bug must not stop a round
+            why = f"HTTP {response.status_code}, the answer could not be read: {_described(exc)}"
+            return [from_outside(Uncertain(why))] * count
 
     def _settle(
         self, send: Send, record: SendRecord, provider: str, result: Result, *, closed: bool = False
@@ -538,6 +570,12 @@ class Sender:
         self.report.expire(send, provider, reason)
         self.writes.settle(settled)
         self.on_settled(1)
+
+
+def _described(exc: BaseException) -> str:
+    """An exception as a reason: its text (the type's name when it has none) and its type."""
+    text = str(exc)
+    return f"{text} ({type(exc).__name__})" if text else type(exc).__name__
 
 
 def _chunks(items: list[Send], size: int) -> Iterator[list[Send]]:

@@ -172,13 +172,14 @@ class Adapter:
         if 200 <= status < 300:
             if body is not None:
                 read = self.accepted(response, body, messages)
-                if read is not None:
+                if read is not None and len(read) == count:
                     return list(read)
                 if any(status in documented.statuses for documented in self.rejections):
                     refusal = self.refused(response, body)
                     if refusal is not None:
                         return [refusal] * count
-            return [Uncertain(f"HTTP {status} that cannot be read as success ({_gist(response)})")]
+            reason = f"HTTP {status} that cannot be read as success ({_gist(response)})"
+            return [Uncertain(reason)] * count
         refusal = self.refused(response, body) if body is not None else None
         if 400 <= status < 500:
             return [

@@ -43,6 +43,8 @@ def _provider_endpoint(handler: Handler, state: SandboxState) -> Any:
             return JSONResponse({"error": f"injected HTTP {faults.status}"}, faults.status, headers)
         if faults.echo_every and number % faults.echo_every == 0:
             return await _echo(request, faults.echo_status)
+        if faults.raw_every and number % faults.raw_every == 0:
+            return Response(faults.raw_body.encode(), faults.raw_status, faults.raw_headers)
         seen = EmulatedRequest(
             headers={name.lower(): value for name, value in request.headers.items()},
             body=await request.body(),

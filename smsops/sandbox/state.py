@@ -30,6 +30,13 @@ class Faults:
     # whatever a client prints or stores of that answer must not carry its keys.
     echo_every: int = 0
     echo_status: int = 400
+    # Every Nth request is answered with exactly this status, these headers and this
+    # body (UTF-8), taking nothing: the hostile answers no emulator gives (a
+    # `Retry-After: inf`, a charset naming `rot13`, a body nested 100,000 deep).
+    raw_every: int = 0
+    raw_status: int = 200
+    raw_headers: dict[str, str] = field(default_factory=dict)
+    raw_body: str = ""
 
     def update(self, changes: dict[str, Any]) -> None:
         for name, value in changes.items():

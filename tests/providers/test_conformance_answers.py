@@ -178,3 +178,12 @@ def test_retry_after_is_finite_and_capped() -> None:
     assert retry_after("nan") is None
     assert retry_after("-3") == 0.0
     assert retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == RETRY_AFTER_CAP
+
+
+def test_every_message_of_a_bulk_request_gets_a_result(provider_type: str) -> None:
+    built = adapter(provider_type)
+    if built.batch_size == 1:
+        pytest.skip(f"{provider_type} sends one message per request")
+    for status, body in [(200, {"data": 5}), (200, b"[]"), (200, {}), (400, b""), (502, b"")]:
+        results = built.parse(answer(status, body), TWO)
+        assert len(results) == len(TWO), (status, body, results)

@@ -269,3 +269,30 @@ def test_busiest_second_counts_arrivals_in_any_one_second_window() -> None:
     assert busiest_second([]) == 0
     assert busiest_second([0.0, 0.5, 0.999, 1.0, 1.5]) == 3  # [0.5, 1.5) holds 0.5, 0.999, 1.0
     assert busiest_second([3.0, 1.0, 2.0]) == 1  # unsorted; a window is half-open
+
+
+def test_a_raw_answer_fault_answers_exactly_what_it_is_told(
+    sandbox: Sandbox, client: httpx.Client
+) -> None:
+    """Hostile answers no emulator gives: a status, headers and a body as bytes (issue 19)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    client.put(
+        sandbox.url + "/_sandbox/faults",
+        json={
+            "raw_every": 2,
+            "raw_status": 429,
+            "raw_headers": {
+                "Retry-After": "inf",
+                "Content-Type": "application/json; charset=rot13",
+            },
+            "raw_body": deep,
+        },
+    )
+    adapter = make_adapter("sky", base_url=sandbox.base_url("skycore"))
+    first, second = (client.send(adapter.build([UK])) for _ in range(2))
+    assert first.status_code == 200
+    assert second.status_code == 429
+    assert second.headers["retry-after"] == "inf"
+    assert second.headers["content-type"] == "application/json; charset=rot13"
+    assert second.content == deep.encode()
+    assert len(recorded(client, sandbox)) == 1  # the raw answer took nothing
