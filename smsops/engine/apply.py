@@ -216,7 +216,7 @@ class Sender:
                 reason = secrets.scrub(f"cannot build the request: {_described(exc)}")
                 yield masked({"error": reason, "sends": len(unit)}, recipients)
                 continue
-            yield redacted(request, adapter.secret_headers, recipients)
+            yield redacted(request, adapter, recipients)
 
     def stop(self) -> None:
         """Claim nothing more; what is in flight is finished and settled."""

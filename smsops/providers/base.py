@@ -303,10 +303,11 @@ def body_text(response: httpx.Response) -> str:
 
 
 def _gist(response: httpx.Response) -> str:
-    """A short line of the body for a reason. Scrubbed before it is cut: a cut through a
-    secret would leave its start."""
-    snippet = " ".join(secrets.scrub(body_text(response)[:4096]).split())[:120]
-    return snippet or "an empty body"
+    """The body as one line for a reason (`from_outside` cuts it to REASON_LIMIT).
+
+    Scrubbed before any cut: a cut through a secret would leave its start.
+    """
+    return " ".join(secrets.scrub(body_text(response)[:4096]).split()) or "an empty body"
 
 
 def from_outside(result: Result) -> Result:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from dataclasses import fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import ClassVar, Literal
 
 import httpx
 import pytest
 
-from smsops.config.providers import LABELS, Capabilities
+from smsops.config.providers import LABELS, Capabilities, ProviderBase
+from smsops.config.types import SecretRef, Text
 from smsops.core import secrets
 from smsops.core.phone import mask
 from smsops.providers.base import (
@@ -84,10 +86,7 @@ def exchange(
 def test_build_then_redact_shows_no_secret_and_no_full_number(provider_type: str) -> None:
     built = adapter(provider_type)
     request = built.build([UK])
-    for name, value in request.headers.items():
-        if any(secret in value for secret in secret_forms()) or name == "authorization":
-            assert name in built.secret_headers, f"header {name!r} carries a secret"
-    shown = json.dumps(redacted(request, built.secret_headers, [UK.recipient]))
+    shown = json.dumps(redacted(request, built, [UK.recipient]))
     for secret in secret_forms():
         assert secret not in shown
     assert not secrets.holds_secret(shown)
@@ -175,3 +174,101 @@ def test_every_capability_has_a_label_for_validation_errors(provider_type: str) 
     assert set(LABELS) == {feature.name for feature in fields(Capabilities)}
     lacking = model.capabilities.lacking(everything)
     assert len(lacking) == sum(not getattr(model.capabilities, f) for f in LABELS)
+
+
+# --- secret body fields (issue 19, 9) ----------------------------------------
+class Vonage(ProviderBase):
+    """A Vonage-style provider as the documented recipe would add it: credentials in the body."""
+
+    type: Literal["vonage"]
+    base_url: Text = "https://rest.nexmo.example.invalid"
+    api_key: SecretRef
+    api_secret: SecretRef
+
+
+@dataclass(frozen=True)
+class VonageAdapter(Adapter):
+    config: Vonage
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key", "api_secret"})
+
+    def build(self, messages: Sequence[Message]) -> httpx.Request:
+        (message,) = messages
+        body = {
+            "api_key": self.secret(self.config.api_key),
+            "api_secret": self.secret(self.config.api_secret),
+            "to": message.recipient.removeprefix("+"),
+            "from": "ACME",
+            "text": message.text,
+        }
+        return self.post("/sms/json", {}, body)
+
+
+@dataclass(frozen=True)
+class VonageFormAdapter(VonageAdapter):
+    body_encoding: ClassVar[Literal["json", "form"]] = "form"
+
+
+@dataclass(frozen=True)
+class VonageQueryAdapter(VonageAdapter):
+    """The credentials as URL query parameters, as Vonage's GET form takes them."""
+
+    def build(self, messages: Sequence[Message]) -> httpx.Request:
+        key, secret = self.secret(self.config.api_key), self.secret(self.config.api_secret)
+        body = {"to": messages[0].recipient.removeprefix("+"), "text": messages[0].text}
+        return self.post(f"/sms/json?api_key={key}&api_secret={secret}&from=ACME", {}, body)
+
+
+def body_fields(data: object, path: str = "") -> Iterator[tuple[str, str]]:
+    """(field name, value) of every leaf of a decoded JSON or form body."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, dict | list):
+                yield from body_fields(value, key)
+            else:
+                yield str(key), str(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from body_fields(item, path)
+
+
+def assert_secrets_named_and_hidden(built: Adapter, request: httpx.Request) -> None:
+    """Every header and body field carrying a secret is named by the contract and hidden."""
+    for name, value in request.headers.items():
+        if any(secret in value for secret in secret_forms()) or name == "authorization":
+            assert name in built.secret_headers, f"header {name!r} carries a secret"
+    raw = redacted(request, Adapter(name="raw", config=built.config), [])  # nothing declared
+    for name, value in body_fields({k: raw[k] for k in ("json", "form") if k in raw}):
+        if any(secret in value for secret in secret_forms()):
+            assert name in built.secret_fields, f"body field {name!r} carries a secret"
+    shown = json.dumps(redacted(request, built, [UK.recipient]))
+    for secret in secret_forms():
+        assert secret not in shown
+    assert not secrets.holds_secret(shown)
+
+
+def test_every_secret_header_and_body_field_is_named_by_its_provider(provider_type: str) -> None:
+    built = adapter(provider_type)
+    assert_secrets_named_and_hidden(built, built.build([UK]))
+
+
+@pytest.mark.parametrize("adapter_type", [VonageAdapter, VonageFormAdapter])
+def test_secret_body_fields_are_redacted(adapter_type: type[VonageAdapter]) -> None:
+    config = Vonage.model_validate(
+        {"type": "vonage", "api_key": "${env:TW_SID}", "api_secret": "${env:TW_TOKEN}"}
+    )
+    built = adapter_type(name="vonage", config=config, env=SECRETS)
+    request = built.build([UK])
+    assert SECRETS["TW_TOKEN"].encode() in request.content  # it is in the body...
+    assert_secrets_named_and_hidden(built, request)  # ...and shown as ***
+    shown = redacted(request, built, [UK.recipient])
+    body = shown.get("json") or shown.get("form")
+    assert (body["api_key"], body["api_secret"], body["from"]) == ("***", "***", "ACME")
+
+
+def test_secret_query_parameters_are_redacted() -> None:
+    config = Vonage.model_validate(
+        {"type": "vonage", "api_key": "${env:TW_SID}", "api_secret": "${env:TW_TOKEN}"}
+    )
+    built = VonageQueryAdapter(name="vonage", config=config, env=SECRETS)
+    shown = redacted(built.build([UK]), built, [UK.recipient])
+    assert shown["url"].endswith("/sms/json?api_key=***&api_secret=***&from=ACME")

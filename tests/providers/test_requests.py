@@ -71,7 +71,7 @@ def test_request_wire_format(variant: str, snapshot: SnapshotAssertion) -> None:
     name, changes, messages = VARIANTS[variant]
     adapter = make_adapter(name, **changes)
     request = adapter.build(messages)
-    shown = redacted(request, adapter.secret_headers)
+    shown = redacted(request, adapter)
     assert shown == snapshot
     # The real request carries the secret; nothing we show does.
     assert any(value in SECRETS.values() for value in request.headers.values())
@@ -81,8 +81,8 @@ def test_request_wire_format(variant: str, snapshot: SnapshotAssertion) -> None:
 def test_sendwithses_otp_send_and_verify(snapshot: SnapshotAssertion) -> None:
     adapter = make_adapter("ses")
     assert isinstance(adapter, SendWithSESAdapter)
-    send = redacted(adapter.send_otp("+447400123456", "GB"), adapter.secret_headers)
-    verify = redacted(adapter.verify_otp("+447400123456", "123456"), adapter.secret_headers)
+    send = redacted(adapter.send_otp("+447400123456", "GB"), adapter)
+    verify = redacted(adapter.verify_otp("+447400123456", "123456"), adapter)
     assert {"send": send, "verify": verify} == snapshot
 
 

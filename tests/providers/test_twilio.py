@@ -52,7 +52,7 @@ def test_a_messaging_service_replaces_from_and_a_status_callback_is_sent() -> No
 
 def test_redacted_hides_the_auth_header_the_sid_in_the_url_and_masks_the_number() -> None:
     adapter = make_adapter("tw")
-    shown = redacted(adapter.build([UK]), adapter.secret_headers, [UK.recipient])
+    shown = redacted(adapter.build([UK]), adapter, [UK.recipient])
     assert shown == {
         "method": "POST",
         "url": "https://api.twilio.com/2010-04-01/Accounts/***/Messages.json",
