@@ -115,6 +115,7 @@ class Sender:
         self.in_flight = 0  # requests on the wire now (for metrics)
         self.http: httpx.AsyncBaseTransport | None = None  # while run() runs
         self.writes = LedgerWrites(ledger, resend_uncertain=options.resend_uncertain)
+        self.failure: Exception | None = None  # raised once the workers are done (`_deliver`)
         self.windows = Windows(options.clock)
 
     def lane(self, name: str) -> Lane:
@@ -172,6 +173,8 @@ class Sender:
         try:
             async with self.transport or Transport(max_connections=connections) as self.http:
                 await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
+                if self.failure is not None:  # the round failed: loudly, its rows settled
+                    raise self.failure
         finally:
             self.http = None
 
@@ -249,10 +252,11 @@ class Sender:
         """Pace, claim, send and settle one unit, failing over down the provider list.
 
         `records` holds the unit's claimed rows until each is settled. `_send`
-        turns whatever happens to a request into its result; should anything
-        else raise after a claim, the rows still held are settled `uncertain`
-        (a request may have left), never left `pending`, and the worker goes
-        on with the next unit.
+        turns whatever happens to a request into its result, so no answer gets
+        here. Anything else that raises (a ledger driver's error, a bug) settles
+        the rows still held `uncertain` (a request may have left), never leaving
+        them `pending`; then the run claims nothing more, lets what is in flight
+        settle, and raises it (`_send_all`): a failure of smsops stays loud.
         """
         records: dict[str, SendRecord] = {}
         tries: dict[str, int] = {}
@@ -299,6 +303,9 @@ class Sender:
             for key, record in list(records.items()):
                 self._settle(by_key[key], record, provider, from_outside(Uncertain(why)))
             records.clear()
+            if self.failure is None:
+                self.failure = exc
+            self.stop()
 
     def _claimer(self, provider: str, records: dict[str, SendRecord]) -> Claim:
         """A claim of sends for `provider`, its won rows kept in `records`: the sends won."""

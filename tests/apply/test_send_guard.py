@@ -137,7 +137,8 @@ def test_reading_an_answer_that_raises_leaves_that_unit_uncertain(
 def test_an_exception_after_the_claim_outside_the_exchange_settles_the_claimed_rows(
     config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The backstop: a claimed row never stays `pending`, other units go on."""
+    """The backstop: no answer gets there, but a bug must neither leave a claimed row
+    `pending` nor pass silently: the row is settled, the run stops claiming and raises."""
 
     def throttle(request: httpx.Request) -> httpx.Response:
         if HOSTILE in request.content.decode():
@@ -148,8 +149,16 @@ def test_an_exception_after_the_claim_outside_the_exchange_settles_the_claimed_r
         raise OverflowError("date value out of range")
 
     monkeypatch.setattr(Windows, "open_at", broken)
-    report, ledger = apply(config_dir, throttle)
-    assert_one_unit_hit(ledger, report, Status.UNCERTAIN, "OverflowError")
+    config = load_project(config_dir)
+    ledger = MemoryLedger()
+    plan = make_plan(config, ledger, AT, lambda _: False, PlanOptions(keep_sends=True))
+    sender = Sender(config, ledger, ENV, FAST, transport=httpx.MockTransport(throttle))
+    with pytest.raises(OverflowError):
+        asyncio.run(sender.run(plan.sends))
+    hostile, _ = outcome(ledger)
+    assert hostile[HOSTILE][0] == Status.UNCERTAIN, hostile
+    assert "the send stopped after its claim: date value out of range" in str(hostile[HOSTILE][1])
+    assert Status.PENDING not in {r.status for r in ledger.records()}
 
 
 def test_a_header_value_with_a_line_break_fails_before_anything_leaves(
