@@ -7,7 +7,7 @@ text needs UCS-2, `flash: 1`, and `templateId` + `custom` (in
 are sent in bulk (`to` comma-separated, up to `bulk_size`, at most
 `rate_limit` per request) and each `data[].messageId` is mapped back to its
 recipient; a recipient missing from the answer is uncertain, and a 5xx is
-uncertain (part of a bulk may be queued).
+uncertain (part of a bulk may be queued), a bulk request's 503 included.
 """
 
 from __future__ import annotations

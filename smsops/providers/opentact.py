@@ -1,8 +1,9 @@
 """Opentact: `X-Auth-Token` (JWT); POST /rest/sms with `from`/`to` as numbers.
 
 `from` and `to` are JSON integers (the API validates "integer number"),
-beside `message`; the id is `payload.uuid`; a 403/404/500 answer's `message`
-and `fields` become the reason.
+beside `message`; the id is `payload.uuid`; a 403/404 answer's `message`
+and `fields` become the rejection's reason. The docs print the same body
+under 500 too: there it is uncertain (a server error may have taken it).
 """
 
 from __future__ import annotations

@@ -60,6 +60,9 @@ def provider_section(name: str, module: ModuleType) -> list[str]:
     emulator: Emulator = module.EMULATOR
     summary, body = _summary_and_body(module)
     secret = ", ".join(f"`{h}`" for h in sorted(adapter.secret_headers)) or "none"
+    secret_fields = ", ".join(f"`{f}`" for f in sorted(adapter.secret_fields)) or "none"
+    statuses = sorted({s for rejection in adapter.rejections for s in rejection.statuses})
+    rejections = ", ".join(str(s) for s in statuses) or "none"
     encoding = "a form (`application/x-www-form-urlencoded`)"
     encoding = "JSON" if adapter.body_encoding == "json" else encoding
     out = [f"## {name}", "", summary, ""]
@@ -72,6 +75,8 @@ def provider_section(name: str, module: ModuleType) -> list[str]:
         f"| supports | {_supports(adapter.config_model().capabilities)} |",
         f"| request body | {encoding} |",
         f"| secret headers (`***` in `apply --dry-run`) | {secret} |",
+        f"| secret body fields and query parameters (`***` too) | {secret_fields} |",
+        f"| documented rejections (may fail over), with HTTP | {rejections} |",
         f"| sandbox | `base_url: {SANDBOX}{emulator.base_path}`; serves {_routes(emulator)} |",
         f"| module | [`smsops/providers/{name}.py`](../smsops/providers/{name}.py) |",
     ]
