@@ -170,7 +170,13 @@ class Sender:
         # ~2,330/s without).
         try:
             async with self.transport or Transport(max_connections=connections) as self.http:
-                await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
+                # Every worker ends before the error of one goes on (it stops the others):
+                # the round then settles what is left claimed (`Round.send`).
+                done = await asyncio.gather(
+                    *(self._worker(queue) for _ in range(workers)), return_exceptions=True
+                )
+            if errors := [e for e in done if isinstance(e, BaseException)]:
+                raise errors[0]
         finally:
             self.http = None
 
@@ -242,7 +248,11 @@ class Sender:
             if self.stopping:
                 self.report.not_started += len(unit) + sum(len(u) for u in queue)
                 return
-            await self._deliver(unit)
+            try:
+                await self._deliver(unit)
+            except Exception:
+                self.stop()  # a bug: nothing more is claimed, what is in flight finishes
+                raise
 
     async def _deliver(self, unit: list[Send]) -> None:
         """Pace, claim, send and settle one unit, failing over down the provider list."""
