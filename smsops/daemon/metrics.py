@@ -81,6 +81,11 @@ class Metrics:
             ["schedule", "reason"],
             registry=r,
         )
+        self.takeovers = Counter(
+            "smsops_takeovers",
+            "Other runs whose lease this replica saw lapse (it then requested every round)",
+            registry=r,
+        )
         self.job_errors = Counter(
             "smsops_job_errors",
             "Scheduler jobs, daemon tasks and loop callbacks that raised (error) or could "
