@@ -36,7 +36,12 @@ from smsops.config.loader import Config
 from smsops.core import secrets
 from smsops.core.errors import LedgerError
 from smsops.core.expiry import ExpiryReason
-from smsops.engine.apply_report import ApplyReport as ApplyReport  # where callers find it
+from smsops.engine.apply_report import (
+    RETRYABLE,
+)  # where callers find it
+from smsops.engine.apply_report import (
+    ApplyReport as ApplyReport,
+)
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
 from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.ledger_writes import LedgerWrites
@@ -534,7 +539,7 @@ class Sender:
         if settled.error is not None:  # the ledger never stores a secret, whatever the path
             settled = replace(settled, error=secrets.scrub(settled.error))
         self.writes.settle(settled)
-        outcome = (provider, settled.status.value)
+        outcome = (provider, RETRYABLE if settled.retryable else settled.status.value)
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         self.on_settled(1)
 
