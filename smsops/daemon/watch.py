@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +50,12 @@ class PendingPastWindow(SmsopsError):
     """Rows of live runs still `pending` well after their window closed."""
 
 
+@dataclass(frozen=True)
+class Seen:
+    gone: set[str]  # runs newly judged gone
+    stuck: PendingPastWindow | None
+
+
 def watch_interval(lease: timedelta) -> float:
     """Seconds between looks at the leases: a fifth of the lease, 2 s at most."""
     return min(2.0, lease.total_seconds() / 5)
@@ -70,17 +77,23 @@ class Watch:
         self.gone: set[str] | None = None  # runs judged gone at the last look (None: no look yet)
         self.swept = time.monotonic()  # the directories were swept at start
 
-    def look(self, now: datetime) -> None:
+    def look(self, now: datetime) -> Seen:
+        """Read the leases and the pending rows (a worker thread: it waits on the ledger)."""
         leases = self.ledger.leases()
         gone = gone_runs(leases, now)
         new = gone - self.gone if self.gone is not None else set()
         self.gone = gone
-        if new:
-            self.takeover(new)
-        self.stuck(self.pending_past_window(now))
+        stuck = self.pending_past_window(now)
         if time.monotonic() - self.swept >= SWEEP_AFTER:
             self.swept = time.monotonic()
             sweep_dead(self.cache_dir)
+        return Seen(new, stuck)
+
+    def react(self, seen: Seen) -> None:
+        """What a look found, acted on (on the event loop: it requests rounds)."""
+        if seen.gone:
+            self.takeover(seen.gone)
+        self.stuck(seen.stuck)
 
     def pending_past_window(self, now: datetime) -> PendingPastWindow | None:
         """The live runs' rows pending past their window (with the margin), as one error."""
@@ -122,10 +135,11 @@ async def watching(watch: Watch, stopped: asyncio.Event, interval: float) -> Non
         if stopped.is_set():
             return
         try:
-            await own_thread(lambda: watch.look(datetime.now(UTC)), "smsops-watch")
+            seen = await own_thread(lambda: watch.look(datetime.now(UTC)), "smsops-watch")
         except Exception as exc:  # the ledger out of reach: /readyz says so; look again
             if not failing:
                 log.warning("cannot look at the leases: %s", type(exc).__name__)
             failing = True
         else:
             failing = False
+            watch.react(seen)

@@ -78,15 +78,15 @@ def test_a_lapsed_lease_is_taken_over_at_the_next_look_not_the_next_resync(
 
         watch = Watch(ledger, lambda: runner.config, takeover, runner.stuck)
         end = now - GRACE - timedelta(seconds=1)  # (the round judges by the real clock)
-        watch.look(end - GRACE)  # the first look only learns who is gone already
-        watch.look(end - timedelta(seconds=1))  # alive: nothing
+        watch.react(watch.look(end - GRACE))  # the first look only learns who is gone already
+        watch.react(watch.look(end - timedelta(seconds=1)))  # alive: nothing
         assert taken == []
         ledger.renew_lease(end, end, dead)  # killed: its lease ends (here, at once)
-        watch.look(end + GRACE / 2)  # within the grace: it may still renew
+        watch.react(watch.look(end + GRACE / 2))  # within the grace: it may still renew
         assert taken == []
-        watch.look(now)
+        watch.react(watch.look(now))
         assert taken == [{dead}]
-        watch.look(now)  # said once
+        watch.react(watch.look(now))  # said once
         assert taken == [{dead}]
         await runner.idle()
 
@@ -111,14 +111,14 @@ def test_a_claim_of_a_live_run_pending_past_its_window_keeps_healthz_degraded(
         ledger, just.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"), this_run(), NUMBERS[1]
     )
     watch = Watch(ledger, lambda: runner.config, runner.takeover, runner.stuck)
-    watch.look(now)
+    watch.react(watch.look(now))
     assert runner.jobs.errors[STUCK_JOB].startswith(
         "1 sends claimed by a live run are still pending past their window (schedules: daily)"
     )
-    watch.look(now)  # still so: still degraded
+    watch.react(watch.look(now))  # still so: still degraded
     assert STUCK_JOB in runner.jobs.errors
     ledger.settle([stuck.settled(Status.SENT, now, message_id="m")])
-    watch.look(now)
+    watch.react(watch.look(now))
     assert STUCK_JOB not in runner.jobs.errors
 
 
@@ -135,10 +135,10 @@ def test_a_dead_processs_snapshot_directory_is_swept_while_running(
     os.utime(dead, (old, old))
     runner, _ = runner_at(project(tmp_path, sandbox), ledger, datetime.now(UTC))
     watch = Watch(ledger, lambda: runner.config, runner.takeover, runner.stuck, cache)
-    watch.look(datetime.now(UTC))
+    watch.react(watch.look(datetime.now(UTC)))
     assert dead.exists()  # swept every SWEEP_AFTER seconds, not at every look
     watch.swept -= snapshot_dirs.SWEEP_AFTER
-    watch.look(datetime.now(UTC))
+    watch.react(watch.look(datetime.now(UTC)))
     assert not dead.exists()
     assert mine.exists()  # a live process's (its lock is held) stays
     snapshot_dirs.remove_run(mine, lock, os.getpid())
