@@ -63,6 +63,7 @@ def retry_pauses() -> tuple[float, ...]:
     more = max(0, math.ceil((longest - sum(RETRY_PAUSES)) / step)) if step > 0 else 0
     return RETRY_PAUSES + (step,) * more
 
+
 _R = TypeVar("_R")
 
 # Records a sender waits on, and the future that answers it with those written.

@@ -126,8 +126,10 @@ def test_an_outage_as_long_as_the_lease_leaves_no_sent_message_uncertain(
 
             def accepted_have_rows() -> bool:
                 ledger = rows(direct)
-                return all(ledger.get(m["recipient"]) is not Status.PENDING
-                           for m in sandbox.state.snapshot())
+                return all(
+                    ledger.get(m["recipient"]) is not Status.PENDING
+                    for m in sandbox.state.snapshot()
+                )
 
             until(accepted_have_rows, seconds=40)
         accepted = {m["recipient"] for m in sandbox.state.snapshot()}
