@@ -36,7 +36,7 @@ lane() {
 }
 lane a soak rate_limit replicas frontdoor &
 a=$!
-lane b postgres apply_throughput plan_scale cold_start catch_up &
+lane b postgres apply_throughput plan_scale cold_start catch_up takeover &
 b=$!
 status=0
 wait "$a" || status=1

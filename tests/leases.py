@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from smsops.ledger.open import open_ledger
+from smsops.ledger.runs import judging_grace, lease_length
 
 # The lease killed test processes take: their rows are stale a second after the kill.
 SHORT_LEASE = "1"
@@ -17,9 +18,11 @@ def short_lease_env() -> dict[str, str]:
     return {**os.environ, "SMSOPS_LEASE": SHORT_LEASE}
 
 
-def wait_for_lapsed_leases(location: str, timeout: float = 10.0, pid: int | None = None) -> None:
+def wait_for_lapsed_leases(location: str, timeout: float = 20.0, pid: int | None = None) -> None:
     """Until every run registered in the ledger (or the runs of process `pid`) has no lease
-    left; read-only, so it registers none."""
+    left, and this process's judging grace has passed since (a run judged here may renew
+    within it: ledger/runs.py); read-only, so it registers none."""
+    grace = judging_grace(lease_length())
     deadline = time.monotonic() + timeout
     while True:
         ledger = open_ledger(location, readonly=True)
@@ -29,7 +32,7 @@ def wait_for_lapsed_leases(location: str, timeout: float = 10.0, pid: int | None
             ledger.close()
         if pid is not None:
             leases = {run: end for run, end in leases.items() if f":{pid}:" in run}
-        if all(end < datetime.now(UTC) for end in leases.values()):
+        if all(end + grace < datetime.now(UTC) for end in leases.values()):
             return
         assert time.monotonic() < deadline, f"leases still held after {timeout} s: {leases}"
         time.sleep(0.1)

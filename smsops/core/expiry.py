@@ -20,6 +20,10 @@ class ExpiryReason(StrEnum):
     # Its provider's `rate_limit` had no room for it before the window's close:
     # recorded when that is known (at its turn for the pace), never sent late.
     PACE = "window closes before the provider's rate_limit has room for it"
+    # Another run (a replica, or this process before a restart) claimed part of
+    # the occurrence and stopped mid-round: killed, or cut off from the ledger;
+    # no run resumed the rest before the window closed.
+    STOPPED = "window closed after the run sending it stopped mid-round"
     # No round reached it before the window closed: smsops was not running,
     # or the schedule's previous round was still sending.
     NOT_REACHED = (

@@ -8,7 +8,10 @@ See `smsops.core.snapshots` for what is kept in them and why:
 
 A process killed before its exit cleanup leaves its `run-*` directory; the
 next process that opens the cache directory removes it once its lock is
-free (the kernel drops a flock with its process) and it is a minute old.
+free (the kernel drops a flock with its process) and it is a minute old,
+and a long-running one (`smsops run`) sweeps again every `SWEEP_AFTER`
+seconds (`sweep_dead`): a replica killed beside a live one leaves nothing
+for longer than that.
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ def run_directory(directory: Path | None) -> tuple[Path, int | None]:
     except OSError as exc:
         raise CacheUnusable(home, exc.strerror or str(exc)) from None
     return run, lock
+
+
+def sweep_dead(directory: Path | None) -> None:
+    """Remove the run directories of dead processes under `directory` (a cache directory).
+
+    Nothing to do without one (each process's temporary directory is its
+    own) or before any process made `snapshots/` there; a home that is not
+    private is left alone (`run_directory` refuses it at the next start).
+    """
+    if directory is None:
+        return
+    home = directory / "snapshots"
+    with contextlib.suppress(OSError, CacheUnusable):
+        _check_private(home)
+        _sweep(home)
 
 
 def _check_private(home: Path) -> None:

@@ -3,7 +3,8 @@
 A schedule's round records as `expired` the sends still missing from the
 windows that closed since its previous plan (`Round.run(overdue=...)`): a
 fire that came while that schedule's previous round was still sending, or
-while it was held, or while smsops was not running. An occurrence the
+while it was held, or while smsops was not running, or one whose run (a
+replica, the process before a restart) stopped mid-round. An occurrence the
 previous round left complete is not planned again.
 
 After a restart (or on a replica's first round of a schedule) nothing is
@@ -103,7 +104,7 @@ class CatchUp:
             else:
                 done = self.complete.get(name, set())
                 fires = [
-                    (fire, ExpiryReason.NOT_REACHED if fire > since else ExpiryReason.SENDING)
+                    (fire, self._unreached(name, fire) if fire > since else ExpiryReason.SENDING)
                     for fire in closed_between(schedule, since, now)
                     if fire > since or occurrence_label(fire) not in done
                 ]
@@ -141,9 +142,22 @@ class CatchUp:
             if missed:
                 self.missed[name] = missed
         return [
-            (fire, ExpiryReason.SENDING if fire <= newest else ExpiryReason.NOT_REACHED)
+            (fire, self._unreached(name, fire) if fire <= newest else ExpiryReason.NOT_REACHED)
             for fire in closed_between(schedule, max(newest, now - LOOKBACK), now)
         ]
+
+    def _unreached(self, name: str, fire: datetime) -> ExpiryReason:
+        """Why a closed occurrence this process never planned is incomplete.
+
+        Rows of it in the ledger: another run claimed part of it and stopped
+        mid-round (a live one holds the schedule's round until it is done).
+        None: no run reached it.
+        """
+        label = occurrence_label(fire)
+        after = occurrence_label(fire + timedelta(seconds=1))
+        if self.ledger.newest_occurrence(name, after) == label:
+            return ExpiryReason.STOPPED
+        return ExpiryReason.NOT_REACHED
 
     def _newest_fire(self, name: str, now: datetime) -> datetime | None:
         """The newest fire time up to `now` the ledger holds rows of, for `name`.

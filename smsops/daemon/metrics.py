@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from smsops.engine.apply import ApplyReport
+from smsops.engine.apply_report import RETRYABLE
 from smsops.engine.plan import Plan
 
 
@@ -16,8 +17,16 @@ class Metrics:
         r = self.registry
         self.sends = Counter(
             "smsops_sends",
-            "Sends settled, by provider and status",
+            "Sends settled, by provider and the status the ledger keeps (a retryable failure "
+            "is not one: see smsops_sends_retryable)",
             ["provider", "status"],
+            registry=r,
+        )
+        self.retryable = Counter(
+            "smsops_sends_retryable",
+            "Sends out of retries that the provider did not take: recorded failed for a later "
+            "round to claim again while the window is open",
+            ["provider"],
             registry=r,
         )
         self.segments = Counter("smsops_segments", "Segments sent", registry=r)
@@ -81,6 +90,11 @@ class Metrics:
             ["schedule", "reason"],
             registry=r,
         )
+        self.takeovers = Counter(
+            "smsops_takeovers",
+            "Other runs whose lease this replica saw lapse (it then requested every round)",
+            registry=r,
+        )
         self.job_errors = Counter(
             "smsops_job_errors",
             "Scheduler jobs, daemon tasks and loop callbacks that raised (error) or could "
@@ -110,7 +124,10 @@ class Metrics:
 
     def observe_report(self, report: ApplyReport) -> None:
         for (provider, status), count in report.outcomes.items():
-            self.sends.labels(provider, status).inc(count)
+            if status == RETRYABLE:  # not final: counted when a later round settles it
+                self.retryable.labels(provider).inc(count)
+            else:
+                self.sends.labels(provider, status).inc(count)
         self.segments.inc(report.segments)
         for currency, amount in report.cost.items():
             self.cost.labels(currency).inc(amount)

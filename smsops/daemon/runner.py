@@ -34,6 +34,7 @@ from smsops.daemon.round_lock import round_lock
 from smsops.daemon.round_log import log_report
 from smsops.daemon.rounds import Rounds
 from smsops.daemon.settled import Settled
+from smsops.daemon.watch import STUCK_JOB
 from smsops.engine.apply import ApplyReport
 from smsops.engine.clock import Clock
 from smsops.engine.lanes import Lanes
@@ -139,6 +140,31 @@ class Runner:
             why,
             extra={"schedule": name, "trigger": why},
         )
+
+    def takeover(self, runs: set[str]) -> None:
+        """Other runs' leases lapsed (`watch`): a round of every schedule now, not at the resync.
+
+        Their claims are marked `uncertain` by that round and what they left
+        unsent goes out while its window is open; every memo of a settled
+        schedule is void (a dead run's claims were counted as in flight).
+        """
+        for run in sorted(runs):
+            log.warning(
+                "run %s lost its lease: resuming what it left unsent in open windows",
+                run,
+                extra={"run": run},
+            )
+        self.metrics.takeovers.inc(len(runs))
+        for name in self.config.schedules:
+            self.settled.forget(name)
+        self.request(None, "takeover")
+
+    def stuck(self, error: BaseException | None) -> None:
+        """Rows of live runs pending past their window (`watch`): `/healthz` degraded until none."""
+        if error is None:
+            self.jobs.succeeded(STUCK_JOB)
+        elif self.jobs.errors.get(STUCK_JOB) != self.describe(error):  # said once per change
+            self.job_failed(STUCK_JOB, error)
 
     def job_failed(self, job: str, error: BaseException) -> None:
         """Anything the daemon runs that raised: one masked line, a metric, `/healthz` degraded."""

@@ -39,7 +39,9 @@ from smsops.daemon.failures import guarded
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
 from smsops.daemon.threads import OneAtATime, own_thread
+from smsops.daemon.watch import Watch, watch_interval, watching
 from smsops.ledger.base import Ledger
+from smsops.ledger.runs import lease_length
 from smsops.schedule.triggers import RESYNC, trigger_for
 
 log = logging.getLogger("smsops.run")
@@ -86,6 +88,7 @@ class Service:
 
         self.root, self.load, self.ledger, self.runner = root, load, ledger, runner
         self.metrics, self.poll = metrics, poll
+        self.look_every = watch_interval(lease_length())  # leases, stuck claims (see watch)
         self.read = files_read(root)  # what the config read at the last load
         self.health = Health(generation=1, fingerprint=fingerprint(root, self.read))
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -239,7 +242,19 @@ class Service:
         self.scheduler.add_listener(self.job_event, events)
         self.scheduler.start()
         self.install_jobs()
-        tasks = [guarded("config-watch", self.watch(), self.runner.job_failed)]
+        look = Watch(
+            self.ledger,
+            lambda: self.runner.config,
+            self.runner.takeover,
+            self.runner.stuck,
+            self.runner.cache_dir,
+        )
+        tasks = [
+            guarded("config-watch", self.watch(), self.runner.job_failed),
+            guarded(
+                "lease-watch", watching(look, self.stopped, self.look_every), self.runner.job_failed
+            ),
+        ]
         self.runner.request(None, "start")
         await self.stopped.wait()
         self.scheduler.shutdown(wait=False)

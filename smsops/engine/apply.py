@@ -36,7 +36,12 @@ from smsops.config.loader import Config
 from smsops.core import secrets
 from smsops.core.errors import LedgerError
 from smsops.core.expiry import ExpiryReason
-from smsops.engine.apply_report import ApplyReport as ApplyReport  # where callers find it
+from smsops.engine.apply_report import (
+    RETRYABLE,
+)  # where callers find it
+from smsops.engine.apply_report import (
+    ApplyReport as ApplyReport,
+)
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
 from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.ledger_writes import LedgerWrites
@@ -172,9 +177,15 @@ class Sender:
         # ~2,330/s without).
         try:
             async with self.transport or Transport(max_connections=connections) as self.http:
-                await asyncio.gather(*(self._worker(queue) for _ in range(workers)))
-                if self.failure is not None:  # the round failed: loudly, its rows settled
-                    raise self.failure
+                # Every worker ends before the error of one goes on (it stops the others):
+                # the round then settles what is left claimed (`Round.send`).
+                done = await asyncio.gather(
+                    *(self._worker(queue) for _ in range(workers)), return_exceptions=True
+                )
+            if self.failure is not None:  # the round failed: loudly, its rows settled
+                raise self.failure
+            if errors := [e for e in done if isinstance(e, BaseException)]:
+                raise errors[0]
         finally:
             self.http = None
 
@@ -246,7 +257,11 @@ class Sender:
             if self.stopping:
                 self.report.not_started += len(unit) + sum(len(u) for u in queue)
                 return
-            await self._deliver(unit)
+            try:
+                await self._deliver(unit)
+            except Exception:
+                self.stop()  # a bug: nothing more is claimed, what is in flight finishes
+                raise
 
     async def _deliver(self, unit: list[Send]) -> None:
         """Pace, claim, send and settle one unit, failing over down the provider list.
@@ -563,7 +578,7 @@ class Sender:
         if settled.error is not None:  # the ledger never stores a secret, whatever the path
             settled = replace(settled, error=secrets.scrub(settled.error))
         self.writes.settle(settled)
-        outcome = (provider, settled.status.value)
+        outcome = (provider, RETRYABLE if settled.retryable else settled.status.value)
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         self.on_settled(1)
 

@@ -14,6 +14,9 @@ from smsops.engine.plan import Send
 from smsops.ledger.base import Status
 
 PROBLEMS_KEPT = 20
+# The outcome of a failure the provider says it did not take (`failed`, retryable):
+# not final, a later round claims it again while its window is open.
+RETRYABLE = "failed_retryable"
 
 
 @dataclass
@@ -28,7 +31,8 @@ class ApplyReport:
     taken: int = 0
     not_started: int = 0  # left when stopping (SIGINT/SIGTERM): still to send
     retries: int = 0  # requests repeated after a retryable result
-    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)  # (provider, status)
+    # (provider, status as the ledger records it, or RETRYABLE: not final yet)
+    outcomes: dict[tuple[str, str], int] = field(default_factory=dict)
     segments: int = 0
     cost: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # first failures, numbers masked

@@ -23,7 +23,8 @@ When the ledger cannot be written (disk full, locked past the wait, the
 PostgreSQL connection lost), nothing is accepted without a row: a claim that
 fails raises `LedgerError` to its senders, who then send nothing; a
 settlement that fails is kept and tried again at `close()`, a few times with
-a growing pause (a restarted server is back within seconds); what still
+a growing pause (a restarted server is back within seconds), for twice the
+lease in all (an outage as long as the lease included); what still
 cannot be written stays `pending` in the ledger (the next run marks it
 `uncertain`), listed in `unwritten` and reported. After any failed write,
 every later claim fails too: the ledger is not trusted again within this run.
@@ -38,6 +39,7 @@ left it.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,10 +48,21 @@ from typing import TypeVar
 from smsops.core.errors import GuardLost, LedgerError
 from smsops.ledger.base import Ledger, SendRecord
 from smsops.ledger.policy import Operation
+from smsops.ledger.runs import lease_length
 
 # Pauses (seconds) before each new try of the settlements a failed write kept:
-# ~15 s in all, time for a PostgreSQL restart or failover, bounded for the run.
+# ~15 s in all, time for a PostgreSQL restart or failover, bounded for the run;
+# then every 8 s until twice the lease has passed (`retry_pauses`): an outage
+# as long as the lease must not leave an accepted message without its row.
 RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def retry_pauses() -> tuple[float, ...]:
+    """RETRY_PAUSES, then 8 s pauses until they add up to twice this run's lease."""
+    longest, step = 2 * lease_length().total_seconds(), RETRY_PAUSES[-1]
+    more = max(0, math.ceil((longest - sum(RETRY_PAUSES)) / step)) if step > 0 else 0
+    return RETRY_PAUSES + (step,) * more
+
 
 _R = TypeVar("_R")
 
@@ -79,12 +92,12 @@ class LedgerWrites:
         ledger: Ledger,
         *,
         resend_uncertain: bool,
-        pauses: tuple[float, ...] | None = None,  # None: RETRY_PAUSES
+        pauses: tuple[float, ...] | None = None,  # None: retry_pauses()
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,  # tests: a fake clock
     ) -> None:
         self.ledger = ledger
         self.resend_uncertain = resend_uncertain
-        self.pauses = RETRY_PAUSES if pauses is None else pauses
+        self.pauses = retry_pauses() if pauses is None else pauses
         self._sleep = sleep
         self._next = _Batch()
         self._writer: asyncio.Task[None] | None = None

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from smsops.config.loader import Config
+from smsops.core.errors import GuardLost
 from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.clock import Clock
@@ -32,7 +33,7 @@ from smsops.engine.lanes import Lanes
 from smsops.engine.owner import stale_rule, this_run
 from smsops.engine.plan import Plan, SchedulePlan, Send
 from smsops.engine.planner import LedgerView, PlanOptions, make_plan
-from smsops.ledger.base import Ledger, SendRecord
+from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.schedule.occurrences import occurrence_label, window_closes
 
 # Schedule name -> fire times whose window has closed unsent, each with the
@@ -112,6 +113,7 @@ class Round:
         # (past the catch-up budget, or its plan failed). None: the catch-up never ran.
         self.deferred: dict[str, list[tuple[datetime, ExpiryReason]]] | None = None
         self.stopping = False
+        self.abandoned: list[SendRecord] = []  # claims a failed sending left, settled uncertain
 
     async def run(
         self, at: datetime, only: list[str] | None = None, overdue: Overdue | None = None
@@ -175,12 +177,23 @@ class Round:
         return True
 
     async def send(self) -> ApplyReport | None:
-        """Send what `prepare` planned (None if stopped before the first claim)."""
+        """Send what `prepare` planned (None if stopped before the first claim).
+
+        Whatever escapes the sending (a bug) stops it, and the rows this
+        round claimed but did not settle are settled before the error goes
+        on (`settle_abandoned`): never left `pending` while this run lives.
+        """
         if self.plan is None or self.sender is None or self.stopping:
             return None
         sends = self.sends
-        with self.hooks.sending(self.sender, len(sends)):
-            report = await self.sender.run(sends)
+        try:
+            with self.hooks.sending(self.sender, len(sends)):
+                report = await self.sender.run(sends)
+        except Exception as exc:
+            self.sender.stop()
+            with suppress(Exception):  # the ledger too? the error goes on; /healthz shows the rest
+                self.abandoned = await asyncio.to_thread(settle_abandoned, self.ledger, sends, exc)
+            raise
         self.hooks.sent(self.plan, report)
         return report
 
@@ -291,6 +304,33 @@ def plan_against(
 ) -> Plan:
     """The plan at `at`; whether a pending row is stale is judged by the real clock."""
     return make_plan(config, ledger, at, stale_rule(ledger, datetime.now(UTC)), options)
+
+
+def settle_abandoned(
+    ledger: Ledger, sends: Sequence[Send], error: BaseException
+) -> list[SendRecord]:
+    """This run's rows among `sends` still `pending` after its sending failed: `uncertain`.
+
+    The round no longer knows whether their requests left (a request may be
+    on the wire when the error escapes), so they are never sent again unless
+    a person says so. A row settled meanwhile (a request still finishing) is
+    left as it was written; a late `sent` with its id still reaches a row
+    marked here (the policy table). Returns the rows marked.
+    """
+    mine, now = this_run(), datetime.now(UTC)
+    reason = (
+        f"the round stopped on an error ({type(error).__name__}) after claiming it; "
+        "its request may have gone out"
+    )
+    rows = ledger.get([send.key for send in sends]).values()
+    marked = [
+        row.settled(Status.UNCERTAIN, now, error=reason)
+        for row in rows
+        if row.status is Status.PENDING and row.claimed_by == mine
+    ]
+    with suppress(GuardLost):  # settled by its own request meanwhile: as it was written
+        ledger.settle(marked)
+    return marked
 
 
 def mark_stale(ledger: Ledger) -> list[SendRecord]:

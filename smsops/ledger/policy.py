@@ -13,7 +13,10 @@ Invariants (each with the test that proves it):
   (`may_claim`). Proved for every status on every backend by
   tests/ledger/test_policy.py::test_backends_agree_with_the_table.
 - Settle only what you hold: a settle moves `pending` to sent, failed or
-  uncertain, and only on a row this run's claim still holds; a lost guard
+  uncertain, and only on a row this run's claim still holds (and `uncertain`
+  to sent, for the run that claimed it: another run marked it stale while it
+  was alive, test_policy.py::test_the_claiming_run_settles_sent_after_a_stale_mark);
+  a lost guard
   (never claimed, no longer pending, held by another run) raises `GuardLost`
   in every backend and leaves that row as it was, while the other rows of the
   same call are written. Proved by test_policy.py::test_a_guarded_settle_fails
@@ -99,6 +102,10 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(Operation.CLAIM, _S.FAILED, _S.PENDING, When.RETRYABLE),
     Transition(Operation.CLAIM, _S.UNCERTAIN, _S.PENDING, When.RESEND_ASKED),
     *_each(Operation.SETTLE, (_S.PENDING,), (_S.SENT, _S.FAILED, _S.UNCERTAIN), When.HOLDER),
+    # Another run marked the row stale while its claimer was alive (the ledger was
+    # out of reach past the lease): the claimer may still record the provider's id.
+    # More knowledge, never a resend; a failure after the mark is not believed.
+    Transition(Operation.SETTLE, _S.UNCERTAIN, _S.SENT, When.HOLDER),
     Transition(Operation.STALE, _S.PENDING, _S.UNCERTAIN, When.HOLDER),
     *_each(Operation.RECEIPT, (_S.SENT, _S.UNCERTAIN), (_S.DELIVERED, _S.UNDELIVERED), When.ALWAYS),
     *_each(Operation.RESOLVE, (_S.UNCERTAIN,), (_S.SENT, _S.FAILED), When.ALWAYS),

@@ -10,6 +10,14 @@ with the same host name), a lease does.
 Lease times are written by the renewing host's clock and read by another's:
 the hosts' clocks must agree within a few seconds (NTP); a skew lengthens or
 shortens every lease by as much.
+
+A ledger out of reach (a PostgreSQL outage) stops every run's renewals at
+once, the judge's as well. So a run renews first when the ledger is back: a
+failed renewal is tried again every `retry_interval` (a second at most), not
+a third of the lease later; and a run judges another's lease only once it
+has itself renewed without a break for `judging_grace` after that lease's end
+(`reachable_since`): a lease that lapsed while nobody could renew is given
+the time to be renewed before its rows are marked `uncertain`.
 """
 
 from __future__ import annotations
@@ -75,13 +83,63 @@ def lease_length(env: Mapping[str, str] = os.environ) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def retry_interval(lease: timedelta) -> float:
+    """Seconds between tries to renew after a failed renewal (a tenth of the lease, 1 s at most)."""
+    return min(1.0, lease.total_seconds() / 10)
+
+
+def judging_grace(lease: timedelta) -> timedelta:
+    """How long after a lease's end (or the judge's own return) it is judged lapsed.
+
+    Longer than `retry_interval`: a run cut off with its judge renews first.
+    """
+    return min(timedelta(seconds=5), lease / 6)
+
+
+class _Reach:
+    """Whether this process's renewals go through, per heartbeat: since when without a break."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: dict[int, datetime | None] = {}  # heartbeat -> None while failing
+
+    def set(self, beat: int, since: datetime | None) -> None:
+        with self._lock:
+            self._since[beat] = since
+
+    def forget(self, beat: int) -> None:
+        with self._lock:
+            self._since.pop(beat, None)
+
+    def since(self) -> datetime | None:
+        with self._lock:
+            values = list(self._since.values())
+        if any(value is None for value in values):
+            return None
+        return max((v for v in values if v is not None), default=datetime.min.replace(tzinfo=UTC))
+
+
+_REACH = _Reach()
+
+
+def reachable_since() -> datetime | None:
+    """Since when this process's lease renewals have gone through without a break.
+
+    None while the latest renewal failed (the ledger is out of reach: judge
+    nobody); the far past when none ever failed (or nothing renews here).
+    """
+    return _REACH.since()
+
+
 class Heartbeat:
     """A daemon thread calling `renew(now, expires)` every third of `lease` until `stop`.
 
-    A failed renewal (the database unreachable) is logged and tried again at
-    the next beat: if the lease lapses meanwhile, other runs may mark this
-    run's pending rows `uncertain`, and its own settles of them are then
-    refused by the policy table (never a second send).
+    A failed renewal (the database unreachable) is logged once and tried
+    again every `retry_interval` until one goes through, so a run that lost
+    the ledger renews within about a second of its return, before others
+    judge it (`judging_grace`). Should its lease be judged lapsed all the
+    same, other runs mark its pending rows `uncertain`; it may still record
+    `sent` with the provider's id on them (the policy table), never resend.
     """
 
     # Heartbeats running in this process: one run, however many handles it opens, so
@@ -98,12 +156,28 @@ class Heartbeat:
         self._thread.start()
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.lease.total_seconds() / 3):
+        beat, failed = id(self), 0
+        _REACH.set(beat, datetime.min.replace(tzinfo=UTC))
+        while not self._stop.wait(
+            retry_interval(self.lease) if failed else self.lease.total_seconds() / 3
+        ):
             now = datetime.now(UTC)
             try:
                 self.renew(now, now + self.lease)
-            except Exception as exc:  # the next beat tries again
-                log.warning("could not renew this run's lease: %s", exc)
+            except Exception as exc:  # tried again soon; said once per outage
+                if not failed:
+                    log.warning(
+                        "could not renew this run's lease (trying every %.1f s): %s",
+                        retry_interval(self.lease),
+                        exc,
+                    )
+                failed += 1
+                _REACH.set(beat, None)
+                continue
+            if failed:
+                log.warning("renewed this run's lease again after %d failed tries", failed)
+                failed = 0
+                _REACH.set(beat, now)
 
     def stop(self) -> None:
         """Stop renewing; the last heartbeat of the process ends the lease now."""
@@ -112,6 +186,7 @@ class Heartbeat:
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        _REACH.forget(id(self))
         with Heartbeat._count_lock:
             Heartbeat._running -= 1
             if Heartbeat._running:

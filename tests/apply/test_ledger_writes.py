@@ -141,10 +141,12 @@ def test_a_refused_settlement_is_reported_not_fatal() -> None:
 
     async def run() -> list[SendRecord]:
         won = [r for (r,) in await asyncio.gather(*(writes.claim([record(i)]) for i in range(3)))]
-        # Meanwhile another apply found this run dead and marked its first row uncertain.
+        # Meanwhile another apply found this run dead and marked its first row uncertain;
+        # its failure is refused then (a sent would be taken: the claimer's new knowledge).
         ledger.mark_stale(lambda r: r.key == won[0].key, NOW)
         for claimed in won:
-            writes.settle(claimed.settled(Status.SENT, NOW, message_id="m"))
+            status = Status.FAILED if claimed is won[0] else Status.SENT
+            writes.settle(claimed.settled(status, NOW, message_id="m"))
         await writes.drained()
         assert await writes.claim([record(7)])  # the ledger is still trusted
         return won

@@ -217,8 +217,11 @@ def test_a_claim_that_cannot_be_written_is_never_sent(config_dir: Path) -> None:
     assert list(ledger.records()) == []
 
 
-def test_a_result_for_a_row_another_run_took_is_reported_not_written(config_dir: Path) -> None:
-    """Another apply marks this run's claims uncertain mid-send: the run ends, says so, keeps it."""
+def test_a_sent_result_for_a_row_marked_stale_meanwhile_is_still_recorded(
+    config_dir: Path,
+) -> None:
+    """Another apply took this run for dead mid-send and marked its claims uncertain: the
+    provider took them, so this run records sent with their ids (more knowledge, no resend)."""
     ledger = MemoryLedger()
 
     def sky_meanwhile(request: httpx.Request) -> httpx.Response:
@@ -227,13 +230,32 @@ def test_a_result_for_a_row_another_run_took_is_reported_not_written(config_dir:
 
     report = apply(config_dir, ledger, route(sky_meanwhile))
     assert report.sent == 2  # the provider took them
+    assert report.refused == 0
+    assert report.ledger_error is None
+    assert [(r.status, r.provider_message_id) for r in ledger.records()] == [
+        (Status.SENT, "trk")
+    ] * 2
+
+
+def test_a_result_for_a_row_another_run_took_is_reported_not_written(config_dir: Path) -> None:
+    """Another apply marks this run's claims uncertain mid-send and they fail: refused (a
+    failure after the mark is not believed); the run ends, says so, keeps them uncertain."""
+    ledger = MemoryLedger()
+
+    def sky_meanwhile(request: httpx.Request) -> httpx.Response:
+        ledger.mark_stale(lambda _: True, AT)  # this run was taken for dead
+        return httpx.Response(400, json={"status": "Failure", "error": "bad number"})
+
+    report = apply(config_dir, ledger, route(sky_meanwhile, lambda r: sky_meanwhile(r)))
     assert report.refused == 2
     assert report.ledger_error is None  # the ledger works: nothing else stopped
     assert report.problems  # one line per refused write (the two may share one)
+    refusals = [p for p in report.problems if p.startswith("not recorded: ")]
+    assert refusals
+    for problem in refusals:
+        assert "held by another run" in problem or "no longer pending" in problem
     for problem in report.problems:
-        assert problem.startswith("not recorded: ")
-        assert "held by another run" in problem
         assert "7400123450" not in problem
         assert "7400123451" not in problem
     # The rows stay what the other run made them: uncertain, for a person to resolve.
-    assert statuses(ledger) == [(Status.UNCERTAIN, "sky", 0)] * 2
+    assert [r.status for r in ledger.records()] == [Status.UNCERTAIN] * 2

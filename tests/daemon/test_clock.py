@@ -334,7 +334,7 @@ def test_windows_left_past_the_budget_while_running_are_recorded_later(
     ledger.close()
 
 
-def test_the_rest_of_an_occurrence_a_stopped_run_left_expires_as_closed_while_sending(
+def test_the_rest_of_an_occurrence_a_stopped_run_left_expires_naming_the_stopped_run(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
     """Half of the 22nd was sent when smsops stopped; restarted after its window closed."""
@@ -360,7 +360,8 @@ def test_the_rest_of_an_occurrence_a_stopped_run_left_expires_as_closed_while_se
     asyncio.run(later.reconcile(None, "start"))
     assert sandbox.state.snapshot() == []  # never sent late
     rest = {r.recipient: (r.status, r.error) for r in ledger.records(status=Status.EXPIRED)}
-    assert rest == dict.fromkeys(NUMBERS[3:], (Status.EXPIRED, ExpiryReason.SENDING.value))
+    # not "still sending": no round was sending it any more
+    assert rest == dict.fromkeys(NUMBERS[3:], (Status.EXPIRED, ExpiryReason.STOPPED.value))
     assert metrics.missed.labels("daily")._value.get() == 0  # it was reached, not missed
     ledger.close()
 

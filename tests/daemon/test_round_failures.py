@@ -246,3 +246,50 @@ def test_a_held_schedule_plans_nothing_and_says_so_when_it_fires(
     assert runner.missing == []
     asyncio.run(runner.reconcile(None, "resync"))
     assert len(sandbox.state.snapshot()) == 3
+
+
+def test_a_round_that_fails_mid_send_settles_what_it_claimed(
+    tmp_path: Path,
+    sandbox: Sandbox,
+    ledger: BrokenLedger,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug after a request went out (here: writing its result) escapes the round: the row
+    it claimed is settled `uncertain` with the reason, never left `pending` while the daemon
+    lives; the round is a failure; the next round sends the rest and never that one again."""
+    from smsops.engine.apply import Sender
+    from smsops.ledger.base import Status
+
+    real = Sender._settle
+    broken = [True]
+
+    def settle(self: Sender, *args: object, **kwargs: object) -> None:
+        if broken[0]:
+            broken[0] = False
+            raise ZeroDivisionError("a bug while writing a result")
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Sender, "_settle", settle)
+    runner = Runner(
+        config(tmp_path, sandbox, "  s: {template: t, audience: a, provider: ot}\n"),
+        ledger,
+        {"OT": SECRET},
+        Metrics(),
+    )
+    with caplog.at_level(logging.INFO, logger="smsops.run"):
+        asyncio.run(runner.reconcile(None, "start"))
+    rows = list(ledger.records("s"))
+    assert [r.status for r in rows if r.status is Status.PENDING] == []
+    [abandoned] = [r for r in rows if r.status is Status.UNCERTAIN]
+    assert abandoned.error == (
+        "the round stopped on an error (ZeroDivisionError) after claiming it; "
+        "its request may have gone out"
+    )
+    assert list(runner.failures.errors) == ["s"]  # /healthz degraded
+
+    asyncio.run(runner.reconcile(None, "resync"))
+    assert len(sandbox.state.snapshot()) == 3  # the rest, never the uncertain one again
+    statuses = sorted(r.status.value for r in ledger.records("s"))
+    assert statuses == ["sent", "sent", "uncertain"]
+    assert runner.failures.errors == {}

@@ -17,12 +17,13 @@ from smsops.core.errors import LedgerError
 from smsops.engine.owner import STALE_AFTER, stale_rule, this_run
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.postgres import PostgresLedger
-from smsops.ledger.runs import Run, lease_length
+from smsops.ledger.runs import Heartbeat, Run, judging_grace, lease_length, reachable_since
 from smsops.ledger.sqlite import SqliteLedger
 
 Shared = SqliteLedger | PostgresLedger
 Opener = Callable[..., Shared]
 NOW = datetime.now(UTC).replace(microsecond=0)
+GRACE = judging_grace(lease_length())  # the judge's: this process's lease (default 30 s: 5 s)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -82,7 +83,7 @@ def held(ledger: Shared, run: str, n: int, at: datetime) -> SendRecord:
 
 
 def test_a_run_whose_lease_lapsed_is_stale_on_another_host(ledger: Shared) -> None:
-    gone = other_run(ledger, "elsewhere-a", NOW - timedelta(seconds=1))
+    gone = other_run(ledger, "elsewhere-a", NOW - GRACE - timedelta(seconds=1))
     live = other_run(ledger, "elsewhere-b", NOW + timedelta(seconds=30))
     lapsed_row = held(ledger, gone, 1, NOW - timedelta(seconds=5))  # young, but its run is gone
     live_row = held(ledger, live, 2, NOW - 2 * STALE_AFTER)  # old, but its run heartbeats
@@ -159,3 +160,47 @@ def test_a_ledger_from_before_leases_upgrades_and_its_pending_rows_go_by_age(
             assert stale_rule(ledger, NOW)(old)
         finally:
             ledger.close()
+
+
+def test_a_lease_is_given_the_grace_to_be_renewed_before_it_is_judged(ledger: Shared) -> None:
+    """Its run may have been cut off with everyone else: it renews within a retry of the return."""
+    ended = NOW - timedelta(seconds=1)
+    just = held(ledger, other_run(ledger, "elsewhere-a", ended), 1, NOW)
+    assert timedelta(seconds=1) < GRACE
+    assert not stale_rule(ledger, NOW)(just)
+    assert stale_rule(ledger, ended + GRACE)(just)
+
+
+def test_while_this_process_cannot_renew_it_judges_nobody_then_waits_the_grace(
+    ledger: Shared,
+) -> None:
+    """An outage stops every run's renewals, the judge's too: its own return starts the grace."""
+    gone = held(ledger, other_run(ledger, "elsewhere-a", NOW - timedelta(hours=1)), 1, NOW)
+    unknown = held(ledger, "vanished:1:00000000", 2, NOW - 2 * STALE_AFTER)
+    reachable = [False]
+
+    def renew(now: datetime, expires: datetime) -> None:
+        if not reachable[0]:
+            raise LedgerError("cannot renew this run's lease in the ledger: connection refused")
+
+    beat = Heartbeat(renew, timedelta(seconds=0.6))  # beats every 0.2 s, retries every 0.06 s
+    try:
+        until(lambda: reachable_since() is None)
+        assert not stale_rule(ledger, datetime.now(UTC))(gone)
+        assert not stale_rule(ledger, datetime.now(UTC))(unknown)
+        reachable[0] = True
+        until(lambda: reachable_since() is not None)
+        back = reachable_since()
+        assert back is not None
+        assert not stale_rule(ledger, back + GRACE / 2)(gone)
+        assert stale_rule(ledger, back + GRACE)(gone)
+        assert stale_rule(ledger, back + GRACE)(unknown)
+    finally:
+        beat.stop()
+
+
+def until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

@@ -70,8 +70,9 @@ def lifecycle(
         return target is S.EXPIRED and (source is None or (source is S.PENDING and same_run))
     if source is None:  # nothing but a claim or an expiry creates a row
         return False
-    if operation is Operation.SETTLE:
-        return source is S.PENDING and target in {S.SENT, S.FAILED, S.UNCERTAIN} and same_run
+    if operation is Operation.SETTLE:  # its outcome; or the provider's id after a stale mark
+        settles = source is S.PENDING and target in {S.SENT, S.FAILED, S.UNCERTAIN}
+        return same_run and (settles or (source is S.UNCERTAIN and target is S.SENT))
     if operation is Operation.STALE:
         return source is S.PENDING and target is S.UNCERTAIN and same_run
     if operation is Operation.RECEIPT:
@@ -196,3 +197,21 @@ def test_a_receipt_moves_only_a_sent_or_uncertain_row(opened: tuple[Ledger, Ledg
         ledger.receipt([pending.settled(S.DELIVERED, T0)])
     rows = ledger.get([sent.key, pending.key])
     assert (rows[sent.key].status, rows[pending.key].status) == (S.DELIVERED, S.PENDING)
+
+
+def test_the_claiming_run_settles_sent_after_a_stale_mark(opened: tuple[Ledger, Ledger]) -> None:
+    """Marked uncertain while its run was alive (an outage past the lease): the provider's id
+    still reaches the row from the run that claimed it, never from another; nothing else moves."""
+    ledger, other = opened
+    alive, late_failure = record("+447400123456"), record("+447400123457")
+    ledger.claim([alive, late_failure])
+    other.mark_stale(lambda _: True, T0 + timedelta(minutes=1))
+    ledger.settle([alive.settled(S.SENT, T0 + timedelta(minutes=2), message_id="SM1")])
+    with pytest.raises(GuardLost):  # a failure after a stale mark: never "certainly not sent"
+        ledger.settle([late_failure.settled(S.FAILED, T0, error="late")])
+    with pytest.raises(GuardLost):  # another run cannot claim its id
+        other.settle([replace(late_failure.settled(S.SENT, T0, message_id="X"), claimed_by=OTHER)])
+    rows = ledger.get([alive.key, late_failure.key])
+    assert (rows[alive.key].status, rows[alive.key].provider_message_id) == (S.SENT, "SM1")
+    assert rows[alive.key].error is None
+    assert rows[late_failure.key].status is S.UNCERTAIN
