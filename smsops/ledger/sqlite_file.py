@@ -25,6 +25,14 @@ from smsops.ledger.sqlite_schema import MIGRATIONS
 # Seconds a writer waits for another's write transaction before it gives up.
 WAIT = 10.0
 _HOST = socket.gethostname()
+# Every commit of a writer syncs the WAL before it returns: a claim must survive
+# a power loss or an OS crash, or the next run could send it again. With NORMAL
+# (WAL's usual partner) SQLite documents that a commit "might roll back
+# following a power loss or system crash". What it costs: docs/benchmarks.md
+# (bench/durability.py, which sets NORMAL here to measure the difference).
+SYNCHRONOUS = "FULL"
+# How `PRAGMA synchronous` answers (its levels, by number).
+_SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
 class SqliteFile:
@@ -83,7 +91,7 @@ class SqliteFile:
                 self._check_version(readonly=True)
             else:
                 self._use_wal()
-                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
                 self._migrate()
                 self._register(command)
                 lease = lease_length()
@@ -184,6 +192,13 @@ class SqliteFile:
                 "UPDATE runs SET heartbeat_at = ?, expires_at = ? WHERE id = ?",
                 (now.isoformat(), expires.isoformat(), run or self._run),
             )
+
+    def durability(self) -> str | None:
+        if self.readonly:
+            return None
+        with self._reading():
+            (level,) = self._db.execute("PRAGMA synchronous").fetchone()
+        return f"synchronous={_SYNCHRONOUS_NAMES.get(level, str(level))}"
 
     def leases(self) -> dict[str, datetime]:
         with self._reading():

@@ -187,6 +187,25 @@ def test_stale_pending_becomes_uncertain_and_fresh_stays(ledger: Ledger) -> None
     assert ledger.get([done.key])[done.key].status is Status.SENT
 
 
+# What each backend's live connection says about a commit that has returned:
+# nothing outlives a memory ledger's process; SQLite syncs its WAL at every
+# commit (FULL; NORMAL "might roll back following a power loss"); PostgreSQL
+# waits for its WAL flush (the test server runs with synchronous_commit=off:
+# the session's own setting is what holds).
+DURABILITY = {
+    "MemoryLedger": None,
+    "SqliteLedger": "synchronous=FULL",
+    "PostgresLedger": "synchronous_commit=on",
+}
+
+
+def test_a_claim_is_durable_before_the_request_leaves(ledger: Ledger) -> None:
+    """The contract: a claim that returned survives a crash of the host, read from the live
+    connection that writes claims (after a claim, so a lazily opened one is the one asked)."""
+    ledger.claim([record("+447400123456")])
+    assert ledger.durability() == DURABILITY[type(ledger).__name__]
+
+
 def test_sqlite_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "ledger.sqlite"
     first = SqliteLedger(path)
