@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from smsops.cli.common import console, warn_uncertain
+from smsops.cli.common import console, note_ledger, warn_uncertain
 from smsops.core.errors import UsageError
 from smsops.engine.apply import ApplyReport, Sender
 from smsops.engine.plan import Plan, Send
@@ -30,10 +30,11 @@ class ApplyHooks(RoundHooks):
         self,
         args: argparse.Namespace,
         location: str,
-        uncertain: Callable[[], dict[str, int]],
+        stats: Callable[[], dict[str, dict[str, int]]],
         show: Callable[[Plan], None],
     ) -> None:
-        self.args, self.location, self.uncertain, self.show = args, location, uncertain, show
+        """`stats` is the ledger's `Ledger.stats`: what the plan says of the ledger."""
+        self.args, self.location, self.stats, self.show = args, location, stats, show
         self.out = console()
 
     def stale(self, records: list[SendRecord]) -> None:
@@ -45,8 +46,9 @@ class ApplyHooks(RoundHooks):
             )
 
     def planned(self, plan: Plan) -> None:
+        uncertain = note_ledger(plan, self.location, self.stats())  # the ledger it writes
         self.show(plan)
-        warn_uncertain(self.uncertain())
+        warn_uncertain(uncertain)
         if not plan.sends:
             self.out.print("Nothing to send: the ledger already has every due message.")
 

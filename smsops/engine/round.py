@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 
 from smsops.config.loader import Config
+from smsops.config.secret_refs import unset_variables
+from smsops.core.errors import SecretsMissing
 from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.clock import Clock
@@ -167,6 +169,9 @@ class Round:
             transport=self.transport,
             shared=self.lanes,
         )
+        used = {provider for send in sends for provider in send.providers}
+        if unset := unset_variables(self.config, self.env, used):  # all of them, located
+            raise SecretsMissing([str(variable) for variable in unset])
         sender.check_secrets(sends)  # SecretMissing: nothing has been sent yet
         if self.dry_run:
             self.hooks.dry_run(sender, sends)

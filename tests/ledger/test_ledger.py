@@ -529,3 +529,26 @@ def test_sqlite_writers_on_other_hosts_are_named_with_a_caveat(tmp_path: Path) -
     message = str(locked.value)
     assert "smsops run (pid 7 on pod-a, since 2026-01-07T00:00:00+00:00; another host" in message
     assert message.count("pod-a") == 5  # the newest five
+
+
+def test_a_ledger_created_on_first_write_reads_empty_until_a_write_creates_it(
+    tmp_path: Path,
+) -> None:
+    """`apply` opens this way: stopping before it sends leaves no file (nor folder) behind."""
+    path = tmp_path / "state" / "l.sqlite"
+    ledger = open_ledger(str(path), create_on_write=True)
+    assert list(ledger.records()) == []
+    assert ledger.stats() == {}
+    assert ledger.mark_stale(lambda r: True, T0) == []  # nothing to mark: nothing written
+    assert ledger.claim([]) == []
+    assert not path.parent.exists()
+    (won,) = ledger.claim([record("+447400123456")])
+    assert path.exists()
+    assert ledger.get([won.key]) == {won.key: won}  # reads now go to the file
+    assert ledger.durability() == "synchronous=FULL"
+    ledger.settle([won.settled(Status.SENT, T0, message_id="m")])
+    ledger.close()
+    again = open_ledger(str(path), create_on_write=True)  # there now: opened as usual
+    assert isinstance(again, SqliteLedger)
+    assert again.get([won.key])[won.key].status is Status.SENT
+    again.close()
