@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from smsops.cli.common import console, note_ledger, warn_uncertain
+from smsops.cli.progress import for_logs
 from smsops.core.errors import UsageError
 from smsops.engine.apply import ApplyReport, Sender
 from smsops.engine.plan import Plan, Send
@@ -36,6 +37,11 @@ class ApplyHooks(RoundHooks):
         """`stats` is the ledger's `Ledger.stats`: what the plan says of the ledger."""
         self.args, self.location, self.stats, self.show = args, location, stats, show
         self.out = console()
+        self.plan_line = for_logs("plan", "audience rows read")  # CI only (None on a terminal)
+
+    def planning(self, rows: int) -> None:
+        if self.plan_line is not None:
+            self.plan_line.advance(rows)
 
     def stale(self, records: list[SendRecord]) -> None:
         if records:
@@ -83,6 +89,19 @@ class ApplyHooks(RoundHooks):
         ):
             task = progress.add_task("send", total=count)
             sender.on_settled = lambda n: progress.advance(task, n)
+            report = sender.report
+            line = for_logs(  # CI: a line at most every 10 s instead of the bar
+                "apply",
+                "sends done",
+                total=count,
+                detail=lambda: (
+                    f"{report.sent:,} sent, {report.failed:,} failed, "
+                    f"{report.uncertain:,} uncertain"
+                    + (f", {report.expired:,} expired" if report.expired else "")
+                ),
+            )
+            if line is not None:
+                sender.on_settled = line.advance
             yield
 
 

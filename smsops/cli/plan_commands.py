@@ -66,6 +66,7 @@ def _show_text(plan: Plan) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from smsops.cli.progress import for_logs
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.round import plan_against
@@ -74,7 +75,10 @@ def _plan(args: argparse.Namespace) -> int:
     location = ledger_location(args)
     ledger = open_ledger_at(location, "smsops plan", readonly=True)
     try:
-        options = PlanOptions(cache_dir=cache_dir())
+        line = for_logs("plan", "audience rows read")  # CI: how far a long plan is
+        options = PlanOptions(
+            cache_dir=cache_dir(), progress=None if line is None else line.advance
+        )
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         uncertain = note_ledger(plan, location, ledger.stats())
     finally:

@@ -52,6 +52,9 @@ class RoundHooks:
     def stale(self, records: list[SendRecord]) -> None:
         """Rows of a run that stopped mid-send were just marked uncertain."""
 
+    def planning(self, rows: int) -> None:
+        """`rows` more audience rows were read while planning (see PlanOptions.progress)."""
+
     def planned(self, plan: Plan) -> None:
         """The plan at T, before anything is sent (also when it sends nothing)."""
 
@@ -283,6 +286,7 @@ class Round:
             keep_sends=True,
             resend_uncertain=self.resend_uncertain,
             cache_dir=self.cache_dir,
+            progress=self.hooks.planning,
         )
 
     def _names(self, only: list[str] | None) -> list[str]:
