@@ -6,8 +6,12 @@ documents that a commit "might roll back following a power loss or system
 crash", and a forgotten claim could be sent again). This measures the price
 in one run: the same apply of N messages into a new ledger, interleaved
 (FULL, NORMAL, FULL, ...), at 0 ms and 20 ms of provider latency. NORMAL is
-set only inside the benchmark's own process (`SYNCHRONOUS` in
+set only inside the benchmark's processes (`SYNCHRONOUS` in
 smsops/ledger/sqlite_file.py); smsops has no setting for it.
+
+A second table shows the bare price per commit, one claim per
+transaction: apply hides most of it by writing claims and settlements in
+batches.
 
 The ledger lives in --work: on tmpfs a sync costs nothing, so the table also
 names the file system it was measured on.
@@ -19,9 +23,15 @@ names the file system it was measured on.
 from __future__ import annotations
 
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+
+from smsops.ledger import sqlite_file
+from smsops.ledger.base import SendRecord
+from smsops.ledger.sqlite import SqliteLedger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -32,6 +42,8 @@ from common import (
     apply_fresh,
     arguments,
     interleaved,
+    phone,
+    remove_ledger,
     section,
     table,
     write_audience,
@@ -48,6 +60,37 @@ WITH_LEVEL = (
     "from smsops.cli import main\n"
     "raise SystemExit(main())\n"
 )
+
+
+def commits_per_second(level: str, ledger: Path, count: int) -> float:
+    """One claim per transaction, `count` times, at `level`: the bare price of a synced commit."""
+    remove_ledger(ledger)
+    sqlite_file.SYNCHRONOUS = level
+    try:
+        opened = SqliteLedger(ledger)
+    finally:
+        sqlite_file.SYNCHRONOUS = "FULL"
+    now = datetime.now(UTC)
+    try:
+        started = time.perf_counter()
+        for i in range(count):
+            opened.claim(
+                [
+                    SendRecord.claim(
+                        "s",
+                        "once",
+                        phone(i),
+                        provider="ot",
+                        template="t",
+                        text_hash="h",
+                        segments=1,
+                        now=now,
+                    )
+                ]
+            )
+        return count / (time.perf_counter() - started)
+    finally:
+        opened.close()
 
 
 def file_system(path: Path) -> str:
@@ -94,6 +137,25 @@ def main() -> None:
             )
             print(f"{latency} ms done", file=sys.stderr)
         print(table(["latency", "NORMAL msg/s", "FULL msg/s (now)", "FULL / NORMAL"], rows))
+    commits = {"FULL": Series(), "NORMAL": Series()}
+    single = 200 if args.quick else 2_000
+    interleaved(
+        {
+            level: lambda level=level: commits[level].add(
+                commits_per_second(level, args.work / "commits.sqlite", single)
+            )
+            for level in commits
+        },
+        args.runs,
+    )
+    ratio = commits["FULL"].median / commits["NORMAL"].median
+    print(f"\nOne claim per transaction ({single:,} in a row, in this process):\n")
+    print(
+        table(
+            ["NORMAL commits/s", "FULL commits/s (now)", "FULL / NORMAL"],
+            [[commits["NORMAL"].show(0), commits["FULL"].show(0), f"{ratio:.2f}×"]],
+        )
+    )
 
 
 if __name__ == "__main__":
