@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from smsops.cli.common import console, note_ledger, warn_uncertain
+from smsops.cli.common import console, ledger_seen, warn_uncertain
 from smsops.cli.progress import for_logs
 from smsops.core.errors import UsageError
 from smsops.engine.apply import ApplyReport, Sender
@@ -52,7 +52,14 @@ class ApplyHooks(RoundHooks):
             )
 
     def planned(self, plan: Plan) -> None:
-        uncertain = note_ledger(plan, self.location, self.stats())  # the ledger it writes
+        from smsops.core.terminal import printable
+        from smsops.report.plan_format import ledger_rows
+
+        seen, uncertain = ledger_seen(plan, self.location, self.stats())
+        # On stderr, the plan on stdout staying as `smsops plan` prints it.
+        console(stderr=True).print(
+            f"apply writes the ledger {printable(seen.name)} ({ledger_rows(seen)})", markup=False
+        )
         self.show(plan)
         warn_uncertain(uncertain)
         if not plan.sends:

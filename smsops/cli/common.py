@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from smsops.config.loader import Config
     from smsops.core.envref import Placeholders
-    from smsops.engine.plan import Plan
+    from smsops.engine.plan import LedgerSeen, Plan
     from smsops.ledger.base import Ledger
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
@@ -127,13 +127,15 @@ def open_ledger_at(
     )
 
 
-def note_ledger(plan: Plan, location: str, stats: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Write on `plan` the ledger it was made against (name, rows, expired sends so far).
+def ledger_seen(
+    plan: Plan, location: str, stats: dict[str, dict[str, int]]
+) -> tuple[LedgerSeen, dict[str, int]]:
+    """The ledger `plan` was made against (name, rows), and its uncertain rows per schedule.
 
-    `stats` is `Ledger.stats()`: one pass over the ledger's counts gives all
-    of it and the uncertain rows per schedule, which are returned (for
-    `warn_uncertain`). `plan` and `apply` both say it: a reader of either
-    sees which ledger decides what is sent.
+    `stats` is `Ledger.stats()`: one pass over the ledger's counts gives
+    both, and the expired sends so far that are noted on `plan`. `plan`
+    shows the ledger in the plan, `apply` on stderr (see ApplyHooks): a
+    reader of either sees which ledger decides what is sent.
     """
     from smsops.engine.plan import LedgerSeen
     from smsops.ledger.base import Status, per_schedule
@@ -141,8 +143,7 @@ def note_ledger(plan: Plan, location: str, stats: dict[str, dict[str, int]]) -> 
 
     plan.note_expired(per_schedule(stats, Status.EXPIRED))
     rows = sum(sum(counts.values()) for counts in stats.values())
-    plan.ledger = LedgerSeen(ledger_name(location), rows)
-    return per_schedule(stats, Status.UNCERTAIN)
+    return LedgerSeen(ledger_name(location), rows), per_schedule(stats, Status.UNCERTAIN)
 
 
 def warn_uncertain(counts: dict[str, int]) -> None:

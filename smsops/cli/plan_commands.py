@@ -21,7 +21,7 @@ from smsops.cli.common import (
     cache_dir,
     console,
     ledger_location,
-    note_ledger,
+    ledger_seen,
     open_ledger_at,
     open_out,
     start_sandbox,
@@ -80,7 +80,7 @@ def _plan(args: argparse.Namespace) -> int:
             cache_dir=cache_dir(), progress=None if line is None else line.advance
         )
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
-        uncertain = note_ledger(plan, location, ledger.stats())
+        plan.ledger, uncertain = ledger_seen(plan, location, ledger.stats())
     finally:
         ledger.close()
     _show(_formatted(plan, args.format), args.format, args.out)

@@ -231,9 +231,9 @@ def test_apply_names_the_ledger_it_writes(
     config = str(write_config(tmp_path / "cfg", sandbox, 3))
     ledger = str(tmp_path / "l.sqlite")
     assert main(["apply", config, "--yes", "--ledger", ledger]) == 0
-    assert f"against ledger {ledger} (0 rows)" in capsys.readouterr().out
+    assert f"apply writes the ledger {ledger} (0 rows)" in capsys.readouterr().err
     assert main(["apply", config, "--yes", "--ledger", ledger]) == 0
-    assert f"against ledger {ledger} (3 rows)" in capsys.readouterr().out
+    assert f"apply writes the ledger {ledger} (3 rows)" in capsys.readouterr().err
 
 
 def test_apply_without_yes_refuses_when_it_cannot_ask(
