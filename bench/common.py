@@ -200,16 +200,20 @@ def remove_ledger(path: Path) -> None:
         leftover.unlink()
 
 
-def apply_fresh(config: Path, ledger: Path | str, count: int) -> float:
+def apply_fresh(
+    config: Path, ledger: Path | str, count: int, smsops_command: Sequence[str] = ()
+) -> float:
     """Seconds of `smsops apply --yes` into a new ledger; fails unless all `count` were sent.
 
     A path is a SQLite file (removed first); a string a URL (an empty database).
+    `smsops_command`: how smsops is started, if not `python -m smsops`.
     """
     if isinstance(ledger, Path):
         remove_ledger(ledger)
+    args = ("apply", str(config), "--yes", "--ledger", str(ledger))
     started = time.perf_counter()
     done = subprocess.run(
-        smsops("apply", str(config), "--yes", "--ledger", str(ledger)),
+        [*smsops_command, *args] if smsops_command else smsops(*args),
         capture_output=True,
         text=True,
         env={**os.environ, "OT": "jwt"},

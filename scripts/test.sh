@@ -34,7 +34,7 @@ lane() {
         }
     done
 }
-lane a soak rate_limit replicas frontdoor &
+lane a soak rate_limit replicas frontdoor durability &
 a=$!
 lane b postgres apply_throughput plan_scale cold_start catch_up takeover &
 b=$!

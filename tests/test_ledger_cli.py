@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,3 +233,58 @@ def test_export_csv_keeps_provider_text_from_running_as_a_formula(
     (exported,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert exported["error"] == "'=cmd|' /C calc'!A0"
     assert exported["recipient"].startswith("+44")  # recipients keep their +
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("created_at", "yesterday"),
+        ("updated_at", "22/11/2026 09:00"),
+        ("updated_at", ""),
+        ("resolved_at", "+447400123456"),  # a number where a time belongs: masked when shown
+        ("created_at", "2026-11-22T09:00:00\x1b[2J"),
+        ("key", "+447400123456"),  # a key that is a number (not smsops's): masked too
+    ],
+)
+def test_a_row_whose_time_is_not_iso_8601_is_named_by_every_ledger_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, value: str
+) -> None:
+    """`ledger list|export|migrate` name the row and column as for an unknown status."""
+    ledger = tmp_path / "l.sqlite"
+    writer = SqliteLedger(ledger)
+    (row,) = writer.claim(
+        [
+            SendRecord.claim(
+                "greet",
+                "once",
+                "+447400123456",
+                provider="ot",
+                template="hello",
+                text_hash="h",
+                segments=1,
+                now=NOW,
+            )
+        ]
+    )
+    writer.close()
+    with sqlite3.connect(ledger) as db:
+        if column == "key":  # the row is named by this key; its time is what is wrong
+            db.execute(
+                "UPDATE sends SET key = ?, updated_at = 'now' WHERE key = ?", (value, row.key)
+            )
+            column, shown = "updated_at", "'+44 74** ***456'"
+        else:
+            db.execute(f"UPDATE sends SET {column} = ? WHERE key = ?", (value, row.key))
+            shown = repr(row.key)
+    db.close()
+    for command in (
+        ["ledger", "list", "--ledger", str(ledger)],
+        ["ledger", "export", "--ledger", str(ledger), "--out", str(tmp_path / "out.csv")],
+        ["ledger", "migrate", "--from", str(ledger), "--to", str(tmp_path / "copy.sqlite")],
+    ):
+        assert main(command) == 1, command
+        err = capsys.readouterr().err
+        assert f"the ledger row {shown} has the {column} " in err, err
+        assert "which is not an ISO 8601 time" in err
+        assert "+447400123456" not in err
+        assert "\x1b" not in err

@@ -14,7 +14,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from smsops.cli.common import console, warn_uncertain
+from smsops.cli.common import console, ledger_seen, warn_uncertain
+from smsops.cli.progress import for_logs
 from smsops.core.errors import UsageError
 from smsops.engine.apply import ApplyReport, Sender
 from smsops.engine.plan import Plan, Send
@@ -30,11 +31,17 @@ class ApplyHooks(RoundHooks):
         self,
         args: argparse.Namespace,
         location: str,
-        uncertain: Callable[[], dict[str, int]],
+        stats: Callable[[], dict[str, dict[str, int]]],
         show: Callable[[Plan], None],
     ) -> None:
-        self.args, self.location, self.uncertain, self.show = args, location, uncertain, show
+        """`stats` is the ledger's `Ledger.stats`: what the plan says of the ledger."""
+        self.args, self.location, self.stats, self.show = args, location, stats, show
         self.out = console()
+        self.plan_line = for_logs("plan", "audience rows read")  # CI only (None on a terminal)
+
+    def planning(self, rows: int) -> None:
+        if self.plan_line is not None:
+            self.plan_line.advance(rows)
 
     def stale(self, records: list[SendRecord]) -> None:
         if records:
@@ -45,8 +52,16 @@ class ApplyHooks(RoundHooks):
             )
 
     def planned(self, plan: Plan) -> None:
+        from smsops.core.terminal import printable
+        from smsops.report.plan_format import ledger_rows
+
+        seen, uncertain = ledger_seen(plan, self.location, self.stats())
+        # On stderr, the plan on stdout staying as `smsops plan` prints it.
+        console(stderr=True).print(
+            f"apply writes the ledger {printable(seen.name)} ({ledger_rows(seen)})", markup=False
+        )
         self.show(plan)
-        warn_uncertain(self.uncertain())
+        warn_uncertain(uncertain)
         if not plan.sends:
             self.out.print("Nothing to send: the ledger already has every due message.")
 
@@ -81,6 +96,19 @@ class ApplyHooks(RoundHooks):
         ):
             task = progress.add_task("send", total=count)
             sender.on_settled = lambda n: progress.advance(task, n)
+            report = sender.report
+            line = for_logs(  # CI: a line at most every 10 s instead of the bar
+                "apply",
+                "sends done",
+                total=count,
+                detail=lambda: (
+                    f"{report.sent:,} sent, {report.failed:,} failed, "
+                    f"{report.uncertain:,} uncertain"
+                    + (f", {report.expired:,} expired" if report.expired else "")
+                ),
+            )
+            if line is not None:
+                sender.on_settled = line.advance
             yield
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from smsops.config.loader import Config
     from smsops.core.envref import Placeholders
+    from smsops.engine.plan import LedgerSeen, Plan
     from smsops.ledger.base import Ledger
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
@@ -96,13 +97,20 @@ def cache_dir() -> Path:
 
 
 def open_ledger_at(
-    location: str, command: str, *, readonly: bool = False, must_exist: bool = False
+    location: str,
+    command: str,
+    *,
+    readonly: bool = False,
+    must_exist: bool = False,
+    create_on_write: bool = False,
 ) -> Ledger:
     """The ledger at `location`, waiting `SMSOPS_LEDGER_WAIT` seconds for another writer.
 
     `command` is how this process is named to another writer that finds the
     ledger locked. `must_exist`: a missing file is an error (a read of
-    nothing would only mislead), not an empty ledger.
+    nothing would only mislead), not an empty ledger. `create_on_write`: a
+    missing file is created by the first write, not by opening (`apply`
+    stopping before it sends leaves no empty ledger behind).
     """
     from smsops.config.settings import load_settings
     from smsops.ledger.open import ledger_path, open_ledger
@@ -114,7 +122,28 @@ def open_ledger_at(
             "or SMSOPS_LEDGER"
         )
     wait = load_settings().ledger_wait
-    return open_ledger(location, readonly=readonly, wait=wait, command=command)
+    return open_ledger(
+        location, readonly=readonly, wait=wait, command=command, create_on_write=create_on_write
+    )
+
+
+def ledger_seen(
+    plan: Plan, location: str, stats: dict[str, dict[str, int]]
+) -> tuple[LedgerSeen, dict[str, int]]:
+    """The ledger `plan` was made against (name, rows), and its uncertain rows per schedule.
+
+    `stats` is `Ledger.stats()`: one pass over the ledger's counts gives
+    both, and the expired sends so far that are noted on `plan`. `plan`
+    shows the ledger in the plan, `apply` on stderr (see ApplyHooks): a
+    reader of either sees which ledger decides what is sent.
+    """
+    from smsops.engine.plan import LedgerSeen
+    from smsops.ledger.base import Status, per_schedule
+    from smsops.ledger.open import ledger_name
+
+    plan.note_expired(per_schedule(stats, Status.EXPIRED))
+    rows = sum(sum(counts.values()) for counts in stats.values())
+    return LedgerSeen(ledger_name(location), rows), per_schedule(stats, Status.UNCERTAIN)
 
 
 def warn_uncertain(counts: dict[str, int]) -> None:

@@ -21,6 +21,7 @@ from smsops.cli.common import (
     cache_dir,
     console,
     ledger_location,
+    ledger_seen,
     open_ledger_at,
     open_out,
     start_sandbox,
@@ -65,25 +66,21 @@ def _show_text(plan: Plan) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from smsops.engine.plan import LedgerSeen
+    from smsops.cli.progress import for_logs
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.round import plan_against
-    from smsops.ledger.base import Status, per_schedule
-    from smsops.ledger.open import ledger_name
 
     config = load_project(args.config, cache_dir())
     location = ledger_location(args)
     ledger = open_ledger_at(location, "smsops plan", readonly=True)
     try:
-        options = PlanOptions(cache_dir=cache_dir())
+        line = for_logs("plan", "audience rows read")  # CI: how far a long plan is
+        options = PlanOptions(
+            cache_dir=cache_dir(), progress=None if line is None else line.advance
+        )
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
-        # one pass over the ledger's counts gives the row total and both warnings
-        stats = ledger.stats()
-        plan.note_expired(per_schedule(stats, Status.EXPIRED))
-        rows = sum(sum(counts.values()) for counts in stats.values())
-        plan.ledger = LedgerSeen(ledger_name(location), rows)
-        uncertain = per_schedule(stats, Status.UNCERTAIN)
+        plan.ledger, uncertain = ledger_seen(plan, location, ledger.stats())
     finally:
         ledger.close()
     _show(_formatted(plan, args.format), args.format, args.out)
@@ -114,9 +111,11 @@ def _apply(args: argparse.Namespace) -> int:
         if args.dry_run:
             env = Placeholders(REDACTED)
         location = ledger_location(args)
-        ledger = open_ledger_at(location, "smsops apply", readonly=args.dry_run)
+        ledger = open_ledger_at(
+            location, "smsops apply", readonly=args.dry_run, create_on_write=True
+        )
         stack.callback(ledger.close)
-        hooks = ApplyHooks(args, location, ledger.uncertain_counts, _show_text)
+        hooks = ApplyHooks(args, location, ledger.stats, _show_text)
         round_ = Round(
             config,
             ledger,

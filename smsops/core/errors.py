@@ -90,6 +90,24 @@ class SecretMissing(SmsopsError):
         )
 
 
+class SecretsMissing(SmsopsError):
+    """Variables the sends need are unset: every one, each with where the config names it.
+
+    Raised before the first request (and before the ledger is written), so a
+    user fixes them all at once, as `run` reports them.
+    """
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        count = len(missing)
+        super().__init__(
+            f"{count} environment variable{'s' * (count != 1)} the sends need "
+            f"{'are' if count != 1 else 'is'} not set (or empty); nothing was sent:\n"
+            + "\n".join(f"  {line}" for line in missing)
+            + "\nSet them and run again (--dry-run and --sandbox need none)."
+        )
+
+
 class ProviderUnusable(SmsopsError):
     """A provider cannot be used as configured once its secrets are resolved; nothing is sent."""
 

@@ -16,12 +16,12 @@ it recovers, so nothing is dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from smsops.config.loader import Config
-from smsops.core.envref import referenced_names
+from smsops.config.secret_refs import UnsetVariable, unset_variables
+from smsops.config.secret_refs import provider_variables as provider_variables
 from smsops.core.errors import Location
 
 
@@ -35,40 +35,11 @@ class MissingSecret:
     schedules: tuple[str, ...]
 
     def __str__(self) -> str:
+        unset = UnsetVariable(self.provider, self.variable, self.where)
         return (
-            f"{self.where}: provider {self.provider!r} needs the environment variable "
-            f"{self.variable} (${{env:{self.variable}}}), which is not set (or empty); "
-            f"held until it is (restart with it set, or reload a config that names a set "
+            f"{unset}; held until it is (restart with it set, or reload a config that names a set "
             f"variable): {', '.join(self.schedules)}"
         )
-
-
-YamlPath = tuple[str | int, ...]
-
-
-def _references(value: Any, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
-    """(YAML path, variable name) of every `${env:...}` inside a provider's settings."""
-    if isinstance(value, str):
-        for name in referenced_names(value):
-            yield path, name
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _references(item, (*path, str(key)))
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _references(item, (*path, index))
-
-
-def provider_variables(config: Config) -> dict[str, list[tuple[str, Location]]]:
-    """Provider name -> (variable, where it is written) for every reference it holds."""
-    found: dict[str, list[tuple[str, Location]]] = {}
-    for name, provider in config.providers.items():
-        settings = provider.model_dump(by_alias=True, exclude_none=True)
-        found[name] = [
-            (variable, config.locate("providers", name, *path))
-            for path, variable in _references(settings, ())
-        ]
-    return found
 
 
 def missing_secrets(config: Config, env: Mapping[str, str]) -> list[MissingSecret]:
@@ -78,16 +49,10 @@ def missing_secrets(config: Config, env: Mapping[str, str]) -> list[MissingSecre
         if schedule.enabled:
             for provider in schedule.providers:
                 users.setdefault(provider, []).append(name)
-    missing: dict[tuple[str, str], MissingSecret] = {}
-    for provider, references in provider_variables(config).items():
-        if provider not in users:
-            continue  # no enabled schedule sends through it: nothing to hold
-        for variable, where in references:
-            if not env.get(variable) and (provider, variable) not in missing:
-                missing[(provider, variable)] = MissingSecret(
-                    provider, variable, where, tuple(users[provider])
-                )
-    return list(missing.values())
+    return [  # a provider no enabled schedule sends through holds nothing
+        MissingSecret(unset.provider, unset.variable, unset.where, tuple(users[unset.provider]))
+        for unset in unset_variables(config, env, users)
+    ]
 
 
 def secret_values(config: Config, env: Mapping[str, str]) -> list[str]:

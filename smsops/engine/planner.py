@@ -74,6 +74,10 @@ class PlanOptions:
     # Where normalised CSV numbers are kept (the CLI and the daemon pass the
     # SMSOPS_CACHE_DIR setting); None: normalised afresh, nothing written.
     cache_dir: Path | None = None
+    # Told the audience rows read, every `progress_every` and the rest at each
+    # schedule's end (CI logs of long plans: cli/progress.py).
+    progress: Callable[[int], None] | None = None
+    progress_every: int = 10_000
 
 
 def make_plan(
@@ -158,8 +162,14 @@ class _SchedulePlanner:
     def run(self) -> SchedulePlan:
         if self.local or self.result.occurrences:  # nothing due: leave the audience unread
             audience = recipients(self.config, self.schedule.audience, self.options.cache_dir)
-            for member in audience:
+            tell, every = self.options.progress, self.options.progress_every
+            read = 0
+            for read, member in enumerate(audience, 1):
                 self._member(member)
+                if tell is not None and not read % every:
+                    tell(every)
+            if tell is not None and read % every:
+                tell(read % every)
             if self.sent:
                 self.result.counts[Disposition.SENT] += self.sent
             self._check_changes()

@@ -25,7 +25,8 @@ from pathlib import Path
 import httpx
 
 from smsops.config.loader import Config
-from smsops.core.errors import GuardLost
+from smsops.config.secret_refs import unset_variables
+from smsops.core.errors import GuardLost, SecretsMissing
 from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.clock import Clock
@@ -50,6 +51,9 @@ class RoundHooks:
 
     def stale(self, records: list[SendRecord]) -> None:
         """Rows of a run that stopped mid-send were just marked uncertain."""
+
+    def planning(self, rows: int) -> None:
+        """`rows` more audience rows were read while planning (see PlanOptions.progress)."""
 
     def planned(self, plan: Plan) -> None:
         """The plan at T, before anything is sent (also when it sends nothing)."""
@@ -169,6 +173,9 @@ class Round:
             transport=self.transport,
             shared=self.lanes,
         )
+        used = {provider for send in sends for provider in send.providers}
+        if unset := unset_variables(self.config, self.env, used):  # all of them, located
+            raise SecretsMissing([str(variable) for variable in unset])
         sender.check_secrets(sends)  # SecretMissing: nothing has been sent yet
         if self.dry_run:
             self.hooks.dry_run(sender, sends)
@@ -291,6 +298,7 @@ class Round:
             keep_sends=True,
             resend_uncertain=self.resend_uncertain,
             cache_dir=self.cache_dir,
+            progress=self.hooks.planning,
         )
 
     def _names(self, only: list[str] | None) -> list[str]:

@@ -5,6 +5,16 @@ those. Inserting the key is the claim: whoever inserts it owns the send, so
 two runs (or replicas) can never both send it. Rows are written ahead
 (`pending`) before a request goes out and settled after.
 
+Durability: a write that has returned survives a crash of the host (power
+loss, kernel panic), not only of the process. A claim is what makes a send
+safe to make: a claim forgotten after its request went out would let the
+next run send it again. So every connection that writes claims commits
+durably before the call returns: SQLite syncs its WAL at each commit
+(`synchronous=FULL`), PostgreSQL waits for its WAL flush
+(`synchronous_commit = on`, whatever the server's default). `durability()`
+reads that back from the live connection. The memory ledger keeps nothing
+past its process, so nothing outlives it to be resent against.
+
 Over 250 lines on purpose: this is the whole contract every backend
 implements (the record, the interface and its documented semantics); the
 rules themselves are in `policy.py`, the storage in the backends.
@@ -373,6 +383,13 @@ class Ledger(ABC):
         memory or SQLite ledger has one writer at a time and always may.
         """
         return nullcontext(True)
+
+    def durability(self) -> str | None:
+        """The setting that makes a returned commit survive a crash of the host, as the live
+        connection that writes claims reports it (see the module docstring); None where
+        nothing outlives the process (memory) or nothing is written (read-only).
+        """
+        return None
 
     def close(self) -> None:  # noqa: B027 - an optional hook; memory holds nothing
         """Release what the ledger holds (files, connections)."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from smsops.core.errors import UsageError
 from smsops.ledger.base import Ledger
+from smsops.ledger.deferred import CreatedOnFirstWrite
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.postgres_url import display_name, is_postgres
 from smsops.ledger.sqlite import WAIT, SqliteLedger
@@ -32,13 +33,20 @@ def ledger_name(location: str) -> str:
 
 
 def open_ledger(
-    location: str, *, readonly: bool = False, wait: float = WAIT, command: str = "smsops"
+    location: str,
+    *,
+    readonly: bool = False,
+    wait: float = WAIT,
+    command: str = "smsops",
+    create_on_write: bool = False,
 ) -> Ledger:
     """`path`, `sqlite:///path`, `postgresql://...` (or `postgres://`) or `memory://`.
 
     `readonly` never writes: a file that does not exist yet, or a database
     smsops never wrote, reads as an empty ledger (nothing was ever sent) and is
-    not created. `wait` and `command`: see `SqliteLedger` and `PostgresLedger`.
+    not created. `create_on_write`: a file that does not exist yet is created
+    by the first write, not now (see deferred.py). `wait` and `command`: see
+    `SqliteLedger` and `PostgresLedger`.
     """
     if is_postgres(location):
         from smsops.ledger.postgres import open_postgres  # psycopg loads only when used
@@ -49,4 +57,6 @@ def open_ledger(
         return MemoryLedger()
     if readonly and not path.exists():
         return MemoryLedger()
+    if create_on_write and not path.exists():
+        return CreatedOnFirstWrite(lambda: SqliteLedger(path, wait=wait, command=command))
     return SqliteLedger(path, readonly=readonly, wait=wait, command=command)

@@ -282,6 +282,13 @@ class PostgresLedger(Ledger):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def durability(self) -> str | None:
+        if self.readonly:
+            return None
+        with self._transaction("cannot read", atomic=False) as conn:
+            row = conn.execute("SHOW synchronous_commit").fetchone()
+        return f"synchronous_commit={row[0] if row else None}"
+
     def writers(self) -> list[str]:
         """The other smsops sessions on this database (their application_name), at most 5."""
         query = (

@@ -25,6 +25,14 @@ from smsops.ledger.sqlite_schema import MIGRATIONS
 # Seconds a writer waits for another's write transaction before it gives up.
 WAIT = 10.0
 _HOST = socket.gethostname()
+# Every commit of a writer syncs the WAL before it returns: a claim must survive
+# a power loss or an OS crash, or the next run could send it again. With NORMAL
+# (WAL's usual partner) SQLite documents that a commit "might roll back
+# following a power loss or system crash". What it costs: docs/benchmarks.md
+# (bench/durability.py, which sets NORMAL here to measure the difference).
+SYNCHRONOUS = "FULL"
+# How `PRAGMA synchronous` answers (its levels, by number).
+_SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
 class SqliteFile:
@@ -66,10 +74,7 @@ class SqliteFile:
             )
         try:
             if readonly:
-                uri = path.resolve().as_uri() + "?mode=ro"
-                self._db = sqlite3.connect(
-                    uri, uri=True, isolation_level=None, timeout=wait, check_same_thread=False
-                )
+                self._db = self._open_read_only()
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(
@@ -83,7 +88,7 @@ class SqliteFile:
                 self._check_version(readonly=True)
             else:
                 self._use_wal()
-                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
                 self._migrate()
                 self._register(command)
                 lease = lease_length()
@@ -95,6 +100,46 @@ class SqliteFile:
         except BaseException:
             self._db.close()
             raise
+
+    def _connect(self, uri: str) -> sqlite3.Connection:
+        return sqlite3.connect(
+            uri, uri=True, isolation_level=None, timeout=self.wait, check_same_thread=False
+        )
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """The file opened for reading only, also where nothing may be written (a read-only volume).
+
+        A WAL file is read through its `-shm` index, which the first reader
+        creates next to it. Where it cannot (a read-only file system or
+        folder) and no `-shm` is there, SQLite cannot open the file read-only
+        (SQLITE_CANTOPEN). Then, if no `-wal` holds commits, the file alone is
+        the whole ledger and is opened `immutable` (no index, no locks): SQLite
+        then assumes nobody changes it while it is read, which holds for a
+        read-only volume. A `-wal` with commits cannot be read without its
+        index, and the file alone would miss them (a sent row shown as still
+        to send): refused, saying what to do.
+        """
+        uri = self.path.resolve().as_uri()
+        db = self._connect(uri + "?mode=ro")
+        try:
+            db.execute("PRAGMA user_version").fetchone()  # opens the file and its WAL index
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            cannot = getattr(exc, "sqlite_errorname", "").startswith("SQLITE_CANTOPEN")
+            if not cannot or not self.path.is_file():
+                raise
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise LedgerError(
+                f"cannot read the ledger {str(self.path)!r} in this read-only place: its "
+                f"write-ahead log {wal.name!r} holds changes not yet in the file, which SQLite "
+                f"reads only where it may create {self.path.name + '-shm'!r} beside it, and the "
+                "file alone would miss them (nothing was read). Let a writable open finish it "
+                "(any `smsops apply` on it, where it is writable), or copy the file with its "
+                "-wal to a writable folder and read the copy"
+            )
+        return self._connect(uri + "?mode=ro&immutable=1")
 
     def _use_wal(self) -> None:
         """Switch the file to WAL, retrying while another process switches it at the same time.
@@ -184,6 +229,13 @@ class SqliteFile:
                 "UPDATE runs SET heartbeat_at = ?, expires_at = ? WHERE id = ?",
                 (now.isoformat(), expires.isoformat(), run or self._run),
             )
+
+    def durability(self) -> str | None:
+        if self.readonly:
+            return None
+        with self._reading():
+            (level,) = self._db.execute("PRAGMA synchronous").fetchone()
+        return f"synchronous={_SYNCHRONOUS_NAMES.get(level, str(level))}"
 
     def leases(self) -> dict[str, datetime]:
         with self._reading():

@@ -7,10 +7,12 @@ passed as parameters; `SQLITE` says how SQLite spells each condition.
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 
 from smsops.core.errors import LedgerError
+from smsops.core.phone import scrub_numbers
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.policy import Operation
 from smsops.ledger.sql_policy import Dialect
@@ -79,6 +81,9 @@ MOVED = (
 )
 
 
+_KEY = re.compile(r"[0-9a-f]{32}")  # OccurrenceKeys.text
+
+
 def marks(count: int) -> str:
     return ",".join("?" * count)
 
@@ -128,27 +133,57 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _shown(value: object) -> str:
+    """A stored value quoted in an error, anything like a phone number in it masked.
+
+    A key as smsops writes it (32 hex digits) is shown whole: it names the
+    row, and its digit runs are no number.
+    """
+    if isinstance(value, str) and _KEY.fullmatch(value):
+        return repr(value)
+    return scrub_numbers(repr(value))
+
+
 def checked_status(key: str, value: str) -> Status:
     """A stored status, or a LedgerError when no rule of this smsops knows it."""
     try:
         return Status(value)
     except ValueError:  # another program (or a newer smsops) wrote the row
         raise LedgerError(
-            f"the ledger row {key!r} has the status {value!r}, which is none of "
+            f"the ledger row {_shown(key)} has the status {_shown(value)}, which is none of "
             f"{', '.join(Status)}: the ledger was changed by another program or a newer smsops. "
             "No rule of this smsops moves such a row, so it is never sent again; fix or delete "
             "the row to read the ledger (nothing was changed)"
         ) from None
 
 
+def checked_time(key: str, column: str, value: object) -> datetime:
+    """A stored time (ISO 8601, as smsops writes it), or a LedgerError naming row and column.
+
+    smsops writes every time with its UTC offset; one without (another
+    program's) is read as UTC, like a time given to `--at`.
+    """
+    try:
+        when = datetime.fromisoformat(value)  # type: ignore[arg-type]  # checked by trying
+    except (TypeError, ValueError):  # another program wrote the row, or a hand edit
+        raise LedgerError(
+            f"the ledger row {_shown(key)} has the {column} {_shown(value)}, which is not an "
+            "ISO 8601 time (smsops writes e.g. 2026-11-22T09:00:00+00:00): the ledger was "
+            "changed by another program. Fix or delete the row to read the ledger (nothing was "
+            "changed)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def to_record(row: sqlite3.Row) -> SendRecord:
     data = dict(row)
-    data["status"] = checked_status(data["key"], data["status"])
-    data["created_at"] = datetime.fromisoformat(data["created_at"])
-    data["updated_at"] = datetime.fromisoformat(data["updated_at"])
+    key = data["key"]
+    data["status"] = checked_status(key, data["status"])
+    data["created_at"] = checked_time(key, "created_at", data["created_at"])
+    data["updated_at"] = checked_time(key, "updated_at", data["updated_at"])
     data["retryable"] = bool(data["retryable"])
     if data["resolved_at"] is not None:
-        data["resolved_at"] = datetime.fromisoformat(data["resolved_at"])
+        data["resolved_at"] = checked_time(key, "resolved_at", data["resolved_at"])
     return SendRecord(**data)
 
 

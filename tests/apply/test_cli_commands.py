@@ -187,6 +187,55 @@ def test_a_missing_secret_stops_apply_before_any_send(
     assert sandbox.state.snapshot() == []
 
 
+def test_apply_lists_every_missing_secret_with_its_place_and_creates_no_ledger(
+    tmp_path: Path,
+    sandbox: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As `run` does: every unset (or empty) variable the sends need, file:line:col each,
+    before anything is sent; the ledger that would have been written is not created."""
+    monkeypatch.delenv("OT_TOKEN")
+    monkeypatch.setenv("AOC_KEY", "")  # empty is as good as unset (run says the same)
+    config = write_config(tmp_path / "cfg", sandbox, 3, provider="[ot, aoc]")
+    ledger = tmp_path / "state" / "l.sqlite"
+    assert main(["apply", str(config), "--yes", "--ledger", str(ledger)]) == 1
+    err = capsys.readouterr().err
+    yaml = str(config / "smsops.yaml")
+    assert f"{yaml}:2:" in err  # ot's token
+    assert "environment variable OT_TOKEN" in err
+    assert f"{yaml}:3:" in err  # aoc's key
+    assert "environment variable AOC_KEY" in err
+    assert "nothing was sent" in err
+    assert "Traceback" not in err
+    assert sandbox.state.snapshot() == []
+    assert not ledger.parent.exists()  # no empty ledger (nor its folder) left behind
+
+
+def test_apply_that_stops_before_sending_creates_no_ledger(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path / "cfg", sandbox, 3))
+    ledger = tmp_path / "l.sqlite"
+    assert main(["apply", config, "--ledger", str(ledger)]) == 1  # cannot ask, no --yes
+    assert "pass --yes" in capsys.readouterr().err
+    empty = str(write_config(tmp_path / "empty", sandbox, 0))
+    assert main(["apply", empty, "--yes", "--ledger", str(ledger)]) == 0
+    assert "Nothing to send" in capsys.readouterr().out
+    assert list(tmp_path.glob("l.sqlite*")) == []
+
+
+def test_apply_names_the_ledger_it_writes(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(write_config(tmp_path / "cfg", sandbox, 3))
+    ledger = str(tmp_path / "l.sqlite")
+    assert main(["apply", config, "--yes", "--ledger", ledger]) == 0
+    assert f"apply writes the ledger {ledger} (0 rows)" in capsys.readouterr().err
+    assert main(["apply", config, "--yes", "--ledger", ledger]) == 0
+    assert f"apply writes the ledger {ledger} (3 rows)" in capsys.readouterr().err
+
+
 def test_apply_without_yes_refuses_when_it_cannot_ask(
     tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -316,3 +316,15 @@ def test_disposition_follows_the_policy_table(
     ledger.mark_stale(lambda _: stale, AT)  # what apply does first
     won = ledger.claim([replace(row, claimed_by="me")], resend_uncertain=resend)
     assert planned == bool(won)
+
+
+def test_a_plan_reports_its_progress_in_audience_rows(tmp_path: Path) -> None:
+    """Every `progress_every` rows read, and the rest at the end: the counts add up."""
+    config = project(
+        tmp_path,
+        "s: {template: t, audience: a, provider: ot}\nu: {template: t, audience: a, provider: ot}\n",
+    )
+    reported: list[int] = []
+    options = PlanOptions(progress=reported.append, progress_every=2)
+    make_plan(config, MemoryLedger(), AT, lambda _: False, options)
+    assert reported == [2, 2, 1, 2, 2, 1]  # two schedules of five rows each

@@ -187,6 +187,25 @@ def test_stale_pending_becomes_uncertain_and_fresh_stays(ledger: Ledger) -> None
     assert ledger.get([done.key])[done.key].status is Status.SENT
 
 
+# What each backend's live connection says about a commit that has returned:
+# nothing outlives a memory ledger's process; SQLite syncs its WAL at every
+# commit (FULL; NORMAL "might roll back following a power loss"); PostgreSQL
+# waits for its WAL flush (the test server runs with synchronous_commit=off:
+# the session's own setting is what holds).
+DURABILITY = {
+    "MemoryLedger": None,
+    "SqliteLedger": "synchronous=FULL",
+    "PostgresLedger": "synchronous_commit=on",
+}
+
+
+def test_a_claim_is_durable_before_the_request_leaves(ledger: Ledger) -> None:
+    """The contract: a claim that returned survives a crash of the host, read from the live
+    connection that writes claims (after a claim, so a lazily opened one is the one asked)."""
+    ledger.claim([record("+447400123456")])
+    assert ledger.durability() == DURABILITY[type(ledger).__name__]
+
+
 def test_sqlite_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "ledger.sqlite"
     first = SqliteLedger(path)
@@ -510,3 +529,26 @@ def test_sqlite_writers_on_other_hosts_are_named_with_a_caveat(tmp_path: Path) -
     message = str(locked.value)
     assert "smsops run (pid 7 on pod-a, since 2026-01-07T00:00:00+00:00; another host" in message
     assert message.count("pod-a") == 5  # the newest five
+
+
+def test_a_ledger_created_on_first_write_reads_empty_until_a_write_creates_it(
+    tmp_path: Path,
+) -> None:
+    """`apply` opens this way: stopping before it sends leaves no file (nor folder) behind."""
+    path = tmp_path / "state" / "l.sqlite"
+    ledger = open_ledger(str(path), create_on_write=True)
+    assert list(ledger.records()) == []
+    assert ledger.stats() == {}
+    assert ledger.mark_stale(lambda r: True, T0) == []  # nothing to mark: nothing written
+    assert ledger.claim([]) == []
+    assert not path.parent.exists()
+    (won,) = ledger.claim([record("+447400123456")])
+    assert path.exists()
+    assert ledger.get([won.key]) == {won.key: won}  # reads now go to the file
+    assert ledger.durability() == "synchronous=FULL"
+    ledger.settle([won.settled(Status.SENT, T0, message_id="m")])
+    ledger.close()
+    again = open_ledger(str(path), create_on_write=True)  # there now: opened as usual
+    assert isinstance(again, SqliteLedger)
+    assert again.get([won.key])[won.key].status is Status.SENT
+    again.close()

@@ -1,0 +1,91 @@
+"""A ledger that does not exist yet and is created by its first write, not by opening it.
+
+`apply` opens its ledger before it knows whether it will send: a missing
+secret, nothing due or a refused confirmation stop it first, and an empty
+ledger file (and folder) left behind would only suggest that something was
+sent there. Until the first write, reads see an empty ledger: the file is
+not there, so nothing was ever sent through it. The first claim or move
+opens (creates) it and every call after goes to it.
+
+Safe against another process creating it meanwhile: a plan made against
+"empty" only proposes; the claim decides (a row another run wrote first is
+not won, so not sent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+
+from smsops.ledger.base import Decision, Known, Ledger, SendRecord, Status
+from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.policy import Operation
+
+
+class CreatedOnFirstWrite(Ledger):
+    """`open_writable` is called once, by the first write that has rows to write."""
+
+    def __init__(self, open_writable: Callable[[], Ledger]) -> None:
+        self._open_writable = open_writable
+        self._ledger: Ledger = MemoryLedger()  # nothing there yet: an empty ledger
+        self.created = False
+
+    def _written(self) -> Ledger:
+        if not self.created:
+            self._ledger = self._open_writable()
+            self.created = True
+        return self._ledger
+
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
+        rows = list(records)
+        if not rows:
+            return []
+        return self._written().claim(rows, resend_uncertain=resend_uncertain)
+
+    def move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
+        rows = list(records)
+        return self._written().move(operation, rows) if rows else []
+
+    def resolve(
+        self,
+        decision: Decision,
+        *,
+        keys: Iterable[str] = (),
+        schedule: str | None = None,
+        occurrence: str | None = None,
+    ) -> list[SendRecord]:
+        return self._written().resolve(
+            decision, keys=keys, schedule=schedule, occurrence=occurrence
+        )
+
+    def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
+        return self._ledger.get(keys)
+
+    def known(self, schedule: str, occurrence: str) -> Known:
+        return self._ledger.known(schedule, occurrence)
+
+    def records(
+        self, schedule: str | None = None, status: Status | None = None
+    ) -> Iterator[SendRecord]:
+        return self._ledger.records(schedule, status)
+
+    def newest_occurrence(self, schedule: str, below: str) -> str | None:
+        return self._ledger.newest_occurrence(schedule, below)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return self._ledger.stats()
+
+    def leases(self) -> dict[str, datetime]:
+        return self._ledger.leases()
+
+    def round_lock(self, schedule: str) -> AbstractContextManager[bool]:
+        return self._ledger.round_lock(schedule)
+
+    def durability(self) -> str | None:
+        return self._ledger.durability()
+
+    def close(self) -> None:
+        self._ledger.close()
