@@ -17,8 +17,19 @@ The count is the worst case over every position of the window:
   `* * * * *` costs no more than `0 9 * * *`. In a zone with DST the spring
   change packs a day into fewer real hours, so the window is counted one
   DST jump longer; a job whose minute or hour field starts with `*` fires in
-  both passes of a repeated autumn hour, so those fires count twice. For
-  `timezone: recipient` the jump is 2 hours, the largest of any zone.
+  both passes of a repeated autumn hour, so up to one jump of the local
+  clock (no more than the window) counts twice. For `timezone: recipient`
+  the jump is 2 hours, the largest of any zone. Whatever the zone, a real
+  window of W minutes holds at most ceil(W / 1 min) cron fires (they fall on
+  distinct whole minutes), which caps every count: `* * * * *` with
+  `window: 1m` is 1, not the 121 the local-clock passes would add up to.
+
+Where that count exceeds the cap in a named zone (a window of up to a day),
+it is counted again at each of the zone's real changes of 2025-2053, on the
+real dates and the real time of day of the jump, before a refusal: `* 3/10
+* * */4` with `window: 4h` in New York holds 60, not the 120 a jump on any
+day at any time would allow. Checked against croniter in
+tests/schedule/test_density_croniter.py.
 """
 
 from __future__ import annotations
@@ -56,11 +67,21 @@ def most_fires_in(trigger: Trigger, window: timedelta, zone: ZoneInfo | None) ->
         return -(-(longer // micro) // (trigger.every // micro))
     assert trigger.cron is not None
     expression = normalise(trigger.cron)
+    # Spring: the window spans `jump` more of the local clock (a fixed-time job's
+    # skipped fires come at once after the gap, a real-time job's do not come).
     most = _cron_most(expression, _minutes(window + jump))
     fields = expression.split()
     if jump and (fields[0].startswith("*") or fields[1].startswith("*")):
-        most += _cron_most(expression, _minutes(jump))
-    return most
+        # Autumn: a real-time job fires in both passes of a repeated stretch, of which
+        # a window holds at most min(jump, window) (counted on top of the spring
+        # allowance, which keeps a window holding both changes covered).
+        most += _cron_most(expression, _minutes(min(jump, window)))
+    if most > MAX_FIRES_PER_WINDOW and zone is not None and window <= timedelta(days=1):
+        # Counted at the zone's real changes only where it decides a refusal (40-100 ms).
+        most = min(most, _changes_most(expression, _minutes(window), zone))
+    # Every zone's offset is whole minutes, so cron fires fall on distinct whole
+    # minutes of real time: a window can never hold more than its minutes.
+    return min(most, _minutes(window))
 
 
 def _minutes(length: timedelta) -> int:
@@ -71,15 +92,81 @@ def _minutes(length: timedelta) -> int:
 @cache
 def dst_jump(zone: ZoneInfo) -> timedelta:
     """The largest forward change of the zone's UTC offset in 2025-2053 (0 without DST)."""
+    return max((timedelta(minutes=jump) for _, jump in _changes(zone)), default=timedelta(0))
+
+
+@cache
+def _changes(zone: ZoneInfo) -> tuple[tuple[datetime, int], ...]:
+    """The zone's offset changes in 2025-2053: the local wall time the clock leaves
+    (naive), and the change in minutes (positive forward, negative back)."""
+    found: list[tuple[datetime, int]] = []
     day = datetime(2025, 1, 1, tzinfo=UTC)
     previous = day.astimezone(zone).utcoffset() or timedelta(0)
-    jump = timedelta(0)
     while day.year < 2054:
-        day += timedelta(days=1)
-        offset = day.astimezone(zone).utcoffset() or timedelta(0)
-        jump = max(jump, offset - previous)
-        previous = offset
-    return jump
+        after = day + timedelta(days=1)
+        offset = after.astimezone(zone).utcoffset() or timedelta(0)
+        if offset != previous:
+            low, high = day, after  # the first minute of the new offset, by bisection
+            while high - low > timedelta(minutes=1):
+                middle = low + (high - low) / 2
+                same = middle.astimezone(zone).utcoffset() == previous
+                low, high = (middle, high) if same else (low, middle)
+            wall = (high + previous).replace(tzinfo=None, second=0, microsecond=0)
+            found.append((wall, (offset - previous) // timedelta(minutes=1)))
+        day, previous = after, offset
+    return tuple(found)
+
+
+@lru_cache(maxsize=1024)
+def _changes_most(expression: str, span: int, zone: ZoneInfo) -> int:
+    """The most fires in `span` real minutes (at most a day) of a zone with changes,
+    counted at each of its real changes of 2025-2053 on the real dates.
+
+    Exact where the day-exact count one jump longer is not: that one does not
+    know at what time of day, or on which day, the clock jumps (`* 2 * * *` in
+    New York never fires in its repeated hour, 01:00-01:59).
+    """
+    parsed = CronSim(expression, datetime(2001, 1, 1))
+    times = [False] * _DAY
+    for minute in (h * 60 + m for h in parsed.hours for m in parsed.minutes):
+        times[minute] = True
+    fields = expression.split()
+    real_time = fields[0].startswith("*") or fields[1].startswith("*")
+    best = _cron_most(expression, span)  # windows clear of every change
+    for wall, change in _changes(zone):
+        midnight = wall.replace(hour=0, minute=0)
+        matching = {
+            offset: (day := (midnight + timedelta(days=offset)).date()).month in parsed.months
+            and parsed.match_day(day)
+            for offset in (-2, -1, 0, 1, 2)
+        }
+
+        def fires(first: int, last: int, matching: dict[int, bool] = matching) -> list[int]:
+            """Local minutes [first, last) from the change day's midnight: 1 for a fire."""
+            return [int(times[m % _DAY] and matching[m // _DAY]) for m in range(first, last)]
+
+        leaves = wall.hour * 60 + wall.minute
+        if change > 0:  # the clock skips [leaves, lands)
+            lands = leaves + change
+            # A fixed-time job's skipped fires come together at the first minute after.
+            first = fires(lands, lands + 1) if real_time else [int(any(fires(leaves, lands + 1)))]
+            minutes = fires(leaves - span, leaves) + first + fires(lands + 1, lands + span)
+        else:  # the clock goes back to leaves + change and reads that stretch again
+            again = fires(leaves + change, leaves + change + span)
+            if not real_time:  # a fixed-time job fires once, in the first pass
+                again[:-change] = [0] * min(-change, span)
+            minutes = fires(leaves - span, leaves) + again
+        best = max(best, _busiest(minutes, span))
+    return best
+
+
+def _busiest(minutes: list[int], span: int) -> int:
+    """The largest sum of `span` consecutive items."""
+    best = total = sum(minutes[:span])
+    for index in range(span, len(minutes)):
+        total += minutes[index] - minutes[index - span]
+        best = max(best, total)
+    return best
 
 
 @lru_cache(maxsize=1024)
