@@ -84,8 +84,30 @@ def _header_problems(
         path = audience.source_path()
         yield Problem(where, f"audience {name!r}: {str(path)!r} is empty; it needs a header row")
         return
+    yield from _repeated(name, audience, header)
     for field in ("phone_column", "timezone_column"):
         yield from _column(config, name, audience, field, header, where)
+
+
+def _repeated(name: str, audience: Audience, header: list[str]) -> Iterator[Problem]:
+    """A column named twice: a row's number would come from one, its variables from another.
+
+    Unnamed columns (a spreadsheet's trailing commas) name nothing, so they may repeat.
+    """
+    places: dict[str, list[int]] = {}
+    for number, column in enumerate(header, start=1):
+        if column:
+            places.setdefault(column, []).append(number)
+    path = audience.source_path()
+    assert path is not None  # only CSV audiences have a header
+    for column, numbers in places.items():
+        if len(numbers) > 1:
+            listed = ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
+            yield Problem(
+                Location(path, row=1),
+                f"audience {name!r}: column {quoted_cell(column)!r} appears {len(numbers)} "
+                f"times in the header (columns {listed}); rename or remove all but one",
+            )
 
 
 def _column(

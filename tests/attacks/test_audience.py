@@ -81,6 +81,44 @@ ATTACKS = [
         never=("audience 'people':",),
     ),
     Attack(
+        # It was accepted: the number read from the first `phone`, variables from the last.
+        "csv-header-repeats-a-column",
+        {
+            "people.csv": "phone,name,phone\n+447400123456,Sam,+447400123458\n",
+            "optouts.csv": OPTOUTS,
+        },
+        r"people\.csv:row 1",
+        "column 'phone' appears 2 times in the header (columns 1 and 3)",
+    ),
+    Attack(
+        "csv-header-repeats-a-column-in-an-excluded-audience",
+        {
+            "people.csv": "phone,name\n+447400123456,Sam\n",
+            "optouts.csv": "phone,phone\n+447400123457,+447400123457\n",
+        },
+        r"optouts\.csv:row 1",
+        "audience 'optouts': ",
+    ),
+    Attack(
+        # An opt-out list in national format without `default_region` excluded nobody,
+        # and validate said valid: its rows were dropped as invalid numbers.
+        "excluded-audience-row-that-does-not-parse",
+        {"people.csv": "phone,name\n+447400123456,Sam\n", "optouts.csv": "phone\n07400 123457\n"},
+        r"optouts\.csv:row 2",
+        "set default_region on audience 'optouts' or write the number as +E.164",
+    ),
+    Attack(
+        "excluded-inline-contact-that-does-not-parse",
+        {
+            "people.csv": "phone,name\n+447400123456,Sam\n",
+            "audiences.yaml": AUDIENCES.replace(
+                "    source: optouts.csv\n", '    contacts:\n      - phone: "07400 123457"\n'
+            ),
+        },
+        r"audiences\.yaml:7:9",
+        "excludes nobody in its place",
+    ),
+    Attack(
         "empty-csv",
         {"people.csv": "", "optouts.csv": OPTOUTS},
         PEOPLE_SOURCE,
