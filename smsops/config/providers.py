@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from smsops.config.types import RateLimit, SegmentPrice, Text, Timeout
+from smsops.config.types import Count, RateLimit, SegmentPrice, Text, Timeout
 
 Category = Literal["transactional", "marketing", "otp"]
 
@@ -77,7 +77,7 @@ class ProviderBase(BaseModel):
     rate_limit: RateLimit | None = Field(
         default=None, description="Messages (not segments) per time, e.g. 20/s or 600/min."
     )
-    max_in_flight: int = Field(default=16, ge=1, le=1024, description="Concurrent requests.")
+    max_in_flight: Count = Field(default=16, ge=1, le=1024, description="Concurrent requests.")
     timeout: Timeout = Field(default=timedelta(seconds=10))
     price_per_segment: Price | SegmentPrice | None = Field(
         default=None, description="For the plan's cost estimate: a number or {default, regions}."

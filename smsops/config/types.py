@@ -8,7 +8,14 @@ from collections.abc import Callable
 from datetime import time, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    Strict,
+    WithJsonSchema,
+)
 
 from smsops.core.envref import WHOLE_REFERENCE, check_references
 from smsops.core.units import Rate, format_duration, parse_duration, parse_rate
@@ -181,7 +188,21 @@ ClockTime = Annotated[
 
 Scalar = str | int | float | bool
 
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("write a number, e.g. 16 (true, false and quoted text are not numbers)")
+    return value
+
+
+# Every number of a config is strict, so YAML's `true` is not 1 and `"16"` is not 16:
+# a count is a Count, a price a SegmentPrice (tests/config/test_strict_numbers.py
+# walks the models for any other).
+Count = Annotated[int, BeforeValidator(_number), Strict()]
+
 # Per segment, in the price's currency: finite and at most 10,000 (enough for
 # currencies with small units; anything above is a typo or an attack).
 PRICE_MAX = 10_000.0
-SegmentPrice = Annotated[float, Field(ge=0, le=PRICE_MAX, allow_inf_nan=False)]
+SegmentPrice = Annotated[
+    float, Field(ge=0, le=PRICE_MAX, allow_inf_nan=False), Strict(), BeforeValidator(_number)
+]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from smsops.config.providers import Capabilities, ProviderBase
-from smsops.config.types import SecretRef, Text
+from smsops.config.types import Count, SecretRef, Text
 from smsops.providers.base import (
     Accepted,
     Adapter,
@@ -56,7 +56,7 @@ class Aoc(ProviderBase):
     route: Literal["TRANS", "PROMO", "OTP"] | None = Field(
         default=None, description="Default: from the template category (TRANS/PROMO/OTP)."
     )
-    bulk_size: int = Field(default=100, ge=1, le=1000, description="Recipients per bulk request.")
+    bulk_size: Count = Field(default=100, ge=1, le=1000, description="Recipients per bulk request.")
 
 
 @dataclass(frozen=True)

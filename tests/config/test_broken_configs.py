@@ -153,6 +153,25 @@ CASES: list[tuple[str, str, str, str]] = [
         "max_in_flight",
     ),
     (
+        # It validated as 1: YAML's true is not a number.
+        "bool-as-int",
+        BASE.replace("    template_keys:", "    max_in_flight: true\n    template_keys:"),
+        "4:20",
+        "write a number",
+    ),
+    (
+        "quoted-int",
+        BASE.replace("    template_keys:", '    max_in_flight: "16"\n    template_keys:'),
+        "4:20",
+        "write a number",
+    ),
+    (
+        "bool-as-price",
+        BASE.replace("    template_keys:", "    price_per_segment: true\n    template_keys:"),
+        "4:24",
+        "write a number",
+    ),
+    (
         "bad-url",
         BASE.replace("    template_keys:", "    base_url: api.example\n    template_keys:"),
         "4:15",
