@@ -11,7 +11,6 @@ file on disk: an edit made since reaches only the next generation.
 from __future__ import annotations
 
 import csv
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,11 +49,10 @@ def recipients(
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, where)
             continue
-        why = members.refused(found.e164, -1 - index)
-        if why is None:
-            yield Recipient.contact(found.e164, found.region, variables, where)
-        else:
-            yield Skip(why[0], why[1], where)
+        skip = members.refused(found.e164, -1 - index, where)
+        yield (
+            Recipient.contact(found.e164, found.region, variables, where) if skip is None else skip
+        )
     path = audience.source_path()
     if path is None:
         return
@@ -62,11 +60,8 @@ def recipients(
         if isinstance(found, str):
             yield Skip(SkipReason.INVALID_NUMBER, found, Location(path, row=row))
             continue
-        why = members.refused(found.e164, row)
-        if why is None:
-            yield Recipient(found.e164, found.region, source, cells, row)
-        else:
-            yield Skip(why[0], why[1], Location(path, row=row))
+        skip = members.refused(found.e164, row, Location(path, row=row))
+        yield skip or Recipient(found.e164, found.region, source, cells, row)
 
 
 class _Members:
@@ -80,40 +75,106 @@ class _Members:
         # third of the memory of strings mapped to Locations.
         self.first_seen: dict[int, int] = {}
 
-    def refused(self, e164: str, here: int) -> tuple[SkipReason, str] | None:
+    def refused(self, e164: str, here: int, where: Location) -> Skip | None:
+        """Why the member at `here` (its row, or -1-i for inline contact i) is left out."""
         first = self.first_seen.setdefault(int(e164[1:]), here)
         if first != here:
             # contacts come first, so a first CSV row means this row is in the same file
             if first >= 0 and self.path is not None:
-                where = Location(self.path, row=first)
+                seen = Location(self.path, row=first)
             else:
-                where = self.config.locate("audiences", self.name, "contacts", -1 - first)
-            return SkipReason.DUPLICATE, f"same number as {where}"
+                seen = self.config.locate("audiences", self.name, "contacts", -1 - first)
+            return Skip(SkipReason.DUPLICATE, f"same number as {seen}", where)
         if e164 in self.excluded:
-            return SkipReason.EXCLUDED, f"in excluded audience {self.excluded[e164]!r}"
+            by = self.excluded[e164]
+            return Skip(SkipReason.EXCLUDED, f"in excluded audience {by!r}", where, by)
         return None
 
 
 def _excluded_numbers(config: Config, audience: Audience, cache_dir: Path | None) -> dict[str, str]:
-    """E.164 → the excluded audience that holds it (opt-out lists are small)."""
+    """E.164 → the excluded audience that holds it (opt-out lists are small).
+
+    An entry of an excluded audience that is not a number refuses the plan
+    (`exclusion_problems`): dropped, it would send to someone who opted out.
+    """
     numbers: dict[str, str] = {}
+    problems: list[Problem] = []
     for other in audience.exclude:
         for member in _members(config, other, cache_dir):
-            numbers.setdefault(member.e164, other)
+            if isinstance(member, Problem):
+                problems.append(member)
+            elif not problems:
+                numbers.setdefault(member.e164, other)
+    if problems:
+        raise ConfigError(_capped(problems))
     return numbers
 
 
-def _members(config: Config, name: str, cache_dir: Path | None) -> Iterator[PhoneNumber]:
-    """The valid numbers of an audience, without its own exclusions (no recursion)."""
+# Unreadable entries reported per excluded audience; the rest are counted.
+EXCLUSION_PROBLEMS_SHOWN = 20
+
+
+def exclusion_problems(config: Config, cache_dir: Path | None = None) -> list[Problem]:
+    """Every entry of an audience used as an exclusion that is not a phone number.
+
+    validate reports them, and a plan refuses them (`_excluded_numbers`): an
+    opt-out list written in national format without `default_region` would
+    otherwise exclude nobody, silently.
+    """
+    excluded = {other for audience in config.audiences.values() for other in audience.exclude}
+    problems: list[Problem] = []
+    for name in sorted(excluded & config.audiences.keys()):
+        try:
+            found = [m for m in _members(config, name, cache_dir) if isinstance(m, Problem)]
+        except ConfigError:
+            continue  # the file cannot be read: read_headers() says why
+        problems.extend(_capped(found))
+    return problems
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= EXCLUSION_PROBLEMS_SHOWN:
+        return problems
+    last = problems[EXCLUSION_PROBLEMS_SHOWN - 1]
+    more = len(problems) - EXCLUSION_PROBLEMS_SHOWN + 1
+    return [
+        *problems[: EXCLUSION_PROBLEMS_SHOWN - 1],
+        Problem(last.location, f"{last.message} (and {more - 1:,} more such entries after this)"),
+    ]
+
+
+def _members(config: Config, name: str, cache_dir: Path | None) -> Iterator[PhoneNumber | Problem]:
+    """The numbers of an audience used as an exclusion, without its own exclusions (no
+    recursion); an entry that is not a number is a located `Problem`."""
     audience = config.audiences[name]
-    found: Iterator[PhoneNumber | str] = (
-        number for _, _, number in _contacts(config, name, audience)
-    )
+    for _, where, number in _contacts(config, name, audience):
+        yield _unreadable(config, name, where, number) if isinstance(number, str) else number
     path = audience.source_path()
-    if path is not None:
-        in_rows = (number for _, number in _rows(config, name, audience, path, cache_dir))
-        found = itertools.chain(found, in_rows)
-    return (number for number in found if not isinstance(number, str))
+    if path is None:
+        return
+    for (_, _, row), number in _rows(config, name, audience, path, cache_dir):
+        yield (
+            _unreadable(config, name, Location(path, row=row), number)
+            if isinstance(number, str)
+            else number
+        )
+
+
+def _unreadable(config: Config, name: str, where: Location, why: str) -> Problem:
+    """An excluded entry that is not a number: refusing is the safe choice."""
+    audience = config.audiences[name]
+    users = sorted(other for other, a in config.audiences.items() if name in a.exclude)
+    by = ", ".join(repr(user) for user in users)
+    fix = (
+        f"set default_region on audience {name!r} or write the number as +E.164"
+        if audience.default_region is None
+        else "correct the number (as +E.164) or delete the entry"
+    )
+    return Problem(
+        where,
+        f"audience {name!r} is excluded from {by}, but this entry is {why} (never dropped "
+        f"from an exclusion: it would exclude nobody in its place); {fix}",
+    )
 
 
 def _contacts(

@@ -31,3 +31,5 @@ class Skip:
     reason: SkipReason
     detail: str
     where: Location
+    # For EXCLUDED: the audience that excluded it (each plan view counts them).
+    excluded_by: str | None = None

@@ -89,6 +89,9 @@ class SchedulePlan:
     skip_counts: Counter[SkipReason] = field(default_factory=Counter)
     skips: list[Skip] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)  # kept only when asked (apply)
+    # Each audience the schedule's audience excludes -> the recipients it removed;
+    # filled when the audience is read (empty when nothing was due).
+    exclusions: dict[str, int] = field(default_factory=dict)
     # Sends of this schedule the ledger holds as expired, all occurrences (the
     # planner leaves it 0; `plan` fills it from the ledger, read-only).
     expired_so_far: int = 0
@@ -103,6 +106,8 @@ class SchedulePlan:
 
     def skip(self, skip: Skip) -> None:
         self.skip_counts[skip.reason] += 1
+        if skip.excluded_by is not None:
+            self.exclusions[skip.excluded_by] = self.exclusions.get(skip.excluded_by, 0) + 1
         if len(self.skips) < KEPT_SKIPS:
             self.skips.append(skip)
 

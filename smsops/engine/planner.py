@@ -161,6 +161,8 @@ class _SchedulePlanner:
 
     def run(self) -> SchedulePlan:
         if self.local or self.result.occurrences:  # nothing due: leave the audience unread
+            excluded = self.config.audiences[self.schedule.audience].exclude
+            self.result.exclusions = dict.fromkeys(excluded, 0)  # an idle one shows as 0
             audience = recipients(self.config, self.schedule.audience, self.options.cache_dir)
             tell, every = self.options.progress, self.options.progress_every
             read = 0

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from smsops.audience.headers import read_headers
+from smsops.audience.recipients import exclusion_problems
 from smsops.config.checks import check_config
 from smsops.config.loader import Config, load_config
 from smsops.core.errors import ConfigError
@@ -27,6 +28,7 @@ def load_project(path: Path, cache_dir: Path | None = None) -> Config:
     problems.extend(check_config(result.config))
     headers = read_headers(result.config)
     problems.extend(headers.problems)
+    problems.extend(exclusion_problems(result.config, cache_dir))
     problems.extend(check_templates(result.config, headers.columns))
     problems.extend(check_schedules(result.config))
     if problems:

@@ -14,7 +14,13 @@ from rich.markup import escape
 
 from smsops.core.terminal import printable
 from smsops.engine.plan import Disposition, LedgerSeen, Plan, SchedulePlan
-from smsops.report.wording import cost_phrase, encodings_text, plural, skip_counts
+from smsops.report.wording import (
+    cost_phrase,
+    encodings_text,
+    exclusions_text,
+    plural,
+    skip_counts,
+)
 
 JSON_FORMAT_VERSION = 1
 SKIPS_SHOWN = 10
@@ -68,6 +74,7 @@ def _schedule_json(s: SchedulePlan) -> dict[str, Any]:
         "to_send": s.to_send,
         "counts": {d.value: s.counts[d] for d in Disposition},
         "expired_so_far": s.expired_so_far,
+        "exclusions": s.exclusions,
         "template_changed": s.changed,
         "template_checked": s.checked,
         **rendered_json(s, occurrence=True),
@@ -163,6 +170,8 @@ def as_text(plan: Plan) -> str:
         for marker, sentence in statuses(s):
             style = "red" if marker in "~!x" else "default"
             lines.append(f"  [{style}]{marker} {sentence}[/]")
+        if s.exclusions:
+            lines.append(f"  {exclusions_text(s.exclusions, shown)}")
         lines.extend(_text_skips(s))
         if s.next_fires:
             lines.append(f"  next: {', '.join(s.next_fires)}")

@@ -30,7 +30,13 @@ from smsops.report.plan_format import (
     statuses,
     summary_line,
 )
-from smsops.report.wording import cost_phrase, encodings_text, plural, skip_counts
+from smsops.report.wording import (
+    cost_phrase,
+    encodings_text,
+    exclusions_text,
+    plural,
+    skip_counts,
+)
 
 MARKER = "<!-- smsops-plan -->"
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
@@ -129,6 +135,8 @@ def _schedule_markdown(s: SchedulePlan) -> str:
             f"{enc}{cost}"
         )
     lines.extend(f"- {sentence}" for _, sentence in statuses(s))
+    if s.exclusions:
+        lines.append(f"- {exclusions_text(s.exclusions, _field)}")
     if s.skipped:
         lines.append(f"- {s.skipped:,} skipped: {skip_counts(s.skip_counts)}")
     if s.next_fires:

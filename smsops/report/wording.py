@@ -28,6 +28,11 @@ def cost_phrase(cost: float | None, currency: str | None, shown: Callable[[str],
     return f", about {cost:.4f} {shown(currency)}" if currency else f", about {cost:.4f}"
 
 
+def exclusions_text(exclusions: Mapping[str, int], shown: Callable[[str], str]) -> str:
+    """`excluded: 2 by optouts, 0 by blocked` (each exclusion, in the config's order)."""
+    return "excluded: " + ", ".join(f"{n:,} by {shown(name)}" for name, n in exclusions.items())
+
+
 def skip_counts(counts: Counter[SkipReason]) -> str:
     """`duplicate 1, invalid number 3`."""
     return ", ".join(f"{reason.label} {n:,}" for reason, n in sorted(counts.items()))

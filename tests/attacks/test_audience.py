@@ -116,7 +116,7 @@ ATTACKS = [
             ),
         },
         r"audiences\.yaml:7:9",
-        "excludes nobody in its place",
+        "would exclude nobody in its place",
     ),
     Attack(
         "empty-csv",

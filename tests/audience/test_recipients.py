@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from smsops.audience.recipients import recipients
+from smsops.config.loader import load_config
 from smsops.core.errors import ConfigError, Location
 from smsops.core.recipient import Recipient, Source
 from smsops.core.skips import Skip, SkipReason
+from smsops.core.snapshots import store_for
 from smsops.engine.project import load_project
+from smsops.providers.registry import provider_models
 
 
 def _config(
@@ -65,7 +68,12 @@ def test_rows_become_recipients_or_skips_with_row_numbers(tmp_path: Path) -> Non
     assert found[2:] == [
         Skip(SkipReason.INVALID_NUMBER, "not a phone number", Location(csv_file, row=5)),
         Skip(SkipReason.DUPLICATE, f"same number as {csv_file}:row 2", Location(csv_file, row=6)),
-        Skip(SkipReason.EXCLUDED, "in excluded audience 'optouts'", Location(csv_file, row=7)),
+        Skip(
+            SkipReason.EXCLUDED,
+            "in excluded audience 'optouts'",
+            Location(csv_file, row=7),
+            excluded_by="optouts",
+        ),
     ]
 
 
@@ -272,3 +280,21 @@ def test_the_cli_keeps_numbers_in_the_cache_dir_setting(
     assert main([*command, str(config)]) == 0
     (entry,) = (p for p in cache.glob("numbers-*") if "123456" in p.read_text())
     assert entry.read_text() == "+447400123456\tGB\t+447400123456\n"
+
+
+def test_an_excluded_entry_that_is_not_a_number_refuses_the_audience(tmp_path: Path) -> None:
+    """Not dropped: an opt-out list in national format without default_region excluded
+    nobody. validate refuses it (load_project); reading the audience from a config that
+    skipped the checks refuses it too, naming every such row."""
+    optouts = "07400 123457\n+447400123459\nn/a\n"
+    with pytest.raises(ConfigError) as validated:
+        load_project(_config(tmp_path, "phone,name\n+447400123457,Priya\n", optouts=optouts))
+    read = load_config(tmp_path, provider_models(), store_for(None)).config
+    with pytest.raises(ConfigError) as planned:
+        list(recipients(read, "people"))
+    for refused in (validated.value, planned.value):
+        where = [str(p.location) for p in refused.problems]
+        assert where == [f"{tmp_path / 'optouts.csv'}:row 2", f"{tmp_path / 'optouts.csv'}:row 4"]
+        assert "set default_region on audience 'optouts'" in refused.problems[0].message
+        assert "excluded from 'people'" in refused.problems[0].message
+        assert "07400" not in str(refused)
