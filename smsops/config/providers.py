@@ -6,14 +6,29 @@ and reach the config loader through the provider registry.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import timedelta
-from typing import ClassVar, Literal
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
 
-from smsops.config.types import Count, RateLimit, SegmentPrice, Text, Timeout
+from smsops.config.types import (
+    CREDENTIAL,
+    NOT_HERE,
+    BaseUrl,
+    Count,
+    RateLimit,
+    SegmentPrice,
+    Timeout,
+)
+from smsops.core.envref import WHOLE_REFERENCE, referenced_names
+
+# The ports a URL without one goes to.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Category = Literal["transactional", "marketing", "otp"]
 
@@ -73,7 +88,7 @@ class ProviderBase(BaseModel):
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     type: str
-    base_url: Text
+    base_url: BaseUrl
     rate_limit: RateLimit | None = Field(
         default=None, description="Messages (not segments) per time, e.g. 20/s or 600/min."
     )
@@ -83,11 +98,29 @@ class ProviderBase(BaseModel):
         default=None, description="For the plan's cost estimate: a number or {default, regions}."
     )
 
+    @classmethod
+    def reference_rule(cls) -> str:
+        """Where this provider type reads `${env:...}`: said by every refusal."""
+        kind = "/".join(get_args(cls.model_fields["type"].annotation)) or "this"
+        allowed = ", ".join(credential_paths(cls)) or "none"
+        return (
+            f"${{env:...}} references are read only in the credential fields of a provider "
+            f"of type {kind} ({allowed}), each written as a whole value like "
+            '${env:MY_KEY}, and as the whole of base_url (base_url: "${env:MY_URL}"), so a '
+            "reviewer sees every other value: write this value itself"
+        )
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if "${env:" in value:
-            return value.rstrip("/")  # checked when a request fills it in
+        if WHOLE_REFERENCE.match(value):
+            return value  # the plan names it; its value is checked when a request fills it in
+        if "${" in value:
+            raise ValueError(
+                "base_url may name an environment variable only as its whole value "
+                '(base_url: "${env:MY_URL}"), never inside a URL, where it would carry the '
+                f"variable's value to that host. {cls.reference_rule()}"
+            )
         authority = value.partition("://")[2].partition("/")[0]
         if "@" in authority:
             # never quoted: the part before @ is a credential
@@ -106,6 +139,22 @@ class ProviderBase(BaseModel):
             raise ValueError(f"{value!r} names no host")
         return value.rstrip("/")
 
+    def destination(self) -> str:
+        """Where requests go, as `scheme://host:port`; a whole reference by its name."""
+        if WHOLE_REFERENCE.match(self.base_url):
+            return self.base_url
+        parts = urlsplit(self.base_url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        return f"{parts.scheme}://{host}:{port}"
+
+    def env_names(self) -> list[str]:
+        """The environment variables this provider reads (names only), in field order."""
+        names: list[str] = []
+        for value in _strings(self.model_dump(by_alias=True, exclude_none=True)):
+            names.extend(n for n in referenced_names(value) if n not in names)
+        return names
+
     def lacks(self, category: Category) -> str | None:
         """What this provider is missing to send a template of `category`, if anything."""
         return None
@@ -114,3 +163,56 @@ class ProviderBase(BaseModel):
         if isinstance(self.price_per_segment, float | int):
             return Price(default=float(self.price_per_segment))
         return self.price_per_segment
+
+
+def reference_rule(kind: object) -> str:
+    """Where a provider of type `kind` reads `${env:...}` (for types.Text's refusal)."""
+    todo = list(ProviderBase.__subclasses__())
+    while todo:
+        model = todo.pop()
+        if kind in get_args(model.model_fields["type"].annotation):
+            return model.reference_rule()
+        todo.extend(model.__subclasses__())
+    return NOT_HERE
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _is_credential(info: FieldInfo) -> bool:
+    """Whether a field's type carries the CREDENTIAL marker (directly or through `| None`)."""
+    return any(marker is CREDENTIAL for marker in info.metadata) or _marked(info.annotation)
+
+
+def _marked(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        return any(marker is CREDENTIAL for marker in annotation.__metadata__)
+    return any(_marked(arg) for arg in get_args(annotation))
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _models_in(arg)
+
+
+@cache
+def credential_paths(model: type[BaseModel]) -> tuple[str, ...]:
+    """The YAML keys (dotted when nested) of the fields `model` marks as credentials."""
+    found: list[str] = []
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if _is_credential(info):
+            found.append(key)
+        for nested in _models_in(info.annotation):
+            found.extend(f"{key}.{path}" for path in credential_paths(nested))
+    return tuple(found)

@@ -58,7 +58,8 @@ _NAMED_TYPES: tuple[tuple[Any, str], ...] = (
 FIELD_NOTES: dict[tuple[str, str], str] = {
     ("ProviderBase", "type"): "Which provider API this is; selects the fields below.",
     ("ProviderBase", "base_url"): "Where requests go (each type below gives its default, if "
-    "any); `${env:NAME}` references are allowed.",
+    "any): a URL, or one whole `${env:NAME}` reference (plans show its name); never a "
+    "reference inside a URL.",
     ("ProviderBase", "timeout"): "How long one request may take before it counts as uncertain "
     f"({_span(TIMEOUT_RANGE)}).",
     ("Template", "category"): "What kind of message this is; decides provider routing, the "
@@ -124,8 +125,11 @@ def reference_markdown(provider_models: Mapping[str, type[ProviderBase]]) -> str
         "Unknown keys are errors. Types: *duration* is a number with a unit "
         "(`ms`, `s`, `m`/`min`, `h`, `d`, combinable as `1h30m`); *secret "
         "reference* is `${env:NAME}`, read from the environment only when a "
-        "request is built (secrets never live in YAML); any other string may "
-        "also hold `${env:NAME}` references.",
+        "request is built (secrets never live in YAML). Only the fields typed *secret "
+        "reference* and `base_url` (as its whole value) may name an environment "
+        "variable; in any other field `${env:...}` is an error, so a reviewer sees "
+        'every value that is sent. Numbers are strict: `true` or `"16"` is not a '
+        "number.",
         "",
         "## providers",
         "",

@@ -14,10 +14,11 @@ from pydantic import (
     Field,
     PlainSerializer,
     Strict,
+    ValidationInfo,
     WithJsonSchema,
 )
 
-from smsops.core.envref import WHOLE_REFERENCE, check_references
+from smsops.core.envref import WHOLE_REFERENCE
 from smsops.core.units import Rate, format_duration, parse_duration, parse_rate
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -125,6 +126,23 @@ RateLimit = Annotated[
 ]
 
 
+NOT_HERE = (
+    "${env:...} references are read only in a provider's credential fields and as the "
+    "whole of its base_url, so a reviewer sees every other value: write this value itself"
+)
+
+
+class Credential:
+    """The marker of a field that holds a credential: the only kind of field (with the
+    whole of `base_url`) where a `${env:NAME}` reference is read (see ProviderBase)."""
+
+    def __repr__(self) -> str:
+        return "CREDENTIAL"
+
+
+CREDENTIAL = Credential()
+
+
 def _secret(value: Any) -> Any:
     if isinstance(value, str) and WHOLE_REFERENCE.match(value):
         return value
@@ -134,22 +152,35 @@ def _secret(value: Any) -> Any:
     )
 
 
+# A credential: written as one `${env:NAME}` reference, never as the value itself.
 SecretRef = Annotated[
     str,
+    CREDENTIAL,
     BeforeValidator(_secret),
     WithJsonSchema({"type": "string", "pattern": _REFERENCE_SCHEMA}),
 ]
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, str):
-        problem = check_references(value)
-        if problem:
-            raise ValueError(problem)
+def _text(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, str) and "${" in value:
+        # In a provider, `type` is its first field: validated already, it names the
+        # provider type whose credential fields the message lists.
+        kind = info.data.get("type") if isinstance(info.data, dict) else None
+        if kind is None:
+            raise ValueError(NOT_HERE)
+        from smsops.config.providers import reference_rule  # the module imports this one
+
+        raise ValueError(reference_rule(kind))
     return value
 
 
-# A string that may hold `${env:NAME}` references, resolved only when a request is built.
+# Where a provider's requests go: a URL, or one whole `${env:NAME}` reference (the
+# plan names it). ProviderBase checks it, naming the provider type's credential fields
+# when it refuses a reference inside a URL.
+BaseUrl = str
+
+# A string the YAML holds as it is sent: never a `${env:NAME}` reference (see
+# ProviderBase, which names the fields that may hold one).
 Text = Annotated[str, BeforeValidator(_text)]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from urllib.parse import parse_qsl, urlsplit
 
 from smsops.core import secrets
 from smsops.core.errors import SecretMissing
@@ -48,6 +49,32 @@ def resolve(text: str, env: Mapping[str, str], provider: str) -> str:
         return value
 
     return REFERENCE.sub(substitute, text)
+
+
+def resolve_url(text: str, env: Mapping[str, str], provider: str) -> str:
+    """A `base_url`, resolved: from the environment (a whole reference), every part of
+    it that may carry a key is registered as a secret too, since an error quotes parts
+    (a host, a query) rather than the whole value."""
+    url = resolve(text, env, provider)
+    if url != text:
+        for part in _url_parts(url):
+            secrets.register(part)
+    return url
+
+
+def _url_parts(url: str) -> Iterator[str]:
+    """The user, password, host, port, path, query (and each of its values) and fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all: the whole value is registered already
+        return
+    yield parts.netloc
+    yield from parts.netloc.rpartition("@")[0].split(":")
+    yield parts.netloc.rpartition("@")[2]
+    yield parts.path
+    yield parts.query
+    yield from (value for _, value in parse_qsl(parts.query, keep_blank_values=True))
+    yield parts.fragment
 
 
 class Placeholders(Mapping[str, str]):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from smsops.config.providers import Capabilities, ProviderBase
-from smsops.config.types import Count, SecretRef, Text
+from smsops.config.types import BaseUrl, Count, SecretRef, Text
 from smsops.providers.base import (
     Accepted,
     Adapter,
@@ -50,7 +50,7 @@ class Aoc(ProviderBase):
         unicode_flag=True,
     )
 
-    base_url: Text = Field(description="The white-label host, e.g. https://one.telepie.com.")
+    base_url: BaseUrl = Field(description="The white-label host, e.g. https://one.telepie.com.")
     api_key: SecretRef = Field(description="API key, sent as the `apiKey` header.")
     sender: Text = Field(description="Sender ID the account is approved to send from.")
     route: Literal["TRANS", "PROMO", "OTP"] | None = Field(

@@ -212,7 +212,7 @@ class Adapter:
         return envref.resolve(value, self.env, self.name)
 
     def url(self, path: str = "") -> str:
-        return self.secret(self.config.base_url) + path
+        return envref.resolve_url(self.config.base_url, self.env, self.name) + path
 
     def post(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> httpx.Request:
         import httpx  # see TYPE_CHECKING above

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from smsops.config.providers import ProviderBase
-from smsops.config.types import NumberText, SecretRef, Text
+from smsops.config.types import BaseUrl, NumberText, SecretRef
 from smsops.providers.base import (
     Accepted,
     Adapter,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class Opentact(ProviderBase):
     type: Literal["opentact"]
 
-    base_url: Text = Field(default="https://api.opentact.org", description="The API host.")
+    base_url: BaseUrl = Field(default="https://api.opentact.org", description="The API host.")
     token: SecretRef = Field(description="JWT sent as X-Auth-Token.")
     from_: NumberText = Field(
         alias="from", description="Sending number, E.164 (sent as a JSON integer)."

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from smsops.config.providers import Capabilities, Category, ProviderBase
-from smsops.config.types import NumberText, SecretRef, Text
+from smsops.config.types import BaseUrl, NumberText, SecretRef, Text
 from smsops.core.skips import SkipReason
 from smsops.providers.base import Accepted, Adapter, Documented, Message, Rejected, Uncertain
 from smsops.providers.emulation import E164, Answer, EmulatedRequest, Emulator, Recorder
@@ -46,7 +46,7 @@ class SendWithSES(ProviderBase):
     type: Literal["sendwithses"]
     capabilities: ClassVar[Capabilities] = Capabilities(otp=True, sender_mask=True)
 
-    base_url: Text = Field(default="https://api.sendwithses.com", description="The API host.")
+    base_url: BaseUrl = Field(default="https://api.sendwithses.com", description="The API host.")
     template_keys: TemplateKeys = Field(
         description="One key per category sent (the `template-key` header)."
     )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from smsops.config.providers import Capabilities, ProviderBase
-from smsops.config.types import NumberText, SecretRef, Text
+from smsops.config.types import BaseUrl, NumberText, SecretRef, Text
 from smsops.providers.base import (
     Accepted,
     Adapter,
@@ -37,7 +37,7 @@ class Skycore(ProviderBase):
     type: Literal["skycore"]
     capabilities: ClassVar[Capabilities] = Capabilities(sender_mask=True)
 
-    base_url: Text = Field(description="The account's API endpoint URL (no public default).")
+    base_url: BaseUrl = Field(description="The account's API endpoint URL (no public default).")
     api_key: SecretRef = Field(description="API key, sent as the `x-api-key` header.")
     from_: NumberText = Field(alias="from", description="Short code, toll-free or 10DLC.")
     from_mask: Text | None = Field(default=None, description="Sender mask, at most 11 characters.")

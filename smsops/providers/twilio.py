@@ -23,7 +23,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator, model_validator
 
 from smsops.config.providers import ProviderBase
-from smsops.config.types import NumberText, SecretRef, Text
+from smsops.config.types import BaseUrl, NumberText, SecretRef, Text
 from smsops.core import secrets
 from smsops.providers.base import (
     Accepted,
@@ -45,7 +45,7 @@ TOO_MANY_REQUESTS = 20429
 class Twilio(ProviderBase):
     type: Literal["twilio"]
 
-    base_url: Text = Field(default="https://api.twilio.com", description="The API host.")
+    base_url: BaseUrl = Field(default="https://api.twilio.com", description="The API host.")
     account_sid: SecretRef = Field(description="The Account SID (AC...): the Basic auth user.")
     auth_token: SecretRef = Field(description="The Auth Token: the Basic auth password.")
     from_: NumberText | None = Field(

@@ -127,16 +127,19 @@ def test_the_unmasked_ledger_shows_numbers_but_never_a_key(
 
 
 def test_a_key_in_the_url_is_scrubbed_in_every_spelling(tmp_path: Path, sandbox: Sandbox) -> None:
-    """An account endpoint URL that carries a key; the echo quotes the URL percent-encoded."""
+    """An account endpoint URL that carries a key; the echo quotes the URL percent-encoded.
+
+    The URL comes from the environment whole (a reference is read in base_url only as
+    the whole value): its key, a part of it, is scrubbed in every spelling too."""
     odd = "url key/+&=é-SECRET-9d1"  # every character a URL must encode
     sky = "api_key: \"${env:SKY_KEY}\", from: '12025550100'"
     text = providers_yaml(sandbox, sky=sky).replace(
-        sandbox.base_url("skycore"), sandbox.base_url("skycore") + "?k=${env:URL_KEY}"
+        f"'{sandbox.base_url('skycore')}'", "'${env:SKY_URL}'"
     )
     config = write_config(tmp_path, {"providers.yaml": text, "rest.yaml": rest_yaml("sky")})
     ledger = tmp_path / "ledger.sqlite"
     sandbox.state.faults.update({"echo_every": 1})
-    env = {"URL_KEY": odd}
+    env = {"SKY_URL": sandbox.base_url("skycore") + "?k=" + quote(odd, safe="")}
     outcome = run_cli(
         ["apply", str(config), "--yes", "--ledger", str(ledger)], cwd=tmp_path, env=env
     )
@@ -149,23 +152,24 @@ def test_a_key_in_the_url_is_scrubbed_in_every_spelling(tmp_path: Path, sandbox:
         ["ledger", "export", "--format", "jsonl", "--ledger", str(ledger)], cwd=tmp_path
     )
     export.assert_safe(code=0, numbers=BASE_NUMBERS, ledger=ledger)
-    assert any("?k=***" in str(row["error"]) for row in rows(export))
+    assert any("***" in str(row["error"]) for row in rows(export))
 
 
-def test_an_exception_quoting_a_secret_is_scrubbed(tmp_path: Path, sandbox: Sandbox) -> None:
-    """Opentact's `from` from a secret that is no number: int() quotes the value it refused."""
+def test_a_secret_in_a_field_that_is_sent_as_it_is_is_refused(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """Opentact's `from` from a secret: int() quoted the value it refused (scrubbed). Now
+    `from` cannot name a variable at all: refused at validate, nothing built or sent. An
+    exception quoting a secret is still scrubbed: tests/attacks/test_provider_urls.py."""
     ot = 'token: "${env:OT_JWT}", from: "${env:OT_JWT}"'
     config = write_config(
         tmp_path, {"providers.yaml": providers_yaml(sandbox, ot=ot), "rest.yaml": rest_yaml("ot")}
     )
     ledger = tmp_path / "ledger.sqlite"
     outcome = run_cli(["apply", str(config), "--yes", "--ledger", str(ledger)], cwd=tmp_path)
-    outcome.assert_safe(code=1, numbers=BASE_NUMBERS, ledger=ledger)
-    assert "cannot build the request: invalid literal for int()" in outcome.stdout
-    assert "'***'" in outcome.stdout  # the value was there, and was scrubbed
+    outcome.assert_safe(code=1, located=r"providers\.yaml:4:\d+", numbers=BASE_NUMBERS)
+    assert "credential fields of a provider of type opentact (token)" in outcome.output
     assert sandbox.state.requests == 0
-    for reader in readers(tmp_path, ledger):
-        reader.assert_safe(code=0, numbers=BASE_NUMBERS, ledger=ledger)
 
 
 @pytest.mark.parametrize("provider", list(PROVIDERS))

@@ -1,4 +1,8 @@
-"""A provider URL that only breaks once its secret is filled in: a clear error, nothing sent."""
+"""A provider URL that only breaks once its secret is filled in: a clear error, nothing sent.
+
+A reference is read in base_url only as its whole value (tests/attacks/test_references.py):
+the URL comes from the environment whole, and the key is inside it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.attacks.harness import BASE_NUMBERS, BASE_REST, run_cli, write_config
+from tests.attacks.harness import BASE_NUMBERS, BASE_REST, SECRETS, run_cli, write_config
 
 PROVIDER = """\
 providers:
@@ -18,23 +22,27 @@ providers:
 """
 
 
+KEY = SECRETS["SKY_KEY"]
+
+
 @pytest.mark.parametrize(
     "url",
     [
-        "http://[${env:SKY_KEY}]",  # an IPv6 literal that is not one
-        "http://${env:SKY_KEY}:99999999/x",  # a port out of range
-        "${env:SKY_KEY}",  # no scheme, no host: not a URL at all
-        "http://user:${env:SKY_KEY}@127.0.0.1:9/x",  # credentials in the URL
+        f"http://[{KEY}]",  # an IPv6 literal that is not one
+        f"http://{KEY}:99999999/x",  # a port out of range
+        KEY,  # no scheme, no host: not a URL at all
+        f"http://user:{KEY}@127.0.0.1:9/x",  # credentials in the URL
     ],
 )
 @pytest.mark.parametrize("dry_run", [False, True])
 def test_a_secret_that_breaks_the_url_stops_apply_before_sending(
     tmp_path: Path, url: str, dry_run: bool
 ) -> None:
-    config = write_config(tmp_path, {"p.yaml": PROVIDER.format(url=url), "r.yaml": BASE_REST})
+    provider = PROVIDER.format(url='"${env:SKY_URL}"')
+    config = write_config(tmp_path, {"p.yaml": provider, "r.yaml": BASE_REST})
     ledger = tmp_path / "ledger.sqlite"
     args = ["apply", str(config), "--yes", "--ledger", str(ledger)] + ["--dry-run"] * dry_run
-    outcome = run_cli(args, cwd=tmp_path)
+    outcome = run_cli(args, cwd=tmp_path, env={"SKY_URL": url})
     outcome.assert_safe(
         code=1,
         located=r"provider 'ses': its base_url is not a valid URL",
