@@ -118,6 +118,16 @@ class LedgerSeen:
     rows: int
 
 
+@dataclass(frozen=True)
+class ProviderSeen:
+    """A provider some planned schedule sends through: where to, and what it reads."""
+
+    name: str
+    type: str
+    destination: str  # scheme://host:port, or the ${env:NAME} its base_url is
+    env: tuple[str, ...]  # the environment variables it reads: names, never values
+
+
 @dataclass
 class Plan:
     at: datetime
@@ -126,6 +136,9 @@ class Plan:
     # ledger as output may name it (a PostgreSQL URL without its password) and
     # how many rows it holds. None when no one asked (the daemon, apply).
     ledger: LedgerSeen | None = None
+    # Every provider the schedules name, first use first (each view lists them: a
+    # PR that points one elsewhere, or has it read another variable, shows).
+    providers: list[ProviderSeen] = field(default_factory=list)
 
     @property
     def to_send(self) -> int:

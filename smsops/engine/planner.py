@@ -26,7 +26,7 @@ from smsops.core.phone import hide_number, mask
 from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
-from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan, Send
+from smsops.engine.plan import Disposition, Plan, ProviderSeen, Sample, SchedulePlan, Send
 from smsops.engine.sendable import NO_SECRETS, ProviderCheck
 from smsops.ledger.base import DONE, Known, OccurrenceKeys, SendRecord, Status
 from smsops.ledger.policy import may_claim
@@ -94,7 +94,19 @@ def make_plan(
         _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options).run()
         for name in names
     ]
-    return Plan(at, schedules)
+    return Plan(at, schedules, providers=providers_in_use(config, schedules))
+
+
+def providers_in_use(config: Config, schedules: list[SchedulePlan]) -> list[ProviderSeen]:
+    """Each provider the planned schedules send through, in order of first use."""
+    seen: dict[str, ProviderSeen] = {}
+    for schedule in schedules:
+        for name in schedule.providers:
+            if name not in seen:
+                provider = config.providers[name]
+                env = tuple(provider.env_names())
+                seen[name] = ProviderSeen(name, provider.type, provider.destination(), env)
+    return list(seen.values())
 
 
 class _Desired(NamedTuple):

@@ -59,6 +59,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
         },
         "schedules": [_schedule_json(s) for s in plan.schedules],
         "ledger": None if plan.ledger is None else vars(plan.ledger),
+        "providers": [{**vars(p), "env": list(p.env)} for p in plan.providers],
     }
 
 
@@ -158,6 +159,11 @@ def as_text(plan: Plan) -> str:
     lines = [f"[bold]smsops plan at {instant(plan)}[/]"]
     if plan.ledger is not None:
         lines.append(f"against ledger {shown(plan.ledger.name)} ({ledger_rows(plan.ledger)})")
+    lines.extend(
+        f"provider {shown(p.name)} ({shown(p.type)}) sends to {shown(p.destination)}, "
+        f"reads {shown(', '.join(p.env) or 'nothing')}"
+        for p in plan.providers
+    )
     lines.append("")
     for s in plan.schedules:
         via = " -> ".join(s.providers)

@@ -77,6 +77,7 @@ def as_markdown(plan: Plan) -> str:
         f"**{summary_line(plan, _currency)}**",
         "",
         *_against(plan),
+        *_providers(plan),
         "| schedule | due | to send | sent | uncertain | failed | expired | skipped | segments "
         "| cost |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -107,6 +108,20 @@ def _against(plan: Plan) -> list[str]:
         f"Planned against the ledger {_field(plan.ledger.name)} ({ledger_rows(plan.ledger)}).",
         "",
     ]
+
+
+def _providers(plan: Plan) -> list[str]:
+    """Where each provider in use sends, and which environment variables it reads."""
+    if not plan.providers:
+        return []
+    rows = [
+        f"| {_field(p.name, in_table=True)} | {_field(p.type, in_table=True)} | "
+        f"{_field(p.destination, in_table=True)} | "
+        + (", ".join(_field(name, in_table=True) for name in p.env) or "-")
+        + " |"
+        for p in plan.providers
+    ]
+    return ["| provider | type | sends to | reads |", "|---|---|---|---|", *rows, ""]
 
 
 def _row(s: SchedulePlan) -> str:
