@@ -159,11 +159,6 @@ def as_text(plan: Plan) -> str:
     lines = [f"[bold]smsops plan at {instant(plan)}[/]"]
     if plan.ledger is not None:
         lines.append(f"against ledger {shown(plan.ledger.name)} ({ledger_rows(plan.ledger)})")
-    lines.extend(
-        f"provider {shown(p.name)} ({shown(p.type)}) sends to {shown(p.destination)}, "
-        f"reads {shown(', '.join(p.env) or 'nothing')}"
-        for p in plan.providers
-    )
     lines.append("")
     for s in plan.schedules:
         via = " -> ".join(s.providers)
@@ -182,6 +177,12 @@ def as_text(plan: Plan) -> str:
         if s.next_fires:
             lines.append(f"  next: {', '.join(s.next_fires)}")
         lines.append("")
+    # Last, beside the summary: where all of the above goes, and what it reads.
+    lines.extend(
+        f"provider {shown(p.name)} ({shown(p.type)}) sends to {shown(p.destination)}, "
+        f"reads {shown(', '.join(p.env) or 'nothing')}"
+        for p in plan.providers
+    )
     lines.append(f"[bold]Plan:[/] {summary_line(plan, shown)}")
     return "\n".join(lines) + "\n"
 
