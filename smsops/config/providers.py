@@ -25,7 +25,7 @@ from smsops.config.types import (
     SegmentPrice,
     Timeout,
 )
-from smsops.core.envref import WHOLE_REFERENCE, referenced_names
+from smsops.core.envref import WHOLE_REFERENCE
 
 # The ports a URL without one goes to.
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -148,13 +148,6 @@ class ProviderBase(BaseModel):
         host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
         return f"{parts.scheme}://{host}:{port}"
 
-    def env_names(self) -> list[str]:
-        """The environment variables this provider reads (names only), in field order."""
-        names: list[str] = []
-        for value in _strings(self.model_dump(by_alias=True, exclude_none=True)):
-            names.extend(n for n in referenced_names(value) if n not in names)
-        return names
-
     def lacks(self, category: Category) -> str | None:
         """What this provider is missing to send a template of `category`, if anything."""
         return None
@@ -174,17 +167,6 @@ def reference_rule(kind: object) -> str:
             return model.reference_rule()
         todo.extend(model.__subclasses__())
     return NOT_HERE
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _strings(item)
 
 
 def _is_credential(info: FieldInfo) -> bool:

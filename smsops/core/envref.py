@@ -17,19 +17,6 @@ from smsops.core.errors import SecretMissing
 
 REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 WHOLE_REFERENCE = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
-# Anything that looks like an attempt at a reference, to catch `${ENV:x}` or `${env:}`.
-_ATTEMPT = re.compile(r"\$\{[^}]*\}")
-
-
-def check_references(text: str) -> str | None:
-    """Return an error message when `text` holds a malformed reference, else None."""
-    for attempt in _ATTEMPT.finditer(text):
-        if not REFERENCE.fullmatch(attempt.group(0)):
-            return (
-                f"{attempt.group(0)!r} is not a valid reference; write ${{env:NAME}} "
-                "with NAME made of letters, digits and underscores"
-            )
-    return None
 
 
 def referenced_names(text: str) -> list[str]:

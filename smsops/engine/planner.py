@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from smsops.audience.recipients import recipients
 from smsops.config.loader import Config
+from smsops.config.secret_refs import provider_variables
 from smsops.core.phone import hide_number, mask
 from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
@@ -99,12 +100,13 @@ def make_plan(
 
 def providers_in_use(config: Config, schedules: list[SchedulePlan]) -> list[ProviderSeen]:
     """Each provider the planned schedules send through, in order of first use."""
+    variables = provider_variables(config)
     seen: dict[str, ProviderSeen] = {}
     for schedule in schedules:
         for name in schedule.providers:
             if name not in seen:
                 provider = config.providers[name]
-                env = tuple(provider.env_names())
+                env = tuple(dict.fromkeys(variable for variable, _ in variables[name]))
                 seen[name] = ProviderSeen(name, provider.type, provider.destination(), env)
     return list(seen.values())
 

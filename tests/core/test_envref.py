@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from smsops.core.envref import check_references, referenced_names, resolve
+from smsops.core import secrets
+from smsops.core.envref import referenced_names, resolve, resolve_url
 from smsops.core.errors import SecretMissing
 
 
@@ -22,11 +23,19 @@ def test_missing_variable_names_provider_and_variable_but_no_value() -> None:
     assert "s3cret" not in message
 
 
-@pytest.mark.parametrize("text", ["${ENV:X}", "${env:}", "${env:1X}", "${env:A-B}", "${X}"])
-def test_malformed_references_are_reported(text: str) -> None:
-    assert check_references(text) is not None
-
-
-def test_well_formed_references_pass() -> None:
-    assert check_references("a ${env:A_1} b ${env:B}") is None
+def test_referenced_names() -> None:
     assert referenced_names("a ${env:A_1} b ${env:B}") == ["A_1", "B"]
+
+
+def test_a_base_url_from_the_environment_has_its_parts_scrubbed() -> None:
+    """An error quotes a part of a URL (its host, a query value), not the whole value."""
+    secrets.forget_all()
+    try:
+        url = "https://user:pw-part-71c@host-part-3d.example:8443/path-part-5e?k=key-part-9a&x=1"
+        assert resolve_url("${env:URL}", {"URL": url}, "sky") == url
+        for part in ("pw-part-71c", "host-part-3d.example:8443", "/path-part-5e", "key-part-9a"):
+            assert secrets.scrub(f"echo: {part}!") == "echo: ***!"
+        assert resolve_url("https://plain.example/v2", {}, "sky") == "https://plain.example/v2"
+        assert secrets.scrub("plain.example") == "plain.example"
+    finally:
+        secrets.forget_all()
