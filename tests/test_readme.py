@@ -1,9 +1,7 @@
 """Every `$ smsops ...` example in the README and docs/ runs as shown.
 
 Each ```console block (indented ones too) of README.md, then of every page
-under docs/ (in path order; not docs/incoming/, notes from work in progress
-that are yet to be folded into the pages), then CONTRIBUTING.md is read top
-to bottom, as
+under docs/ (in path order), then CONTRIBUTING.md is read top to bottom, as
 one sequence: the README's tour applies to the sandbox first, so the ledger
 pages can read what it wrote. A line starting with `$ smsops` is a command; the lines after it, up
 to the next `$` line, are what it shows. Other `$` lines (the benchmarks)
@@ -52,13 +50,8 @@ from smsops.ledger.sqlite import SqliteLedger
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-INCOMING = ROOT / "docs" / "incoming"  # notes waiting to be folded into the pages: not run
 # The order the examples run in: the README's tour writes the sandbox ledger the others read.
-PAGES = [
-    README,
-    *sorted(p for p in (ROOT / "docs").rglob("*.md") if not p.is_relative_to(INCOMING)),
-    ROOT / "CONTRIBUTING.md",
-]
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md")), ROOT / "CONTRIBUTING.md"]
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>\S*)\s*$")
 PLACEHOLDER = re.compile(r"<[a-z-]+>")
 

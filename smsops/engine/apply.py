@@ -520,7 +520,7 @@ class Sender:
         count = len(messages)
         try:
             request = lane.adapter.build(messages)
-        except Exception as exc:  # e.g. int() of a resolved `${env:...}` that is no number
+        except Exception as exc:  # e.g. a secret whose value holds a line break (Adapter.post)
             return [from_outside(Rejected(f"cannot build the request: {_described(exc)}"))] * count
         request.extensions = {**request.extensions, "timeout": lane.timeout}
         assert self.http is not None

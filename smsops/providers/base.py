@@ -102,6 +102,63 @@ MAX_JSON_DEPTH = 64
 MAX_JSON_BYTES = 1024 * 1024
 
 
+# `Adapter._parse` in words, one row per kind of answer: (answer, outcome, the
+# row's status, fails over?). The provider reference (docs/providers.md) prints
+# it; it sits beside the code it describes so that a change to one shows the other.
+ANSWER_RULE: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "a success answer the provider documents (a 2xx its `accepted` reads)",
+        "accepted",
+        "`sent`",
+        "no",
+    ),
+    (
+        "a rejection the provider documents (its `rejections`), or any 4xx but 429",
+        "rejected",
+        "`failed`",
+        "yes",
+    ),
+    (
+        "429, or 503 to a request of one message",
+        "retryable: retried (5 attempts, backoff, never sooner than `Retry-After`)",
+        "`failed` (retryable) once out of retries",
+        "yes, once out of retries",
+    ),
+    (
+        "503 to a bulk request (`partly_processed`: part of it may be queued)",
+        "uncertain",
+        "`uncertain`",
+        "no",
+    ),
+    (
+        "any other 5xx (500, 502, 504, ...), whatever its body says",
+        "uncertain",
+        "`uncertain`",
+        "no",
+    ),
+    (
+        'a 2xx that cannot be read as success (`{"success": "true"}`, a gateway\'s '
+        '`{"message": "Endpoint request timed out"}`, an empty or non-JSON body)',
+        "uncertain",
+        "`uncertain`",
+        "no",
+    ),
+    ("a 1xx or 3xx (redirects are never followed)", "uncertain", "`uncertain`", "no"),
+    (
+        "no answer: could not connect",
+        "retryable",
+        "`failed` (retryable) once out of retries",
+        "yes, once out of retries",
+    ),
+    (
+        "no answer after the request may have left (a timeout, a dropped connection)",
+        "uncertain",
+        "`uncertain`",
+        "no",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class Adapter:
     """Base of every adapter: resolve secrets, encode bodies, classify HTTP outcomes."""
@@ -156,12 +213,9 @@ class Adapter:
     def _parse(self, response: httpx.Response, messages: Sequence[Message]) -> list[Result]:
         """The answer rule, for every provider: what may fail over is decided here only.
 
-        429 and 503 are retryable (the provider says it did not take the
-        request), except a bulk request's 503 (part of it may be queued);
-        a 4xx is a rejection; a 2xx is what `accepted` reads, or a rejection
-        where the docs print one with that 2xx; everything else (a 5xx, a
-        1xx or 3xx, a 2xx that cannot be read as success) may have been
-        taken and is uncertain.
+        Only an answer that says the provider did not take the request may
+        fail over; one that may have been taken never does (that would send
+        it twice). `ANSWER_RULE` says the same in words, for docs/providers.md.
         """
         status = response.status_code
         count = len(messages)

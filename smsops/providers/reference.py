@@ -5,8 +5,8 @@ supports and where the sandbox serves it are code (the adapter, the model's
 capabilities, the emulator); prose written beside them in a README drifted.
 Each provider's section is its module's docstring (the wire format, in
 words) followed by facts read from the module itself; the outcome table comes
-from the result classes in `base.py`. A new module in `PROVIDER_MODULES`
-gets its section without touching this file.
+from the result classes in `base.py`, the answer rule from its `ANSWER_RULE`.
+A new module in `PROVIDER_MODULES` gets its section without touching this file.
 
 Regenerate with `python -m smsops.providers.reference > docs/providers.md`;
 tests/providers/test_reference.py fails while the committed file differs. It
@@ -107,6 +107,14 @@ def reference_markdown(modules: Mapping[str, ModuleType] | None = None) -> str:
         "| outcome | meaning |",
         "|---|---|",
         *(f"| {cls.__name__.lower()} | {' '.join(_doc(cls).split())} |" for cls in OUTCOMES),
+        "",
+        "Which answer is which, for every provider (one rule, `Adapter._parse` in "
+        "[`providers/base.py`](../smsops/providers/base.py)); a provider only reads its "
+        "documented success and rejection bodies, it never classifies statuses itself:",
+        "",
+        "| answer | outcome | the row | fails over? |",
+        "|---|---|---|---|",
+        *(f"| {' | '.join(row)} |" for row in base.ANSWER_RULE),
         "",
         "| type | in short |",
         "|---|---|",
