@@ -91,7 +91,7 @@ class Transport(httpx.AsyncBaseTransport):
                     sock_read=timeout.get("read"),
                     connect=timeout.get("pool"),
                     # a server dripping a byte at a time never trips sock_read:
-                    # the whole exchange gets the connect and read budgets at most
+                    # the whole exchange gets the provider's `timeout`, no more
                     total=_total(timeout),
                 ),
             ) as answer:
@@ -121,8 +121,16 @@ class Transport(httpx.AsyncBaseTransport):
 
 
 def _total(timeout: dict[str, float | None]) -> float | None:
+    """The whole exchange's budget: the largest phase budget, not their sum.
+
+    A provider's `timeout` is "how long one request may take" (docs/config.md)
+    and arrives as equal pool, connect and read budgets; summing them let
+    `timeout: 3s` hold a send for ~10 s. Waiting for a pool slot is part of
+    it, but the engine sizes the pool to every lane's `max_in_flight`, so a
+    request barely waits there.
+    """
     parts = [timeout.get("pool"), timeout.get("connect"), timeout.get("read")]
-    return sum(part for part in parts if part is not None) or None
+    return max((part for part in parts if part is not None), default=None)
 
 
 async def _bounded(answer: aiohttp.ClientResponse) -> bytes:

@@ -97,6 +97,11 @@ def test_an_answer_past_one_mebibyte_is_refused_unread(server: str) -> None:
 
 @pytest.mark.parametrize("server", ["drip"], indirect=True)
 def test_a_dripping_answer_ends_within_the_timeout_budget(server: str) -> None:
-    outcome, seconds, _ = _exchange(server, timeout=0.5)
+    """The provider's `timeout` is the whole exchange's budget, as docs/config.md says.
+
+    It was the sum of the pool, connect and read budgets: `timeout: 3s` let a
+    dripping server hold a send for ~10 s (issue 19's review).
+    """
+    outcome, seconds, _ = _exchange(server, timeout=1.0)
     assert isinstance(outcome, Uncertain), outcome
-    assert seconds < 3  # connect + read + pool budgets at most, never forever
+    assert 0.9 < seconds < 1.9  # the timeout, never three of them (nor forever)
