@@ -288,3 +288,29 @@ def test_a_row_whose_time_is_not_iso_8601_is_named_by_every_ledger_read(
         assert "which is not an ISO 8601 time" in err
         assert "+447400123456" not in err
         assert "\x1b" not in err
+
+
+LONG = "a" * 300  # past NAME_MAX: stat() itself fails, with ENAMETOOLONG
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ledger", "stats"],
+        ["ledger", "list"],
+        ["ledger", "export"],
+        ["plan", "examples/configs"],
+        ["apply", "examples/configs", "--sandbox", "--yes"],
+    ],
+    ids=" ".join,
+)
+def test_a_ledger_path_the_file_system_refuses_is_an_error_not_a_traceback(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A too-long file name crashed every ledger command with OSError (review finding)."""
+    location = str(tmp_path / LONG)
+    assert main([*argv, "--ledger", location]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "File name too long" in err and "--ledger" in err
+    assert not list(tmp_path.iterdir())

@@ -16,15 +16,29 @@ FORMS = "a path, sqlite:///path or postgresql://user@host:port/database"
 
 
 def ledger_path(location: str) -> Path | None:
-    """The file a location names (None for memory:// and PostgreSQL URLs)."""
+    """The file a location names (None for memory:// and PostgreSQL URLs).
+
+    A path the file system refuses to look at (a name past NAME_MAX, a
+    component that is a file) is a usage error here, once, not an OSError
+    from whichever command first asks whether it exists.
+    """
     if location == MEMORY or is_postgres(location):
         return None
     if location.startswith("sqlite:///"):
-        return Path(location.removeprefix("sqlite:///"))
-    if "://" in location:
+        path = Path(location.removeprefix("sqlite:///"))
+    elif "://" in location:
         scheme = location.split("://", 1)[0]  # never the rest: it may hold a password
         raise UsageError(f"unknown ledger URL scheme {scheme + '://'!r}; use {FORMS}")
-    return Path(location)
+    else:
+        path = Path(location)
+    try:
+        path.exists()
+    except OSError as exc:
+        raise UsageError(
+            f"ledger {location!r}: {exc.strerror or exc}; choose another path with --ledger "
+            "or SMSOPS_LEDGER"
+        ) from None
+    return path
 
 
 def ledger_name(location: str) -> str:
