@@ -47,6 +47,8 @@ def as_text(previews: list[SchedulePlan]) -> str:
                 f"  {shown(s.masked_phone):<18} {s.encoding} {plural(s.segments, 'segment')}: "
                 f"{shown(s.text)}"
             )
+        if p.to_send > len(p.samples):  # say the rest exists: 5 messages, 3 shown
+            lines.append(f"  ... and {p.to_send - len(p.samples)} more (--samples N shows more)")
         skipped = sum(p.skip_counts.values())
         if skipped:
             counts = skip_counts(p.skip_counts)
