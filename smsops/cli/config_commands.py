@@ -117,7 +117,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     render.add_argument(
         "--schedule", action="append", default=[], metavar="NAME", help="only this (repeatable)"
     )
-    render.add_argument("--samples", type=int, default=3, help="sample messages shown per schedule (default: 3)")
+    render.add_argument(
+        "--samples", type=int, default=3, help="sample messages shown per schedule (default: 3)"
+    )
     add_at(render, "render")
     render.add_argument("--format", choices=("text", "json"), default="text")
     render.set_defaults(handler=_render)
