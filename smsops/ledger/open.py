@@ -51,11 +51,13 @@ def ledger_identity(location: str) -> str:
     """The ledger a location names, however it is spelled: what a saved plan records.
 
     A file is its resolved absolute path (`./a/../l.sqlite`, `sqlite:///...`
-    and a symlink name one ledger); a PostgreSQL URL is `display_name`'s
-    user, host, port and database (never a password); memory is `memory://`.
+    and a symlink name one ledger); a PostgreSQL URL is its host, port and
+    database: no password, and no user either, because a role is a way in,
+    not another ledger (a pull request plans through a read-only role, the
+    merge applies through the writing one). Memory is `memory://`.
     """
     if is_postgres(location):
-        return display_name(location)
+        return display_name(location, with_user=False)
     path = ledger_path(location)
     if path is None:
         return MEMORY

@@ -20,6 +20,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from smsops.cli import main
+from smsops.engine import saved_plan
 from smsops.sandbox.server import Sandbox
 from tests.apply.conftest import ledger_counts, numbers, write_config
 
@@ -206,7 +207,7 @@ HOSTILE: dict[str, Any] = {
     "binary": bytes(range(256)),
     "a list": b"[1, 2, 3]",
     "deeply nested": b"[" * 100_000 + b"]" * 100_000,
-    "too large": b" " * (64 * 1024 * 1024 + 1),
+    "too large": lambda d: {**d, "padding": " " * 2048},  # over the limit set below
     "unknown version": lambda d: {**d, "version": 99},
     "another format": lambda d: {**d, "format": "terraform"},
     "unknown field": lambda d: {**d, "extra": 1},
@@ -221,9 +222,15 @@ HOSTILE: dict[str, Any] = {
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_a_hostile_plan_file_is_refused_cleanly(
-    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str], case: str
+    tmp_path: Path,
+    sandbox: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
 ) -> None:
     config, saved = _valid(tmp_path, sandbox)
+    if case == "too large":  # the limit is 256 MiB; the same check at a size a test can write
+        monkeypatch.setattr(saved_plan, "MAX_PLAN_BYTES", len(json.dumps(saved)) + 1024)
     change = HOSTILE[case]
     if isinstance(change, bytes):
         content = change
@@ -240,6 +247,8 @@ def test_a_hostile_plan_file_is_refused_cleanly(
     assert "Traceback" not in err
     assert f"{hostile}" in err
     assert "not a usable plan file" in err
+    if case == "too large":
+        assert "it is over" in err
     if case == "unknown version":
         assert "version 99" in err
         assert "version 1" in err
