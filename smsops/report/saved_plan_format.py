@@ -18,14 +18,30 @@ from smsops.report.plan_markdown import MARKER
 from smsops.report.wording import plural
 
 LISTED = 5
+# Groups and files listed at most; the rest are counted (a markdown view stays well under
+# GitHub's 65,536-character comment however many schedules and occurrences a plan holds).
+GROUPS, FILES = 100, 50
 _Group = tuple[str, str, tuple[str, ...]]
 
 
-def _groups(saved: SavedPlan) -> dict[_Group, list[SavedSend]]:
+def _groups(saved: SavedPlan) -> tuple[dict[_Group, list[SavedSend]], str | None]:
+    """The first `GROUPS` groups of sends, and a line counting the rest (None: no rest)."""
     found: dict[_Group, list[SavedSend]] = defaultdict(list)
     for send in saved.sends:
         found[(send.schedule, send.occurrence, send.providers)].append(send)
-    return dict(sorted(found.items()))
+    ordered = sorted(found.items())
+    rest = ordered[GROUPS:]
+    more = None
+    if rest:
+        count = sum(len(sends) for _, sends in rest)
+        more = f"... and {len(rest):,} more groups ({plural(count, 'message')})"
+    return dict(ordered[:GROUPS]), more
+
+
+def _files(saved: SavedPlan) -> tuple[list[tuple[str, str]], str | None]:
+    files = list(saved.config.files.items())
+    more = f"... and {len(files) - FILES:,} more files" if len(files) > FILES else None
+    return files[:FILES], more
 
 
 def _time(value: datetime) -> str:
@@ -48,11 +64,11 @@ def as_text(saved: SavedPlan) -> str:
         f"  ledger   {printable(saved.ledger)}",
         f"  config   {printable(saved.config.path)} ({plural(len(saved.config.files), 'file')})",
     ]
-    lines += [
-        f"    {printable(name)}  sha256:{digest[:12]}"
-        for name, digest in saved.config.files.items()
-    ]
-    for (schedule, occurrence, providers), sends in _groups(saved).items():
+    files, more_files = _files(saved)
+    lines += [f"    {printable(name)}  sha256:{digest[:12]}" for name, digest in files]
+    lines += [f"    {more_files}"] if more_files else []
+    groups, more_groups = _groups(saved)
+    for (schedule, occurrence, providers), sends in groups.items():
         via = printable(", ".join(providers))
         lines.append(
             f"{printable(schedule)} @ {printable(occurrence)} via {via}: "
@@ -65,6 +81,7 @@ def as_text(saved: SavedPlan) -> str:
         ]
         if len(sends) > LISTED:
             lines.append(f"  ... and {len(sends) - LISTED:,} more")
+    lines += [more_groups] if more_groups else []
     lines.append(
         "Apply exactly these with: smsops apply CONFIG --plan FILE "
         "(refused if the config's files changed, the ledger differs, or the plan is too old)."
@@ -84,13 +101,13 @@ def as_markdown(saved: SavedPlan) -> str:
         "| file | sha256 |",
         "|---|---|",
     ]
-    out += [
-        f"| {code_span(name, in_table=True)} | `{digest[:12]}` |"
-        for name, digest in saved.config.files.items()
-    ]
+    files, more_files = _files(saved)
+    out += [f"| {code_span(name, in_table=True)} | `{digest[:12]}` |" for name, digest in files]
+    out += ["", more_files] if more_files else []
     out += ["", "| schedule | occurrence | providers | messages | segments | recipients |"]
     out.append("|---|---|---|---:|---:|---|")
-    for (schedule, occurrence, providers), sends in _groups(saved).items():
+    groups, more_groups = _groups(saved)
+    for (schedule, occurrence, providers), sends in groups.items():
         shown = ", ".join(code_span(send.recipient, in_table=True) for send in sends[:LISTED])
         more = f" and {len(sends) - LISTED:,} more" if len(sends) > LISTED else ""
         out.append(
@@ -98,4 +115,5 @@ def as_markdown(saved: SavedPlan) -> str:
             f"| {code_span(', '.join(providers), in_table=True)} | {len(sends):,} "
             f"| {_segments(sends):,} | {shown}{more} |"
         )
+    out += ["", more_groups] if more_groups else []
     return "\n".join(out) + "\n"

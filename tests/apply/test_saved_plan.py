@@ -307,3 +307,24 @@ def test_report_writes_the_view_that_out_wrote_before(
     assert main([*args, "--format", "markdown", "--report", str(report)]) == 0
     assert report.read_text().startswith("<!-- smsops-plan -->")
     assert capsys.readouterr().out == ""
+
+
+def test_show_markdown_of_a_huge_plan_stays_a_comment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """3,000 schedules of 100 sends: every count, but a comment GitHub takes."""
+    out = _examples_plan(tmp_path)
+    saved = json.loads(out.read_text())
+    [send] = saved["sends"][:1]
+    saved["sends"] = [
+        {**send, "key": f"{i:032x}", "schedule": f"s{i // 100:04d}"} for i in range(300_000)
+    ]
+    saved["config"]["files"] = {f"f{i}.yaml": "0" * 64 for i in range(1000)}
+    out.write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(["show", str(out), "--format", "markdown"]) == 0
+    shown = capsys.readouterr().out
+    assert len(shown) < 60_000
+    assert "300,000 messages to send" in shown
+    assert "... and 2,900 more groups (290,000 messages)" in shown
+    assert "... and 950 more files" in shown
