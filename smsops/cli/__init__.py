@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from smsops import __version__
-from smsops.cli import config_commands, ledger_commands, plan_commands, run_command
+from smsops.cli import (
+    config_commands,
+    ledger_commands,
+    plan_commands,
+    run_command,
+    saved_plan_commands,
+)
 from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, scrubbed_output
 from smsops.core.errors import ConfigError, SmsopsError
 from smsops.core.terminal import printable
@@ -43,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_commands.register(commands)
     plan_commands.register(commands)
+    saved_plan_commands.register(commands)
     run_command.register(commands)
     ledger_commands.register(commands)
     return parser

@@ -27,6 +27,7 @@ from smsops.cli.common import (
     start_sandbox,
     warn_uncertain,
 )
+from smsops.cli.saved_plan_commands import PlanSelection, add_apply_flags, checked_plan, write_plan
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -77,19 +78,24 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         line = for_logs("plan", "audience rows read")  # CI: how far a long plan is
         options = PlanOptions(
-            cache_dir=cache_dir(), progress=None if line is None else line.advance
+            cache_dir=cache_dir(),
+            progress=None if line is None else line.advance,
+            keep_sends=args.out is not None,  # a plan file lists every send
         )
         plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
         plan.ledger, uncertain = ledger_seen(plan, location, ledger.stats())
     finally:
         ledger.close()
-    _show(_formatted(plan, args.format), args.format, args.out)
-    warn_uncertain(uncertain)
     if args.out is not None:
+        write_plan(args.out, plan, config, location)
+    if args.out is None or args.report is not None:
+        _show(_formatted(plan, args.format), args.format, args.report)
+    warn_uncertain(uncertain)
+    if args.report is not None:
         from smsops.core.terminal import printable
         from smsops.report.plan_format import summary_line
 
-        print(f"plan written to {args.out}: {summary_line(plan, printable)}", file=sys.stderr)
+        print(f"plan written to {args.report}: {summary_line(plan, printable)}", file=sys.stderr)
     return EXIT_PENDING if args.detailed_exitcode and plan.to_send else EXIT_OK
 
 
@@ -116,6 +122,9 @@ def _apply(args: argparse.Namespace) -> int:
         )
         stack.callback(ledger.close)
         hooks = ApplyHooks(args, location, ledger.stats, _show_text)
+        select = None
+        if args.plan is not None:  # refused before anything is planned: drift, ledger, age
+            select = PlanSelection(checked_plan(args, config, location), ledger)
         round_ = Round(
             config,
             ledger,
@@ -124,14 +133,20 @@ def _apply(args: argparse.Namespace) -> int:
             resend_uncertain=args.resend_uncertain,
             dry_run=args.dry_run,
             cache_dir=cache_dir(),
+            select=select,
         )
-        if not round_.prepare(args.at or datetime.now(UTC)):
-            return EXIT_OK  # nothing to send, or a dry run: the hooks said so
+        ready = round_.prepare(args.at or datetime.now(UTC))
+        # A planned send that reads differently now was not sent: an error to see.
+        changed = EXIT_ERROR if select is not None and select.changed else EXIT_OK
+        if not ready:
+            return changed  # nothing to send, or a dry run: the hooks said so
         report = run_loop(round_.send())
     if report is None:  # stopped before the first claim
-        return EXIT_OK
+        return changed
     _summary(report)
-    failing = report.failed or report.uncertain or report.not_started or report.ledger_error
+    failing = (
+        changed or report.failed or report.uncertain or report.not_started or report.ledger_error
+    )
     failing = failing or report.refused
     return EXIT_ERROR if failing else EXIT_OK
 
@@ -189,7 +204,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="exit 0 when nothing is to send, 2 when sends are pending, 1 on error",
     )
-    plan.add_argument("--out", type=Path, metavar="FILE", help="write the plan to FILE")
+    plan.add_argument(
+        "--out", type=Path, metavar="FILE", help="write a plan file for apply --plan (see show)"
+    )
+    plan.add_argument(
+        "--report", type=Path, metavar="FILE", help="write the plan view (--format) to FILE"
+    )
     add_ledger(plan)
     plan.set_defaults(handler=_plan)
 
@@ -216,5 +236,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="also resend messages that may have gone out before (risking a double send)",
     )
+    add_apply_flags(apply)
     add_ledger(apply)
     apply.set_defaults(handler=_apply)

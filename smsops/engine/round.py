@@ -17,7 +17,7 @@ like the round's own plan and is best read beside it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,6 +99,7 @@ class Round:
         lanes: Lanes | None = None,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        select: Callable[[Plan], list[Send]] | None = None,
     ) -> None:
         self.config, self.ledger, self.env, self.hooks = config, ledger, env, hooks
         # None: real time running on from the round's `at` (Clock.starting_at).
@@ -109,6 +110,8 @@ class Round:
         self.isolate_failures = isolate_failures
         self.cache_dir = cache_dir  # normalised CSV numbers (see PlanOptions)
         self.lanes = lanes  # run mode: provider lanes shared with its other rounds
+        # Which of the plan's sends go (`apply --plan`: the saved plan's); default all.
+        self.select = select
         self.plan: Plan | None = None
         self.errors: dict[str, BaseException] = {}
         self.sender: Sender | None = None
@@ -151,7 +154,7 @@ class Round:
             self.hooks.stale(mark_stale(self.ledger))
         plan = self.plan = self._plan(at, only)
         self.hooks.planned(plan)
-        sends = plan.sends
+        sends = plan.sends if self.select is None else self.select(plan)
         closed, reasons = ([], {}) if self.dry_run else self._overdue(overdue or {}, plan)
         # Closed windows first, oldest first: a stop midway leaves the newest
         # occurrence in the ledger before the ones not yet recorded, so the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from smsops.core.errors import UsageError
@@ -44,6 +45,23 @@ def ledger_path(location: str) -> Path | None:
 def ledger_name(location: str) -> str:
     """The location as output may show it: a PostgreSQL URL without its password."""
     return display_name(location) if is_postgres(location) else location
+
+
+def ledger_identity(location: str) -> str:
+    """The ledger a location names, however it is spelled: what a saved plan records.
+
+    A file is its resolved absolute path (`./a/../l.sqlite`, `sqlite:///...`
+    and a symlink name one ledger); a PostgreSQL URL is its host, port and
+    database: no password, and no user either, because a role is a way in,
+    not another ledger (a pull request plans through a read-only role, the
+    merge applies through the writing one). Memory is `memory://`.
+    """
+    if is_postgres(location):
+        return display_name(location, with_user=False)
+    path = ledger_path(location)
+    if path is None:
+        return MEMORY
+    return "sqlite://" + os.path.realpath(path)
 
 
 def open_ledger(

@@ -62,10 +62,10 @@ def _misparsed(url: str, values: dict[str, str]) -> bool:
     return "@" in path or any(not part.isdigit() for part in port.split(",") if part)
 
 
-def display_name(url: str) -> str:
+def display_name(url: str, *, with_user: bool = True) -> str:
     """`postgresql://user@host:port/db`: the ledger as errors and reports name it, no password."""
     values = settings(url)
-    user = values.get("user", "")
+    user = values.get("user", "") if with_user else ""
     host = values.get("host", "")
     port = values.get("port", "")
     where = f"{user}@" if user else ""

@@ -51,7 +51,7 @@ def test_markdown_plan_after_apply(
 
 def test_json_plan_is_stable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "plan.json"
-    args = ["plan", EXAMPLES, "--at", AT, "--format", "json", "--out", str(out_file)]
+    args = ["plan", EXAMPLES, "--at", AT, "--format", "json", "--report", str(out_file)]
     assert main([*args, "--ledger", str(tmp_path / "l.sqlite"), "--detailed-exitcode"]) == 2
     assert "plan written to" in capsys.readouterr().err
     plan = json.loads(out_file.read_text())

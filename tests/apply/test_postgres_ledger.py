@@ -78,7 +78,7 @@ def test_apply_then_a_read_only_plan_shows_exactly_the_next_apply(
     write_config(tmp_path / "cfg", sandbox, 37)  # seven more people
     plan_file = tmp_path / "plan.json"
     plan = ["plan", str(root), "--ledger", reader, "--detailed-exitcode", "--format", "json"]
-    assert main([*plan, "--out", str(plan_file)]) == 2
+    assert main([*plan, "--report", str(plan_file)]) == 2
 
     planned = json.loads(plan_file.read_text())
     assert planned["to_send"] == 7
@@ -87,15 +87,19 @@ def test_apply_then_a_read_only_plan_shows_exactly_the_next_apply(
     assert planned["ledger"]["name"].startswith("postgresql://")
     assert "@127.0.0.1:" in planned["ledger"]["name"]
     markdown = tmp_path / "plan.md"
-    assert main([*plan[:-2], "--format", "markdown", "--out", str(markdown)]) == 2
+    assert main([*plan[:-2], "--format", "markdown", "--report", str(markdown)]) == 2
     assert "Planned against the ledger `postgresql://" in markdown.read_text()
     assert "(30 rows)" in markdown.read_text()
     assert main(["ledger", "stats", "--ledger", reader]) == 0
-    assert main(["apply", str(root), "--yes", "--ledger", writer]) == 0
+    # a plan file made through the read-only role applies through the writing one: one
+    # database, whichever role reads it (the ledger's identity has no user, no password)
+    saved = tmp_path / "saved.json"
+    assert main(["plan", str(root), "--ledger", reader, "--out", str(saved)]) == 0
+    assert main(["apply", str(root), "--yes", "--ledger", writer, "--plan", str(saved)]) == 0
     assert "Applied: 7 sent" in capsys.readouterr().out
     assert Counter(m["recipient"] for m in sandbox.state.snapshot()) == Counter(numbers(37))
     assert counts(writer) == {"sent": 37}
-    assert main([*plan, "--out", str(plan_file)]) == 0  # nothing left to send
+    assert main([*plan, "--report", str(plan_file)]) == 0  # nothing left to send
 
     out = capsys.readouterr()
     for shown in (out.out, out.err, plan_file.read_text(), markdown.read_text()):

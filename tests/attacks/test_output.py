@@ -15,7 +15,7 @@ FULL = "/dev/full"  # every write fails with ENOSPC
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
 def test_a_full_disk_under_the_plan_file_is_a_clear_error(tmp_path: Path, fmt: str) -> None:
     config = write_config(tmp_path, {"p.yaml": BASE_PROVIDERS, "r.yaml": BASE_REST})
-    outcome = run_cli(["plan", str(config), "--format", fmt, "--out", FULL], cwd=tmp_path)
+    outcome = run_cli(["plan", str(config), "--format", fmt, "--report", FULL], cwd=tmp_path)
     outcome.assert_safe(
         code=1, located="error: cannot write: No space left on device", numbers=BASE_NUMBERS
     )

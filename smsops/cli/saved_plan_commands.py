@@ -1,0 +1,175 @@
+"""Saved plans on the command line: `plan --out`, `show`, and `apply --plan`'s checks.
+
+Apart from `plan_commands` so the flags and checks of saved plans live in
+one place; `plan` and `apply` call in here (see `smsops.engine.saved_plan`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from smsops.cli.common import EXIT_OK, console
+from smsops.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from smsops.config.loader import Config
+    from smsops.engine.plan import Plan, Send
+    from smsops.engine.saved_plan import SavedPlan
+    from smsops.ledger.base import Ledger
+
+MAX_AGE = "1d"
+
+
+def write_plan(out: Path, plan: Plan, config: Config, location: str) -> None:
+    """`plan --out FILE`: the plan file apply --plan reads (`plan` was made with keep_sends)."""
+    from smsops.config.fingerprint import content_digests
+    from smsops.engine.saved_plan import saved_from, write_plan_file
+    from smsops.ledger.open import ledger_identity
+
+    identity = ledger_identity(location)
+    saved = saved_from(plan, config.root, content_digests(config), identity, datetime.now(UTC))
+    try:
+        write_plan_file(out, saved)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+    print(
+        f"plan file written to {out}: {len(saved.sends):,} sends; apply exactly them with "
+        f"`smsops apply CONFIG --plan {out}`",
+        file=sys.stderr,
+    )
+
+
+def add_apply_flags(apply: argparse.ArgumentParser) -> None:
+    apply.add_argument(
+        "--plan",
+        type=Path,
+        metavar="FILE",
+        help="send only the still-unsent sends of this plan file (from plan --out)",
+    )
+    apply.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="with --plan: apply although the config's files changed since (changed texts "
+        "are still not sent)",
+    )
+    apply.add_argument(
+        "--max-age",
+        default=MAX_AGE,
+        metavar="DURATION",
+        help=f"with --plan: refuse a plan older than this (default {MAX_AGE}; e.g. 30m, 12h)",
+    )
+
+
+def checked_plan(args: argparse.Namespace, config: Config, location: str) -> SavedPlan:
+    """The plan file of `apply --plan`, refused (UsageError) if it may not be applied here."""
+    from smsops.config.fingerprint import content_digests, drifted
+    from smsops.core.units import format_duration, parse_duration
+    from smsops.engine.saved_plan import read_plan_file
+    from smsops.ledger.open import ledger_identity
+
+    try:
+        max_age = parse_duration(args.max_age)
+    except ValueError as exc:
+        raise UsageError(f"--max-age: {exc}") from None
+    saved = read_plan_file(args.plan)
+    age = datetime.now(UTC) - saved.created
+    if age < -timedelta(minutes=5):  # a little clock skew between CI machines is fine
+        raise UsageError(
+            f"{args.plan}: the plan was written in the future ({saved.created}); nothing was sent"
+        )
+    if age > max_age:
+        raise UsageError(
+            f"{args.plan}: the plan is {format_duration(age)} old, older than --max-age "
+            f"{format_duration(max_age)}; plan again (or raise --max-age); nothing was sent"
+        )
+    here = ledger_identity(location)
+    if saved.ledger != here:
+        raise UsageError(
+            f"{args.plan}: the plan was made against the ledger {saved.ledger}, not {here}; "
+            "apply it with that --ledger, or plan again; nothing was sent"
+        )
+    changes = drifted(saved.config.files, content_digests(config))
+    if changes:
+        said = "; ".join(changes)
+        if not args.allow_drift:
+            raise UsageError(
+                f"{args.plan}: the config differs from the plan's: {said} since the plan. "
+                "Plan again and review, or pass --allow-drift to send the planned sends whose "
+                "text is unchanged; nothing was sent"
+            )
+        console(stderr=True).print(
+            f"warning: the config differs from the plan's: {said} since the plan "
+            "(--allow-drift: only planned sends whose text is unchanged go)",
+            markup=False,
+        )
+    return saved
+
+
+class PlanSelection:
+    """`Round`'s `select` for `apply --plan`: the planned sends, and a word on the rest."""
+
+    def __init__(self, saved: SavedPlan, ledger: Ledger) -> None:
+        self.saved, self.ledger = saved, ledger
+        self.changed = 0
+
+    def __call__(self, plan: Plan) -> list[Send]:
+        from smsops.engine.saved_plan import select
+        from smsops.report.wording import plural
+
+        chosen = select(self.saved, plan)
+        out = console()
+        settled = self.ledger.get(chosen.elsewhere)
+        if settled:
+            out.print(
+                f"{len(settled):,} of the plan's sends are already settled in the ledger "
+                "(sent, failed, uncertain or in flight): not sent again."
+            )
+        if gone := len(chosen.elsewhere) - len(settled):
+            out.print(
+                f"{plural(gone, 'planned send')} not due now (window closed, quiet hours or "
+                "no longer in the config): not sent."
+            )
+        if chosen.not_planned:
+            n = len(chosen.not_planned)
+            out.print(
+                f"{plural(n, 'send')} due now {'is' if n == 1 else 'are'} not in the plan: "
+                "not sent (plan again to review them)."
+            )
+        if chosen.changed:
+            self.changed = len(chosen.changed)
+            out.print(
+                f"[red]{plural(self.changed, 'planned send')} read differently now: not sent[/] "
+                "(its text or providers changed since the plan; plan again to review them)."
+            )
+        return chosen.sends
+
+
+def _show(args: argparse.Namespace) -> int:
+    from smsops.engine.saved_plan import read_plan_file
+    from smsops.report.saved_plan_format import as_json, as_markdown, as_text
+
+    saved = read_plan_file(args.file)
+    views: dict[str, Callable[[SavedPlan], str]] = {
+        "text": as_text,
+        "markdown": as_markdown,
+        "json": as_json,
+    }
+    sys.stdout.write(views[args.format](saved))
+    return EXIT_OK
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    show = commands.add_parser(
+        "show",
+        help="show a plan file written by plan --out (numbers masked)",
+        description="Read a plan file (validated as apply --plan reads it) and show what it "
+        "would send: where it was planned, the config's files, every send by schedule.",
+    )
+    show.add_argument("file", type=Path, metavar="FILE", help="a plan file from plan --out")
+    show.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    show.set_defaults(handler=_show)
