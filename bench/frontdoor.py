@@ -12,8 +12,15 @@ flood and whether any failed, and what the door turned away. Goals (the
 issue's acceptance): RSS under 400 MB, log under 5 MB, every probe answered,
 every message sent once, none failed.
 
+Then pipelining, once the sends are done: 4 connections send requests back
+to back for 10 s and never read an answer (the review's attack: 3 s of it
+took 1 GB), and one connection sends 100,000 requests back to back and reads
+every answer. Reported: the daemon's RSS growth over each (peak and after),
+the requests sent, the unread connections the door closed, the answers read.
+Goals: under 150 MB growth, /healthz ok, every read request answered.
+
     .venv/bin/python bench/frontdoor.py           # the sizes above, 20 s of flood
-    .venv/bin/python bench/frontdoor.py --quick   # a tenth, 3 s (scripts/test.sh)
+    .venv/bin/python bench/frontdoor.py --quick   # a tenth, 3 s; pipelining 3 s, 10,000 read
 """
 
 from __future__ import annotations
@@ -32,8 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.daemon
 from common import SandboxProcess, arguments, remove_ledger, section, table, write_audience
 from common import write_config as write_bench_config
 
-from tests.daemon.daemon import running, until
-from tests.daemon.floods import Flood, many_fields, one_huge_field, peak_rss_mb
+from tests.daemon.daemon import Daemon, running, until
+from tests.daemon.floods import (
+    Flood,
+    many_fields,
+    one_huge_field,
+    peak_rss_mb,
+    pipelined_and_read,
+    rss_mb,
+)
 
 RLIMIT = 1024
 
@@ -51,6 +65,58 @@ def probe(base: str) -> float | None:
     except (OSError, ValueError):
         return None
     return time.monotonic() - started if ok else None
+
+
+class Pipelining:
+    """Pipelined requests against the running daemon: never read, then all read."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[str]] = []
+        self.good = True
+
+    def row(self, name: str, measured: str, goal: str, good: bool = True) -> None:
+        self.rows.append([name, measured, goal])
+        self.good = self.good and good
+
+
+def pipelining(daemon: Daemon, quick: bool) -> Pipelining:
+    pid = daemon.process.pid
+    result = Pipelining()
+    connections, seconds = (2, 3.0) if quick else (4, 10.0)
+    before = rss_mb(pid)
+    with Flood(int(daemon.base.rsplit(":", 1)[1])) as flood:
+        flood.pipeline(connections)
+        ends, peak = time.monotonic() + seconds, before
+        while time.monotonic() < ends:
+            peak = max(peak, rss_mb(pid))
+            time.sleep(0.1)
+        during = probe(daemon.base)
+    grew, left = peak - before, rss_mb(pid) - before
+    result.row(
+        f"{connections} connections, {seconds:.0f} s, answers never read",
+        f"{flood.pipelined:,} requests sent, {flood.unread_closed} connections closed",
+        "",
+    )
+    result.row(
+        "RSS growth (peak / after)", f"{grew:.0f} MB / {left:.0f} MB", "< 150 MB", grew < 150
+    )
+    result.row(
+        "/healthz during", "ok" if during is not None else "NOT ok", "ok", during is not None
+    )
+    count = 10_000 if quick else 100_000
+    before = rss_mb(pid)
+    started = time.monotonic()
+    answered = pipelined_and_read(int(daemon.base.rsplit(":", 1)[1]), count)
+    took = time.monotonic() - started
+    left = rss_mb(pid) - before
+    result.row(
+        f"{count:,} requests on one connection, answers read",
+        f"{answered:,} answered in {took:.1f} s ({answered / took:,.0f}/s)",
+        f"{count:,}",
+        answered == count,
+    )
+    result.row("RSS growth after", f"{left:.0f} MB", "< 150 MB", left < 150)
+    return result
 
 
 def main() -> int:
@@ -90,6 +156,7 @@ def main() -> int:
             until(lambda: sandbox.received()["count"] == recipients, seconds=300)
             after = probe(daemon.base)
             peak = peak_rss_mb(daemon.process.pid)
+            piped = pipelining(daemon, args.quick)
         logs = daemon.stderr
         numbers = [m["recipient"] for m in sandbox.messages()]
     sent, once = len(numbers), len(set(numbers)) == len(numbers)
@@ -119,6 +186,8 @@ def main() -> int:
         print(table(["", "measured", "goal"], rows))
         print()
         print("The door's summaries: " + (" / ".join(turned_away) or "none"))
+        print()
+        print(table(["pipelining", "measured", "goal"], piped.rows))
     good = (
         peak < 400
         and len(logs.encode()) < 5_000_000
@@ -128,6 +197,7 @@ def main() -> int:
         and failed == 0
         and once
         and "200" not in heavy
+        and piped.good
     )
     return 0 if good else 1
 

@@ -26,6 +26,17 @@ here, in one place (`Limits`, defaults below):
   nothing came) - slowloris.
 - `idle_timeout` (5 s): a keep-alive connection with no new request is closed
   (uvicorn's `timeout_keep_alive`).
+- `pipeline` (16): requests queued on one connection behind the one being
+  answered. uvicorn parses every request of a read at once and queues each
+  (one read holds thousands of small ones), then reads on after every
+  answer: an outside review's client sent requests back to back for 3 s and
+  never read an answer, and took the server from 72 MB to 1 GB. Here the
+  parser is fed only what can complete the requests the queue has room for;
+  the rest of the read waits, and reading pauses, until answers make room.
+- `write_timeout` (10 s): while the answers are not read (the write buffer is
+  over its high-water mark) nothing more is read or parsed; after this long,
+  the connection is closed. So one connection holds at most `pipeline`
+  request heads, one read (256 KB) and a write buffer at its high-water mark.
 - `backlog` (128): the kernel's queue of unaccepted connections, and the most
   that asyncio accepts in one turn of the loop.
 - `log_interval` (60 s): what the door turns away (by reason) and failed
@@ -57,6 +68,7 @@ from typing import Any, ClassVar
 
 import httptools
 import uvicorn
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from smsops.core.errors import UsageError
@@ -67,7 +79,10 @@ MAX_HEAD_BYTES = 16 * 1024  # h11's default for a whole head; nginx's buffer is 
 HEAD_TIMEOUT = 10.0  # seconds; nginx's client_header_timeout is 60 s, probes send at once
 IDLE_TIMEOUT = 5  # seconds (uvicorn's keep-alive default; it takes whole seconds)
 BACKLOG = 128
+MAX_PIPELINE = 16  # requests queued on one connection behind the one being answered
+WRITE_TIMEOUT = 10.0  # seconds a client may leave its answers unread (see `_Guarded`)
 LOG_INTERVAL = 60.0  # seconds between two summaries of what was turned away
+MIN_REQUEST = 16  # bytes: no request is shorter ("GET / HTTP/1.1\r\n\r\n" is 18)
 LINGER = 1.0  # seconds a refused client may go on sending while it is read and dropped
 # Descriptors kept for everything that is not a connection: the ledger, the config
 # and CSV files a reload reads, snapshots, logs, the event loop's own.
@@ -87,6 +102,8 @@ class Limits:
     idle_timeout: int = IDLE_TIMEOUT
     backlog: int = BACKLOG
     log_interval: float = LOG_INTERVAL
+    pipeline: int = MAX_PIPELINE
+    write_timeout: float = WRITE_TIMEOUT
 
 
 class Tally:
@@ -162,6 +179,22 @@ def _answer(status: int) -> bytes:
     ).encode("ascii")
 
 
+class _Flow(FlowControl):
+    """uvicorn's flow control, except that reading resumes only when the door lets it.
+
+    uvicorn resumes reading after every answer and whenever a request asks
+    for its body, even while requests wait queued or answers go unread.
+    """
+
+    def __init__(self, transport: asyncio.Transport, holding: Callable[[], bool]) -> None:
+        super().__init__(transport)
+        self.holding = holding
+
+    def resume_reading(self) -> None:
+        if not self.holding():
+            super().resume_reading()
+
+
 class _Guarded(HttpToolsProtocol):
     """uvicorn's httptools protocol with the door's limits around its parser callbacks."""
 
@@ -177,6 +210,9 @@ class _Guarded(HttpToolsProtocol):
         self._fields = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._got_bytes = False  # any byte of the current head arrived
+        self._unparsed = memoryview(b"")  # read, not parsed yet (at most about one read)
+        self._held = False  # the door paused reading
+        self._write_timer: asyncio.TimerHandle | None = None
 
     # --- connections ------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -188,6 +224,7 @@ class _Guarded(HttpToolsProtocol):
             transport.close()
             return
         super().connection_made(transport)
+        self.flow = _Flow(transport, self.holding)
         self._admitted = True
         door.open[self] = None
         self._arm_head_timer()
@@ -197,12 +234,15 @@ class _Guarded(HttpToolsProtocol):
             return
         self.door.open.pop(self, None)
         self._cancel_head_timer()
+        self._cancel_write_timer()
         super().connection_lost(exc)
+        self._unparsed = memoryview(b"")  # what it held goes now, not when it is collected
+        self.pipeline.clear()
 
     def waiting(self) -> bool:
-        """Only waiting for a request head: nothing of ours is lost by closing it."""
+        """Waiting for a request head or for its client to read: closing it loses nothing."""
         idle = (self.cycle is None or self.cycle.response_complete) and not self.pipeline
-        return self._draining or idle
+        return self._draining or idle or self.flow.write_paused
 
     def evict(self) -> None:
         self.door.open.pop(self, None)
@@ -241,24 +281,87 @@ class _Guarded(HttpToolsProtocol):
         # it reads the answer; closing after LINGER seconds of dropping lets it.
         self.loop.call_later(LINGER, self.transport.close)
 
+    # --- reading: what one connection can make the server hold ------------
+    def holding(self) -> bool:
+        """Reading waits: bytes not parsed yet, the queue full, or answers not read."""
+        full = len(self.pipeline) >= self.door.limits.pipeline
+        return bool(self._unparsed) or full or self.flow.write_paused
+
     def data_received(self, data: bytes) -> None:
         if self._draining:
             return
-        self._unset_keepalive_if_required()
-        if self._in_head:
-            self._got_bytes = True
-            self._head_bytes += len(data)
-            self._arm_head_timer()
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            pass  # no upgrades served: the request is answered as plain HTTP
-        except httptools.HttpParserError as exc:
-            refused = exc.__context__
-            self.refuse(refused.status if isinstance(refused, _Refused) else 400)
-            return
-        if self._in_head and self._head_bytes > self.door.limits.head_bytes:
-            self.refuse(431)  # one field longer than the limit, still arriving
+        # Reading is paused while bytes wait, so this joins nothing but a late read.
+        self._unparsed = memoryview(bytes(self._unparsed) + data if self._unparsed else data)
+        self._feed()
+
+    def _feed(self) -> None:
+        """Parse what was read, a slice at a time, while the queue has room and answers go out.
+
+        One read can hold thousands of requests, and the parser queues every
+        request it completes, so a slice is cut to complete at most `room` of
+        them: each request is at least MIN_REQUEST bytes (one more may end in
+        the slice, begun in the one before). What is left waits, unparsed and
+        at most one read, with reading paused, until answers make room.
+        """
+        while self._unparsed and not self._draining and self.parser is not None:
+            room = self.door.limits.pipeline - len(self.pipeline)
+            if room <= 0 or self.flow.write_paused:
+                self._hold()
+                return
+            self._unset_keepalive_if_required()
+            chunk = self._unparsed[: room * MIN_REQUEST]
+            self._unparsed = self._unparsed[len(chunk) :]
+            if self._in_head:
+                self._got_bytes = True
+                self._head_bytes += len(chunk)
+                self._arm_head_timer()
+            try:
+                self.parser.feed_data(chunk)
+            except httptools.HttpParserUpgrade:
+                pass  # no upgrades served: the request is answered as plain HTTP
+            except httptools.HttpParserError as exc:
+                refused = exc.__context__
+                self.refuse(refused.status if isinstance(refused, _Refused) else 400)
+                return
+            if self._in_head and self._head_bytes > self.door.limits.head_bytes:
+                self.refuse(431)  # one field longer than the limit, still arriving
+        if self._held and not self.holding():
+            self._held = False
+            self.flow.resume_reading()
+
+    def _hold(self) -> None:
+        # The wait is the server's (or the unread answers'), not a slow head's.
+        self._cancel_head_timer()
+        self._held = True
+        self.flow.pause_reading()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # starts the next queued request: room for one more
+        self._feed()
+
+    def pause_writing(self) -> None:
+        """The write buffer is over its high-water mark: the client does not read its answers."""
+        super().pause_writing()
+        self._hold()
+        if self._write_timer is None:
+            timeout = self.door.limits.write_timeout
+            self._write_timer = self.loop.call_later(timeout, self._not_reading)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_write_timer()
+        self._feed()
+
+    def _cancel_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _not_reading(self) -> None:
+        self._write_timer = None
+        if not self.transport.is_closing():
+            self.door.turn_away("not reading its answers")
+            self.transport.abort()  # what it did not read it never will: no goodbye
 
     def on_message_begin(self) -> None:
         self._seen = self._fields = 0

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from smsops.core import frontdoor
 from smsops.core.errors import UsageError
 from smsops.core.frontdoor import (
     ACCEPT_FAILED,
@@ -36,7 +37,14 @@ from smsops.core.frontdoor import (
     Limits,
     plan_descriptors,
 )
-from tests.daemon.floods import many_fields, one_huge_field, request_head, status_of
+from tests.daemon.floods import (
+    Flood,
+    many_fields,
+    one_huge_field,
+    request_head,
+    status_of,
+    wait_until,
+)
 
 LIMITS = Limits(connections=4, header_fields=10, head_bytes=1024, head_timeout=0.3)
 
@@ -114,6 +122,40 @@ def test_heads_past_the_size_limit_are_answered_431_or_414() -> None:
 def test_each_request_of_a_keep_alive_connection_gets_the_whole_limit() -> None:
     with serving() as (port, _, _):
         assert ask(port, head(fields=9), head(fields=9), head(fields=9)) == ["200"] * 3
+
+
+@pytest.fixture
+def depths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many requests each connection held queued, after each request head it parsed."""
+    seen: list[int] = []
+    parsed = frontdoor._Guarded.on_headers_complete
+
+    def counting(self: frontdoor._Guarded) -> None:
+        parsed(self)
+        seen.append(len(self.pipeline))
+
+    monkeypatch.setattr(frontdoor._Guarded, "on_headers_complete", counting)
+    return seen
+
+
+def test_pipelined_requests_wait_at_the_cap_and_are_all_answered(depths: list[int]) -> None:
+    with serving(Limits(pipeline=4)) as (port, server, _):
+        # 2,000 requests in one write: the server reads them in a few big reads
+        assert ask(port, *[head()] * 2_000) == ["200"] * 2_000
+        assert server.door.tally.total == {}
+    assert len(depths) == 2_000
+    assert max(depths) == 4  # never more queued than the cap
+
+
+def test_a_client_that_reads_none_of_its_answers_is_closed(depths: list[int]) -> None:
+    limits = Limits(pipeline=4, write_timeout=0.5)
+    with serving(limits) as (port, server, _), Flood(port) as flood:
+        flood.pipeline(2)
+        assert wait_until(lambda: flood.unread_closed >= 2, seconds=30)
+        closed = server.door.tally.total["not reading its answers"]
+        assert closed >= 2
+    assert max(depths) <= 4
+    assert flood.pipelined > len(depths)  # what it sent past the cap was never parsed
 
 
 def test_a_head_that_never_ends_is_answered_408() -> None:

@@ -84,6 +84,8 @@ class Flood:
     host: str = "127.0.0.1"
     answers: Counter[str] = field(default_factory=Counter)  # what oversized heads got
     reopened: int = 0  # idle connections the server closed (and we opened again)
+    pipelined_bytes: int = 0  # sent by `pipeline`
+    unread_closed: int = 0  # `pipeline` connections the server closed
     refused: int = 0  # connections that could not be opened at all
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -175,6 +177,41 @@ class Flood:
         for _ in range(parallel):
             self._start(send)
 
+    def pipeline(self, connections: int, batch: int = 2_000) -> None:
+        """`connections` connections sending requests back to back, never reading an answer."""
+        request = HEAD + b"\r\n"
+        requests = request * batch
+
+        def send() -> None:
+            while not self._stop.is_set():
+                sock = self._connect()
+                if sock is None:
+                    self._stop.wait(0.05)
+                    continue
+                with sock:
+                    sock.settimeout(0.1)  # blocked by a server that stopped reading: look at stop
+                    at = 0
+                    while not self._stop.is_set():
+                        try:
+                            sent = sock.send(requests[at:])
+                        except TimeoutError:
+                            continue
+                        except OSError:  # closed by the server
+                            with self._lock:
+                                self.unread_closed += 1
+                            break
+                        with self._lock:
+                            self.pipelined_bytes += sent
+                        at = (at + sent) % len(requests)
+
+        for _ in range(connections):
+            self._start(send)
+
+    @property
+    def pipelined(self) -> int:
+        """Requests sent by `pipeline` (as far as the server took them)."""
+        return self.pipelined_bytes // len(HEAD + b"\r\n")
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
@@ -187,13 +224,36 @@ class Flood:
         self.stop()
 
 
+def pipelined_and_read(port: int, count: int, host: str = "127.0.0.1") -> int:
+    """Send `count` requests back to back on one connection while reading; the 200s read."""
+    status = b"HTTP/1.1 200 "
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sender = threading.Thread(target=sock.sendall, args=((HEAD + b"\r\n") * count,))
+        sender.start()
+        answered, tail = 0, b""
+        while answered < count:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                break
+            seen = tail + chunk
+            answered += seen.count(status)
+            tail = seen[-(len(status) - 1) :]  # a status line cut between two reads
+        sender.join()
+    return answered
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident set (VmHWM), in MB (Linux)."""
+    return rss_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident set now (or another /proc/PID/status field), in MB (Linux)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/PID/status")
+    raise RuntimeError(f"no {field} in /proc/PID/status")
 
 
 def descriptors(pid: int) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox
 from tests.daemon.daemon import running, until
-from tests.daemon.floods import Flood, many_fields, one_huge_field, peak_rss_mb
+from tests.daemon.floods import Flood, many_fields, one_huge_field, peak_rss_mb, rss_mb
 
 PEOPLE = 60  # per schedule
 
@@ -95,6 +95,38 @@ def test_floods_leave_the_daemon_small_answering_and_sending(
     finally:
         reader.close()
     assert "Traceback" not in logs
+
+
+def test_pipelined_requests_whose_answers_are_never_read_leave_the_daemon_small(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """The review's attack: requests back to back on a few connections, no answer read.
+
+    Before the door bounded the queue of pipelined requests, 3 s of it took
+    the daemon from 72 MB to 1 GB, unlogged, and the memory stayed.
+    """
+    root = tmp_path / "config"
+    root.mkdir()
+    write(root, sandbox, ["first"])
+    env = {**os.environ, "OT": "jwt", "SMSOPS_LOG_FORMAT": "json"}
+    with running(root, ledger := tmp_path / "l.sqlite", env) as daemon:
+        until(lambda: len(sandbox.state.snapshot()) == PEOPLE, seconds=30)
+        before = rss_mb(daemon.process.pid)
+        with Flood(int(daemon.base.rsplit(":", 1)[1])) as flood:
+            flood.pipeline(3)
+            time.sleep(3)
+            status, body = daemon.get("/healthz")  # answers through the attack
+            assert status == 200
+            assert json.loads(body)["status"] == "ok"
+            growth = peak_rss_mb(daemon.process.pid) - before
+            assert growth < 150, f"{growth:.0f} MB"
+            until(lambda: "not reading its answers" in daemon.logs(), seconds=30)
+        assert peak_rss_mb(daemon.process.pid) - before < 150
+        assert json.loads(daemon.get("/healthz")[1])["status"] == "ok"
+    assert flood.pipelined > 10_000  # the attack was made (the review's: 379k in 3 s)
+    assert flood.unread_closed > 0  # and the door ended it
+    assert "Traceback" not in daemon.stderr
+    assert ledger.exists()
 
 
 def test_too_few_descriptors_for_the_providers_is_an_error_at_start(
