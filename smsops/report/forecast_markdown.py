@@ -60,8 +60,8 @@ def forecast_markdown(forecast: Forecast) -> str:
     left = sum(1 for s in forecast.schedules if s.next is not None) - detailed
     if left:
         out.force(
-            f"_{left:,} schedules' forecasts are not detailed here to keep this comment short; "
-            "`smsops plan --format json` has everything._\n"
+            f"_{left:,} schedules are not detailed here in the forecast, to keep this comment "
+            "short; `smsops plan --format json` has everything._\n"
         )
     return out.text()
 
