@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,19 +32,23 @@ from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
     from smsops.engine.apply import ApplyReport
+    from smsops.engine.forecast import Forecast
     from smsops.engine.plan import Plan
 
 
-def _formatted(plan: Plan, fmt: str) -> str:
+def _formatted(plan: Plan, fmt: str, forecast: Forecast | None = None) -> str:
     from smsops.core.terminal import json_text
+    from smsops.report.forecast_format import forecast_json, forecast_text
+    from smsops.report.forecast_markdown import forecast_markdown
     from smsops.report.plan_format import as_json, as_text
     from smsops.report.plan_markdown import as_markdown
 
     if fmt == "json":
-        return json_text(as_json(plan), indent=2) + "\n"
+        ahead = None if forecast is None else forecast_json(forecast)
+        return json_text(as_json(plan, ahead), indent=2) + "\n"
     if fmt == "markdown":
-        return as_markdown(plan)
-    return as_text(plan)
+        return as_markdown(plan, "" if forecast is None else forecast_markdown(forecast))
+    return as_text(plan) + ("" if forecast is None else forecast_text(forecast))
 
 
 def _show(text: str, fmt: str, out: Path | None = None) -> None:
@@ -68,28 +72,38 @@ def _show_text(plan: Plan) -> None:
 
 def _plan(args: argparse.Namespace) -> int:
     from smsops.cli.progress import for_logs
+    from smsops.engine.forecast import HORIZON, make_forecast
+    from smsops.engine.owner import stale_rule
     from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.round import plan_against
+    from smsops.engine.targets import targets
 
     config = load_project(args.config, cache_dir())
+    chosen = targets(config, args.schedule)
     location = ledger_location(args)
     ledger = open_ledger_at(location, "smsops plan", readonly=True)
     try:
         line = for_logs("plan", "audience rows read")  # CI: how far a long plan is
         options = PlanOptions(
+            only=chosen.due_now(config),
             cache_dir=cache_dir(),
             progress=None if line is None else line.advance,
             keep_sends=args.out is not None,  # a plan file lists every send
         )
-        plan = plan_against(config, ledger, args.at or datetime.now(UTC), options)
+        at = args.at or datetime.now(UTC)
+        plan = plan_against(config, ledger, at, options)
+        plan.not_considered = chosen.not_considered
+        stale = stale_rule(ledger, datetime.now(UTC))
+        horizon = args.horizon or HORIZON
+        ahead = make_forecast(config, ledger, at, horizon, stale, chosen.considered, options)
         plan.ledger, uncertain = ledger_seen(plan, location, ledger.stats())
     finally:
         ledger.close()
     if args.out is not None:
         write_plan(args.out, plan, config, location)
     if args.out is None or args.report is not None:
-        _show(_formatted(plan, args.format), args.format, args.report)
+        _show(_formatted(plan, args.format, ahead), args.format, args.report)
     warn_uncertain(uncertain)
     if args.report is not None:
         from smsops.core.terminal import printable
@@ -108,7 +122,15 @@ def _apply(args: argparse.Namespace) -> int:
 
     if args.unmask and not args.dry_run:
         raise UsageError("--unmask only changes what --dry-run prints; add --dry-run")
+    from smsops.engine.targets import targets
+
     config = load_project(args.config, cache_dir())
+    chosen = targets(config, args.schedule)
+
+    def show(plan: Plan) -> None:
+        plan.not_considered = chosen.not_considered
+        _show_text(plan)
+
     with ExitStack() as stack:
         env: dict[str, str] | Placeholders = dict(os.environ)
         if args.sandbox:
@@ -121,7 +143,7 @@ def _apply(args: argparse.Namespace) -> int:
             location, "smsops apply", readonly=args.dry_run, create_on_write=True
         )
         stack.callback(ledger.close)
-        hooks = ApplyHooks(args, location, ledger.stats, _show_text)
+        hooks = ApplyHooks(args, location, ledger.stats, show)
         select = None
         if args.plan is not None:  # refused before anything is planned: drift, ledger, age
             select = PlanSelection(checked_plan(args, config, location), ledger)
@@ -135,7 +157,7 @@ def _apply(args: argparse.Namespace) -> int:
             cache_dir=cache_dir(),
             select=select,
         )
-        ready = round_.prepare(args.at or datetime.now(UTC))
+        ready = round_.prepare(args.at or datetime.now(UTC), chosen.due_now(config))
         # A planned send that reads differently now was not sent: an error to see.
         changed = EXIT_ERROR if select is not None and select.changed else EXIT_OK
         if not ready:
@@ -188,6 +210,31 @@ def _summary(report: ApplyReport) -> None:
         )
 
 
+def horizon(text: str) -> timedelta:
+    """A --horizon: a duration (7d, 36h) within the forecast's bounds."""
+    from smsops.core.units import parse_duration
+    from smsops.engine.forecast import horizon_problem
+
+    try:
+        value = parse_duration(text)
+    except ValueError:
+        value = timedelta(0)
+    problem = horizon_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: {problem}")
+    return value
+
+
+def add_schedule(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"{what} only this schedule (repeatable); the others are counted as not considered",
+    )
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plan = commands.add_parser(
         "plan",
@@ -210,6 +257,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     plan.add_argument(
         "--report", type=Path, metavar="FILE", help="write the plan view (--format) to FILE"
     )
+    plan.add_argument(
+        "--horizon",
+        type=horizon,
+        metavar="DURATION",
+        help="how far ahead the forecast looks, from 1h to 31d (default: 7d)",
+    )
+    add_schedule(plan, "plan")
     add_ledger(plan)
     plan.set_defaults(handler=_plan)
 
@@ -231,6 +285,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--unmask", action="store_true", help="with --dry-run: show full phone numbers"
     )
     add_sandbox(apply)
+    add_schedule(apply, "apply")
     apply.add_argument(
         "--resend-uncertain",
         action="store_true",

@@ -95,6 +95,8 @@ class SchedulePlan:
     # Sends of this schedule the ledger holds as expired, all occurrences (the
     # planner leaves it 0; `plan` fills it from the ledger, read-only).
     expired_so_far: int = 0
+    # Recipient-local schedules: the sends per recipient zone (the forecast's spread).
+    local_zones: Counter[str] = field(default_factory=Counter)
 
     @property
     def to_send(self) -> int:
@@ -139,6 +141,8 @@ class Plan:
     # Every provider the schedules name, first use first (each view lists them: a
     # PR that points one elsewhere, or has it read another variable, shows).
     providers: list[ProviderSeen] = field(default_factory=list)
+    # Schedules left out by `--schedule` (Terraform's -target): counted, not planned.
+    not_considered: int = 0
 
     @property
     def to_send(self) -> int:

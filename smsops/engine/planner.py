@@ -79,6 +79,10 @@ class PlanOptions:
     # schedule's end (CI logs of long plans: cli/progress.py).
     progress: Callable[[int], None] | None = None
     progress_every: int = 10_000
+    # The forecast (engine/forecast.py): this occurrence label is planned as
+    # the only one due, for every recipient (recipient-local: at the label's
+    # wall time in each recipient's zone, quiet hours judged there).
+    as_if_due: str | None = None
 
 
 def make_plan(
@@ -90,7 +94,11 @@ def make_plan(
 ) -> Plan:
     options = options or PlanOptions()
     compiled = compile_templates(config)
-    names = options.only or [name for name, s in config.schedules.items() if s.enabled]
+    names = (
+        options.only
+        if options.only is not None
+        else [name for name, s in config.schedules.items() if s.enabled]
+    )
     schedules = [
         _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options).run()
         for name in names
@@ -167,6 +175,8 @@ class _SchedulePlanner:
     def _due(self, upcoming: list[datetime]) -> list[str]:
         if self.local:
             return []  # per recipient, see _occurrences
+        if self.options.as_if_due is not None:
+            return [self.options.as_if_due]
         if self.options.preview:
             if self.schedule.trigger is None:
                 return [ONCE]
@@ -251,6 +261,10 @@ class _SchedulePlanner:
 
     def _due_everywhere(self, zones: tuple[ZoneInfo, ...]) -> tuple[list[str], list[str]]:
         """(due in every zone, due in some but never in all at once)."""
+        label = self.options.as_if_due
+        if label is not None:  # the forecast: that occurrence, if it can be open in all
+            fits = len(zones) == 1 or window_fits_all(self.schedule, label, zones)
+            return ([label], []) if fits else ([], [label])
         each = [set(due_occurrences(self.schedule, self.at, zone)) for zone in zones]
         everywhere = set.intersection(*each)
         somewhere = set.union(*each) - everywhere
@@ -261,7 +275,7 @@ class _SchedulePlanner:
         disposition = self._disposition(record)
         quiet = self.quiet
         if disposition.sends and quiet is not None:
-            zone = quiet_zone(quiet, desired.zones, self.at)
+            zone = quiet_zone(quiet, desired.zones, self._instant(desired))
             if zone is not None:
                 detail = (
                     f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M} in {zone.key}; "
@@ -278,6 +292,13 @@ class _SchedulePlanner:
             return
         self.result.counts[disposition] += 1
         self._will_send(desired, rendered)
+
+    def _instant(self, desired: _Desired) -> datetime:
+        """When the send would go: `at`, or for a forecast of a recipient-local
+        occurrence, its wall time in the recipient's (first) zone."""
+        if self.local and self.options.as_if_due is not None and desired.zones:
+            return datetime.fromisoformat(desired.occurrence).replace(tzinfo=desired.zones[0])
+        return self.at
 
     def _check_changes(self) -> None:
         """Render the first sent messages again: would any read differently today?"""
@@ -314,6 +335,8 @@ class _SchedulePlanner:
         member, result = desired.recipient, self.result
         result.segments += rendered.segments
         result.encodings[rendered.encoding] += 1
+        if self.local and desired.zones:
+            result.local_zones[desired.zones[0].key] += 1
         if self.price is not None and result.cost is not None:
             result.cost += self.price.for_region(member.region) * rendered.segments
         if len(result.samples) < self.options.samples:

@@ -45,8 +45,13 @@ def cost_text(by_currency: dict[str, float], shown: Callable[[str], str] = str) 
     return " + ".join(f"{value:.4f} {shown(currency)}" for currency, value in by_currency.items())
 
 
-def as_json(plan: Plan) -> dict[str, Any]:
-    """The documented, stable JSON form of `smsops plan --format json`."""
+def as_json(plan: Plan, forecast: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The documented, stable JSON form of `smsops plan --format json`.
+
+    `forecast`: its JSON (report/forecast_format.py). It and `not_considered`
+    were added to format_version 1 without a bump: new members only, none
+    changed meaning (a reader that ignores members it does not know is unaffected).
+    """
     return {
         "format_version": JSON_FORMAT_VERSION,
         "at": instant(plan),
@@ -60,6 +65,8 @@ def as_json(plan: Plan) -> dict[str, Any]:
         "schedules": [_schedule_json(s) for s in plan.schedules],
         "ledger": None if plan.ledger is None else vars(plan.ledger),
         "providers": [{**vars(p), "env": list(p.env)} for p in plan.providers],
+        "not_considered": plan.not_considered,
+        "forecast": forecast,
     }
 
 
@@ -183,8 +190,14 @@ def as_text(plan: Plan) -> str:
         f"reads {shown(', '.join(p.env) or 'nothing')}"
         for p in plan.providers
     )
+    if plan.not_considered:
+        lines.append(_not_considered(plan))
     lines.append(f"[bold]Plan:[/] {summary_line(plan, shown)}")
     return "\n".join(lines) + "\n"
+
+
+def _not_considered(plan: Plan) -> str:
+    return f"{plural(plan.not_considered, 'schedule')} not considered (--schedule)"
 
 
 def _text_sends(s: SchedulePlan) -> list[str]:

@@ -21,6 +21,7 @@ from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan
 from smsops.report.markdown_literal import code_block, code_span
 from smsops.report.plan_format import (
     SKIPS_SHOWN,
+    _not_considered,
     breakdown,
     cost_text,
     costs,
@@ -68,8 +69,12 @@ def _table_currency(currency: str) -> str:
     return currency if _ISO_CURRENCY.fullmatch(currency) else _field(currency, in_table=True)
 
 
-def as_markdown(plan: Plan) -> str:
-    """The pull-request comment, always under MARKDOWN_LIMIT characters."""
+def as_markdown(plan: Plan, forecast: str = "") -> str:
+    """The pull-request comment, always under MARKDOWN_LIMIT characters.
+
+    `forecast`: the forecast section (report/forecast_markdown.py, within its
+    own share of the limit), placed after the due-now table.
+    """
     head = [
         MARKER,
         f"## smsops plan at {instant(plan)}",
@@ -89,8 +94,12 @@ def as_markdown(plan: Plan) -> str:
     in_table = table.add_all(rows)
     if in_table < total:
         table.force(f"\n_{total - in_table:,} more schedules are not in this table._")
+    if plan.not_considered:
+        table.force(f"\n_{_not_considered(plan)}._")
     out = _Budget(MARKDOWN_LIMIT - 300)  # room for the closing note
     out.add(table.text())
+    if forecast:
+        out.add(forecast)
     detailed = out.add_all([_schedule_markdown(s) for s in plan.schedules])
     if detailed < total:
         out.force(

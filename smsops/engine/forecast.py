@@ -1,0 +1,235 @@
+"""The forecast: what each schedule will send at its next fires, due now or not.
+
+A typed value (`Forecast`) computed by a pure function (`make_forecast`) from
+the config, a time `at` and a horizon, with the ledger read-only; every view
+in `smsops.report` reads it. The due-now plan says what `apply` would send at
+`at`; the forecast says what the schedules will send after it, which is what
+a reviewer of a pull request needs (a new daily cron is "nothing due" at noon
+and 20,000 messages every morning).
+
+For each schedule, enabled or not: its fire times in (at, at + horizon],
+asked of `smsops.schedule` (the one implementation run mode wakes up by),
+and its next occurrence planned as if due by the planner itself
+(`PlanOptions.as_if_due`: the same rendering, skips, quiet hours, segments
+and cost as a real plan). Per day, each fire is counted as sending what the
+next one would: an estimate from the audience and templates as they are.
+Recipient-local schedules fire at a wall time in each recipient's zone: their
+fires are the wall times read as UTC, and the spread says when, in real time,
+the next one reaches the zones of its recipients.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+
+from smsops.config.loader import Config
+from smsops.config.models import zone_info
+from smsops.engine.plan import SchedulePlan
+from smsops.engine.planner import LedgerView, PlanOptions, make_plan
+from smsops.ledger.base import SendRecord
+from smsops.schedule.occurrences import is_recipient_local, next_fire, occurrence_label
+
+HORIZON = timedelta(days=7)
+HORIZON_BOUNDS = (timedelta(hours=1), timedelta(days=31))
+# Fire times counted per schedule at most: a minutely cron holds 44,640 in 31
+# days; past this the per-day figures say "at least" (`capped`).
+FIRES_COUNTED = 10_000
+FIRES_LISTED = 10  # the first fire times each view names
+
+
+def horizon_problem(horizon: timedelta) -> str | None:
+    """Why a horizon cannot be used (None when it can)."""
+    low, high = HORIZON_BOUNDS
+    if not low <= horizon <= high:
+        return "the horizon must be from 1h to 31d, e.g. 7d or 36h"
+    return None
+
+
+@dataclass(frozen=True)
+class DayTotal:
+    """What the fires of one day (UTC; a recipient-local schedule's wall date) send."""
+
+    day: date
+    fires: int
+    messages: int
+    segments: int
+    cost: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """When a recipient-local occurrence reaches its recipients, in real time."""
+
+    zones: dict[str, int]  # sends per zone, most first
+    earliest: datetime  # UTC
+    latest: datetime  # UTC
+
+
+@dataclass
+class ScheduleForecast:
+    schedule: str
+    enabled: bool
+    triggered: bool  # False: sent once, from the first apply (its send is in due now)
+    recipient_local: bool
+    fires: list[str]  # the first FIRES_LISTED occurrence labels in the horizon
+    fire_count: int
+    capped: bool  # more than FIRES_COUNTED fires: counts are lower bounds
+    next_occurrence: str | None
+    next: SchedulePlan | None  # the next occurrence as if due; None without a fire
+    spread: Spread | None
+    per_day: list[DayTotal]
+
+
+@dataclass
+class Forecast:
+    at: datetime
+    horizon: timedelta
+    schedules: list[ScheduleForecast]
+
+    @property
+    def end(self) -> datetime:
+        return self.at + self.horizon
+
+    def per_day(self) -> list[DayTotal]:
+        """Every enabled schedule's days added up (a disabled one sends nothing)."""
+        days: dict[date, list[DayTotal]] = {}
+        for s in self.schedules:
+            if s.enabled:
+                for day in s.per_day:
+                    days.setdefault(day.day, []).append(day)
+        return [_added(day, totals) for day, totals in sorted(days.items())]
+
+    @property
+    def messages(self) -> int:
+        return sum(day.messages for day in self.per_day())
+
+    @property
+    def segments(self) -> int:
+        return sum(day.segments for day in self.per_day())
+
+    def cost(self) -> dict[str, float]:
+        return _sum_costs([day.cost for day in self.per_day()])
+
+    @property
+    def capped(self) -> bool:
+        return any(s.capped for s in self.schedules if s.enabled)
+
+
+def _added(day: date, totals: list[DayTotal]) -> DayTotal:
+    return DayTotal(
+        day,
+        sum(t.fires for t in totals),
+        sum(t.messages for t in totals),
+        sum(t.segments for t in totals),
+        _sum_costs([t.cost for t in totals]),
+    )
+
+
+def _sum_costs(costs: list[dict[str, float]]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for cost in costs:
+        for currency, value in cost.items():
+            total[currency] = total.get(currency, 0.0) + value
+    return {currency: round(value, 6) for currency, value in sorted(total.items())}
+
+
+def make_forecast(
+    config: Config,
+    ledger: LedgerView,
+    at: datetime,
+    horizon: timedelta,
+    is_stale: Callable[[SendRecord], bool],
+    names: list[str] | None = None,
+    options: PlanOptions | None = None,
+) -> Forecast:
+    """The forecast of `names` (default: every schedule, enabled or not) after `at`.
+
+    `options` carries what the plan was made with (samples, cache, progress).
+    """
+    problem = horizon_problem(horizon)
+    if problem is not None:
+        raise ValueError(problem)
+    options = options or PlanOptions()
+    chosen = list(config.schedules) if names is None else names
+    return Forecast(
+        at,
+        horizon,
+        [_schedule(config, ledger, at, at + horizon, is_stale, name, options) for name in chosen],
+    )
+
+
+def _schedule(
+    config: Config,
+    ledger: LedgerView,
+    at: datetime,
+    end: datetime,
+    is_stale: Callable[[SendRecord], bool],
+    name: str,
+    options: PlanOptions,
+) -> ScheduleForecast:
+    schedule = config.schedules[name]
+    local = is_recipient_local(schedule)
+    fires, capped = _fires(config, name, at, end)
+    labels = [occurrence_label(fire, local) for fire in fires]
+    nxt: SchedulePlan | None = None
+    if fires:
+        as_if_due = replace(options, only=[name], as_if_due=labels[0], keep_sends=False)
+        (nxt,) = make_plan(config, ledger, fires[0], is_stale, as_if_due).schedules
+    return ScheduleForecast(
+        schedule=name,
+        enabled=schedule.enabled,
+        triggered=schedule.trigger is not None,
+        recipient_local=local,
+        fires=labels[:FIRES_LISTED],
+        fire_count=len(fires),
+        capped=capped,
+        next_occurrence=labels[0] if labels else None,
+        next=nxt,
+        spread=_spread(labels[0], nxt) if local and nxt is not None else None,
+        per_day=_per_day(fires, nxt),
+    )
+
+
+def _fires(config: Config, name: str, at: datetime, end: datetime) -> tuple[list[datetime], bool]:
+    """Fire times in (at, end], at most FIRES_COUNTED; and whether more were left out."""
+    schedule = config.schedules[name]
+    found: list[datetime] = []
+    cursor = at
+    while (fire := next_fire(schedule, cursor)) is not None and fire.astimezone(UTC) <= end:
+        if len(found) == FIRES_COUNTED:
+            return found, True
+        found.append(fire)
+        cursor = fire
+    return found, False
+
+
+def _spread(label: str, planned: SchedulePlan) -> Spread | None:
+    if not planned.local_zones:
+        return None
+    wall = datetime.fromisoformat(label)
+    instants = [wall.replace(tzinfo=zone_info(z)).astimezone(UTC) for z in planned.local_zones]
+    zones = dict(sorted(planned.local_zones.items(), key=lambda item: (-item[1], item[0])))
+    return Spread(zones, min(instants), max(instants))
+
+
+def _per_day(fires: list[datetime], planned: SchedulePlan | None) -> list[DayTotal]:
+    if planned is None:
+        return []
+    # A recipient-local fire is a wall time read as UTC: its date is the wall date.
+    days = Counter(fire.astimezone(UTC).date() for fire in fires)
+    cost = planned.cost if planned.to_send else 0.0
+    return [
+        DayTotal(
+            day,
+            n,
+            n * planned.to_send,
+            n * planned.segments,
+            {}
+            if cost is None or planned.currency is None
+            else {planned.currency: round(n * cost, 6)},
+        )
+        for day, n in sorted(days.items())
+    ]
