@@ -55,11 +55,16 @@ HERE = Build("this tree", ROOT / "smsops")
 
 @contextmanager
 def builds(against: str | None, work: Path) -> Iterator[list[Build]]:
-    """[this tree] alone, or [this tree, REV installed apart] with `--against REV`."""
+    """[this tree] alone, or [this tree, REV installed apart] with `--against REV`.
+
+    Each with its bytecode written (`bytecode`).
+    """
     if not against:
+        bytecode([HERE])
         yield [HERE]
         return
     with installed(against, work) as other:
+        bytecode([HERE, other])
         yield [HERE, other]
 
 

@@ -12,6 +12,7 @@ others (their setup is not charged).
 
     .venv/bin/python bench/apply_throughput.py           # 5,000 messages, 3 runs
     .venv/bin/python bench/apply_throughput.py --quick   # 100 messages, one run
+    .venv/bin/python bench/apply_throughput.py --against c800869  # smsops apply of both
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from against import Build, builds
 from common import (
     PYTHON,
     SandboxProcess,
     Series,
     apply_fresh,
     arguments,
+    beside,
+    cells,
     interleaved,
     section,
     table,
@@ -85,23 +89,27 @@ def loop(script: str, url: str, audience: Path) -> tuple[float, int]:
 
 
 def main() -> None:
-    args = arguments(__doc__ or "")
+    args = arguments(__doc__ or "", against=True)
     count = 100 if args.quick else 5_000
     audience = write_audience(args.work / f"audience-{count}.csv", count)
-    rows = []
-    with SandboxProcess() as sandbox, section("Apply throughput", args):
+    rows, against = [], []
+    with (
+        builds(args.against, args.work) as versions,
+        SandboxProcess() as sandbox,
+        section("Apply throughput", args),
+    ):
         config = write_config(
             args.work / "apply", sandbox.url + "/opentact", str(audience), max_in_flight=IN_FLIGHT
         )
         for latency in (0, 20):
-            rates = {"smsops apply": Series(), "naive httpx.Client loop": Series()}
-            rates["Apprise json://"] = Series()
+            mine = {b: Series() for b in versions}
+            rates = {"naive httpx.Client loop": Series(), "Apprise json://": Series()}
 
-            def smsops_apply(latency: int = latency) -> None:
+            def smsops_apply(build: Build, latency: int = latency) -> None:
                 sandbox.reset(latency_ms=latency)
-                seconds = apply_fresh(config, args.work / "apply-ledger.sqlite", count)
+                seconds = apply_fresh(config, args.work / "apply-ledger.sqlite", count, build)
                 assert len(sandbox.messages()) == count
-                rates["smsops apply"].add(count / seconds)
+                mine[build].add(count / seconds)
 
             def naive(latency: int = latency) -> None:
                 sandbox.reset(latency_ms=latency)
@@ -116,15 +124,19 @@ def main() -> None:
                 assert sent == count == len(sandbox.messages())
                 rates["Apprise json://"].add(count / seconds)
 
-            interleaved(
-                {"smsops": smsops_apply, "naive": naive, "apprise": apprise_json}, args.runs
-            )
+            variants = {f"smsops {b.name}": (lambda b=b: smsops_apply(b)) for b in versions}
+            interleaved({**variants, "naive": naive, "apprise": apprise_json}, args.runs)
             base = rates["naive httpx.Client loop"].median
-            for name, series in rates.items():
+            senders = {f"smsops apply ({b.name})": mine[b] for b in versions}
+            for name, series in {**senders, **rates}.items():
                 ratio = series.median / base
                 rows.append([f"{latency} ms", name, series.show(0), f"{ratio:.1f}×"])
+            against.append([f"{latency} ms", *cells([mine[b] for b in versions], 0)])
             print(f"{latency} ms done", file=sys.stderr)
         print(table(["latency", "sender", "messages/s", "vs naive loop"], rows))
+        if len(versions) == 2:
+            print()
+            print(table(["latency", *beside("smsops apply (messages/s)", versions)], against))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 Each a fresh process (the installed entry point's interpreter), repeated
 and interleaved; the import profile of each is in docs/benchmarks.md.
-Bytecode is written first (smsops's and the venv's), as `pip install` does:
-without it each start would time the compiler.
+Bytecode is written first (smsops's and the venv's, bench/against.py), as
+`pip install` does: without it each start would time the compiler.
 
     .venv/bin/python bench/cold_start.py            # 10 runs each
     .venv/bin/python bench/cold_start.py --quick    # 3 runs each
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from against import Build, builds, bytecode
+from against import Build, builds
 from common import ROOT, Series, arguments, beside, cells, interleaved, section, table
 
 COMMANDS = {
@@ -34,7 +34,6 @@ def main() -> None:
     if args.quick:
         args.runs = 3
     with builds(args.against, args.work) as versions, section("Cold start", args):
-        bytecode(versions)
         times = {(name, b): Series() for name in COMMANDS for b in versions}
 
         def timed(name: str, build: Build) -> None:

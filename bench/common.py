@@ -353,7 +353,10 @@ def section(title: str, args: argparse.Namespace) -> Iterator[None]:
     after = os.getloadavg()
     print(f"\nLoad average (1, 5, 15 min): {_load(before)} before, {_load(after)} after.")
     if getattr(args, "against", None):
-        print("Ratio: this tree's median over the other revision's (same run, interleaved).")
+        print(
+            "Ratio: this tree's median over the other revision's (same run, interleaved):"
+            " for a time below 1 is faster, for a rate above 1."
+        )
     print()
 
 
