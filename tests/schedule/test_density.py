@@ -13,7 +13,16 @@ from cronsim import CronSim
 
 from smsops.config.models import Trigger
 from smsops.schedule.cron import normalise
-from smsops.schedule.density import MAX_FIRES_PER_WINDOW, _changes, dst_jump, most_fires_in
+from smsops.schedule.density import (
+    _CYCLE_END,
+    _CYCLE_START,
+    MAX_FIRES_PER_WINDOW,
+    _changes,
+    _cycle,
+    _matching_days,
+    dst_jump,
+    most_fires_in,
+)
 from smsops.schedule.fires import fire_times, fires_between
 from tests.schedule.test_cron_property import expression
 
@@ -165,3 +174,16 @@ def test_offset_changes_equal_the_day_by_day_walk(name: str) -> None:
     assert list(_changes(zone)) == daily
     jumps = [timedelta(minutes=m) for _, m in daily]
     assert dst_jump(zone) == max(jumps, default=timedelta(0))
+
+
+@pytest.mark.parametrize(
+    "cron", ["0 9 * * *", "*/5 * * 2 *", "0 0 29 2 *", "0 0 * * 5", "0 0 */10 * *", "0 0 1 * 1"]
+)
+def test_matching_days_equal_cronsim_day_by_day(cron: str) -> None:
+    parsed = CronSim(normalise(cron), datetime(2001, 1, 1))
+    days = _cycle()
+    assert days[0] == _CYCLE_START
+    assert days[-1] == _CYCLE_END - timedelta(days=1)
+    assert _matching_days(parsed) == [
+        d.month in parsed.months and parsed.match_day(d) for d in days
+    ]
