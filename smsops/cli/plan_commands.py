@@ -68,9 +68,8 @@ def _show_text(plan: Plan) -> None:
 
 def _plan(args: argparse.Namespace) -> int:
     from smsops.cli.progress import for_logs
-    from smsops.engine.planner import PlanOptions
+    from smsops.engine.planner import PlanOptions, plan_against
     from smsops.engine.project import load_project
-    from smsops.engine.round import plan_against
 
     config = load_project(args.config, cache_dir())
     location = ledger_location(args)
