@@ -1,4 +1,4 @@
-"""Cold start: wall time of `smsops --help` and `smsops validate examples/configs`.
+"""Cold start: wall and CPU time of `smsops --help` and `smsops validate examples/configs`.
 
 Each a fresh process (the installed entry point's interpreter), repeated
 and interleaved; the import profile of each is in docs/benchmarks.md.
@@ -12,6 +12,7 @@ Bytecode is written first (smsops's and the venv's, bench/against.py), as
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import time
@@ -35,9 +36,11 @@ def main() -> None:
         args.runs = 3
     with builds(args.against, args.work) as versions, section("Cold start", args):
         times = {(name, b): Series() for name in COMMANDS for b in versions}
+        cpu = {(name, b): Series() for name in COMMANDS for b in versions}
 
         def timed(name: str, build: Build) -> None:
             command = build.smsops(*COMMANDS[name])
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             subprocess.run(
                 command,
@@ -48,6 +51,9 @@ def main() -> None:
                 cwd=build.cwd,
             )
             times[name, build].add((time.perf_counter() - started) * 1000)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            cpu[name, build].add(used * 1000)
 
         variants = {
             f"{name} {b.name}": (lambda name=name, b=b: timed(name, b))
@@ -62,11 +68,13 @@ def main() -> None:
                 [
                     name,
                     *cells([times[name, b] for b in versions], 0),
+                    *cells([cpu[name, b] for b in versions], 0),
                     f"≤ {GOALS[name]}",
                     "yes" if mine <= GOALS[name] else "no",
                 ]
             )
-        headers = ["command", *beside("wall time (ms)", versions), "goal (ms)", "met"]
+        headers = ["command", *beside("wall time (ms)", versions)]
+        headers += [*beside("CPU (ms)", versions), "goal (ms)", "met"]
         print(table(headers, rows))
 
 

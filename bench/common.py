@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -243,12 +244,16 @@ class Measured:
     seconds: float
     peak_rss_mb: float
     stdout: str
+    # user + system CPU of the process and every child it waited for: on a shared
+    # machine the wall time moves with the neighbours' load, this much less
+    cpu_seconds: float = 0.0
 
 
 def run_measured(
     command: Sequence[str], env: dict[str, str] | None = None, build: Build = HERE
 ) -> Measured:
-    """Wall time and peak RSS summed over the process and all its children."""
+    """Wall time and peak RSS summed over the process and all its children; CPU time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = psutil.Popen(
         list(command),
@@ -270,11 +275,13 @@ def run_measured(
     sampler.start()
     out, err = process.communicate()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done.set()
     sampler.join()
     if process.returncode not in (0, 2):  # 2: plan --detailed-exitcode "changes"
         raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{err[-3000:]}")
-    return Measured(seconds, peak[0] / 2**20, out)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Measured(seconds, peak[0] / 2**20, out, cpu)
 
 
 def _tree_rss(process: psutil.Process) -> int:

@@ -1,6 +1,6 @@
 """Plan at scale: `smsops plan` over CSV audiences of 10k, 100k and 1M rows.
 
-For each size: wall time and peak RSS (all processes) of a cold plan (empty
+For each size: wall time, CPU time and peak RSS (all processes) of a cold plan (empty
 ledger, no cached audience), and of a re-plan when the ledger already holds
 90% of the sends (the normalised numbers then come from the cache the cold
 run filled, as they would on a second plan). One template with two variables.
@@ -109,8 +109,10 @@ def main() -> None:
         headers = [
             "recipients",
             *beside("cold plan (s)", versions),
+            *beside("cold CPU (s)", versions),
             *beside("cold peak RSS (MB)", versions),
             *beside("re-plan, 90% in ledger (s)", versions),
+            *beside("re-plan CPU (s)", versions),
             *beside("re-plan peak RSS (MB)", versions),
         ]
         print(table(headers, rows))
@@ -122,8 +124,8 @@ def one_size(args: argparse.Namespace, versions: list[Build], size: int) -> list
     config = write_config(root, "http://127.0.0.1:9/opentact", str(audience))
     empty = root / "missing.sqlite"  # plan never creates it: an empty ledger
     plan = ["plan", str(config), "--format", "json"]
-    # per build: cold time, cold RSS, re-plan time, re-plan RSS
-    figures = {b: (Series(), Series(), Series(), Series()) for b in versions}
+    # per build: cold time, cold RSS, re-plan time, re-plan RSS, cold CPU, re-plan CPU
+    figures = {b: tuple(Series() for _ in range(6)) for b in versions}
     variants = {}
     for build in versions:
         apart = "" if build is HERE else f"-{build.name}"
@@ -139,12 +141,14 @@ def one_size(args: argparse.Namespace, versions: list[Build], size: int) -> list
             assert json.loads(measured.stdout)["to_send"] == size
             figures[build][0].add(measured.seconds)
             figures[build][1].add(measured.peak_rss_mb)
+            figures[build][4].add(measured.cpu_seconds)
 
         def replan(build: Build = build, ninety: Path = ninety, env: dict[str, str] = env) -> None:
             measured = run_measured(build.smsops(*plan, "--ledger", str(ninety)), env, build)
             assert json.loads(measured.stdout)["summary"]["sent"] == int(size * 0.9)
             figures[build][2].add(measured.seconds)
             figures[build][3].add(measured.peak_rss_mb)
+            figures[build][5].add(measured.cpu_seconds)
 
         variants[f"cold {build.name}"] = cold
         variants[f"replan {build.name}"] = replan
@@ -155,7 +159,7 @@ def one_size(args: argparse.Namespace, versions: list[Build], size: int) -> list
         f"{size:,}",
         *(
             cell
-            for i, digits in ((0, 2), (1, 0), (2, 2), (3, 0))
+            for i, digits in ((0, 2), (4, 2), (1, 0), (2, 2), (5, 2), (3, 0))
             for cell in cells([figures[b][i] for b in versions], digits)
         ),
     ]
