@@ -107,7 +107,7 @@ def main() -> None:
 
             def smsops_apply(build: Build, latency: int = latency) -> None:
                 sandbox.reset(latency_ms=latency)
-                seconds = apply_fresh(config, args.work / "apply-ledger.sqlite", count, build)
+                seconds = apply_fresh(config, args.work / "apply-ledger.sqlite", count, build=build)
                 assert len(sandbox.messages()) == count
                 mine[build].add(count / seconds)
 
