@@ -17,7 +17,9 @@ others (their setup is not charged).
 
 from __future__ import annotations
 
+import argparse
 import json
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -88,8 +90,16 @@ def loop(script: str, url: str, audience: Path) -> tuple[float, int]:
     return float(found["seconds"]), int(found["sent"])
 
 
+def smsops_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smsops-only",
+        action="store_true",
+        help="no naive loop or Apprise (with --against: the two revisions alone, faster)",
+    )
+
+
 def main() -> None:
-    args = arguments(__doc__ or "", against=True)
+    args = arguments(__doc__ or "", more=smsops_only, against=True)
     count = 100 if args.quick else 5_000
     audience = write_audience(args.work / f"audience-{count}.csv", count)
     rows, against = [], []
@@ -103,13 +113,18 @@ def main() -> None:
         )
         for latency in (0, 20):
             mine = {b: Series() for b in versions}
+            cpu = {b: Series() for b in versions}  # CPU seconds of smsops per 1,000 sends
             rates = {"naive httpx.Client loop": Series(), "Apprise json://": Series()}
 
             def smsops_apply(build: Build, latency: int = latency) -> None:
                 sandbox.reset(latency_ms=latency)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 seconds = apply_fresh(config, args.work / "apply-ledger.sqlite", count, build=build)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 assert len(sandbox.messages()) == count
                 mine[build].add(count / seconds)
+                used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                cpu[build].add(used * 1000 / count)
 
             def naive(latency: int = latency) -> None:
                 sandbox.reset(latency_ms=latency)
@@ -125,18 +140,29 @@ def main() -> None:
                 rates["Apprise json://"].add(count / seconds)
 
             variants = {f"smsops {b.name}": (lambda b=b: smsops_apply(b)) for b in versions}
-            interleaved({**variants, "naive": naive, "apprise": apprise_json}, args.runs)
-            base = rates["naive httpx.Client loop"].median
+            if not args.smsops_only:
+                variants |= {"naive": naive, "apprise": apprise_json}
+            interleaved(variants, args.runs)
             senders = {f"smsops apply ({b.name})": mine[b] for b in versions}
             for name, series in {**senders, **rates}.items():
-                ratio = series.median / base
-                rows.append([f"{latency} ms", name, series.show(0), f"{ratio:.1f}×"])
-            against.append([f"{latency} ms", *cells([mine[b] for b in versions], 0)])
+                if not series.values:
+                    continue
+                base = rates["naive httpx.Client loop"]
+                ratio = f"{series.median / base.median:.1f}×" if base.values else "—"
+                rows.append([f"{latency} ms", name, series.show(0), ratio])
+            against.append(
+                [
+                    f"{latency} ms",
+                    *cells([mine[b] for b in versions], 0),
+                    *cells([cpu[b] for b in versions], 2),
+                ]
+            )
             print(f"{latency} ms done", file=sys.stderr)
         print(table(["latency", "sender", "messages/s", "vs naive loop"], rows))
-        if len(versions) == 2:
-            print()
-            print(table(["latency", *beside("smsops apply (messages/s)", versions)], against))
+        print()
+        headers = ["latency", *beside("smsops apply (messages/s)", versions)]
+        headers += beside("CPU s per 1,000 sends", versions)
+        print(table(headers, against))
 
 
 if __name__ == "__main__":
