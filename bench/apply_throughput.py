@@ -12,23 +12,29 @@ others (their setup is not charged).
 
     .venv/bin/python bench/apply_throughput.py           # 5,000 messages, 3 runs
     .venv/bin/python bench/apply_throughput.py --quick   # 100 messages, one run
+    .venv/bin/python bench/apply_throughput.py --against c800869  # smsops apply of both
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import resource
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from against import Build, builds
 from common import (
     PYTHON,
     SandboxProcess,
     Series,
     apply_fresh,
     arguments,
+    beside,
+    cells,
     interleaved,
     section,
     table,
@@ -84,24 +90,41 @@ def loop(script: str, url: str, audience: Path) -> tuple[float, int]:
     return float(found["seconds"]), int(found["sent"])
 
 
+def smsops_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smsops-only",
+        action="store_true",
+        help="no naive loop or Apprise (with --against: the two revisions alone, faster)",
+    )
+
+
 def main() -> None:
-    args = arguments(__doc__ or "")
+    args = arguments(__doc__ or "", more=smsops_only, against=True)
     count = 100 if args.quick else 5_000
     audience = write_audience(args.work / f"audience-{count}.csv", count)
-    rows = []
-    with SandboxProcess() as sandbox, section("Apply throughput", args):
+    rows, against = [], []
+    with (
+        builds(args.against, args.work) as versions,
+        SandboxProcess() as sandbox,
+        section("Apply throughput", args),
+    ):
         config = write_config(
             args.work / "apply", sandbox.url + "/opentact", str(audience), max_in_flight=IN_FLIGHT
         )
         for latency in (0, 20):
-            rates = {"smsops apply": Series(), "naive httpx.Client loop": Series()}
-            rates["Apprise json://"] = Series()
+            mine = {b: Series() for b in versions}
+            cpu = {b: Series() for b in versions}  # CPU seconds of smsops per 1,000 sends
+            rates = {"naive httpx.Client loop": Series(), "Apprise json://": Series()}
 
-            def smsops_apply(latency: int = latency) -> None:
+            def smsops_apply(build: Build, latency: int = latency) -> None:
                 sandbox.reset(latency_ms=latency)
-                seconds = apply_fresh(config, args.work / "apply-ledger.sqlite", count)
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                seconds = apply_fresh(config, args.work / "apply-ledger.sqlite", count, build=build)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 assert len(sandbox.messages()) == count
-                rates["smsops apply"].add(count / seconds)
+                mine[build].add(count / seconds)
+                used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                cpu[build].add(used * 1000 / count)
 
             def naive(latency: int = latency) -> None:
                 sandbox.reset(latency_ms=latency)
@@ -116,15 +139,30 @@ def main() -> None:
                 assert sent == count == len(sandbox.messages())
                 rates["Apprise json://"].add(count / seconds)
 
-            interleaved(
-                {"smsops": smsops_apply, "naive": naive, "apprise": apprise_json}, args.runs
+            variants = {f"smsops {b.name}": (lambda b=b: smsops_apply(b)) for b in versions}
+            if not args.smsops_only:
+                variants |= {"naive": naive, "apprise": apprise_json}
+            interleaved(variants, args.runs)
+            senders = {f"smsops apply ({b.name})": mine[b] for b in versions}
+            for name, series in {**senders, **rates}.items():
+                if not series.values:
+                    continue
+                base = rates["naive httpx.Client loop"]
+                ratio = f"{series.median / base.median:.1f}×" if base.values else "—"
+                rows.append([f"{latency} ms", name, series.show(0), ratio])
+            against.append(
+                [
+                    f"{latency} ms",
+                    *cells([mine[b] for b in versions], 0),
+                    *cells([cpu[b] for b in versions], 2),
+                ]
             )
-            base = rates["naive httpx.Client loop"].median
-            for name, series in rates.items():
-                ratio = series.median / base
-                rows.append([f"{latency} ms", name, series.show(0), f"{ratio:.1f}×"])
             print(f"{latency} ms done", file=sys.stderr)
         print(table(["latency", "sender", "messages/s", "vs naive loop"], rows))
+        print()
+        headers = ["latency", *beside("smsops apply (messages/s)", versions)]
+        headers += beside("CPU s per 1,000 sends", versions)
+        print(table(headers, against))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
-"""Cold start: wall time of `smsops --help` and `smsops validate examples/configs`.
+"""Cold start: wall and CPU time of `smsops --help` and `smsops validate examples/configs`.
 
 Each a fresh process (the installed entry point's interpreter), repeated
 and interleaved; the import profile of each is in docs/benchmarks.md.
+Bytecode is written first (smsops's and the venv's, bench/against.py), as
+`pip install` does: without it each start would time the compiler.
 
     .venv/bin/python bench/cold_start.py            # 10 runs each
     .venv/bin/python bench/cold_start.py --quick    # 3 runs each
+    .venv/bin/python bench/cold_start.py --against c800869  # beside that revision
 """
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import time
@@ -16,38 +20,62 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, Series, arguments, interleaved, section, smsops, table
+from against import Build, builds
+from common import ROOT, Series, arguments, beside, cells, interleaved, section, table
 
 COMMANDS = {
-    "smsops --help": smsops("--help"),
-    "smsops validate examples/configs": smsops("validate", str(ROOT / "examples" / "configs")),
+    "smsops --help": ["--help"],
+    "smsops validate examples/configs": ["validate", str(ROOT / "examples" / "configs")],
 }
 GOALS = {"smsops --help": 120, "smsops validate examples/configs": 300}
 
 
 def main() -> None:
-    args = arguments(__doc__ or "", runs=10)
+    args = arguments(__doc__ or "", runs=10, against=True)
     if args.quick:
         args.runs = 3
-    times = {name: Series() for name in COMMANDS}
+    with builds(args.against, args.work) as versions, section("Cold start", args):
+        times = {(name, b): Series() for name in COMMANDS for b in versions}
+        cpu = {(name, b): Series() for name in COMMANDS for b in versions}
 
-    def timed(name: str) -> None:
-        started = time.perf_counter()
-        subprocess.run(COMMANDS[name], check=True, capture_output=True, timeout=60)
-        times[name].add((time.perf_counter() - started) * 1000)
+        def timed(name: str, build: Build) -> None:
+            command = build.smsops(*COMMANDS[name])
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run(
+                command,
+                check=True,
+                capture_output=True,
+                timeout=60,
+                env=build.environ(),
+                cwd=build.cwd,
+            )
+            times[name, build].add((time.perf_counter() - started) * 1000)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            cpu[name, build].add(used * 1000)
 
-    with section("Cold start", args):
-        interleaved({name: (lambda name=name: timed(name)) for name in COMMANDS}, args.runs)
-        rows = [
-            [
-                name,
-                series.show(0),
-                f"≤ {GOALS[name]}",
-                "yes" if series.median <= GOALS[name] else "no",
-            ]
-            for name, series in times.items()
-        ]
-        print(table(["command", "wall time (ms)", "goal (ms)", "met"], rows))
+        variants = {
+            f"{name} {b.name}": (lambda name=name, b=b: timed(name, b))
+            for name in COMMANDS
+            for b in versions
+        }
+        interleaved(variants, args.runs)
+        rows = []
+        for name in COMMANDS:
+            mine = times[name, versions[0]].median
+            rows.append(
+                [
+                    name,
+                    *cells([times[name, b] for b in versions], 0),
+                    *cells([cpu[name, b] for b in versions], 0),
+                    f"≤ {GOALS[name]}",
+                    "yes" if mine <= GOALS[name] else "no",
+                ]
+            )
+        headers = ["command", *beside("wall time (ms)", versions)]
+        headers += [*beside("CPU (ms)", versions), "goal (ms)", "met"]
+        print(table(headers, rows))
 
 
 if __name__ == "__main__":

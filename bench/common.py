@@ -12,11 +12,11 @@ import csv
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -27,23 +27,33 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
+from against import HERE, PYTHON, ROOT, Build
 
 
 def arguments(
     description: str,
     runs: int = 3,
     more: Callable[[argparse.ArgumentParser], None] | None = None,
+    *,
+    against: bool = False,
 ) -> argparse.Namespace:
-    """The options every benchmark takes; `more` adds a benchmark's own."""
+    """The options every benchmark takes; `more` adds a benchmark's own.
+
+    `against`: the benchmark can run an older revision beside this tree
+    (`--against REV`, bench/against.py).
+    """
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, one run (CI smoke)")
     parser.add_argument("--runs", type=int, default=runs, help=f"repeats (default {runs})")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench", help="scratch directory")
+    if against:
+        parser.add_argument(
+            "--against",
+            metavar="REV",
+            help="also run git revision REV (installed apart) interleaved; figures side by side",
+        )
     if more is not None:
         more(parser)
     args = parser.parse_args()
@@ -201,7 +211,11 @@ def remove_ledger(path: Path) -> None:
 
 
 def apply_fresh(
-    config: Path, ledger: Path | str, count: int, smsops_command: Sequence[str] = ()
+    config: Path,
+    ledger: Path | str,
+    count: int,
+    smsops_command: Sequence[str] = (),
+    build: Build = HERE,
 ) -> float:
     """Seconds of `smsops apply --yes` into a new ledger; fails unless all `count` were sent.
 
@@ -213,10 +227,11 @@ def apply_fresh(
     args = ("apply", str(config), "--yes", "--ledger", str(ledger))
     started = time.perf_counter()
     done = subprocess.run(
-        [*smsops_command, *args] if smsops_command else smsops(*args),
+        [*smsops_command, *args] if smsops_command else build.smsops(*args),
         capture_output=True,
         text=True,
-        env={**os.environ, "OT": "jwt"},
+        env=build.environ({"OT": "jwt"}),
+        cwd=build.cwd,
         timeout=3600,
     )
     seconds = time.perf_counter() - started
@@ -229,17 +244,24 @@ class Measured:
     seconds: float
     peak_rss_mb: float
     stdout: str
+    # user + system CPU of the process and every child it waited for: on a shared
+    # machine the wall time moves with the neighbours' load, this much less
+    cpu_seconds: float = 0.0
 
 
-def run_measured(command: Sequence[str], env: dict[str, str] | None = None) -> Measured:
-    """Wall time and peak RSS summed over the process and all its children."""
+def run_measured(
+    command: Sequence[str], env: dict[str, str] | None = None, build: Build = HERE
+) -> Measured:
+    """Wall time and peak RSS summed over the process and all its children; CPU time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = psutil.Popen(
         list(command),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        env=build.environ(env),
+        cwd=build.cwd,
     )
     peak = [0]
     done = threading.Event()
@@ -253,11 +275,13 @@ def run_measured(command: Sequence[str], env: dict[str, str] | None = None) -> M
     sampler.start()
     out, err = process.communicate()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done.set()
     sampler.join()
     if process.returncode not in (0, 2):  # 2: plan --detailed-exitcode "changes"
         raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{err[-3000:]}")
-    return Measured(seconds, peak[0] / 2**20, out)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Measured(seconds, peak[0] / 2**20, out, cpu)
 
 
 def _tree_rss(process: psutil.Process) -> int:
@@ -305,6 +329,21 @@ def interleaved(variants: dict[str, Callable[[], None]], runs: int) -> None:
             run()
 
 
+def beside(header: str, builds: Sequence[Build]) -> list[str]:
+    """A figure's column headers: one per build, then the ratio when there are two."""
+    if len(builds) == 1:
+        return [header]
+    return [f"{header}, {builds[0].name}", f"{header}, {builds[1].name}", "ratio"]
+
+
+def cells(series: Sequence[Series], digits: int = 2) -> list[str]:
+    """A figure per build (as `beside` names them), then this tree's over REV's median."""
+    shown = [s.show(digits) for s in series]
+    if len(series) == 2:
+        shown.append(f"{series[0].median / series[1].median:.2f}")
+    return shown
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table (what docs/benchmarks.md holds)."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
@@ -316,5 +355,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def section(title: str, args: argparse.Namespace) -> Iterator[None]:
     print(f"## {title}\n")
     print(f"Machine: {machine()}; runs: {args.runs} (median, min–max); quick: {args.quick}\n")
+    before = os.getloadavg()
     yield
+    after = os.getloadavg()
+    print(f"\nLoad average (1, 5, 15 min): {_load(before)} before, {_load(after)} after.")
+    if getattr(args, "against", None):
+        print(
+            "Ratio: this tree's median over the other revision's (same run, interleaved):"
+            " for a time below 1 is faster, for a rate above 1."
+        )
     print()
+
+
+def _load(averages: tuple[float, float, float]) -> str:
+    return ", ".join(f"{a:.1f}" for a in averages)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -14,7 +13,6 @@ from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 from smsops.core import secrets
 from smsops.core.errors import UsageError
-from smsops.core.units import YEARS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,6 +30,8 @@ SANDBOX_LEDGER = ".smsops/sandbox-ledger.sqlite"
 
 def instant(text: str) -> datetime:
     """An ISO 8601 time for --at; a time without a zone is UTC."""
+    from smsops.core.units import YEARS  # not at import: --help does not parse times
+
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -233,5 +233,7 @@ def scrubbed_output() -> Iterator[None]:
 def _scrubbed_excepthook(
     kind: type[BaseException], value: BaseException, trace: TracebackType | None
 ) -> None:
+    import traceback  # not at import: only an error nobody caught needs it
+
     text = "".join(traceback.format_exception(kind, value, trace))
     sys.stderr.write(secrets.scrub(text))

@@ -201,7 +201,8 @@ def _who() -> str:
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:
-    from smsops.ledger.base import Status  # small: no I/O, no heavy imports
+    # the policy table alone: ledger.base (records, hashing) is not needed for --help
+    from smsops.ledger.policy import Status
 
     parser.add_argument("--schedule", metavar="NAME", help="only this schedule")
     parser.add_argument(
@@ -240,7 +241,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
     export.set_defaults(handler=_export)
 
-    from smsops.ledger.base import RESOLVE_TO
+    from smsops.ledger.policy import RESOLVE_TO
 
     resolve = actions.add_parser(
         "resolve",

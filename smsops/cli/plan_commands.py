@@ -74,9 +74,8 @@ def _plan(args: argparse.Namespace) -> int:
     from smsops.cli.progress import for_logs
     from smsops.engine.forecast import HORIZON, make_forecast
     from smsops.engine.owner import stale_rule
-    from smsops.engine.planner import PlanOptions
+    from smsops.engine.planner import PlanOptions, plan_against
     from smsops.engine.project import load_project
-    from smsops.engine.round import plan_against
     from smsops.engine.targets import targets
 
     config = load_project(args.config, cache_dir())

@@ -24,17 +24,16 @@ they cannot be secret, and scrubbing them would garble every line.
 
 from __future__ import annotations
 
-import base64
-import html
+import _thread
 import json
 import re
-import threading
 
 REPLACEMENT = "***"
 MIN_LENGTH = 4
 _BASE64_MIN = 8  # a shorter base64 run would match unrelated text
 
-_lock = threading.Lock()
+# threading.Lock itself; the threading module would cost every command's start ~2 ms
+_lock = _thread.allocate_lock()
 _values: set[str] = set()
 _pattern: re.Pattern[str] | None = None  # replaced whole, so readers need no lock
 
@@ -94,6 +93,8 @@ def pattern_for(value: str) -> str:
 
 
 def _character(c: str) -> str:
+    import html  # here: only a resolved secret needs it, and every command imports this module
+
     forms = [re.escape(c)]
     # JSON and Python escapes, e.g. \" \u00e9 \ud83d\ude00 \xe9, behind any number of backslashes
     forms.append(r"\\+" + re.escape(c))  # \/ in JSON, \' in a Python repr
@@ -119,6 +120,8 @@ def _base64_cores(data: bytes) -> set[str]:
     In a stream, `data` may start at byte offset 0, 1 or 2 of a 3-byte group;
     a character is fixed by `data` alone once its 6 bits lie wholly inside it.
     """
+    import base64  # here, as html above
+
     cores = set()
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + data).decode()

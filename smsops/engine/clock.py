@@ -9,7 +9,6 @@ moving it, so a window shorter than the send time costs no real seconds.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,10 +19,18 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _sleep(seconds: float) -> None:
+    """asyncio.sleep, imported when first waited on: `plan` reads this clock
+    (progress lines) and never waits, and asyncio costs every start ~20 ms."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
 @dataclass(frozen=True)
 class Clock:
     now: Callable[[], datetime] = _utc_now
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    sleep: Callable[[float], Awaitable[None]] = _sleep
 
     @classmethod
     def starting_at(cls, at: datetime) -> Clock:

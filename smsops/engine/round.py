@@ -33,7 +33,7 @@ from smsops.engine.clock import Clock
 from smsops.engine.lanes import Lanes
 from smsops.engine.owner import stale_rule, this_run
 from smsops.engine.plan import Plan, SchedulePlan, Send
-from smsops.engine.planner import LedgerView, PlanOptions, make_plan
+from smsops.engine.planner import PlanOptions, plan_against
 from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.schedule.occurrences import occurrence_label, window_closes
 
@@ -308,13 +308,6 @@ class Round:
         if only is not None:
             return only
         return [name for name, s in self.config.schedules.items() if s.enabled]
-
-
-def plan_against(
-    config: Config, ledger: Ledger | LedgerView, at: datetime, options: PlanOptions
-) -> Plan:
-    """The plan at `at`; whether a pending row is stale is judged by the real clock."""
-    return make_plan(config, ledger, at, stale_rule(ledger, datetime.now(UTC)), options)
 
 
 def settle_abandoned(

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Protocol
 
 
@@ -134,6 +135,7 @@ def targets(operation: Operation) -> frozenset[Status]:
     return frozenset(t.target for t in transitions(operation))
 
 
+@cache  # the table is constant; a plan asks may_claim once per recipient (3.5 µs unmemoised)
 def conditions(operation: Operation, source: Status | None, target: Status) -> frozenset[When]:
     """What each matching row of the table needs; empty when the table has no such move."""
     return frozenset(

@@ -100,20 +100,30 @@ def _changes(zone: ZoneInfo) -> tuple[tuple[datetime, int], ...]:
     """The zone's offset changes in 2025-2053: the local wall time the clock leaves
     (naive), and the change in minutes (positive forward, negative back)."""
     found: list[tuple[datetime, int]] = []
-    day = datetime(2025, 1, 1, tzinfo=UTC)
-    previous = day.astimezone(zone).utcoffset() or timedelta(0)
-    while day.year < 2054:
-        after = day + timedelta(days=1)
-        offset = after.astimezone(zone).utcoffset() or timedelta(0)
-        if offset != previous:
-            low, high = day, after  # the first minute of the new offset, by bisection
-            while high - low > timedelta(minutes=1):
-                middle = low + (high - low) / 2
-                same = middle.astimezone(zone).utcoffset() == previous
-                low, high = (middle, high) if same else (low, middle)
-            wall = (high + previous).replace(tzinfo=None, second=0, microsecond=0)
-            found.append((wall, (offset - previous) // timedelta(minutes=1)))
-        day, previous = after, offset
+    day, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2054, 1, 1, tzinfo=UTC)
+    previous = _offset(day, zone)
+    while day < end:
+        # A week at a time, day by day only through a week whose ends differ: the
+        # same changes (tests/schedule compare it with the daily walk) for ~1,900
+        # offset look-ups instead of 10,600, ~40 ms less per zone at each validate.
+        # A change and its reversal within one week would go unseen; no zone has
+        # one (Morocco's Ramadan breaks, the closest, last about a month).
+        step = min(_WEEK, end - day)
+        if _offset(day + step, zone) == previous:
+            day += step
+            continue
+        for _ in range(step.days):
+            after = day + _ONE_DAY
+            offset = _offset(after, zone)
+            if offset != previous:
+                low, high = day, after  # the first minute of the new offset, by bisection
+                while high - low > timedelta(minutes=1):
+                    middle = low + (high - low) / 2
+                    same = middle.astimezone(zone).utcoffset() == previous
+                    low, high = (middle, high) if same else (low, middle)
+                wall = (high + previous).replace(tzinfo=None, second=0, microsecond=0)
+                found.append((wall, (offset - previous) // timedelta(minutes=1)))
+            day, previous = after, offset
     return tuple(found)
 
 
@@ -169,6 +179,14 @@ def _busiest(minutes: list[int], span: int) -> int:
     return best
 
 
+_ONE_DAY = timedelta(days=1)
+_WEEK = timedelta(days=7)
+
+
+def _offset(moment: datetime, zone: ZoneInfo) -> timedelta:
+    return moment.astimezone(zone).utcoffset() or timedelta(0)
+
+
 @lru_cache(maxsize=1024)
 def _cron_most(expression: str, span: int) -> int:
     """The most fires in `span` consecutive minutes of the local clock."""
@@ -208,9 +226,14 @@ def _cron_most(expression: str, span: int) -> int:
 
 def _matching_days(parsed: CronSim) -> list[bool]:
     """Whether each day of the cycle matches the month, day-of-month and day-of-week fields."""
-    days: list[bool] = []
-    day = _CYCLE_START
-    while day < _CYCLE_END:
-        days.append(day.month in parsed.months and parsed.match_day(day))
-        day += timedelta(days=1)
-    return days
+    months = parsed.months
+    if parsed.parts[3] == "*" and parsed.parts[5] == "*":
+        # Every day of a matching month (match_day would say yes 10,000 times: ~10 ms)
+        return [day.month in months for day in _cycle()]
+    return [day.month in months and parsed.match_day(day) for day in _cycle()]
+
+
+@cache
+def _cycle() -> tuple[date, ...]:
+    """The days of the cycle, made once for every expression."""
+    return tuple(map(date.fromordinal, range(_CYCLE_START.toordinal(), _CYCLE_END.toordinal())))

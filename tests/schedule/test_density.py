@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 from itertools import islice, takewhile
 from zoneinfo import ZoneInfo
@@ -12,7 +13,16 @@ from cronsim import CronSim
 
 from smsops.config.models import Trigger
 from smsops.schedule.cron import normalise
-from smsops.schedule.density import MAX_FIRES_PER_WINDOW, dst_jump, most_fires_in
+from smsops.schedule.density import (
+    _CYCLE_END,
+    _CYCLE_START,
+    MAX_FIRES_PER_WINDOW,
+    _changes,
+    _cycle,
+    _matching_days,
+    dst_jump,
+    most_fires_in,
+)
 from smsops.schedule.fires import fire_times, fires_between
 from tests.schedule.test_cron_property import expression
 
@@ -125,3 +135,55 @@ def test_dst_jumps() -> None:
 
 def test_the_cap_is_about_a_hundred() -> None:
     assert MAX_FIRES_PER_WINDOW == 100
+
+
+def _daily_changes(zone: ZoneInfo) -> list[tuple[datetime, int]]:
+    """The reference: the UTC offset at every midnight UTC of 2025-2053, compared day to
+    day; each change found by bisection to the minute (wall time left, minutes)."""
+    found = []
+    day = datetime(2025, 1, 1, tzinfo=UTC)
+    previous = day.astimezone(zone).utcoffset() or timedelta(0)
+    while day.year < 2054:
+        after = day + timedelta(days=1)
+        offset = after.astimezone(zone).utcoffset() or timedelta(0)
+        if offset != previous:
+            low, high = day, after
+            while high - low > timedelta(minutes=1):
+                middle = low + (high - low) / 2
+                same = middle.astimezone(zone).utcoffset() == previous
+                low, high = (middle, high) if same else (low, middle)
+            wall = (high + previous).replace(tzinfo=None, second=0, microsecond=0)
+            found.append((wall, (offset - previous) // timedelta(minutes=1)))
+        day, previous = after, offset
+    return found
+
+
+# Morocco's Ramadan breaks (changes ~30 days apart), a 2-hour jump (Troll), half
+# hours (Lord Howe), the southern hemisphere, zones with no DST, and a sample of the rest.
+_ZONES = sorted(
+    {"Africa/Casablanca", "Antarctica/Troll", "Australia/Lord_Howe", "America/Santiago"}
+    | {"Pacific/Chatham", "Asia/Tehran", "Europe/Dublin", "Asia/Gaza", "UTC"}
+    | set(sorted(zoneinfo.available_timezones())[::40])
+)
+
+
+@pytest.mark.parametrize("name", _ZONES)
+def test_offset_changes_equal_the_day_by_day_walk(name: str) -> None:
+    zone = ZoneInfo(name)
+    daily = _daily_changes(zone)
+    assert list(_changes(zone)) == daily
+    jumps = [timedelta(minutes=m) for _, m in daily]
+    assert dst_jump(zone) == max(jumps, default=timedelta(0))
+
+
+@pytest.mark.parametrize(
+    "cron", ["0 9 * * *", "*/5 * * 2 *", "0 0 29 2 *", "0 0 * * 5", "0 0 */10 * *", "0 0 1 * 1"]
+)
+def test_matching_days_equal_cronsim_day_by_day(cron: str) -> None:
+    parsed = CronSim(normalise(cron), datetime(2001, 1, 1))
+    days = _cycle()
+    assert days[0] == _CYCLE_START
+    assert days[-1] == _CYCLE_END - timedelta(days=1)
+    assert _matching_days(parsed) == [
+        d.month in parsed.months and parsed.match_day(d) for d in days
+    ]
