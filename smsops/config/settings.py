@@ -1,10 +1,4 @@
-"""Runtime settings: flags win, then `SMSOPS_*` environment variables, then defaults.
-
-A plain pydantic model read from the environment here, not pydantic-settings:
-importing that cost every command ~35 ms (it loads asyncio and dotenv) to read
-five variables. The rules are its defaults, kept: a variable's name is
-`SMSOPS_` and the field's, in any letter case; others are ignored.
-"""
+"""Runtime settings: flags win, then `SMSOPS_*` environment variables, then defaults."""
 
 from __future__ import annotations
 
@@ -12,18 +6,18 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smsops.core.errors import UsageError
 
 DEFAULT_LEDGER = ".smsops/ledger.sqlite"
-ENV_PREFIX = "smsops_"
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Settings that are not part of the config (they differ per machine, not per repo)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SMSOPS_", extra="ignore")
 
     ledger: str = Field(
         default=DEFAULT_LEDGER,
@@ -56,19 +50,9 @@ def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with command-line flags (not None) on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
-        return Settings.model_validate({**from_environment(), **given})
+        return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
         wrong = "; ".join(
             f"SMSOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         raise UsageError(f"a setting is wrong: {wrong}") from None
-
-
-def from_environment() -> dict[str, str]:
-    """The `SMSOPS_<field>` variables (any letter case) by field name."""
-    found = {}
-    for name, value in os.environ.items():
-        lower = name.lower()
-        if lower.startswith(ENV_PREFIX) and lower[len(ENV_PREFIX) :] in Settings.model_fields:
-            found[lower[len(ENV_PREFIX) :]] = value
-    return found
