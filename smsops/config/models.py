@@ -33,18 +33,30 @@ class _Model(BaseModel):
 
 
 class ProviderTemplate(_Model):
-    """A template registered at the provider (AOC `templateId` + `custom`)."""
+    """A template registered at the provider: AOC `templateId` with either the `custom`
+    array (`send: custom`) or the rendered body as `text` (`send: text`)."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
     id: str = Field(min_length=1)
+    # Before `variables`, which is checked against it.
+    send: Literal["custom", "text"] = Field(
+        default="custom",
+        description="custom: templateId + the `custom` array of `variables`; "
+        "text: templateId + the rendered body as `text`.",
+    )
     variables: list[str] = Field(
         default_factory=list, description="Order of the `custom` array sent to the provider."
     )
 
     @field_validator("variables")
     @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
+    def _unique(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("send") == "text":
+            raise ValueError(
+                "send: text sends the rendered body beside the template id, with no `custom` "
+                "array: leave `variables` out, or write send: custom to send them as `custom`"
+            )
         repeated = sorted({v for v in value if value.count(v) > 1})
         if repeated:
             raise ValueError(f"variables are listed twice: {', '.join(repeated)}")
