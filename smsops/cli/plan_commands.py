@@ -109,6 +109,10 @@ def _apply(args: argparse.Namespace) -> int:
     if args.unmask and not args.dry_run:
         raise UsageError("--unmask only changes what --dry-run prints; add --dry-run")
     config = load_project(args.config, cache_dir())
+    if args.approve:
+        from smsops.cli.config_commands import check_schedules
+
+        check_schedules(args.approve, config.schedules)
     with ExitStack() as stack:
         env: dict[str, str] | Placeholders = dict(os.environ)
         if args.sandbox:
@@ -134,6 +138,7 @@ def _apply(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             cache_dir=cache_dir(),
             select=select,
+            approved=frozenset(args.approve),
         )
         ready = round_.prepare(args.at or datetime.now(UTC))
         # A planned send that reads differently now was not sent: an error to see.
@@ -231,6 +236,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--unmask", action="store_true", help="with --dry-run: show full phone numbers"
     )
     add_sandbox(apply)
+    apply.add_argument(
+        "--approve",
+        action="append",
+        default=[],
+        metavar="SCHEDULE",
+        help="send this schedule even if its plan is over its limits (repeatable)",
+    )
     apply.add_argument(
         "--resend-uncertain",
         action="store_true",

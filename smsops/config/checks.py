@@ -20,6 +20,7 @@ def check_config(config: Config) -> list[Problem]:
     for name, schedule in config.schedules.items():
         problems.extend(_schedule_references(config, name, schedule))
         problems.extend(_capabilities(config, name, schedule))
+        problems.extend(_priced_cost_limit(config, name, schedule))
     for name, audience in config.audiences.items():
         problems.extend(_exclusions(config, name, audience))
     return problems
@@ -80,6 +81,25 @@ def _capabilities(config: Config, name: str, schedule: Schedule) -> Iterator[Pro
                 f"schedule {name!r}: provider {provider_name!r} has no {lacking}, needed for "
                 f"{template.category} template {schedule.template!r}",
             )
+
+
+def _priced_cost_limit(config: Config, name: str, schedule: Schedule) -> Iterator[Problem]:
+    """`max_cost` is checked against the plan's estimate: the first provider needs a price."""
+    first = config.providers.get(schedule.providers[0])
+    if config.limits(name).max_cost is None or first is None or first.price() is not None:
+        return
+    own = schedule.limits is not None and "max_cost" in schedule.limits.model_fields_set
+    where = (
+        config.locate("schedules", name, "limits", "max_cost")
+        if own
+        else config.locate("defaults", "limits", "max_cost")
+    )
+    yield Problem(
+        where,
+        f"schedule {name!r}: max_cost is compared with the plan's cost estimate, and provider "
+        f"{schedule.providers[0]!r} (its first) has no price_per_segment: give it one, or "
+        "set max_cost: null for this schedule",
+    )
 
 
 def _exclusions(config: Config, name: str, audience: Audience) -> Iterator[Problem]:
