@@ -38,6 +38,7 @@ def test_validate_json_when_valid(capsys: pytest.CaptureFixture[str]) -> None:
         "templates": 4,
         "audiences": 4,
         "schedules": 4,
+        "warnings": [],
     }
 
 

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config, cache_dir
-from smsops.core.errors import ConfigError, UsageError
+from smsops.core.errors import ConfigError, Problem, UsageError
 from smsops.providers.registry import PROVIDER_MODULES
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from smsops.config.checks import warnings
     from smsops.core.terminal import printable
     from smsops.engine.project import load_project  # keep --help fast
 
@@ -22,28 +23,40 @@ def _validate(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         if args.format != "json":
             raise  # main() prints config problems the same way for every command
-        problems = [
-            {
-                "file": str(p.location.file),
-                "line": p.location.line,
-                "column": p.location.column,
-                "message": p.message,
-            }
-            for p in exc.problems
-        ]
+        problems = [_located(p) for p in exc.problems]
         print(json.dumps({"valid": False, "problems": problems}, indent=2))
         return EXIT_ERROR
     counts = {s: len(config.names(s)) for s in ("providers", "templates", "audiences", "schedules")}
+    warned = warnings(config)  # never change the exit code: a warning is not an error
     if args.format == "json":
-        print(json.dumps({"valid": True, "files": len(config.files), **counts}, indent=2))
+        found = [_located(p) for p in warned]
+        print(
+            json.dumps(
+                {"valid": True, "files": len(config.files), **counts, "warnings": found}, indent=2
+            )
+        )
     else:
         from smsops.report.wording import plural
 
+        for warning in warned:
+            location, message = printable(str(warning.location)), printable(warning.message)
+            print(f"{location}: warning: {message}", file=sys.stderr)  # quotes config text
         summary = ", ".join(plural(n, s.removesuffix("s")) for s, n in counts.items())
+        summary += f"; {plural(len(warned), 'warning')}" if warned else ""
         # The path may be a directory a pull request named (CI globbing config folders).
         files = plural(len(config.files), "file")
         print(f"{printable(str(args.config))}: valid ({files}: {summary})")
     return EXIT_OK
+
+
+def _located(problem: Problem) -> dict[str, Any]:
+    where = problem.location
+    return {
+        "file": str(where.file),
+        "line": where.line,
+        "column": where.column,
+        "message": problem.message,
+    }
 
 
 def check_schedules(names: list[str], known: dict[str, Any]) -> None:

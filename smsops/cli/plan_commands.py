@@ -130,6 +130,10 @@ def _apply(args: argparse.Namespace) -> int:
         plan.not_considered = chosen.not_considered
         _show_text(plan)
 
+    if args.approve:
+        from smsops.cli.config_commands import check_schedules
+
+        check_schedules(args.approve, config.schedules)
     with ExitStack() as stack:
         env: dict[str, str] | Placeholders = dict(os.environ)
         if args.sandbox:
@@ -155,6 +159,7 @@ def _apply(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             cache_dir=cache_dir(),
             select=select,
+            approved=frozenset(args.approve),
         )
         ready = round_.prepare(args.at or datetime.now(UTC), chosen.due_now(config))
         # A planned send that reads differently now was not sent: an error to see.
@@ -285,6 +290,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     add_sandbox(apply)
     add_schedule(apply, "apply")
+    apply.add_argument(
+        "--approve",
+        action="append",
+        default=[],
+        metavar="SCHEDULE",
+        help="send this schedule even if its plan is over its limits (repeatable)",
+    )
     apply.add_argument(
         "--resend-uncertain",
         action="store_true",

@@ -5,6 +5,7 @@ CSV headers are read and checked by `smsops.audience.headers` (data access).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from smsops.config.diagnostics import did_you_mean
@@ -20,9 +21,33 @@ def check_config(config: Config) -> list[Problem]:
     for name, schedule in config.schedules.items():
         problems.extend(_schedule_references(config, name, schedule))
         problems.extend(_capabilities(config, name, schedule))
+        problems.extend(_priced_cost_limit(config, name, schedule))
     for name, audience in config.audiences.items():
         problems.extend(_exclusions(config, name, audience))
     return problems
+
+
+def warnings(config: Config) -> list[Problem]:
+    """What `validate` warns of (exit 0): marketing templates with no opt-out phrase."""
+    phrases = config.opt_out().phrases
+    # Whole words, any case: STOP is in "Reply STOP", not in "nonstop".
+    found = re.compile(
+        "|".join(rf"(?<!\w){re.escape(phrase)}(?!\w)" for phrase in phrases) or "(?!)",
+        re.IGNORECASE,
+    )
+    listed = ", ".join(phrases)
+    return [
+        Problem(
+            config.locate("templates", name, "body"),
+            f"template {name!r}: a marketing message with no opt-out phrase (one of: {listed}, "
+            "any case); add one such as 'Reply STOP to opt out', or set check_opt_out: false "
+            "on this template",
+        )
+        for name, template in config.templates.items()
+        if template.category == "marketing"
+        and template.check_opt_out
+        and not found.search(template.body)
+    ]
 
 
 def _missing(config: Config, section: str, wanted: str, where: Location, subject: str) -> Problem:
@@ -80,6 +105,25 @@ def _capabilities(config: Config, name: str, schedule: Schedule) -> Iterator[Pro
                 f"schedule {name!r}: provider {provider_name!r} has no {lacking}, needed for "
                 f"{template.category} template {schedule.template!r}",
             )
+
+
+def _priced_cost_limit(config: Config, name: str, schedule: Schedule) -> Iterator[Problem]:
+    """`max_cost` is checked against the plan's estimate: the first provider needs a price."""
+    first = config.providers.get(schedule.providers[0])
+    if config.limits(name).max_cost is None or first is None or first.price() is not None:
+        return
+    own = schedule.limits is not None and "max_cost" in schedule.limits.model_fields_set
+    where = (
+        config.locate("schedules", name, "limits", "max_cost")
+        if own
+        else config.locate("defaults", "limits", "max_cost")
+    )
+    yield Problem(
+        where,
+        f"schedule {name!r}: max_cost is compared with the plan's cost estimate, and provider "
+        f"{schedule.providers[0]!r} (its first) has no price_per_segment: give it one, or "
+        "set max_cost: null for this schedule",
+    )
 
 
 def _exclusions(config: Config, name: str, audience: Audience) -> Iterator[Problem]:

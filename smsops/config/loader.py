@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from smsops.config.diagnostics import did_you_mean, problems_from
-from smsops.config.models import Audience, Schedule, Template
+from smsops.config.models import Audience, Defaults, Limits, OptOut, Schedule, Template
 from smsops.config.providers import ProviderBase
 from smsops.config.sources import capture_source
 from smsops.config.types import check_name
@@ -20,9 +20,9 @@ from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.files import check_inside, confinement_root
 from smsops.core.snapshots import Snapshot, SnapshotStore, store_for
 
-SECTION_NAMES = ("providers", "templates", "audiences", "schedules")
+SECTION_NAMES = ("defaults", "providers", "templates", "audiences", "schedules")
 _SUBJECT = {"providers": "provider", "templates": "template", "audiences": "audience"}
-_SUBJECT |= {"schedules": "schedule"}
+_SUBJECT |= {"schedules": "schedule", "defaults": "default"}
 _STATIC_MODELS: dict[str, type[BaseModel]] = {
     "templates": Template,
     "audiences": Audience,
@@ -41,6 +41,8 @@ class Config:
     templates: dict[str, Template] = field(default_factory=dict)
     audiences: dict[str, Audience] = field(default_factory=dict)
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    # The `defaults` section's entries by key (`limits`, `opt_out`): see the accessors.
+    defaults: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     # Every file the config reads besides its YAML (audience CSVs), as validated at load:
     # its path as the config names it -> the snapshot that is read instead (see `snapshots`).
@@ -60,6 +62,16 @@ class Config:
     def defined(self, section: str, name: str) -> bool:
         """Whether `name` is written in `section`, even if its entry did not validate."""
         return (section, name) in self._sources
+
+    def limits(self, schedule: str) -> Limits:
+        """The schedule's guardrails: its own `limits` over `defaults.limits`."""
+        default: Limits = self.defaults.get("limits") or Limits()
+        own = self.schedules[schedule].limits
+        return default if own is None else own.over(default)
+
+    def opt_out(self) -> OptOut:
+        found: OptOut = self.defaults.get("opt_out") or OptOut()
+        return found
 
     def names(self, section: str) -> dict[str, Any]:
         found: dict[str, Any] = getattr(self, section)
@@ -236,7 +248,15 @@ def _validate_entry(
 ) -> list[Problem]:
     subject = f"{_SUBJECT[section]} {name!r}"
     model = _STATIC_MODELS.get(section)
-    if model is None:
+    if section == "defaults":
+        known = Defaults.model_fields
+        if name not in known:
+            hint = did_you_mean(name, known)
+            message = f"unknown defaults key {name!r}{hint}; keys are {', '.join(known)}"
+            return [Problem(config.locate(section, name, key=True), message)]
+        model = known[name].annotation  # type: ignore[assignment]
+        assert model is not None
+    elif model is None:
         found = _provider_model(data, provider_models)
         if isinstance(found, str):
             return [Problem(config.locate(section, name, "type"), f"{subject}: {found}")]

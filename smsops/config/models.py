@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from smsops.config.providers import Category
-from smsops.config.types import ClockTime, Interval, NumberText, Scalar, Window
+from smsops.config.types import Amount, ClockTime, Count, Interval, NumberText, Scalar, Window
 from smsops.core.units import YEARS
 
 RECIPIENT_TIMEZONE = "recipient"
@@ -33,18 +33,30 @@ class _Model(BaseModel):
 
 
 class ProviderTemplate(_Model):
-    """A template registered at the provider (AOC `templateId` + `custom`)."""
+    """A template registered at the provider: AOC `templateId` with either the `custom`
+    array (`send: custom`) or the rendered body as `text` (`send: text`)."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
     id: str = Field(min_length=1)
+    # Before `variables`, which is checked against it.
+    send: Literal["custom", "text"] = Field(
+        default="custom",
+        description="custom: templateId + the `custom` array of `variables`; "
+        "text: templateId + the rendered body as `text`.",
+    )
     variables: list[str] = Field(
         default_factory=list, description="Order of the `custom` array sent to the provider."
     )
 
     @field_validator("variables")
     @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
+    def _unique(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("send") == "text":
+            raise ValueError(
+                "send: text sends the rendered body beside the template id, with no `custom` "
+                "array: leave `variables` out, or write send: custom to send them as `custom`"
+            )
         repeated = sorted({v for v in value if value.count(v) > 1})
         if repeated:
             raise ValueError(f"variables are listed twice: {', '.join(repeated)}")
@@ -58,6 +70,11 @@ class Template(_Model):
     flash: bool = Field(default=False, description="Flash SMS (aoc only).")
     unicode: Literal["auto"] | bool = Field(
         default="auto", description="auto: UCS-2 only when the text needs it."
+    )
+    check_opt_out: bool = Field(
+        default=True,
+        description="Marketing only: validate warns when the body has none of the opt-out "
+        "phrases (defaults.opt_out.phrases); false turns the warning off for this template.",
     )
 
 
@@ -231,6 +248,46 @@ class QuietHours(_Model):
 MARKETING_QUIET_HOURS = QuietHours(start=time(21, 0), end=time(8, 0))
 
 
+class Limits(_Model):
+    """Guardrails: a plan of a schedule over any of them needs `apply --approve SCHEDULE`;
+    `run` holds the schedule. Unset (or null): no limit of that kind."""
+
+    max_recipients: Count | None = Field(
+        default=None, ge=0, description="Messages one plan of the schedule sends (its due sends)."
+    )
+    max_segments: Count | None = Field(
+        default=None, ge=0, description="Segments of the messages one plan sends."
+    )
+    max_cost: Amount | None = Field(
+        default=None,
+        description="Estimated cost of one plan's sends, in the currency of the first "
+        "provider's price_per_segment (which it needs).",
+    )
+    max_per_day: Count | None = Field(
+        default=None,
+        ge=0,
+        description="Messages in any 24 hours: ledger rows claimed in the 24 hours before "
+        "the plan's time that may have gone out, plus the plan's sends.",
+    )
+
+    def over(self, defaults: Limits) -> Limits:
+        """These limits over `defaults`: each kind written here (null included) wins."""
+        return defaults.model_copy(update={k: getattr(self, k) for k in self.model_fields_set})
+
+
+# Words that tell a recipient how to stop marketing messages (any case, whole words).
+OPT_OUT_PHRASES = ("STOP", "opt out", "opt-out", "unsubscribe")
+
+
+class OptOut(_Model):
+    """The opt-out check of marketing templates (a `validate` warning)."""
+
+    phrases: list[str] = Field(
+        default_factory=lambda: list(OPT_OUT_PHRASES),
+        description="A marketing body needs one of these (any case, whole words).",
+    )
+
+
 class Schedule(_Model):
     template: str
     audience: str
@@ -242,6 +299,9 @@ class Schedule(_Model):
     )
     quiet_hours: QuietHours | None = None
     enabled: bool = True
+    limits: Limits | None = Field(
+        default=None, description="Guardrails; each kind set here overrides defaults.limits."
+    )
 
     @field_validator("provider")
     @classmethod
@@ -280,9 +340,19 @@ class Schedule(_Model):
         return self.window or DEFAULT_WINDOW
 
 
+class Defaults(_Model):
+    """Config-wide defaults (the `defaults` section; each key once across the files)."""
+
+    limits: Limits = Field(default_factory=Limits, description="Every schedule's guardrails.")
+    opt_out: OptOut = Field(
+        default_factory=OptOut, description="The opt-out check of marketing templates."
+    )
+
+
 class ConfigSections(_Model):
     """The sections of one YAML file besides `providers` (whose models are registered)."""
 
+    defaults: Defaults = Field(default_factory=Defaults)
     templates: dict[str, Template] = Field(default_factory=dict)
     audiences: dict[str, Audience] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)

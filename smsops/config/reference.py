@@ -104,6 +104,7 @@ VALUE_NOTES: dict[tuple[str, str], dict[str, str]] = {
 }
 
 _SECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("defaults", "Defaults", "Config-wide defaults: each key written once, in any file."),
     ("templates", "Template", "Message texts."),
     ("audiences", "Audience", "Who receives: a CSV file, inline contacts, or both."),
     ("schedules", "Schedule", "What is sent to whom, through which providers, and when."),
@@ -230,6 +231,8 @@ def _default_text(info: FieldInfo) -> str:
         return f"`{format_duration(value)}`"
     if isinstance(value, time):
         return f"`{value:%H:%M}`"
+    if isinstance(value, BaseModel):
+        return "its fields' defaults"
     return f"`{json.dumps(value)}`"
 
 

@@ -231,6 +231,12 @@ def _number(value: Any) -> Any:
 # walks the models for any other).
 Count = Annotated[int, BeforeValidator(_number), Strict()]
 
+# An amount of money (a cost limit), in a price's currency: finite, at most 10^9.
+AMOUNT_MAX = 1e9
+Amount = Annotated[
+    float, Field(ge=0, le=AMOUNT_MAX, allow_inf_nan=False), Strict(), BeforeValidator(_number)
+]
+
 # Per segment, in the price's currency: finite and at most 10,000 (enough for
 # currencies with small units; anything above is a typo or an attack).
 PRICE_MAX = 10_000.0

@@ -108,6 +108,23 @@ class SecretsMissing(SmsopsError):
         )
 
 
+class NeedsApproval(SmsopsError):
+    """Schedules whose plan is over their `limits`: apply sends nothing without --approve."""
+
+    def __init__(self, over: dict[str, list[str]]) -> None:
+        self.over = over
+        lines = [f"  {name}: {'; '.join(limits)}" for name, limits in over.items()]
+        flags = " ".join(f"--approve {name}" for name in over)
+        many = len(over) != 1
+        super().__init__(
+            f"{len(over)} schedule{'s' * many} over {'their' if many else 'its'} limits "
+            f"need{'' if many else 's'} approval; nothing was sent:\n"
+            + "\n".join(lines)
+            + f"\nIf the plan above is what you mean to send, run again with {flags}; "
+            "otherwise fix the config or raise its `limits`."
+        )
+
+
 class ProviderUnusable(SmsopsError):
     """A provider cannot be used as configured once its secrets are resolved; nothing is sent."""
 

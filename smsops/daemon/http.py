@@ -26,7 +26,8 @@ def build_app(service: Service) -> Starlette:
     async def healthz(request: Request) -> Response:
         """Alive. `degraded` when the newest config on disk was refused (restarting won't help),
         a schedule's latest round failed (`failing`: schedule -> masked error) or a job, task
-        or loop callback raised (`jobs`: job -> masked error)."""
+        or loop callback raised (`jobs`: job -> masked error). `held`: schedule -> the
+        limits its latest plan is over (held until approved; not degraded)."""
         health = service.health
         failing = dict(service.runner.failures.errors)
         jobs = dict(service.runner.jobs.errors)
@@ -40,6 +41,8 @@ def build_app(service: Service) -> Starlette:
             body["failing"] = failing
         if jobs:
             body["jobs"] = jobs
+        if held := dict(service.runner.over_limits):  # not degraded: held on purpose
+            body["held"] = held
         return JSONResponse(body)
 
     async def readyz(request: Request) -> Response:

@@ -102,7 +102,14 @@ class Metrics:
             ["job", "event"],
             registry=r,
         )
+        self.held = Gauge(
+            "smsops_schedule_held",
+            "1 while the schedule's latest plan is over this limit: held, nothing of it sent",
+            ["schedule", "limit"],
+            registry=r,
+        )
         self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule
+        self._held: dict[str, set[str]] = {}  # the limits exported per schedule
 
     def observe_plan(self, plan: Plan) -> None:
         """The latest plan's figures per schedule; a reason no longer seen is dropped."""
@@ -114,6 +121,12 @@ class Metrics:
             for reason, count in reasons.items():
                 self.skipped.labels(s.schedule, reason).set(count)
             self._reasons[s.schedule] = set(reasons)
+            limits = {over.limit for over in s.over_limits}
+            for gone in self._held.get(s.schedule, set()) - limits:
+                self.held.remove(s.schedule, gone)
+            for limit in limits:
+                self.held.labels(s.schedule, limit).set(1)
+            self._held[s.schedule] = limits
 
     def keep_only(self, schedules: Iterable[str]) -> None:
         """Drop the plan figures of schedules a reload removed."""
@@ -121,6 +134,9 @@ class Metrics:
             self.pending.remove(gone)
             for reason in self._reasons.pop(gone):
                 self.skipped.remove(gone, reason)
+        for gone in self._held.keys() - set(schedules):
+            for limit in self._held.pop(gone):
+                self.held.remove(gone, limit)
 
     def observe_report(self, report: ApplyReport) -> None:
         for (provider, status), count in report.outcomes.items():

@@ -65,6 +65,8 @@ class Runner:
         self.failures = RoundFailures()
         self.jobs = JobErrors()
         self.missing: list[MissingSecret] = []
+        # Schedules whose latest plan is over their limits: held (see `over_limits`).
+        self.over_limits: dict[str, list[str]] = {}
         self.lanes = Lanes()  # every round's providers: one cap and one pace each
         self.catch_up = CatchUp(ledger)  # what closed since each schedule's last plan
         self.rounds = Rounds(self._round_of, self._merged, self.job_failed)
@@ -94,11 +96,34 @@ class Runner:
                 extra={"provider": missing.provider, "variable": missing.variable},
             )
         self.failures.keep_only(n for n, s in config.schedules.items() if s.enabled)
+        for gone in self.over_limits.keys() - {n for n, s in config.schedules.items() if s.enabled}:
+            del self.over_limits[gone]
         self.lanes.keep_only(config.providers, self.env)
 
     def describe(self, error: BaseException) -> str:
         """`error` in one line fit for a log: numbers masked, this config's secrets hidden."""
         return describe(error, self._secrets)
+
+    def observe_limits(self, plan: Plan) -> None:
+        """Which planned schedules are over their limits (the round holds them): logged
+        when that changes, and kept for /readyz until a plan of the schedule is within."""
+        for s in plan.schedules:
+            over = [str(o) for o in s.over_limits]
+            if over == self.over_limits.get(s.schedule, []):
+                continue
+            if over:
+                self.over_limits[s.schedule] = over
+                log.warning(
+                    "%s held: its plan is over its limits (%s); nothing of it is sent. Approve "
+                    "this plan with `smsops apply --approve %s`, or raise its limits",
+                    s.schedule,
+                    "; ".join(over),
+                    s.schedule,
+                    extra={"schedule": s.schedule, "limits": [o.limit for o in s.over_limits]},
+                )
+            else:
+                del self.over_limits[s.schedule]
+                log.info("%s no longer held: its plan is within its limits", s.schedule)
 
     def held(self) -> set[str]:
         """Schedules that send nothing until a secret they need is set."""
@@ -301,6 +326,7 @@ class _DaemonHooks(RoundHooks):
         runner.catch_up.planned(plan, self.now)
         runner.metrics.reconciles.labels(self.why).inc()
         runner.metrics.observe_plan(plan)
+        runner.observe_limits(plan)
         runner.settled.remember(self.config, plan)
 
     def catch_up_bounded(self, schedule: str, recorded: int, left: int, budget: int) -> None:

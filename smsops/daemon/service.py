@@ -278,7 +278,8 @@ class Service:
             self.stopped.set()
 
     async def ready(self) -> tuple[bool, str]:
-        """Ready: the ledger answers and every secret an enabled schedule needs is set.
+        """Ready: the ledger answers, every secret an enabled schedule needs is set, and no
+        schedule is held over its limits.
 
         The ledger is asked off the event loop and for at most READY_WAIT
         seconds: a database that does not answer (a PostgreSQL server down or
@@ -293,4 +294,9 @@ class Service:
             return False, f"ledger unreachable: {type(exc).__name__}"
         if self.runner.missing:
             return False, "; ".join(str(missing) for missing in self.runner.missing)
+        if held := self.runner.over_limits:
+            return False, "; ".join(
+                f"schedule {name!r} held, over its limits: {', '.join(over)}"
+                for name, over in held.items()
+            )
         return True, "ok"

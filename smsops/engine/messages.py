@@ -10,13 +10,15 @@ from smsops.render.renderer import Rendered
 
 def message_for(rendered: Rendered, recipient: Recipient, template: Template) -> Message:
     """The provider-neutral message: AOC's `unicode: 1` follows `rendered.encoding` exactly."""
+    wanted = template.provider_template
     return Message(
         recipient=recipient.phone,
         text=rendered.text,
         category=template.category,
         ucs2=rendered.encoding == "UCS-2",
         flash=template.flash,
-        template_id=template.provider_template.id if template.provider_template else None,
+        template_id=wanted.id if wanted else None,
+        template_form=wanted.send if wanted else "custom",
         custom=rendered.custom,
         region=recipient.region,
     )

@@ -69,6 +69,23 @@ class Sample:
     text: str
 
 
+@dataclass(frozen=True)
+class OverLimit:
+    """A guardrail a schedule's plan is over: the limit, what it allows, the plan's figure."""
+
+    limit: str  # max_recipients, max_segments, max_cost, max_per_day
+    allowed: float
+    figure: float
+    detail: str  # how the figure is made, e.g. "this plan sends 250 messages"
+
+    def __str__(self) -> str:
+        return f"{self.limit} {_number(self.allowed)}: {self.detail}"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
 @dataclass
 class SchedulePlan:
     schedule: str
@@ -97,6 +114,8 @@ class SchedulePlan:
     expired_so_far: int = 0
     # Recipient-local schedules: the sends per recipient zone (the forecast's spread).
     local_zones: Counter[str] = field(default_factory=Counter)
+    # The guardrails (`limits`) this plan is over: it needs `apply --approve`.
+    over_limits: list[OverLimit] = field(default_factory=list)
 
     @property
     def to_send(self) -> int:

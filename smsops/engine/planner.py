@@ -26,6 +26,7 @@ from smsops.config.secret_refs import provider_variables
 from smsops.core.phone import hide_number, mask
 from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
+from smsops.engine.limits import over_limits
 from smsops.engine.messages import message_for
 from smsops.engine.owner import stale_rule
 from smsops.engine.plan import Disposition, Plan, ProviderSeen, Sample, SchedulePlan, Send
@@ -62,6 +63,7 @@ class LedgerView(Protocol):
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]: ...
     def known(self, schedule: str, occurrence: str) -> Known: ...
     def leases(self) -> dict[str, datetime]: ...
+    def claimed_since(self, schedule: str, since: datetime) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ def make_plan(
         _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options).run()
         for name in names
     ]
+    if not options.preview:
+        for schedule in schedules:
+            schedule.over_limits = over_limits(config, ledger, at, schedule)
     return Plan(at, schedules, providers=providers_in_use(config, schedules))
 
 

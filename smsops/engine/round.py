@@ -26,13 +26,13 @@ import httpx
 
 from smsops.config.loader import Config
 from smsops.config.secret_refs import unset_variables
-from smsops.core.errors import GuardLost, SecretsMissing
+from smsops.core.errors import GuardLost, NeedsApproval, SecretsMissing
 from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.clock import Clock
 from smsops.engine.lanes import Lanes
 from smsops.engine.owner import stale_rule, this_run
-from smsops.engine.plan import Plan, SchedulePlan, Send
+from smsops.engine.plan import OverLimit, Plan, SchedulePlan, Send
 from smsops.engine.planner import PlanOptions, plan_against
 from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.schedule.occurrences import occurrence_label, window_closes
@@ -78,11 +78,12 @@ class RoundHooks:
 class Round:
     """One round over `ledger`: `run` it once (or `prepare`, then `send`).
 
-    `isolate_failures` (the daemon): a schedule whose plan fails is left out
-    and kept in `errors`, the others still send. Without it (the CLI) the
-    first failure is raised. `sender` is set once the plan has sends (before
-    secrets are checked), so a caller can stop it, and read what it sent
-    when sending fails.
+    `isolate_failures` (the daemon): a schedule whose plan fails is left out and kept in
+    `errors`, the others still send; a schedule over its `limits` (not in `approved`) is
+    held: its sends are left out and it is kept in `held`. Without it (the CLI) the
+    first failure is raised, and a plan over limits raises `NeedsApproval` before
+    anything is sent. `sender` is set once the plan has sends (before secrets are
+    checked), so a caller can stop it, and read what it sent when sending fails.
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class Round:
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         select: Callable[[Plan], list[Send]] | None = None,
+        approved: frozenset[str] = frozenset(),
     ) -> None:
         self.config, self.ledger, self.env, self.hooks = config, ledger, env, hooks
         # None: real time running on from the round's `at` (Clock.starting_at).
@@ -121,6 +123,11 @@ class Round:
         self.deferred: dict[str, list[tuple[datetime, ExpiryReason]]] | None = None
         self.stopping = False
         self.abandoned: list[SendRecord] = []  # claims a failed sending left, settled uncertain
+        # Schedules whose plan may go over their `limits` (`apply --approve`).
+        self.approved = approved
+        # Schedules over their limits and not approved (isolating: held, their sends
+        # dropped; otherwise NeedsApproval is raised before anything is sent).
+        self.held: dict[str, list[OverLimit]] = {}
 
     async def run(
         self, at: datetime, only: list[str] | None = None, overdue: Overdue | None = None
@@ -154,7 +161,15 @@ class Round:
             self.hooks.stale(mark_stale(self.ledger))
         plan = self.plan = self._plan(at, only)
         self.hooks.planned(plan)
+        self.held = {
+            s.schedule: s.over_limits
+            for s in plan.schedules
+            if s.over_limits and s.schedule not in self.approved
+        }
+        if self.held and not self.isolate_failures:
+            raise NeedsApproval({name: list(map(str, over)) for name, over in self.held.items()})
         sends = plan.sends if self.select is None else self.select(plan)
+        sends = [send for send in sends if send.schedule not in self.held]
         closed, reasons = ([], {}) if self.dry_run else self._overdue(overdue or {}, plan)
         # Closed windows first, oldest first: a stop midway leaves the newest
         # occurrence in the ledger before the ones not yet recorded, so the

@@ -296,6 +296,16 @@ class Ledger(ABC):
     ) -> Iterator[SendRecord]:
         """Rows in key order, optionally filtered."""
 
+    def claimed_since(self, schedule: str, since: datetime) -> int:
+        """Rows of `schedule` claimed at or after `since` that may have gone out: pending,
+        uncertain, or taken by the provider (a limit's `max_per_day` counts them)."""
+        return sum(
+            1
+            for record in self.records(schedule)
+            if record.created_at >= since
+            and (record.status in DONE or record.status in (Status.PENDING, Status.UNCERTAIN))
+        )
+
     def mark_stale(self, is_stale: Callable[[SendRecord], bool], now: datetime) -> list[SendRecord]:
         """Turn the `pending` rows `is_stale` picks into `uncertain`.
 

@@ -2,8 +2,9 @@
 
 The body carries `sender`, `to` (digits), `text`, `type` (`route`, or
 TRANS/PROMO/OTP from the template's category), `unicode: 1` exactly when the
-text needs UCS-2, `flash: 1`, and `templateId` + `custom` (in
-`provider_template.variables` order) for a provider template. Identical texts
+text needs UCS-2, `flash: 1`, and for a provider template `templateId` + `custom` (in
+`provider_template.variables` order, `send: custom`) or `templateId` + the
+rendered `text` (`send: text`), each as seed 003 prints it. Identical texts
 are sent in bulk (`to` comma-separated, up to `bulk_size`, at most
 `rate_limit` per request) and each `data[].messageId` is mapped back to its
 recipient; a recipient missing from the answer is uncertain, and a 5xx is
@@ -84,16 +85,18 @@ class AocAdapter(Adapter):
     def build(self, messages: Sequence[Message]) -> httpx.Request:
         first = messages[0]
         # Bulk requests carry one text: the engine only batches identical messages.
-        body: dict[str, Any] = {
-            "sender": self.secret(self.config.sender),
-            "to": ",".join(digits(m.recipient) for m in messages),
-            "type": self.config.route or ROUTES[first.category],
-        }
-        if first.template_id is not None:
+        sender = self.secret(self.config.sender)
+        to = ",".join(digits(m.recipient) for m in messages)
+        route = self.config.route or ROUTES[first.category]
+        body: dict[str, Any]
+        if first.template_id is None:
+            body = {"sender": sender, "to": to, "text": first.text, "type": route}
+        elif first.template_form == "text":  # seed 003, "Send Template SMS", in its order
+            body = {"sender": sender, "to": to, "text": first.text, "type": route}
             body["templateId"] = first.template_id
-            body["custom"] = list(first.custom)
-        else:
-            body["text"] = first.text
+        else:  # seed 003, "Send SMS with templateId"
+            body = {"sender": sender, "to": to, "type": route}
+            body |= {"templateId": first.template_id, "custom": list(first.custom)}
         if first.ucs2:
             body["unicode"] = 1
         if first.flash:
@@ -153,10 +156,16 @@ async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
             return fail(400, f"{required} is required")
     if body["type"] not in ("TRANS", "PROMO", "OTP"):
         return fail(400, "type must be TRANS, PROMO or OTP")
-    if "templateId" in body:
-        if not isinstance(body.get("custom"), list):
-            return fail(400, "custom must be an array (blank when the template has no variables)")
+    if "templateId" in body and "text" in body and "custom" in body:
+        return fail(400, "templateId takes either text or custom, not both")
+    if "templateId" in body and "text" not in body and isinstance(body.get("custom"), list):
         text = f"[template {body['templateId']}] " + " | ".join(map(str, body["custom"]))
+    elif "templateId" in body and not body.get("text"):
+        return fail(
+            400,
+            "templateId needs custom (an array, blank when the template has no variables) "
+            "or text (the template's text, not empty)",
+        )
     elif not body.get("text"):
         return fail(400, "text is required")
     else:

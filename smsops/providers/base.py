@@ -37,6 +37,9 @@ class Message:
     ucs2: bool = False  # the text needs UCS-2 (decided by the encoder)
     flash: bool = False
     template_id: str | None = None
+    # How a provider template is sent (AOC, seed 003): `custom`, its values in
+    # `variables` order; or `text`, the rendered text beside the template id.
+    template_form: Literal["custom", "text"] = "custom"
     custom: tuple[str, ...] = ()  # provider template values, in `variables` order
     region: str | None = None  # ISO region of the recipient, e.g. US
 

@@ -84,7 +84,12 @@ def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> lis
                 )
             )
         wanted = template.provider_template
-        if wanted is not None and set(wanted.variables) != variables[name]:
+        # `send: text` sends the rendered body: the body may use any variable.
+        if (
+            wanted is not None
+            and wanted.send == "custom"
+            and set(wanted.variables) != variables[name]
+        ):
             problems.append(
                 Problem(
                     config.locate("templates", name, "provider_template", "variables"),

@@ -62,6 +62,7 @@ def as_json(plan: Plan, forecast: dict[str, Any] | None = None) -> dict[str, Any
             "segments": sum(s.segments for s in plan.schedules),
             "cost": costs(plan.schedules),
         },
+        "needs_approval": [s.schedule for s in plan.schedules if s.over_limits],
         "schedules": [_schedule_json(s) for s in plan.schedules],
         "ledger": None if plan.ledger is None else vars(plan.ledger),
         "providers": [{**vars(p), "env": list(p.env)} for p in plan.providers],
@@ -85,6 +86,10 @@ def _schedule_json(s: SchedulePlan) -> dict[str, Any]:
         "exclusions": s.exclusions,
         "template_changed": s.changed,
         "template_checked": s.checked,
+        "needs_approval": [
+            {"limit": o.limit, "allowed": o.allowed, "figure": o.figure, "detail": o.detail}
+            for o in s.over_limits
+        ],
         **rendered_json(s, occurrence=True),
     }
 
@@ -152,6 +157,20 @@ def summary_line(plan: Plan, shown: Callable[[str], str] = str) -> str:
     return line + (": " + ", ".join(others) if others else "") + "."
 
 
+def approval_needed(plan: Plan, name: Callable[[str], str] | None = None) -> str | None:
+    """The sentence every view gives schedules over their limits (None: there are none);
+    with `name`, the schedules are listed, each spelled by it."""
+    over = [s.schedule for s in plan.schedules if s.over_limits]
+    if not over:
+        return None
+    names = f" ({', '.join(map(name, over))})" if name is not None else ""
+    their = "its" if len(over) == 1 else "their"
+    return (
+        f"Needs approval: {plural(len(over), 'schedule')} over {their} limits{names}: "
+        "apply sends nothing without --approve SCHEDULE for each; run holds them."
+    )
+
+
 def shown(text: str) -> str:
     """Outside text as rich markup that prints it inert: controls escaped, then markup."""
     return escape(printable(text))
@@ -175,6 +194,7 @@ def as_text(plan: Plan) -> str:
         )
         lines.append(f"  due: {due(s)}")
         lines.extend(_text_sends(s))
+        lines.extend(f"  [bold red]! needs approval: {shown(str(o))}[/]" for o in s.over_limits)
         for marker, sentence in statuses(s):
             style = "red" if marker in "~!x" else "default"
             lines.append(f"  [{style}]{marker} {sentence}[/]")
@@ -192,6 +212,8 @@ def as_text(plan: Plan) -> str:
     )
     if plan.not_considered:
         lines.append(_not_considered(plan))
+    if held := approval_needed(plan, shown):
+        lines.append(f"[bold red]{held}[/]")
     lines.append(f"[bold]Plan:[/] {summary_line(plan, shown)}")
     return "\n".join(lines) + "\n"
 

@@ -22,6 +22,7 @@ from smsops.report.markdown_literal import code_block, code_span
 from smsops.report.plan_format import (
     SKIPS_SHOWN,
     _not_considered,
+    approval_needed,
     breakdown,
     cost_text,
     costs,
@@ -76,7 +77,6 @@ def as_markdown(plan: Plan, forecast: str = "") -> str:
     own share of the limit), placed after the due-now table.
     """
     head = [
-        MARKER,
         f"## smsops plan at {instant(plan)}",
         "",
         f"**{summary_line(plan, _currency)}**",
@@ -90,6 +90,8 @@ def as_markdown(plan: Plan, forecast: str = "") -> str:
     rows = [_row(s) for s in plan.schedules]
     total = len(plan.schedules)
     table = _Budget(TABLE_SHARE)
+    table.add(MARKER)
+    _approvals(plan, table)
     table.add("\n".join(head))
     in_table = table.add_all(rows)
     if in_table < total:
@@ -107,6 +109,23 @@ def as_markdown(plan: Plan, forecast: str = "") -> str:
             "short; `smsops plan --format json` has everything._"
         )
     return out.text()
+
+
+def _approvals(plan: Plan, table: _Budget) -> None:
+    """First, above everything: the schedules a merge would not send without approval."""
+    sentence = approval_needed(plan)
+    if sentence is None:
+        return
+    over = [s for s in plan.schedules if s.over_limits]
+    table.add(f"> [!WARNING]\n> **{sentence}**\n>")
+    lines = [
+        f"> - {_field(s.schedule)}: " + "; ".join(_field(str(o)) for o in s.over_limits)
+        for s in over
+    ]
+    listed = table.add_all(lines)
+    if listed < len(over):
+        table.force(f"> - _{len(over) - listed:,} more; `smsops plan --format json` lists all._")
+    table.force("")
 
 
 def _against(plan: Plan) -> list[str]:
@@ -137,7 +156,9 @@ def _row(s: SchedulePlan) -> str:
     counts = [s.to_send, *(s.counts[d] for d in TABLE_STATUSES), s.skipped, s.segments]
     cost = (s.to_send and cost_text(costs([s]), _table_currency)) or "-"
     return (
-        f"| {_field(s.schedule, in_table=True)} | {due(s)} | "
+        f"| {_field(s.schedule, in_table=True)} | {due(s)}"
+        + (" **needs approval**" if s.over_limits else "")
+        + " | "
         + " | ".join(f"{n:,}" for n in counts)
         + f" | {cost} |"
     )
@@ -151,6 +172,7 @@ def _schedule_markdown(s: SchedulePlan) -> str:
         "",
         f"- due: {due(s)}",
     ]
+    lines.extend(f"- **needs approval**: {_field(str(o))}" for o in s.over_limits)
     if s.to_send:
         enc = encodings_text(s.encodings)
         cost = cost_phrase(s.cost, s.currency, _currency)

@@ -196,6 +196,18 @@ CASES: list[tuple[str, str, str, str]] = [
         "must be exactly the body's variables",
     ),
     (
+        "provider-template-text-with-variables",
+        "templates:\n  a:\n    category: marketing\n    body: '{{ name }}'\n    provider_template: {id: '1', send: text, variables: [name]}\n",
+        "5:57",
+        "send: text sends the rendered body beside the template id",
+    ),
+    (
+        "provider-template-unknown-form",
+        "templates:\n  a:\n    category: marketing\n    body: '{{ name }}'\n    provider_template: {id: '1', send: both}\n",
+        "5:40",
+        "'custom' or 'text'",
+    ),
+    (
         "flash-on-ses",
         BASE.replace('    body: "Hi {{ name }}"', '    body: "Hi {{ name }}"\n    flash: true')
         + "schedules:\n  s: {template: hello, audience: people, provider: ses}\n",
