@@ -18,12 +18,13 @@ from smsops.report.forecast_format import (
     total_line,
     utc,
 )
-from smsops.report.plan_format import SKIPS_SHOWN, cost_text
+from smsops.report.plan_format import cost_text
 from smsops.report.plan_markdown import (
     _Budget,
     _currency,
     _field,
     _sample,
+    _skipped_details,
     _table_currency,
 )
 from smsops.report.wording import encodings_text, exclusions_text, plural, skip_counts
@@ -119,15 +120,7 @@ def _details(s: ScheduleForecast) -> str:
         lines.append(f"- per day: {days_phrase(s.per_day, _currency)}")
     for sample in nxt.samples:
         lines += ["", *_sample(sample)]
-    if nxt.skips:
-        shown = nxt.skips[:SKIPS_SHOWN]
-        lines += [
-            "",
-            f"<details><summary>skipped recipients ({len(shown)} of {nxt.skipped:,})</summary>",
-            "",
-        ]
-        lines += [f"- {_field(str(k.where))}: {k.reason.label}: {_field(k.detail)}" for k in shown]
-        lines += ["", "</details>"]
+    lines += _skipped_details(nxt.skips, nxt.skipped)
     return "\n".join(lines) + "\n"
 
 

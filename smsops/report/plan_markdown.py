@@ -16,7 +16,9 @@ comment by it and edits that one instead of adding another.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
+from smsops.core.skips import Skip
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan
 from smsops.report.markdown_literal import code_block, code_span
 from smsops.report.plan_format import (
@@ -189,16 +191,22 @@ def _schedule_markdown(s: SchedulePlan) -> str:
         lines.append(f"- next fires: {', '.join(s.next_fires)}")
     for sample in s.samples:
         lines += ["", *_sample(sample)]
-    if s.skips:
-        shown = s.skips[:SKIPS_SHOWN]
-        lines += [
-            "",
-            f"<details><summary>skipped recipients ({len(shown)} of {s.skipped:,})</summary>",
-            "",
-        ]
-        lines += [f"- {_field(str(k.where))}: {k.reason.label}: {_field(k.detail)}" for k in shown]
-        lines += ["", "</details>"]
+    lines += _skipped_details(s.skips, s.skipped)
     return "\n".join(lines) + "\n"
+
+
+def _skipped_details(skips: Sequence[Skip], skipped: int) -> list[str]:
+    """The first SKIPS_SHOWN skipped recipients, folded (due now and the forecast alike)."""
+    if not skips:
+        return []
+    shown = skips[:SKIPS_SHOWN]
+    lines = [
+        "",
+        f"<details><summary>skipped recipients ({len(shown)} of {skipped:,})</summary>",
+        "",
+    ]
+    lines += [f"- {_field(str(k.where))}: {k.reason.label}: {_field(k.detail)}" for k in shown]
+    return [*lines, "", "</details>"]
 
 
 def _sample(x: Sample) -> list[str]:
