@@ -104,7 +104,9 @@ def test_render_examples_text(
 
 def test_render_unknown_schedule(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", str(ROOT / "examples" / "configs"), "--schedule", "nope"]) == 1
-    assert "no schedule named nope" in capsys.readouterr().err
+    assert "no schedule named 'nope' (--schedule); the config has: 'order-shipped'" in (
+        capsys.readouterr().err
+    )
 
 
 def test_render_refuses_invalid_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config, cache_dir
-from smsops.core.errors import ConfigError, Problem, UsageError
+from smsops.core.errors import ConfigError, Problem
 from smsops.providers.registry import PROVIDER_MODULES
 
 
@@ -59,21 +59,15 @@ def _located(problem: Problem) -> dict[str, Any]:
     }
 
 
-def check_schedules(names: list[str], known: dict[str, Any]) -> None:
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        listed = ", ".join(sorted(known)) or "none"
-        raise UsageError(f"no schedule named {', '.join(unknown)}; schedules: {listed}")
-
-
 def _render(args: argparse.Namespace) -> int:
     from smsops.core.terminal import json_text
     from smsops.engine.preview import preview  # keep --help fast
     from smsops.engine.project import load_project
+    from smsops.engine.targets import check_schedules
     from smsops.report.preview_format import as_json, as_text
 
     config = load_project(args.config, cache_dir())
-    check_schedules(args.schedule, config.schedules)
+    check_schedules(args.schedule, config, "--schedule")
     now = args.at or datetime.now(UTC)
     previews = preview(
         config, now, args.schedule or None, samples=args.samples, cache_dir=cache_dir()

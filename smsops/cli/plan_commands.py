@@ -121,7 +121,7 @@ def _apply(args: argparse.Namespace) -> int:
 
     if args.unmask and not args.dry_run:
         raise UsageError("--unmask only changes what --dry-run prints; add --dry-run")
-    from smsops.engine.targets import targets
+    from smsops.engine.targets import check_schedules, targets
 
     config = load_project(args.config, cache_dir())
     chosen = targets(config, args.schedule)
@@ -130,10 +130,7 @@ def _apply(args: argparse.Namespace) -> int:
         plan.not_considered = chosen.not_considered
         _show_text(plan)
 
-    if args.approve:
-        from smsops.cli.config_commands import check_schedules
-
-        check_schedules(args.approve, config.schedules)
+    check_schedules(args.approve, config, "--approve")
     with ExitStack() as stack:
         env: dict[str, str] | Placeholders = dict(os.environ)
         if args.sandbox:

@@ -21,13 +21,19 @@ class Targets:
         return [name for name in self.considered if config.schedules[name].enabled]
 
 
+def check_schedules(names: list[str], config: Config, flag: str) -> None:
+    """Every name given to `flag` (--schedule, --approve) is a schedule of `config`."""
+    unknown = [name for name in names if name not in config.schedules]
+    if unknown:
+        listed = ", ".join(repr(name) for name in config.schedules) or "none"
+        missing = ", ".join(repr(name) for name in unknown)
+        raise UsageError(f"no schedule named {missing} ({flag}); the config has: {listed}")
+
+
 def targets(config: Config, names: list[str]) -> Targets:
     """The schedules `names` picks (every one when empty); an unknown name is an error."""
+    check_schedules(names, config, "--schedule")
     known = list(config.schedules)
-    for name in names:
-        if name not in config.schedules:
-            listed = ", ".join(known) or "none"
-            raise UsageError(f"no schedule named {name!r} (--schedule); the config has: {listed}")
     if not names:
         return Targets(known, 0, targeted=False)
     considered = [name for name in known if name in set(names)]

@@ -71,7 +71,9 @@ def test_approve_names_a_schedule_that_exists(
 ) -> None:
     root = config(tmp_path, sandbox, 2, limits="max_recipients: 1")
     assert apply(root, tmp_path / "l.sqlite", "--approve", "gret") == 1
-    assert "no schedule named gret; schedules: greet" in capsys.readouterr().err
+    assert (
+        "no schedule named 'gret' (--approve); the config has: 'greet'" in capsys.readouterr().err
+    )
     assert sandbox.state.snapshot() == []
 
 

@@ -204,7 +204,7 @@ def test_an_unknown_target_names_the_known_ones(
         assert main([command, str(config), "--at", AT, "--schedule", "nope"]) == 1
         err = capsys.readouterr().err
         assert "no schedule named 'nope'" in err
-        assert "daily-promo, welcome" in err
+        assert "the config has: 'daily-promo', 'welcome'" in err
 
 
 def test_apply_sends_only_the_targeted_schedule(
