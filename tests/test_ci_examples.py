@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
+from smsops import __version__
 from smsops.daemon.readiness import provider_variables
 from smsops.engine.project import load_project
 
@@ -45,9 +47,15 @@ WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
 GITLAB = ROOT / "examples" / "ci" / "gitlab-ci.yml"
 SCHEMAS = ROOT / "tests" / "schemas"
 MARKER = "<!-- smsops-plan -->"
+APPLY_STEP = "apply the reviewed plan against the shared ledger"
 # The first major version of each action whose action.yml runs on Node 24
 # (checkout v5, setup-python v6); Node 20 actions are deprecated on GitHub's runners.
-NODE24_MAJORS = {"actions/checkout": 5, "actions/setup-python": 6}
+NODE24_MAJORS = {
+    "actions/checkout": 5,
+    "actions/setup-python": 6,
+    "actions/upload-artifact": 6,
+    "actions/download-artifact": 7,
+}
 CONFIG = """\
 providers:
   ot: {type: opentact, token: '${env:OT}', from: '+12017771234'}
@@ -78,7 +86,7 @@ def scripts() -> Iterator[tuple[str, str]]:
                 yield f"github {job} step {number}", entry["run"]
     for job, spec in load(GITLAB).items():
         if isinstance(spec, dict):
-            for key in ("before_script", "script"):
+            for key in ("before_script", "script", "after_script"):
                 for number, entry in enumerate(spec.get(key, [])):
                     yield f"gitlab {job} {key} {number}", entry
 
@@ -108,6 +116,52 @@ def bash(script: str, cwd: Path, env: Mapping[str, str]) -> subprocess.Completed
     )
 
 
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def merge_checkout(tmp_path: Path, base: str, head: str, branch: str = "feature") -> str:
+    """A repository checked out as CI checks out a pull request: the merge of `branch`.
+
+    main holds `base` as smsops/smsops.yaml, `branch` changes it to `head`, and
+    HEAD is their merge commit (GitHub's refs/pull/N/merge), main its first
+    parent. Returns main's commit before the merge: the base.
+    """
+    config = tmp_path / "smsops" / "smsops.yaml"
+    git(tmp_path, "init", "-q", "-b", "main")
+    for key, value in {"user.name": "ci", "user.email": "ci@example.test"}.items():
+        git(tmp_path, "config", key, value)
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "root")
+    git(tmp_path, "checkout", "-q", "-b", branch)
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(head)
+    git(tmp_path, "add", "smsops")
+    git(tmp_path, "commit", "-q", "-m", "head")
+    git(tmp_path, "checkout", "-q", "main")
+    config.parent.mkdir(exist_ok=True)  # git removed the folder with the branch's file
+    config.write_text(base)
+    git(tmp_path, "add", "smsops")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    base_commit = git(tmp_path, "rev-parse", "HEAD")
+    git(tmp_path, "merge", "-q", "--no-ff", "-X", "theirs", "-m", "merge", branch)
+    return base_commit
+
+
+def plan_takes_base() -> bool:
+    """Whether this smsops has `plan --base` (built on the branch basediff)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "smsops", "plan", "--help"], capture_output=True, text=True
+    )
+    return "--base" in done.stdout
+
+
+# The pull-request plan steps pass --base: run for real once smsops has it.
+NEEDS_BASE = pytest.mark.xfail(
+    not plan_takes_base(), reason="plan --base is built on the branch basediff", strict=True
+)
+
+
 def github_step_env(entry: dict[str, Any], secrets: Mapping[str, str]) -> dict[str, str]:
     """The step's `env:`, each `${{ secrets.NAME }}` as GitHub fills it ('' when unset)."""
     env = {}
@@ -127,7 +181,9 @@ def run_plan(
         env = shell_env(tmp_path, github_step_env(entry, secrets))
         return bash(entry["run"], tmp_path, env)
     validate, plan = load(GITLAB)["plan"]["script"][:2]
-    return bash(f"{validate}\n{plan}", tmp_path, shell_env(tmp_path, secrets))
+    # GitLab gives the merge request's base as a commit id (here: the first parent).
+    base = {"CI_MERGE_REQUEST_DIFF_BASE_SHA": git(tmp_path, "rev-parse", "HEAD^1")}
+    return bash(f"{validate}\n{plan}", tmp_path, shell_env(tmp_path, {**secrets, **base}))
 
 
 def test_the_workflow_matches_the_github_workflow_schema() -> None:
@@ -149,17 +205,13 @@ def test_the_gitlab_file_matches_the_gitlab_ci_schema() -> None:
 
 
 def test_every_github_action_runs_on_node_24() -> None:
-    used = [
-        entry["uses"]
-        for job in load(WORKFLOW)["jobs"].values()
-        for entry in job["steps"]
-        if "uses" in entry
-    ]
+    used = [USES.match(line) for line in WORKFLOW.read_text().splitlines() if "uses:" in line]
     assert used
     for uses in used:
-        action, _, version = uses.partition("@")
-        assert action in NODE24_MAJORS, f"{uses}: check which major runs on Node 24, add it"
-        assert int(version.removeprefix("v").split(".")[0]) >= NODE24_MAJORS[action], uses
+        assert uses, "every action is pinned (see the test below)"
+        action, version = uses["action"], uses["tag"]
+        assert action in NODE24_MAJORS, f"{action}: check which major runs on Node 24, add it"
+        assert int(version.removeprefix("v").split(".")[0]) >= NODE24_MAJORS[action], version
 
 
 @pytest.mark.parametrize(("where", "script"), list(scripts()), ids=lambda v: v[:40])
@@ -175,7 +227,7 @@ def test_every_secret_the_example_config_names_is_passed_to_apply(tmp_path: Path
     config = load_project(ROOT / "examples" / "configs", cache_dir=tmp_path)
     needed = {name for refs in provider_variables(config).values() for name, _ in refs}
     assert len(needed) == 5
-    env = step("apply", "apply against the shared ledger")["env"]
+    env = step("apply", APPLY_STEP)["env"]
     assert {v: env.get(v) for v in needed} == {v: f"${{{{ secrets.{v} }}}}" for v in needed}
     assert env["SMSOPS_LEDGER"] == "${{ secrets.SMSOPS_LEDGER }}"
     assert env["PGPASSWORD"] == "${{ secrets.PGPASSWORD }}"
@@ -184,12 +236,12 @@ def test_every_secret_the_example_config_names_is_passed_to_apply(tmp_path: Path
     assert all(v in header for v in needed | {"SMSOPS_LEDGER", "PGPASSWORD"})
 
 
+@NEEDS_BASE
 @pytest.mark.parametrize("ci", ["github", "gitlab"])
 def test_the_plan_step_plans_against_the_ledger_the_merge_applies_to(
     ci: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "smsops").mkdir()
-    (tmp_path / "smsops" / "smsops.yaml").write_text(CONFIG)
+    merge_checkout(tmp_path, CONFIG.split("schedules:")[0], CONFIG)
     plan_md = tmp_path / "plan.md"
 
     refused = run_plan(ci, tmp_path, {})
@@ -217,7 +269,7 @@ def test_the_plan_step_plans_against_the_ledger_the_merge_applies_to(
 
 
 def test_the_apply_jobs_refuse_to_run_without_the_shared_ledger(tmp_path: Path) -> None:
-    entry = step("apply", "apply against the shared ledger")
+    entry = step("apply", APPLY_STEP)
     github = bash(entry["run"], tmp_path, shell_env(tmp_path, github_step_env(entry, {})))
     gitlab = bash(load(GITLAB)["apply"]["script"][0], tmp_path, shell_env(tmp_path, {}))
     for done, message in [
@@ -319,7 +371,7 @@ def test_the_gitlab_note_script_adds_then_edits_its_own_note_on_python_311(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python").symlink_to(python311)  # `python` in the job's image is 3.11
-    [note_script] = [s for s in load(GITLAB)["plan"]["script"] if "<<'EOF'" in s]
+    [note_script] = [s for s in load(GITLAB)["plan"]["after_script"] if "<<'EOF'" in s]
     port = notes_api.server_address[1]
     env = shell_env(
         tmp_path,
@@ -333,7 +385,7 @@ def test_the_gitlab_note_script_adds_then_edits_its_own_note_on_python_311(
     )
     others = [dict(n) for n in notes_api.notes]
 
-    (tmp_path / "plan.md").write_text(f"{MARKER}\nfirst plan: 2 to send\n")
+    (tmp_path / "comment.md").write_text(f"{MARKER}\nfirst plan: 2 to send\n")
     first = bash(note_script, tmp_path, env)
     assert first.returncode == 0, first.stderr
     assert notes_api.notes[:3] == others
@@ -342,7 +394,7 @@ def test_the_gitlab_note_script_adds_then_edits_its_own_note_on_python_311(
     assert ours["body"] == f"{MARKER}\nfirst plan: 2 to send\n"
     assert notes_api.calls[-1] == "POST /api/v4/projects/42/merge_requests/5/notes"
 
-    (tmp_path / "plan.md").write_text(f"{MARKER}\nsecond plan: 0 to send\n")
+    (tmp_path / "comment.md").write_text(f"{MARKER}\nsecond plan: 0 to send\n")
     notes_api.calls.clear()
     second = bash(note_script, tmp_path, env)
     assert second.returncode == 0, second.stderr
@@ -354,3 +406,270 @@ def test_the_gitlab_note_script_adds_then_edits_its_own_note_on_python_311(
         "GET /api/v4/projects/42/merge_requests/5/notes",  # page 2 holds our note
         f"PUT /api/v4/projects/42/merge_requests/5/notes/{ours['id']}",
     ]
+
+
+# Each action pinned to the commit of a release, checked against the release's
+# tag in the action's repository when it was pinned (a moved tag cannot change it).
+PINNED = {
+    "actions/checkout": ("v7.0.1", "3d3c42e5aac5ba805825da76410c181273ba90b1"),
+    "actions/setup-python": ("v7.0.0", "5fda3b95a4ea91299a34e894583c3862153e4b97"),
+    "actions/upload-artifact": ("v7.0.0", "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f"),
+    "actions/download-artifact": ("v8.0.1", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c"),
+}
+USES = re.compile(r"^\s*- uses: (?P<action>[\w.-]+/[\w.-]+)@(?P<ref>\S+) # (?P<tag>\S+)$")
+# What a GitHub step may take from an expression into its environment: secrets,
+# the token, the pull request's number, step outcomes. Never text a pull request
+# author chooses (head_ref, a title, a body, a branch name).
+TRUSTED = re.compile(
+    r"\$\{\{ (secrets\.[A-Z_]+|github\.token|github\.event\.pull_request\.number"
+    r"|steps\.[a-z]+\.outcome) \}\}"
+)
+
+
+def test_every_action_is_pinned_to_the_commit_of_an_exact_release() -> None:
+    uses = [line for line in WORKFLOW.read_text().splitlines() if "uses:" in line]
+    assert len(uses) == 8
+    for line in uses:
+        found = USES.match(line)
+        assert found, f"{line}: pin a commit, its release in a comment (@<sha> # vX.Y.Z)"
+        tag, sha = PINNED[found["action"]]
+        assert (found["ref"], found["tag"]) == (sha, tag), line
+        assert re.fullmatch(r"v\d+\.\d+\.\d+", tag)
+
+
+@pytest.mark.parametrize("path", [WORKFLOW, GITLAB], ids=["github", "gitlab"])
+def test_smsops_is_installed_at_the_exact_version_the_examples_are_written_for(
+    path: Path,
+) -> None:
+    data = load(path)
+    variables = data["env"] if path == WORKFLOW else data["variables"]
+    assert variables["SMSOPS_VERSION"] == __version__
+    installs = [s for _, s in scripts() if s.startswith("pip install")]
+    assert installs
+    assert set(installs) == {'pip install "smsops==$SMSOPS_VERSION"'}
+
+
+def test_a_newer_push_cancels_the_running_plan_of_the_same_request() -> None:
+    github = load(WORKFLOW)["jobs"]["plan"]["concurrency"]
+    assert github == {
+        "group": "smsops-plan-${{ github.event.pull_request.number }}",
+        "cancel-in-progress": True,
+    }
+    gitlab = load(GITLAB)
+    assert gitlab["workflow"]["auto_cancel"] == {"on_new_commit": "interruptible"}
+    assert gitlab["plan"]["interruptible"] is True
+    assert gitlab["plan"]["resource_group"] == "smsops-plan-$CI_MERGE_REQUEST_IID"
+    # The merge side never cancels: an apply stopped halfway is not undone.
+    assert load(WORKFLOW)["jobs"]["apply"]["concurrency"]["cancel-in-progress"] is False
+    assert "interruptible" not in gitlab["apply"]
+
+
+def test_github_steps_take_only_trusted_expressions_into_their_environment() -> None:
+    for job in load(WORKFLOW)["jobs"].values():
+        for entry in job["steps"]:
+            for name, value in entry.get("env", {}).items():
+                assert TRUSTED.fullmatch(value), (name, value)
+
+
+def fake_gh(tmp_path: Path, existing: str) -> Path:
+    """A `gh` on PATH that answers the comment lookup with `existing` and records the rest."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    gh = bin_dir / "gh"
+    gh.write_text(
+        "#!/bin/sh\n"
+        'printf "%s\\n" "$*" >> "$GH_CALLS"\n'
+        'case "$*" in *--paginate*) [ -n "$EXISTING" ] && echo "$EXISTING";; esac\n'
+        'case "$*" in *PATCH*) cp comment.md "$GH_CALLS.body";; esac\n'
+        "exit 0\n"
+    )
+    gh.chmod(0o755)
+    return bin_dir
+
+
+def post_github_comment(
+    tmp_path: Path, validated: str, planned: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """The comment step as GitHub runs it after the steps' outcomes; what it PATCHed."""
+    entry = step("plan", "post or replace the plan comment")
+    assert entry["if"] == "${{ !cancelled() }}"  # after a failure too, not when superseded
+    assert entry["env"]["VALIDATED"] == "${{ steps.validate.outcome }}"
+    assert entry["env"]["PLANNED"] == "${{ steps.plan.outcome }}"
+    calls = tmp_path / "gh-calls"
+    env = shell_env(
+        tmp_path,
+        {
+            "GH_CALLS": str(calls),
+            "EXISTING": "4242",
+            "GITHUB_REPOSITORY": "acme/sms",
+            "PR": "5",
+            "VALIDATED": validated,
+            "PLANNED": planned,
+        },
+    )
+    env["PATH"] = f"{fake_gh(tmp_path, '4242')}{os.pathsep}{env['PATH']}"
+    done = bash(entry["run"], tmp_path, env)
+    assert "api --method PATCH repos/acme/sms/issues/comments/4242 -F body=@comment.md" in (
+        calls.read_text()
+    )
+    return done, Path(f"{calls}.body").read_text()
+
+
+BROKEN = CONFIG.replace("template: t,", "template: missing,")
+
+
+def test_a_failed_validate_replaces_the_github_comment_with_its_problems(tmp_path: Path) -> None:
+    merge_checkout(tmp_path, CONFIG, BROKEN)
+    (tmp_path / "plan.md").write_text(f"{MARKER}\nnot this push's plan\n")
+    entry = step("plan", "validate")
+    assert entry["id"] == "validate"
+    validated = bash(entry["run"], tmp_path, shell_env(tmp_path, {}))
+    assert validated.returncode == 1
+    done, body = post_github_comment(tmp_path, "failure", "skipped")
+    assert done.returncode == 0, done.stderr
+    assert body.startswith(f"{MARKER}\n## smsops validate failed\n")
+    assert "missing" in body  # the problem: no template of that name
+    assert "not this push's plan" not in body
+
+
+def test_a_failed_plan_replaces_the_github_comment_with_its_error(tmp_path: Path) -> None:
+    (tmp_path / "plan.md").write_text(f"{MARKER}\n## smsops plan failed\n\n- `the error`\n")
+    (tmp_path / "validate.md").write_text(f"{MARKER}\n## smsops validate: valid\n")
+    done, body = post_github_comment(tmp_path, "success", "failure")
+    assert done.returncode == 0, done.stderr
+    assert body == f"{MARKER}\n## smsops plan failed\n\n- `the error`\n"
+
+
+@pytest.mark.parametrize("leftover", ["", f"{MARKER}\n**2 messages to send.**\n"])
+def test_when_smsops_never_reported_the_comment_says_so_instead_of_the_last_plan(
+    tmp_path: Path, leftover: str
+) -> None:
+    # The install failed (nothing ran), or plan crashed after writing a plan:
+    # a note of the workflow's own, never a plan this push did not make.
+    if leftover:
+        (tmp_path / "plan.md").write_text(leftover)
+    done, body = post_github_comment(tmp_path, "skipped" if not leftover else "success", "failure")
+    assert done.returncode == 0, done.stderr
+    assert body.startswith(f"{MARKER}\n## smsops plan failed\n\nThe job stopped before smsops")
+    assert "messages to send" not in body
+
+
+def test_the_base_is_the_merge_commits_first_parent_whatever_the_branch_is_called(
+    tmp_path: Path,
+) -> None:
+    hostile = 'x$(touch${IFS}pwned)`touch${IFS}pwned2`;"'
+    base = merge_checkout(tmp_path, CONFIG, CONFIG.replace("'Hi", "'Hello"), branch=hostile)
+    checkout = load(WORKFLOW)["jobs"]["plan"]["steps"][0]
+    assert checkout["with"]["fetch-depth"] == 0  # the base commit is in the clone
+    assert load(GITLAB)["plan"]["variables"]["GIT_DEPTH"] == "0"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "smsops").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > smsops-args\n')
+    (bin_dir / "smsops").chmod(0o755)
+    entry = step("plan", "plan against the shared ledger, read-only")
+    env = shell_env(tmp_path, github_step_env(entry, {"SMSOPS_LEDGER_READONLY": "l.sqlite"}))
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    env["GITHUB_HEAD_REF"] = hostile  # what GitHub sets; the script must not need it
+    done = bash(entry["run"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "smsops-args").read_text().splitlines() == [
+        *["plan", "smsops/", "--base", base, "--format", "markdown"],
+        *["--report", "plan.md", "--detailed-exitcode"],
+    ]
+    assert not list(tmp_path.glob("pwned*"))
+    [gitlab_plan] = [s for s in load(GITLAB)["plan"]["script"] if "--base" in s]
+    assert 'base="${CI_MERGE_REQUEST_TARGET_BRANCH_SHA:-$CI_MERGE_REQUEST_DIFF_BASE_SHA}"' in (
+        gitlab_plan
+    )
+    assert '--base "$base"' in gitlab_plan
+
+
+def test_the_merge_applies_the_plan_made_on_the_merged_commit_in_the_same_run() -> None:
+    jobs = load(WORKFLOW)["jobs"]
+    [plan_step] = [s for s in jobs["plan-merge"]["steps"] if "run" in s and "--out" in s["run"]]
+    assert "smsops plan smsops/ --out plan.json" in plan_step["run"]
+    [upload] = [s for s in jobs["plan-merge"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    [download] = [s for s in jobs["apply"]["steps"] if "download-artifact" in s.get("uses", "")]
+    assert upload["with"]["path"] == "plan.json"
+    assert download["with"]["name"] == upload["with"]["name"]
+    assert jobs["apply"]["needs"] == "plan-merge"
+    assert jobs["apply"]["environment"] == "production"  # its reviewers approve the apply
+    assert "smsops apply smsops/ --plan plan.json --yes" in step("apply", APPLY_STEP)["run"]
+    gitlab = load(GITLAB)
+    assert "smsops plan smsops/ --out plan.json" in gitlab["plan-merge"]["script"][0]
+    assert "plan.json" in gitlab["plan-merge"]["artifacts"]["paths"]
+    assert gitlab["apply"]["needs"] == ["plan-merge"]
+    assert gitlab["apply"]["rules"][0]["when"] == "manual"
+    assert "smsops apply smsops/ --plan plan.json --yes" in gitlab["apply"]["script"][0]
+
+
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_the_merge_plan_step_saves_a_plan_that_apply_sends_exactly_once(
+    ci: str, tmp_path: Path
+) -> None:
+    (tmp_path / "smsops").mkdir()
+    (tmp_path / "smsops" / "smsops.yaml").write_text(CONFIG)
+    ledger = tmp_path / "shared-ledger.sqlite"
+    secrets = {"SMSOPS_LEDGER_READONLY": str(ledger), "PGPASSWORD_READONLY": "unused"}
+    summary = tmp_path / "summary.md"
+    if ci == "github":
+        entry = step("plan-merge", "plan the merged commit against the shared ledger")
+        env = shell_env(tmp_path, {**github_step_env(entry, secrets)})
+        env["GITHUB_STEP_SUMMARY"] = str(summary)
+        planned = bash(entry["run"], tmp_path, env)
+    else:
+        script = load(GITLAB)["plan-merge"]["script"][0]
+        planned = bash(script, tmp_path, shell_env(tmp_path, secrets))
+    assert planned.returncode == 0, planned.stderr
+    assert (tmp_path / "plan.json").exists()
+    if ci == "github":
+        assert summary.read_text().startswith(MARKER)  # the approver reads the plan
+    # The apply step's command, with the sandbox standing in for the provider.
+    apply = 'smsops apply smsops/ --plan plan.json --yes --sandbox --ledger "$SMSOPS_LEDGER"'
+    env = shell_env(tmp_path, {"SMSOPS_LEDGER": str(ledger)})
+    first = bash(apply, tmp_path, env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Applied: 2 sent" in first.stdout
+    again = bash(apply, tmp_path, env)
+    assert "Applied: 2 sent" not in again.stdout
+
+
+@pytest.mark.parametrize("status", ["failed", "success", "canceled"])
+def test_gitlabs_after_script_replaces_the_note_with_what_this_push_made(
+    tmp_path: Path, notes_api: NotesApi, status: str
+) -> None:
+    python311 = shutil.which("python3.11")
+    assert python311
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(python311)
+    merge_checkout(tmp_path, CONFIG, BROKEN if status == "failed" else CONFIG)
+    validate = load(GITLAB)["plan"]["script"][0]
+    validated = bash(validate, tmp_path, shell_env(tmp_path, {}))
+    assert validated.returncode == (1 if status == "failed" else 0)
+    if status == "success":
+        (tmp_path / "plan.md").write_text(f"{MARKER}\nthis push's plan\n")
+    ours = {"id": 50, "author": {"id": notes_api.me}, "body": f"{MARKER}\nthe last push's plan\n"}
+    notes_api.notes.append(ours)
+    env = shell_env(
+        tmp_path,
+        {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "CI_API_V4_URL": f"http://127.0.0.1:{notes_api.server_address[1]}/api/v4",
+            "CI_PROJECT_ID": "42",
+            "CI_MERGE_REQUEST_IID": "5",
+            "GITLAB_NOTE_TOKEN": notes_api.token,
+            "CI_JOB_STATUS": status,
+        },
+    )
+    # GitLab runs after_script in a shell of its own, whatever the script did.
+    done = bash("\n".join(load(GITLAB)["plan"]["after_script"]), tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    body = notes_api.notes[-1]["body"]
+    if status == "canceled":  # superseded: the newer pipeline posts
+        assert body == f"{MARKER}\nthe last push's plan\n"
+    elif status == "success":
+        assert body == f"{MARKER}\nthis push's plan\n"
+    else:
+        assert body.startswith(f"{MARKER}\n## smsops validate failed\n")
+        assert "missing" in body

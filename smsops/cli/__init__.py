@@ -21,7 +21,7 @@ from smsops.cli import (
     run_command,
     saved_plan_commands,
 )
-from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, scrubbed_output
+from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, failed_markdown, scrubbed_output
 from smsops.core.errors import ConfigError, SmsopsError
 from smsops.core.terminal import printable
 
@@ -73,12 +73,15 @@ def _main(argv: Sequence[str] | None) -> int:
         for problem in exc.problems:
             print(printable(str(problem)), file=sys.stderr)  # quotes config text
         count = len(exc.problems)
-        print(f"{count} problem{'s' * (count != 1)} found; nothing was sent.", file=sys.stderr)
+        summary = f"{count} problem{'s' * (count != 1)} found; nothing was sent."
+        print(summary, file=sys.stderr)
+        failed_markdown(args, summary, [str(p) for p in exc.problems])
         return EXIT_ERROR
     except SmsopsError as exc:
         # Our messages may span lines (a list of refused rows): each line made safe alone.
         lines = str(exc).splitlines() or [""]
         print("error: " + "\n".join(printable(line) for line in lines), file=sys.stderr)
+        failed_markdown(args, "An error stopped it; nothing was sent.", lines)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

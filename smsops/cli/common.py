@@ -199,6 +199,30 @@ def open_out(path: Path) -> IO[str]:
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
+def failed_markdown(args: argparse.Namespace, summary: str, lines: list[str]) -> None:
+    """A command asked for `--format markdown` fails in markdown: a comment that replaces the plan.
+
+    Written where its output goes (`--report FILE`, else stdout), so CI posts
+    the error under the plan comment's marker instead of leaving the last plan.
+    """
+    if getattr(args, "format", None) != "markdown":
+        return
+    from smsops.report.failure_markdown import failure_markdown
+
+    text = secrets.scrub(failure_markdown(args.command, summary, lines))  # a file is no stream
+    report: Path | None = getattr(args, "report", None)
+    if report is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open_out(report) as file:
+            file.write(text)
+    except (UsageError, OSError) as exc:  # the error above is the one to see
+        print(f"error: the failure was not written to the report: {exc}", file=sys.stderr)
+        return
+    print(f"failure written to {report}", file=sys.stderr)
+
+
 class ScrubbedStream:
     """stdout or stderr, scrubbing every registered secret from what is written.
 

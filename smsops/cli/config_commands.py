@@ -22,7 +22,7 @@ def _validate(args: argparse.Namespace) -> int:
         config = load_project(args.config, cache_dir())
     except ConfigError as exc:
         if args.format != "json":
-            raise  # main() prints config problems the same way for every command
+            raise  # main() prints config problems (and markdown) the same way for every command
         problems = [_located(p) for p in exc.problems]
         print(json.dumps({"valid": False, "problems": problems}, indent=2))
         return EXIT_ERROR
@@ -38,13 +38,19 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         from smsops.report.wording import plural
 
+        summary = ", ".join(plural(n, s.removesuffix("s")) for s, n in counts.items())
+        files = plural(len(config.files), "file")
+        if args.format == "markdown":
+            from smsops.report.failure_markdown import valid_markdown
+
+            lines = [str(w) for w in warned]
+            sys.stdout.write(valid_markdown(str(args.config), f"valid ({files}: {summary})", lines))
+            return EXIT_OK
         for warning in warned:
             location, message = printable(str(warning.location)), printable(warning.message)
             print(f"{location}: warning: {message}", file=sys.stderr)  # quotes config text
-        summary = ", ".join(plural(n, s.removesuffix("s")) for s, n in counts.items())
         summary += f"; {plural(len(warned), 'warning')}" if warned else ""
         # The path may be a directory a pull request named (CI globbing config folders).
-        files = plural(len(config.files), "file")
         print(f"{printable(str(args.config))}: valid ({files}: {summary})")
     return EXIT_OK
 
@@ -111,7 +117,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Check every file of a config and report every problem as file:line:col.",
     )
     add_config(validate)
-    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="markdown: a pull-request comment (marker first), also when invalid",
+    )
     validate.set_defaults(handler=_validate)
 
     render = commands.add_parser(
