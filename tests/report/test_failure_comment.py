@@ -98,7 +98,7 @@ def test_a_plan_error_that_is_not_a_config_problem_is_reported_too(
     assert main([*args, "--schedule", "nope", "--ledger", str(tmp_path / "l.sqlite")]) == 1
     text = report.read_text()
     assert text.startswith(f"{MARKER}\n## smsops plan failed\n")
-    assert "`no schedule named 'nope' (--schedule); the config has: s`" in text
+    assert "`no schedule named 'nope' (--schedule); the config has: 's'`" in text
     assert "**An error stopped it; nothing was sent.**" in text
     assert "error: no schedule named 'nope'" in capsys.readouterr().err
 
