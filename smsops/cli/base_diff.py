@@ -53,7 +53,8 @@ def base_diff(args: argparse.Namespace, head: Config, sides: Sides) -> ConfigDif
             base = load_project(path, cache_dir())
         except ConfigError as exc:
             # A problem names its file: in a checkout, as REF:path, not the temporary copy.
-            shown = [str(p).replace(prefix + "/", label) if prefix else str(p) for p in exc.problems]
+            shown = [
+                str(p).replace(prefix + "/", label) if prefix else str(p) for p in exc.problems
+            ]
             return invalid_base(name, shown)
         return make_diff(name, base, head, sides)
-

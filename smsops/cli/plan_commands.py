@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smsops.cli.base_diff import add_base
 from smsops.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -27,7 +28,6 @@ from smsops.cli.common import (
     start_sandbox,
     warn_uncertain,
 )
-from smsops.cli.base_diff import add_base
 from smsops.cli.saved_plan_commands import PlanSelection, add_apply_flags, checked_plan, write_plan
 from smsops.core.errors import UsageError
 
@@ -82,8 +82,8 @@ def _show_text(plan: Plan) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from smsops.cli.progress import for_logs
     from smsops.cli.base_diff import base_diff, wanted
+    from smsops.cli.progress import for_logs
     from smsops.engine.diff import Sides
     from smsops.engine.forecast import HORIZON, make_forecast
     from smsops.engine.owner import stale_rule

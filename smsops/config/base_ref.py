@@ -86,7 +86,9 @@ def config_at_ref(config: Path, ref: str) -> Iterator[Path]:
     except ValueError as exc:
         raise UsageError(f"--base: {config} is not inside the repository {top}") from exc
     try:
-        commit = _git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        commit = _git(
+            top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+        )
     except _GitFailed as exc:
         raise UsageError(
             f"--base: {ref!r} is not a commit of the repository {top} "

@@ -32,6 +32,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
+
 from smsops.config.loader import Config
 from smsops.config.providers import credential_paths
 from smsops.config.secret_refs import provider_variables
@@ -43,8 +45,10 @@ from smsops.render.renderer import compile_templates
 
 # Provider settings that change what a send costs or how fast it goes, not what is sent.
 NOT_RECEIVED = frozenset({"price_per_segment", "rate_limit", "max_in_flight", "timeout"})
-SCHEDULE_FIELDS = ("enabled", "trigger", "window", "quiet_hours", "provider", "template")
-SCHEDULE_FIELDS += ("audience", "vars", "limits")
+SCHEDULE_FIELDS = (
+    *("enabled", "trigger", "window", "quiet_hours", "provider"),
+    *("template", "audience", "vars", "limits"),
+)
 
 
 class Status(StrEnum):
@@ -149,9 +153,7 @@ def make_diff(base_name: str, base: Config, head: Config, sides: Sides) -> Confi
     return ConfigDiff(base_name, None, [schedules, templates, audiences, providers])
 
 
-def _section(
-    kind: str, base: Config, head: Config, before: Any, after: Any
-) -> Section:
+def _section(kind: str, base: Config, head: Config, before: Any, after: Any) -> Section:
     old, new = base.names(kind), head.names(kind)
     changes: list[Change] = []
     unchanged = 0
@@ -159,7 +161,9 @@ def _section(
         if name not in old:
             changes.append(Change(name, Status.ADDED, _fields(kind, {}, _shown(kind, head, name))))
         elif name not in new:
-            changes.append(Change(name, Status.REMOVED, _fields(kind, _shown(kind, base, name), {})))
+            changes.append(
+                Change(name, Status.REMOVED, _fields(kind, _shown(kind, base, name), {}))
+            )
         elif before(name) != after(name):
             shown = _fields(kind, _shown(kind, base, name), _shown(kind, head, name))
             changes.append(Change(name, Status.CHANGED, shown))
@@ -170,10 +174,11 @@ def _section(
 
 def _shown(kind: str, config: Config, name: str) -> dict[str, Any]:
     """An entry's settings as shown: a provider's credentials left out (its reads are listed)."""
-    model = config.names(kind)[name]
+    model: BaseModel = config.names(kind)[name]
     dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     if kind == "providers":
-        hidden = {path.split(".")[0] for path in credential_paths(type(model))}
+        kind_of: type[BaseModel] = type(model)
+        hidden = {path.split(".")[0] for path in credential_paths(kind_of)}
         dumped = {k: v for k, v in dumped.items() if k not in hidden}
     return dumped
 
@@ -265,9 +270,7 @@ def _forecasts(base: Config, head: Config, changes: list[Change], sides: Sides) 
         c.before, c.after = before.get(c.name), after.get(c.name)
 
 
-def _receives(
-    base: Config, head: Config, c: Change, old: _Signatures, new: _Signatures
-) -> bool:
+def _receives(base: Config, head: Config, c: Change, old: _Signatures, new: _Signatures) -> bool:
     enabled = any(
         config.schedules[c.name].enabled for config in (base, head) if c.name in config.schedules
     )
@@ -275,4 +278,6 @@ def _receives(
         return False
     if c.status is not Status.CHANGED:
         return True
-    return old.schedule(c.name, received_only=True) != new.schedule(c.name, received_only=True)
+    return bool(
+        old.schedule(c.name, received_only=True) != new.schedule(c.name, received_only=True)
+    )

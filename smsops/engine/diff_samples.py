@@ -102,9 +102,7 @@ def _side(
     return SideText(text, made.encoding, made.segments, cost, currency)
 
 
-def audience_delta(
-    base: Config, head: Config, name: str, cache_dir: Path | None
-) -> AudienceDelta:
+def audience_delta(base: Config, head: Config, name: str, cache_dir: Path | None) -> AudienceDelta:
     """Who joins and who leaves audience `name` (read in full on both sides)."""
     old = _numbers(base, name, cache_dir)
     new = _numbers(head, name, cache_dir)

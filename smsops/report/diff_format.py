@@ -8,14 +8,15 @@ message text stays apart (`Described.texts`), so markdown can fence it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smsops.core.skips import SkipReason
 from smsops.engine.diff import Change, ConfigDiff, Section, Status
 from smsops.engine.diff_samples import SideText
 from smsops.engine.forecast import ScheduleForecast
-from smsops.report.forecast_format import utc
 from smsops.report.plan_format import clip, cost_text, shown
 from smsops.report.wording import plural, skip_counts
 
@@ -106,8 +107,7 @@ def _side_json(s: ScheduleForecast | None) -> dict[str, Any] | None:
         "skips": []
         if nxt is None
         else [
-            {"reason": k.reason.value, "detail": k.detail, "where": str(k.where)}
-            for k in nxt.skips
+            {"reason": k.reason.value, "detail": k.detail, "where": str(k.where)} for k in nxt.skips
         ],
         "messages": sum(d.messages for d in s.per_day) if s.enabled else 0,
     }
@@ -122,12 +122,14 @@ class Described:
 
 def headline(diff: ConfigDiff, name: Shown) -> str:
     if diff.base_problems is not None:
+        problems = plural(len(diff.base_problems), "problem")
         return (
-            f"the base {name(diff.base)} does not load ({plural(len(diff.base_problems), 'problem')}"
-            "): every schedule is counted as changed"
+            f"the base {name(diff.base)} does not load ({problems}): nothing can be compared, "
+            "so what people receive is counted as changed"
         )
     counts = [
-        f"{s.kind}: " + ", ".join(
+        f"{s.kind}: "
+        + ", ".join(
             [
                 f"{sum(c.status is st for c in s.changes):,} {st.value}"
                 for st in Status
@@ -158,7 +160,11 @@ def describe(kind: str, c: Change, name: Shown, currency: Shown = str) -> Descri
         out.lines.append(
             f"recipients: +{a.added:,} added, -{a.removed:,} removed"
             + (f"; added e.g. {', '.join(name(x) for x in a.added_samples)}" if a.added else "")
-            + (f"; removed e.g. {', '.join(name(x) for x in a.removed_samples)}" if a.removed else "")
+            + (
+                f"; removed e.g. {', '.join(name(x) for x in a.removed_samples)}"
+                if a.removed
+                else ""
+            )
         )
         out.lines += [f"now excludes {name(x)}" for x in a.exclusions_added]
         out.lines += [f"no longer excludes {name(x)}" for x in a.exclusions_removed]
@@ -166,7 +172,8 @@ def describe(kind: str, c: Change, name: Shown, currency: Shown = str) -> Descri
         out.lines += _schedule_lines(c, name, currency)
     for x in c.samples:
         for side, rendered in (("before", x.before), ("after", x.after)):
-            header = f"to {name(x.masked_phone)} ({name(x.schedule)}), {side}: {_measure(rendered, currency)}"
+            measured = _measure(rendered, currency)
+            header = f"to {name(x.masked_phone)} ({name(x.schedule)}), {side}: {measured}"
             out.texts.append((header, "" if rendered.text is None else rendered.text))
     return out
 
@@ -185,8 +192,10 @@ def _schedule_lines(c: Change, name: Shown, currency: Shown) -> list[str]:
     ]
     before, after = c.before, c.after
     if after is not None and after.next is not None:
-        was = before.next.skip_counts if before is not None and before.next is not None else None
-        more = [r for r, n in after.next.skip_counts.items() if n > (was or {}).get(r, 0)]
+        was = Counter[SkipReason]()
+        if before is not None and before.next is not None:
+            was = before.next.skip_counts
+        more = [r for r, n in after.next.skip_counts.items() if n > was[r]]
         for k in [k for k in after.next.skips if k.reason in more][:SKIPS_SHOWN]:
             lines.append(f"now skipped: {name(str(k.where))}: {k.reason.label}: {name(k.detail)}")
     return lines

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from smsops.engine.diff import Change, ConfigDiff
 from smsops.report.diff_format import describe, headline
-from smsops.report.plan_markdown import SAMPLE_CHARS, _Budget, _currency, _field
 from smsops.report.markdown_literal import code_block
+from smsops.report.plan_markdown import SAMPLE_CHARS, _Budget, _currency, _field
 
 DIFF_SHARE = 14_000  # of the comment's MARKDOWN_LIMIT (the forecast has 20,000)
 PROBLEMS_SHOWN = 10

@@ -54,8 +54,6 @@ def test_a_hostile_or_unknown_ref_is_refused(
     assert _leftovers() == before
 
 
-
-
 def test_the_temporary_checkout_is_removed_after_a_diff(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -88,7 +86,8 @@ def test_a_base_that_does_not_load_is_shown_as_such(
     diff = json.loads(out)["diff"]
     assert diff["receives_changed"] is True
     (problem,) = diff["base_problems"]
-    assert problem.startswith("HEAD:smsops.yaml:") and "nope" in problem
+    assert problem.startswith("HEAD:smsops.yaml:")
+    assert "nope" in problem
     code, text = plan(repo, capsys, "--base", "HEAD", "--detailed-exitcode")
     assert code == 2
     assert "does not load" in text
@@ -103,7 +102,8 @@ def test_base_config_compares_with_a_directory(
     assert main([*argv, "--base-config", str(tmp_path / "base"), "--format", "json"]) == 0
     diff = json.loads(capsys.readouterr().out)["diff"]
     (people,) = diff["audiences"]["changes"]
-    assert people["recipients_added"] == 1 and people["recipients_removed"] == 0
+    assert people["recipients_added"] == 1
+    assert people["recipients_removed"] == 0
     with pytest.raises(SystemExit) as exited:
         main([*argv, "--base-config", str(tmp_path / "base"), "--base", "HEAD"])
     assert exited.value.code == 1
