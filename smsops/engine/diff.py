@@ -204,13 +204,16 @@ class _Signatures:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._audiences: dict[str, Any] = {}
+        self._reads = {
+            n: sorted(v for v, _ in refs) for n, refs in provider_variables(config).items()
+        }
 
     def template(self, name: str) -> Any:
         return _shown("templates", self.config, name)
 
     def provider(self, name: str, *, received_only: bool = False) -> Any:
         shown = _shown("providers", self.config, name)
-        refs = sorted(v for v, _ in provider_variables(self.config)[name])
+        refs = self._reads[name]
         if received_only:
             shown = {k: v for k, v in shown.items() if k not in NOT_RECEIVED}
         return shown, refs
