@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from smsops.cli.base_diff import add_base
 from smsops.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -32,12 +33,17 @@ from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
     from smsops.engine.apply import ApplyReport
+    from smsops.engine.diff import ConfigDiff
     from smsops.engine.forecast import Forecast
     from smsops.engine.plan import Plan
 
 
-def _formatted(plan: Plan, fmt: str, forecast: Forecast | None = None) -> str:
+def _formatted(
+    plan: Plan, fmt: str, forecast: Forecast | None = None, diff: ConfigDiff | None = None
+) -> str:
     from smsops.core.terminal import json_text
+    from smsops.report.diff_format import diff_json, diff_text
+    from smsops.report.diff_markdown import diff_markdown
     from smsops.report.forecast_format import forecast_json, forecast_text
     from smsops.report.forecast_markdown import forecast_markdown
     from smsops.report.plan_format import as_json, as_text
@@ -45,10 +51,15 @@ def _formatted(plan: Plan, fmt: str, forecast: Forecast | None = None) -> str:
 
     if fmt == "json":
         ahead = None if forecast is None else forecast_json(forecast)
-        return json_text(as_json(plan, ahead), indent=2) + "\n"
+        out = as_json(plan, ahead)
+        if diff is not None:
+            out["diff"] = diff_json(diff)
+        return json_text(out, indent=2) + "\n"
     if fmt == "markdown":
-        return as_markdown(plan, "" if forecast is None else forecast_markdown(forecast))
-    return as_text(plan) + ("" if forecast is None else forecast_text(forecast))
+        changes = "" if diff is None else diff_markdown(diff)
+        return as_markdown(plan, "" if forecast is None else forecast_markdown(forecast), changes)
+    changed = "" if diff is None else diff_text(diff)
+    return changed + as_text(plan) + ("" if forecast is None else forecast_text(forecast))
 
 
 def _show(text: str, fmt: str, out: Path | None = None) -> None:
@@ -71,7 +82,9 @@ def _show_text(plan: Plan) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from smsops.cli.base_diff import base_diff, wanted
     from smsops.cli.progress import for_logs
+    from smsops.engine.diff import Sides
     from smsops.engine.forecast import HORIZON, make_forecast
     from smsops.engine.owner import stale_rule
     from smsops.engine.planner import PlanOptions, plan_against
@@ -96,20 +109,24 @@ def _plan(args: argparse.Namespace) -> int:
         stale = stale_rule(ledger, datetime.now(UTC))
         horizon = args.horizon or HORIZON
         ahead = make_forecast(config, ledger, at, horizon, stale, chosen.considered, options)
+        diff = None
+        if wanted(args):  # the base is planned against the same ledger, read-only too
+            diff = base_diff(args, config, Sides(ledger, at, ahead, options, stale))
         plan.ledger, uncertain = ledger_seen(plan, location, ledger.stats())
     finally:
         ledger.close()
     if args.out is not None:
         write_plan(args.out, plan, config, location)
     if args.out is None or args.report is not None:
-        _show(_formatted(plan, args.format, ahead), args.format, args.report)
+        _show(_formatted(plan, args.format, ahead, diff), args.format, args.report)
     warn_uncertain(uncertain)
     if args.report is not None:
         from smsops.core.terminal import printable
         from smsops.report.plan_format import summary_line
 
         print(f"plan written to {args.report}: {summary_line(plan, printable)}", file=sys.stderr)
-    return EXIT_PENDING if args.detailed_exitcode and plan.to_send else EXIT_OK
+    pending = plan.to_send if diff is None else diff.receives_changed
+    return EXIT_PENDING if args.detailed_exitcode and pending else EXIT_OK
 
 
 def _apply(args: argparse.Namespace) -> int:
@@ -265,6 +282,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="how far ahead the forecast looks, from 1h to 31d (default: 7d)",
     )
     add_schedule(plan, "plan")
+    add_base(plan)
     add_ledger(plan)
     plan.set_defaults(handler=_plan)
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from smsops.audience.recipients import recipients
 from smsops.config.loader import Config
+from smsops.config.models import Audience
 from smsops.config.secret_refs import provider_variables
 from smsops.core.phone import hide_number, mask
 from smsops.core.recipient import Recipient
@@ -96,12 +97,12 @@ def make_plan(
     options: PlanOptions | None = None,
 ) -> Plan:
     options = options or PlanOptions()
-    compiled = compile_templates(config)
     names = (
         options.only
         if options.only is not None
         else [name for name, s in config.schedules.items() if s.enabled]
     )
+    compiled = compile_templates(config, {config.schedules[name].template for name in names})
     schedules = [
         _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options).run()
         for name in names
@@ -123,6 +124,16 @@ def providers_in_use(config: Config, schedules: list[SchedulePlan]) -> list[Prov
                 env = tuple(dict.fromkeys(variable for variable, _ in variables[name]))
                 seen[name] = ProviderSeen(name, provider.type, provider.destination(), env)
     return list(seen.values())
+
+
+def withholds(template: CompiledTemplate, audience: Audience) -> bool:
+    """Whether the template reads the recipient's number (its samples are withheld)."""
+    return bool(template.variables & {"recipient", "phone", audience.phone_column})
+
+
+def sample_text(withhold: bool, text: str, phone: str) -> str:
+    """A sample as plans show it: never a full number, nor one a template transformed."""
+    return WITHHELD if withhold else hide_number(text, phone)
 
 
 class _Desired(NamedTuple):
@@ -158,8 +169,7 @@ class _SchedulePlanner:
         self.needs_zones = self.local or self.quiet is not None
         audience = config.audiences[self.schedule.audience]
         self.column = audience.timezone_column
-        number_variables = {"recipient", "phone", audience.phone_column}
-        self.withhold = bool(self.template.variables & number_variables)
+        self.withhold = withholds(self.template, audience)
         self.due_by_zones: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self.known: dict[str, tuple[Known, OccurrenceKeys]] = {}
         self.closes: dict[tuple[str, tuple[ZoneInfo, ...]], datetime | None] = {}
@@ -353,7 +363,7 @@ class _SchedulePlanner:
                     rendered.encoding,
                     rendered.segments,
                     # plans never show a full number, nor one a template transformed
-                    WITHHELD if self.withhold else hide_number(rendered.text, member.phone),
+                    sample_text(self.withhold, rendered.text, member.phone),
                 )
             )
         if self.options.keep_sends:

@@ -9,6 +9,7 @@ escape skips that recipient with a reason; nothing half-rendered is sent.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -84,11 +85,17 @@ class CompiledTemplate:
         return text
 
 
-def compile_templates(config: Config) -> dict[str, CompiledTemplate]:
-    """Every template compiled once per config load (the config was validated)."""
+def compile_templates(
+    config: Config, only: Collection[str] | None = None
+) -> dict[str, CompiledTemplate]:
+    """Every template (or those named in `only`) compiled once per config load (the config
+    was validated). A plan of one schedule compiles one: the forecast plans each schedule
+    alone, and compiling all of them each time grows with schedules x templates."""
     env = environment()
     compiled = {}
     for name, template in config.templates.items():
+        if only is not None and name not in only:
+            continue
         jinja = env.from_string(template.body)
         variables = frozenset(variables_of(template.body))
         compiled[name] = CompiledTemplate(name, template, jinja, variables)

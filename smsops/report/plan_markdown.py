@@ -72,11 +72,13 @@ def _table_currency(currency: str) -> str:
     return currency if _ISO_CURRENCY.fullmatch(currency) else _field(currency, in_table=True)
 
 
-def as_markdown(plan: Plan, forecast: str = "") -> str:
+def as_markdown(plan: Plan, forecast: str = "", diff: str = "") -> str:
     """The pull-request comment, always under MARKDOWN_LIMIT characters.
 
-    `forecast`: the forecast section (report/forecast_markdown.py, within its
-    own share of the limit), placed after the due-now table.
+    What a merge changes comes first, then what the schedules will send, then
+    what is due now: `diff` (report/diff_markdown.py, `plan --base`) and
+    `forecast` (report/forecast_markdown.py) are sections built within their
+    own shares of the limit; the approvals warning stays above all three.
     """
     head = [
         f"## smsops plan at {instant(plan)}",
@@ -91,19 +93,23 @@ def as_markdown(plan: Plan, forecast: str = "") -> str:
     ]
     rows = [_row(s) for s in plan.schedules]
     total = len(plan.schedules)
-    table = _Budget(TABLE_SHARE)
-    table.add(MARKER)
-    _approvals(plan, table)
+    top = _Budget(TABLE_SHARE // 2)
+    top.add(MARKER)
+    _approvals(plan, top)
+    out = _Budget(MARKDOWN_LIMIT - 300)  # room for the closing note
+    out.add(top.text())
+    for section in (diff, forecast):
+        if section:
+            out.add(section)
+    # The table gets what the sections above left (with room for its own notes).
+    table = _Budget(min(TABLE_SHARE, out.limit - out.size - 400))
     table.add("\n".join(head))
     in_table = table.add_all(rows)
     if in_table < total:
         table.force(f"\n_{total - in_table:,} more schedules are not in this table._")
     if plan.not_considered:
         table.force(f"\n_{_not_considered(plan)}._")
-    out = _Budget(MARKDOWN_LIMIT - 300)  # room for the closing note
     out.add(table.text())
-    if forecast:
-        out.add(forecast)
     detailed = out.add_all([_schedule_markdown(s) for s in plan.schedules])
     if detailed < total:
         out.force(
