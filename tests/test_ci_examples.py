@@ -148,20 +148,6 @@ def merge_checkout(tmp_path: Path, base: str, head: str, branch: str = "feature"
     return base_commit
 
 
-def plan_takes_base() -> bool:
-    """Whether this smsops has `plan --base` (built on the branch basediff)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "smsops", "plan", "--help"], capture_output=True, text=True
-    )
-    return "--base" in done.stdout
-
-
-# The pull-request plan steps pass --base: run for real once smsops has it.
-NEEDS_BASE = pytest.mark.xfail(
-    not plan_takes_base(), reason="plan --base is built on the branch basediff", strict=True
-)
-
-
 def github_step_env(entry: dict[str, Any], secrets: Mapping[str, str]) -> dict[str, str]:
     """The step's `env:`, each `${{ secrets.NAME }}` as GitHub fills it ('' when unset)."""
     env = {}
@@ -236,7 +222,6 @@ def test_every_secret_the_example_config_names_is_passed_to_apply(tmp_path: Path
     assert all(v in header for v in needed | {"SMSOPS_LEDGER", "PGPASSWORD"})
 
 
-@NEEDS_BASE
 @pytest.mark.parametrize("ci", ["github", "gitlab"])
 def test_the_plan_step_plans_against_the_ledger_the_merge_applies_to(
     ci: str, tmp_path: Path
