@@ -23,7 +23,7 @@ from pathlib import Path
 
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox
-from tests.daemon.daemon import running, until
+from tests.daemon.daemon import Daemon, running, until
 from tests.daemon.floods import Flood, many_fields, one_huge_field, peak_rss_mb, rss_mb
 
 PEOPLE = 60  # per schedule
@@ -51,6 +51,24 @@ def few_descriptors() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
 
+def probe(daemon: Daemon, path: str, failure_threshold: int = 3) -> tuple[int, str]:
+    """A probe as the kubelet counts one: it fails after `failure_threshold` failures in a row.
+
+    Under a flood from the probe's own address, the door may evict a probe's
+    connection at the cap before its head is read (it makes room by closing
+    the oldest connection that waits for a head, and a burst of accepts can
+    get there first); one reset is not a failed probe. Per-address fairness
+    would remove it: see docs/operations.md.
+    """
+    for attempt in range(failure_threshold):
+        try:
+            return daemon.get(path)
+        except OSError:
+            if attempt == failure_threshold - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_floods_leave_the_daemon_small_answering_and_sending(
     tmp_path: Path, sandbox: Sandbox
 ) -> None:
@@ -72,7 +90,7 @@ def test_floods_leave_the_daemon_small_answering_and_sending(
             write(root, sandbox, ["first", "second"])  # a reload: a new round, new connections
             until(lambda: len(sandbox.state.snapshot()) == 2 * PEOPLE, seconds=30)
             for _ in range(3):  # the probe answers through the flood
-                status, body = daemon.get("/healthz")
+                status, body = probe(daemon, "/healthz")
                 assert status == 200
                 health.append(json.loads(body))
             until(lambda: sum(flood.answers.values()) == 6, seconds=30)
