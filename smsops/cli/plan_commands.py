@@ -47,7 +47,9 @@ def _formatted(plan: Plan, fmt: str, forecast: Forecast | None = None) -> str:
         ahead = None if forecast is None else forecast_json(forecast)
         return json_text(as_json(plan, ahead), indent=2) + "\n"
     if fmt == "markdown":
-        return as_markdown(plan, "" if forecast is None else forecast_markdown(forecast))
+        if forecast is None:
+            return as_markdown(plan)
+        return as_markdown(plan, forecast_markdown(forecast), forecast.needs_approval())
     return as_text(plan) + ("" if forecast is None else forecast_text(forecast))
 
 

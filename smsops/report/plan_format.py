@@ -13,7 +13,7 @@ from typing import Any
 from rich.markup import escape
 
 from smsops.core.terminal import printable
-from smsops.engine.plan import Disposition, LedgerSeen, Plan, SchedulePlan
+from smsops.engine.plan import Disposition, LedgerSeen, OverLimit, Plan, SchedulePlan
 from smsops.report.wording import (
     cost_phrase,
     encodings_text,
@@ -86,12 +86,17 @@ def _schedule_json(s: SchedulePlan) -> dict[str, Any]:
         "exclusions": s.exclusions,
         "template_changed": s.changed,
         "template_checked": s.checked,
-        "needs_approval": [
-            {"limit": o.limit, "allowed": o.allowed, "figure": o.figure, "detail": o.detail}
-            for o in s.over_limits
-        ],
+        "needs_approval": over_json(s.over_limits),
         **rendered_json(s, occurrence=True),
     }
+
+
+def over_json(over: list[OverLimit]) -> list[dict[str, Any]]:
+    """The limits a plan (or a forecast's next fire) is over: due now and forecast alike."""
+    return [
+        {"limit": o.limit, "allowed": o.allowed, "figure": o.figure, "detail": o.detail}
+        for o in over
+    ]
 
 
 def rendered_json(s: SchedulePlan, *, occurrence: bool) -> dict[str, Any]:
@@ -160,13 +165,21 @@ def summary_line(plan: Plan, shown: Callable[[str], str] = str) -> str:
 def approval_needed(plan: Plan, name: Callable[[str], str] | None = None) -> str | None:
     """The sentence every view gives schedules over their limits (None: there are none);
     with `name`, the schedules are listed, each spelled by it."""
-    over = [s.schedule for s in plan.schedules if s.over_limits]
+    return approval_sentence([s.schedule for s in plan.schedules if s.over_limits], name)
+
+
+def approval_sentence(
+    over: list[str], name: Callable[[str], str] | None = None, *, forecast: bool = False
+) -> str | None:
+    """`approval_needed`'s sentence for the schedules `over`; `forecast`: over at their
+    next fires (the forecast), not now."""
     if not over:
         return None
     names = f" ({', '.join(map(name, over))})" if name is not None else ""
     their = "its" if len(over) == 1 else "their"
+    when = f" at {their} next fires" if forecast else ""
     return (
-        f"Needs approval: {plural(len(over), 'schedule')} over {their} limits{names}: "
+        f"Needs approval{when}: {plural(len(over), 'schedule')} over {their} limits{names}: "
         "apply sends nothing without --approve SCHEDULE for each; run holds them."
     )
 

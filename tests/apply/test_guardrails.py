@@ -221,3 +221,10 @@ def test_limits_are_strict_numbers(
     assert main(["validate", str(root)]) == 1
     err = capsys.readouterr().err
     assert err.count("write a number") == 2
+
+
+def test_a_cost_exactly_at_max_cost_is_within_it(tmp_path: Path, sandbox: Sandbox) -> None:
+    # 3 x 0.1 is 0.30000000000000004 in binary floats: the limit compares exact sums.
+    root = config(tmp_path, sandbox, 3, limits="max_cost: 0.3", price=", price_per_segment: 0.1")
+    assert apply(root, tmp_path / "l.sqlite") == 0
+    assert len(sandbox.state.snapshot()) == 3
