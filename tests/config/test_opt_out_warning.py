@@ -117,3 +117,32 @@ def test_empty_blank_or_unbounded_phrases_are_located_errors(
     assert f"{root / 'smsops.yaml'}:8:{column}: " in err
     assert said in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Sale today! {# Reply STOP to opt out #}",
+        "Sale today! {{ 'Reply STOP' if false }}",
+        "Sale today! {% if false %}Reply STOP to opt out{% endif %}",
+    ],
+    ids=["comment", "false-expression", "false-block"],
+)
+def test_a_phrase_never_sent_is_not_an_opt_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str
+) -> None:
+    # The phrase is looked for in the rendered message, not in the template's source.
+    root = write(tmp_path, f'  promo: {{category: marketing, body: "{body}"}}\n')
+    assert validate(root) == 0
+    assert "warning: template 'promo': a marketing message with no opt-out phrase" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_phrase_the_template_renders_is_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = "Sale, {{ name }}! {% if true %}Reply {{ 'st' ~ 'op' }} to end{% endif %}"
+    root = write(tmp_path, f'  promo: {{category: marketing, body: "{body}"}}\n')
+    assert validate(root) == 0
+    assert capsys.readouterr().err == ""
