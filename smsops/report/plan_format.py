@@ -7,11 +7,13 @@ escaped (`smsops.core.terminal.printable`), then escaped for rich markup.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from rich.markup import escape
 
+from smsops.core.skips import SkipReason
 from smsops.core.terminal import printable
 from smsops.engine.plan import Disposition, LedgerSeen, OverLimit, Plan, SchedulePlan
 from smsops.report.wording import (
@@ -160,6 +162,33 @@ def summary_line(plan: Plan, shown: Callable[[str], str] = str) -> str:
     if skipped:
         others.append(f"{skipped:,} skipped")
     return line + (": " + ", ".join(others) if others else "") + "."
+
+
+def nothing_to_send(plan: Plan) -> str:
+    """Why `apply` sends nothing, from the plan's own counts: what the ledger already
+    has, and what was skipped and why (quiet hours: until when, in which zone)."""
+    had = [f"{plan.total(d):,} {d.label}" for d in Disposition if not d.sends and plan.total(d)]
+    done = sum(plan.total(d) for d in Disposition if not d.sends)
+    skipped: Counter[SkipReason] = Counter()
+    for s in plan.schedules:
+        skipped.update(s.skip_counts)
+    parts = []
+    if done:
+        parts.append(
+            f"the ledger already has {'all ' if not skipped else ''}"
+            f"{plural(done, 'due message')} ({', '.join(had)})"
+        )
+    if skipped:
+        part = f"{plural(skipped.total(), 'due message')} skipped ({skip_counts(skipped)})"
+        quiet = next(
+            (k for s in plan.schedules for k in s.skips if k.reason is SkipReason.QUIET_HOURS),
+            None,
+        )
+        parts.append(part + (f": {quiet.detail}" if quiet is not None else ""))
+    if not parts:
+        due = any(s.occurrences for s in plan.schedules)
+        parts.append("no recipient is due" if due else "no schedule is due now")
+    return f"Nothing to send: {'; '.join(parts)}."
 
 
 def approval_needed(plan: Plan, name: Callable[[str], str] | None = None) -> str | None:
