@@ -53,7 +53,7 @@ class ApplyHooks(RoundHooks):
 
     def planned(self, plan: Plan) -> None:
         from smsops.core.terminal import printable
-        from smsops.report.plan_format import ledger_rows
+        from smsops.report.plan_format import ledger_rows, nothing_to_send
 
         seen, uncertain = ledger_seen(plan, self.location, self.stats())
         # On stderr, the plan on stdout staying as `smsops plan` prints it.
@@ -63,7 +63,7 @@ class ApplyHooks(RoundHooks):
         self.show(plan)
         warn_uncertain(uncertain)
         if not plan.sends:
-            self.out.print("Nothing to send: the ledger already has every due message.")
+            self.out.print(nothing_to_send(plan), markup=False)
 
     def dry_run(self, sender: Sender, sends: list[Send]) -> None:
         from smsops.core.terminal import json_text

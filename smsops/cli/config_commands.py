@@ -14,9 +14,9 @@ from smsops.providers.registry import PROVIDER_MODULES
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from smsops.config.checks import warnings
     from smsops.core.terminal import printable
     from smsops.engine.project import load_project  # keep --help fast
+    from smsops.render.checks import opt_out_warnings
 
     try:
         config = load_project(args.config, cache_dir())
@@ -27,7 +27,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(json.dumps({"valid": False, "problems": problems}, indent=2))
         return EXIT_ERROR
     counts = {s: len(config.names(s)) for s in ("providers", "templates", "audiences", "schedules")}
-    warned = warnings(config)  # never change the exit code: a warning is not an error
+    warned = opt_out_warnings(config)  # never change the exit code: a warning is not an error
     if args.format == "json":
         found = [_located(p) for p in warned]
         print(

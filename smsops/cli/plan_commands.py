@@ -57,7 +57,9 @@ def _formatted(
         return json_text(out, indent=2) + "\n"
     if fmt == "markdown":
         changes = "" if diff is None else diff_markdown(diff)
-        return as_markdown(plan, "" if forecast is None else forecast_markdown(forecast), changes)
+        if forecast is None:
+            return as_markdown(plan, "", changes)
+        return as_markdown(plan, forecast_markdown(forecast), changes, forecast.needs_approval())
     changed = "" if diff is None else diff_text(diff)
     return changed + as_text(plan) + ("" if forecast is None else forecast_text(forecast))
 

@@ -5,7 +5,6 @@ CSV headers are read and checked by `smsops.audience.headers` (data access).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from smsops.config.diagnostics import did_you_mean
@@ -25,29 +24,6 @@ def check_config(config: Config) -> list[Problem]:
     for name, audience in config.audiences.items():
         problems.extend(_exclusions(config, name, audience))
     return problems
-
-
-def warnings(config: Config) -> list[Problem]:
-    """What `validate` warns of (exit 0): marketing templates with no opt-out phrase."""
-    phrases = config.opt_out().phrases
-    # Whole words, any case: STOP is in "Reply STOP", not in "nonstop".
-    found = re.compile(
-        "|".join(rf"(?<!\w){re.escape(phrase)}(?!\w)" for phrase in phrases) or "(?!)",
-        re.IGNORECASE,
-    )
-    listed = ", ".join(phrases)
-    return [
-        Problem(
-            config.locate("templates", name, "body"),
-            f"template {name!r}: a marketing message with no opt-out phrase (one of: {listed}, "
-            "any case); add one such as 'Reply STOP to opt out', or set check_opt_out: false "
-            "on this template",
-        )
-        for name, template in config.templates.items()
-        if template.category == "marketing"
-        and template.check_opt_out
-        and not found.search(template.body)
-    ]
 
 
 def _missing(config: Config, section: str, wanted: str, where: Location, subject: str) -> Problem:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -279,13 +280,41 @@ class Limits(_Model):
 OPT_OUT_PHRASES = ("STOP", "opt out", "opt-out", "unsubscribe")
 
 
+OPT_OUT_MAX = 50  # phrases
+OPT_OUT_CHARS = 100  # of one phrase
+
+
+def _phrase(value: str) -> str:
+    # An empty phrase is found in every body: it would turn the warning off unseen.
+    if not value.strip():
+        raise ValueError(
+            "an opt-out phrase cannot be empty or blank (it would be found in every "
+            "message); remove it, or set check_opt_out: false on a template instead"
+        )
+    if len(value) > OPT_OUT_CHARS:
+        raise ValueError(f"an opt-out phrase has at most {OPT_OUT_CHARS} characters")
+    return value
+
+
 class OptOut(_Model):
     """The opt-out check of marketing templates (a `validate` warning)."""
 
-    phrases: list[str] = Field(
+    phrases: list[Annotated[str, AfterValidator(_phrase)]] = Field(
         default_factory=lambda: list(OPT_OUT_PHRASES),
-        description="A marketing body needs one of these (any case, whole words).",
+        description=f"A marketing body needs one of these (any case, whole words; "
+        f"at most {OPT_OUT_MAX}, none empty).",
     )
+
+    @field_validator("phrases", mode="before")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        # Before the phrases are read one by one: a huge list is refused at once.
+        if isinstance(value, list) and len(value) > OPT_OUT_MAX:
+            raise ValueError(
+                f"at most {OPT_OUT_MAX} opt-out phrases (this has {len(value):,}); keep "
+                "the words recipients are told to use"
+            )
+        return value
 
 
 class Schedule(_Model):

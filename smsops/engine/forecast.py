@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from smsops.config.loader import Config
 from smsops.config.models import zone_info
-from smsops.engine.plan import SchedulePlan
+from smsops.engine.limits import PerDay, exceeded
+from smsops.engine.plan import OverLimit, SchedulePlan
 from smsops.engine.planner import LedgerView, PlanOptions, make_plan
 from smsops.ledger.base import SendRecord
 from smsops.schedule.occurrences import is_recipient_local, next_fire, occurrence_label
@@ -81,6 +82,9 @@ class ScheduleForecast:
     next: SchedulePlan | None  # the next occurrence as if due; None without a fire
     spread: Spread | None
     per_day: list[DayTotal]
+    # The limits its next fire or its busiest day is over (enabled schedules
+    # only: a disabled one sends nothing, so nothing is held).
+    over_limits: list[OverLimit] = field(default_factory=list)
 
 
 @dataclass
@@ -116,6 +120,10 @@ class Forecast:
     @property
     def capped(self) -> bool:
         return any(s.capped for s in self.schedules if s.enabled)
+
+    def needs_approval(self) -> list[ScheduleForecast]:
+        """The schedules a merge would have held: over a limit at their next fires."""
+        return [s for s in self.schedules if s.over_limits]
 
 
 def _added(day: date, totals: list[DayTotal]) -> DayTotal:
@@ -178,6 +186,7 @@ def _schedule(
     if fires:
         as_if_due = replace(options, only=[name], as_if_due=labels[0], keep_sends=False)
         (nxt,) = make_plan(config, ledger, fires[0], is_stale, as_if_due).schedules
+    per_day = _per_day(fires, nxt)
     return ScheduleForecast(
         schedule=name,
         enabled=schedule.enabled,
@@ -189,8 +198,28 @@ def _schedule(
         next_occurrence=labels[0] if labels else None,
         next=nxt,
         spread=_spread(labels[0], nxt) if local and nxt is not None else None,
-        per_day=_per_day(fires, nxt),
+        per_day=per_day,
+        over_limits=_over_limits(config, name, labels, nxt, per_day) if schedule.enabled else [],
     )
+
+
+def _over_limits(
+    config: Config, name: str, labels: list[str], nxt: SchedulePlan | None, days: list[DayTotal]
+) -> list[OverLimit]:
+    """The limits the next fire, or the busiest day of the horizon, is over: the check
+    a due plan gets (engine/limits.py), on the forecast's figures."""
+    if nxt is None:
+        return []
+    busiest = max(days, key=lambda day: day.messages, default=None)
+    per_day = (
+        None
+        if busiest is None
+        else PerDay(
+            busiest.messages,
+            f"the forecast sends {busiest.messages:,} messages on {busiest.day.isoformat()}",
+        )
+    )
+    return exceeded(config.limits(name), nxt, f"its next fire ({labels[0]})", per_day)
 
 
 def _fires(config: Config, name: str, at: datetime, end: datetime) -> tuple[list[datetime], bool]:

@@ -1,54 +1,82 @@
 """Guardrails: which of its `limits` a schedule's plan is over (docs/operations.md).
 
-Every limit is counted on one plan of one schedule: `max_recipients` its
-sends (messages, one per recipient and due occurrence), `max_segments` their
-segments, `max_cost` their estimated cost in the currency of the first
-provider's price (the plan's own estimate), `max_per_day` its sends plus the
-ledger's rows of the schedule claimed in the 24 hours before the plan's time
-that may have gone out. A plan over any is shown as needing approval; `apply`
-refuses it without `--approve`, `run` holds the schedule.
+One check (`exceeded`) for every plan that is judged: the due plan `apply`
+or a `run` round makes (`over_limits`), and the forecast's next occurrence
+planned as if due (engine/forecast.py), so a pull request shows the schedule
+a merge would hold. `max_recipients` counts the plan's sends (messages, one
+per recipient and due occurrence), `max_segments` their segments, `max_cost`
+their estimated cost in the currency of the first provider's price, summed
+exactly (`SchedulePlan.exact_cost`: a plan exactly at its limit is within
+it, whatever binary floats add up to), `max_per_day` the day's messages: for
+a due plan its sends plus the ledger's rows of the schedule claimed in the
+24 hours before that may have gone out; for the forecast its busiest day. A
+plan over any is shown as needing approval; `apply` refuses it without
+`--approve`, `run` holds the schedule.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, NamedTuple
 
-from smsops.engine.plan import OverLimit, SchedulePlan
+from smsops.engine.plan import OverLimit, SchedulePlan, exact
 
 if TYPE_CHECKING:
     from smsops.config.loader import Config
+    from smsops.config.models import Limits
     from smsops.engine.planner import LedgerView
 
 DAY = timedelta(hours=24)
 
 
+class PerDay(NamedTuple):
+    """The messages `max_per_day` is compared with, and how they are made."""
+
+    messages: int
+    detail: str
+
+
 def over_limits(
     config: Config, ledger: LedgerView, at: datetime, plan: SchedulePlan
 ) -> list[OverLimit]:
-    """The limits `plan` is over, in a fixed order (none when it sends nothing)."""
+    """The limits the due plan `plan` is over, in a fixed order (none when it sends nothing)."""
     limits = config.limits(plan.schedule)
+    sends = plan.to_send
+    per_day = None
+    if sends and limits.max_per_day is not None:  # a read of the ledger: only when needed
+        before = ledger.claimed_since(plan.schedule, at - DAY)
+        detail = (
+            f"{before:,} in the 24 hours before and {sends:,} in this plan "
+            f"make {before + sends:,} messages"
+        )
+        per_day = PerDay(before + sends, detail)
+    return exceeded(limits, plan, "this plan", per_day)
+
+
+def exceeded(
+    limits: Limits, plan: SchedulePlan, subject: str, per_day: PerDay | None
+) -> list[OverLimit]:
+    """The limits `plan` (called `subject` in the details) and `per_day` are over."""
     sends = plan.to_send
     if not sends:
         return []
     found: list[OverLimit] = []
     if limits.max_recipients is not None and sends > limits.max_recipients:
-        detail = f"this plan sends {sends:,} messages"
+        detail = f"{subject} sends {sends:,} messages"
         found.append(OverLimit("max_recipients", limits.max_recipients, sends, detail))
     if limits.max_segments is not None and plan.segments > limits.max_segments:
-        detail = f"this plan sends {plan.segments:,} segments"
+        detail = f"{subject} sends {plan.segments:,} segments"
         found.append(OverLimit("max_segments", limits.max_segments, plan.segments, detail))
-    cost = plan.cost or 0.0  # validate requires a price where max_cost is set
-    if limits.max_cost is not None and cost > limits.max_cost:
+    cost = plan.exact_cost or Decimal(0)  # validate requires a price where max_cost is set
+    if limits.max_cost is not None and cost > exact(limits.max_cost):
         currency = plan.currency or ""
-        detail = f"this plan costs about {cost:,.2f} {currency}".rstrip()
-        found.append(OverLimit("max_cost", limits.max_cost, cost, detail))
-    if limits.max_per_day is not None:
-        before = ledger.claimed_since(plan.schedule, at - DAY)
-        if before + sends > limits.max_per_day:
-            detail = (
-                f"{before:,} in the 24 hours before and {sends:,} in this plan "
-                f"make {before + sends:,} messages"
-            )
-            found.append(OverLimit("max_per_day", limits.max_per_day, before + sends, detail))
+        detail = f"{subject} costs about {cost:,.2f} {currency}".rstrip()
+        found.append(OverLimit("max_cost", limits.max_cost, float(cost), detail))
+    if (
+        limits.max_per_day is not None
+        and per_day is not None
+        and per_day.messages > limits.max_per_day
+    ):
+        found.append(OverLimit("max_per_day", limits.max_per_day, per_day.messages, per_day.detail))
     return found

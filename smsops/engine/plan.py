@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from smsops.core.skips import Skip, SkipReason
@@ -82,6 +83,11 @@ class OverLimit:
         return f"{self.limit} {_number(self.allowed)}: {self.detail}"
 
 
+def exact(value: float) -> Decimal:
+    """A number read from the config as the decimal it was written as (`0.1`, not 0.1000...0055)."""
+    return Decimal(repr(float(value)))
+
+
 def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
@@ -116,6 +122,20 @@ class SchedulePlan:
     local_zones: Counter[str] = field(default_factory=Counter)
     # The guardrails (`limits`) this plan is over: it needs `apply --approve`.
     over_limits: list[OverLimit] = field(default_factory=list)
+    # The sends' segments per price of one segment: `cost` summed exactly (`exact_cost`).
+    priced: Counter[float] = field(default_factory=Counter)
+
+    @property
+    def exact_cost(self) -> Decimal | None:
+        """The sends' cost as the config's prices add up in decimal (None: no price).
+
+        Binary floats make 3 x 0.1 cost 0.30000000000000004, over a `max_cost`
+        of 0.3; each price is read back as the shortest text that is it (what
+        the config wrote), so these sums are exact.
+        """
+        if self.cost is None:
+            return None
+        return sum((exact(price) * n for price, n in self.priced.items()), Decimal(0))
 
     @property
     def to_send(self) -> int:

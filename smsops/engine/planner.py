@@ -107,7 +107,7 @@ def make_plan(
         _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options).run()
         for name in names
     ]
-    if not options.preview:
+    if not options.preview and options.as_if_due is None:  # the forecast judges its own
         for schedule in schedules:
             schedule.over_limits = over_limits(config, ledger, at, schedule)
     return Plan(at, schedules, providers=providers_in_use(config, schedules))
@@ -219,6 +219,8 @@ class _SchedulePlanner:
             self.result.occurrences = sorted(
                 {o for due, _ in self.due_by_zones.values() for o in due}
             )
+        if (cost := self.result.exact_cost) is not None:
+            self.result.cost = float(cost)
         return self.result
 
     def _member(self, member: Recipient | Skip) -> None:
@@ -353,8 +355,8 @@ class _SchedulePlanner:
         result.encodings[rendered.encoding] += 1
         if self.local and desired.zones:
             result.local_zones[desired.zones[0].key] += 1
-        if self.price is not None and result.cost is not None:
-            result.cost += self.price.for_region(member.region) * rendered.segments
+        if self.price is not None:  # into result.cost at the end, summed exactly
+            result.priced[self.price.for_region(member.region)] += rendered.segments
         if len(result.samples) < self.options.samples:
             result.samples.append(
                 Sample(

@@ -7,11 +7,12 @@ in the bounded environment (`smsops.render.limits`) with placeholder values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import Template, TemplateSyntaxError, nodes
 
 from smsops.config.loader import Config
 from smsops.config.models import Audience
@@ -118,6 +119,19 @@ def trial_render(body: str, variables: set[str]) -> str | None:
         jinja = environment().from_string(body)
     except (TemplateSyntaxError, RecursionError):
         return None  # reported by the caller's parse
+    try:
+        check_size(len(_trial(jinja, variables)), MESSAGE)
+    except RecursionError:
+        return TOO_DEEP
+    except RenderLimitExceeded as exc:
+        return str(exc)
+    except Exception:  # the data decides: a skip with its reason at render time
+        return None
+    return None
+
+
+def _trial(jinja: Template, variables: set[str]) -> str:
+    """`jinja` rendered once, bounded, every variable PLACEHOLDER (raises as rendering does)."""
     values: dict[str, Any] = {name: PLACEHOLDER for name in variables}
     values |= {
         "now": datetime.now(UTC),
@@ -125,15 +139,45 @@ def trial_render(body: str, variables: set[str]) -> str | None:
         "occurrence": "once",
         "recipient": {"phone": "+10000000000", "region": "ZZ"},
     }
+    return jinja.render(values)
+
+
+def opt_out_warnings(config: Config) -> list[Problem]:
+    """What `validate` warns of (exit 0): marketing templates with no opt-out phrase.
+
+    The phrase is looked for in the message the template renders (the trial
+    render above), not in its source: a phrase in a comment or a branch never
+    taken (`{# STOP #}`, `{% if false %}STOP{% endif %}`) is never sent. A
+    template that does not render with placeholder values is judged on its
+    source (its data decides; such a render is a per-recipient skip).
+    """
+    phrases = config.opt_out().phrases
+    # Whole words, any case: STOP is in "Reply STOP", not in "nonstop".
+    found = re.compile(
+        "|".join(rf"(?<!\w){re.escape(phrase)}(?!\w)" for phrase in phrases) or "(?!)",
+        re.IGNORECASE,
+    )
+    listed = ", ".join(phrases)
+    return [
+        Problem(
+            config.locate("templates", name, "body"),
+            f"template {name!r}: a marketing message with no opt-out phrase (one of: {listed}, "
+            "any case); add one such as 'Reply STOP to opt out', or set check_opt_out: false "
+            "on this template",
+        )
+        for name, template in config.templates.items()
+        if template.category == "marketing"
+        and template.check_opt_out
+        and not found.search(_sent_text(template.body))
+    ]
+
+
+def _sent_text(body: str) -> str:
+    """What a template sends, as far as placeholders tell; its source when they cannot."""
     try:
-        check_size(len(jinja.render(values)), MESSAGE)
-    except RenderLimitExceeded as exc:
-        return str(exc)
-    except RecursionError:
-        return TOO_DEEP
-    except Exception:  # the data decides: a skip with its reason at render time
-        return None
-    return None
+        return _trial(environment().from_string(body), variables_of(body))
+    except Exception:  # syntax and bounds are validate's errors; the data decides the rest
+        return body
 
 
 def _unsupplied(

@@ -15,7 +15,9 @@ from smsops.engine.plan import Disposition
 from smsops.report.plan_format import (
     _text_sends,
     _text_skips,
+    approval_sentence,
     cost_text,
+    over_json,
     rendered_json,
     shown,
 )
@@ -37,6 +39,7 @@ def forecast_json(forecast: Forecast) -> dict[str, Any]:
         "segments": forecast.segments,
         "cost": forecast.cost(),
         "capped": forecast.capped,
+        "needs_approval": [s.schedule for s in forecast.needs_approval()],
         "per_day": [_day_json(day) for day in forecast.per_day()],
         "schedules": [_schedule_json(s) for s in forecast.schedules],
     }
@@ -63,6 +66,7 @@ def _schedule_json(s: ScheduleForecast) -> dict[str, Any]:
         "fire_count": s.fire_count,
         "capped": s.capped,
         "next_occurrence": s.next_occurrence,
+        "needs_approval": over_json(s.over_limits),
         "next": None
         if nxt is None
         else {
@@ -148,6 +152,7 @@ def forecast_text(forecast: Forecast) -> str:
             if not s.next.to_send:
                 lines.append("  nothing to send")
             lines.extend(_text_sends(s.next))
+            lines.extend(f"  [bold red]! needs approval: {shown(str(o))}[/]" for o in s.over_limits)
             if s.next.exclusions:
                 lines.append(f"  {exclusions_text(s.next.exclusions, shown)}")
             lines.extend(_text_skips(s.next))
@@ -159,5 +164,8 @@ def forecast_text(forecast: Forecast) -> str:
     per_day = forecast.per_day()
     if per_day:
         lines.append(f"per day, every enabled schedule: {days_phrase(per_day, shown)}")
+    over = [s.schedule for s in forecast.needs_approval()]
+    if held := approval_sentence(over, shown, forecast=True):
+        lines.append(f"[bold red]{held}[/]")
     lines.append(f"[bold]Forecast:[/] {total_line(forecast, shown)}.")
     return "\n".join(lines) + "\n"

@@ -69,6 +69,7 @@ def forecast_markdown(forecast: Forecast) -> str:
 
 def _row(s: ScheduleForecast) -> str:
     name = _field(s.schedule, in_table=True) + ("" if s.enabled else " (disabled)")
+    name += " **needs approval**" if s.over_limits else ""
     nxt = s.next
     if nxt is None:
         figures = "- | - | - | -"
@@ -104,6 +105,7 @@ def _details(s: ScheduleForecast) -> str:
             else "nothing to send"
         ),
     ]
+    lines.extend(f"- **needs approval**: {_field(str(o))}" for o in s.over_limits)
     if nxt.exclusions:
         lines.append(f"- {exclusions_text(nxt.exclusions, _field)}")
     if nxt.skipped:

@@ -7,13 +7,15 @@ escaped (`smsops.core.terminal.printable`), then escaped for rich markup.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from rich.markup import escape
 
+from smsops.core.skips import SkipReason
 from smsops.core.terminal import printable
-from smsops.engine.plan import Disposition, LedgerSeen, Plan, SchedulePlan
+from smsops.engine.plan import Disposition, LedgerSeen, OverLimit, Plan, SchedulePlan
 from smsops.report.wording import (
     cost_phrase,
     encodings_text,
@@ -86,12 +88,17 @@ def _schedule_json(s: SchedulePlan) -> dict[str, Any]:
         "exclusions": s.exclusions,
         "template_changed": s.changed,
         "template_checked": s.checked,
-        "needs_approval": [
-            {"limit": o.limit, "allowed": o.allowed, "figure": o.figure, "detail": o.detail}
-            for o in s.over_limits
-        ],
+        "needs_approval": over_json(s.over_limits),
         **rendered_json(s, occurrence=True),
     }
+
+
+def over_json(over: list[OverLimit]) -> list[dict[str, Any]]:
+    """The limits a plan (or a forecast's next fire) is over: due now and forecast alike."""
+    return [
+        {"limit": o.limit, "allowed": o.allowed, "figure": o.figure, "detail": o.detail}
+        for o in over
+    ]
 
 
 def rendered_json(s: SchedulePlan, *, occurrence: bool) -> dict[str, Any]:
@@ -157,16 +164,51 @@ def summary_line(plan: Plan, shown: Callable[[str], str] = str) -> str:
     return line + (": " + ", ".join(others) if others else "") + "."
 
 
+def nothing_to_send(plan: Plan) -> str:
+    """Why `apply` sends nothing, from the plan's own counts: what the ledger already
+    has, and what was skipped and why (quiet hours: until when, in which zone)."""
+    had = [f"{plan.total(d):,} {d.label}" for d in Disposition if not d.sends and plan.total(d)]
+    done = sum(plan.total(d) for d in Disposition if not d.sends)
+    skipped: Counter[SkipReason] = Counter()
+    for s in plan.schedules:
+        skipped.update(s.skip_counts)
+    parts = []
+    if done:
+        parts.append(
+            f"the ledger already has {'all ' if not skipped else ''}"
+            f"{plural(done, 'due message')} ({', '.join(had)})"
+        )
+    if skipped:
+        part = f"{plural(skipped.total(), 'due message')} skipped ({skip_counts(skipped)})"
+        quiet = next(
+            (k for s in plan.schedules for k in s.skips if k.reason is SkipReason.QUIET_HOURS),
+            None,
+        )
+        parts.append(part + (f": {quiet.detail}" if quiet is not None else ""))
+    if not parts:
+        due = any(s.occurrences for s in plan.schedules)
+        parts.append("no recipient is due" if due else "no schedule is due now")
+    return f"Nothing to send: {'; '.join(parts)}."
+
+
 def approval_needed(plan: Plan, name: Callable[[str], str] | None = None) -> str | None:
     """The sentence every view gives schedules over their limits (None: there are none);
     with `name`, the schedules are listed, each spelled by it."""
-    over = [s.schedule for s in plan.schedules if s.over_limits]
+    return approval_sentence([s.schedule for s in plan.schedules if s.over_limits], name)
+
+
+def approval_sentence(
+    over: list[str], name: Callable[[str], str] | None = None, *, forecast: bool = False
+) -> str | None:
+    """`approval_needed`'s sentence for the schedules `over`; `forecast`: over at their
+    next fires (the forecast), not now."""
     if not over:
         return None
     names = f" ({', '.join(map(name, over))})" if name is not None else ""
     their = "its" if len(over) == 1 else "their"
+    when = f" at {their} next fires" if forecast else ""
     return (
-        f"Needs approval: {plural(len(over), 'schedule')} over {their} limits{names}: "
+        f"Needs approval{when}: {plural(len(over), 'schedule')} over {their} limits{names}: "
         "apply sends nothing without --approve SCHEDULE for each; run holds them."
     )
 

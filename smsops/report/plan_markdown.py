@@ -19,12 +19,13 @@ import re
 from collections.abc import Sequence
 
 from smsops.core.skips import Skip
+from smsops.engine.forecast import ScheduleForecast
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan
 from smsops.report.markdown_literal import code_block, code_span
 from smsops.report.plan_format import (
     SKIPS_SHOWN,
     _not_considered,
-    approval_needed,
+    approval_sentence,
     breakdown,
     cost_text,
     costs,
@@ -72,13 +73,16 @@ def _table_currency(currency: str) -> str:
     return currency if _ISO_CURRENCY.fullmatch(currency) else _field(currency, in_table=True)
 
 
-def as_markdown(plan: Plan, forecast: str = "", diff: str = "") -> str:
+def as_markdown(
+    plan: Plan, forecast: str = "", diff: str = "", ahead: Sequence[ScheduleForecast] = ()
+) -> str:
     """The pull-request comment, always under MARKDOWN_LIMIT characters.
 
     What a merge changes comes first, then what the schedules will send, then
     what is due now: `diff` (report/diff_markdown.py, `plan --base`) and
     `forecast` (report/forecast_markdown.py) are sections built within their
     own shares of the limit; the approvals warning stays above all three.
+    `ahead`: the schedules the forecast finds over their limits, in that warning.
     """
     head = [
         f"## smsops plan at {instant(plan)}",
@@ -95,7 +99,7 @@ def as_markdown(plan: Plan, forecast: str = "", diff: str = "") -> str:
     total = len(plan.schedules)
     top = _Budget(TABLE_SHARE // 2)
     top.add(MARKER)
-    _approvals(plan, top)
+    _approvals(plan, ahead, top)
     out = _Budget(MARKDOWN_LIMIT - 300)  # room for the closing note
     out.add(top.text())
     for section in (diff, forecast):
@@ -119,20 +123,30 @@ def as_markdown(plan: Plan, forecast: str = "", diff: str = "") -> str:
     return out.text()
 
 
-def _approvals(plan: Plan, table: _Budget) -> None:
-    """First, above everything: the schedules a merge would not send without approval."""
-    sentence = approval_needed(plan)
-    if sentence is None:
+def _approvals(plan: Plan, ahead: Sequence[ScheduleForecast], table: _Budget) -> None:
+    """First, above everything: the schedules a merge would not send without approval,
+    due now and, from the forecast, at their next fires (the reviewer's question)."""
+    now = [(s.schedule, s.over_limits) for s in plan.schedules if s.over_limits]
+    later = [(s.schedule, s.over_limits) for s in ahead if s.over_limits]
+    if not now and not later:
         return
-    over = [s for s in plan.schedules if s.over_limits]
-    table.add(f"> [!WARNING]\n> **{sentence}**\n>")
-    lines = [
-        f"> - {_field(s.schedule)}: " + "; ".join(_field(str(o)) for o in s.over_limits)
-        for s in over
-    ]
-    listed = table.add_all(lines)
-    if listed < len(over):
-        table.force(f"> - _{len(over) - listed:,} more; `smsops plan --format json` lists all._")
+    table.add("> [!WARNING]")
+    for over, forecast in ((now, False), (later, True)):
+        sentence = approval_sentence([name for name, _ in over], forecast=forecast)
+        if sentence is None:
+            continue
+        table.add(f"> **{sentence}**\n>")
+        mark = " (forecast)" if forecast else ""
+        lines = [
+            f"> - {_field(name)}{mark}: " + "; ".join(_field(str(o)) for o in limits)
+            for name, limits in over
+        ]
+        listed = table.add_all(lines)
+        if listed < len(over):
+            table.force(
+                f"> - _{len(over) - listed:,} more; `smsops plan --format json` lists all._"
+            )
+        table.force(">")
     table.force("")
 
 

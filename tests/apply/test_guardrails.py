@@ -221,3 +221,44 @@ def test_limits_are_strict_numbers(
     assert main(["validate", str(root)]) == 1
     err = capsys.readouterr().err
     assert err.count("write a number") == 2
+
+
+def test_a_cost_exactly_at_max_cost_is_within_it(tmp_path: Path, sandbox: Sandbox) -> None:
+    # 3 x 0.1 is 0.30000000000000004 in binary floats: the limit compares exact sums.
+    root = config(tmp_path, sandbox, 3, limits="max_cost: 0.3", price=", price_per_segment: 0.1")
+    assert apply(root, tmp_path / "l.sqlite") == 0
+    assert len(sandbox.state.snapshot()) == 3
+
+
+def test_nothing_sent_for_quiet_hours_says_so_not_that_the_ledger_has_it(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = config(tmp_path, sandbox, 3)
+    yaml = root / "smsops.yaml"
+    quiet = "quiet_hours: {start: '21:00', end: '08:00'}"
+    yaml.write_text(yaml.read_text().replace("provider: ot}", f"provider: ot, {quiet}}}"))
+    ledger = tmp_path / "l.sqlite"
+    assert apply(root, ledger, "--at", "2027-03-01T23:00:00Z") == 0
+    out = capsys.readouterr().out
+    assert "the ledger already has" not in out
+    said = (
+        "Nothing to send: 3 due messages skipped (quiet hours 3): quiet hours 21:00-08:00 "
+        "in Europe/"  # the zone of the numbers' region
+    )
+    assert said in out
+    assert out.rstrip().endswith("; a later run inside the window sends it.")
+    assert sandbox.state.snapshot() == []
+    assert rows(ledger) == 0
+
+
+def test_nothing_to_send_names_what_the_ledger_has(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = config(tmp_path, sandbox, 2)
+    ledger = tmp_path / "l.sqlite"
+    assert apply(root, ledger) == 0
+    capsys.readouterr()
+    assert apply(root, ledger) == 0
+    assert "Nothing to send: the ledger already has all 2 due messages (2 sent)." in (
+        capsys.readouterr().out
+    )

@@ -93,3 +93,56 @@ def test_the_phrases_are_configurable(tmp_path: Path, capsys: pytest.CaptureFixt
     templates = "  promo: {category: marketing, body: 'Korting! Sms AFMELDEN naar 1234.'}\n"
     assert validate(write(tmp_path, templates, defaults)) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("phrases", "column", "said"),
+    [
+        ('[""]', 23, "an opt-out phrase cannot be empty or blank"),
+        ("[STOP, '  ']", 29, "an opt-out phrase cannot be empty or blank"),
+        ("[" + ", ".join(f"P{i}" for i in range(51)) + "]", 22, "at most 50 opt-out phrases"),
+        ("[" + "x" * 101 + "]", 23, "at most 100 characters"),
+    ],
+    ids=["empty", "blank", "too-many", "too-long"],
+)
+def test_empty_blank_or_unbounded_phrases_are_located_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], phrases: str, column: int, said: str
+) -> None:
+    # An empty phrase matched every body: the warning was silently off.
+    templates = "  promo: {category: marketing, body: 'Sale today!'}\n"
+    defaults = f"defaults:\n  opt_out: {{phrases: {phrases}}}\n"
+    root = write(tmp_path, templates, defaults)
+    assert validate(root) == 1
+    err = capsys.readouterr().err
+    assert f"{root / 'smsops.yaml'}:8:{column}: " in err
+    assert said in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Sale today! {# Reply STOP to opt out #}",
+        "Sale today! {{ 'Reply STOP' if false }}",
+        "Sale today! {% if false %}Reply STOP to opt out{% endif %}",
+    ],
+    ids=["comment", "false-expression", "false-block"],
+)
+def test_a_phrase_never_sent_is_not_an_opt_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str
+) -> None:
+    # The phrase is looked for in the rendered message, not in the template's source.
+    root = write(tmp_path, f'  promo: {{category: marketing, body: "{body}"}}\n')
+    assert validate(root) == 0
+    assert "warning: template 'promo': a marketing message with no opt-out phrase" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_phrase_the_template_renders_is_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = "Sale, {{ name }}! {% if true %}Reply {{ 'st' ~ 'op' }} to end{% endif %}"
+    root = write(tmp_path, f'  promo: {{category: marketing, body: "{body}"}}\n')
+    assert validate(root) == 0
+    assert capsys.readouterr().err == ""
