@@ -28,7 +28,13 @@ from smsops.cli.common import (
     start_sandbox,
     warn_uncertain,
 )
-from smsops.cli.saved_plan_commands import PlanSelection, add_apply_flags, checked_plan, write_plan
+from smsops.cli.saved_plan_commands import (
+    PlanSelection,
+    add_apply_flags,
+    check_outputs,
+    checked_plan,
+    write_plan,
+)
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -93,6 +99,7 @@ def _plan(args: argparse.Namespace) -> int:
     from smsops.engine.project import load_project
     from smsops.engine.targets import targets
 
+    check_outputs(args)  # before anything, so no failure report lands on a config file
     config = load_project(args.config, cache_dir())
     chosen = targets(config, args.schedule)
     location = ledger_location(args)
@@ -165,7 +172,8 @@ def _apply(args: argparse.Namespace) -> int:
         hooks = ApplyHooks(args, location, ledger.stats, show)
         select = None
         if args.plan is not None:  # refused before anything is planned: drift, ledger, age
-            select = PlanSelection(checked_plan(args, config, location), ledger)
+            considered = chosen.considered if chosen.targeted else None
+            select = PlanSelection(checked_plan(args, config, location), ledger, considered)
         round_ = Round(
             config,
             ledger,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,9 +28,14 @@ MAX_AGE = "1d"
 def write_plan(out: Path, plan: Plan, config: Config, location: str) -> None:
     """`plan --out FILE`: the plan file apply --plan reads (`plan` was made with keep_sends)."""
     from smsops.config.fingerprint import content_digests
-    from smsops.engine.saved_plan import saved_from, write_plan_file
+    from smsops.engine.saved_plan import MAX_SENDS, saved_from, write_plan_file
     from smsops.ledger.open import ledger_identity
 
+    if len(plan.sends) > MAX_SENDS:
+        raise UsageError(
+            f"the plan has {len(plan.sends):,} sends, over the {MAX_SENDS:,} a plan file holds; "
+            "write one plan file per schedule (--schedule NAME)"
+        )
     identity = ledger_identity(location)
     saved = saved_from(plan, config.root, content_digests(config), identity, datetime.now(UTC))
     try:
@@ -42,6 +47,33 @@ def write_plan(out: Path, plan: Plan, config: Config, location: str) -> None:
         f"`smsops apply CONFIG --plan {out}`",
         file=sys.stderr,
     )
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """`plan --out`/`--report`: refused (nothing written) when writing them would change the
+    config, or when both name one file (the view would replace the plan file)."""
+    import os
+
+    from smsops.config.fingerprint import overwrites_config
+
+    named = [(flag, path) for flag, path in (("--out", args.out), ("--report", args.report))]
+    for flag, path in named:
+        problem = None if path is None else overwrites_config(args.config, path)
+        if problem is not None:
+            args.report = None  # the failure comment (failed_markdown) goes to stdout instead
+            raise UsageError(
+                f"{flag} {path}: {problem}. Write it outside the config; nothing was written"
+            )
+    if args.out is not None and args.report is not None:
+        out, report = os.path.realpath(args.out), os.path.realpath(args.report)
+        if out == report or (
+            os.path.exists(out) and os.path.exists(report) and os.path.samefile(out, report)
+        ):
+            args.report = None
+            raise UsageError(
+                f"--out and --report name the same file ({args.out}): the view would replace "
+                "the plan file; give each its own file; nothing was written"
+            )
 
 
 def add_apply_flags(apply: argparse.ArgumentParser) -> None:
@@ -113,16 +145,23 @@ def checked_plan(args: argparse.Namespace, config: Config, location: str) -> Sav
 class PlanSelection:
     """`Round`'s `select` for `apply --plan`: the planned sends, and a word on the rest."""
 
-    def __init__(self, saved: SavedPlan, ledger: Ledger) -> None:
-        self.saved, self.ledger = saved, ledger
+    def __init__(
+        self, saved: SavedPlan, ledger: Ledger, considered: Collection[str] | None
+    ) -> None:
+        self.saved, self.ledger, self.considered = saved, ledger, considered
         self.changed = 0
 
     def __call__(self, plan: Plan) -> list[Send]:
         from smsops.engine.saved_plan import select
         from smsops.report.wording import plural
 
-        chosen = select(self.saved, plan)
+        chosen = select(self.saved, plan, self.considered)
         out = console()
+        if chosen.left_out:
+            out.print(
+                f"{plural(chosen.left_out, 'planned send')} of schedules left out by "
+                "--schedule: not sent."
+            )
         settled = self.ledger.get(chosen.elsewhere)
         if settled:
             out.print(

@@ -14,10 +14,11 @@ Kept per file, not as one hash, so a refusal can say which files changed.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from smsops.config.loader import Config
+from smsops.config.loader import Config, files_read, read_as_config
 from smsops.core.files import YAML_MAX_BYTES, read_confined
 
 
@@ -31,6 +32,33 @@ def content_digests(config: Config) -> dict[str, str]:
     for original, snapshot in config.snapshots.items():
         found[_relative(original, base)] = snapshot.digest
     return dict(sorted(found.items()))
+
+
+def overwrites_config(root: Path, output: Path) -> str | None:
+    """Why writing `output` would change the config at `root`, or None when it would not.
+
+    It would when it is one of the files the config reads (compared as real
+    paths: `c/x/../people.csv` and a symlink to it are the file), or a file
+    inside the config's directory that the next load would read as config
+    (a new `*.yaml`). Asked before a command writes anything.
+    """
+    target = Path(os.path.realpath(output))
+    for file in files_read(root):
+        if Path(os.path.realpath(file)) == target:
+            return f"it is {file}, a file the config reads; writing it would change the config"
+    if not root.is_dir():
+        return None
+    try:
+        inside = target.relative_to(os.path.realpath(root))
+    except ValueError:
+        return None
+    hidden = any(part.startswith(".") for part in inside.parts)
+    if read_as_config(target) and not hidden:
+        return (
+            f"it is inside the config's directory {root} with a name the config's files have "
+            "(*.yaml, *.yml): the next plan or run would read it as config"
+        )
+    return None
 
 
 def drifted(planned: Mapping[str, str], now: Mapping[str, str]) -> list[str]:

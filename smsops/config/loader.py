@@ -84,6 +84,11 @@ class LoadResult:
     problems: list[Problem]
 
 
+def read_as_config(path: Path) -> bool:
+    """Whether the walk of a config directory reads a file of this name (hidden ones aside)."""
+    return path.suffix in (".yaml", ".yml")
+
+
 def config_files(root: Path) -> list[Path]:
     """Every `*.yaml`/`*.yml` below `root` (or `root` itself), skipping hidden names."""
     return walk_config(root)[0]
@@ -118,7 +123,7 @@ def walk_config(root: Path) -> tuple[list[Path], list[Problem]]:
             continue
         for entry in entries:
             path = Path(entry.path)
-            is_yaml = path.suffix in (".yaml", ".yml")
+            is_yaml = read_as_config(path)
             try:
                 is_dir = entry.is_dir()
                 if entry.is_symlink() and (is_dir or is_yaml):

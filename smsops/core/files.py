@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,6 +38,8 @@ CSV_MAX_BYTES = 64 * MiB
 # One physical line of a CSV file (characters), so one endless line cannot eat memory.
 CSV_MAX_LINE = 1 * MiB
 
+# Never blocks (a FIFO without a writer would wait forever), never acquires a terminal.
+_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -89,23 +92,43 @@ def open_confined(path: Path, root: Path, max_bytes: int) -> BinaryIO:
     `FileRefused` too.
     """
     real = check_inside(path, root)
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(real, flags)
+    fd = os.open(real, _FLAGS)
+    return _reader(
+        path, fd, max_bytes, "a config reads files only", lambda opened: _same(path, root, opened)
+    )
+
+
+def _same(path: Path, root: Path, opened: os.stat_result) -> None:
+    """The name may have been swapped for another between realpath and open."""
+    now = check_inside(path, root)
+    try:
+        named = os.stat(now)
+    except OSError:
+        named = None
+    if named is None or (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino):
+        raise FileRefused(path, "changed while it was being opened; try again")
+
+
+def read_regular(path: Path, max_bytes: int, why: str) -> bytes:
+    """The content of `path`, anywhere, if it is a regular file of at most `max_bytes`.
+
+    For a file the user names (a plan file): no confinement, but the same
+    never-blocking open (a FIFO is refused, not waited on) and size bound.
+    `why` ends a refusal's reason ("a plan file is a regular file").
+    """
+    with _reader(path, os.open(path, _FLAGS), max_bytes, why, lambda opened: None) as handle:
+        return handle.read()
+
+
+def _reader(
+    path: Path, fd: int, max_bytes: int, why: str, check: Callable[[os.stat_result], None]
+) -> BinaryIO:
+    """`fd` (opened with `_FLAGS`) as a capped reader once it is a regular file passing
+    `check`, within `max_bytes`; closed on any refusal."""
     try:
         opened = os.fstat(fd)
-        for is_kind, kind in _KINDS:
-            if is_kind(opened.st_mode):
-                raise FileRefused(path, f"is {kind}, not a regular file; a config reads files only")
-        if not stat.S_ISREG(opened.st_mode):
-            raise FileRefused(path, "is not a regular file; a config reads files only")
-        # The name may have been swapped for another between realpath and open.
-        now = check_inside(path, root)
-        try:
-            named = os.stat(now)
-        except OSError:
-            named = None
-        if named is None or (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino):
-            raise FileRefused(path, "changed while it was being opened; try again")
+        _check_regular(path, opened.st_mode, why)
+        check(opened)
         _check_size(path, opened.st_size, max_bytes)
         os.set_blocking(fd, True)
         raw = _Capped(io.FileIO(fd, "r", closefd=True), path, max_bytes)
@@ -113,6 +136,14 @@ def open_confined(path: Path, root: Path, max_bytes: int) -> BinaryIO:
         os.close(fd)
         raise
     return io.BufferedReader(raw, buffer_size=MiB)
+
+
+def _check_regular(path: Path, mode: int, why: str) -> None:
+    for is_kind, kind in _KINDS:
+        if is_kind(mode):
+            raise FileRefused(path, f"is {kind}, not a regular file; {why}")
+    if not stat.S_ISREG(mode):
+        raise FileRefused(path, f"is not a regular file; {why}")
 
 
 def read_confined(path: Path, root: Path, max_bytes: int) -> bytes:

@@ -91,6 +91,19 @@ def mask(e164: str) -> str:
     return f"+{country} {middle[:4]} {middle[4:]}{national[-3:]}".replace("  ", " ")
 
 
+# Exactly the shapes `mask` writes, built from it: "+" and the country code (none when it
+# could not be parsed), a space, then the national number as two digits, its hidden
+# middle as stars (one or two, a space, the rest) and its last three digits, or, for a
+# national number under six digits, only stars. A full number, in any spelling, has no
+# star: a field that must hold a masked number (a plan file's) is checked with this.
+_MASKED = re.compile(r"\+\d{0,3} (?:\d{2}(?:\* |\*\* \*{0,12})\d{3}|\*{1,5})")
+
+
+def is_masked(text: str) -> bool:
+    """Whether `text` is exactly a number as `mask` shows it, and nothing else."""
+    return _MASKED.fullmatch(text) is not None
+
+
 _LONG_NUMBER = re.compile(r"\+?\d[\d ()-]{5,}\d")
 
 

@@ -82,4 +82,10 @@ def json_text(
     text = json.dumps(
         value, indent=indent, sort_keys=sort_keys, default=default, ensure_ascii=False
     )
+    return inert_json(text)
+
+
+def inert_json(text: str) -> str:
+    """JSON text (from any serializer that leaves non-ASCII raw) with no character a
+    terminal would obey: each written as its \\uNNNN escape, the same JSON value."""
     return text.translate(_JSON_ESCAPES)

@@ -8,6 +8,8 @@ A plan file (JSON, `format: smsops-plan`, `version: 1`) holds:
   resolved path, a PostgreSQL URL without its password);
 - `config`: the config's path as given (for people) and `files`, each file
   it reads -> SHA-256 (`config.fingerprint.content_digests`);
+- `needs_approval`: each limit (`limits:`) a schedule's plan was over, as
+  the plan views word it: apply refuses that schedule without `--approve`;
 - `sends`: every send it would make: the ledger `key` (which names
   schedule, occurrence and recipient), `schedule`, `occurrence`, the
   `recipient` masked as every view shows it, the `providers` in failover
@@ -28,8 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -44,16 +47,23 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from smsops.core.errors import SmsopsError
-from smsops.core.files import MiB, describe_size
-from smsops.core.phone import mask, mask_e164
-from smsops.engine.plan import Plan, Send
+from smsops.core.errors import FileRefused, SmsopsError
+from smsops.core.files import read_regular
+from smsops.core.phone import is_masked, mask
+from smsops.engine.plan import OverLimit, Plan, Send
 
 FORMAT = "smsops-plan"
 VERSION = 1
-# About a million sends (a send is ~250 bytes of JSON): the largest plan apply holds anyway.
-MAX_PLAN_BYTES = 256 * MiB
+# The bound of a plan file: a million sends (the largest audience benchmarked; apply holds
+# every send of its plan in memory anyway), each at most ~256 bytes as written (a send
+# with names of common length is ~230; the key and text hash are 96 of them). Reading
+# one takes ~1.4 KB a send at its peak (the file, the parsed JSON, the sends): ~1.4 GB at
+# the bound. A larger plan is split with --schedule.
+MAX_SENDS = 1_000_000
+BYTES_PER_SEND = 256
+MAX_PLAN_BYTES = MAX_SENDS * BYTES_PER_SEND
 _NAME = r"^[^\x00-\x1f\x7f]{1,200}$"
 
 
@@ -65,8 +75,9 @@ class PlanFileRefused(SmsopsError):
         super().__init__(f"{path}: not a usable plan file: {reason}")
 
 
-def _masked(value: str) -> str:
-    if mask_e164(value) != value:
+def masked_recipient(value: str) -> str:
+    """`value` if it is a number masked as `mask` writes it; anything else is refused."""
+    if not is_masked(value):
         raise ValueError("a recipient must be masked (e.g. +44 74** ***123), never a full number")
     return value
 
@@ -82,16 +93,39 @@ _Strict = ConfigDict(extra="forbid", strict=True, frozen=True)
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
-class SavedSend(BaseModel):
+# A plan's names repeat on every send (a schedule, an occurrence, a masked number of a
+# few shapes): one string each, not one per send, keeps a million sends in memory.
+Name = Annotated[str, Field(pattern=_NAME), AfterValidator(sys.intern)]
+
+
+# A slotted dataclass, not a model: a send is a few hundred bytes in memory, not a kilobyte
+# (no __dict__, no set of the fields given).
+@pydantic_dataclass(config=ConfigDict(extra="forbid", strict=True), frozen=True, slots=True)
+class SavedSend:
+    key: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    schedule: Name
+    occurrence: Name
+    recipient: Annotated[
+        str, Field(max_length=32), AfterValidator(masked_recipient), AfterValidator(sys.intern)
+    ]
+    providers: Annotated[tuple[Name, ...], Field(min_length=1, max_length=20)]
+    text_hash: Hex64
+    segments: Annotated[int, Field(ge=1, le=10_000)]
+
+
+class SavedOverLimit(BaseModel):
+    """A guardrail a schedule's plan was over (`OverLimit`): apply needs --approve for it."""
+
     model_config = _Strict
 
-    key: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     schedule: Annotated[str, Field(pattern=_NAME)]
-    occurrence: Annotated[str, Field(pattern=_NAME)]
-    recipient: Annotated[str, Field(max_length=32), AfterValidator(_masked)]
-    providers: tuple[Annotated[str, Field(pattern=_NAME)], ...] = Field(min_length=1, max_length=20)
-    text_hash: Hex64
-    segments: int = Field(ge=1, le=10_000)
+    limit: Annotated[str, Field(pattern=r"^max_[a-z_]{1,40}$")]
+    allowed: float
+    figure: float
+    detail: Annotated[str, Field(pattern=_NAME)]
+
+    def __str__(self) -> str:
+        return str(OverLimit(self.limit, self.allowed, self.figure, self.detail))
 
 
 class SavedConfig(BaseModel):
@@ -112,7 +146,10 @@ class SavedPlan(BaseModel):
     at: AwareDatetime
     ledger: Annotated[str, Field(max_length=4096)]
     config: SavedConfig
-    sends: tuple[SavedSend, ...]
+    # Every schedule over its limits when planned, each limit once: a reviewer of the file
+    # sees what apply will refuse without --approve (apply checks the limits again).
+    needs_approval: tuple[SavedOverLimit, ...] = Field(max_length=10_000)
+    sends: tuple[SavedSend, ...] = Field(max_length=MAX_SENDS)
 
     @model_validator(mode="after")
     def _keys_once(self) -> SavedPlan:
@@ -140,6 +177,17 @@ def saved_from(
         at=plan.at,
         ledger=ledger,
         config=SavedConfig(path=str(config_path), files=dict(files)),
+        needs_approval=tuple(
+            SavedOverLimit(
+                schedule=schedule.schedule,
+                limit=over.limit,
+                allowed=over.allowed,
+                figure=over.figure,
+                detail=over.detail,
+            )
+            for schedule in plan.schedules
+            for over in schedule.over_limits
+        ),
         sends=tuple(
             SavedSend(
                 key=send.key,
@@ -157,7 +205,7 @@ def saved_from(
 
 def write_plan_file(path: Path, saved: SavedPlan) -> None:
     """Write `saved` to `path` atomically (a temporary file renamed), mode 0600."""
-    data = saved.model_dump_json(indent=1).encode() + b"\n"
+    data = saved.model_dump_json().encode() + b"\n"  # compact: `show` is for people
     folder = path.parent
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -175,12 +223,11 @@ def write_plan_file(path: Path, saved: SavedPlan) -> None:
 def read_plan_file(path: Path) -> SavedPlan:
     """The plan file at `path`, or `PlanFileRefused` saying why not."""
     try:
-        with path.open("rb") as file:
-            content = file.read(MAX_PLAN_BYTES + 1)
+        content = read_regular(path, MAX_PLAN_BYTES, "a plan file is one (from plan --out)")
+    except FileRefused as exc:
+        raise PlanFileRefused(path, f"it {exc.reason}") from None
     except OSError as exc:
         raise PlanFileRefused(path, f"cannot read it: {exc.strerror}") from None
-    if len(content) > MAX_PLAN_BYTES:
-        raise PlanFileRefused(path, f"it is over {describe_size(MAX_PLAN_BYTES)}")
     try:
         header = _Header.model_validate_json(content)
     except ValidationError:
@@ -191,7 +238,8 @@ def read_plan_file(path: Path) -> SavedPlan:
         raise PlanFileRefused(
             path, f'its "format" is not "{FORMAT}" (written by `smsops plan --out`)'
         )
-    if header.version != VERSION:
+    # Strictly the integer: JSON's true and 1.0 equal 1 in Python, and are not version 1.
+    if type(header.version) is not int or header.version != VERSION:
         shown = repr(header.version)[:20]
         raise PlanFileRefused(
             path,
@@ -221,16 +269,24 @@ class Selection:
     changed: list[Send] = field(default_factory=list)  # planned, but text or providers differ
     not_planned: list[Send] = field(default_factory=list)  # due now, not in the file
     elsewhere: list[str] = field(default_factory=list)  # keys planned but not to send now
+    left_out: int = 0  # planned sends of schedules `--schedule` left out
 
 
-def select(saved: SavedPlan, plan: Plan) -> Selection:
+def select(saved: SavedPlan, plan: Plan, considered: Collection[str] | None = None) -> Selection:
     """Split `plan`'s sends (made now, with `keep_sends`) by what `saved` planned.
 
     Only a send whose key, text hash and providers are all as planned is
-    sent: whatever else is due now was not reviewed.
+    sent: whatever else is due now was not reviewed. `considered`: the
+    schedules `--schedule` picked (None: all); the planned sends of the
+    others are counted apart, they were not planned now at all.
     """
-    planned = {send.key: send for send in saved.sends}
     chosen = Selection()
+    planned = {}
+    for saved_send in saved.sends:
+        if considered is None or saved_send.schedule in considered:
+            planned[saved_send.key] = saved_send
+        else:
+            chosen.left_out += 1
     for send in plan.sends:
         was = planned.pop(send.key, None)
         if was is None:

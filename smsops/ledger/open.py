@@ -50,7 +50,7 @@ def ledger_name(location: str) -> str:
 def ledger_identity(location: str) -> str:
     """The ledger a location names, however it is spelled: what a saved plan records.
 
-    A file is its resolved absolute path (`./a/../l.sqlite`, `sqlite:///...`
+    A file is `sqlite:///` and its resolved absolute path (`./a/../l.sqlite`, `sqlite:///...`
     and a symlink name one ledger); a PostgreSQL URL is its host, port and
     database: no password, and no user either, because a role is a way in,
     not another ledger (a pull request plans through a read-only role, the
@@ -61,7 +61,9 @@ def ledger_identity(location: str) -> str:
     path = ledger_path(location)
     if path is None:
         return MEMORY
-    return "sqlite://" + os.path.realpath(path)
+    # `sqlite:///` + an absolute path: `sqlite:////abs/l.sqlite`, which names the same file
+    # when passed back as --ledger from any directory (`sqlite:///x` is relative).
+    return "sqlite:///" + os.path.realpath(path)
 
 
 def open_ledger(

@@ -9,11 +9,13 @@ complete, so a plan of a million sends still shows in a screenful.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 
-from smsops.core.terminal import json_text, printable
+from smsops.core.terminal import inert_json, printable
 from smsops.engine.saved_plan import SavedPlan, SavedSend
 from smsops.report.markdown_literal import code_span
+from smsops.report.plan_format import approval_sentence
 from smsops.report.plan_markdown import MARKER
 from smsops.report.wording import plural
 
@@ -52,8 +54,15 @@ def _segments(sends: list[SavedSend]) -> int:
     return sum(send.segments for send in sends)
 
 
+def _approval(saved: SavedPlan, name: Callable[[str], str]) -> str | None:
+    """The sentence of every plan view for the schedules the file says need approval."""
+    over = list(dict.fromkeys(o.schedule for o in saved.needs_approval))
+    return approval_sentence(over[:GROUPS], name)
+
+
 def as_json(saved: SavedPlan) -> str:
-    return json_text(saved.model_dump(mode="json"), indent=1) + "\n"
+    # Serialized straight to text: a dict per send first would take gigabytes for a large plan.
+    return inert_json(saved.model_dump_json(indent=1)) + "\n"
 
 
 def as_text(saved: SavedPlan) -> str:
@@ -64,6 +73,12 @@ def as_text(saved: SavedPlan) -> str:
         f"  ledger   {printable(saved.ledger)}",
         f"  config   {printable(saved.config.path)} ({plural(len(saved.config.files), 'file')})",
     ]
+    sentence = _approval(saved, printable)
+    if sentence is not None:  # first, after the count: apply refuses these without --approve
+        lines[1:1] = [
+            f"! {sentence}",
+            *(f"  ! {printable(o.schedule)}: {printable(str(o))}" for o in saved.needs_approval),
+        ]
     files, more_files = _files(saved)
     lines += [f"    {printable(name)}  sha256:{digest[:12]}" for name, digest in files]
     lines += [f"    {more_files}"] if more_files else []
@@ -95,6 +110,7 @@ def as_markdown(saved: SavedPlan) -> str:
         f"### smsops saved plan: {plural(len(saved.sends), 'message')} to send "
         f"({plural(_segments(list(saved.sends)), 'segment')})",
         "",
+        *_approval_markdown(saved),
         f"Written {_time(saved.created)}, planned as of {_time(saved.at)}, against the ledger "
         f"{code_span(saved.ledger)}; config {code_span(saved.config.path)}:",
         "",
@@ -117,3 +133,17 @@ def as_markdown(saved: SavedPlan) -> str:
         )
     out += ["", more_groups] if more_groups else []
     return "\n".join(out) + "\n"
+
+
+def _approval_markdown(saved: SavedPlan) -> list[str]:
+    """Above everything else, as the plan comment has it: what apply refuses unapproved."""
+    sentence = _approval(saved, code_span)
+    if sentence is None:
+        return []
+    over = saved.needs_approval
+    lines = ["> [!WARNING]", f"> **{sentence}**", ">"]
+    lines += [f"> - {code_span(o.schedule)}: {code_span(str(o))}" for o in over[:GROUPS]]
+    lines += [f"> - _{len(over) - GROUPS:,} more; `smsops show --format json` lists all._"] * (
+        len(over) > GROUPS
+    )
+    return [*lines, ""]

@@ -64,7 +64,7 @@ def test_the_plan_file_holds_every_planned_send_masked_and_private(
     saved = json.loads(text)
     assert saved["format"] == "smsops-plan"
     assert saved["version"] == 1
-    assert saved["ledger"] == "sqlite://" + str((tmp_path / "l.sqlite").resolve())
+    assert saved["ledger"] == "sqlite:///" + str((tmp_path / "l.sqlite").resolve())
     assert set(saved["config"]["files"]) == {"smsops.yaml", "people.csv"}
     assert [s["schedule"] for s in saved["sends"]] == ["greet"] * 3
     assert {s["providers"][0] for s in saved["sends"]} == {"ot"}
@@ -248,7 +248,7 @@ def test_a_hostile_plan_file_is_refused_cleanly(
     assert f"{hostile}" in err
     assert "not a usable plan file" in err
     if case == "too large":
-        assert "it is over" in err
+        assert "over the limit of" in err
     if case == "unknown version":
         assert "version 99" in err
         assert "version 1" in err
