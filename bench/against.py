@@ -1,4 +1,4 @@
-"""`--against REV`: an older revision of smsops measured in the same run as this tree.
+"""`--against REV...`: older revisions of smsops measured in the same run as this tree.
 
 A regression shows as a ratio only when both sides ran on the same machine
 at the same time: these machines are shared, and a figure from last week
@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 import tomllib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,18 +54,15 @@ HERE = Build("this tree", ROOT / "smsops")
 
 
 @contextmanager
-def builds(against: str | None, work: Path) -> Iterator[list[Build]]:
-    """[this tree] alone, or [this tree, REV installed apart] with `--against REV`.
+def builds(against: Sequence[str] | None, work: Path) -> Iterator[list[Build]]:
+    """[this tree] alone, or [this tree, each REV installed apart] with `--against REV...`.
 
     Each with its bytecode written (`bytecode`).
     """
-    if not against:
-        bytecode([HERE])
-        yield [HERE]
-        return
-    with installed(against, work) as other:
-        bytecode([HERE, other])
-        yield [HERE, other]
+    with ExitStack() as stack:
+        versions = [HERE, *(stack.enter_context(installed(rev, work)) for rev in against or ())]
+        bytecode(versions)
+        yield versions
 
 
 @contextmanager

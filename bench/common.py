@@ -52,7 +52,8 @@ def arguments(
         parser.add_argument(
             "--against",
             metavar="REV",
-            help="also run git revision REV (installed apart) interleaved; figures side by side",
+            nargs="+",
+            help="also run git revision(s) REV (installed apart) interleaved; figures side by side",
         )
     if more is not None:
         more(parser)
@@ -330,17 +331,17 @@ def interleaved(variants: dict[str, Callable[[], None]], runs: int) -> None:
 
 
 def beside(header: str, builds: Sequence[Build]) -> list[str]:
-    """A figure's column headers: one per build, then the ratio when there are two."""
+    """A figure's column headers: one per build, then a ratio per older revision."""
     if len(builds) == 1:
         return [header]
-    return [f"{header}, {builds[0].name}", f"{header}, {builds[1].name}", "ratio"]
+    ratios = ["ratio"] if len(builds) == 2 else [f"ratio to {b.name}" for b in builds[1:]]
+    return [f"{header}, {b.name}" for b in builds] + ratios
 
 
 def cells(series: Sequence[Series], digits: int = 2) -> list[str]:
-    """A figure per build (as `beside` names them), then this tree's over REV's median."""
+    """A figure per build (as `beside` names them), then this tree's over each REV's median."""
     shown = [s.show(digits) for s in series]
-    if len(series) == 2:
-        shown.append(f"{series[0].median / series[1].median:.2f}")
+    shown += [f"{series[0].median / other.median:.2f}" for other in series[1:]]
     return shown
 
 
