@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
@@ -205,13 +206,18 @@ class _SchedulePlanner:
             self.result.exclusions = dict.fromkeys(excluded, 0)  # an idle one shows as 0
             audience = recipients(self.config, self.schedule.audience, self.options.cache_dir)
             tell, every = self.options.progress, self.options.progress_every
-            read = 0
-            for read, member in enumerate(audience, 1):
-                self._member(member)
-                if tell is not None and not read % every:
-                    tell(every)
-            if tell is not None and read % every:
-                tell(read % every)
+            member_ = self._member
+            if tell is None:
+                for member in audience:
+                    member_(member)
+            else:  # counted per batch of `every`, not per row
+                read = every
+                while read == every:
+                    read = 0
+                    for read, member in enumerate(islice(audience, every), 1):  # noqa: B007
+                        member_(member)
+                    if read:
+                        tell(read)
             if self.sent:
                 self.result.counts[Disposition.SENT] += self.sent
             self._check_changes()
