@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.postgres
 from common import PYTHON, SandboxProcess, arguments, free_port, section, table, write_audience
 
 from smsops.ledger.base import Status
-from smsops.ledger.open import open_ledger
 from tests.daemon.proxy import relay
+from tests.leases import lease_end, rows
 from tests.postgres import ADMIN, Cluster
 
 GOAL_RESUME = 10.0  # seconds from the lease's end to the survivor's first send
@@ -90,23 +90,6 @@ def wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def rows(url: str) -> dict[str, Status]:
-    ledger = open_ledger(url, readonly=True)
-    try:
-        return {r.recipient: r.status for r in ledger.records("greet")}
-    finally:
-        ledger.close()
-
-
-def lease_end(url: str, pid: int) -> datetime:
-    ledger = open_ledger(url, readonly=True)
-    try:
-        (end,) = [end for run, end in ledger.leases().items() if f":{pid}:" in run]
-        return end
-    finally:
-        ledger.close()
 
 
 def write_config(root: Path, base_url: str, audience: Path) -> Path:

@@ -6,6 +6,7 @@ import os
 import time
 from datetime import UTC, datetime
 
+from smsops.ledger.base import Status
 from smsops.ledger.open import open_ledger
 from smsops.ledger.runs import judging_grace, lease_length
 
@@ -36,3 +37,22 @@ def wait_for_lapsed_leases(location: str, timeout: float = 20.0, pid: int | None
             return
         assert time.monotonic() < deadline, f"leases still held after {timeout} s: {leases}"
         time.sleep(0.1)
+
+
+def rows(url: str, schedule: str = "greet") -> dict[str, Status]:
+    """Each recipient's status in `schedule`, read-only (registers no run)."""
+    ledger = open_ledger(url, readonly=True)
+    try:
+        return {r.recipient: r.status for r in ledger.records(schedule)}
+    finally:
+        ledger.close()
+
+
+def lease_end(url: str, pid: int) -> datetime:
+    """When the lease of process `pid`'s run ends, as the ledger holds it."""
+    ledger = open_ledger(url, readonly=True)
+    try:
+        (end,) = [end for run, end in ledger.leases().items() if f":{pid}:" in run]
+        return end
+    finally:
+        ledger.close()

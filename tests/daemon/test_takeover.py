@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from smsops.ledger.base import Status
-from smsops.ledger.open import open_ledger
 from smsops.sandbox.server import Sandbox
 from tests.apply.conftest import write_config
 from tests.daemon.daemon import Daemon, running, until
 from tests.daemon.proxy import relay
+from tests.leases import lease_end, rows
 from tests.postgres import ADMIN, Cluster
 
 COUNT = 1500
@@ -39,23 +39,6 @@ def replica_env() -> dict[str, str]:
         "SKY_KEY": "k",
         "SMSOPS_LEDGER_WAIT": "2",
     }
-
-
-def rows(url: str) -> dict[str, Status]:
-    ledger = open_ledger(url, readonly=True)
-    try:
-        return {r.recipient: r.status for r in ledger.records("greet")}
-    finally:
-        ledger.close()
-
-
-def lease_end(url: str, pid: int) -> datetime:
-    ledger = open_ledger(url, readonly=True)
-    try:
-        (end,) = [end for run, end in ledger.leases().items() if f":{pid}:" in run]
-        return end
-    finally:
-        ledger.close()
 
 
 def sending(daemons: list[Daemon]) -> Daemon:
