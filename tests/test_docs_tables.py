@@ -208,3 +208,34 @@ def test_the_sandbox_page_names_every_fault() -> None:
     text = section(DOCS / "commands" / "sandbox.md", "# smsops sandbox")
     paragraph = text[text.index("Faults (`PUT`") :].split("\n\n", 1)[0]
     assert set(codes(paragraph)) >= {f.name for f in dataclasses.fields(Faults)}
+
+
+def test_the_http_port_limits_table_gives_the_front_doors_values() -> None:
+    """operations.md's limits of the HTTP port are core/frontdoor.py's constants."""
+    from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+
+    from smsops.core import frontdoor as door
+
+    def seconds(value: float) -> str:
+        return f"{value:g} s"
+
+    wanted = {
+        "connections at once": f"{door.MAX_CONNECTIONS} ",
+        "header fields per request": f"{door.MAX_HEADER_FIELDS}",
+        "request head (request line and header fields)": f"{door.MAX_HEAD_BYTES // 1024} KiB",
+        "time to send a complete request head": seconds(door.HEAD_TIMEOUT),
+        "keep-alive idle time": seconds(door.IDLE_TIMEOUT),
+        "pipelined requests (sent before the answers to the earlier ones)": (
+            f"{door.MAX_PIPELINE} queued"
+        ),
+        "answers left unread": (
+            f"over {HIGH_WATER_LIMIT // 1024} KiB; {seconds(door.WRITE_TIMEOUT)}"
+        ),
+        "connections not accepted yet": f"{door.BACKLOG}",
+    }
+    rows = {row[0]: row[1] for row in table(DOCS / "operations.md", "## The HTTP port", "limit")}
+    assert set(rows) == set(wanted), (
+        f"rows: add {set(wanted) - set(rows)}, drop {set(rows) - set(wanted)}"
+    )
+    for limit, value in wanted.items():
+        assert value in rows[limit], (limit, rows[limit], value)
