@@ -13,7 +13,14 @@ from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from smsops.config.types import (
@@ -22,10 +29,12 @@ from smsops.config.types import (
     BaseUrl,
     Count,
     RateLimit,
+    SecretRef,
     SegmentPrice,
     Timeout,
 )
 from smsops.core.envref import WHOLE_REFERENCE
+from smsops.core.hooks import Delivery
 
 # The ports a URL without one goes to.
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -81,6 +90,74 @@ class Price(BaseModel):
         return self.regions.get(region or "", self.default)
 
 
+# A field of a provider's own receipt body: a key, or up to four keys joined by dots
+# for nested objects (`data.id`).
+FieldPath = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$")
+]
+StatusWord = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MAX_STATUS_WORDS = 20  # per list of `receipts:`; a provider documents a handful
+# How webhook bodies of a provider type are read (providers/hooks.py): the generic
+# JSON form, or the provider's own documented format.
+HookFormat = Literal["generic", "skycore", "twilio"]
+# Provider fields only the run server's webhooks read: a send never needs them, so
+# an unset variable there holds no schedule (config/secret_refs.py).
+HOOK_ONLY_FIELDS = frozenset({"webhook_token"})
+
+
+class ReceiptFields(BaseModel):
+    """Where a provider's own receipt body keeps the message id and status (generic hooks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id_field: FieldPath = Field(default="message_id", description="The key of the message id.")
+    status_field: FieldPath = Field(default="status", description="The key of the status.")
+    error_field: FieldPath | None = Field(
+        default="error", description="The key of the error code or text, if any."
+    )
+    delivered: list[StatusWord] = Field(
+        default=["delivered"],
+        min_length=1,
+        max_length=MAX_STATUS_WORDS,
+        description="Status values that mean delivered (any case).",
+    )
+    undelivered: list[StatusWord] = Field(
+        default=["undelivered", "failed"],
+        min_length=1,
+        max_length=MAX_STATUS_WORDS,
+        description="Status values that mean it will not arrive (any case).",
+    )
+    interim: list[StatusWord] = Field(
+        default_factory=list,
+        max_length=MAX_STATUS_WORDS,
+        description="Status values that mean on its way: counted, no row changes.",
+    )
+
+    @model_validator(mode="after")
+    def _one_meaning_each(self) -> ReceiptFields:
+        seen: dict[str, str] = {}
+        for kind in ("delivered", "undelivered", "interim"):
+            for word in getattr(self, kind):
+                if seen.setdefault(word.lower(), kind) != kind:
+                    raise ValueError(
+                        f"the status {word!r} is listed under both {seen[word.lower()]} and "
+                        f"{kind}; give each status one meaning"
+                    )
+        return self
+
+    def delivery(self, status: str) -> Delivery | None:
+        """What a received status means, or None when it is none of the listed ones."""
+        word = status.lower()
+        for kind, delivery in (
+            (self.delivered, Delivery.DELIVERED),
+            (self.undelivered, Delivery.UNDELIVERED),
+            (self.interim, Delivery.INTERIM),
+        ):
+            if any(word == listed.lower() for listed in kind):
+                return delivery
+        return None
+
+
 class ProviderBase(BaseModel):
     """Settings every provider has: pacing, timeouts and price."""
 
@@ -97,6 +174,33 @@ class ProviderBase(BaseModel):
     price_per_segment: Price | SegmentPrice | None = Field(
         default=None, description="For the plan's cost estimate: a number or {default, regions}."
     )
+    hook_format: ClassVar[HookFormat] = "generic"
+    webhook_token: SecretRef | None = Field(
+        default=None,
+        description="Turns on this provider's webhooks in `smsops run` (docs/hooks.md): the "
+        "token callers pass as ?token= or Authorization: Bearer.",
+    )
+    receipts: ReceiptFields | None = Field(
+        default=None,
+        description="Names the fields of receipt webhooks when the provider posts its own "
+        "JSON shape (docs/hooks.md).",
+    )
+
+    @model_validator(mode="after")
+    def _hook_fields(self) -> ProviderBase:
+        if self.receipts is not None and self.hook_format != "generic":
+            raise ValueError(
+                f"receipts: is for providers that post the generic JSON form; {self.type} "
+                "receipts are read in the provider's own documented format (docs/hooks.md)"
+            )
+        if self.webhook_token is not None and self.hook_format == "twilio":
+            raise ValueError(
+                "Twilio signs its callbacks with the auth token (X-Twilio-Signature), so "
+                "webhook_token is not used: set status_callback (and inbound_url) instead"
+            )
+        if self.receipts is not None and self.webhook_token is None:
+            raise ValueError("receipts: names the fields of webhooks; set webhook_token too")
+        return self
 
     @classmethod
     def reference_rule(cls) -> str:
@@ -158,6 +262,21 @@ class ProviderBase(BaseModel):
         return self.price_per_segment
 
 
+def callback_url(value: str, field: str) -> str:
+    """A public URL a provider calls back (`status_callback`): http(s), a host, no user,
+    no fragment. It is what a provider signs, so it is kept exactly as written."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError as exc:
+        raise ValueError(f"{field} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{field} must be an http(s) URL the provider can reach, with a host")
+    if "@" in parts.netloc or parts.fragment or any(c.isspace() for c in value):
+        raise ValueError(f"{field} must hold no user, password, fragment or space")
+    return value
+
+
 def reference_rule(kind: object) -> str:
     """Where a provider of type `kind` reads `${env:...}` (for types.Text's refusal)."""
     todo = list(ProviderBase.__subclasses__())
@@ -189,7 +308,8 @@ def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
 
 @cache
 def credential_paths(model: type[BaseModel]) -> tuple[str, ...]:
-    """The YAML keys (dotted when nested) of the fields `model` marks as credentials."""
+    """The YAML keys (dotted when nested) of the fields `model` marks as credentials: the
+    sending ones first, in field order, then the webhooks' token (a field of every type)."""
     found: list[str] = []
     for name, info in model.model_fields.items():
         key = info.alias or name
@@ -197,4 +317,4 @@ def credential_paths(model: type[BaseModel]) -> tuple[str, ...]:
             found.append(key)
         for nested in _models_in(info.annotation):
             found.extend(f"{key}.{path}" for path in credential_paths(nested))
-    return tuple(found)
+    return tuple(sorted(found, key=lambda path: path in HOOK_ONLY_FIELDS))

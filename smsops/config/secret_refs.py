@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smsops.config.loader import Config
+from smsops.config.providers import HOOK_ONLY_FIELDS
 from smsops.core.envref import referenced_names
 from smsops.core.errors import Location
 
@@ -48,11 +49,15 @@ def _references(value: Any, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
             yield from _references(item, (*path, index))
 
 
-def provider_variables(config: Config) -> dict[str, list[tuple[str, Location]]]:
-    """Provider name -> (variable, where it is written) for every reference it holds."""
+def provider_variables(
+    config: Config, *, sending: bool = False
+) -> dict[str, list[tuple[str, Location]]]:
+    """Provider name -> (variable, where it is written) for every reference it holds
+    (`sending`: only those a send reads, not the webhooks' token)."""
     found: dict[str, list[tuple[str, Location]]] = {}
+    skipped = set(HOOK_ONLY_FIELDS) if sending else None
     for name, provider in config.providers.items():
-        settings = provider.model_dump(by_alias=True, exclude_none=True)
+        settings = provider.model_dump(by_alias=True, exclude_none=True, exclude=skipped)
         found[name] = [
             (variable, config.locate("providers", name, *path))
             for path, variable in _references(settings, ())
@@ -63,11 +68,12 @@ def provider_variables(config: Config) -> dict[str, list[tuple[str, Location]]]:
 def unset_variables(
     config: Config, env: Mapping[str, str], providers: Iterable[str]
 ) -> list[UnsetVariable]:
-    """Every reference of `providers` that `env` leaves unset or empty, once per provider
-    and variable, in the providers' order (empty: all set)."""
+    """Every reference of `providers` that a send reads and `env` leaves unset or empty,
+    once per provider and variable, in the providers' order (empty: all set). A webhook
+    token is not one: its webhooks answer 503 until it is set, and sends go on."""
     wanted = set(providers)
     unset: dict[tuple[str, str], UnsetVariable] = {}
-    for provider, references in provider_variables(config).items():
+    for provider, references in provider_variables(config, sending=True).items():
         if provider not in wanted:
             continue
         for variable, where in references:

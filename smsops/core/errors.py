@@ -223,3 +223,18 @@ class CacheUnusable(SmsopsError):
             f"cannot keep config snapshots in {directory}: {reason}; set SMSOPS_CACHE_DIR to a "
             "writable directory of this user (it is created, private, if missing)"
         )
+
+
+class HookRefused(SmsopsError):
+    """A webhook request the run server refuses: nothing of it is recorded.
+
+    `status` is the HTTP answer (400 malformed, 401 not authenticated, 404 no
+    hooks there, 413 too large, 415 wrong media type, 503 cannot take it now)
+    and `reason` a short sentence for the caller that never quotes the body or
+    a number from it: the body is anyone's, and may carry a person's number.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"HTTP {status}: {reason}")

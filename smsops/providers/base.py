@@ -322,7 +322,7 @@ _BRACKETS = re.compile(rb"[\[\]{}]")
 def read_json(response: httpx.Response) -> dict[str, Any] | None:
     """The body as a JSON object, or None; never raises (bounded in size and depth)."""
     content = response.content
-    if len(content) > MAX_JSON_BYTES or _too_deep(content):
+    if len(content) > MAX_JSON_BYTES or too_deep(content):
         return None
     try:
         body = json.loads(content)
@@ -331,7 +331,7 @@ def read_json(response: httpx.Response) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _too_deep(content: bytes) -> bool:
+def too_deep(content: bytes) -> bool:
     """Whether JSON `content` nests deeper than MAX_JSON_DEPTH (brackets in strings ignored)."""
     if content.count(b"[") + content.count(b"{") <= MAX_JSON_DEPTH:
         return False

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from smsops.config.providers import Capabilities, ProviderBase
+from smsops.config.providers import Capabilities, HookFormat, ProviderBase
 from smsops.config.types import BaseUrl, NumberText, SecretRef, Text
 from smsops.providers.base import (
     Accepted,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 class Skycore(ProviderBase):
     type: Literal["skycore"]
     capabilities: ClassVar[Capabilities] = Capabilities(sender_mask=True)
+    hook_format: ClassVar[HookFormat] = "skycore"  # XML postbacks (providers/skycore_hooks.py)
 
     base_url: BaseUrl = Field(description="The account's API endpoint URL (no public default).")
     api_key: SecretRef = Field(description="API key, sent as the `x-api-key` header.")

@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from smsops.config.providers import ProviderBase
+from smsops.config.providers import HookFormat, ProviderBase, callback_url
 from smsops.config.types import BaseUrl, NumberText, SecretRef, Text
 from smsops.core import secrets
 from smsops.providers.base import (
@@ -52,15 +52,23 @@ class Twilio(ProviderBase):
         default=None, alias="from", description="E.164 number, short code or sender ID."
     )
     messaging_service_sid: Text | None = Field(default=None, description="MG...; or `from`.")
-    status_callback: Text | None = Field(default=None, description="URL for status updates.")
+    status_callback: Text | None = Field(
+        default=None,
+        description="The public URL of this provider's receipts webhook "
+        "(https://HOST/hooks/NAME/receipts): sent as StatusCallback, and the URL its "
+        "X-Twilio-Signature is checked against.",
+    )
+    inbound_url: Text | None = Field(
+        default=None,
+        description="The public URL of this provider's inbound webhook, exactly as set on "
+        "the number in Twilio's console: the URL its X-Twilio-Signature is checked against.",
+    )
+    hook_format: ClassVar[HookFormat] = "twilio"
 
-    @field_validator("status_callback")
+    @field_validator("status_callback", "inbound_url")
     @classmethod
-    def _callback_url(cls, value: str | None) -> str | None:
-        literal = value is not None and "${env:" not in value
-        if literal and not str(value).startswith(("https://", "http://")):
-            raise ValueError("status_callback must be an http(s) URL Twilio can reach")
-        return value
+    def _callback_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return value if value is None else callback_url(value, str(info.field_name))
 
     @model_validator(mode="after")
     def _one_sender(self) -> Twilio:
@@ -142,6 +150,9 @@ async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
         return fail(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required.")
     if not form.get("Body"):
         return fail(400, 21602, "Message body is required.")
+    callback = form.get("StatusCallback")
+    if callback is not None and not _reachable_url(callback):
+        return fail(400, 21609, "Invalid StatusCallback")
     message_sid = "SM" + uuid.uuid4().hex
     state.record("twilio", form["To"], form["Body"], message_sid, form)
     answer: dict[str, Any] = {"sid": message_sid, "account_sid": sid, "to": form["To"]}
@@ -149,6 +160,16 @@ async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
     # A Messaging Service picks the sender later: Twilio says `accepted`, not `queued`.
     answer |= {"body": form["Body"], "status": "queued" if "From" in form else "accepted"}
     return Answer(answer | {"direction": "outbound-api", "api_version": "2010-04-01"}, 201)
+
+
+def _reachable_url(text: str) -> bool:
+    """Whether `text` is a URL Twilio could call back: absolute http(s) with a host."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _basic_user(header: str) -> str | None:

@@ -102,7 +102,7 @@ CASES: list[tuple[str, str, str, str]] = [
         "bad-env-ref-in-text",
         "providers:\n  aoc:\n    type: aoc\n    base_url: https://x\n    api_key: '${env:K}'\n    sender: '${env:}'\n",
         "6:13",
-        "read only in the credential fields of a provider of type aoc (api_key)",
+        "read only in the credential fields of a provider of type aoc (api_key, webhook_token)",
     ),
     (
         "from-mask-12-chars",

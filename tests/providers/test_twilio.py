@@ -182,3 +182,39 @@ def test_twilio_end_to_end_validate_plan_dry_run_and_sandbox(tmp_path: Path) -> 
     sent = run_cli(["apply", str(config), "--sandbox", "--yes"], cwd=tmp_path)
     sent.assert_safe(code=0, numbers=BASE_NUMBERS)
     assert "2 sent" in sent.output, sent.output
+
+
+def test_the_emulator_takes_a_status_callback_and_refuses_one_twilio_could_not_call() -> None:
+    import asyncio
+    from urllib.parse import urlencode
+
+    from smsops.providers.emulation import EmulatedRequest
+    from smsops.providers.twilio import emulate
+
+    class Kept:
+        def __init__(self) -> None:
+            self.otp_codes: dict[str, str] = {}
+            self.forms: list[dict[str, object]] = []
+
+        def record(
+            self, provider: str, recipient: str, text: str, mid: str | None, body: dict[str, object]
+        ) -> None:
+            self.forms.append(body)
+
+    def send(callback: str) -> tuple[int, Kept]:
+        form = {
+            "To": UK.recipient,
+            "From": "+12025550100",
+            "Body": "hi",
+            "StatusCallback": callback,
+        }
+        request = EmulatedRequest(
+            {"authorization": BASIC}, urlencode(form).encode(), {"account_sid": SID}
+        )
+        kept = Kept()
+        return asyncio.run(emulate(request, kept)).status, kept
+
+    status, kept = send("https://sms.example.test/hooks/tw/receipts")
+    assert status == 201
+    assert kept.forms[0]["StatusCallback"] == "https://sms.example.test/hooks/tw/receipts"
+    assert send("not a url")[0] == 400
