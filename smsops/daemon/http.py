@@ -1,4 +1,5 @@
-"""Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus).
+"""Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus),
+and the providers' webhooks, POST /hooks/{provider}/receipts|inbound (daemon/hooks.py).
 
 Served behind the front door (`smsops.core.frontdoor`: connection cap, header
 limits, timeouts, bounded logging), with a connection cap that leaves file
@@ -19,6 +20,7 @@ from starlette.routing import Route
 from smsops.config.loader import Config
 from smsops.core.errors import UsageError
 from smsops.core.frontdoor import FrontDoor, Limits, fit_descriptors
+from smsops.daemon.hooks import hook
 from smsops.daemon.service import Service
 
 
@@ -54,11 +56,19 @@ def build_app(service: Service) -> Starlette:
         service.export_next_fires()
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def receipts(request: Request) -> Response:
+        return await hook(service, request, "receipts")
+
+    async def inbound(request: Request) -> Response:
+        return await hook(service, request, "inbound")
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/hooks/{provider}/receipts", receipts, methods=["POST"]),
+            Route("/hooks/{provider}/inbound", inbound, methods=["POST"]),
         ]
     )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.engine.apply import ApplyReport
 from smsops.engine.apply_report import RETRYABLE
 from smsops.engine.plan import Plan
@@ -108,6 +109,21 @@ class Metrics:
             ["schedule", "limit"],
             registry=r,
         )
+        self.hooks = Counter(
+            "smsops_hooks",
+            "Webhook requests (POST /hooks/PROVIDER/KIND), by provider, kind (receipts, "
+            "inbound) and outcome (accepted, or why refused: malformed, unauthorized, "
+            "not_found, too_large, unsupported_type, unavailable, failed)",
+            ["provider", "kind", "outcome"],
+            registry=r,
+        )
+        self.receipts = Counter(
+            "smsops_receipts",
+            "Receipts the ledger took, by provider and status: delivered / undelivered when "
+            "one moved a row, else what it did (duplicate, parked, interim)",
+            ["provider", "status"],
+            registry=r,
+        )
         self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule
         self._held: dict[str, set[str]] = {}  # the limits exported per schedule
 
@@ -137,6 +153,16 @@ class Metrics:
         for gone in self._held.keys() - set(schedules):
             for limit in self._held.pop(gone):
                 self.held.remove(gone, limit)
+
+    def observe_receipts(
+        self, provider: str, receipts: Sequence[Receipt], results: Sequence[ReceiptResult]
+    ) -> None:
+        """Count what each receipt did: a row moved counts by its new status, so a long
+        message's second postback (a duplicate) never counts as a second delivery."""
+        for receipt, result in zip(receipts, results, strict=True):
+            applied = result is ReceiptResult.APPLIED
+            status = receipt.delivery.value if applied else result.value
+            self.receipts.labels(provider, status).inc()
 
     def observe_report(self, report: ApplyReport) -> None:
         for (provider, status), count in report.outcomes.items():

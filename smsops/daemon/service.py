@@ -34,6 +34,7 @@ from typing import Any
 
 from smsops.config.loader import Config, config_files, files_read
 from smsops.core.errors import ConfigError
+from smsops.core.hooks import HookSink
 from smsops.core.phone import scrub_numbers
 from smsops.daemon.failures import guarded
 from smsops.daemon.metrics import Metrics
@@ -83,11 +84,14 @@ class Service:
         runner: Runner,
         metrics: Metrics,
         poll: float = 2.0,
+        hooks: HookSink | None = None,
     ) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         self.root, self.load, self.ledger, self.runner = root, load, ledger, runner
         self.metrics, self.poll = metrics, poll
+        # Where webhooks' receipts and inbound texts go (daemon/hooks.py); None: they get 503.
+        self.hooks = hooks
         self.look_every = watch_interval(lease_length())  # leases, stuck claims (see watch)
         self.read = files_read(root)  # what the config read at the last load
         self.health = Health(generation=1, fingerprint=fingerprint(root, self.read))
