@@ -168,7 +168,9 @@ def test_a_secret_in_a_field_that_is_sent_as_it_is_is_refused(
     ledger = tmp_path / "ledger.sqlite"
     outcome = run_cli(["apply", str(config), "--yes", "--ledger", str(ledger)], cwd=tmp_path)
     outcome.assert_safe(code=1, located=r"providers\.yaml:4:\d+", numbers=BASE_NUMBERS)
-    assert "credential fields of a provider of type opentact (token, webhook_token)" in outcome.output
+    assert (
+        "credential fields of a provider of type opentact (token, webhook_token)" in outcome.output
+    )
     assert sandbox.state.requests == 0
 
 
