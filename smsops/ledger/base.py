@@ -24,19 +24,22 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from smsops.core.errors import GuardLost, ResolveRefused
+from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.core.occurrence import ONCE
+from smsops.ledger import receipts
 from smsops.ledger.policy import DONE as DONE
 from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
 from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
 from smsops.ledger.policy import SETTLED as SETTLED
 from smsops.ledger.policy import Operation, may_claim
 from smsops.ledger.policy import Status as Status
+from smsops.ledger.suppressions import OptEvent
 
 STOPPED_MID_SEND = "the run that claimed it stopped mid-send"
 
@@ -102,6 +105,11 @@ class SendRecord:
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     resolution: str | None = None
+    # The provider's delivery report (receipts.py): when it says the message was
+    # delivered or not, its own code for that ("N202"), and its error if any.
+    receipt_at: datetime | None = None
+    receipt_code: str | None = None
+    receipt_error: str | None = None
 
     @property
     def reclaimable(self) -> bool:
@@ -264,12 +272,59 @@ class Ledger(ABC):
         )
         if expired:
             refused += self.move(Operation.EXPIRE, expired)
+        gone = set(refused)
+        receipts.settled(self, (r for r in outcomes if r.key not in gone))  # early receipts
         if refused:
             raise GuardLost(Operation.SETTLE.value, refused)
 
     def receipt(self, records: Iterable[SendRecord]) -> None:
         """Record a delivery report on a sent (or uncertain) row; `GuardLost` as settle."""
         self._guarded(Operation.RECEIPT, records)
+
+    def receipts(self, items: Sequence[Receipt], now: datetime) -> list[ReceiptResult]:
+        """Record delivery receipts, each once (receipts.py); one result per item, in order."""
+        return receipts.record(self, items, now)
+
+    @abstractmethod
+    def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
+        """The rows whose provider and provider_message_id are `provider` and one of the ids."""
+
+    @abstractmethod
+    def park(
+        self, items: Sequence[Receipt], now: datetime, *, since: datetime, keep: int
+    ) -> set[tuple[str, str]]:
+        """Keep receipts whose id no row holds yet; the (provider, id) pairs newly parked.
+
+        A pair already parked keeps its first receipt. First drops the parked
+        receipts from before `since`, and after inserting keeps only the
+        newest `keep`, in parking order (receipts.py: the bound; a pair this
+        call parked may be among those dropped when one body exceeds it).
+        """
+
+    @abstractmethod
+    def unpark(self, pairs: Collection[tuple[str, str]]) -> list[Receipt]:
+        """Take (return and delete) the parked receipts of these (provider, id) pairs."""
+
+    @abstractmethod
+    def parked(self) -> list[Receipt]:
+        """Every parked receipt, oldest first."""
+
+    @abstractmethod
+    def opt(self, events: Sequence[OptEvent]) -> list[bool]:
+        """Apply opt-outs and opt-ins to the suppression list, in order, in one transaction;
+        whether each changed it (only those are kept in the history; suppressions.py)."""
+
+    @abstractmethod
+    def suppressed(self) -> frozenset[str]:
+        """Every number on the suppression list (the planner reads it once per plan)."""
+
+    @abstractmethod
+    def suppressions(self) -> list[OptEvent]:
+        """The list: for each number, the opt-out that put it there; newest first."""
+
+    @abstractmethod
+    def opt_history(self, number: str | None = None) -> list[OptEvent]:
+        """Every change of the list (of one number, if given), oldest first."""
 
     def _guarded(self, operation: Operation, records: Iterable[SendRecord]) -> None:
         if refused := self.move(operation, records):

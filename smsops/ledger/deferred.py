@@ -14,13 +14,15 @@ not won, so not sent).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
+from smsops.core.hooks import Receipt
 from smsops.ledger.base import Decision, Known, Ledger, SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.policy import Operation
+from smsops.ledger.suppressions import OptEvent
 
 
 class CreatedOnFirstWrite(Ledger):
@@ -63,6 +65,33 @@ class CreatedOnFirstWrite(Ledger):
 
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
         return self._ledger.get(keys)
+
+    # What providers tell us: writes create the ledger like any other, reads see it as it is.
+    def park(
+        self, items: Sequence[Receipt], now: datetime, *, since: datetime, keep: int
+    ) -> set[tuple[str, str]]:
+        return self._written().park(items, now, since=since, keep=keep) if items else set()
+
+    def unpark(self, pairs: Collection[tuple[str, str]]) -> list[Receipt]:
+        return self._ledger.unpark(pairs)  # taking nothing from an empty ledger writes nothing
+
+    def opt(self, events: Sequence[OptEvent]) -> list[bool]:
+        return self._written().opt(events) if events else []
+
+    def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
+        return self._ledger.by_message_id(provider, message_ids)
+
+    def parked(self) -> list[Receipt]:
+        return self._ledger.parked()
+
+    def suppressed(self) -> frozenset[str]:
+        return self._ledger.suppressed()
+
+    def suppressions(self) -> list[OptEvent]:
+        return self._ledger.suppressions()
+
+    def opt_history(self, number: str | None = None) -> list[OptEvent]:
+        return self._ledger.opt_history(number)
 
     def known(self, schedule: str, occurrence: str) -> Known:
         return self._ledger.known(schedule, occurrence)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import datetime
 
+from smsops.core.hooks import Receipt
 from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.ledger.policy import Operation, allows, may_claim
+from smsops.ledger.suppressions import OptAction, OptEvent, changes
 
 
 class MemoryLedger(Ledger):
     def __init__(self) -> None:
         self._rows: dict[str, SendRecord] = {}
+        self._parked: dict[tuple[str, str], tuple[datetime, Receipt]] = {}  # in parking order
+        self._listed: dict[str, OptEvent] = {}
+        self._history: list[OptEvent] = []
 
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
@@ -48,3 +54,50 @@ class MemoryLedger(Ledger):
                 status is None or record.status == status
             ):
                 yield record
+
+    def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
+        return [
+            r
+            for r in self._rows.values()
+            if r.provider == provider and r.provider_message_id in message_ids
+        ]
+
+    def park(
+        self, items: Sequence[Receipt], now: datetime, *, since: datetime, keep: int
+    ) -> set[tuple[str, str]]:
+        self._parked = {pair: kept for pair, kept in self._parked.items() if kept[0] >= since}
+        new = set()
+        for item in items:
+            pair = (item.provider, item.message_id)
+            if pair not in self._parked:
+                self._parked[pair] = (now, item)
+                new.add(pair)
+        for pair in list(self._parked)[: max(0, len(self._parked) - keep)]:  # the oldest
+            del self._parked[pair]
+        return new
+
+    def unpark(self, pairs: Collection[tuple[str, str]]) -> list[Receipt]:
+        return [self._parked.pop(pair)[1] for pair in pairs if pair in self._parked]
+
+    def parked(self) -> list[Receipt]:
+        return [item for _, item in self._parked.values()]
+
+    def opt(self, events: Sequence[OptEvent]) -> list[bool]:
+        changed = changes(set(self._listed), events)
+        for event, change in zip(events, changed, strict=True):
+            if change:
+                self._history.append(event)
+                if event.action is OptAction.OUT:
+                    self._listed[event.number] = event
+                else:
+                    del self._listed[event.number]
+        return changed
+
+    def suppressed(self) -> frozenset[str]:
+        return frozenset(self._listed)
+
+    def suppressions(self) -> list[OptEvent]:
+        return sorted(self._listed.values(), key=lambda e: (e.at, e.number), reverse=True)
+
+    def opt_history(self, number: str | None = None) -> list[OptEvent]:
+        return [e for e in self._history if number is None or e.number == number]

@@ -62,6 +62,39 @@ MIGRATIONS = (
         expires_at timestamptz NOT NULL
     );
     """,
+    # Delivery receipts and the suppression list (issue 21; receipts.py, suppressions.py).
+    """
+    ALTER TABLE sends ADD COLUMN receipt_at timestamptz, ADD COLUMN receipt_code text,
+        ADD COLUMN receipt_error text;
+    CREATE INDEX sends_by_message ON sends (provider_message_id, provider);
+    CREATE TABLE parked_receipts (
+        seq bigserial PRIMARY KEY,
+        provider text NOT NULL,
+        message_id text NOT NULL,
+        delivery text NOT NULL,
+        code text NOT NULL,
+        error text,
+        at timestamptz,
+        parked_at timestamptz NOT NULL,
+        UNIQUE (provider, message_id)
+    );
+    CREATE INDEX parked_by_age ON parked_receipts (parked_at);
+    CREATE TABLE suppressions (
+        number text PRIMARY KEY,
+        at timestamptz NOT NULL,
+        source text NOT NULL,
+        keyword text NOT NULL
+    );
+    CREATE TABLE opt_events (
+        id bigserial PRIMARY KEY,
+        number text NOT NULL,
+        action text NOT NULL,
+        at timestamptz NOT NULL,
+        source text NOT NULL,
+        keyword text NOT NULL
+    );
+    CREATE INDEX opt_events_by_number ON opt_events (number, id);
+    """,
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))
@@ -72,6 +105,7 @@ _TYPES = {
     "created_at": "timestamptz",
     "updated_at": "timestamptz",
     "resolved_at": "timestamptz",
+    "receipt_at": "timestamptz",
     "retryable": "boolean",
 }
 

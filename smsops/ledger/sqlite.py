@@ -28,7 +28,7 @@ from smsops.ledger.base import (
 )
 from smsops.ledger.policy import Operation, allows
 from smsops.ledger.sqlite_file import WAIT as WAIT
-from smsops.ledger.sqlite_file import SqliteFile
+from smsops.ledger.sqlite_hearing import SqliteHearing
 from smsops.ledger.sqlite_schema import COLUMNS as _COLUMNS
 from smsops.ledger.sqlite_schema import MIGRATIONS as MIGRATIONS
 from smsops.ledger.sqlite_schema import MOVED, moved_values, policy_where, row_values
@@ -49,7 +49,7 @@ _CLAIM = (
     "WHERE {where} "
     "RETURNING key, attempts, created_at"
 )
-_CLAIM_ROWS = 500  # rows a statement: 500 x 19 values, under SQLite's 32,766 variables
+_CLAIM_ROWS = 500  # rows a statement: 500 x 22 values, under SQLite's 32,766 variables
 # A copied row (`ledger migrate`) goes in as it is, every column; a key already there is left alone.
 _COPY = f"INSERT INTO sends ({_COLUMNS}) VALUES {{rows}} "  # noqa: S608 - constant column list
 _COPY += "ON CONFLICT (key) DO NOTHING RETURNING key"
@@ -101,7 +101,7 @@ def _statements(records: Sequence[SendRecord]) -> Iterator[tuple[str, list[objec
         yield ", ".join([_ROW_MARKS] * len(chunk)), [v for r in chunk for v in row_values(r)]
 
 
-class SqliteLedger(SqliteFile, Ledger):
+class SqliteLedger(SqliteHearing, Ledger):
     """The ledger in one SQLite file (see SqliteFile): claims, guarded moves, reads."""
 
     def claim(

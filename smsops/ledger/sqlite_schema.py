@@ -68,16 +68,50 @@ MIGRATIONS = (
         expires_at TEXT NOT NULL
     );
     """,
+    # Delivery receipts and the suppression list (issue 21; receipts.py, suppressions.py).
+    """
+    ALTER TABLE sends ADD COLUMN receipt_at TEXT;
+    ALTER TABLE sends ADD COLUMN receipt_code TEXT;
+    ALTER TABLE sends ADD COLUMN receipt_error TEXT;
+    CREATE INDEX IF NOT EXISTS sends_by_message ON sends (provider_message_id, provider);
+    CREATE TABLE IF NOT EXISTS parked_receipts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        provider TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        delivery TEXT NOT NULL,
+        code TEXT NOT NULL,
+        error TEXT,
+        at TEXT,
+        parked_at TEXT NOT NULL,
+        UNIQUE (provider, message_id)
+    );
+    CREATE INDEX IF NOT EXISTS parked_by_age ON parked_receipts (parked_at);
+    CREATE TABLE IF NOT EXISTS suppressions (
+        number TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        keyword TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS opt_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        number TEXT NOT NULL,
+        action TEXT NOT NULL,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        keyword TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS opt_events_by_number ON opt_events (number, id);
+    """,
 )
 COLUMNS = (
     "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "
     "provider_message_id, attempts, error, created_at, updated_at, claimed_by, retryable, "
-    "resolved_by, resolved_at, resolution"
+    "resolved_by, resolved_at, resolution, receipt_at, receipt_code, receipt_error"
 )
 # What a move (settle, stale mark, receipt, resolve) may change of a row.
 MOVED = (
     "status, provider, provider_message_id, attempts, error, retryable, updated_at, "
-    "resolved_by, resolved_at, resolution"
+    "resolved_by, resolved_at, resolution, receipt_at, receipt_code, receipt_error"
 )
 
 
@@ -110,6 +144,9 @@ def row_values(r: SendRecord) -> tuple[object, ...]:
         r.resolved_by,
         iso(r.resolved_at),
         r.resolution,
+        iso(r.receipt_at),
+        r.receipt_code,
+        r.receipt_error,
     )
 
 
@@ -126,6 +163,9 @@ def moved_values(r: SendRecord) -> tuple[object, ...]:
         r.resolved_by,
         iso(r.resolved_at),
         r.resolution,
+        iso(r.receipt_at),
+        r.receipt_code,
+        r.receipt_error,
     )
 
 
@@ -182,8 +222,9 @@ def to_record(row: sqlite3.Row) -> SendRecord:
     data["created_at"] = checked_time(key, "created_at", data["created_at"])
     data["updated_at"] = checked_time(key, "updated_at", data["updated_at"])
     data["retryable"] = bool(data["retryable"])
-    if data["resolved_at"] is not None:
-        data["resolved_at"] = checked_time(key, "resolved_at", data["resolved_at"])
+    for column in ("resolved_at", "receipt_at"):
+        if data[column] is not None:
+            data[column] = checked_time(key, column, data[column])
     return SendRecord(**data)
 
 

@@ -1,0 +1,112 @@
+"""What the PostgreSQL ledger keeps of what providers tell it: parked receipts, suppressions.
+
+The rules are receipts.py's and suppressions.py's; this is their storage,
+SQLite's tables (sqlite_hearing.py) in PostgreSQL's types. Replicas share it:
+a parked receipt is taken by one `DELETE ... RETURNING` (only one replica
+gets it), and two replicas recording the same STOP at once insert one list
+entry (the primary key) and so one history event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from smsops.core.hooks import Receipt
+from smsops.ledger.base import SendRecord
+from smsops.ledger.postgres_schema import NAMES, to_record
+from smsops.ledger.sqlite_hearing import event_of, receipt_of
+from smsops.ledger.suppressions import OptAction, OptEvent
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+_PARKED = "provider, message_id, delivery, code, error, at"
+_BY_ID = f"SELECT {', '.join(NAMES)} FROM sends "  # noqa: S608 - constant column list
+_BY_ID += "WHERE provider_message_id = ANY(%s) AND provider = %s"
+_PARK = f"INSERT INTO parked_receipts ({_PARKED}, parked_at) SELECT *, %s FROM unnest("  # noqa: S608
+_PARK += "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[]) "
+_PARK += "ON CONFLICT (provider, message_id) DO NOTHING RETURNING provider, message_id"
+_TRIM = "DELETE FROM parked_receipts WHERE seq IN "
+_TRIM += "(SELECT seq FROM parked_receipts ORDER BY seq DESC OFFSET %s)"
+_UNPARK = "DELETE FROM parked_receipts p USING unnest(%s::text[], %s::text[]) AS r(provider, id) "
+_UNPARK += "WHERE p.provider = r.provider AND p.message_id = r.id "
+_UNPARK += "RETURNING p.provider, p.message_id, p.delivery, p.code, p.error, p.at"
+_EVENT = "INSERT INTO opt_events (number, action, at, source, keyword) VALUES (%s, %s, %s, %s, %s)"
+_OPT_OUT = "INSERT INTO suppressions (number, at, source, keyword) VALUES (%s, %s, %s, %s) "
+_OPT_OUT += "ON CONFLICT (number) DO NOTHING RETURNING number"
+_OPT_IN = "DELETE FROM suppressions WHERE number = %s RETURNING number"
+
+
+class PostgresHearing:
+    def _transaction(
+        self, doing: str, *, atomic: bool = True
+    ) -> AbstractContextManager[Connection]:
+        raise NotImplementedError  # PostgresLedger's
+
+    def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
+        with self._transaction("cannot read", atomic=False) as conn:
+            return [to_record(row) for row in conn.execute(_BY_ID, (list(message_ids), provider))]
+
+    def park(
+        self, items: Sequence[Receipt], now: datetime, *, since: datetime, keep: int
+    ) -> set[tuple[str, str]]:
+        arrays = [
+            [r.provider for r in items],
+            [r.message_id for r in items],
+            [r.delivery.value for r in items],
+            [r.code for r in items],
+            [r.error for r in items],
+            [r.at for r in items],
+        ]
+        with self._transaction("cannot park receipts in") as conn:
+            conn.execute("DELETE FROM parked_receipts WHERE parked_at < %s", (since,))
+            new = {(str(p), str(m)) for p, m in conn.execute(_PARK, (now, *arrays))}
+            conn.execute(_TRIM, (keep,))
+        return new
+
+    def unpark(self, pairs: Collection[tuple[str, str]]) -> list[Receipt]:
+        ordered = sorted(pairs)
+        values = ([p for p, _ in ordered], [m for _, m in ordered])
+        with self._transaction("cannot read parked receipts in", atomic=False) as conn:
+            return [receipt_of(row) for row in conn.execute(_UNPARK, values)]
+
+    def parked(self) -> list[Receipt]:
+        query = f"SELECT {_PARKED} FROM parked_receipts ORDER BY seq"  # noqa: S608
+        with self._transaction("cannot read", atomic=False) as conn:
+            return [receipt_of(row) for row in conn.execute(query)]
+
+    def opt(self, events: Sequence[OptEvent]) -> list[bool]:
+        changed = []
+        with self._transaction("cannot change the suppression list in") as conn:
+            for e in events:
+                if e.action is OptAction.OUT:
+                    done = conn.execute(_OPT_OUT, (e.number, e.at, e.source, e.keyword))
+                else:
+                    done = conn.execute(_OPT_IN, (e.number,))
+                changed.append(done.fetchone() is not None)
+                if changed[-1]:
+                    conn.execute(_EVENT, (e.number, e.action.value, e.at, e.source, e.keyword))
+        return changed
+
+    def suppressed(self) -> frozenset[str]:
+        with self._transaction("cannot read", atomic=False) as conn:
+            return frozenset(str(n) for (n,) in conn.execute("SELECT number FROM suppressions"))
+
+    def suppressions(self) -> list[OptEvent]:
+        query = "SELECT number, at, source, keyword FROM suppressions ORDER BY at DESC, number"
+        with self._transaction("cannot read", atomic=False) as conn:
+            return [event_of(row, OptAction.OUT) for row in conn.execute(query)]
+
+    def opt_history(self, number: str | None = None) -> list[OptEvent]:
+        query = "SELECT number, at, source, keyword, action FROM opt_events "
+        query += "WHERE (%s::text IS NULL OR number = %s) ORDER BY id"
+        with self._transaction("cannot read", atomic=False) as conn:
+            rows = _rows(conn.execute(query, (number, number)))
+        return [event_of(row[:4], OptAction(str(row[4]))) for row in rows]
+
+
+def _rows(cursor: Iterator[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return list(cursor)

@@ -1,0 +1,128 @@
+"""Delivery receipts in the ledger: which row a receipt moves, and the receipts that came early.
+
+A receipt names a message by the provider's name in the config and the id
+the provider answered the send with; the row holding that pair
+(`provider`, `provider_message_id`, indexed) moves as the policy table's
+RECEIPT transitions allow: `sent` or `uncertain` to `delivered` or
+`undelivered` (from `uncertain`, a receipt proves the message went out).
+The receipt's time, the provider's code and its error text go with it.
+
+- Idempotent, first final word wins: a row already `delivered` or
+  `undelivered` is not moved again (the table has no such move), so the
+  same receipt twice, a second part of a multi-part message, or a late
+  contrary word is a DUPLICATE and changes nothing. A later `delivered`
+  after `undelivered` is not believed over the first: providers send the
+  final word once per message, and a row that moves back and forth would
+  make the counts depend on arrival order.
+- Interim receipts (on its way) change no row and are not kept.
+- Early receipts: a receipt for an id no row holds yet (it raced the
+  settle that records the id) is PARKED in a table of its own and applied
+  when a settle writes that id. Both sides write first, then look for the
+  other, each in its own committed step: the receipt parks, then looks for
+  the row again; the settle writes the row, then takes the parked receipts
+  of its ids. Whichever commits second sees the other's write, so a parked
+  receipt is never left behind by the race; taking a parked receipt deletes
+  it (only one side gets it) and the move is guarded anyway.
+- Bounded: whoever holds a provider's webhook token can post receipts for
+  ids that never existed. Parked receipts older than `PARK_FOR` are dropped,
+  and at most `MAX_PARKED` are kept (the oldest dropped first): a real early
+  receipt waits a fraction of a second, so it is among the newest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from smsops.core.hooks import Delivery, Receipt, ReceiptResult
+from smsops.ledger.policy import Operation, Status, sources
+
+if TYPE_CHECKING:
+    from smsops.ledger.base import Ledger, SendRecord
+
+PARK_FOR = timedelta(days=2)
+MAX_PARKED = 10_000
+_TARGET = {Delivery.DELIVERED: Status.DELIVERED, Delivery.UNDELIVERED: Status.UNDELIVERED}
+# The statuses a receipt may move: a settle into one of these may have a receipt waiting.
+RECEIVING = sources(Operation.RECEIPT)
+
+Pair = tuple[str, str]  # (provider, message id)
+
+
+def received(row: SendRecord, receipt: Receipt, now: datetime) -> SendRecord:
+    """`row` as the receipt leaves it (whether the move is allowed is the table's question)."""
+    return replace(
+        row,
+        status=_TARGET[receipt.delivery],
+        updated_at=now,
+        receipt_at=receipt.at or now,
+        receipt_code=receipt.code,
+        receipt_error=receipt.error,
+    )
+
+
+def record(ledger: Ledger, items: Sequence[Receipt], now: datetime) -> list[ReceiptResult]:
+    """Record each receipt once; one result per item, in order."""
+    results: list[ReceiptResult | None] = [None] * len(items)
+    finals: dict[Pair, list[int]] = {}
+    for index, item in enumerate(items):
+        if item.delivery is Delivery.INTERIM:
+            results[index] = ReceiptResult.INTERIM
+        else:
+            finals.setdefault((item.provider, item.message_id), []).append(index)
+    rows = _rows(ledger, finals)
+    early = []
+    for pair, indexes in finals.items():
+        first, *rest = indexes  # a pair given twice in one body: the first is the word
+        for index in rest:
+            results[index] = ReceiptResult.DUPLICATE
+        if pair in rows:
+            results[first] = _apply(ledger, rows[pair], items[first], now)
+        else:
+            early.append(first)
+    if early:
+        new = ledger.park([items[i] for i in early], now, since=now - PARK_FOR, keep=MAX_PARKED)
+        for index in early:
+            pair = (items[index].provider, items[index].message_id)
+            results[index] = ReceiptResult.PARKED if pair in new else ReceiptResult.DUPLICATE
+        # A settle that committed since the look above did not find these parked: look again.
+        late = _rows(ledger, new)
+        for receipt in ledger.unpark(late) if late else []:
+            pair = (receipt.provider, receipt.message_id)
+            applied = _apply(ledger, late[pair], receipt, now)
+            for index in finals[pair][:1]:
+                results[index] = applied
+    return [result or ReceiptResult.DUPLICATE for result in results]
+
+
+def settled(ledger: Ledger, records: Iterable[SendRecord]) -> None:
+    """After a settle: apply the parked receipts of the message ids it wrote."""
+    written: dict[Pair, list[SendRecord]] = {}
+    for r in records:
+        if r.status in RECEIVING and r.provider_message_id:
+            written.setdefault((r.provider, r.provider_message_id), []).append(r)
+    if written:
+        for receipt in ledger.unpark(written):
+            pair = (receipt.provider, receipt.message_id)
+            when = written[pair][0].updated_at  # the settle's time: when the row learned it
+            _apply(ledger, written[pair], receipt, max(when, receipt.at or when))
+
+
+def _rows(ledger: Ledger, pairs: Iterable[Pair]) -> dict[Pair, list[SendRecord]]:
+    """The rows holding each pair, read with one query per provider."""
+    ids: dict[str, set[str]] = {}
+    for provider, message_id in pairs:
+        ids.setdefault(provider, set()).add(message_id)
+    found: dict[Pair, list[SendRecord]] = {}
+    for provider, wanted in ids.items():
+        for row in ledger.by_message_id(provider, wanted):
+            if row.provider_message_id is not None:
+                found.setdefault((provider, row.provider_message_id), []).append(row)
+    return found
+
+
+def _apply(ledger: Ledger, rows: list[SendRecord], item: Receipt, now: datetime) -> ReceiptResult:
+    refused = ledger.move(Operation.RECEIPT, [received(row, item, now) for row in rows])
+    return ReceiptResult.DUPLICATE if len(refused) == len(rows) else ReceiptResult.APPLIED

@@ -1,0 +1,115 @@
+"""What the SQLite ledger keeps of what providers tell it: parked receipts, the suppression list.
+
+The rules are receipts.py's and suppressions.py's; this is their storage.
+Each method is one transaction of the file (`SqliteFile._writing`): an
+opt-out and its history row, a park and its trim, commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from smsops.core.hooks import Delivery, Receipt
+from smsops.ledger.base import SendRecord
+from smsops.ledger.sqlite_file import SqliteFile
+from smsops.ledger.sqlite_schema import COLUMNS, checked_time, iso, marks, to_record
+from smsops.ledger.suppressions import OptAction, OptEvent
+
+_IDS = 500  # ids a statement (SQLite's variable limit)
+_PARKED = "provider, message_id, delivery, code, error, at"
+_PARK = f"INSERT INTO parked_receipts ({_PARKED}, parked_at) VALUES (?, ?, ?, ?, ?, ?, ?) "  # noqa: S608
+_PARK += "ON CONFLICT (provider, message_id) DO NOTHING"
+# The newest `keep` stay: every older one goes (the bound, receipts.py).
+_TRIM = "DELETE FROM parked_receipts WHERE seq IN "
+_TRIM += "(SELECT seq FROM parked_receipts ORDER BY seq DESC LIMIT -1 OFFSET ?)"
+_UNPARK = f"DELETE FROM parked_receipts WHERE provider = ? AND message_id = ? RETURNING {_PARKED}"  # noqa: S608
+_EVENT = "INSERT INTO opt_events (number, action, at, source, keyword) VALUES (?, ?, ?, ?, ?)"
+_OPT_OUT = "INSERT INTO suppressions (number, at, source, keyword) VALUES (?, ?, ?, ?) "
+_OPT_OUT += "ON CONFLICT (number) DO NOTHING"
+_OPT_IN = "DELETE FROM suppressions WHERE number = ?"
+
+
+def receipt_of(row: Sequence[object]) -> Receipt:
+    """A parked row (`_PARKED`, times as stored) as the receipt it keeps."""
+    provider, message_id, delivery, code, error, at = row
+    when = at if isinstance(at, datetime) or at is None else checked_time("parked", "at", at)
+    return Receipt(
+        str(provider), str(message_id), Delivery(str(delivery)), str(code),
+        None if error is None else str(error), when,
+    )  # fmt: skip
+
+
+def event_of(row: Sequence[object], action: OptAction) -> OptEvent:
+    """A stored (number, at, source, keyword) as an event."""
+    number, at, source, keyword = row
+    when = at if isinstance(at, datetime) else checked_time(str(number), "at", at)
+    return OptEvent(str(number), action, when, str(source), str(keyword))
+
+
+class SqliteHearing(SqliteFile):
+    def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
+        wanted = sorted(message_ids)
+        found = []
+        with self._reading():
+            for start in range(0, len(wanted), _IDS):
+                chunk = wanted[start : start + _IDS]
+                query = f"SELECT {COLUMNS} FROM sends WHERE provider_message_id IN "  # noqa: S608
+                query += f"({marks(len(chunk))}) AND provider = ?"
+                found += [to_record(row) for row in self._db.execute(query, (*chunk, provider))]
+        return found
+
+    def park(
+        self, items: Sequence[Receipt], now: datetime, *, since: datetime, keep: int
+    ) -> set[tuple[str, str]]:
+        new = set()
+        with self._writing("cannot park receipts in"):
+            self._db.execute("DELETE FROM parked_receipts WHERE parked_at < ?", (iso(since),))
+            for r in items:
+                values = (r.provider, r.message_id, r.delivery.value, r.code, r.error, iso(r.at))
+                if self._db.execute(_PARK, (*values, iso(now))).rowcount == 1:
+                    new.add((r.provider, r.message_id))
+            self._db.execute(_TRIM, (keep,))
+        return new
+
+    def unpark(self, pairs: Collection[tuple[str, str]]) -> list[Receipt]:
+        with self._writing("cannot read parked receipts in"):
+            if self._db.execute("SELECT 1 FROM parked_receipts LIMIT 1").fetchone() is None:
+                return []  # the usual case: a settle costs one cheap read more
+            taken = [self._db.execute(_UNPARK, pair).fetchone() for pair in sorted(pairs)]
+        return [receipt_of(tuple(row)) for row in taken if row is not None]
+
+    def parked(self) -> list[Receipt]:
+        with self._reading():
+            rows = self._db.execute(f"SELECT {_PARKED} FROM parked_receipts ORDER BY seq")  # noqa: S608
+            return [receipt_of(tuple(row)) for row in rows]
+
+    def opt(self, events: Sequence[OptEvent]) -> list[bool]:
+        changed = []
+        with self._writing("cannot change the suppression list in"):
+            for e in events:
+                if e.action is OptAction.OUT:
+                    done = self._db.execute(_OPT_OUT, (e.number, iso(e.at), e.source, e.keyword))
+                else:
+                    done = self._db.execute(_OPT_IN, (e.number,))
+                changed.append(done.rowcount == 1)
+                if changed[-1]:
+                    values = (e.number, e.action.value, iso(e.at), e.source, e.keyword)
+                    self._db.execute(_EVENT, values)
+        return changed
+
+    def suppressed(self) -> frozenset[str]:
+        with self._reading():
+            return frozenset(n for (n,) in self._db.execute("SELECT number FROM suppressions"))
+
+    def suppressions(self) -> list[OptEvent]:
+        query = "SELECT number, at, source, keyword FROM suppressions ORDER BY at DESC, number"
+        with self._reading():
+            return [event_of(tuple(row), OptAction.OUT) for row in self._db.execute(query)]
+
+    def opt_history(self, number: str | None = None) -> list[OptEvent]:
+        query = "SELECT number, at, source, keyword, action FROM opt_events "
+        query += "WHERE (? IS NULL OR number = ?) ORDER BY id"
+        with self._reading():
+            rows = self._db.execute(query, (number, number)).fetchall()
+        return [event_of(tuple(row)[:4], OptAction(row[4])) for row in rows]
