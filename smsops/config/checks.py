@@ -23,6 +23,10 @@ def check_config(config: Config) -> list[Problem]:
         problems.extend(_priced_cost_limit(config, name, schedule))
     for name, audience in config.audiences.items():
         problems.extend(_exclusions(config, name, audience))
+    confirm = config.opt_out().confirm_template
+    if confirm is not None and not config.defined("templates", confirm):
+        where = config.locate("defaults", "opt_out", "confirm_template")
+        problems.append(_missing(config, "templates", confirm, where, "defaults.opt_out"))
     return problems
 
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,6 +20,10 @@ from pydantic import (
     model_validator,
 )
 
+from smsops.config.opt_out import OPT_IN_KEYWORDS as OPT_IN_KEYWORDS
+from smsops.config.opt_out import OPT_OUT_KEYWORDS as OPT_OUT_KEYWORDS
+from smsops.config.opt_out import OptOut as OptOut
+from smsops.config.opt_out import keyword as keyword
 from smsops.config.providers import Category
 from smsops.config.types import Amount, ClockTime, Count, Interval, NumberText, Scalar, Window
 from smsops.core.units import YEARS
@@ -276,47 +279,6 @@ class Limits(_Model):
         return defaults.model_copy(update={k: getattr(self, k) for k in self.model_fields_set})
 
 
-# Words that tell a recipient how to stop marketing messages (any case, whole words).
-OPT_OUT_PHRASES = ("STOP", "opt out", "opt-out", "unsubscribe")
-
-
-OPT_OUT_MAX = 50  # phrases
-OPT_OUT_CHARS = 100  # of one phrase
-
-
-def _phrase(value: str) -> str:
-    # An empty phrase is found in every body: it would turn the warning off unseen.
-    if not value.strip():
-        raise ValueError(
-            "an opt-out phrase cannot be empty or blank (it would be found in every "
-            "message); remove it, or set check_opt_out: false on a template instead"
-        )
-    if len(value) > OPT_OUT_CHARS:
-        raise ValueError(f"an opt-out phrase has at most {OPT_OUT_CHARS} characters")
-    return value
-
-
-class OptOut(_Model):
-    """The opt-out check of marketing templates (a `validate` warning)."""
-
-    phrases: list[Annotated[str, AfterValidator(_phrase)]] = Field(
-        default_factory=lambda: list(OPT_OUT_PHRASES),
-        description=f"A marketing body needs one of these (any case, whole words; "
-        f"at most {OPT_OUT_MAX}, none empty).",
-    )
-
-    @field_validator("phrases", mode="before")
-    @classmethod
-    def _bounded(cls, value: Any) -> Any:
-        # Before the phrases are read one by one: a huge list is refused at once.
-        if isinstance(value, list) and len(value) > OPT_OUT_MAX:
-            raise ValueError(
-                f"at most {OPT_OUT_MAX} opt-out phrases (this has {len(value):,}); keep "
-                "the words recipients are told to use"
-            )
-        return value
-
-
 class Schedule(_Model):
     template: str
     audience: str
@@ -330,6 +292,11 @@ class Schedule(_Model):
     enabled: bool = True
     limits: Limits | None = Field(
         default=None, description="Guardrails; each kind set here overrides defaults.limits."
+    )
+    respect_opt_out: bool = Field(
+        default=False,
+        description="Skip numbers on the ledger's suppression list (STOP) for this schedule's "
+        "template whatever its category; marketing templates always skip them.",
     )
 
     @field_validator("provider")

@@ -18,6 +18,8 @@ class SkipReason(StrEnum):
     NO_ORIGINATION_NUMBER = "no_origination_number"
     QUIET_HOURS = "quiet_hours"
     UNKNOWN_TIMEZONE = "unknown_timezone"
+    # On the ledger's suppression list (STOP): marketing always, others by `respect_opt_out`.
+    OPTED_OUT = "opted_out"
 
     @property
     def label(self) -> str:

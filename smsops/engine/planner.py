@@ -66,6 +66,7 @@ class LedgerView(Protocol):
     def known(self, schedule: str, occurrence: str) -> Known: ...
     def leases(self) -> dict[str, datetime]: ...
     def claimed_since(self, schedule: str, since: datetime) -> int: ...
+    def suppressed(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,27 @@ def make_plan(
         else [name for name, s in config.schedules.items() if s.enabled]
     )
     compiled = compile_templates(config, {config.schedules[name].template for name in names})
+    # Read once per plan: a set lookup per recipient, only where a schedule honours it.
+    honours = [name for name in names if respects_opt_out(config, name)]
+    suppressed = ledger.suppressed() if honours else frozenset()
     schedules = [
-        _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options).run()
+        _SchedulePlanner(
+            config, compiled, name, at, ledger, is_stale, options,
+            suppressed if name in honours else frozenset(),
+        ).run()
         for name in names
-    ]
+    ]  # fmt: skip
     if not options.preview and options.as_if_due is None:  # the forecast judges its own
         for schedule in schedules:
             schedule.over_limits = over_limits(config, ledger, at, schedule)
     return Plan(at, schedules, providers=providers_in_use(config, schedules))
+
+
+def respects_opt_out(config: Config, schedule: str) -> bool:
+    """Whether a schedule skips suppressed numbers: marketing always, others when it says so."""
+    found = config.schedules[schedule]
+    template = config.templates[found.template]
+    return template.category == "marketing" or found.respect_opt_out
 
 
 def providers_in_use(config: Config, schedules: list[SchedulePlan]) -> list[ProviderSeen]:
@@ -154,8 +168,10 @@ class _SchedulePlanner:
         ledger: LedgerView,
         is_stale: Callable[[SendRecord], bool],
         options: PlanOptions,
+        suppressed: frozenset[str],
     ) -> None:
         self.config, self.name, self.at = config, name, at
+        self.suppressed = suppressed
         self.schedule = config.schedules[name]
         self.template = compiled[self.schedule.template]
         self.ledger, self.is_stale, self.options = ledger, is_stale, options
@@ -297,6 +313,11 @@ class _SchedulePlanner:
 
     def _count(self, desired: _Desired, record: SendRecord | None) -> None:
         disposition = self._disposition(record)
+        if disposition.sends and self.suppressed and desired.recipient.phone in self.suppressed:
+            # Before anything is rendered or claimed; what was sent before stays counted.
+            detail = "on the ledger's suppression list (STOP); `smsops suppressions list` shows it"
+            self.result.skip(Skip(SkipReason.OPTED_OUT, detail, desired.recipient.where))
+            return
         quiet = self.quiet
         if disposition.sends and quiet is not None:
             zone = quiet_zone(quiet, desired.zones, self._instant(desired))
