@@ -20,6 +20,7 @@ from smsops.cli import (
     plan_commands,
     run_command,
     saved_plan_commands,
+    suppressions_commands,
 )
 from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, failed_markdown, scrubbed_output
 from smsops.core.errors import ConfigError, SmsopsError
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     saved_plan_commands.register(commands)
     run_command.register(commands)
     ledger_commands.register(commands)
+    suppressions_commands.register(commands)
     return parser
 
 

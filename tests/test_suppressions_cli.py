@@ -1,0 +1,96 @@
+"""`smsops suppressions list|add|remove|import|export`: the ledger's suppression list by hand."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from smsops.cli import main
+from smsops.ledger.sqlite import SqliteLedger
+from smsops.ledger.suppressions import OptAction
+
+SAM, ANA = "+447400123456", "+12025550143"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> str:
+    return str(tmp_path / "ledger.sqlite")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["suppressions", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_add_list_remove_with_source_cli_and_masked_numbers(
+    ledger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "add", SAM, "07400 123457", "--region", "GB", "--ledger", ledger)[0] == 0
+    code, out, _ = run(capsys, "list", "--ledger", ledger)
+    assert code == 0
+    assert SAM not in out
+    assert "+44 74** ***456" in out
+    assert "cli" in out
+    assert SAM in run(capsys, "list", "--unmask", "--ledger", ledger)[1]
+    assert run(capsys, "remove", SAM, "--ledger", ledger)[0] == 0
+    opened = SqliteLedger(Path(ledger))
+    try:
+        assert opened.suppressed() == {"+447400123457"}
+        assert [(e.action, e.source) for e in opened.opt_history(SAM)] == [
+            (OptAction.OUT, "cli"), (OptAction.IN, "cli"),
+        ]  # fmt: skip
+    finally:
+        opened.close()
+    listed = json.loads(run(capsys, "list", "--history", "--format", "json", "--ledger", ledger)[1])
+    assert [e["action"] for e in listed] == ["opt_out", "opt_out", "opt_in"]
+    assert all("**" in e["number"] for e in listed)
+
+
+def test_a_bad_number_is_a_clear_error_and_nothing_is_written(
+    ledger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "add", SAM, "hello", "--ledger", ledger)
+    assert code == 1
+    assert "'hello': not a phone number" in err
+    assert "Traceback" not in err
+    assert not Path(ledger).exists()
+
+
+def test_import_and_export_csv_with_row_numbered_errors(
+    ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(f"phone,name\n{SAM},Sam\n{ANA},Ana\n{SAM},again\n")
+    code, out, _ = run(capsys, "import", str(good), "--ledger", ledger)
+    assert code == 0
+    assert "2 numbers added, 1 already on the list" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("number\n+447400123999\nnot-a-number\n\n12\n")
+    code, _, err = run(capsys, "import", str(bad), "--column", "number", "--ledger", ledger)
+    assert code == 1
+    assert f"{bad}:3: not a phone number" in err
+    assert f"{bad}:5: " in err
+    assert "nothing was imported" in err
+    missing = run(capsys, "import", str(bad), "--ledger", ledger)
+    assert missing[0] == 1
+    assert "no column 'phone'" in missing[2]
+    code, out, _ = run(capsys, "export", "--unmask", "--ledger", ledger)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sorted(r["number"] for r in rows) == sorted([SAM, ANA])
+    assert {r["source"] for r in rows} == {"import"}
+    masked = run(capsys, "export", "--ledger", ledger)[1]
+    assert SAM not in masked
+    assert ANA not in masked
+
+
+def test_reading_a_missing_ledger_is_an_error(
+    ledger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "list", "--ledger", ledger)
+    assert code == 1
+    assert "no ledger at" in err
