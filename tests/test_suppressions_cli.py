@@ -94,3 +94,38 @@ def test_reading_a_missing_ledger_is_an_error(
     code, _, err = run(capsys, "list", "--ledger", ledger)
     assert code == 1
     assert "no ledger at" in err
+
+
+def test_ledger_stats_shows_the_delivery_rate(
+    ledger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from smsops.core.hooks import Delivery, Receipt
+    from smsops.ledger.base import SendRecord, Status
+
+    now = datetime(2026, 11, 22, 9, tzinfo=UTC)
+    opened = SqliteLedger(Path(ledger))
+    try:
+        for n, number in enumerate(["+447400123450", "+447400123451", "+447400123452"]):
+            record = SendRecord.claim(
+                "promo", "once", number, provider="sky", template="t", text_hash="h",
+                segments=1, now=now, claimed_by="r",
+            )  # fmt: skip
+            opened.claim([record])
+            opened.settle([record.settled(Status.SENT, now, message_id=f"m{n}")])
+        opened.receipts(
+            [
+                Receipt("sky", "m0", Delivery.DELIVERED, "N202"),
+                Receipt("sky", "m1", Delivery.DELIVERED, "N202"),
+                Receipt("sky", "m2", Delivery.UNDELIVERED, "E202"),
+            ],
+            now,
+        )
+    finally:
+        opened.close()
+    assert main(["ledger", "stats", "--ledger", ledger]) == 0
+    out = capsys.readouterr().out
+    assert "promo: delivered 2, undelivered 1 (delivery rate 66.7% of those with a final" in out
+    assert main(["ledger", "list", "--status", "undelivered", "--ledger", ledger]) == 0
+    assert "undelivered" in capsys.readouterr().out

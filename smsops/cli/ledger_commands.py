@@ -106,8 +106,12 @@ def _stats(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not stats:
         print("no rows match" if everything else "the ledger is empty")
+    from smsops.ledger.receipts import delivery_rate
+
     for schedule, counts in sorted(stats.items()):
         line = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
+        if (rate := delivery_rate(counts)) is not None:
+            line += f" (delivery rate {rate:.1%} of those with a final receipt)"
         print(printable(f"{schedule}: {line}"))
     return EXIT_OK
 

@@ -10,6 +10,7 @@ from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.engine.apply import ApplyReport
 from smsops.engine.apply_report import RETRYABLE
 from smsops.engine.plan import Plan
+from smsops.ledger.policy import Status
 
 
 class Metrics:
@@ -124,6 +125,12 @@ class Metrics:
             ["provider", "status"],
             registry=r,
         )
+        self.delivery = Gauge(
+            "smsops_ledger_delivery",
+            "Sends the ledger holds as delivered or undelivered (from receipts), per schedule",
+            ["schedule", "status"],
+            registry=r,
+        )
         self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule
         self._held: dict[str, set[str]] = {}  # the limits exported per schedule
 
@@ -144,12 +151,22 @@ class Metrics:
                 self.held.labels(s.schedule, limit).set(1)
             self._held[s.schedule] = limits
 
+    def observe_delivery(self, stats: dict[str, dict[str, int]], schedules: Iterable[str]) -> None:
+        """Delivered and undelivered rows of these schedules, from `Ledger.stats()`."""
+        for schedule in schedules:
+            counts = stats.get(schedule, {})
+            for status in (Status.DELIVERED, Status.UNDELIVERED):
+                self.delivery.labels(schedule, status.value).set(counts.get(status.value, 0))
+
     def keep_only(self, schedules: Iterable[str]) -> None:
         """Drop the plan figures of schedules a reload removed."""
         for gone in self._reasons.keys() - set(schedules):
             self.pending.remove(gone)
             for reason in self._reasons.pop(gone):
                 self.skipped.remove(gone, reason)
+        for gone in {labels[0] for labels in self._delivered()} - set(schedules):
+            for status in (Status.DELIVERED, Status.UNDELIVERED):
+                self.delivery.remove(gone, status.value)
         for gone in self._held.keys() - set(schedules):
             for limit in self._held.pop(gone):
                 self.held.remove(gone, limit)
@@ -176,3 +193,11 @@ class Metrics:
         self.retries.inc(report.retries)
         for (schedule, _, reason), count in report.expired_by.items():
             self.expired.labels(schedule, reason.short).inc(count)
+
+    def _delivered(self) -> list[tuple[str, ...]]:
+        """The (schedule, status) label pairs the delivery gauge has."""
+        return [
+            tuple(sample.labels[k] for k in ("schedule", "status"))
+            for metric in self.delivery.collect()
+            for sample in metric.samples
+        ]

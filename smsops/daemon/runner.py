@@ -326,6 +326,9 @@ class _DaemonHooks(RoundHooks):
         runner.catch_up.planned(plan, self.now)
         runner.metrics.reconciles.labels(self.why).inc()
         runner.metrics.observe_plan(plan)
+        # Off the event loop (a round prepares in a worker thread): one grouped count.
+        planned = [s.schedule for s in plan.schedules]
+        runner.metrics.observe_delivery(runner.ledger.stats(), planned)
         runner.observe_limits(plan)
         runner.settled.remember(self.config, plan)
 

@@ -51,6 +51,13 @@ RECEIVING = sources(Operation.RECEIPT)
 Pair = tuple[str, str]  # (provider, message id)
 
 
+def delivery_rate(counts: dict[str, int]) -> float | None:
+    """Delivered over rows with a final receipt (delivered + undelivered); None without any."""
+    delivered = counts.get(Status.DELIVERED.value, 0)
+    final = delivered + counts.get(Status.UNDELIVERED.value, 0)
+    return delivered / final if final else None
+
+
 def received(row: SendRecord, receipt: Receipt, now: datetime) -> SendRecord:
     """`row` as the receipt leaves it (whether the move is allowed is the table's question)."""
     return replace(
