@@ -37,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     from smsops.daemon.metrics import Metrics
     from smsops.daemon.runner import Runner
     from smsops.daemon.service import Service
+    from smsops.engine.hearing import Hearing
     from smsops.engine.project import load_project
     from smsops.ledger.open import open_ledger
 
@@ -61,7 +62,11 @@ def _run(args: argparse.Namespace) -> int:
         stack.callback(ledger.close)
         metrics = Metrics()
         runner = Runner(config, ledger, env, metrics, cache_dir=cache)
-        service = Service(args.config, load, ledger, runner, metrics, poll=args.reload_interval)
+        # Webhooks' receipts and STOP/START go to the ledger, with the current config's keywords.
+        hearing = Hearing(ledger, lambda: runner.config.opt_out())
+        service = Service(
+            args.config, load, ledger, runner, metrics, hooks=hearing, poll=args.reload_interval
+        )
         server = http_server(service)
 
         async def main() -> None:
