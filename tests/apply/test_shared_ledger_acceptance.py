@@ -16,6 +16,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -100,11 +101,18 @@ def test_three_applies_at_once_one_killed_then_one_more_sends_each_once(
     check_outcome(sandbox, postgres_db, left_pending)
 
 
-def _sending(daemons: list[Daemon]) -> Daemon | None:
-    """The replica with requests on the wire (the one that holds the round)."""
-    for daemon in daemons:
-        if (daemon.metric("smsops_in_flight") or 0) > 0:
-            return daemon
+def _sending(daemons: list[Daemon], seconds: float = 10) -> Daemon | None:
+    """The replica with requests on the wire (the one that holds the round).
+
+    Looked for until one is seen: the holder's in-flight gauge is 0 for a moment
+    between two paced batches (a claim, a settle), longer on a loaded machine.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for daemon in daemons:
+            if (daemon.metric("smsops_in_flight") or 0) > 0:
+                return daemon
+        time.sleep(0.05)
     return None
 
 
