@@ -204,6 +204,7 @@ class _Guarded(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._admitted = False
         self._draining = False  # refused: what still comes is read and dropped
+        self._refusal: int | None = None  # a refusal waiting for earlier requests' answers
         self._in_head = True  # the next bytes belong to a request head
         self._head_bytes = 0  # received while in a head (whole reads: at most one read under)
         self._seen = 0  # bytes of the current head as the parser reported it (exact)
@@ -269,13 +270,30 @@ class _Guarded(HttpToolsProtocol):
         else:
             self.transport.close()  # nothing came at all: nothing to answer
 
+    def answering(self) -> bool:
+        """An earlier request of this connection is still being served or waits in the queue."""
+        busy = self.cycle is not None and not self.cycle.response_complete
+        return busy or bool(self.pipeline)
+
     def refuse(self, status: int) -> None:
-        """Answer `status`, stop serving this connection, read and drop what follows a while."""
+        """Answer `status`, stop serving this connection, read and drop what follows a while.
+
+        HTTP/1.1 answers in request order, so a refusal of a request pipelined
+        behind others waits for their answers (on_response_complete writes it):
+        written at once, the client would take it for the earlier request's
+        answer, or find it in the middle of one. They are bounded (`pipeline`).
+        """
         self.door.turn_away(str(status))
         self._cancel_head_timer()
         self._draining = True
         if self.transport.is_closing():
             return
+        if self.answering():
+            self._refusal = status
+            return
+        self._write_refusal(status)
+
+    def _write_refusal(self, status: int) -> None:
         self.transport.write(_answer(status))
         # Closing while the client still sends would reset the connection before
         # it reads the answer; closing after LINGER seconds of dropping lets it.
@@ -337,6 +355,11 @@ class _Guarded(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # starts the next queued request: room for one more
+        if self._refusal is not None and not self.answering():
+            status, self._refusal = self._refusal, None
+            if not self.transport.is_closing():
+                self._write_refusal(status)
+            return
         self._feed()
 
     def pause_writing(self) -> None:

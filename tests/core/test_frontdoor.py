@@ -283,3 +283,36 @@ def test_the_soft_descriptor_limit_is_raised_to_the_hard_one() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=lower_soft
     )
     assert result.stdout.strip() == "(1024, 1024)", result.stderr
+
+
+def test_a_refusal_is_answered_after_the_requests_before_it() -> None:
+    """HTTP/1.1 answers in request order: a bad request pipelined behind a busy one is
+    refused only once the busy one's answer is out (it was written first, so the
+    client took the 400 for the busy request's answer)."""
+    bad = b"NOT HTTP AT ALL\r\n\r\n"
+    with serving() as (port, server, release):
+        threading.Timer(0.3, release.set).start()
+        assert ask(port, head("/busy"), head(), bad) == ["200", "200", "400"]
+        release.clear()
+        threading.Timer(0.3, release.set).start()
+        assert ask(port, head("/busy"), head(fields=11)) == ["200", "431"]
+        assert server.door.tally.total == {"400": 1, "431": 1}
+
+
+def test_a_slow_head_behind_a_busy_request_never_cuts_into_its_answer() -> None:
+    """A head left unfinished behind a busy request: the busy answer goes out whole,
+    and the connection still ends (the idle timeout) instead of waiting forever."""
+    limits = Limits(connections=4, head_timeout=0.3, idle_timeout=1)
+    with (
+        serving(limits) as (port, _, release),
+        socket.create_connection(("127.0.0.1", port)) as sock,
+    ):
+        sock.settimeout(10)
+        sock.sendall(head("/busy") + b"GET /ok HTTP/1.1\r\nHo")
+        time.sleep(0.6)  # past head_timeout while /busy is still being served
+        release.set()
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert received.endswith(b"\r\n\r\ndone") or b"HTTP/1.1 408" in received.split(b"done", 1)[1]
