@@ -6,6 +6,10 @@ data (`EmulatedRequest` in, `Answer` out, accepted messages told to a
 `Recorder`): the provider layer needs no web framework, and the sandbox
 server (`smsops.sandbox`), one layer up, mounts every emulator of the
 registry and adds the shared fault machinery in front of them.
+
+An emulator whose provider calls back (delivery receipts, texts from people)
+also says how it writes those calls (`Callbacks`): the sandbox decides when
+and whether to make them, and makes them (smsops/sandbox/callbacks.py).
 """
 
 from __future__ import annotations
@@ -51,6 +55,51 @@ class Answer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A message an emulator accepted, as the callbacks about it need it."""
+
+    provider: str  # the provider type
+    message_id: str
+    recipient: str  # E.164
+    sender: str  # the number, short code or service it was sent from
+    account: str = ""  # which of the provider's accounts (Skycore: the base_url's last segment)
+    url: str | None = None  # where its receipts go, when the send said (Twilio's StatusCallback)
+    secret: str | None = None  # what signs its receipts (Twilio: the account's auth token)
+    sender_mask: str = ""  # the alphanumeric sender, when one was passed
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A text a person sends to one of our numbers (`POST /_sandbox/inbound`)."""
+
+    sender: str  # E.164
+    to: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Post:
+    """A request the sandbox makes to a client's webhook."""
+
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """How a provider writes its callbacks.
+
+    `statuses(sent, delivered, interim)`: the receipts of one accepted message,
+    in the order the provider posts them (an interim one first when `interim`),
+    to `sent.url`. `inbound(text, url, secret)`: a person's text, posted to `url`.
+    """
+
+    statuses: Callable[[Sent, bool, bool], list[Post]]
+    inbound: Callable[[Incoming, str, str | None], Post]
+
+
 class Recorder(Protocol):
     """Where an emulator reports what it accepted (the sandbox's state)."""
 
@@ -59,6 +108,10 @@ class Recorder(Protocol):
     def record(
         self, provider: str, recipient: str, text: str, message_id: str | None, body: dict[str, Any]
     ) -> None: ...
+
+    async def report(self, sent: Sent) -> None:
+        """A message was accepted: the sandbox may post its receipts (`Callbacks`)."""
+        ...
 
 
 Handler = Callable[[EmulatedRequest, Recorder], Awaitable[Answer]]
@@ -74,3 +127,4 @@ class Emulator:
 
     base_path: str
     routes: tuple[tuple[str, Handler], ...]
+    callbacks: Callbacks | None = None

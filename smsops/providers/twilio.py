@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -34,7 +34,18 @@ from smsops.providers.base import (
     Retryable,
     Uncertain,
 )
-from smsops.providers.emulation import E164, Answer, EmulatedRequest, Emulator, Recorder
+from smsops.providers.emulation import (
+    E164,
+    Answer,
+    Callbacks,
+    EmulatedRequest,
+    Emulator,
+    Incoming,
+    Post,
+    Recorder,
+    Sent,
+)
+from smsops.providers.twilio_hooks import twilio_signature
 
 if TYPE_CHECKING:
     import httpx
@@ -141,7 +152,8 @@ async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
         return Answer(payload, status)
 
     sid = request.path_params["account_sid"]
-    if _basic_user(request.headers.get("authorization", "")) != sid:
+    user, auth_token = _basic(request.headers.get("authorization", ""))
+    if user != sid:
         return fail(401, 20003, "Authenticate")
     form = request.form()
     if not E164.match(form.get("To", "")):
@@ -155,6 +167,8 @@ async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
         return fail(400, 21609, "Invalid StatusCallback")
     message_sid = "SM" + uuid.uuid4().hex
     state.record("twilio", form["To"], form["Body"], message_sid, form)
+    sender = form.get("From") or form.get("MessagingServiceSid", "")
+    await state.report(Sent("twilio", message_sid, form["To"], sender, sid, callback, auth_token))
     answer: dict[str, Any] = {"sid": message_sid, "account_sid": sid, "to": form["To"]}
     answer |= {"from": form.get("From"), "messaging_service_sid": form.get("MessagingServiceSid")}
     # A Messaging Service picks the sender later: Twilio says `accepted`, not `queued`.
@@ -172,15 +186,56 @@ def _reachable_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _basic_user(header: str) -> str | None:
-    """The user of an HTTP Basic `Authorization` header that has a password, else None."""
+def _basic(header: str) -> tuple[str | None, str | None]:
+    """The user and password of an HTTP Basic `Authorization` header that has both."""
     scheme, _, encoded = header.partition(" ")
     try:
         user, colon, password = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user if scheme.lower() == "basic" and colon and password else None
+        return None, None
+    return (user, password) if scheme.lower() == "basic" and colon and password else (None, None)
+
+
+SANDBOX_ACCOUNT = "AC" + "0" * 32  # the account an injected text arrives at
+UNREACHABLE = "30003"  # Twilio's "Unreachable destination handset"
+
+
+def _signed(url: str, params: dict[str, str], secret: str | None) -> Post:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if secret is not None:
+        headers["x-twilio-signature"] = twilio_signature(url, params.items(), secret)
+    return Post(url, urlencode(params).encode(), headers)
+
+
+def status_callbacks(sent: Sent, delivered: bool, interim: bool) -> list[Post]:
+    """`sent` (when `interim`), then `delivered` or `undelivered` (ErrorCode 30003),
+    form-encoded to the send's StatusCallback, signed with the account's auth token."""
+    assert sent.url is not None
+    statuses = ["sent"] if interim else []
+    statuses.append("delivered" if delivered else "undelivered")
+    posts = []
+    for status in statuses:
+        params = {"MessageSid": sent.message_id, "SmsSid": sent.message_id}
+        params |= {"AccountSid": sent.account, "From": sent.sender, "To": sent.recipient}
+        params |= {"MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01"}
+        if status == "undelivered":
+            params["ErrorCode"] = UNREACHABLE
+        posts.append(_signed(sent.url, params, sent.secret))
+    return posts
+
+
+def inbound(text: Incoming, url: str, secret: str | None) -> Post:
+    """An incoming message as Twilio posts it to the number's webhook, signed."""
+    sid = "SM" + uuid.uuid4().hex
+    params = {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid}
+    params |= {"AccountSid": SANDBOX_ACCOUNT, "From": text.sender, "To": text.to}
+    params |= {"Body": text.text, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received"}
+    return _signed(url, params | {"ApiVersion": "2010-04-01"}, secret)
 
 
 ADAPTER = TwilioAdapter
-EMULATOR = Emulator("/twilio", (("/2010-04-01/Accounts/{account_sid}/Messages.json", emulate),))
+EMULATOR = Emulator(
+    "/twilio",
+    (("/2010-04-01/Accounts/{account_sid}/Messages.json", emulate),),
+    Callbacks(status_callbacks, inbound),
+)

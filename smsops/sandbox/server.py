@@ -20,7 +20,9 @@ from starlette.routing import Route
 
 from smsops.core.errors import UsageError
 from smsops.providers.emulation import EmulatedRequest, Handler
+from smsops.sandbox import inbound
 from smsops.sandbox.emulators import base_paths, routes
+from smsops.sandbox.poster import Poster
 from smsops.sandbox.state import SandboxState
 
 
@@ -99,6 +101,30 @@ def build_app(state: SandboxState) -> Starlette:
                 return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse(state.faults_dict())
 
+    async def callbacks(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                state.loop.configure(await inbound.json_body(request))
+            except inbound.BadBody as bad:
+                return JSONResponse({"error": str(bad)}, bad.status)
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse(state.loop.shown())
+
+    async def inbound_text(request: Request) -> Response:
+        try:
+            provider, text = inbound.text(await inbound.json_body(request))
+        except inbound.BadBody as bad:
+            return JSONResponse({"error": str(bad)}, bad.status)
+        try:
+            queued = state.loop.inject(provider, text)
+        except KeyError:
+            reason = "no target of that name takes inbound texts (PUT /_sandbox/callbacks)"
+            return JSONResponse({"error": reason}, 404)
+        if not queued:
+            return JSONResponse({"error": "too many callbacks waiting; try again later"}, 503)
+        return JSONResponse({"queued": True}, 202)
+
     served = [
         Route(path, _provider_endpoint(handler, state), methods=["POST"])
         for path, handler in routes()
@@ -106,6 +132,8 @@ def build_app(state: SandboxState) -> Starlette:
     served += [
         Route("/_sandbox/messages", messages, methods=["GET", "DELETE"]),
         Route("/_sandbox/faults", faults, methods=["GET", "PUT"]),
+        Route("/_sandbox/callbacks", callbacks, methods=["GET", "PUT"]),
+        Route("/_sandbox/inbound", inbound_text, methods=["POST"]),
     ]
     return Starlette(routes=served)
 
@@ -137,6 +165,7 @@ class Sandbox:
         self._server.run(sockets=[self._socket])
 
     def start(self) -> Sandbox:
+        self.state.loop.poster = Poster().start()
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -149,6 +178,8 @@ class Sandbox:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._socket.close()
+        if self.state.loop.poster is not None:
+            self.state.loop.poster.stop()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -168,5 +199,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def serve(sock: socket.socket) -> None:
     """Run the sandbox on `sock` in the foreground until interrupted (`smsops sandbox`)."""
-    config = uvicorn.Config(build_app(SandboxState()), log_level="info", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    state = SandboxState()
+    state.loop.poster = Poster().start()
+    config = uvicorn.Config(build_app(state), log_level="info", access_log=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        state.loop.poster.stop()

@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from smsops.providers.emulation import Sent
+from smsops.sandbox.loop import Loop
+
 
 @dataclass
 class Faults:
@@ -55,6 +58,7 @@ class SandboxState:
     messages: list[dict[str, Any]] = field(default_factory=list)
     otp_codes: dict[str, str] = field(default_factory=dict)
     requests: int = 0
+    loop: Loop = field(default_factory=Loop)  # receipts and texts the sandbox posts
     _recent: deque[float] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,6 +76,9 @@ class SandboxState:
         with self._lock:
             self.messages.append(entry)
 
+    async def report(self, sent: Sent) -> None:
+        await self.loop.report(sent)
+
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.messages)
@@ -83,6 +90,7 @@ class SandboxState:
             self.requests = 0
             self._recent.clear()
             self.faults = Faults()
+        self.loop.reset()
 
     def count_request(self) -> int:
         with self._lock:
