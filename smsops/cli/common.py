@@ -175,20 +175,42 @@ def add_sandbox(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def start_sandbox(stack: ExitStack) -> tuple[Callable[[Config], Config], Placeholders]:
+def start_sandbox(
+    stack: ExitStack, hooks_at: tuple[str, int] | None = None
+) -> tuple[Callable[[Config], Config], Placeholders]:
     """The in-process emulator (stopped with `stack`): a config rewriter and placeholder secrets.
 
     Requests are built without a single real secret, so none reaches the emulator.
+    `hooks_at` (`run`'s HOST, PORT): the sandbox posts receipts and inbound texts to
+    that server's /hooks (sandbox/wiring.py), set again at each config load.
     """
     from smsops.core.envref import Placeholders
     from smsops.engine.project import pointed_at
     from smsops.sandbox.server import Sandbox
+    from smsops.sandbox.wiring import hooked, loopback_base
 
     sandbox = stack.enter_context(Sandbox())
-    console(stderr=True).print(
-        f"sandbox: every provider points at {sandbox.url} (nothing leaves this machine)"
-    )
-    return (lambda config: pointed_at(config, sandbox.base_url)), Placeholders("sandbox-secret")
+    err = console(stderr=True)
+    err.print(f"sandbox: every provider points at {sandbox.url} (nothing leaves this machine)")
+    env = Placeholders("sandbox-secret")
+    run_url = hooks_at and loopback_base(*hooks_at)
+    if hooks_at is not None and run_url is None:
+        err.print("[yellow]sandbox: no receipts nor texts: --listen is not on loopback[/]")
+
+    def point(config: Config) -> Config:
+        config = pointed_at(config, sandbox.base_url)
+        if run_url is None:
+            return config
+        config, targets = hooked(config, run_url, sandbox.base_url, env)
+        sandbox.state.loop.set_targets(targets)
+        return config
+
+    if run_url is not None:
+        err.print(
+            f"sandbox: receipts and texts go to {run_url}/hooks/; "
+            f"a person texts: POST {sandbox.url}/_sandbox/inbound"
+        )
+    return point, env
 
 
 def open_out(path: Path) -> IO[str]:

@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
         cache = settings.cache_dir_path()
         point: Callable[[Config], Config] | None = None
         if args.sandbox:
-            point, env = start_sandbox(stack)
+            point, env = start_sandbox(stack, (args.listen[0], sock.getsockname()[1]))
 
         def load(path: Path) -> Config:
             config = load_project(path, cache)  # each generation snapshots its files there
