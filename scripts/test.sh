@@ -34,7 +34,7 @@ lane() {
         }
     done
 }
-lane a soak rate_limit replicas frontdoor durability &
+lane a soak rate_limit replicas frontdoor durability hooks_throughput &
 a=$!
 lane b postgres apply_throughput plan_scale cold_start catch_up takeover &
 b=$!
