@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from smsops.config.providers import Capabilities, HookFormat, ProviderBase
 from smsops.config.types import BaseUrl, NumberText, SecretRef, Text
+from smsops.providers import skycore_hooks
 from smsops.providers.base import (
     Accepted,
     Adapter,
@@ -34,8 +34,6 @@ from smsops.providers.emulation import (
     Callbacks,
     EmulatedRequest,
     Emulator,
-    Incoming,
-    Post,
     Recorder,
     Sent,
 )
@@ -165,60 +163,10 @@ async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
     )
 
 
-# Postbacks as seeds/skycore-postbacks.md shows them (providers/skycore_hooks.py reads them).
-POSTBACK_STATUS = {
-    "N201": "Message Sent",
-    "N202": "Message Sent/Delivered",
-    "E202": "Message Sent/Failed",
-}
-
-
-def _postback(fields: dict[str, str]) -> bytes:
-    from xml.sax.saxutils import escape
-
-    lines = [f"  <{name}>{escape(value)}</{name}>" for name, value in fields.items()]
-    return "\n".join(["<?xml version='1.0'?>", "<POSTBACK>", *lines, "</POSTBACK>", ""]).encode()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def postbacks(sent: Sent, delivered: bool, interim: bool) -> list[Post]:
-    """N201 (when `interim`), then N202 or E202, each its own request to the postback URL."""
-    assert sent.url is not None
-    codes = ["N201"] if interim else []
-    codes.append("N202" if delivered else "E202")
-    return [
-        Post(
-            sent.url,
-            _postback(
-                {
-                    "ORIGIN": "SMS_MT",
-                    "CODE": code,
-                    "STATUS": POSTBACK_STATUS[code],
-                    "FROM": sent.sender,
-                    "FROM_MASK": sent.sender_mask,
-                    "TO": sent.recipient.lstrip("+"),
-                    "TRACKINGID": sent.message_id,
-                    "SPID": "0001",
-                    "TIMESTAMP": _now(),
-                    "AGGREGATORID": uuid.uuid4().hex[:16],
-                }
-            ),
-            {"content-type": "application/xml"},
-        )
-        for code in codes
-    ]
-
-
-def mo(text: Incoming, url: str, secret: str | None) -> Post:
-    """An SMS_MO N211 postback: a person's text (the postback URL carries any token)."""
-    fields = {"ORIGIN": "SMS_MO", "CODE": "N211", "FROM": text.sender.lstrip("+"), "TO": text.to}
-    fields |= {"TEXT": text.text, "RECEIVED": _now(), "TRANSACTIONID": uuid.uuid4().hex[:16]}
-    return Post(url, _postback(fields), {"content-type": "application/xml"})
-
-
 ADAPTER = SkycoreAdapter
 # `/skycore/NAME`: the same API, as account NAME (whose postback URL the sandbox may know).
-EMULATOR = Emulator("/skycore", (("", emulate), ("/{account}", emulate)), Callbacks(postbacks, mo))
+EMULATOR = Emulator(
+    "/skycore",
+    (("", emulate), ("/{account}", emulate)),
+    Callbacks(skycore_hooks.postbacks, skycore_hooks.mo),
+)

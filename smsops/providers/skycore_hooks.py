@@ -11,18 +11,24 @@ One XML document per request, root `<POSTBACK>`:
 - `ORIGIN` `SMS_MO`, `CODE` `N211`: a text a person sent, `FROM` (read as
   E.164; digits alone get a `+`), `TO`, `TEXT`, `RECEIVED`.
 
+The sandbox's Skycore emulator writes them here too (`postbacks`, `mo`), so
+what it posts is what this reads.
+
 Parsed with defusedxml: a DTD, any entity (billion laughs, quadratic
 blowup) or an external reference is refused, never expanded or fetched.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from smsops.core.hooks import Delivery, Inbound, Receipt
+from smsops.providers.emulation import Incoming, Post, Sent
 from smsops.providers.hook_fields import (
     address,
     error_text,
@@ -98,3 +104,57 @@ def _reply(provider: str, fields: dict[str, str]) -> Inbound:
         inbound_text(fields.get("TEXT"), "TEXT"),
         timestamp(fields.get("RECEIVED"), "RECEIVED", strict=False),
     )
+
+
+# Postbacks as seeds/skycore-postbacks.md shows them (providers/skycore_hooks.py reads them).
+POSTBACK_STATUS = {
+    "N201": "Message Sent",
+    "N202": "Message Sent/Delivered",
+    "E202": "Message Sent/Failed",
+}
+
+
+def _postback(fields: dict[str, str]) -> bytes:
+    from xml.sax.saxutils import escape
+
+    lines = [f"  <{name}>{escape(value)}</{name}>" for name, value in fields.items()]
+    return "\n".join(["<?xml version='1.0'?>", "<POSTBACK>", *lines, "</POSTBACK>", ""]).encode()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def postbacks(sent: Sent, delivered: bool, interim: bool) -> list[Post]:
+    """N201 (when `interim`), then N202 or E202, each its own request to the postback URL."""
+    assert sent.url is not None
+    codes = ["N201"] if interim else []
+    codes.append("N202" if delivered else "E202")
+    return [
+        Post(
+            sent.url,
+            _postback(
+                {
+                    "ORIGIN": "SMS_MT",
+                    "CODE": code,
+                    "STATUS": POSTBACK_STATUS[code],
+                    "FROM": sent.sender,
+                    "FROM_MASK": sent.sender_mask,
+                    "TO": sent.recipient.lstrip("+"),
+                    "TRACKINGID": sent.message_id,
+                    "SPID": "0001",
+                    "TIMESTAMP": _now(),
+                    "AGGREGATORID": uuid.uuid4().hex[:16],
+                }
+            ),
+            {"content-type": "application/xml"},
+        )
+        for code in codes
+    ]
+
+
+def mo(text: Incoming, url: str, secret: str | None) -> Post:
+    """An SMS_MO N211 postback: a person's text (the postback URL carries any token)."""
+    fields = {"ORIGIN": "SMS_MO", "CODE": "N211", "FROM": text.sender.lstrip("+"), "TO": text.to}
+    fields |= {"TEXT": text.text, "RECEIVED": _now(), "TRANSACTIONID": uuid.uuid4().hex[:16]}
+    return Post(url, _postback(fields), {"content-type": "application/xml"})

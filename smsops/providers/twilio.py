@@ -18,13 +18,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from smsops.config.providers import HookFormat, ProviderBase, callback_url
 from smsops.config.types import BaseUrl, NumberText, SecretRef, Text
 from smsops.core import secrets
+from smsops.providers import twilio_hooks
 from smsops.providers.base import (
     Accepted,
     Adapter,
@@ -40,12 +41,9 @@ from smsops.providers.emulation import (
     Callbacks,
     EmulatedRequest,
     Emulator,
-    Incoming,
-    Post,
     Recorder,
     Sent,
 )
-from smsops.providers.twilio_hooks import twilio_signature
 
 if TYPE_CHECKING:
     import httpx
@@ -196,46 +194,9 @@ def _basic(header: str) -> tuple[str | None, str | None]:
     return (user, password) if scheme.lower() == "basic" and colon and password else (None, None)
 
 
-SANDBOX_ACCOUNT = "AC" + "0" * 32  # the account an injected text arrives at
-UNREACHABLE = "30003"  # Twilio's "Unreachable destination handset"
-
-
-def _signed(url: str, params: dict[str, str], secret: str | None) -> Post:
-    headers = {"content-type": "application/x-www-form-urlencoded"}
-    if secret is not None:
-        headers["x-twilio-signature"] = twilio_signature(url, params.items(), secret)
-    return Post(url, urlencode(params).encode(), headers)
-
-
-def status_callbacks(sent: Sent, delivered: bool, interim: bool) -> list[Post]:
-    """`sent` (when `interim`), then `delivered` or `undelivered` (ErrorCode 30003),
-    form-encoded to the send's StatusCallback, signed with the account's auth token."""
-    assert sent.url is not None
-    statuses = ["sent"] if interim else []
-    statuses.append("delivered" if delivered else "undelivered")
-    posts = []
-    for status in statuses:
-        params = {"MessageSid": sent.message_id, "SmsSid": sent.message_id}
-        params |= {"AccountSid": sent.account, "From": sent.sender, "To": sent.recipient}
-        params |= {"MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01"}
-        if status == "undelivered":
-            params["ErrorCode"] = UNREACHABLE
-        posts.append(_signed(sent.url, params, sent.secret))
-    return posts
-
-
-def inbound(text: Incoming, url: str, secret: str | None) -> Post:
-    """An incoming message as Twilio posts it to the number's webhook, signed."""
-    sid = "SM" + uuid.uuid4().hex
-    params = {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid}
-    params |= {"AccountSid": SANDBOX_ACCOUNT, "From": text.sender, "To": text.to}
-    params |= {"Body": text.text, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received"}
-    return _signed(url, params | {"ApiVersion": "2010-04-01"}, secret)
-
-
 ADAPTER = TwilioAdapter
 EMULATOR = Emulator(
     "/twilio",
     (("/2010-04-01/Accounts/{account_sid}/Messages.json", emulate),),
-    Callbacks(status_callbacks, inbound),
+    Callbacks(twilio_hooks.status_callbacks, twilio_hooks.incoming_message),
 )

@@ -11,6 +11,9 @@ The URL is the one the operator configured (`status_callback`,
 `inbound_url`), never one rebuilt from the request: behind a proxy or a load
 balancer the Host, scheme and port the server sees are not what Twilio
 called, and a Host header is the caller's to choose.
+
+The sandbox's Twilio emulator writes them here too (`status_callbacks`,
+`incoming_message`), signed as this checks them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from smsops.core.errors import HookRefused
 from smsops.core.hooks import Delivery, Inbound, Receipt
+from smsops.providers.emulation import Incoming, Post, Sent
 from smsops.providers.hook_fields import (
     address,
     error_text,
@@ -128,3 +133,40 @@ def inbound(provider: str, params: list[tuple[str, str]]) -> Inbound:
         address(_one(params, "To"), "To"),
         inbound_text(_one(params, "Body"), "Body"),
     )
+
+
+SANDBOX_ACCOUNT = "AC" + "0" * 32  # the account an injected text arrives at
+UNREACHABLE = "30003"  # Twilio's "Unreachable destination handset"
+
+
+def _signed(url: str, params: dict[str, str], secret: str | None) -> Post:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if secret is not None:
+        headers["x-twilio-signature"] = twilio_signature(url, params.items(), secret)
+    return Post(url, urlencode(params).encode(), headers)
+
+
+def status_callbacks(sent: Sent, delivered: bool, interim: bool) -> list[Post]:
+    """`sent` (when `interim`), then `delivered` or `undelivered` (ErrorCode 30003),
+    form-encoded to the send's StatusCallback, signed with the account's auth token."""
+    assert sent.url is not None
+    statuses = ["sent"] if interim else []
+    statuses.append("delivered" if delivered else "undelivered")
+    posts = []
+    for status in statuses:
+        params = {"MessageSid": sent.message_id, "SmsSid": sent.message_id}
+        params |= {"AccountSid": sent.account, "From": sent.sender, "To": sent.recipient}
+        params |= {"MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01"}
+        if status == "undelivered":
+            params["ErrorCode"] = UNREACHABLE
+        posts.append(_signed(sent.url, params, sent.secret))
+    return posts
+
+
+def incoming_message(text: Incoming, url: str, secret: str | None) -> Post:
+    """An incoming message as Twilio posts it to the number's webhook, signed."""
+    sid = "SM" + uuid.uuid4().hex
+    params = {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid}
+    params |= {"AccountSid": SANDBOX_ACCOUNT, "From": text.sender, "To": text.to}
+    params |= {"Body": text.text, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received"}
+    return _signed(url, params | {"ApiVersion": "2010-04-01"}, secret)

@@ -16,7 +16,7 @@ import httpx
 
 from smsops.ledger.postgres import PostgresLedger
 from smsops.providers.emulation import Sent
-from smsops.providers.skycore import postbacks
+from smsops.providers.skycore_hooks import postbacks
 from smsops.sandbox.server import Sandbox
 from tests.daemon.daemon import Daemon, running, until
 from tests.leases import short_lease_env

@@ -188,18 +188,22 @@ def test_the_emulator_takes_a_status_callback_and_refuses_one_twilio_could_not_c
     import asyncio
     from urllib.parse import urlencode
 
-    from smsops.providers.emulation import EmulatedRequest
+    from smsops.providers.emulation import EmulatedRequest, Sent
     from smsops.providers.twilio import emulate
 
     class Kept:
         def __init__(self) -> None:
             self.otp_codes: dict[str, str] = {}
             self.forms: list[dict[str, object]] = []
+            self.reported: list[Sent] = []
 
         def record(
             self, provider: str, recipient: str, text: str, mid: str | None, body: dict[str, object]
         ) -> None:
             self.forms.append(body)
+
+        async def report(self, sent: Sent) -> None:
+            self.reported.append(sent)
 
     def send(callback: str) -> tuple[int, Kept]:
         form = {
@@ -217,4 +221,8 @@ def test_the_emulator_takes_a_status_callback_and_refuses_one_twilio_could_not_c
     status, kept = send("https://sms.example.test/hooks/tw/receipts")
     assert status == 201
     assert kept.forms[0]["StatusCallback"] == "https://sms.example.test/hooks/tw/receipts"
+    # the sandbox is told where its receipts go and what signs them (the auth token)
+    (sent,) = kept.reported
+    assert sent.url == "https://sms.example.test/hooks/tw/receipts"
+    assert (sent.account, sent.recipient, sent.secret) == (SID, UK.recipient, TOKEN)
     assert send("not a url")[0] == 400
