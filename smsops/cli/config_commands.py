@@ -105,7 +105,9 @@ def _sandbox(args: argparse.Namespace) -> int:
     for provider_type, path in base_paths().items():
         print(f"  {provider_type:<12} {url}{path}")
     print(f"  messages     GET/DELETE {url}/_sandbox/messages")
-    print(f"  faults       GET/PUT    {url}/_sandbox/faults", flush=True)
+    print(f"  faults       GET/PUT    {url}/_sandbox/faults")
+    print(f"  callbacks    GET/PUT    {url}/_sandbox/callbacks")
+    print(f"  inbound      POST       {url}/_sandbox/inbound", flush=True)
     serve(sock)
     return EXIT_OK
 

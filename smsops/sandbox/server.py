@@ -96,7 +96,9 @@ def build_app(state: SandboxState) -> Starlette:
     async def faults(request: Request) -> Response:
         if request.method == "PUT":
             try:
-                state.faults.update(await request.json())
+                state.faults.update(await inbound.json_body(request, inbound.MAX_FAULTS_BODY))
+            except inbound.BadBody as bad:
+                return JSONResponse({"error": str(bad)}, bad.status)
             except (ValueError, TypeError, AttributeError) as exc:
                 return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse(state.faults_dict())

@@ -337,3 +337,9 @@ def test_bad_callback_options_are_refused_whole(
     assert answer.status_code == 400
     assert answer.json()["error"]
     assert client.get(sandbox.url + "/_sandbox/callbacks").json() == before
+
+
+def test_a_huge_faults_body_is_refused_unread(sandbox: Sandbox, client: httpx.Client) -> None:
+    huge = b'{"latency_ms": 0, "raw_body": "' + b"x" * 2_000_000 + b'"}'
+    assert client.put(sandbox.url + "/_sandbox/faults", content=huge).status_code == 413
+    assert client.get(sandbox.url + "/_sandbox/faults").json()["raw_body"] == ""
