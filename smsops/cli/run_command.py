@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
         metrics = Metrics()
         runner = Runner(config, ledger, env, metrics, cache_dir=cache)
         # Webhooks' receipts and STOP/START go to the ledger, with the current config's keywords.
-        hearing = Hearing(ledger, lambda: runner.config.opt_out())
+        hearing = Hearing(ledger, lambda: runner.config.opt_out(), opted_out=runner.confirm_soon)
         service = Service(
             args.config, load, ledger, runner, metrics, hooks=hearing, poll=args.reload_interval
         )

@@ -87,7 +87,9 @@ class OptOut(BaseModel):
     )
     confirm_template: str | None = Field(
         default=None,
-        description="A template sent once to a number that opts out, to confirm it.",
+        description="A template `smsops run` sends once to a number that opts out by text, "
+        "through the provider the STOP came in on, to confirm it (built-in variables only; "
+        "see docs/opt-out.md).",
     )
 
     @field_validator("phrases", mode="before")

@@ -12,8 +12,17 @@ import logging
 from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyReport
 from smsops.engine.plan import Plan
+from smsops.ledger.base import SendRecord
 
 log = logging.getLogger("smsops.run")
+
+
+def log_stale(records: list[SendRecord]) -> None:
+    """A round marked a dead run's claims uncertain (every kind of round says it alike)."""
+    if records:
+        log.warning(
+            "marked %d sends uncertain: pending from a run that stopped mid-send", len(records)
+        )
 
 
 def log_report(plan: Plan, report: ApplyReport, why: str) -> None:

@@ -22,21 +22,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 from smsops.config.loader import Config
 from smsops.daemon.catch_up import CatchUp
+from smsops.daemon.confirm_round import confirm_round
 from smsops.daemon.failures import JobErrors, RoundFailures, describe
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.readiness import MissingSecret, missing_secrets, secret_values
 from smsops.daemon.round_lock import round_lock
-from smsops.daemon.round_log import log_report
+from smsops.daemon.round_log import log_report, log_stale
 from smsops.daemon.rounds import Rounds
 from smsops.daemon.settled import Settled
 from smsops.daemon.watch import STUCK_JOB
 from smsops.engine.apply import ApplyReport
 from smsops.engine.clock import Clock
+from smsops.engine.confirmations import CONFIRM_SCHEDULE
 from smsops.engine.lanes import Lanes
 from smsops.engine.plan import Plan
 from smsops.engine.round import Round, RoundHooks
@@ -72,6 +75,7 @@ class Runner:
         self.rounds = Rounds(self._round_of, self._merged, self.job_failed)
         self._secrets: list[str] = []
         self.settled = Settled()
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by the first request
         self.config = config
 
     @property
@@ -136,9 +140,20 @@ class Runner:
         Each future is answered with that schedule's plan (None: not planned)
         by its first round that starts after this request.
         """
+        self.loop = asyncio.get_running_loop()  # where `confirm_soon` asks from other threads
         if names is None:
             names = [n for n, s in self.config.schedules.items() if s.enabled]
+            if self.config.opt_out().confirm_template is not None:  # what a STOP's request missed
+                names.append(CONFIRM_SCHEDULE)
         return [self.rounds.request(name, why) for name in names]
+
+    def confirm_soon(self) -> None:
+        """A STOP was recorded: a confirmation round soon. Safe from any thread (the hook
+        sink runs off the loop); before the loop runs, the first round confirms it."""
+        loop = self.loop
+        if loop is not None and self.config.opt_out().confirm_template is not None:
+            with suppress(RuntimeError):  # the loop has closed: the next start confirms it
+                loop.call_soon_threadsafe(self.rounds.request, CONFIRM_SCHEDULE, "opt-out")
 
     async def wake(self, names: list[str] | None, why: str) -> None:
         """A scheduler job: request the rounds and return at once."""
@@ -199,6 +214,9 @@ class Runner:
     # --- one schedule's round ----------------------------------------------
     async def _round_of(self, name: str, why: str) -> Plan | None:
         """Plan `name` at the clock's time and send the rest; never raises."""
+        if name == CONFIRM_SCHEDULE:  # not a schedule of the config (engine/confirmations.py)
+            await confirm_round(self, why)
+            return None
         if self.stopping:
             return None
         config = self.config  # a reload swaps it between rounds, never during one
@@ -315,11 +333,7 @@ class _DaemonHooks(RoundHooks):
         self.runner, self.config, self.now, self.why = runner, config, now, why
 
     def stale(self, records: list[SendRecord]) -> None:
-        if records:
-            log.warning(
-                "marked %d sends uncertain: pending from a run that stopped mid-send",
-                len(records),
-            )
+        log_stale(records)
 
     def planned(self, plan: Plan) -> None:
         runner = self.runner

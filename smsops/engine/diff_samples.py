@@ -91,7 +91,7 @@ def _side(
     config: Config, compiled: CompiledTemplate, name: str, member: Recipient, at: datetime
 ) -> SideText:
     schedule = config.schedules[name]
-    made = render(compiled, name, schedule, member, "preview", at)
+    made = render(compiled, name, schedule.vars, member, "preview", at)
     price = config.providers[schedule.providers[0]].price()
     currency = None if price is None else price.currency
     if isinstance(made, Skip):

@@ -10,7 +10,8 @@ keyword of the config (`defaults.opt_out.keywords`, compared as
 any case) puts the sender on the ledger's suppression list, with the
 provider's name as its source; an opt-in keyword takes them off. Any other
 text changes nothing and is not stored: a person's messages are not the
-ledger's business.
+ledger's business. After an opt-out that changed the list, `opted_out` is
+told (run mode requests a confirmation round: engine/confirmations.py).
 
 The config is read through a callable on every text, so a reloaded config's
 keywords apply to the next text.
@@ -42,8 +43,11 @@ class Hearing:
         ledger: Ledger,
         opt_out: Callable[[], OptOut],
         now: Callable[[], datetime] = utc_now,
+        opted_out: Callable[[], None] = lambda: None,
     ) -> None:
         self.ledger, self.opt_out, self.now = ledger, opt_out, now
+        # Told after an opt-out changed the list (run mode: a confirmation round, soon).
+        self.opted_out = opted_out
 
     def receipts(self, items: Sequence[Receipt]) -> list[ReceiptResult]:
         return self.ledger.receipts(items, self.now()) if items else []
@@ -59,5 +63,7 @@ class Hearing:
         if not _E164.fullmatch(message.sender):  # the parser normalises; a list holds numbers
             return InboundResult.OTHER
         at = message.at or self.now()
-        self.ledger.opt([OptEvent(message.sender, action, at, message.provider, said)])
+        event = OptEvent(message.sender, action, at, message.provider, said)
+        if self.ledger.opt([event]) == [True] and action is OptAction.OUT:
+            self.opted_out()
         return result

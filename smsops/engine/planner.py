@@ -356,25 +356,10 @@ class _SchedulePlanner:
 
     def _render(self, desired: _Desired) -> Rendered | Skip:
         member, occurrence = desired.recipient, desired.occurrence
-        return render(self.template, self.name, self.schedule, member, occurrence, self.at)
+        return render(self.template, self.name, self.schedule.vars, member, occurrence, self.at)
 
     def _disposition(self, record: SendRecord | None) -> Disposition:
-        """What the claim will do with this row, asked of the policy table (`may_claim`)."""
-        if record is not None and record.status in DONE:
-            return Disposition.SENT
-        if record is not None and record.status is Status.EXPIRED:
-            return Disposition.EXPIRED
-        if record is not None and record.status is Status.PENDING:
-            if not self.is_stale(record):
-                return Disposition.IN_FLIGHT
-            # a run that died: apply marks it uncertain first, then the claim sees that
-            record = replace(record, status=Status.UNCERTAIN)
-        if may_claim(record, resend_uncertain=self.options.resend_uncertain):
-            if record is None:
-                return Disposition.NEW
-            return Disposition.RETRY if record.status is Status.FAILED else Disposition.RESEND
-        assert record is not None  # a missing row is always claimable
-        return Disposition.FAILED if record.status is Status.FAILED else Disposition.UNCERTAIN
+        return disposition(record, self.is_stale, self.options.resend_uncertain)
 
     def _will_send(self, desired: _Desired, rendered: Rendered) -> None:
         member, result = desired.recipient, self.result
@@ -417,6 +402,27 @@ class _SchedulePlanner:
         if found not in self.closes:
             self.closes[found] = window_closes(self.schedule, desired.occurrence, zones)
         return self.closes[found]
+
+
+def disposition(
+    record: SendRecord | None, is_stale: Callable[[SendRecord], bool], resend_uncertain: bool
+) -> Disposition:
+    """What the claim will do with this row, asked of the policy table (`may_claim`)."""
+    if record is not None and record.status in DONE:
+        return Disposition.SENT
+    if record is not None and record.status is Status.EXPIRED:
+        return Disposition.EXPIRED
+    if record is not None and record.status is Status.PENDING:
+        if not is_stale(record):
+            return Disposition.IN_FLIGHT
+        # a run that died: apply marks it uncertain first, then the claim sees that
+        record = replace(record, status=Status.UNCERTAIN)
+    if may_claim(record, resend_uncertain=resend_uncertain):
+        if record is None:
+            return Disposition.NEW
+        return Disposition.RETRY if record.status is Status.FAILED else Disposition.RESEND
+    assert record is not None  # a missing row is always claimable
+    return Disposition.FAILED if record.status is Status.FAILED else Disposition.UNCERTAIN
 
 
 def plan_against(

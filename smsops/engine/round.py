@@ -102,6 +102,7 @@ class Round:
         transport: httpx.AsyncBaseTransport | None = None,
         select: Callable[[Plan], list[Send]] | None = None,
         approved: frozenset[str] = frozenset(),
+        planner: Callable[[datetime], Plan] | None = None,
     ) -> None:
         self.config, self.ledger, self.env, self.hooks = config, ledger, env, hooks
         # None: real time running on from the round's `at` (Clock.starting_at).
@@ -128,6 +129,9 @@ class Round:
         # Schedules over their limits and not approved (isolating: held, their sends
         # dropped; otherwise NeedsApproval is raised before anything is sent).
         self.held: dict[str, list[OverLimit]] = {}
+        # A plan that is not the config's schedules' (the opt-out confirmations,
+        # engine/confirmations.py): the rest of the round is the same.
+        self.planner = planner
 
     async def run(
         self, at: datetime, only: list[str] | None = None, overdue: Overdue | None = None
@@ -239,6 +243,8 @@ class Round:
         something is broken, so one schedule's missing audience does not
         stop the others.
         """
+        if self.planner is not None:
+            return self.planner(at)
         try:
             return plan_against(self.config, self.ledger, at, self._options(only))
         except Exception as exc:  # kept per schedule in `errors`

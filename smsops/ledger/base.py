@@ -319,8 +319,12 @@ class Ledger(ABC):
         """Every number on the suppression list (the planner reads it once per plan)."""
 
     @abstractmethod
-    def suppressions(self) -> list[OptEvent]:
-        """The list: for each number, the opt-out that put it there; newest first."""
+    def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
+        """The list: for each number, the opt-out that put it there; newest first.
+
+        With `since`, only the entries whose opt-out is at or after it (the
+        recent ones a confirmation round looks for, engine/confirmations.py).
+        """
 
     @abstractmethod
     def opt_history(self, number: str | None = None) -> list[OptEvent]:

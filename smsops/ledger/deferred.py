@@ -87,8 +87,8 @@ class CreatedOnFirstWrite(Ledger):
     def suppressed(self) -> frozenset[str]:
         return self._ledger.suppressed()
 
-    def suppressions(self) -> list[OptEvent]:
-        return self._ledger.suppressions()
+    def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
+        return self._ledger.suppressions(since)
 
     def opt_history(self, number: str | None = None) -> list[OptEvent]:
         return self._ledger.opt_history(number)

@@ -96,8 +96,9 @@ class MemoryLedger(Ledger):
     def suppressed(self) -> frozenset[str]:
         return frozenset(self._listed)
 
-    def suppressions(self) -> list[OptEvent]:
-        return sorted(self._listed.values(), key=lambda e: (e.at, e.number), reverse=True)
+    def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
+        listed = [e for e in self._listed.values() if since is None or e.at >= since]
+        return sorted(listed, key=lambda e: (e.at, e.number), reverse=True)
 
     def opt_history(self, number: str | None = None) -> list[OptEvent]:
         return [e for e in self._history if number is None or e.number == number]

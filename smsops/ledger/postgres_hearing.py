@@ -95,10 +95,11 @@ class PostgresHearing:
         with self._transaction("cannot read", atomic=False) as conn:
             return frozenset(str(n) for (n,) in conn.execute("SELECT number FROM suppressions"))
 
-    def suppressions(self) -> list[OptEvent]:
-        query = "SELECT number, at, source, keyword FROM suppressions ORDER BY at DESC, number"
+    def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
+        query = "SELECT number, at, source, keyword FROM suppressions "
+        query += "WHERE %s::timestamptz IS NULL OR at >= %s ORDER BY at DESC, number"
         with self._transaction("cannot read", atomic=False) as conn:
-            return [event_of(row, OptAction.OUT) for row in conn.execute(query)]
+            return [event_of(row, OptAction.OUT) for row in conn.execute(query, (since, since))]
 
     def opt_history(self, number: str | None = None) -> list[OptEvent]:
         query = "SELECT number, at, source, keyword, action FROM opt_events "

@@ -102,10 +102,14 @@ class SqliteHearing(SqliteFile):
         with self._reading():
             return frozenset(n for (n,) in self._db.execute("SELECT number FROM suppressions"))
 
-    def suppressions(self) -> list[OptEvent]:
-        query = "SELECT number, at, source, keyword FROM suppressions ORDER BY at DESC, number"
+    def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
+        # julianday: times are stored as written (any offset), so text order is not time order.
+        query = "SELECT number, at, source, keyword FROM suppressions "
+        query += "WHERE ? IS NULL OR julianday(at) >= julianday(?) ORDER BY at DESC, number"
+        bound = iso(since)
         with self._reading():
-            return [event_of(tuple(row), OptAction.OUT) for row in self._db.execute(query)]
+            rows = self._db.execute(query, (bound, bound)).fetchall()
+        return [event_of(tuple(row), OptAction.OUT) for row in rows]
 
     def opt_history(self, number: str | None = None) -> list[OptEvent]:
         query = "SELECT number, at, source, keyword, action FROM opt_events "

@@ -100,7 +100,22 @@ def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> lis
                 )
             )
     problems.extend(_unsupplied(config, variables, csv_headers))
+    problems.extend(_confirm_variables(config, variables))
     return problems
+
+
+def _confirm_variables(config: Config, variables: Mapping[str, set[str]]) -> Iterator[Problem]:
+    """The opt-out confirmation goes to a number off the suppression list, not an audience
+    row: only the built-in variables have values there (engine/confirmations.py)."""
+    name = config.opt_out().confirm_template
+    extra = sorted(variables.get(name, set()) - BUILTINS) if name is not None else []
+    if extra:
+        yield Problem(
+            config.locate("defaults", "opt_out", "confirm_template"),
+            f"defaults.opt_out: confirm template {name!r} uses {', '.join(extra)}, which "
+            "no opt-out has (it goes to a number, not an audience row); use only "
+            f"{', '.join(sorted(BUILTINS))}",
+        )
 
 
 def loads_others(body: str) -> bool:

@@ -9,7 +9,7 @@ escape skips that recipient with a reason; nothing half-rendered is sent.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -20,7 +20,7 @@ from jinja2 import TemplateError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from smsops.config.loader import Config
-from smsops.config.models import Schedule, Template
+from smsops.config.models import Template
 from smsops.core.encoding import Encoding, measure
 from smsops.core.errors import RenderLimitExceeded
 from smsops.core.phone import hide_number, scrub_numbers
@@ -105,12 +105,12 @@ def compile_templates(
 def render(
     compiled: CompiledTemplate,
     schedule_name: str,
-    schedule: Schedule,
+    variables: Mapping[str, Any],
     recipient: Recipient,
     occurrence: str,
     now: datetime,
 ) -> Rendered | Skip:
-    """The message for one recipient, or why they are skipped."""
+    """The message for one recipient, or why they are skipped (`variables`: a schedule's `vars`)."""
     values: dict[str, Any] = dict(compiled.globals)
     values |= {
         "now": now,
@@ -118,7 +118,7 @@ def render(
         "occurrence": occurrence,
         "recipient": {"phone": recipient.phone, "region": recipient.region},
     }
-    values.update(schedule.vars)
+    values.update(variables)
     own = recipient.variables
     values.update({k: v for k, v in own.items() if v.strip() or k in BUILTINS})
     if not compiled.variables.issubset(values):

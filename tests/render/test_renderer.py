@@ -36,7 +36,7 @@ def run(
         {"template": "t", "audience": "a", "provider": "p", "vars": vars or {}}
     )
     recipient = Recipient.contact("+447400123456", "GB", variables, WHERE)
-    return render(compiled(body, **template), "s", schedule, recipient, "once", NOW)
+    return render(compiled(body, **template), "s", schedule.vars, recipient, "once", NOW)
 
 
 def test_contact_wins_over_schedule_vars_and_builtins_are_there() -> None:
