@@ -170,6 +170,11 @@ class LedgerError(SmsopsError):
     """The ledger cannot be opened, read or written (locked, full, not a ledger, too new)."""
 
 
+class LedgerFull(LedgerError):
+    """The ledger's disk (or its size limit) is full: unlike a lock or a lost connection,
+    waiting does not end it, so a run does not wait it out (engine/ledger_writes.py)."""
+
+
 class ResolveRefused(SmsopsError):
     """`ledger resolve` was asked to decide rows it may not change; nothing was changed."""
 

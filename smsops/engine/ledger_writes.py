@@ -26,8 +26,13 @@ settlement that fails is kept and tried again at `close()`, a few times with
 a growing pause (a restarted server is back within seconds), for twice the
 lease in all (an outage as long as the lease included); what still
 cannot be written stays `pending` in the ledger (the next run marks it
-`uncertain`), listed in `unwritten` and reported. After any failed write,
-every later claim fails too: the ledger is not trusted again within this run.
+`uncertain`), listed in `unwritten` and reported. A full disk (`LedgerFull`)
+is tried once more at once, not waited out: no pause frees space, and
+apply sat silent for twice the lease (a minute) before saying the disk was
+full, whenever the first write to find it full was a settlement rather than a
+claim (which one is a matter of batch timing: a flaky hang in tests/attacks).
+After any failed write, every later claim fails too: the ledger is not
+trusted again within this run.
 
 A settlement the ledger refuses because its row is no longer this run's
 (`GuardLost`: another run marked it uncertain, a person resolved it) is not a
@@ -45,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from smsops.core.errors import GuardLost, LedgerError
+from smsops.core.errors import GuardLost, LedgerError, LedgerFull
 from smsops.ledger.base import Ledger, SendRecord
 from smsops.ledger.policy import Operation
 from smsops.ledger.runs import lease_length
@@ -106,6 +111,7 @@ class LedgerWrites:
         self.unwritten: list[SendRecord] = []  # settlements the ledger did not take (yet)
         self.refused: list[GuardLost] = []  # settlements of rows no longer held by this run
         self._unexpected: Exception | None = None
+        self.full = False  # a write found the disk full: close() does not wait it out
 
     async def claim(self, records: list[SendRecord]) -> list[SendRecord]:
         """Make `records` pending for this run; the ones won, once committed."""
@@ -186,6 +192,7 @@ class LedgerWrites:
         elif isinstance(failure, LedgerError):  # kept for close(); the next claim fails with it
             self.error = self.error or failure
             self.unwritten.extend(batch)
+            self.full = self.full or isinstance(failure, LedgerFull)
         elif isinstance(failure, Exception):  # not the ledger's state but a bug: raised by close()
             self._unexpected = self._unexpected or failure
             self.unwritten.extend(batch)
@@ -205,7 +212,7 @@ class LedgerWrites:
             if self._unexpected is not None:
                 raise self._unexpected
             for pause in (0.0, *self.pauses):
-                if not self.unwritten:
+                if not self.unwritten or (pause and self.full):
                     break
                 if pause:
                     await self._sleep(pause)

@@ -44,7 +44,7 @@ from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from smsops.core import secrets
-from smsops.core.errors import LedgerError, ResolveRefused
+from smsops.core.errors import LedgerError, LedgerFull, ResolveRefused
 from smsops.core.occurrence import ONCE
 from smsops.ledger.base import (
     DONE,
@@ -252,6 +252,13 @@ class PostgresLedger(PostgresHearing, Ledger):
                 f"{doing} the ledger {self.name}: rows are locked by another writer that did not "
                 f"finish within {self.wait:g} s ({named}). Nothing was written by this step; run "
                 "again when it is done (SMSOPS_LEDGER_WAIT sets how many seconds to wait)"
+            ) from None
+        except pgerrors.DiskFull as exc:  # 53100: the server's disk
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise LedgerFull(
+                f"{doing} the ledger {self.name}: the server's disk is full "
+                f"({secrets.scrub(reason)}). Nothing was written by this step; free some space "
+                "and run again"
             ) from None
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__

@@ -17,7 +17,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from smsops.core.errors import LedgerError
+from smsops.core.errors import LedgerError, LedgerFull
 from smsops.core.processes import alive
 from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
 from smsops.ledger.sqlite_schema import MIGRATIONS
@@ -307,7 +307,7 @@ class SqliteFile:
                 "done (SMSOPS_LEDGER_WAIT sets how many seconds to wait)"
             )
         if name.startswith("SQLITE_FULL"):
-            return LedgerError(
+            return LedgerFull(
                 f"{where}: the disk is full (SQLite: {exc}). Nothing was written by this step; "
                 "free some space and run again"
             )

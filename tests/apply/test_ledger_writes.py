@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from smsops.core.errors import GuardLost, LedgerError
+from smsops.core.errors import GuardLost, LedgerError, LedgerFull
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
@@ -38,6 +38,7 @@ class Counting(MemoryLedger):
         self.claims: list[list[str]] = []
         self.settles: list[list[str]] = []
         self.broken = False
+        self.full = False
 
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
@@ -47,6 +48,8 @@ class Counting(MemoryLedger):
         return super().claim(records, resend_uncertain=resend_uncertain)
 
     def settle(self, records: Iterable[SendRecord]) -> None:
+        if self.full:
+            raise LedgerFull("the disk is full")
         if self.broken:
             raise LedgerError("disk full")
         records = list(records)
@@ -112,6 +115,32 @@ def test_settlements_are_written_together_and_a_failure_is_not_lost(
         assert paused == [1.0, 2.0]  # bounded: tried three times in all, then given up
         assert writes.unwritten == [lost]
         assert stored.status is Status.PENDING  # the claim stands; nothing invented
+
+
+def test_a_full_disk_is_tried_once_more_not_waited_out() -> None:
+    """Waiting frees no disk: apply used to retry for twice the lease (~60 s, a hang on a
+    full disk in tests/attacks/test_failures.py) before reporting what it could not write."""
+    ledger = Counting()
+    paused: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        paused.append(seconds)
+
+    writes = LedgerWrites(ledger, resend_uncertain=False, pauses=(1.0, 2.0), sleep=pause)
+
+    async def run() -> SendRecord:
+        ((claimed,),) = await asyncio.gather(writes.claim([record(1)]))
+        ledger.full = True
+        lost = claimed.settled(Status.SENT, NOW, message_id="m")
+        writes.settle(lost)
+        await writes.close()
+        return lost
+
+    lost = asyncio.run(run())
+    assert paused == []  # one new try at once, no pauses
+    assert writes.unwritten == [lost]  # reported; the row stays pending (the next run: uncertain)
+    assert isinstance(writes.error, LedgerFull)
+    assert ledger.get([lost.key])[lost.key].status is Status.PENDING
 
 
 def test_a_bug_in_a_settlement_is_not_mistaken_for_a_full_disk() -> None:
