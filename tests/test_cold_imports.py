@@ -33,9 +33,9 @@ with open(out, "w") as f:
 """
 
 # Never needed to check a config: outbound HTTP, the daemon's server and
-# metrics, PostgreSQL, colour output. (pydantic-settings, which reads the
-# SMSOPS_* variables, is the project's chosen library and stays: its import
-# brings asyncio and dotenv, ~35 ms of validate and plan; see benchmarks §12.)
+# metrics, PostgreSQL, colour output. (pydantic-settings reads the SMSOPS_*
+# variables; its import brings asyncio and dotenv, ~30 ms: a command loads it
+# when one is set, see NOT_WITHOUT_SETTINGS.)
 NOT_FOR_VALIDATE = [
     "aiohttp",
     "apscheduler",
@@ -76,8 +76,19 @@ NOT_FOR_HELP = [
 ]
 
 
-def loaded(tmp_path: Path, *argv: str) -> set[str]:
+# With no SMSOPS_* variable set there is nothing for pydantic-settings to read
+# (smsops.config.settings): validate and plan take the defaults without it.
+NOT_WITHOUT_SETTINGS = ["pydantic_settings", "dotenv", "asyncio"]
+
+
+def loaded(tmp_path: Path, *argv: str, settings: bool = True) -> set[str]:
+    """The modules `smsops *argv` loaded; `settings`: with SMSOPS_CACHE_DIR set, else none."""
     out = tmp_path / "modules.json"
+    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("smsops_")}
+    if settings:
+        env["SMSOPS_CACHE_DIR"] = str(tmp_path / "cache")
+    else:
+        env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     ledger = str(tmp_path / "ledger.sqlite")  # `plan` reads it (it does not create it)
     subprocess.run(
         [sys.executable, "-c", PROBE, str(out), *(ledger if a == "LEDGER" else a for a in argv)],
@@ -85,7 +96,7 @@ def loaded(tmp_path: Path, *argv: str) -> set[str]:
         capture_output=True,
         check=True,
         timeout=120,
-        env={**os.environ, "SMSOPS_CACHE_DIR": str(tmp_path / "cache")},
+        env=env,
     )
     return set(json.loads(out.read_text()))
 
@@ -111,3 +122,17 @@ def test_a_command_imports_only_what_it_uses(
     modules = loaded(tmp_path, *argv)
     assert "smsops.cli" in modules  # the probe did run the command
     assert heavy(modules, forbidden) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", str(ROOT / "examples" / "configs")],
+        ["plan", str(ROOT / "examples" / "configs"), "--ledger", "LEDGER"],
+    ],
+    ids=["validate", "plan"],
+)
+def test_no_settings_reader_when_nothing_is_set(tmp_path: Path, argv: list[str]) -> None:
+    modules = loaded(tmp_path, *argv, settings=False)
+    assert "smsops.cli" in modules
+    assert heavy(modules, NOT_WITHOUT_SETTINGS) == []

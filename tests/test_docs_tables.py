@@ -19,7 +19,7 @@ from prometheus_client import Counter, Gauge
 from smsops.cli import build_parser
 from smsops.cli.common import EXIT_ERROR, EXIT_OK, EXIT_PENDING, EXIT_PIPE
 from smsops.config.providers import ProviderBase
-from smsops.config.settings import Settings
+from smsops.config.settings_model import Settings
 from smsops.config.types import INTERVAL_RANGE, RATE_RANGE, TIMEOUT_RANGE, WINDOW_RANGE
 from smsops.core.expiry import ExpiryReason
 from smsops.core.skips import SkipReason

@@ -82,18 +82,18 @@ def console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
 
 def ledger_location(args: argparse.Namespace) -> str:
     """--ledger, else (not in sandbox mode) SMSOPS_LEDGER, else the default."""
-    from smsops.config.settings import load_settings
+    from smsops.config.settings import ledger_setting
 
     if getattr(args, "sandbox", False) and args.ledger is None:
         return SANDBOX_LEDGER
-    return load_settings(ledger=args.ledger).ledger
+    return ledger_setting(args.ledger)
 
 
 def cache_dir() -> Path:
     """Normalised CSV numbers and CSV snapshots: SMSOPS_CACHE_DIR, else ~/.cache/smsops."""
-    from smsops.config.settings import load_settings
+    from smsops.config.settings import cache_dir_setting
 
-    return load_settings().cache_dir_path()
+    return cache_dir_setting()
 
 
 def open_ledger_at(
@@ -112,7 +112,7 @@ def open_ledger_at(
     missing file is created by the first write, not by opening (`apply`
     stopping before it sends leaves no empty ledger behind).
     """
-    from smsops.config.settings import load_settings
+    from smsops.config.settings import ledger_wait_setting
     from smsops.ledger.open import ledger_path, open_ledger
 
     path = ledger_path(location)
@@ -121,7 +121,7 @@ def open_ledger_at(
             f"no ledger at {str(path)!r} (nothing applied there yet); choose one with --ledger "
             "or SMSOPS_LEDGER"
         )
-    wait = load_settings().ledger_wait
+    wait = ledger_wait_setting()
     return open_ledger(
         location, readonly=readonly, wait=wait, command=command, create_on_write=create_on_write
     )

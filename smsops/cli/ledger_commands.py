@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 
 def _open(args: argparse.Namespace, *, write: bool = False) -> Ledger:
-    from smsops.config.settings import load_settings
+    from smsops.config.settings import ledger_setting
 
-    location = load_settings(ledger=args.ledger).ledger
+    location = ledger_setting(args.ledger)
     command = f"smsops ledger {args.action}"
     return open_ledger_at(location, command, readonly=not write, must_exist=True)
 

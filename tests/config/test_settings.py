@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+from smsops.config import settings
 from smsops.config.settings import DEFAULT_LEDGER, load_settings
+from smsops.config.settings_model import Settings
 from smsops.core.errors import UsageError
 
 
@@ -33,3 +38,47 @@ def test_a_wrong_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("SMSOPS_LEDGER_WAIT", "0")
     with pytest.raises(UsageError, match="SMSOPS_LEDGER_WAIT: Input should be greater than 0"):
         load_settings()
+
+
+def _without_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.lower().startswith("smsops_"):
+            monkeypatch.delenv(name)
+
+
+def test_one_setting_without_any_variable_is_the_models_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Read without pydantic-settings when nothing is set: the same values it would give."""
+    _without_settings(monkeypatch)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert not settings.any_set()
+    model = Settings()
+    assert settings.ledger_setting(None) == model.ledger
+    assert settings.ledger_wait_setting() == model.ledger_wait
+    assert settings.cache_dir_setting() == model.cache_dir_path() == tmp_path / "smsops"
+
+
+@pytest.mark.parametrize("name", ["SMSOPS_LEDGER_WAIT", "smsops_ledger_wait", "Smsops_Ledger_Wait"])
+def test_any_variable_is_read_by_pydantic_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
+) -> None:
+    _without_settings(monkeypatch)
+    monkeypatch.setenv(name, "2.5")
+    monkeypatch.setenv("SMSOPS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("SMSOPS_LEDGER", "env.sqlite")
+    assert settings.ledger_wait_setting() == 2.5
+    assert settings.cache_dir_setting() == tmp_path
+    assert settings.ledger_setting(None) == "env.sqlite"
+    assert settings.ledger_setting("flag.sqlite") == "flag.sqlite"
+    monkeypatch.setenv(name, "soon")  # a wrong value is still pydantic-settings' error
+    with pytest.raises(UsageError, match="SMSOPS_LEDGER_WAIT"):
+        settings.ledger_wait_setting()
+
+
+def test_a_flag_wins_and_any_variable_means_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    _without_settings(monkeypatch)
+    assert settings.ledger_setting("flag.sqlite") == load_settings(ledger="flag.sqlite").ledger
+    monkeypatch.setenv("SMSOPS_UNRELATED", "x")  # any SMSOPS_ variable: the reader decides
+    assert settings.ledger_setting("flag.sqlite") == "flag.sqlite"
+    assert settings.ledger_setting(None) == DEFAULT_LEDGER

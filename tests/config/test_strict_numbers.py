@@ -16,7 +16,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from smsops.config.models import ConfigSections
-from smsops.config.settings import Settings
+from smsops.config.settings_model import Settings
 from smsops.providers.registry import provider_models
 
 
