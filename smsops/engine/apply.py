@@ -43,6 +43,7 @@ from smsops.engine.apply_report import (
     ApplyReport as ApplyReport,
 )
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
+from smsops.engine.collector import paced_for_sending
 from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import backoff
@@ -176,12 +177,13 @@ class Sender:
         # of apply's CPU (5,000 sends at 20 ms: ~2,100/s through the client,
         # ~2,330/s without).
         try:
-            async with self.transport or Transport(max_connections=connections) as self.http:
-                # Every worker ends before the error of one goes on (it stops the others):
-                # the round then settles what is left claimed (`Round.send`).
-                done = await asyncio.gather(
-                    *(self._worker(queue) for _ in range(workers)), return_exceptions=True
-                )
+            with paced_for_sending():
+                async with self.transport or Transport(max_connections=connections) as self.http:
+                    # Every worker ends before the error of one goes on (it stops the
+                    # others): the round then settles what is left claimed (`Round.send`).
+                    done = await asyncio.gather(
+                        *(self._worker(queue) for _ in range(workers)), return_exceptions=True
+                    )
             if self.failure is not None:  # the round failed: loudly, its rows settled
                 raise self.failure
             if errors := [e for e in done if isinstance(e, BaseException)]:
