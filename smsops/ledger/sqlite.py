@@ -57,6 +57,11 @@ _COPY += "ON CONFLICT (key) DO NOTHING RETURNING key"
 NEWEST_OCCURRENCE = (
     "SELECT max(occurrence) FROM sends WHERE schedule = ? AND occurrence < ? AND occurrence < ?"
 )
+# Grouped in the order of the sends_by_schedule index (schedule, occurrence,
+# status): SQLite counts as it walks the index. Grouped by (schedule, status)
+# alone it sorted every row in a temporary B-tree first: 0.28 s against 0.07 s
+# of CPU per 900,000 rows, in every plan and apply (stats() sums occurrences).
+STATS = "SELECT schedule, status, count(*) FROM sends GROUP BY schedule, occurrence, status"
 _FETCH_ROWS = 1000  # rows read per lock hold in records()
 _ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
 # A move writes a row only where the table lets it (`{where}`, checked by the UPDATE itself).
@@ -202,12 +207,14 @@ class SqliteLedger(SqliteHearing, Ledger):
         return cast("str | None", newest)
 
     def stats(self) -> dict[str, dict[str, int]]:
-        # Counted in SQL (~0.2 s per million rows), not by reading every row (~20 s).
+        """Rows per schedule and status (see `STATS`)."""
+        # Counted in SQL, not by reading every row (~20 s per million); the
+        # occurrences' counts are summed here.
         counts: dict[str, dict[str, int]] = {}
-        query = "SELECT schedule, status, count(*) FROM sends GROUP BY schedule, status"
         with self._reading():
-            for schedule, status, count in self._db.execute(query):
-                counts.setdefault(schedule, {})[status] = count
+            for schedule, status, count in self._db.execute(STATS):
+                per = counts.setdefault(schedule, {})
+                per[status] = per.get(status, 0) + count
         return counts
 
     def resolve(

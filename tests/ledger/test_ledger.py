@@ -26,7 +26,13 @@ from smsops.ledger.base import (
 )
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.open import open_ledger
-from smsops.ledger.sqlite import MIGRATIONS, NEWEST_OCCURRENCE, LedgerError, SqliteLedger
+from smsops.ledger.sqlite import (
+    MIGRATIONS,
+    NEWEST_OCCURRENCE,
+    STATS,
+    LedgerError,
+    SqliteLedger,
+)
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -100,10 +106,11 @@ def test_stats_count_every_schedule_and_status_without_reading_the_rows(
     sent = [record(f"+4474001234{i:02}") for i in range(5)]
     failed = [record(f"+4474001235{i:02}", schedule="b") for i in range(3)]
     pending = [record("+447400123600", schedule="b"), record("+447400123601", occurrence="x")]
+    pending.append(record("+447400123602", schedule="b", occurrence="x"))  # b's in two
     ledger.claim(sent + failed + pending)
     ledger.settle([r.settled(Status.SENT, T0) for r in sent])
     ledger.settle([r.settled(Status.FAILED, T0, error="no") for r in failed])
-    expected = {"s": {"sent": 5, "pending": 1}, "b": {"failed": 3, "pending": 1}}
+    expected = {"s": {"sent": 5, "pending": 1}, "b": {"failed": 3, "pending": 2}}
     by_rows: dict[str, dict[str, int]] = {}
     for row in ledger.records():
         per = by_rows.setdefault(row.schedule, {})
@@ -116,7 +123,7 @@ def test_stats_count_every_schedule_and_status_without_reading_the_rows(
 
         monkeypatch.setattr(ledger, "records", scan)
     assert ledger.stats() == expected
-    assert ledger.status_counts(Status.PENDING) == {"s": 1, "b": 1}
+    assert ledger.status_counts(Status.PENDING) == {"s": 1, "b": 2}
 
 
 def test_newest_occurrence_is_the_latest_label_below_a_bound_never_once(ledger: Ledger) -> None:
@@ -142,6 +149,19 @@ def test_sqlite_newest_occurrence_seeks_the_index(tmp_path: Path) -> None:
         steps = " ".join(row[3] for row in plan)
         assert "SEARCH" in steps, steps  # not a scan of every row
         assert "INDEX" in steps, steps
+    finally:
+        db.close()
+        ledger.close()
+
+
+def test_sqlite_stats_count_along_the_index_without_sorting(tmp_path: Path) -> None:
+    """Every plan and apply reads stats(): a sort of every row was 0.28 s per 900,000."""
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    db = sqlite3.connect(tmp_path / "l.sqlite")
+    try:
+        steps = " ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {STATS}"))
+        assert "COVERING INDEX" in steps, steps
+        assert "TEMP B-TREE" not in steps, steps
     finally:
         db.close()
         ledger.close()
