@@ -12,7 +12,7 @@ from smsops.config.checks import check_config
 from smsops.config.loader import Config, load_config
 from smsops.core.errors import ConfigError
 from smsops.core.snapshots import store_for
-from smsops.providers.registry import provider_models
+from smsops.providers.registry import models_on_demand
 from smsops.render.checks import check_templates
 from smsops.schedule.checks import check_schedules
 
@@ -23,7 +23,7 @@ def load_project(path: Path, cache_dir: Path | None = None) -> Config:
     The files it reads besides its YAML are snapshotted in `cache_dir`
     (None: a private temporary directory); see `smsops.core.snapshots`.
     """
-    result = load_config(path, provider_models(), store_for(cache_dir))
+    result = load_config(path, models_on_demand(), store_for(cache_dir))
     problems = list(result.problems)
     problems.extend(check_config(result.config))
     headers = read_headers(result.config)
