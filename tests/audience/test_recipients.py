@@ -9,6 +9,7 @@ import pytest
 
 from smsops.audience.recipients import recipients
 from smsops.config.loader import load_config
+from smsops.config.models import Audience
 from smsops.core.errors import ConfigError, Location
 from smsops.core.recipient import Recipient, Source
 from smsops.core.skips import Skip, SkipReason
@@ -298,3 +299,62 @@ def test_an_excluded_entry_that_is_not_a_number_refuses_the_audience(tmp_path: P
         assert "set default_region on audience 'optouts'" in refused.problems[0].message
         assert "excluded from 'people'" in refused.problems[0].message
         assert "07400" not in str(refused)
+
+
+def _reference_rows(text: str) -> list[tuple[int, list[str], str]] | int:
+    """The rows `_csv_rows` must give, read through `records` (its check on every row).
+
+    A list of (row number, cells, phone) of the non-blank rows, or the row
+    number `FieldRunsOver` names.
+    """
+    import csv
+    import io
+
+    from smsops.audience.csvfile import FieldRunsOver, records
+
+    lines = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [column.strip() for column in next(records(lines), [])]
+        at = header.index("phone")
+        found = []
+        for number, row in enumerate(records(lines, first=2), start=2):
+            phone = row[at] if at < len(row) else ""
+            if phone.strip() or any(cell.strip() for cell in row):
+                found.append((number, row, phone))
+    except FieldRunsOver as exc:
+        return exc.row
+    return found
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_csv_rows_against_the_per_row_check(tmp_path: Path, seed: int) -> None:
+    """The held-back row's check (only the last row can end inside a quote) is `records`'."""
+    import random
+
+    from smsops.audience.csvfile import FieldRunsOver
+    from smsops.audience.recipients import _csv_rows
+
+    pieces = ["+447400123456", "x", ",", '"', '""', " ", "\n", "\r\n", "\r", "\n\n", ',"\n']
+    chance = random.Random(seed)
+    store = store_for(tmp_path / "cache")
+    audience = Audience(source="people.csv")
+    for case in range(150):
+        text = "phone,note\n" + "".join(chance.choice(pieces) for _ in range(chance.randint(0, 14)))
+        path = tmp_path / f"people-{case}.csv"
+        path.write_text(text, encoding="utf-8", newline="")
+        snapshot = store.capture(path, tmp_path, 1 << 20)
+        expected = _reference_rows(text)
+        declared = Location(path)
+        try:
+            got: list[tuple[int, list[str], str]] | int = [
+                (number, cells, phone)
+                for (_, cells, number), phone in _csv_rows(snapshot, audience, declared)
+            ]
+        except ConfigError as exc:
+            (problem,) = exc.problems
+            assert "runs over" in problem.message, (text, problem)
+            assert problem.location.row is not None
+            got = problem.location.row
+        except FieldRunsOver as exc:  # pragma: no cover - _csv_rows names it as a problem
+            got = exc.row
+        assert got == expected, repr(text)
