@@ -93,9 +93,9 @@ def _plan(args: argparse.Namespace) -> int:
     from smsops.cli.base_diff import base_diff, wanted
     from smsops.cli.progress import for_logs
     from smsops.engine.diff import Sides
-    from smsops.engine.forecast import HORIZON, make_forecast
+    from smsops.engine.forecast import HORIZON, plan_with_forecast
     from smsops.engine.owner import stale_rule
-    from smsops.engine.planner import PlanOptions, plan_against
+    from smsops.engine.planner import PlanOptions
     from smsops.engine.project import load_project
     from smsops.engine.targets import targets
 
@@ -113,11 +113,12 @@ def _plan(args: argparse.Namespace) -> int:
             keep_sends=args.out is not None,  # a plan file lists every send
         )
         at = args.at or datetime.now(UTC)
-        plan = plan_against(config, ledger, at, options)
-        plan.not_considered = chosen.not_considered
         stale = stale_rule(ledger, datetime.now(UTC))
         horizon = args.horizon or HORIZON
-        ahead = make_forecast(config, ledger, at, horizon, stale, chosen.considered, options)
+        plan, ahead = plan_with_forecast(
+            config, ledger, at, horizon, stale, chosen.considered, options
+        )
+        plan.not_considered = chosen.not_considered
         diff = None
         if wanted(args):  # the base is planned against the same ledger, read-only too
             diff = base_diff(args, config, Sides(ledger, at, ahead, options, stale))

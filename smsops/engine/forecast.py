@@ -28,8 +28,8 @@ from datetime import UTC, date, datetime, timedelta
 from smsops.config.loader import Config
 from smsops.config.models import zone_info
 from smsops.engine.limits import PerDay, exceeded
-from smsops.engine.plan import OverLimit, SchedulePlan
-from smsops.engine.planner import LedgerView, PlanOptions, make_plan
+from smsops.engine.plan import OverLimit, Plan, SchedulePlan
+from smsops.engine.planner import LedgerView, PlanOptions, make_plan, plan_with_next
 from smsops.ledger.base import SendRecord
 from smsops.schedule.occurrences import is_recipient_local, next_fire, occurrence_label
 
@@ -156,36 +156,102 @@ def make_forecast(
     """The forecast of `names` (default: every schedule, enabled or not) after `at`.
 
     `options` carries what the plan was made with (samples, cache, progress).
+    Each next occurrence is planned on its own; `plan_with_forecast` makes the
+    same forecast with the due-now plan, reading each audience once.
     """
-    problem = horizon_problem(horizon)
-    if problem is not None:
-        raise ValueError(problem)
     options = options or PlanOptions()
-    chosen = list(config.schedules) if names is None else names
-    return Forecast(
-        at,
-        horizon,
-        [_schedule(config, ledger, at, at + horizon, is_stale, name, options) for name in chosen],
-    )
+    fires = _fire_times(config, at, horizon, names)
+    planned = {
+        name: make_plan(config, ledger, fire, is_stale, as_if_due).schedules[0]
+        for name, (fire, as_if_due) in _next(config, fires, options).items()
+    }
+    return _forecast(config, at, horizon, fires, planned)
 
 
-def _schedule(
+def plan_with_forecast(
     config: Config,
     ledger: LedgerView,
     at: datetime,
-    end: datetime,
+    horizon: timedelta,
     is_stale: Callable[[SendRecord], bool],
-    name: str,
-    options: PlanOptions,
+    names: list[str] | None = None,
+    options: PlanOptions | None = None,
+) -> tuple[Plan, Forecast]:
+    """The due-now plan (of `options.only`) and the forecast (of `names`) together.
+
+    A schedule in both has its next occurrence planned in the same read of
+    its audience as its due-now plan (`plan_with_next`); what either shows
+    is what `make_plan` and `make_forecast` would (tests/forecast/
+    test_forecast_reuse.py checks it on generated configs).
+    """
+    options = options or PlanOptions()
+    fires = _fire_times(config, at, horizon, names)
+    due = options.only
+    due = [n for n, s in config.schedules.items() if s.enabled] if due is None else due
+    ahead = _next(config, fires, options)
+    plan, planned = plan_with_next(
+        config, ledger, at, is_stale, options, {n: ahead[n] for n in due if n in ahead}
+    )
+    for name, (fire, as_if_due) in ahead.items():
+        if name not in planned:
+            planned[name] = make_plan(config, ledger, fire, is_stale, as_if_due).schedules[0]
+    return plan, _forecast(config, at, horizon, fires, planned)
+
+
+_Fires = dict[str, tuple[list[datetime], bool]]
+
+
+def _fire_times(
+    config: Config, at: datetime, horizon: timedelta, names: list[str] | None
+) -> _Fires:
+    """Each chosen schedule's fire times in the horizon (see `_fires`)."""
+    problem = horizon_problem(horizon)
+    if problem is not None:
+        raise ValueError(problem)
+    chosen = list(config.schedules) if names is None else names
+    return {name: _fires(config, name, at, at + horizon) for name in chosen}
+
+
+def _next(
+    config: Config, fires: _Fires, options: PlanOptions
+) -> dict[str, tuple[datetime, PlanOptions]]:
+    """Each schedule's next fire and the options that plan it as if due."""
+    return {
+        name: (
+            found[0],
+            replace(
+                options, only=[name], as_if_due=_label(config, name, found[0]), keep_sends=False
+            ),
+        )
+        for name, (found, _) in fires.items()
+        if found
+    }
+
+
+def _label(config: Config, name: str, fire: datetime) -> str:
+    return occurrence_label(fire, is_recipient_local(config.schedules[name]))
+
+
+def _forecast(
+    config: Config,
+    at: datetime,
+    horizon: timedelta,
+    fires: _Fires,
+    planned: dict[str, SchedulePlan],
+) -> Forecast:
+    schedules = [
+        _schedule(config, name, found, capped, planned.get(name))
+        for name, (found, capped) in fires.items()
+    ]
+    return Forecast(at, horizon, schedules)
+
+
+def _schedule(
+    config: Config, name: str, fires: list[datetime], capped: bool, nxt: SchedulePlan | None
 ) -> ScheduleForecast:
     schedule = config.schedules[name]
     local = is_recipient_local(schedule)
-    fires, capped = _fires(config, name, at, end)
     labels = [occurrence_label(fire, local) for fire in fires]
-    nxt: SchedulePlan | None = None
-    if fires:
-        as_if_due = replace(options, only=[name], as_if_due=labels[0], keep_sends=False)
-        (nxt,) = make_plan(config, ledger, fires[0], is_stale, as_if_due).schedules
     per_day = _per_day(fires, nxt)
     return ScheduleForecast(
         schedule=name,

@@ -13,7 +13,7 @@ the bookkeeping it feeds read best in one place (docs/benchmarks.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -98,7 +98,22 @@ def make_plan(
     is_stale: Callable[[SendRecord], bool],
     options: PlanOptions | None = None,
 ) -> Plan:
-    options = options or PlanOptions()
+    return plan_with_next(config, ledger, at, is_stale, options or PlanOptions(), {})[0]
+
+
+def plan_with_next(
+    config: Config,
+    ledger: LedgerView,
+    at: datetime,
+    is_stale: Callable[[SendRecord], bool],
+    options: PlanOptions,
+    ahead: Mapping[str, tuple[datetime, PlanOptions]],
+) -> tuple[Plan, dict[str, SchedulePlan]]:
+    """The plan at `at`, and each schedule of `ahead` planned at its (time, options) too:
+    the forecast's next occurrence (options with `as_if_due`), in the same read of the
+    audience as its due-now plan, with its renders when the template allows
+    (`CompiledTemplate.same_every_occurrence`): what a second planning would find, for
+    what the audience read and the renders cost once (docs/benchmarks.md §13)."""
     names = (
         options.only
         if options.only is not None
@@ -108,17 +123,28 @@ def make_plan(
     # Read once per plan: a set lookup per recipient, only where a schedule honours it.
     honours = [name for name in names if respects_opt_out(config, name)]
     suppressed = ledger.suppressed() if honours else frozenset()
-    schedules = [
-        _SchedulePlanner(
-            config, compiled, name, at, ledger, is_stale, options,
-            suppressed if name in honours else frozenset(),
-        ).run()
-        for name in names
-    ]  # fmt: skip
+    schedules, planned = [], {}
+    for name in names:
+        held = suppressed if name in honours else frozenset()
+        planner = _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options, held)
+        if name not in ahead:
+            schedules.append(planner.run())
+            continue
+        when, as_if_due = ahead[name]
+        twin = _SchedulePlanner(config, compiled, name, when, ledger, is_stale, as_if_due, held)
+        if planner.reads():
+            twin.lender = planner if planner.template.same_every_occurrence else None
+            planner.lends = twin.lender is not None
+            _read([planner, twin])
+            schedules.append(planner.finish())
+            planned[name] = twin.finish()
+        else:
+            schedules.append(planner.run())
+            planned[name] = twin.run()
     if not options.preview and options.as_if_due is None:  # the forecast judges its own
         for schedule in schedules:
             schedule.over_limits = over_limits(config, ledger, at, schedule)
-    return Plan(at, schedules, providers=providers_in_use(config, schedules))
+    return Plan(at, schedules, providers=providers_in_use(config, schedules)), planned
 
 
 def respects_opt_out(config: Config, schedule: str) -> bool:
@@ -192,6 +218,11 @@ class _SchedulePlanner:
         self.closes: dict[tuple[str, tuple[ZoneInfo, ...]], datetime | None] = {}
         self.sent = 0
         self.to_check: list[_Desired] = []  # already sent: would the text change today?
+        # Planned in one read with another occurrence of its schedule (plan_with_next):
+        # the planner that keeps its last render, and the one that takes it.
+        self.lends = False
+        self.last: tuple[Recipient, Rendered | Skip] | None = None
+        self.lender: _SchedulePlanner | None = None
         upcoming = next_fires(self.schedule, at, NEXT_FIRES)
         self.result = SchedulePlan(
             schedule=name,
@@ -216,27 +247,26 @@ class _SchedulePlanner:
             return [occurrence_label(upcoming[0]) if upcoming else NO_FUTURE_FIRE]
         return due_occurrences(self.schedule, self.at)
 
+    def reads(self) -> bool:
+        """Whether the audience is read (nothing due: it is left unread)."""
+        return self.local or bool(self.result.occurrences)
+
     def run(self) -> SchedulePlan:
-        if self.local or self.result.occurrences:  # nothing due: leave the audience unread
-            excluded = self.config.audiences[self.schedule.audience].exclude
-            self.result.exclusions = dict.fromkeys(excluded, 0)  # an idle one shows as 0
-            audience = recipients(self.config, self.schedule.audience, self.options.cache_dir)
-            tell, every = self.options.progress, self.options.progress_every
-            member_ = self._member
-            if tell is None:
-                for member in audience:
-                    member_(member)
-            else:  # counted per batch of `every`, not per row
-                read = every
-                while read == every:
-                    read = 0
-                    for read, member in enumerate(islice(audience, every), 1):  # noqa: B007
-                        member_(member)
-                    if read:
-                        tell(read)
-            if self.sent:
-                self.result.counts[Disposition.SENT] += self.sent
-            self._check_changes()
+        if self.reads():
+            _read([self])
+        return self.finish()
+
+    def start(self) -> None:
+        excluded = self.config.audiences[self.schedule.audience].exclude
+        self.result.exclusions = dict.fromkeys(excluded, 0)  # an idle one shows as 0
+
+    def read(self) -> None:
+        """After the last member: the sent ones counted, the first of them rendered again."""
+        if self.sent:
+            self.result.counts[Disposition.SENT] += self.sent
+        self._check_changes()
+
+    def finish(self) -> SchedulePlan:
         if self.local:
             self.result.occurrences = sorted(
                 {o for due, _ in self.due_by_zones.values() for o in due}
@@ -356,7 +386,13 @@ class _SchedulePlanner:
 
     def _render(self, desired: _Desired) -> Rendered | Skip:
         member, occurrence = desired.recipient, desired.occurrence
-        return render(self.template, self.name, self.schedule.vars, member, occurrence, self.at)
+        lender = self.lender
+        if lender is not None and (last := lender.last) is not None and last[0] is member:
+            return last[1]  # the same text: see plan_with_next
+        rendered = render(self.template, self.name, self.schedule.vars, member, occurrence, self.at)
+        if self.lends:
+            self.last = (member, rendered)
+        return rendered
 
     def _disposition(self, record: SendRecord | None) -> Disposition:
         return disposition(record, self.is_stale, self.options.resend_uncertain)
@@ -423,6 +459,40 @@ def disposition(
         return Disposition.RETRY if record.status is Status.FAILED else Disposition.RESEND
     assert record is not None  # a missing row is always claimable
     return Disposition.FAILED if record.status is Status.FAILED else Disposition.UNCERTAIN
+
+
+def _read(planners: list[_SchedulePlanner]) -> None:
+    """One read of the audience (the first planner's; all plan one schedule), each
+    member given to every planner in turn."""
+    first = planners[0]
+    for planner in planners:
+        planner.start()
+    audience = recipients(first.config, first.schedule.audience, first.options.cache_dir)
+    member_ = planners[0]._member if len(planners) == 1 else _each(planners)
+    tell, every = first.options.progress, first.options.progress_every
+    if tell is None:
+        for member in audience:
+            member_(member)
+    else:  # counted per batch of `every`, not per row
+        read = every
+        while read == every:
+            read = 0
+            for read, member in enumerate(islice(audience, every), 1):  # noqa: B007
+                member_(member)
+            if read:
+                tell(read)
+    for planner in planners:
+        planner.read()
+
+
+def _each(planners: list[_SchedulePlanner]) -> Callable[[Recipient | Skip], None]:
+    members = [planner._member for planner in planners]
+
+    def each(member: Recipient | Skip) -> None:
+        for member_ in members:
+            member_(member)
+
+    return each
 
 
 def plan_against(

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from jinja2 import Template as JinjaTemplate
-from jinja2 import TemplateError, UndefinedError
+from jinja2 import TemplateError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
 from smsops.config.loader import Config
@@ -30,6 +30,11 @@ from smsops.render.environment import BUILTINS, environment, variables_of
 from smsops.render.limits import MAX_TEXT, MESSAGE
 
 MAX_DETAIL = 200  # characters of an exception quoted in a skip
+# The built-ins whose values differ between two occurrences of one schedule.
+PER_OCCURRENCE = frozenset({"now", "occurrence"})
+# What gives another text on every render of the same values (Jinja's `random`
+# filter, the `lipsum` global); named anywhere, even as a string (`map('random')`).
+UNREPEATABLE = frozenset({"random", "lipsum"})
 TOO_DEEP = "the template recurses too deeply (a macro or block calling itself)"
 
 
@@ -53,6 +58,26 @@ class CompiledTemplate:
     config: Template
     template: JinjaTemplate
     variables: frozenset[str]
+
+    @cached_property
+    def same_every_occurrence(self) -> bool:
+        """Whether a recipient's render is the same at every occurrence (and `now`).
+
+        From the names the body (and a provider template's values) read: none
+        of PER_OCCURRENCE, nothing UNREPEATABLE. Jinja reaches the context
+        only by name (the sandbox refuses `_` attributes), so a body that
+        names neither cannot see them. The forecast takes the due-now render
+        of such a template instead of rendering it again (engine/planner.py).
+        """
+        wanted = self.config.provider_template
+        read = self.variables | frozenset(wanted.variables if wanted else ())
+        if read & (PER_OCCURRENCE | UNREPEATABLE):
+            return False
+        tree = self.template.environment.parse(self.config.body)
+        named: set[object] = {n.name for n in tree.find_all(nodes.Name)}
+        named |= {n.name for n in tree.find_all((nodes.Filter, nodes.Test))}
+        named |= {c.value for c in tree.find_all(nodes.Const)}
+        return not named & UNREPEATABLE
 
     @cached_property
     def globals(self) -> dict[str, Any]:
