@@ -1,16 +1,19 @@
-"""`plan --base REF` as a ratio to a plain plan of the same config, in the same run.
+"""`plan` and `plan --base REF` as ratios to a plain plan of the same config, same run.
 
-Through the CLI in process (`smsops plan CONFIG --ledger memory://`, output
-to /dev/null), on bench/plan_scale.py's audience and template, warm cache,
-each config in its own git repository (base committed, head in the working
-tree), interleaved:
+"plain": the due-now plan alone, in process (`load_project`, then
+`plan_against`: the CLI has no switch that leaves the forecast out);
+"plan" and "plan --base HEAD": the CLI in process (`smsops plan CONFIG
+--ledger memory://`, output to /dev/null), which plans with the forecast.
+On bench/plan_scale.py's audience and template, warm cache, each config in
+its own git repository (base committed, head in the working tree), interleaved:
 
 - `wording, once`: plan_scale.py's config (one untriggered schedule), the
   template's wording changed: the base is loaded, its schedule has no fire
   to forecast, 3 samples are rendered on each side;
 - `wording, daily cron`: the same on `cron: '0 9 * * *'`, planned at 09:30:
-  the changed schedule's next occurrence is also forecast at base (the
-  audience read and every message rendered once more);
+  the head's forecast is planned in the due-now plan's read of the audience,
+  but the changed schedule's next occurrence is also forecast at base (its
+  audience read and every message rendered once more, with the base's template);
 - `one CSV row added, daily cron`: the audience changed, so both sides'
   members are read in full and compared, and the schedule forecast at base.
 
@@ -24,14 +27,17 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Series, arguments, interleaved, section, table, write_audience, write_config
+from common import arguments, ratio_row, section, table, timed_beside, write_audience, write_config
 
 from smsops.cli import main as smsops
+from smsops.engine.planner import PlanOptions, plan_against
+from smsops.engine.project import load_project
+from smsops.ledger.memory import MemoryLedger
 
 AT = "2027-03-01T09:30:00Z"
 CRON = "provider: ot, trigger: {cron: '0 9 * * *'}, window: 2h}"
@@ -78,30 +84,30 @@ def _plan(root: Path, *extra: str) -> int:
 def main() -> None:
     args = arguments(__doc__ or "")
     size = 20_000 if args.quick else 1_000_000
+    cache = Path(os.environ["SMSOPS_CACHE_DIR"])
     audience = write_audience(args.work / f"audience-{size}.csv", size)
+    at = datetime.fromisoformat(AT)
     rows = []
     with section("plan --base", args):
         for kind in ("wording, once", "wording, daily cron", "one CSV row added, daily cron"):
             root = _repo(args.work, kind, audience)
-            plain, based = Series(), Series()
 
-            def plain_plan(root: Path = root, plain: Series = plain) -> None:
-                start = time.perf_counter()
+            def plain(root: Path = root) -> None:
+                config = load_project(root, cache)
+                plan = plan_against(config, MemoryLedger(), at, PlanOptions(cache_dir=cache))
+                assert plan.to_send >= size
+
+            def plan(root: Path = root) -> None:
                 assert _plan(root) == 0
-                plain.add(time.perf_counter() - start)
 
-            def base_plan(root: Path = root, based: Series = based) -> None:
-                start = time.perf_counter()
+            def based(root: Path = root) -> None:
                 assert _plan(root, "--base", "HEAD", "--detailed-exitcode") == 2
-                based.add(time.perf_counter() - start)
 
-            plain_plan()  # fills the normalised-number cache: both measured warm
-            plain.values.clear()
-            interleaved({"plain": plain_plan, "base": base_plan}, args.runs)
-            ratio = based.median / plain.median
-            rows.append([kind, f"{size:,}", plain.show(), based.show(), f"{ratio:.2f}×"])
+            variants = {"plain": plain, "plan": plan, "base": based}
+            rows.append(ratio_row([kind, f"{size:,}"], timed_beside(variants, args.runs)))
             print(f"{kind} done", file=sys.stderr)
-        print(table(["change", "recipients", "plan (s)", "plan --base (s)", "ratio"], rows))
+        headers = ["change", "recipients", "plain plan (s)", "plan (s)", "plan --base (s)"]
+        print(table([*headers, "plan ratio", "--base ratio"], rows))
 
 
 if __name__ == "__main__":

@@ -330,6 +330,31 @@ def interleaved(variants: dict[str, Callable[[], None]], runs: int) -> None:
             run()
 
 
+def timed_beside(variants: dict[str, Callable[[], object]], runs: int) -> dict[str, Series]:
+    """Each variant's wall time over `runs` interleaved rounds, after one untimed run of
+    the first (it fills the normalised-number cache: every variant is measured warm)."""
+    series = {name: Series() for name in variants}
+
+    def timed(name: str, run: Callable[[], object]) -> Callable[[], None]:
+        def once() -> None:
+            start = time.perf_counter()
+            run()
+            series[name].add(time.perf_counter() - start)
+
+        return once
+
+    next(iter(variants.values()))()
+    interleaved({name: timed(name, run) for name, run in variants.items()}, runs)
+    return series
+
+
+def ratio_row(label: Sequence[str], series: dict[str, Series]) -> list[str]:
+    """`label`, each variant's time, then each later one's median over the first's."""
+    first, *rest = series.values()
+    shown = [s.show() for s in series.values()]
+    return [*label, *shown, *(f"{s.median / first.median:.2f}×" for s in rest)]
+
+
 def beside(header: str, builds: Sequence[Build]) -> list[str]:
     """A figure's column headers: one per build, then a ratio per older revision."""
     if len(builds) == 1:
