@@ -59,6 +59,9 @@ class Send:
     # earliest close among the recipient's zones); None: `once`, no window.
     # After it the send is never claimed: it is recorded `expired` instead.
     closes: datetime | None = None
+    # What a saved plan compares (`renderer.review_hash`): `text_hash`, or for a
+    # template that reads `now`, the hash of its text with `now` pinned.
+    review_hash: str = ""
 
 
 @dataclass(frozen=True)

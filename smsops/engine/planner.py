@@ -36,7 +36,13 @@ from smsops.engine.sendable import NO_SECRETS, ProviderCheck
 from smsops.ledger.base import DONE, Known, Ledger, OccurrenceKeys, SendRecord, Status
 from smsops.ledger.policy import may_claim
 from smsops.providers.registry import adapter_for
-from smsops.render.renderer import CompiledTemplate, Rendered, compile_templates, render
+from smsops.render.renderer import (
+    CompiledTemplate,
+    Rendered,
+    compile_templates,
+    render,
+    review_hash,
+)
 from smsops.schedule.occurrences import (
     ONCE,
     due_occurrences,
@@ -428,6 +434,14 @@ class _SchedulePlanner:
                     text_hash=rendered.text_hash,
                     segments=rendered.segments,
                     closes=self._closes(desired),
+                    review_hash=review_hash(
+                        self.template,
+                        self.name,
+                        self.schedule,
+                        member,
+                        desired.occurrence,
+                        rendered,
+                    ),
                 )
             )
 

@@ -13,7 +13,9 @@ A plan file (JSON, `format: smsops-plan`, `version: 1`) holds:
 - `sends`: every send it would make: the ledger `key` (which names
   schedule, occurrence and recipient), `schedule`, `occurrence`, the
   `recipient` masked as every view shows it, the `providers` in failover
-  order, the SHA-256 of the `text` and its `segments`.
+  order, the SHA-256 of the `text` and its `segments` (for a template that
+  reads `now`, of its text with `now` pinned: `renderer.review_hash`, so a
+  plan applied minutes later is not "changed" because the time moved).
 
 No full number and no text is stored: apply plans again from the same
 files and sends a send only when its key is in the file and its text and
@@ -195,7 +197,7 @@ def saved_from(
                 occurrence=send.occurrence,
                 recipient=mask(send.message.recipient),
                 providers=send.providers,
-                text_hash=send.text_hash,
+                text_hash=send.review_hash,
                 segments=send.segments,
             )
             for send in plan.sends
@@ -291,7 +293,7 @@ def select(saved: SavedPlan, plan: Plan, considered: Collection[str] | None = No
         was = planned.pop(send.key, None)
         if was is None:
             chosen.not_planned.append(send)
-        elif was.text_hash != send.text_hash or was.providers != send.providers:
+        elif was.text_hash != send.review_hash or was.providers != send.providers:
             chosen.changed.append(send)
         else:
             chosen.sends.append(send)

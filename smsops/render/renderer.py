@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -30,6 +30,8 @@ from smsops.render.environment import BUILTINS, environment, variables_of
 from smsops.render.limits import MAX_TEXT, MESSAGE
 
 MAX_DETAIL = 200  # characters of an exception quoted in a skip
+# The `now` a reviewed text is compared at (`review_hash`): any fixed instant will do.
+PINNED_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 # The built-ins whose values differ between two occurrences of one schedule.
 PER_OCCURRENCE = frozenset({"now", "occurrence"})
 # What gives another text on every render of the same values (Jinja's `random`
@@ -175,6 +177,28 @@ def render(
     wanted = compiled.config.provider_template
     custom = tuple(str(values[name]) for name in wanted.variables) if wanted else ()
     return Rendered(text, measured.encoding, measured.segments, custom)
+
+
+def review_hash(
+    compiled: CompiledTemplate,
+    schedule_name: str,
+    schedule: Schedule,
+    recipient: Recipient,
+    occurrence: str,
+    rendered: Rendered,
+) -> str:
+    """The SHA-256 a reviewed text is compared by: of the text with `now` pinned.
+
+    A saved plan (`plan --out`) and its `apply --plan` render at different
+    times; a template that prints the time would read as changed every time.
+    Its text is rendered again at PINNED_NOW on both sides, so only a change
+    of the template or its inputs shows; any other template's is its text's.
+    """
+    if "now" not in compiled.variables:
+        return rendered.text_hash
+    pinned = render(compiled, schedule_name, schedule, recipient, occurrence, PINNED_NOW)
+    text = pinned.text if isinstance(pinned, Rendered) else f"\0{pinned.reason}\0{pinned.detail}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _quoted(detail: str, recipient: Recipient) -> str:

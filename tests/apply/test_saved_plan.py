@@ -328,3 +328,39 @@ def test_show_markdown_of_a_huge_plan_stays_a_comment(
     assert "300,000 messages to send" in shown
     assert "... and 2,900 more groups (290,000 messages)" in shown
     assert "... and 950 more files" in shown
+
+
+def test_a_template_that_reads_now_is_not_drift_when_only_the_time_moved(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path / "c", sandbox, 3)
+    yaml = config / "smsops.yaml"
+    yaml.write_text(
+        yaml.read_text().replace("'Hello {{ name }}'", "'Hello {{ name }} at {{ now.minute }}'")
+    )
+    ledger, out = tmp_path / "l.sqlite", tmp_path / "plan.json"
+    at = ["--at", "2027-03-01T10:00:00Z"]
+    assert main(["plan", str(config), "--ledger", str(ledger), "--out", str(out), *at]) == 0
+    capsys.readouterr()
+    assert apply_plan(config, ledger, out, "--at", "2027-03-01T10:07:00Z") == 0
+    assert received(sandbox) == numbers(3)  # sent as reviewed: only `now` moved
+    texts = sorted(str(m["text"]) for m in sandbox.state.snapshot())
+    assert texts == ["Hello P0 at 7", "Hello P1 at 7", "Hello P2 at 7"]  # the time they go
+
+
+def test_a_template_that_reads_now_and_changed_wording_is_still_caught(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path / "c", sandbox, 2)
+    yaml = config / "smsops.yaml"
+    yaml.write_text(
+        yaml.read_text().replace("'Hello {{ name }}'", "'Hello {{ name }} at {{ now.minute }}'")
+    )
+    ledger, out = tmp_path / "l.sqlite", tmp_path / "plan.json"
+    at = ["--at", "2027-03-01T10:00:00Z"]
+    assert main(["plan", str(config), "--ledger", str(ledger), "--out", str(out), *at]) == 0
+    yaml.write_text(yaml.read_text().replace("Hello", "Bye"))
+    capsys.readouterr()
+    code = apply_plan(config, ledger, out, "--at", "2027-03-01T10:07:00Z", "--allow-drift")
+    assert code == 1
+    assert received(sandbox) == []

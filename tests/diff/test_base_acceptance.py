@@ -248,3 +248,18 @@ def test_a_no_op_change_says_nothing_anyone_receives_changes(
     assert "no change to what anyone receives" in text
     code, markdown = plan(repo, capsys, "--base", "HEAD", "--format", "markdown")
     assert "no change to what anyone receives" in markdown
+
+
+def test_a_template_that_reads_now_is_not_changed_by_the_time_alone(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(repo / "config", 4, DAILY, body="Hello {{ name }}, {{ now.isoformat() }}")
+    commit(repo)
+    yaml = repo / "config" / "smsops.yaml"
+    yaml.write_text(yaml.read_text().replace("window: 2h", "window: 3h"))  # the schedule changes
+    diff = diff_json(repo, capsys)
+    assert diff["templates"]["changes"] == []  # both sides render at the same time
+    (schedule,) = diff["schedules"]["changes"]
+    assert schedule["forecast"]["before"] == schedule["forecast"]["after"]
+    code, _ = plan(repo, capsys, "--base", "HEAD", "--detailed-exitcode")
+    assert code == 2  # the window changed: said, but nothing about the text
