@@ -330,10 +330,9 @@ def test_show_markdown_of_a_huge_plan_stays_a_comment(
     assert "... and 950 more files" in shown
 
 
-def test_a_template_that_reads_now_is_not_drift_when_only_the_time_moved(
-    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = write_config(tmp_path / "c", sandbox, 3)
+def _planned_with_now(tmp_path: Path, sandbox: Sandbox, count: int) -> tuple[Path, Path, Path]:
+    """A config whose template prints the minute, planned to a file at 10:00."""
+    config = write_config(tmp_path / "c", sandbox, count)
     yaml = config / "smsops.yaml"
     yaml.write_text(
         yaml.read_text().replace("'Hello {{ name }}'", "'Hello {{ name }} at {{ now.minute }}'")
@@ -341,6 +340,13 @@ def test_a_template_that_reads_now_is_not_drift_when_only_the_time_moved(
     ledger, out = tmp_path / "l.sqlite", tmp_path / "plan.json"
     at = ["--at", "2027-03-01T10:00:00Z"]
     assert main(["plan", str(config), "--ledger", str(ledger), "--out", str(out), *at]) == 0
+    return config, ledger, out
+
+
+def test_a_template_that_reads_now_is_not_drift_when_only_the_time_moved(
+    tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, ledger, out = _planned_with_now(tmp_path, sandbox, 3)
     capsys.readouterr()
     assert apply_plan(config, ledger, out, "--at", "2027-03-01T10:07:00Z") == 0
     assert received(sandbox) == numbers(3)  # sent as reviewed: only `now` moved
@@ -351,14 +357,8 @@ def test_a_template_that_reads_now_is_not_drift_when_only_the_time_moved(
 def test_a_template_that_reads_now_and_changed_wording_is_still_caught(
     tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = write_config(tmp_path / "c", sandbox, 2)
+    config, ledger, out = _planned_with_now(tmp_path, sandbox, 2)
     yaml = config / "smsops.yaml"
-    yaml.write_text(
-        yaml.read_text().replace("'Hello {{ name }}'", "'Hello {{ name }} at {{ now.minute }}'")
-    )
-    ledger, out = tmp_path / "l.sqlite", tmp_path / "plan.json"
-    at = ["--at", "2027-03-01T10:00:00Z"]
-    assert main(["plan", str(config), "--ledger", str(ledger), "--out", str(out), *at]) == 0
     yaml.write_text(yaml.read_text().replace("Hello", "Bye"))
     capsys.readouterr()
     code = apply_plan(config, ledger, out, "--at", "2027-03-01T10:07:00Z", "--allow-drift")
