@@ -21,13 +21,13 @@ the next one reaches the zones of its recipients.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from smsops.config.loader import Config
 from smsops.config.models import zone_info
-from smsops.engine.limits import PerDay, exceeded
+from smsops.engine.limits import DAY, PerDay, exceeded, in_24_hours
 from smsops.engine.plan import OverLimit, Plan, SchedulePlan
 from smsops.engine.planner import LedgerView, PlanOptions, make_plan, plan_with_next
 from smsops.ledger.base import SendRecord
@@ -152,12 +152,14 @@ def make_forecast(
     is_stale: Callable[[SendRecord], bool],
     names: list[str] | None = None,
     options: PlanOptions | None = None,
+    due: Mapping[str, int] | None = None,
 ) -> Forecast:
     """The forecast of `names` (default: every schedule, enabled or not) after `at`.
 
-    `options` carries what the plan was made with (samples, cache, progress).
-    Each next occurrence is planned on its own; `plan_with_forecast` makes the
-    same forecast with the due-now plan, reading each audience once.
+    `options` carries what the plan was made with (samples, cache, progress);
+    `due`, the sends of the due plan at `at` per schedule (`max_per_day` counts
+    them). Each next occurrence is planned on its own; `plan_with_forecast`
+    makes the same forecast with the due-now plan, reading each audience once.
     """
     options = options or PlanOptions()
     fires = _fire_times(config, at, horizon, names)
@@ -165,7 +167,7 @@ def make_forecast(
         name: make_plan(config, ledger, fire, is_stale, as_if_due).schedules[0]
         for name, (fire, as_if_due) in _next(config, fires, options).items()
     }
-    return _forecast(config, at, horizon, fires, planned)
+    return _forecast(config, fires, planned, _Before(ledger, at, horizon, due or {}))
 
 
 def plan_with_forecast(
@@ -195,7 +197,8 @@ def plan_with_forecast(
     for name, (fire, as_if_due) in ahead.items():
         if name not in planned:
             planned[name] = make_plan(config, ledger, fire, is_stale, as_if_due).schedules[0]
-    return plan, _forecast(config, at, horizon, fires, planned)
+    sends = {s.schedule: s.to_send for s in plan.schedules}
+    return plan, _forecast(config, fires, planned, _Before(ledger, at, horizon, sends))
 
 
 _Fires = dict[str, tuple[list[datetime], bool]]
@@ -233,21 +236,22 @@ def _label(config: Config, name: str, fire: datetime) -> str:
 
 
 def _forecast(
-    config: Config,
-    at: datetime,
-    horizon: timedelta,
-    fires: _Fires,
-    planned: dict[str, SchedulePlan],
+    config: Config, fires: _Fires, planned: dict[str, SchedulePlan], before: _Before
 ) -> Forecast:
     schedules = [
-        _schedule(config, name, found, capped, planned.get(name))
+        _schedule(config, name, found, capped, planned.get(name), before)
         for name, (found, capped) in fires.items()
     ]
-    return Forecast(at, horizon, schedules)
+    return Forecast(before.at, before.horizon, schedules)
 
 
 def _schedule(
-    config: Config, name: str, fires: list[datetime], capped: bool, nxt: SchedulePlan | None
+    config: Config,
+    name: str,
+    fires: list[datetime],
+    capped: bool,
+    nxt: SchedulePlan | None,
+    before: _Before,
 ) -> ScheduleForecast:
     schedule = config.schedules[name]
     local = is_recipient_local(schedule)
@@ -265,27 +269,48 @@ def _schedule(
         next=nxt,
         spread=_spread(labels[0], nxt) if local and nxt is not None else None,
         per_day=per_day,
-        over_limits=_over_limits(config, name, labels, nxt, per_day) if schedule.enabled else [],
+        over_limits=_over_limits(config, name, fires, nxt, before) if schedule.enabled else [],
     )
 
 
 def _over_limits(
-    config: Config, name: str, labels: list[str], nxt: SchedulePlan | None, days: list[DayTotal]
+    config: Config, name: str, fires: list[datetime], nxt: SchedulePlan | None, before: _Before
 ) -> list[OverLimit]:
-    """The limits the next fire, or the busiest day of the horizon, is over: the check
-    a due plan gets (engine/limits.py), on the forecast's figures."""
+    """The limits the next fire, or the busiest 24 hours of the horizon, is over: the
+    check a due plan gets (engine/limits.py), on the forecast's figures."""
     if nxt is None:
         return []
-    busiest = max(days, key=lambda day: day.messages, default=None)
-    per_day = (
-        None
-        if busiest is None
-        else PerDay(
-            busiest.messages,
-            f"the forecast sends {busiest.messages:,} messages on {busiest.day.isoformat()}",
-        )
-    )
-    return exceeded(config.limits(name), nxt, f"its next fire ({labels[0]})", per_day)
+    limits = config.limits(name)
+    label = occurrence_label(fires[0], is_recipient_local(config.schedules[name]))
+    per_day = None
+    if nxt.to_send and limits.max_per_day is not None:  # a count in the ledger: when needed
+        at = before.at
+        times = [fire.astimezone(UTC) for fire in fires]
+        claimed = before.claimed(name, times[0] - DAY) if times[0] - DAY < at else 0
+        total, earlier, end = in_24_hours(times, nxt.to_send, at, claimed)
+        shown = occurrence_label(end, is_recipient_local(config.schedules[name]))
+        detail = f"the forecast sends {total:,} messages in the 24 hours to {shown}"
+        if earlier:
+            detail = (
+                f"{earlier:,} claimed by {occurrence_label(at)} and {total - earlier:,} at its "
+                f"fires make {total:,} messages in the 24 hours to {shown}"
+            )
+        per_day = PerDay(total, detail)
+    return exceeded(limits, nxt, f"its next fire ({label})", per_day)
+
+
+@dataclass(frozen=True)
+class _Before:
+    """The forecast's start: its time, horizon, and what is claimed by then (the ledger's
+    rows, the due plan's sends per schedule)."""
+
+    ledger: LedgerView
+    at: datetime
+    horizon: timedelta
+    due: Mapping[str, int]
+
+    def claimed(self, name: str, since: datetime) -> int:
+        return self.ledger.claimed_since(name, since) + self.due.get(name, 0)
 
 
 def _fires(config: Config, name: str, at: datetime, end: datetime) -> tuple[list[datetime], bool]:

@@ -7,15 +7,18 @@ a merge would hold. `max_recipients` counts the plan's sends (messages, one
 per recipient and due occurrence), `max_segments` their segments, `max_cost`
 their estimated cost in the currency of the first provider's price, summed
 exactly (`SchedulePlan.exact_cost`: a plan exactly at its limit is within
-it, whatever binary floats add up to), `max_per_day` the day's messages: for
-a due plan its sends plus the ledger's rows of the schedule claimed in the
-24 hours before that may have gone out; for the forecast its busiest day. A
-plan over any is shown as needing approval; `apply` refuses it without
-`--approve`, `run` holds the schedule.
+it, whatever binary floats add up to), `max_per_day` the messages of any 24
+hours (`in_24_hours`, the one rule for both): for a due plan, the ledger's
+rows of the schedule claimed in the 24 hours before it that may have gone
+out, plus its sends; for the forecast, the same at each of its fires (what
+is claimed by the plan's time, the due plan's sends, and the sends of its
+earlier fires in those 24 hours). A plan over any is shown as needing
+approval; `apply` refuses it without `--approve`, `run` holds the schedule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
@@ -44,14 +47,39 @@ def over_limits(
     limits = config.limits(plan.schedule)
     sends = plan.to_send
     per_day = None
-    if sends and limits.max_per_day is not None:  # a read of the ledger: only when needed
+    if sends and limits.max_per_day is not None:  # a count in the ledger: only when needed
         before = ledger.claimed_since(plan.schedule, at - DAY)
+        total, _, _ = in_24_hours([at], sends, at, before)
         detail = (
-            f"{before:,} in the 24 hours before and {sends:,} in this plan "
-            f"make {before + sends:,} messages"
+            f"{before:,} in the 24 hours before and {sends:,} in this plan make {total:,} messages"
         )
-        per_day = PerDay(before + sends, detail)
+        per_day = PerDay(total, detail)
     return exceeded(limits, plan, "this plan", per_day)
+
+
+def in_24_hours(
+    times: Sequence[datetime], each: int, at: datetime, before: int
+) -> tuple[int, int, datetime]:
+    """`max_per_day`'s rule, the messages of any 24 hours, over sends of `each` messages at
+    each of `times` (sorted, none before `at`): the most in the 24 hours up to one of them
+    (after it minus 24 h, through it), as (messages, of them `before`, that time).
+
+    `before`: the messages claimed by `at` in the 24 hours before the first time (the
+    ledger's, a due plan's), counted in each 24 hours that begin before `at`. For a
+    later time within the day it is a bound from above (rows claimed before its own 24
+    hours began are in it): the ledger is counted once, not once per fire.
+    """
+    best = (0, 0, times[0])
+    first = 0
+    for last, end in enumerate(times):
+        start = end - DAY
+        while times[first] <= start:
+            first += 1
+        earlier = before if start < at else 0
+        total = (last - first + 1) * each + earlier
+        if total > best[0]:
+            best = (total, earlier, end)
+    return best
 
 
 def exceeded(

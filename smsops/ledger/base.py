@@ -50,6 +50,10 @@ def send_key(schedule: str, occurrence: str, recipient: str) -> str:
     return keys.text(keys.number(recipient))
 
 
+# The rows a send may have gone out by: what `max_per_day` counts (`claimed_since`).
+MAY_HAVE_GONE = DONE | {Status.PENDING, Status.UNCERTAIN}
+
+
 class OccurrenceKeys:
     """The send keys of one occurrence (the one place a key is derived).
 
@@ -356,13 +360,13 @@ class Ledger(ABC):
         """Rows in key order, optionally filtered."""
 
     def claimed_since(self, schedule: str, since: datetime) -> int:
-        """Rows of `schedule` claimed at or after `since` that may have gone out: pending,
-        uncertain, or taken by the provider (a limit's `max_per_day` counts them)."""
+        """Rows of `schedule` first claimed after `since` that may have gone out (pending,
+        uncertain, or taken by the provider): `max_per_day`'s ledger figure (engine/limits.py).
+        The SQL ledgers count them in the database; this reads every row (memory)."""
         return sum(
             1
             for record in self.records(schedule)
-            if record.created_at >= since
-            and (record.status in DONE or record.status in (Status.PENDING, Status.UNCERTAIN))
+            if record.created_at > since and record.status in MAY_HAVE_GONE
         )
 
     def mark_stale(self, is_stale: Callable[[SendRecord], bool], now: datetime) -> list[SendRecord]:

@@ -48,6 +48,7 @@ from smsops.core.errors import LedgerError, LedgerFull, ResolveRefused
 from smsops.core.occurrence import ONCE
 from smsops.ledger.base import (
     DONE,
+    MAY_HAVE_GONE,
     RESOLVABLE,
     Decision,
     Known,
@@ -111,6 +112,9 @@ _DONE = sorted(status.value for status in DONE)
 _OPEN = sorted(status.value for status in Status if status not in DONE)
 _RESOLVABLE = sorted(status.value for status in RESOLVABLE)
 _OCCURRENCE = "schedule = %s AND occurrence = %s AND status = ANY(%s)"
+_GONE = sorted(status.value for status in MAY_HAVE_GONE)
+_CLAIMED_SINCE = "SELECT count(*) FROM sends WHERE schedule = %s AND created_at > %s "
+_CLAIMED_SINCE += "AND status = ANY(%s)"
 _KNOWN_DONE = f"SELECT key FROM sends WHERE {_OCCURRENCE}"  # noqa: S608 - constants
 _KNOWN_OPEN = f"SELECT {_COLUMNS} FROM sends WHERE {_OCCURRENCE}"  # noqa: S608
 _T = TypeVar("_T")
@@ -391,6 +395,11 @@ class PostgresLedger(PostgresHearing, Ledger):
             rows.itersize = _FETCH_ROWS
             rows.execute(query, (schedule, schedule, state, state))
             yield from (to_record(row) for row in rows)
+
+    def claimed_since(self, schedule: str, since: datetime) -> int:
+        with self._transaction("cannot read", atomic=False) as conn:
+            row = conn.execute(_CLAIMED_SINCE, (schedule, since, _GONE)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def newest_occurrence(self, schedule: str, below: str) -> str | None:
         # The column's collation (the index's): fire-time labels have one fixed

@@ -137,8 +137,8 @@ def row_values(r: SendRecord) -> tuple[object, ...]:
         r.provider_message_id,
         r.attempts,
         r.error,
-        r.created_at.isoformat(),
-        r.updated_at.isoformat(),
+        utc(r.created_at),  # in UTC: the text orders as time (claimed_since compares it)
+        utc(r.updated_at),
         r.claimed_by,
         r.retryable,
         r.resolved_by,
@@ -159,7 +159,7 @@ def moved_values(r: SendRecord) -> tuple[object, ...]:
         r.attempts,
         r.error,
         r.retryable,
-        r.updated_at.isoformat(),
+        utc(r.updated_at),
         r.resolved_by,
         iso(r.resolved_at),
         r.resolution,
@@ -167,6 +167,10 @@ def moved_values(r: SendRecord) -> tuple[object, ...]:
         r.receipt_code,
         r.receipt_error,
     )
+
+
+def utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
 
 
 def iso(value: datetime | None) -> str | None:

@@ -4,6 +4,7 @@ the same check a due plan gets (engine/limits.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,12 +75,10 @@ def test_max_per_day_is_checked_on_the_forecasts_busiest_day(
     busiest = max(minute["per_day"], key=lambda day: day["messages"])
     assert busiest["messages"] == 5 * 1440
     (over,) = minute["needs_approval"]
-    assert over == {
-        "limit": "max_per_day",
-        "allowed": 15,
-        "figure": 7200,
-        "detail": f"the forecast sends 7,200 messages on {busiest['day']}",
-    }
+    assert over["limit"] == "max_per_day"
+    assert over["allowed"] == 15
+    assert over["figure"] == 7200  # 1440 fires in any 24 hours, 5 messages each
+    assert "7,200 messages in the 24 hours to 2027-03-0" in over["detail"]
 
 
 def test_within_its_limits_or_disabled_the_forecast_flags_nothing(
@@ -95,3 +94,27 @@ def test_within_its_limits_or_disabled_the_forecast_flags_nothing(
     args += ["--format", "markdown"]
     assert main(args) == 0
     assert "approval" not in capsys.readouterr().out.lower()
+
+
+def test_max_per_day_counts_any_24_hours_with_the_due_now_sends_as_a_due_plan_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Due at 09:30 (5 messages), again at 09:00 tomorrow (5 more): 10 in 24 hours, over 8,
+    though no UTC day holds more than 5 of them."""
+    limited = DAILY.replace("window: 2h}", "window: 2h, limits: {max_per_day: 8}}")
+    config = _config(tmp_path / "c", 5, limited)
+    args = ["plan", str(config), "--at", "2027-03-01T09:30:00Z", "--format", "json"]
+    assert main([*args, "--ledger", "memory://"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["needs_approval"] == []  # due now: 5 in the 24 hours to 09:30
+    (daily,) = plan["forecast"]["schedules"]
+    assert max(day["messages"] for day in daily["per_day"]) == 5
+    assert daily["needs_approval"] == [
+        {
+            "limit": "max_per_day",
+            "allowed": 8,
+            "figure": 10,
+            "detail": "5 claimed by 2027-03-01T09:30:00Z and 5 at its fires make 10 messages "
+            "in the 24 hours to 2027-03-02T09:00:00Z",
+        }
+    ]

@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -572,3 +572,41 @@ def test_a_ledger_created_on_first_write_reads_empty_until_a_write_creates_it(
     assert isinstance(again, SqliteLedger)
     assert again.get([won.key])[won.key].status is Status.SENT
     again.close()
+
+
+def test_claimed_since_counts_in_sql_what_a_read_of_every_row_counts(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`max_per_day`'s ledger figure: rows of one schedule claimed in the 24 hours before
+    `since` + 24 h that may have gone out, counted by the database on many rows."""
+    rows = 4000 if isinstance(ledger, MemoryLedger) else 20_000
+    zones = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+    made = [
+        record(
+            f"+4474{i:08}",
+            schedule="s" if i % 3 else "other",
+            now=(T0 + timedelta(minutes=7 * i, microseconds=i % 997)).astimezone(zones[i % 3]),
+        )
+        for i in range(rows)
+    ]
+    ledger.claim(made)
+    outcome = [Status.SENT, Status.FAILED, Status.UNCERTAIN, Status.SENT, None, Status.EXPIRED]
+    ledger.settle(
+        [r.settled(s, T0) for i, r in enumerate(made) if (s := outcome[i % 6]) is not None]
+    )
+    counted = (Status.PENDING, Status.UNCERTAIN, Status.SENT, Status.DELIVERED, Status.UNDELIVERED)
+    sinces = [T0 - timedelta(days=1), T0 + timedelta(hours=30), made[rows // 2].created_at]
+    sinces += [T0 + timedelta(days=400)]
+    expected = [
+        sum(1 for r in ledger.records("s") if r.created_at > since and r.status in counted)
+        for since in sinces
+    ]
+    assert expected[0] > expected[1] > expected[2] > 0
+    assert expected[3] == 0
+    if not isinstance(ledger, MemoryLedger):
+
+        def scan(*args: object, **kwargs: object) -> None:
+            raise AssertionError("claimed_since() read every row instead of counting in SQL")
+
+        monkeypatch.setattr(ledger, "records", scan)
+    assert [ledger.claimed_since("s", since) for since in sinces] == expected
