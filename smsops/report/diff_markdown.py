@@ -12,7 +12,7 @@ from __future__ import annotations
 from smsops.engine.diff import Change, ConfigDiff
 from smsops.report.diff_format import describe, headline
 from smsops.report.markdown_literal import code_block
-from smsops.report.plan_markdown import SAMPLE_CHARS, _Budget, _currency, _field
+from smsops.report.markdown_parts import SAMPLE_CHARS, Budget, currency, field
 
 DIFF_SHARE = 14_000  # of the comment's MARKDOWN_LIMIT (the forecast has 20,000)
 PROBLEMS_SHOWN = 10
@@ -20,14 +20,14 @@ PROBLEMS_SHOWN = 10
 
 def diff_markdown(diff: ConfigDiff) -> str:
     """The diff section, always under DIFF_SHARE characters."""
-    out = _Budget(DIFF_SHARE - 300)  # room for the closing note
-    out.add(f"## Change from {_field(diff.base)}\n\n**{headline(diff, _field)}**\n")
+    out = Budget(DIFF_SHARE - 300)  # room for the closing note
+    out.add(f"## Change from {field(diff.base)}\n\n**{headline(diff, field)}**\n")
     attention = diff.attention
     if attention:
-        names = ", ".join(_field(n) for n in attention[:20])
+        names = ", ".join(field(n) for n in attention[:20])
         out.add(f"> [!WARNING]\n> **Providers that need attention**: {names}\n")
     problems = diff.base_problems or []
-    out.add_all([f"- {_field(p)}" for p in problems[:PROBLEMS_SHOWN]])
+    out.add_all([f"- {field(p)}" for p in problems[:PROBLEMS_SHOWN]])
     changes = [(s.kind, c) for s in diff.sections for c in s.changes]
     changes.sort(key=lambda kc: not (kc[1].receives_changed or kc[1].attention))
     shown = out.add_all([_block(kind, c) for kind, c in changes])
@@ -40,7 +40,7 @@ def diff_markdown(diff: ConfigDiff) -> str:
 
 
 def _block(kind: str, c: Change) -> str:
-    d = describe(kind, c, _field, _currency)
+    d = describe(kind, c, field, currency)
     lines = [f"### {d.title}", ""]
     lines += [f"- {line}" for line in d.lines]
     for header, text in d.texts:

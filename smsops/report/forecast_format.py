@@ -13,13 +13,13 @@ from smsops.core.units import format_duration
 from smsops.engine.forecast import DayTotal, Forecast, ScheduleForecast
 from smsops.engine.plan import Disposition
 from smsops.report.plan_format import (
-    _text_sends,
-    _text_skips,
     approval_sentence,
     cost_text,
     over_json,
     rendered_json,
     shown,
+    text_sends,
+    text_skips,
 )
 from smsops.report.wording import exclusions_text, plural
 
@@ -151,11 +151,11 @@ def forecast_text(forecast: Forecast) -> str:
             lines.append(f"  next {shown(s.next_occurrence or '')}, as if due:")
             if not s.next.to_send:
                 lines.append("  nothing to send")
-            lines.extend(_text_sends(s.next))
+            lines.extend(text_sends(s.next))
             lines.extend(f"  [bold red]! needs approval: {shown(str(o))}[/]" for o in s.over_limits)
             if s.next.exclusions:
                 lines.append(f"  {exclusions_text(s.next.exclusions, shown)}")
-            lines.extend(_text_skips(s.next))
+            lines.extend(text_skips(s.next))
         if (spread := spread_phrase(s)) is not None:
             lines.append(f"  {shown(spread)}")
         if s.per_day:

@@ -18,15 +18,15 @@ from smsops.report.forecast_format import (
     total_line,
     utc,
 )
-from smsops.report.plan_format import cost_text
-from smsops.report.plan_markdown import (
-    _Budget,
-    _currency,
-    _field,
-    _sample,
-    _skipped_details,
-    _table_currency,
+from smsops.report.markdown_parts import (
+    Budget,
+    currency,
+    field,
+    sample_lines,
+    skipped_details,
+    tablecurrency,
 )
+from smsops.report.plan_format import cost_text
 from smsops.report.wording import encodings_text, exclusions_text, plural, skip_counts
 
 FORECAST_SHARE = 20_000  # of the comment's MARKDOWN_LIMIT
@@ -38,24 +38,24 @@ def forecast_markdown(forecast: Forecast) -> str:
     head = [
         f"## Forecast to {utc(forecast.end)} (next {format_duration(forecast.horizon)})",
         "",
-        f"**{total_line(forecast, _currency)}**; each fire counted as sending what its next "
+        f"**{total_line(forecast, currency)}**; each fire counted as sending what its next "
         "one would.",
         "",
     ]
     per_day = forecast.per_day()
     if per_day:
-        head += [f"Per day, every enabled schedule: {days_phrase(per_day, _currency)}", ""]
+        head += [f"Per day, every enabled schedule: {days_phrase(per_day, currency)}", ""]
     head += [
         "| schedule | fires | next | to send | skipped | segments | cost |",
         "|---|---:|---|---:|---:|---:|---:|",
     ]
     total = len(forecast.schedules)
-    table = _Budget(TABLE_SHARE)
+    table = Budget(TABLE_SHARE)
     table.add("\n".join(head))
     in_table = table.add_all([_row(s) for s in forecast.schedules])
     if in_table < total:
         table.force(f"\n_{total - in_table:,} more schedules are not in this table._")
-    out = _Budget(FORECAST_SHARE - 200)  # room for the closing note
+    out = Budget(FORECAST_SHARE - 200)  # room for the closing note
     out.add(table.text())
     detailed = out.add_all([_details(s) for s in forecast.schedules if s.next is not None])
     left = sum(1 for s in forecast.schedules if s.next is not None) - detailed
@@ -68,16 +68,16 @@ def forecast_markdown(forecast: Forecast) -> str:
 
 
 def _row(s: ScheduleForecast) -> str:
-    name = _field(s.schedule, in_table=True) + ("" if s.enabled else " (disabled)")
+    name = field(s.schedule, in_table=True) + ("" if s.enabled else " (disabled)")
     name += " **needs approval**" if s.over_limits else ""
     nxt = s.next
     if nxt is None:
         figures = "- | - | - | -"
     else:
-        cost = (nxt.to_send and cost_text(_cost(s), _table_currency)) or "-"
+        cost = (nxt.to_send and cost_text(_cost(s), tablecurrency)) or "-"
         figures = f"{nxt.to_send:,} | {nxt.skipped:,} | {nxt.segments:,} | {cost}"
     fires = f"{'≥' if s.capped else ''}{s.fire_count:,}" if s.triggered else "once (due now)"
-    when = _field(s.next_occurrence, in_table=True) if s.next_occurrence else "-"
+    when = field(s.next_occurrence, in_table=True) if s.next_occurrence else "-"
     return f"| {name} | {fires} | {when} | {figures} |"
 
 
@@ -93,36 +93,34 @@ def _details(s: ScheduleForecast) -> str:
     assert nxt is not None
     disabled = " (disabled: sends nothing; below, what it would send if enabled)"
     lines = [
-        f"### Forecast: {_field(s.schedule)}{'' if s.enabled else disabled}",
+        f"### Forecast: {field(s.schedule)}{'' if s.enabled else disabled}",
         "",
         f"- {_fires(s)}",
-        f"- next {_field(s.next_occurrence or '')}, as if due: "
+        f"- next {field(s.next_occurrence or '')}, as if due: "
         + (
             f"**{nxt.to_send:,} to send**: {plural(nxt.segments, 'segment')}, "
             f"{encodings_text(nxt.encodings)}"
-            + (f", about {cost_text(_cost(s), _currency)}" if _cost(s) else "")
+            + (f", about {cost_text(_cost(s), currency)}" if _cost(s) else "")
             if nxt.to_send
             else "nothing to send"
         ),
     ]
-    lines.extend(f"- **needs approval**: {_field(str(o))}" for o in s.over_limits)
+    lines.extend(f"- **needs approval**: {field(str(o))}" for o in s.over_limits)
     if nxt.exclusions:
-        lines.append(f"- {exclusions_text(nxt.exclusions, _field)}")
+        lines.append(f"- {exclusions_text(nxt.exclusions, field)}")
     if nxt.skipped:
         lines.append(f"- {nxt.skipped:,} skipped: {skip_counts(nxt.skip_counts)}")
     if s.spread is not None:
-        zones = ", ".join(
-            f"{n:,} in {_field(zone)}" for zone, n in list(s.spread.zones.items())[:5]
-        )
+        zones = ", ".join(f"{n:,} in {field(zone)}" for zone, n in list(s.spread.zones.items())[:5])
         lines.append(
             f"- reaches recipients from {utc(s.spread.earliest)} to {utc(s.spread.latest)} "
             f"({plural(len(s.spread.zones), 'zone')}: {zones})"
         )
     if s.per_day:
-        lines.append(f"- per day: {days_phrase(s.per_day, _currency)}")
+        lines.append(f"- per day: {days_phrase(s.per_day, currency)}")
     for sample in nxt.samples:
-        lines += ["", *_sample(sample)]
-    lines += _skipped_details(nxt.skips, nxt.skipped)
+        lines += ["", *sample_lines(sample)]
+    lines += skipped_details(nxt.skips, nxt.skipped)
     return "\n".join(lines) + "\n"
 
 
@@ -133,4 +131,4 @@ def _fires(s: ScheduleForecast) -> str:
         return phrase
     count, _, _ = phrase.partition(": ")
     more = ", ..." if s.fire_count > len(s.fires) else ""
-    return f"{count}: " + ", ".join(_field(label) for label in s.fires) + more
+    return f"{count}: " + ", ".join(field(label) for label in s.fires) + more

@@ -235,14 +235,14 @@ def as_text(plan: Plan) -> str:
             f"audience {shown(s.audience)} via {shown(via)}"
         )
         lines.append(f"  due: {due(s)}")
-        lines.extend(_text_sends(s))
+        lines.extend(text_sends(s))
         lines.extend(f"  [bold red]! needs approval: {shown(str(o))}[/]" for o in s.over_limits)
         for marker, sentence in statuses(s):
             style = "red" if marker in "~!x" else "default"
             lines.append(f"  [{style}]{marker} {sentence}[/]")
         if s.exclusions:
             lines.append(f"  {exclusions_text(s.exclusions, shown)}")
-        lines.extend(_text_skips(s))
+        lines.extend(text_skips(s))
         if s.next_fires:
             lines.append(f"  next: {', '.join(s.next_fires)}")
         lines.append("")
@@ -253,18 +253,18 @@ def as_text(plan: Plan) -> str:
         for p in plan.providers
     )
     if plan.not_considered:
-        lines.append(_not_considered(plan))
+        lines.append(not_considered(plan))
     if held := approval_needed(plan, shown):
         lines.append(f"[bold red]{held}[/]")
     lines.append(f"[bold]Plan:[/] {summary_line(plan, shown)}")
     return "\n".join(lines) + "\n"
 
 
-def _not_considered(plan: Plan) -> str:
+def not_considered(plan: Plan) -> str:
     return f"{plural(plan.not_considered, 'schedule')} not considered (--schedule)"
 
 
-def _text_sends(s: SchedulePlan) -> list[str]:
+def text_sends(s: SchedulePlan) -> list[str]:
     if not s.to_send:
         return []
     enc = encodings_text(s.encodings)
@@ -281,7 +281,7 @@ def _text_sends(s: SchedulePlan) -> list[str]:
     return lines
 
 
-def _text_skips(s: SchedulePlan) -> list[str]:
+def text_skips(s: SchedulePlan) -> list[str]:
     if not s.skipped:
         return []
     lines = [f"  [yellow]- {s.skipped:,} skipped[/]: {skip_counts(s.skip_counts)}"]

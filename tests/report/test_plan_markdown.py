@@ -17,13 +17,8 @@ from smsops.core.errors import Location
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.plan import Disposition, Plan, Sample, SchedulePlan
 from smsops.report.markdown_literal import code_block, code_span, visible
-from smsops.report.plan_markdown import (
-    FIELD_CHARS,
-    MARKDOWN_LIMIT,
-    MARKER,
-    SAMPLE_CHARS,
-    as_markdown,
-)
+from smsops.report.markdown_parts import FIELD_CHARS, SAMPLE_CHARS
+from smsops.report.plan_markdown import MARKDOWN_LIMIT, MARKER, as_markdown
 from tests.report.gfm import render
 
 # Every <em> the comment may hold is one of these notes of ours.
