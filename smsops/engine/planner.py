@@ -60,6 +60,8 @@ from smsops.schedule.zones import quiet_zone, recipient_zones
 # render every message ever sent: the cost of a re-plan).
 CHANGE_CHECKS = 1000
 NO_FUTURE_FIRE = "none (no fire time after --at)"
+# The key of a desired send that needs none (see `_read_known`): read only for kept sends.
+NO_KEY = ""
 NEXT_FIRES = 3
 # A template that reads the number can print it transformed (`|reverse`,
 # `|join('-')`, `|int + 1`), which masking by spelling cannot find: its
@@ -220,7 +222,7 @@ class _SchedulePlanner:
         self.column = audience.timezone_column
         self.withhold = withholds(self.template, audience)
         self.due_by_zones: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
-        self.known: dict[str, tuple[Known, OccurrenceKeys]] = {}
+        self.known: dict[str, tuple[Known, OccurrenceKeys | None]] = {}
         self.closes: dict[tuple[str, tuple[ZoneInfo, ...]], datetime | None] = {}
         self.sent = 0
         self.to_check: list[_Desired] = []  # already sent: would the text change today?
@@ -299,6 +301,9 @@ class _SchedulePlanner:
         occurrences = self._occurrences(member, zones) if self.local else self.result.occurrences
         for occurrence in occurrences:  # rendered only once the ledger says it is needed
             known, keys = self.known.get(occurrence) or self._read_known(occurrence)
+            if keys is None:  # the ledger holds nothing of it and no send is kept: no key
+                self._count(_Desired(NO_KEY, member, occurrence, zones), None)
+                continue
             number = keys.number(member.phone)
             if number in known.done:
                 self.sent += 1  # into result.counts at the end: an enum hashes in Python
@@ -308,12 +313,14 @@ class _SchedulePlanner:
             key = keys.text(number)
             self._count(_Desired(key, member, occurrence, zones), known.open.get(key))
 
-    def _read_known(self, occurrence: str) -> tuple[Known, OccurrenceKeys]:
-        """What the ledger holds for an occurrence, read once per plan."""
-        found = self.known[occurrence] = (
-            self.ledger.known(self.name, occurrence),
-            OccurrenceKeys(self.name, occurrence),
-        )
+    def _read_known(self, occurrence: str) -> tuple[Known, OccurrenceKeys | None]:
+        """What the ledger holds for an occurrence, read once per plan; and its keys,
+        None when nothing needs one (an occurrence the ledger has no row of, in a plan
+        that keeps no sends: a first plan, the forecast's next occurrence)."""
+        known = self.ledger.known(self.name, occurrence)
+        needed = known.done or known.open or self.options.keep_sends
+        keys = OccurrenceKeys(self.name, occurrence) if needed else None
+        found = self.known[occurrence] = (known, keys)
         return found
 
     def _occurrences(self, member: Recipient, zones: tuple[ZoneInfo, ...]) -> list[str]:
