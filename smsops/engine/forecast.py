@@ -26,12 +26,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from smsops.config.loader import Config
-from smsops.config.models import zone_info
+from smsops.config.models import QuietHours, zone_info
 from smsops.engine.limits import DAY, PerDay, exceeded, in_24_hours
 from smsops.engine.plan import OverLimit, Plan, SchedulePlan
 from smsops.engine.planner import LedgerView, PlanOptions, make_plan, plan_with_next
 from smsops.ledger.base import SendRecord
-from smsops.schedule.occurrences import is_recipient_local, next_fire, occurrence_label
+from smsops.schedule.occurrences import ONCE, is_recipient_local, next_fire, occurrence_label
+from smsops.schedule.zones import quiet_end
 
 HORIZON = timedelta(days=7)
 HORIZON_BOUNDS = (timedelta(hours=1), timedelta(days=31))
@@ -165,7 +166,7 @@ def make_forecast(
     fires = _fire_times(config, at, horizon, names)
     planned = {
         name: make_plan(config, ledger, fire, is_stale, as_if_due).schedules[0]
-        for name, (fire, as_if_due) in _next(config, fires, options).items()
+        for name, (fire, as_if_due) in _next(config, fires, options, at).items()
     }
     return _forecast(config, fires, planned, _Before(ledger, at, horizon, due or {}))
 
@@ -190,7 +191,7 @@ def plan_with_forecast(
     fires = _fire_times(config, at, horizon, names)
     due = options.only
     due = [n for n, s in config.schedules.items() if s.enabled] if due is None else due
-    ahead = _next(config, fires, options)
+    ahead = _next(config, fires, options, at)
     plan, planned = plan_with_next(
         config, ledger, at, is_stale, options, {n: ahead[n] for n in due if n in ahead}
     )
@@ -216,19 +217,24 @@ def _fire_times(
 
 
 def _next(
-    config: Config, fires: _Fires, options: PlanOptions
+    config: Config, fires: _Fires, options: PlanOptions, at: datetime
 ) -> dict[str, tuple[datetime, PlanOptions]]:
-    """Each schedule's next fire and the options that plan it as if due."""
-    return {
-        name: (
-            found[0],
-            replace(
-                options, only=[name], as_if_due=_label(config, name, found[0]), keep_sends=False
-            ),
-        )
-        for name, (found, _) in fires.items()
-        if found
-    }
+    """Each schedule's next fire and the options that plan it as if due; for an enabled
+    `once` schedule with quiet hours, what they hold at `at` (`PlanOptions.after_quiet`)."""
+    found: dict[str, tuple[datetime, PlanOptions]] = {}
+    for name, (times, _) in fires.items():
+        schedule = config.schedules[name]
+        if times:
+            label = _label(config, name, times[0])
+            found[name] = (times[0], replace(options, only=[name], as_if_due=label))
+        elif schedule.trigger is None and schedule.enabled and _quiet(config, name) is not None:
+            found[name] = (at, replace(options, only=[name], as_if_due=ONCE, after_quiet=True))
+    return {name: (when, replace(o, keep_sends=False)) for name, (when, o) in found.items()}
+
+
+def _quiet(config: Config, name: str) -> QuietHours | None:
+    schedule = config.schedules[name]
+    return schedule.quiet_hours_for(config.templates[schedule.template])
 
 
 def _label(config: Config, name: str, fire: datetime) -> str:
@@ -256,6 +262,11 @@ def _schedule(
     schedule = config.schedules[name]
     local = is_recipient_local(schedule)
     labels = [occurrence_label(fire, local) for fire in fires]
+    spread = _spread(labels[0], nxt) if local and nxt is not None else None
+    if schedule.trigger is None:  # a `once` schedule: what quiet hours hold, if anything
+        spread = _held(config, name, nxt, before.at) if nxt is not None else None
+        nxt = nxt if spread is not None else None
+        fires, labels = ([spread.earliest], [ONCE]) if spread is not None else ([], [])
     per_day = _per_day(fires, nxt)
     return ScheduleForecast(
         schedule=name,
@@ -267,7 +278,7 @@ def _schedule(
         capped=capped,
         next_occurrence=labels[0] if labels else None,
         next=nxt,
-        spread=_spread(labels[0], nxt) if local and nxt is not None else None,
+        spread=spread,
         per_day=per_day,
         over_limits=_over_limits(config, name, fires, nxt, before) if schedule.enabled else [],
     )
@@ -333,6 +344,17 @@ def _spread(label: str, planned: SchedulePlan) -> Spread | None:
     instants = [wall.replace(tzinfo=zone_info(z)).astimezone(UTC) for z in planned.local_zones]
     zones = dict(sorted(planned.local_zones.items(), key=lambda item: (-item[1], item[0])))
     return Spread(zones, min(instants), max(instants))
+
+
+def _held(config: Config, name: str, planned: SchedulePlan, at: datetime) -> Spread | None:
+    """When a `once` schedule's sends held by quiet hours at `at` go: as each zone's quiet
+    hours end (the first run or apply after sends them); None when none are held."""
+    quiet = _quiet(config, name)
+    if quiet is None or not planned.to_send:
+        return None
+    ends = [quiet_end(quiet, zone_info(zone), at).astimezone(UTC) for zone in planned.local_zones]
+    zones = dict(sorted(planned.local_zones.items(), key=lambda item: (-item[1], item[0])))
+    return Spread(zones, min(ends), max(ends))
 
 
 def _per_day(fires: list[datetime], planned: SchedulePlan | None) -> list[DayTotal]:

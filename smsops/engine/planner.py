@@ -97,6 +97,10 @@ class PlanOptions:
     # the only one due, for every recipient (recipient-local: at the label's
     # wall time in each recipient's zone, quiet hours judged there).
     as_if_due: str | None = None
+    # The forecast of a `once` schedule (with `as_if_due`): only the sends quiet hours
+    # hold at `at`, each counted as sent when they end in the zone that holds it
+    # (`local_zones`); the rest go in the due plan.
+    after_quiet: bool = False
 
 
 def make_plan(
@@ -362,9 +366,14 @@ class _SchedulePlanner:
             self.result.skip(Skip(SkipReason.OPTED_OUT, detail, desired.recipient.where))
             return
         quiet = self.quiet
+        held = None
         if disposition.sends and quiet is not None:
             zone = quiet_zone(quiet, desired.zones, self._instant(desired))
-            if zone is not None:
+            if self.options.after_quiet:
+                if zone is None:
+                    return  # the due plan sends it now
+                held = zone
+            elif zone is not None:
                 detail = (
                     f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M} in {zone.key}; "
                     "a later run inside the window sends it"
@@ -379,7 +388,7 @@ class _SchedulePlanner:
             self.result.skip(rendered)
             return
         self.result.counts[disposition] += 1
-        self._will_send(desired, rendered)
+        self._will_send(desired, rendered, held)
 
     def _instant(self, desired: _Desired) -> datetime:
         """When the send would go: `at`, or for a forecast of a recipient-local
@@ -410,11 +419,13 @@ class _SchedulePlanner:
     def _disposition(self, record: SendRecord | None) -> Disposition:
         return disposition(record, self.is_stale, self.options.resend_uncertain)
 
-    def _will_send(self, desired: _Desired, rendered: Rendered) -> None:
+    def _will_send(self, desired: _Desired, rendered: Rendered, held: ZoneInfo | None) -> None:
         member, result = desired.recipient, self.result
         result.segments += rendered.segments
         result.encodings[rendered.encoding] += 1
-        if self.local and desired.zones:
+        if held is not None:
+            result.local_zones[held.key] += 1
+        elif self.local and desired.zones:
             result.local_zones[desired.zones[0].key] += 1
         if self.price is not None:  # into result.cost at the end, summed exactly
             result.priced[self.price.for_region(member.region)] += rendered.segments

@@ -95,6 +95,11 @@ def state(s: ScheduleForecast) -> str:
 
 def fires_phrase(s: ScheduleForecast, at_least: str = "at least ") -> str:
     """`7 fires: 2027-03-02T09:00:00Z, ...` or why there are none."""
+    if not s.triggered and s.next is not None:
+        return (
+            f"no trigger: {s.next.to_send:,} held by quiet hours now (see due now): sent when "
+            "they end, by the first run or apply after"
+        )
     if not s.triggered:
         return "no trigger: sent once, from the first apply (see due now)"
     if not s.fire_count:
@@ -103,6 +108,13 @@ def fires_phrase(s: ScheduleForecast, at_least: str = "at least ") -> str:
     count = f"{at_least if s.capped else ''}{plural(s.fire_count, 'fire')}"
     local = " (wall times in each recipient's zone)" if s.recipient_local else ""
     return f"{count}{local}: {', '.join(s.fires)}{more}"
+
+
+def next_phrase(s: ScheduleForecast, name: Any = str) -> str:
+    """`next 2027-03-02T09:00:00Z, as if due`, or when a `once` schedule's held sends go."""
+    if not s.triggered:
+        return f"{name(s.next_occurrence or '')}, when the quiet hours end"
+    return f"next {name(s.next_occurrence or '')}, as if due"
 
 
 def spread_phrase(s: ScheduleForecast) -> str | None:
@@ -148,7 +160,7 @@ def forecast_text(forecast: Forecast) -> str:
         lines.append(f"[bold]{shown(s.schedule)}[/]{state(s)}")
         lines.append(f"  {fires_phrase(s)}")
         if s.next is not None:
-            lines.append(f"  next {shown(s.next_occurrence or '')}, as if due:")
+            lines.append(f"  {next_phrase(s, shown)}:")
             if not s.next.to_send:
                 lines.append("  nothing to send")
             lines.extend(text_sends(s.next))

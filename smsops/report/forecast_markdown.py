@@ -15,6 +15,7 @@ from smsops.engine.forecast import Forecast, ScheduleForecast
 from smsops.report.forecast_format import (
     days_phrase,
     fires_phrase,
+    next_phrase,
     total_line,
     utc,
 )
@@ -77,6 +78,7 @@ def _row(s: ScheduleForecast) -> str:
         cost = (nxt.to_send and cost_text(_cost(s), tablecurrency)) or "-"
         figures = f"{nxt.to_send:,} | {nxt.skipped:,} | {nxt.segments:,} | {cost}"
     fires = f"{'≥' if s.capped else ''}{s.fire_count:,}" if s.triggered else "once (due now)"
+    fires = "once (after quiet hours)" if not s.triggered and s.next is not None else fires
     when = field(s.next_occurrence, in_table=True) if s.next_occurrence else "-"
     return f"| {name} | {fires} | {when} | {figures} |"
 
@@ -96,7 +98,7 @@ def _details(s: ScheduleForecast) -> str:
         f"### Forecast: {field(s.schedule)}{'' if s.enabled else disabled}",
         "",
         f"- {_fires(s)}",
-        f"- next {field(s.next_occurrence or '')}, as if due: "
+        f"- {next_phrase(s, field)}: "
         + (
             f"**{nxt.to_send:,} to send**: {plural(nxt.segments, 'segment')}, "
             f"{encodings_text(nxt.encodings)}"
@@ -127,7 +129,7 @@ def _details(s: ScheduleForecast) -> str:
 def _fires(s: ScheduleForecast) -> str:
     """Fire times as code spans (labels are ours, but kept inert like everything else)."""
     phrase = fires_phrase(s, at_least="at least ")
-    if not s.fire_count:
+    if not s.triggered or not s.fire_count:
         return phrase
     count, _, _ = phrase.partition(": ")
     more = ", ..." if s.fire_count > len(s.fires) else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import zoneinfo
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -43,6 +43,13 @@ def quiet_zone(quiet: QuietHours, zones: tuple[ZoneInfo, ...], at: datetime) -> 
         if _within(at.astimezone(zone).time(), quiet.start, quiet.end):
             return zone
     return None
+
+
+def quiet_end(quiet: QuietHours, zone: ZoneInfo, after: datetime) -> datetime:
+    """The first time after `after` when the quiet hours end in `zone` (their `end`, local)."""
+    local = after.astimezone(zone)
+    end = datetime.combine(local.date(), quiet.end, tzinfo=zone)
+    return end if end > local else datetime.combine(end.date() + timedelta(days=1), quiet.end, zone)
 
 
 def _within(now: time, start: time, end: time) -> bool:

@@ -226,3 +226,55 @@ def test_apply_sends_only_the_targeted_schedule(
         assert "1 schedule not considered (--schedule)" in out
         assert main(args) == 0  # untargeted: the other schedule's 4 now
         assert len(sandbox.state.messages) == 8
+
+
+ONCE_MARKETING = "  launch: {template: offer, audience: people, provider: ot}\n"
+
+
+def _once_config(root: Path) -> Path:
+    config = _config(root, 3, ONCE_MARKETING)
+    yaml = config / "smsops.yaml"
+    yaml.write_text(
+        yaml.read_text().replace(
+            "templates:\n",
+            "templates:\n  offer: {category: marketing, body: 'Hi {{ name }}. Reply STOP to opt out'}\n",
+        )
+    )
+    return config
+
+
+def test_a_once_schedule_held_by_quiet_hours_forecasts_its_send_when_they_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _once_config(tmp_path / "c")
+    args = ["plan", str(config), "--at", "2027-03-01T22:00:00Z", "--ledger", "memory://"]
+    assert main([*args, "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    (now,) = plan["schedules"]
+    assert now["to_send"] == 0
+    assert now["skipped"] == {"quiet_hours": 3}  # what apply does at 22:00: holds them
+    (launch,) = plan["forecast"]["schedules"]
+    assert launch["triggered"] is False
+    assert launch["next"]["to_send"] == 3  # sent by the first run after 08:00
+    assert launch["next"]["skipped"] == {}
+    assert launch["spread"]["earliest"] == "2027-03-02T08:00:00Z"  # 08:00 in the UK zones
+    assert launch["per_day"][0]["day"] == "2027-03-02"
+    assert launch["per_day"][0]["messages"] == 3
+    assert plan["forecast"]["messages"] == 3
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "3 held by quiet hours now (see due now): sent when they end" in text
+    assert "reaches recipients from 2027-03-02T08:00:00Z" in text
+
+
+def test_a_once_schedule_outside_quiet_hours_is_all_in_due_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _once_config(tmp_path / "c")
+    args = ["plan", str(config), "--at", "2027-03-01T12:00:00Z", "--ledger", "memory://"]
+    assert main([*args, "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["schedules"][0]["to_send"] == 3
+    (launch,) = plan["forecast"]["schedules"]
+    assert launch["next"] is None  # nothing held: nothing more to forecast
+    assert plan["forecast"]["messages"] == 0
