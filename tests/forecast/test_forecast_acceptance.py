@@ -247,9 +247,7 @@ def test_a_once_schedule_held_by_quiet_hours_forecasts_its_send_when_they_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _once_config(tmp_path / "c")
-    args = ["plan", str(config), "--at", "2027-03-01T22:00:00Z", "--ledger", "memory://"]
-    assert main([*args, "--format", "json"]) == 0
-    plan = json.loads(capsys.readouterr().out)
+    plan = _plan_json(config, capsys, "--at", "2027-03-01T22:00:00Z")  # the last --at wins
     (now,) = plan["schedules"]
     assert now["to_send"] == 0
     assert now["skipped"] == {"quiet_hours": 3}  # what apply does at 22:00: holds them
@@ -261,7 +259,7 @@ def test_a_once_schedule_held_by_quiet_hours_forecasts_its_send_when_they_end(
     assert launch["per_day"][0]["day"] == "2027-03-02"
     assert launch["per_day"][0]["messages"] == 3
     assert plan["forecast"]["messages"] == 3
-    assert main(args) == 0
+    assert main(["plan", str(config), "--at", "2027-03-01T22:00:00Z", "--ledger", "memory://"]) == 0
     text = capsys.readouterr().out
     assert "3 held by quiet hours now (see due now): sent when they end" in text
     assert "reaches recipients from 2027-03-02T08:00:00Z" in text
@@ -270,10 +268,7 @@ def test_a_once_schedule_held_by_quiet_hours_forecasts_its_send_when_they_end(
 def test_a_once_schedule_outside_quiet_hours_is_all_in_due_now(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _once_config(tmp_path / "c")
-    args = ["plan", str(config), "--at", "2027-03-01T12:00:00Z", "--ledger", "memory://"]
-    assert main([*args, "--format", "json"]) == 0
-    plan = json.loads(capsys.readouterr().out)
+    plan = _plan_json(_once_config(tmp_path / "c"), capsys, "--at", "2027-03-01T12:00:00Z")
     assert plan["schedules"][0]["to_send"] == 3
     (launch,) = plan["forecast"]["schedules"]
     assert launch["next"] is None  # nothing held: nothing more to forecast
