@@ -7,8 +7,9 @@ its audience; each desired send is looked up in what the ledger knows of its
 occurrence (read once per occurrence) and counted as new, retry, sent,
 uncertain, failed or in flight. Only the sends still to make are rendered.
 
-About 300 lines on purpose: the tuned loop over a million recipients and
-the bookkeeping it feeds read best in one place (docs/benchmarks.md).
+Over 500 lines on purpose: the tuned loop over a million recipients, the
+bookkeeping it feeds, and the forecast's next occurrence planned in the same
+read (`plan_with_next`) read best in one place (docs/benchmarks.md).
 """
 
 from __future__ import annotations
