@@ -456,7 +456,7 @@ class _SchedulePlanner:
                     review_hash=review_hash(
                         self.template,
                         self.name,
-                        self.schedule,
+                        self.schedule.vars,
                         member,
                         desired.occurrence,
                         rendered,

@@ -182,7 +182,7 @@ def render(
 def review_hash(
     compiled: CompiledTemplate,
     schedule_name: str,
-    schedule: Schedule,
+    variables: Mapping[str, Any],
     recipient: Recipient,
     occurrence: str,
     rendered: Rendered,
@@ -196,7 +196,7 @@ def review_hash(
     """
     if "now" not in compiled.variables:
         return rendered.text_hash
-    pinned = render(compiled, schedule_name, schedule, recipient, occurrence, PINNED_NOW)
+    pinned = render(compiled, schedule_name, variables, recipient, occurrence, PINNED_NOW)
     text = pinned.text if isinstance(pinned, Rendered) else f"\0{pinned.reason}\0{pinned.detail}"
     return hashlib.sha256(text.encode()).hexdigest()
 
