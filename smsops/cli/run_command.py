@@ -77,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
             finally:
                 server.should_exit = True
                 await http
+                await service.close()
 
         asyncio.run(main())
     return EXIT_OK

@@ -27,6 +27,10 @@ def check_config(config: Config) -> list[Problem]:
     if confirm is not None and not config.defined("templates", confirm):
         where = config.locate("defaults", "opt_out", "confirm_template")
         problems.append(_missing(config, "templates", confirm, where, "defaults.opt_out"))
+    for index, provider in enumerate(config.api.providers or [] if config.api else []):
+        if not config.defined("providers", provider):
+            where = config.locate("api", "providers", index)
+            problems.append(_missing(config, "providers", provider, where, "api"))
     return problems
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from smsops.config.diagnostics import did_you_mean, problems_from
-from smsops.config.models import Audience, Defaults, Limits, OptOut, Schedule, Template
+from smsops.config.models import Api, Audience, Defaults, Limits, OptOut, Schedule, Template
 from smsops.config.providers import ProviderBase
 from smsops.config.sources import capture_source
 from smsops.config.types import check_name
@@ -20,7 +20,7 @@ from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.files import check_inside, confinement_root
 from smsops.core.snapshots import Snapshot, SnapshotStore, store_for
 
-SECTION_NAMES = ("defaults", "providers", "templates", "audiences", "schedules")
+SECTION_NAMES = ("api", "defaults", "providers", "templates", "audiences", "schedules")
 _SUBJECT = {"providers": "provider", "templates": "template", "audiences": "audience"}
 _SUBJECT |= {"schedules": "schedule", "defaults": "default"}
 _STATIC_MODELS: dict[str, type[BaseModel]] = {
@@ -43,6 +43,8 @@ class Config:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     # The `defaults` section's entries by key (`limits`, `opt_out`): see the accessors.
     defaults: dict[str, Any] = field(default_factory=dict)
+    # The `api` map (docs/api.md), written once in one file; None: the API is off.
+    api: Api | None = None
     files: list[Path] = field(default_factory=list)
     # Every file the config reads besides its YAML (audience CSVs), as validated at load:
     # its path as the config names it -> the snapshot that is read instead (see `snapshots`).
@@ -53,10 +55,12 @@ class Config:
         self.confined_to = confinement_root(self.root)
 
     def locate(self, section: str, name: str, *path: str | int, key: bool = False) -> Location:
-        """Where `path` inside entry `section.name` is written."""
-        source = self._sources.get((section, name))
+        """Where `path` inside entry `section.name` is written (`api`: name is its key)."""
+        source = self._sources.get((section, "" if section == "api" else name))
         if source is None:
             return Location(self.root)
+        if section == "api":  # one map, not named entries: its place is the file's
+            return source.locate((section, *((name, *path) if name else path)), key=key)
         return source.locate((section, name, *path), key=key)
 
     def defined(self, section: str, name: str) -> bool:
@@ -232,6 +236,9 @@ def _collect(
             message = f"{section!r} must be a mapping of names to definitions"
             problems.append(Problem(source.locate((section,)), message))
             continue
+        if section == "api":  # one map of settings, in one file
+            problems.extend(_collect_api(entries, source, config, raw))
+            continue
         for name, entry in entries.items():
             where = source.locate((section, name), key=True)
             bad_name = check_name(name)
@@ -248,9 +255,28 @@ def _collect(
     return problems
 
 
+def _collect_api(
+    entries: dict[str, Any], source: SourceMap, config: Config, raw: dict[tuple[str, str], Any]
+) -> list[Problem]:
+    """The `api` map: written whole in one file (its keys are settings, not names)."""
+    if ("api", "") in config._sources:
+        first = config.locate("api", "", key=True)
+        message = f"`api` is written in two files; keep it in one (also at {first})"
+        return [Problem(source.locate(("api",), key=True), message)]
+    config._sources[("api", "")] = source
+    raw[("api", "")] = entries
+    return []
+
+
 def _validate_entry(
     config: Config, section: str, name: str, data: Any, provider_models: ProviderModels
 ) -> list[Problem]:
+    if section == "api":
+        try:
+            config.api = Api.model_validate(data)
+        except ValidationError as exc:
+            return problems_from(exc, Api, data, config._sources[("api", "")], ("api",), "api")
+        return []
     subject = f"{_SUBJECT[section]} {name!r}"
     model = _STATIC_MODELS.get(section)
     if section == "defaults":

@@ -25,7 +25,16 @@ from smsops.config.opt_out import OPT_OUT_KEYWORDS as OPT_OUT_KEYWORDS
 from smsops.config.opt_out import OptOut as OptOut
 from smsops.config.opt_out import keyword as keyword
 from smsops.config.providers import Category
-from smsops.config.types import Amount, ClockTime, Count, Interval, NumberText, Scalar, Window
+from smsops.config.types import (
+    Amount,
+    ClockTime,
+    Count,
+    Interval,
+    NumberText,
+    Scalar,
+    SecretRef,
+    Window,
+)
 from smsops.core.units import YEARS
 
 RECIPIENT_TIMEZONE = "recipient"
@@ -67,6 +76,13 @@ class ProviderTemplate(_Model):
         return value
 
 
+class QuietHours(_Model):
+    """No sends between `start` and `end`, in the recipient's local time."""
+
+    start: ClockTime
+    end: ClockTime
+
+
 class Template(_Model):
     category: Category
     body: str = Field(min_length=1, description="Jinja text; rendered sandboxed and strict.")
@@ -79,6 +95,11 @@ class Template(_Model):
         default=True,
         description="Marketing only: validate warns when the body has none of the opt-out "
         "phrases (defaults.opt_out.phrases); false turns the warning off for this template.",
+    )
+    quiet_hours: QuietHours | None = Field(
+        default=None,
+        description="On-demand sends only (the API, `smsops send`): refused between `start` "
+        "and `end` in the number's local time. Schedules keep their own `quiet_hours`.",
     )
 
 
@@ -242,13 +263,6 @@ def zone_info(name: str) -> ZoneInfo:
         ) from None
 
 
-class QuietHours(_Model):
-    """No sends between `start` and `end`, in the recipient's local time."""
-
-    start: ClockTime
-    end: ClockTime
-
-
 MARKETING_QUIET_HOURS = QuietHours(start=time(21, 0), end=time(8, 0))
 
 
@@ -345,9 +359,31 @@ class Defaults(_Model):
     )
 
 
+class Api(_Model):
+    """The API of `smsops run` (docs/api.md): on when this map is written, off without it."""
+
+    token: SecretRef = Field(
+        description="The bearer token callers send as `Authorization: Bearer ...`."
+    )
+    providers: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The failover list of a request that names no `provider` (default: the "
+        "config's only provider; with several, a request must name one).",
+    )
+
+    @field_validator("providers")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a provider is listed twice in the failover list")
+        return value
+
+
 class ConfigSections(_Model):
     """The sections of one YAML file besides `providers` (whose models are registered)."""
 
+    api: Api | None = Field(default=None, description="The API (docs/api.md); leave out: off.")
     defaults: Defaults = Field(default_factory=Defaults)
     templates: dict[str, Template] = Field(default_factory=dict)
     audiences: dict[str, Audience] = Field(default_factory=dict)

@@ -104,6 +104,12 @@ VALUE_NOTES: dict[tuple[str, str], dict[str, str]] = {
 }
 
 _SECTIONS: tuple[tuple[str, str, str], ...] = (
+    (
+        "api",
+        "Api",
+        "The API of `smsops run` ([api.md](api.md)): one map, in one file; "
+        "leave it out and the API is off.",
+    ),
     ("defaults", "Defaults", "Config-wide defaults: each key written once, in any file."),
     ("templates", "Template", "Message texts."),
     ("audiences", "Audience", "Who receives: a CSV file, inline contacts, or both."),
@@ -121,8 +127,9 @@ def reference_markdown(provider_models: Mapping[str, type[ProviderBase]]) -> str
         "",
         "A config is a directory (every `*.yaml`/`*.yml` below it, hidden folders "
         "skipped) or one file. Each file may hold any of the top-level maps "
-        "`providers`, `templates`, `audiences`, `schedules`; each maps a name to "
-        f"its settings. Names match `{NAME_PATTERN}` and are unique across all files. "
+        "`providers`, `templates`, `audiences`, `schedules` (each maps a name to "
+        "its settings), `defaults` and `api` (each written once). "
+        f"Names match `{NAME_PATTERN}` and are unique across all files. "
         "Unknown keys are errors. Types: *duration* is a number with a unit "
         "(`ms`, `s`, `m`/`min`, `h`, `d`, combinable as `1h30m`); *secret "
         "reference* is `${env:NAME}`, read from the environment only when a "

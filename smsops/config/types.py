@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from smsops.core.envref import WHOLE_REFERENCE
+from smsops.core.reserved import reserved
 from smsops.core.units import Rate, format_duration, parse_duration, parse_rate
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -31,7 +32,7 @@ _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 def check_name(name: str) -> str | None:
     """An error message when `name` cannot be a provider/template/audience/schedule name."""
     if _NAME.fullmatch(name):  # not .match: `$` also matches before a final newline
-        return None
+        return reserved(name)
     return f"{name!r} is not a valid name; use letters, digits, '_', '.' and '-'"
 
 

@@ -230,16 +230,21 @@ class CacheUnusable(SmsopsError):
         )
 
 
-class HookRefused(SmsopsError):
-    """A webhook request the run server refuses: nothing of it is recorded.
+class Refused(SmsopsError):
+    """A request the run server refuses (a webhook, an API call): nothing of it is recorded.
 
-    `status` is the HTTP answer (400 malformed, 401 not authenticated, 404 no
-    hooks there, 413 too large, 415 wrong media type, 503 cannot take it now)
-    and `reason` a short sentence for the caller that never quotes the body or
-    a number from it: the body is anyone's, and may carry a person's number.
+    `status` is the HTTP answer (400 malformed, 401 not authenticated, 404 not
+    there, 409 conflict, 413 too large, 415 wrong media type, 422 not sendable,
+    503 cannot take it now) and `reason` a short sentence for the caller that
+    never quotes the body or a number from it: the body is anyone's, and may
+    carry a person's number.
     """
 
     def __init__(self, status: int, reason: str) -> None:
         self.status = status
         self.reason = reason
         super().__init__(f"HTTP {status}: {reason}")
+
+
+class HookRefused(Refused):
+    """A webhook request the run server refuses (daemon/hooks.py)."""

@@ -24,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from smsops.core.errors import HookRefused
+from smsops.core.errors import HookRefused, Refused
 from smsops.core.hooks import Inbound, ReceiptResult
+from smsops.daemon.bodies import bounded
 from smsops.providers import hooks
 from smsops.providers.hooks import MAX_BODY, TWIML_EMPTY, Caller, Hook, Kind
 
@@ -57,9 +58,9 @@ async def hook(service: Service, request: Request, kind: Kind) -> Response:
         hooks.check_media_type(config, request.headers.get("content-type", ""))
         caller = _caller(request)
         hooks.check_token(name, config, caller, service.runner.env)
-        body = await _body(request)
+        body = await bounded(request, MAX_BODY)
         carried = hooks.read(name, config, kind, body, caller, service.runner.env)
-    except HookRefused as refused:
+    except Refused as refused:
         service.metrics.hooks.labels(label, kind, OUTCOMES.get(refused.status, "refused")).inc()
         return JSONResponse(
             {"error": refused.reason}, refused.status, headers={"connection": "close"}
@@ -74,21 +75,6 @@ def _caller(request: Request) -> Caller:
         token=bearer or request.query_params.get("token"),
         signature=request.headers.get("x-twilio-signature"),
     )
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise HookRefused(
-            413 if declared.isdigit() else 400, f"bodies are at most {MAX_BODY} bytes"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:  # chunked, or more than it declared: stop reading here
-            raise HookRefused(413, f"bodies are at most {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _record(service: Service, name: str, carried: Hook, twiml: bool) -> Response:

@@ -1,5 +1,6 @@
 """Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus),
-and the providers' webhooks, POST /hooks/{provider}/receipts|inbound (daemon/hooks.py).
+the providers' webhooks, POST /hooks/{provider}/receipts|inbound (daemon/hooks.py),
+and the API, /v1/... (daemon/api.py; its routes are `API_ROUTES`) with /openapi.json.
 
 Served behind the front door (`smsops.core.frontdoor`: connection cap, header
 limits, timeouts, bounded logging), with a connection cap that leaves file
@@ -9,6 +10,7 @@ descriptors for every provider connection the config may open.
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,11 +22,21 @@ from starlette.routing import Route
 from smsops.config.loader import Config
 from smsops.core.errors import UsageError
 from smsops.core.frontdoor import FrontDoor, Limits, fit_descriptors
+from smsops.daemon.api import API_OFF, ApiRoute, endpoint
 from smsops.daemon.hooks import hook
+from smsops.daemon.openapi import openapi
 from smsops.daemon.service import Service
 
+# Every route of the API, in the order docs/openapi.json lists them: a route
+# module's ROUTES join here, and with that the server and the document.
+API_ROUTES: list[ApiRoute] = []
 
-def build_app(service: Service) -> Starlette:
+
+def build_app(service: Service, api: Sequence[ApiRoute] | None = None) -> Starlette:
+    """The app of `service`; `api`: the API's routes (default API_ROUTES)."""
+    api = API_ROUTES if api is None else api
+    document = openapi(api)
+
     async def healthz(request: Request) -> Response:
         """Alive. `degraded` when the newest config on disk was refused (restarting won't help),
         a schedule's latest round failed (`failing`: schedule -> masked error) or a job, task
@@ -62,6 +74,12 @@ def build_app(service: Service) -> Starlette:
     async def inbound(request: Request) -> Response:
         return await hook(service, request, "inbound")
 
+    async def openapi_json(request: Request) -> Response:
+        """The API's document (no token: it holds no secret); 404 while the API is off."""
+        if service.runner.config.api is None:
+            return JSONResponse({"error": API_OFF}, 404)
+        return JSONResponse(document)
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -69,6 +87,8 @@ def build_app(service: Service) -> Starlette:
             Route("/metrics", metrics),
             Route("/hooks/{provider}/receipts", receipts, methods=["POST"]),
             Route("/hooks/{provider}/inbound", inbound, methods=["POST"]),
+            Route("/openapi.json", openapi_json),
+            *(Route(r.path, endpoint(service, r), methods=[r.method]) for r in api),
         ]
     )
 
@@ -99,7 +119,9 @@ def outbound_connections(config: Config) -> int:
     )
 
 
-def http_server(service: Service, limits: Limits | None = None) -> FrontDoor:
+def http_server(
+    service: Service, limits: Limits | None = None, api: Sequence[ApiRoute] | None = None
+) -> FrontDoor:
     """The server; serve it with `serve(sockets=[listening_socket(...)])`.
 
     Raises the descriptor limit and sizes the connection cap to fit (a
@@ -107,4 +129,4 @@ def http_server(service: Service, limits: Limits | None = None) -> FrontDoor:
     """
     wanted = limits or Limits()
     fitted = fit_descriptors(wanted, outbound_connections(service.runner.config))
-    return FrontDoor(build_app(service), fitted)
+    return FrontDoor(build_app(service, api), fitted)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.engine.apply import ApplyReport
@@ -129,6 +129,21 @@ class Metrics:
             "smsops_ledger_delivery",
             "Sends the ledger holds as delivered or undelivered (from receipts), per schedule",
             ["schedule", "status"],
+            registry=r,
+        )
+        self.api_requests = Counter(
+            "smsops_api_requests",
+            "API requests (docs/api.md), by route and outcome: the route's own (a send's "
+            "status, replayed, ...) or why refused (malformed, unauthorized, not_found, "
+            "conflict, too_large, unsupported_type, invalid, unavailable, failed)",
+            ["route", "outcome"],
+            registry=r,
+        )
+        self.api_seconds = Histogram(
+            "smsops_api_seconds",
+            "Time from an API request's head to its answer, by route",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
         self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule

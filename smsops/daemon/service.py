@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from smsops.config.loader import Config, config_files, files_read
 from smsops.core.errors import ConfigError
@@ -46,6 +46,7 @@ from smsops.ledger.runs import lease_length
 from smsops.schedule.triggers import RESYNC, trigger_for
 
 log = logging.getLogger("smsops.run")
+T = TypeVar("T")
 GRACE = 30.0  # seconds in-flight sends get to settle on SIGTERM
 READY_WAIT = 0.8  # seconds /readyz waits for the ledger (under a probe's usual 1 s timeout)
 
@@ -98,7 +99,24 @@ class Service:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.stopped = asyncio.Event()
         self._probing = OneAtATime(self._probe, "smsops-readyz")  # one probe thread at most
+        self._kept: dict[str, Any] = {}  # what the API's routes keep (see `keep`)
         metrics.generation.set(1)
+
+    def keep(self, name: str, make: Callable[[], T]) -> T:
+        """The one `name` of this service, made at first use (the API's routes keep their
+        sender, its connection pool, here); `close` closes those with an `aclose`."""
+        if name not in self._kept:
+            self._kept[name] = make()
+        found: T = self._kept[name]
+        return found
+
+    async def close(self) -> None:
+        """Close what the API's routes kept (after the HTTP server has stopped)."""
+        kept, self._kept = list(self._kept.values()), {}
+        for thing in kept:
+            if hasattr(thing, "aclose"):
+                with contextlib.suppress(Exception):  # closing must not hide the stop's cause
+                    await thing.aclose()
 
     # --- jobs -------------------------------------------------------------
     def install_jobs(self) -> None:

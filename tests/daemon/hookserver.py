@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from smsops.core.frontdoor import FrontDoor
 from smsops.core.hooks import Delivery, Inbound, InboundResult, Receipt, ReceiptResult
 from smsops.daemon.http import http_server
 from smsops.daemon.metrics import Metrics
@@ -148,6 +149,33 @@ class Served:
 
 
 @contextlib.contextmanager
+def in_thread(server: FrontDoor, service: Service) -> Iterator[int]:
+    """`server` on a free loopback port (yielded) in a thread of its own until the block
+    ends; then what the service's API kept is closed (`Service.close`) on that loop."""
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            await service.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive()
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@contextlib.contextmanager
 def serving(
     root: Path, sink: RecordingSink | None = None, *, hooks: bool = True
 ) -> Iterator[Served]:
@@ -158,19 +186,8 @@ def serving(
     metrics = Metrics()
     runner = Runner(load_project(root), ledger, ENV, metrics)
     service = Service(root, load_project, ledger, runner, metrics, hooks=sink if hooks else None)
-    server = http_server(service)
-    sock = socket.create_server(("127.0.0.1", 0))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
-    thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive()
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        yield Served(sock.getsockname()[1], service, sink)
+        with in_thread(http_server(service), service) as port:
+            yield Served(port, service, sink)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         ledger.close()
