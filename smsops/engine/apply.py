@@ -373,6 +373,7 @@ class Sender:
             segments=send.segments,
             now=now,
             claimed_by=self.options.claimed_by,
+            key=send.key,  # the planner's (the same derivation) or a transactional send's
         )
 
     async def _expire(

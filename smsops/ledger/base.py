@@ -133,10 +133,16 @@ class SendRecord:
         segments: int,
         now: datetime,
         claimed_by: str | None = None,
+        key: str | None = None,
     ) -> SendRecord:
-        """A new `pending` row for a send about to be attempted."""
+        """A new `pending` row for a send about to be attempted.
+
+        `key`: the send's own (default: derived from schedule, occurrence and
+        recipient). A transactional send's identity is its idempotency key
+        alone (engine/transactional.py), whatever number it goes to.
+        """
         return cls(
-            key=send_key(schedule, occurrence, recipient),
+            key=key or send_key(schedule, occurrence, recipient),
             schedule=schedule,
             occurrence=occurrence,
             recipient=recipient,
