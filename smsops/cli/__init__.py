@@ -20,6 +20,7 @@ from smsops.cli import (
     plan_commands,
     run_command,
     saved_plan_commands,
+    send_command,
     suppressions_commands,
 )
 from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, failed_markdown, scrubbed_output
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan_commands.register(commands)
     saved_plan_commands.register(commands)
     run_command.register(commands)
+    send_command.register(commands)
     ledger_commands.register(commands)
     suppressions_commands.register(commands)
     return parser

@@ -334,7 +334,7 @@ def fingerprint(request: MessageRequest) -> str:
     same = {
         "template": request.template,
         "to": number.e164 if isinstance(number, PhoneNumber) else request.to,
-        "vars": request.vars,
+        "vars": {name: str(value) for name, value in request.vars.items()},  # as rendered
         "provider": request.provider,
     }
     return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()
