@@ -316,3 +316,15 @@ def test_a_slow_head_behind_a_busy_request_never_cuts_into_its_answer() -> None:
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 ")
     assert received.endswith(b"\r\n\r\ndone") or b"HTTP/1.1 408" in received.split(b"done", 1)[1]
+
+
+def test_accepted_connections_send_without_waiting_for_acks() -> None:
+    """Nagle's algorithm is off on every admitted connection: asyncio turns it off only for
+    sockets that say IPPROTO_TCP, and socket.create_server's say 0, so a keep-alive answer
+    written in two parts waited for the client's delayed ACK (40 ms a request)."""
+    with serving() as (port, server, _), socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        (protocol,) = list(server.door.open)
+        accepted = protocol.transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
