@@ -34,7 +34,7 @@ lane() {
         }
     done
 }
-lane a soak rate_limit replicas frontdoor durability hooks_throughput &
+lane a soak rate_limit replicas frontdoor durability hooks_throughput api_latency &
 a=$!
 lane b postgres apply_throughput plan_scale cold_start catch_up takeover &
 b=$!

@@ -198,7 +198,9 @@ class Transactional:
     async def send(self, config: Config, request: MessageRequest) -> Outcome:
         """Send `request` once per idempotency key; `Refused` when it cannot be sent."""
         key = key_of(request.idempotency_key)
-        mine = fingerprint(request)
+        number = normalize(request.to)  # once: a third of an API send's own time
+        e164 = number.e164 if isinstance(number, PhoneNumber) else None
+        mine = fingerprint(request, e164)
         first = self.sending.get(key)
         if first is not None:  # the same key is being sent by this process now
             theirs, result = first
@@ -225,7 +227,8 @@ class Transactional:
             _same(mine, row.text_hash)
             if not row.reclaimable:  # a failure the provider certainly did not take is retried
                 return Outcome(answer_of(row), replayed=True)
-        send = await self._off_loop(lambda: self.prepare(config, request, datetime.now(UTC)))
+        now = datetime.now(UTC)
+        send = await self._off_loop(lambda: self.prepare(config, request, now, mine))
         sender = Sender(
             config,
             self.ledger,
@@ -242,8 +245,11 @@ class Transactional:
         _same(mine, row.text_hash)  # another process may have claimed it first, for another
         return Outcome(answer_of(row), replayed=bool(report.taken))
 
-    def prepare(self, config: Config, request: MessageRequest, now: datetime) -> Send:
-        """The send of `request`, checked and rendered as a schedule's; `Refused` if not."""
+    def prepare(
+        self, config: Config, request: MessageRequest, now: datetime, identity: str
+    ) -> Send:
+        """The send of `request`, checked and rendered as a schedule's; `Refused` if not.
+        `identity`: its `fingerprint`, kept as the row's `text_hash`."""
         template = config.templates.get(request.template)
         if template is None:
             raise Refused(422, f"template: no template named {request.template!r}")
@@ -285,7 +291,7 @@ class Transactional:
             template=request.template,
             providers=tuple(providers),
             message=message_for(rendered, recipient, template),
-            text_hash=fingerprint(request),
+            text_hash=identity,
             segments=rendered.segments,
         )
 
@@ -327,13 +333,12 @@ def _same(mine: str, theirs: str) -> None:
         )
 
 
-def fingerprint(request: MessageRequest) -> str:
+def fingerprint(request: MessageRequest, e164: str | None) -> str:
     """sha256 of what makes a request the same request: kept in its row's `text_hash`
-    (the number as E.164 when it is one, so two spellings of it are the same request)."""
-    number = normalize(request.to)
+    (`e164`: the number normalised, so two spellings of it are the same request)."""
     same = {
         "template": request.template,
-        "to": number.e164 if isinstance(number, PhoneNumber) else request.to,
+        "to": e164 or request.to,
         "vars": {name: str(value) for name, value in request.vars.items()},  # as rendered
         "provider": request.provider,
     }

@@ -1,0 +1,211 @@
+"""API send latency and throughput against the provider's own, over loopback (issue 22).
+
+The sandbox runs in its own process (OpenTact's emulator, 0 or 20 ms a
+request) and `smsops run` in another, with an `api` map. From this process a
+plain aiohttp client measures two ways of getting one message to the
+sandbox, interleaved, in one run:
+
+- **floor**: the provider's request itself (what smsops's OpenTact adapter
+  builds), posted straight to the sandbox: no smsops at all;
+- **API**: `POST /v1/messages` with a new idempotency key each, to `smsops
+  run`, which checks, renders, claims in its ledger, sends that same request
+  to the sandbox, settles, and answers.
+
+Latency: one request at a time (p50, p99 in ms). Throughput: CONCURRENCY
+requests in flight for a few seconds (answered per second; the provider's
+`max_in_flight` is CONCURRENCY too, so only smsops's own work differs).
+Two ledgers: memory (smsops's work alone) and SQLite (the default: a claim
+and a settle, each a durable commit). Goals: p99 at 0 ms within 3 ms of the
+floor's; throughput at 20 ms at least half the floor's.
+
+    .venv/bin/python bench/api_latency.py           # 1,000 sequential, 5 s of throughput
+    .venv/bin/python bench/api_latency.py --quick   # 100 sequential, 1 s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.daemon
+
+from common import SandboxProcess, Series, arguments, remove_ledger, section, table
+
+from smsops.engine.project import load_project
+from smsops.providers.base import Message
+from smsops.providers.registry import adapter_for
+from tests.daemon.daemon import Daemon, running
+
+TOKEN = "bench-api-token"
+CONCURRENCY = 32
+NUMBER = "+447400123456"
+TEXT = "Hi Sam, order 42 has shipped."
+LATENCIES = (0, 20)
+LEDGERS = ("memory", "sqlite")
+
+
+def write(root: Path, base_url: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "smsops.yaml").write_text(
+        "api:\n  token: ${env:SMSOPS_API_TOKEN}\n"
+        "providers:\n"
+        f"  ot: {{type: opentact, base_url: '{base_url}', token: '${{env:OT}}', "
+        f"from: '+12017771234', max_in_flight: {CONCURRENCY}}}\n"
+        "templates:\n"
+        "  t: {category: transactional, body: 'Hi {{ name }}, order {{ order }} has shipped.'}\n"
+    )
+    return root
+
+
+Call = Callable[[aiohttp.ClientSession], Awaitable[bool]]
+
+
+def floor_call(root: Path) -> Call:
+    """The provider's own request, as smsops's adapter builds it, posted by aiohttp."""
+    config = load_project(root)
+    adapter = adapter_for("ot", config.providers["ot"], {"OT": "jwt"})
+    built = adapter.build([Message(recipient=NUMBER, text=TEXT, category="transactional")])
+    url, headers, body = str(built.url), dict(built.headers), built.content
+
+    async def call(http: aiohttp.ClientSession) -> bool:
+        async with http.post(url, data=body, headers=headers) as answer:
+            await answer.read()
+            return answer.status < 300
+
+    return call
+
+
+def api_call(daemon: Daemon) -> Call:
+    url = daemon.base + "/v1/messages"
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    run = uuid.uuid4().hex[:8]
+    keys = itertools.count()
+
+    async def call(http: aiohttp.ClientSession) -> bool:
+        body = {
+            "template": "t",
+            "to": NUMBER,
+            "vars": {"name": "Sam", "order": 42},
+            "idempotency_key": f"b-{run}-{next(keys)}",
+        }
+        async with http.post(url, json=body, headers=headers) as answer:
+            found = await answer.json()
+            return answer.status == 200 and found.get("status") == "sent"
+
+    return call
+
+
+async def latencies(call: Call, count: int) -> tuple[list[float], int]:
+    """`count` requests one after another: each one's seconds, and the failures."""
+    taken, failed = [], 0
+    async with aiohttp.ClientSession() as http:
+        for _ in range(5):  # warm: the connection, the lanes, the first import of anything
+            await call(http)
+        for _ in range(count):
+            started = time.perf_counter()
+            failed += not await call(http)
+            taken.append(time.perf_counter() - started)
+    return taken, failed
+
+
+async def throughput(call: Call, seconds: float) -> tuple[float, int]:
+    """CONCURRENCY requests in flight for `seconds`: answered per second, and the failures."""
+    done = failed = 0
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        ends = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done, failed
+            while time.perf_counter() < ends:
+                ok = await call(http)
+                done += ok
+                failed += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return done / (time.perf_counter() - started), failed
+
+
+def quantile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def main() -> int:
+    args = arguments(__doc__ or "")
+    count = 100 if args.quick else 1000
+    seconds = 1.0 if args.quick else 5.0
+    work = args.work / "api"
+    root = write(work / "config", "http://127.0.0.1:1/opentact")  # pointed below
+    env = {**os.environ, "OT": "jwt", "SMSOPS_API_TOKEN": TOKEN, "SMSOPS_LOG_LEVEL": "warning"}
+    names = ["floor", *(f"API, {ledger} ledger" for ledger in LEDGERS)]
+    p50 = {(n, lat): Series() for n in names for lat in LATENCIES}
+    p99 = {(n, lat): Series() for n in names for lat in LATENCIES}
+    rate = {(n, lat): Series() for n in names for lat in LATENCIES}
+    failures = 0
+    with SandboxProcess() as sandbox, ExitStack() as stack:
+        write(root, sandbox.url + "/opentact")
+        calls: dict[str, Call] = {"floor": floor_call(root)}
+        for ledger in LEDGERS:
+            where: str | Path = "memory://"
+            if ledger == "sqlite":
+                where = work / "ledger.sqlite"
+                remove_ledger(where)
+            daemon = stack.enter_context(running(root, where, env, workdir=work, grace=60))
+            calls[f"API, {ledger} ledger"] = api_call(daemon)
+        for latency in LATENCIES:
+            sandbox.reset(latency_ms=latency)
+            for _ in range(args.runs):
+                for name in names:  # interleaved: floor, API, API, floor, ...
+                    taken, failed = asyncio.run(latencies(calls[name], count))
+                    p50[name, latency].add(1000 * quantile(taken, 0.50))
+                    p99[name, latency].add(1000 * quantile(taken, 0.99))
+                    per_second, more = asyncio.run(throughput(calls[name], seconds))
+                    rate[name, latency].add(per_second)
+                    failures += failed + more
+                sandbox.reset()  # its message list stays small
+        sandbox.reset()
+    remove_ledger(work / "ledger.sqlite")
+    title = "API send latency and throughput against the provider's own — `bench/api_latency.py`"
+    with section(title, args):
+        print(
+            f"OpenTact's emulator at 0 and 20 ms a request; latency over {count:,} requests one "
+            f"at a time, throughput with {CONCURRENCY} in flight for {seconds:.0f} s "
+            f"(`max_in_flight: {CONCURRENCY}`); a plain aiohttp client for both.\n"
+        )
+        rows = [
+            [f"{latency} ms", name, p50[name, latency].show(2), p99[name, latency].show(2),
+             rate[name, latency].show(0)]
+            for latency in LATENCIES
+            for name in names
+        ]  # fmt: skip
+        print(table(["provider", "path", "p50 ms", "p99 ms", "answered per second"], rows))
+        print("\nGoals (each API row against the floor of the same run):")
+        met = True
+        for name in names[1:]:
+            gap = p99[name, 0].median - p99["floor", 0].median
+            share = rate[name, 20].median / rate["floor", 20].median
+            ok = gap <= 3.0 and share >= 0.5
+            met = met and ok
+            print(
+                f"- {name}: p99 at 0 ms {gap:+.2f} ms from the floor's (goal ≤ +3 ms); "
+                f"throughput at 20 ms {share:.2f}× the floor's (goal ≥ 0.5×): "
+                f"{'met' if ok else 'NOT met'}"
+            )
+        print(f"\nFailed or unexpected answers: {failures}.")
+    return 0 if failures == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
