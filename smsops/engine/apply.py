@@ -108,6 +108,7 @@ class Sender:
         on_settled: Callable[[int], None] = lambda _: None,
         transport: httpx.AsyncBaseTransport | None = None,  # tests: httpx.MockTransport
         shared: Lanes | None = None,  # run mode: lanes shared by all its rounds (see lanes)
+        writes: LedgerWrites | None = None,  # shared by concurrent senders (transactional)
     ) -> None:
         self.transport = transport
         self.shared = shared
@@ -120,7 +121,10 @@ class Sender:
         self._stop = asyncio.Event()
         self.in_flight = 0  # requests on the wire now (for metrics)
         self.http: httpx.AsyncBaseTransport | None = None  # while run() runs
-        self.writes = LedgerWrites(ledger, resend_uncertain=options.resend_uncertain)
+        # Given: another's, whose batches this sender's claims join (one commit for many
+        # senders' claims); it is drained, not closed, when this run ends.
+        self.shared_writes = writes is not None
+        self.writes = writes or LedgerWrites(ledger, resend_uncertain=options.resend_uncertain)
         self.failure: Exception | None = None  # raised once the workers are done (`_deliver`)
         self.windows = Windows(options.clock)
 
@@ -209,7 +213,16 @@ class Sender:
                 await self._expire(group[start : start + EXPIRE_BATCH], provider)
 
     async def _close_writes(self) -> None:
-        """Write what is queued (and what failed, with pauses); what could not be, reported."""
+        """Write what is queued (and what failed, with pauses); what could not be, reported.
+
+        Shared writes are only drained: this run's settlements are written with a batch
+        (or failed); their owner retries what failed and closes them.
+        """
+        if self.shared_writes:
+            await self.writes.drained()
+            if self.writes.error is not None:
+                self.report.ledger_error = str(self.writes.error)
+            return
         await self.writes.close()
         self.report.unsettled = len(self.writes.unwritten)
         for lost in self.writes.refused:  # keys only: no number, no secret

@@ -42,6 +42,7 @@ from smsops.config.loader import Config
 from smsops.core.errors import Location
 from smsops.core.phone import PhoneNumber, normalize
 from smsops.core.recipient import Recipient
+from smsops.core.reserved import OPT_OUT_CONFIRM
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
 from smsops.engine.plan import Plan, SchedulePlan, Send
@@ -52,7 +53,7 @@ from smsops.ledger.suppressions import OptEvent
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import compile_templates, render
 
-CONFIRM_SCHEDULE = "opt-out:confirm"
+CONFIRM_SCHEDULE = OPT_OUT_CONFIRM  # smsops/core/reserved.py: the names no config can use
 # How long after an opt-out its confirmation may still go (a later round's catch-up).
 CONFIRM_WITHIN = timedelta(hours=1)
 SUPPRESSION_LIST = "(suppression list)"  # the audience a confirmation plan shows

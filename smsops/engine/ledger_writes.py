@@ -113,6 +113,11 @@ class LedgerWrites:
         self._unexpected: Exception | None = None
         self.full = False  # a write found the disk full: close() does not wait it out
 
+    @property
+    def broken(self) -> bool:
+        """A write failed: every later claim fails (`close` retries what was not written)."""
+        return self.error is not None or self._unexpected is not None or bool(self.unwritten)
+
     async def claim(self, records: list[SendRecord]) -> list[SendRecord]:
         """Make `records` pending for this run; the ones won, once committed."""
         return await self._queued(self._next.claims, records)

@@ -33,7 +33,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -52,6 +52,7 @@ from smsops.core.reserved import API_MESSAGES
 from smsops.core.skips import Skip
 from smsops.engine.apply import ApplyOptions, Sender
 from smsops.engine.lanes import Lanes
+from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.messages import message_for
 from smsops.engine.owner import this_run
 from smsops.engine.plan import Send
@@ -179,16 +180,41 @@ class Transactional:
         env: Mapping[str, str],
         lanes: Lanes | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        options: ApplyOptions | None = None,  # tests: fewer attempts
     ) -> None:
         self.ledger, self.env = ledger, env
+        self.options = options or ApplyOptions()
         self.lanes = lanes or Lanes()
         self.pool = transport or Transport(max_connections=256)
         # key -> (fingerprint, result) of the request sending it in this process now
         self.sending: dict[str, tuple[str, asyncio.Future[Outcome]]] = {}
+        # One LedgerWrites for every send in flight: concurrent requests' claims (and
+        # settlements) share one commit each turn, as a round's sends do. A failed one
+        # is retired (closed in the background: it retries what it could not write).
+        self._writes: LedgerWrites | None = None
+        self._retired: set[asyncio.Task[None]] = set()
         self._compiled: tuple[Config, dict[str, CompiledTemplate]] | None = None
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        try:
+            if self._writes is not None:
+                await self._writes.close()
+            await asyncio.gather(*self._retired, return_exceptions=True)
+        finally:
+            await self.pool.aclose()
+
+    def writes(self) -> LedgerWrites:
+        """The shared writes; a fresh one once a write failed (the ledger may be back)."""
+        current = self._writes
+        if current is not None and current.broken:
+            retired = asyncio.get_running_loop().create_task(current.close())
+            self._retired.add(retired)
+            retired.add_done_callback(self._retired.discard)
+            current = None
+        if current is None:
+            current = self._writes = LedgerWrites(self.ledger, resend_uncertain=False)
+        current.refused.clear()  # nobody reads them here: each send reads its own row
+        return current
 
     async def look(self, idempotency_key: str) -> MessageAnswer | None:
         rows = await self._off_loop(lambda: self.ledger.get([key_of(idempotency_key)]))
@@ -233,9 +259,10 @@ class Transactional:
             config,
             self.ledger,
             self.env,
-            ApplyOptions(claimed_by=this_run()),
+            replace(self.options, claimed_by=this_run()),
             transport=_Kept(self.pool),
             shared=self.lanes,
+            writes=self.writes(),
         )
         report = await sender.run([send])
         row = (await self._off_loop(lambda: self.ledger.get([key]))).get(key)

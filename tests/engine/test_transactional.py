@@ -1,0 +1,144 @@
+"""engine/transactional.py with httpx.MockTransport: what a repeat, a failure and a
+broken ledger do to a transactional send (the HTTP side: tests/daemon/test_api_*)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smsops.config.loader import Config
+from smsops.core.errors import LedgerError
+from smsops.engine.apply import ApplyOptions
+from smsops.engine.project import load_project
+from smsops.engine.transactional import MessageRequest, Outcome, Transactional
+from smsops.ledger.base import SendRecord
+from smsops.ledger.memory import MemoryLedger
+
+CONFIG = """\
+providers:
+  ot: {type: opentact, base_url: 'https://ot.example.test', token: '${env:OT}', from: '+12017771234'}
+templates:
+  t: {category: transactional, body: 'Order {{ order }} shipped'}
+"""
+ENV = {"OT": "jwt"}
+ONCE = ApplyOptions(max_attempts=1)  # a retryable answer fails at once: no backoff waits
+
+
+def request(key: str = "k", **changes: object) -> MessageRequest:
+    fields: dict[str, object] = {"template": "t", "to": "+447400123456", "vars": {"order": 42}}
+    return MessageRequest.model_validate(fields | {"idempotency_key": key} | changes)
+
+
+class Provider:
+    """Answers each request with the next status (the last one repeats); counts them."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses, self.calls = list(statuses), 0
+
+    def __call__(self, _: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        if status == 201:
+            return httpx.Response(
+                201, json={"success": True, "payload": {"uuid": f"u{self.calls}"}}
+            )
+        return httpx.Response(status, json={"success": False})
+
+
+def sending(
+    tmp_path: Path, provider: Provider, ledger: MemoryLedger | None = None
+) -> tuple[Transactional, object]:
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    config = load_project(tmp_path)
+    sends = Transactional(
+        ledger or MemoryLedger(), ENV, transport=httpx.MockTransport(provider), options=ONCE
+    )
+    return sends, config
+
+
+def run(sends: Transactional, config: Config, *requests: MessageRequest) -> list[Outcome]:
+    async def all_of() -> list[Outcome]:
+        try:
+            return list(await asyncio.gather(*(sends.send(config, r) for r in requests)))
+        finally:
+            await sends.aclose()
+
+    return asyncio.run(all_of())
+
+
+def test_a_repeat_while_the_first_sends_waits_for_its_result(tmp_path: Path) -> None:
+    provider = Provider(201)
+    sends, config = sending(tmp_path, provider)
+    first, second = run(sends, config, request(), request(vars={"order": "42"}))  # 42 == "42"
+    assert provider.calls == 1
+    assert (first.replayed, second.replayed) == (False, True)
+    assert first.answer == second.answer
+
+
+def test_a_failure_the_provider_certainly_did_not_take_is_sent_by_a_repeat(
+    tmp_path: Path,
+) -> None:
+    provider, ledger = Provider(503, 201), MemoryLedger()
+    sends, config = sending(tmp_path, provider, ledger)
+    (down,) = run(sends, config, request())
+    assert down.answer.status == "failed"
+    sends, config = sending(tmp_path, provider, ledger)
+    (back,) = run(sends, config, request())
+    assert (back.answer.status, back.replayed, provider.calls) == ("sent", False, 2)
+
+
+def test_a_rejected_send_is_not_sent_again_by_a_repeat(tmp_path: Path) -> None:
+    provider = Provider(400, 201)
+    sends, config = sending(tmp_path, provider)
+    first, again = run(sends, config, request()) + run(
+        *sending(tmp_path, provider, sends.ledger), request()
+    )
+    assert (first.answer.status, again.answer.status, again.replayed) == ("failed", "failed", True)
+    assert provider.calls == 1
+
+
+class Flaky(MemoryLedger):
+    """A ledger whose first claim fails (a lock held past the wait, a lost connection)."""
+
+    failed = False
+
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
+        if not self.failed:
+            self.failed = True
+            raise LedgerError("the ledger is locked")
+        return super().claim(records, resend_uncertain=resend_uncertain)
+
+
+def test_a_failed_ledger_write_fails_that_send_only_and_the_next_one_goes(tmp_path: Path) -> None:
+    provider = Provider(201)
+    sends, config = sending(tmp_path, provider, Flaky())
+
+    async def two() -> tuple[BaseException | None, Outcome]:
+        try:
+            try:
+                await sends.send(config, request("a"))
+            except RuntimeError as exc:
+                failed: BaseException | None = exc
+            else:
+                failed = None
+            return failed, await sends.send(config, request("b"))
+        finally:
+            await sends.aclose()
+
+    failed, ok = asyncio.run(two())
+    assert "the ledger is locked" in str(failed)
+    assert (ok.answer.status, provider.calls) == ("sent", 1)
+
+
+@pytest.mark.parametrize("key", ["k", "order-42:shipped.v2"])
+def test_the_answer_masks_the_number(tmp_path: Path, key: str) -> None:
+    sends, config = sending(tmp_path, Provider(201))
+    (sent,) = run(sends, config, request(key))
+    assert sent.answer.to == "+44 74** ***456"
+    assert sent.answer.key == key
