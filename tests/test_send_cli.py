@@ -68,7 +68,10 @@ def test_without_a_key_one_is_made_and_shown(
         (["--to", "12", "--var", "order=1"], "to: "),
         (["--to", NUMBER], "template 'shipped': no value for order"),
         (["--to", NUMBER, "--var", "order=1", "--key", "bad key"], "idempotency_key: "),
-        (["--to", NUMBER, "--var", "order=1", "--provider", "nope"], "provider: no provider"),
+        (
+            ["--to", NUMBER, "--var", "order=1", "--provider", "nope"],
+            "provider: the config has no provider",
+        ),
     ],
 )
 def test_what_cannot_be_sent_exits_1_with_the_reason_and_sends_nothing(

@@ -279,7 +279,7 @@ class Transactional:
         `identity`: its `fingerprint`, kept as the row's `text_hash`."""
         template = config.templates.get(request.template)
         if template is None:
-            raise Refused(422, f"template: no template named {request.template!r}")
+            raise Refused(422, "template: the config has no template of that name")
         number = normalize(request.to)
         if not isinstance(number, PhoneNumber):
             raise Refused(422, f"to: {number}; write it in E.164: +, country code, number")
@@ -325,7 +325,7 @@ class Transactional:
     def _providers(self, config: Config, request: MessageRequest) -> list[str]:
         if request.provider is not None:
             if request.provider not in config.providers:
-                raise Refused(422, f"provider: no provider named {request.provider!r}")
+                raise Refused(422, "provider: the config has no provider of that name")
             return [request.provider]
         if config.api is not None and config.api.providers:
             return list(config.api.providers)

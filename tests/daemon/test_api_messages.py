@@ -153,12 +153,12 @@ def test_a_wrong_token_sends_nothing_and_records_nothing(
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
-        ({"template": "nope"}, "template: no template named 'nope'"),
+        ({"template": "nope"}, "template: the config has no template of that name"),
         ({"to": "12"}, "to: "),
         ({"to": "+4474001234567890"}, "to: "),
         ({"vars": {}}, "template 'shipped': no value for order"),
         ({"vars": {"order": ""}}, "template 'shipped': no value for order (order empty)"),
-        ({"provider": "nope"}, "provider: no provider named 'nope'"),
+        ({"provider": "nope"}, "provider: the config has no provider of that name"),
         ({"template": "night", "vars": {}}, "template 'night': quiet hours 00:00-23:59 in "),
         ({"idempotency_key": "bad key"}, "idempotency_key: String should match pattern"),
         ({"vars": {"order": [1]}}, "vars.order"),
