@@ -11,6 +11,7 @@ from smsops.cli import main
 from smsops.engine.transactional import key_of
 from smsops.ledger.open import open_ledger
 from smsops.sandbox.server import Sandbox
+from tests.daemon.apiserver import on_sandbox
 
 NUMBER = "+447400123456"
 
@@ -18,18 +19,8 @@ NUMBER = "+447400123456"
 @pytest.fixture
 def setup(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setenv("SKY_KEY", "k")
-    (tmp_path / "c.yaml").write_text(
-        f"""\
-providers:
-  sky:
-    type: skycore
-    base_url: {sandbox.base_url("skycore")}
-    api_key: ${{env:SKY_KEY}}
-    from: "12025550100"
-templates:
-  shipped: {{category: transactional, body: "Order {{{{ order }}}} shipped"}}
-"""
-    )
+    template = '  shipped: {category: transactional, body: "Order {{ order }} shipped"}\n'
+    (tmp_path / "c.yaml").write_text(on_sandbox(sandbox.base_url("skycore"), template, api=False))
     ledger = str(tmp_path / "l.sqlite")
     return [str(tmp_path / "c.yaml"), "--ledger", ledger, "--template", "shipped"]
 

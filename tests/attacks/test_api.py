@@ -13,25 +13,16 @@ import pytest
 
 from smsops.daemon.api import MAX_BODY
 from smsops.sandbox.server import Sandbox
-from tests.daemon.apiserver import BEARER, ENV, api_serving
+from tests.daemon.apiserver import BEARER, ENV, api_serving, on_sandbox
 
 NUMBER = "+447400123456"
 SECRET_LOOKING = "sk_live_51HqLyjWDarjtT1zdp7dc"
 
 
 def config(sandbox: Sandbox) -> str:
-    return f"""\
-api:
-  token: ${{env:SMSOPS_API_TOKEN}}
-providers:
-  sky:
-    type: skycore
-    base_url: {sandbox.base_url("skycore")}
-    api_key: ${{env:SKY_KEY}}
-    from: "12025550100"
-templates:
-  t: {{category: transactional, body: "Hi {{{{ name }}}}"}}
-"""
+    return on_sandbox(
+        sandbox.base_url("skycore"), '  t: {category: transactional, body: "Hi {{ name }}"}\n'
+    )
 
 
 def body(**changes: Any) -> dict[str, Any]:

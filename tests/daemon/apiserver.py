@@ -39,6 +39,19 @@ templates:
   shipped: {category: transactional, body: "Order {{ order }} shipped"}
 """
 API = "api:\n  token: ${env:SMSOPS_API_TOKEN}\n"
+
+
+def on_sandbox(base_url: str, templates: str, *, api: bool = True, provider: str = "") -> str:
+    """A config of provider `sky` (Skycore at `base_url`, the sandbox's), `templates` (the
+    YAML lines below `templates:`), the `api` map unless not `api`; `provider`: more keys."""
+    head = API if api else ""
+    return (
+        f"{head}providers:\n  sky:\n    type: skycore\n    base_url: {base_url}\n"
+        f'    api_key: ${{env:SKY_KEY}}\n    from: "12025550100"\n{provider}'
+        f"templates:\n{templates}"
+    )
+
+
 BEARER = {"authorization": f"Bearer {TOKEN}"}
 
 

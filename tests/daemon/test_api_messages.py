@@ -21,30 +21,23 @@ from smsops.core.reserved import API_MESSAGES
 from smsops.engine.transactional import MessageAnswer, key_of
 from smsops.ledger.base import Status
 from smsops.sandbox.server import Sandbox
-from tests.daemon.apiserver import BEARER, ENV, TOKEN, api_serving
+from tests.daemon.apiserver import BEARER, ENV, TOKEN, api_serving, on_sandbox
 
 NUMBER = "+447400123456"
 
 
-def config(sandbox: Sandbox, extra: str = "") -> str:
-    return f"""\
-api:
-  token: ${{env:SMSOPS_API_TOKEN}}
-providers:
-  sky:
-    type: skycore
-    base_url: {sandbox.base_url("skycore")}
-    api_key: ${{env:SKY_KEY}}
-    from: "12025550100"
-    max_in_flight: 20
-templates:
-  shipped: {{category: transactional, body: "Order {{{{ order }}}} shipped"}}
-  promo: {{category: marketing, body: "Sale! Reply STOP to opt out"}}
+TEMPLATES = """\
+  shipped: {category: transactional, body: "Order {{ order }} shipped"}
+  promo: {category: marketing, body: "Sale! Reply STOP to opt out"}
   night:
     category: transactional
     body: "Psst"
-    quiet_hours: {{start: "00:00", end: "23:59"}}
-{extra}"""
+    quiet_hours: {start: "00:00", end: "23:59"}
+"""
+
+
+def config(sandbox: Sandbox) -> str:
+    return on_sandbox(sandbox.base_url("skycore"), TEMPLATES, provider="    max_in_flight: 20\n")
 
 
 def with_opentact(sandbox: Sandbox) -> str:

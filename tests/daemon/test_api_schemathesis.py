@@ -20,7 +20,7 @@ from schemathesis.checks import load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from smsops.sandbox.server import Sandbox
-from tests.daemon.apiserver import BEARER, ENV, ApiServed, api_serving
+from tests.daemon.apiserver import BEARER, ENV, ApiServed, api_serving, on_sandbox
 
 load_all_checks()
 COMMITTED = Path(__file__).parents[2] / "docs" / "openapi.json"
@@ -29,18 +29,8 @@ schema = schemathesis.openapi.from_dict(json.loads(COMMITTED.read_text()))
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, sandbox_server: Sandbox) -> Iterator[ApiServed]:
-    config = f"""\
-api:
-  token: ${{env:SMSOPS_API_TOKEN}}
-providers:
-  sky:
-    type: skycore
-    base_url: {sandbox_server.base_url("skycore")}
-    api_key: ${{env:SKY_KEY}}
-    from: "12025550100"
-templates:
-  shipped: {{category: transactional, body: "Order shipped"}}
-"""
+    template = '  shipped: {category: transactional, body: "Order shipped"}\n'
+    config = on_sandbox(sandbox_server.base_url("skycore"), template)
     with api_serving(tmp_path_factory.mktemp("api"), config, ENV) as served:
         yield served
     sandbox_server.state.reset()
