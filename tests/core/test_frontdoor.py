@@ -45,6 +45,7 @@ from tests.daemon.floods import (
     status_of,
     wait_until,
 )
+from tests.daemon.hookserver import in_thread
 
 LIMITS = Limits(connections=4, header_fields=10, head_bytes=1024, head_timeout=0.3)
 
@@ -64,22 +65,12 @@ def app(release: threading.Event) -> Starlette:
 @contextlib.contextmanager
 def serving(limits: Limits = LIMITS) -> Iterator[tuple[int, FrontDoor, threading.Event]]:
     release = threading.Event()
-    sock = socket.create_server(("127.0.0.1", 0))
     server = FrontDoor(app(release), limits)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert thread.is_alive()
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        yield sock.getsockname()[1], server, release
-    finally:
-        release.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with in_thread(server) as port:
+        try:
+            yield port, server, release
+        finally:
+            release.set()  # before the server's stop waits for a busy request
 
 
 def head(target: str = "/ok", fields: int = 0, size: int = 1) -> bytes:

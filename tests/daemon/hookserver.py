@@ -149,16 +149,17 @@ class Served:
 
 
 @contextlib.contextmanager
-def in_thread(server: FrontDoor, service: Service) -> Iterator[int]:
+def in_thread(server: FrontDoor, service: Service | None = None) -> Iterator[int]:
     """`server` on a free loopback port (yielded) in a thread of its own until the block
-    ends; then what the service's API kept is closed (`Service.close`) on that loop."""
+    ends; then what `service`'s API kept is closed (`Service.close`) on that loop."""
     sock = socket.create_server(("127.0.0.1", 0))
 
     async def serve() -> None:
         try:
             await server.serve(sockets=[sock])
         finally:
-            await service.close()
+            if service is not None:
+                await service.close()
 
     thread = threading.Thread(target=lambda: asyncio.run(serve()))
     thread.start()
