@@ -11,7 +11,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from smsops.config.diagnostics import did_you_mean, problems_from
-from smsops.config.models import Api, Audience, Defaults, Limits, OptOut, Schedule, Template
+from smsops.config.models import (
+    Api,
+    Audience,
+    Defaults,
+    Limits,
+    OptOut,
+    OtpSettings,
+    Schedule,
+    Template,
+)
 from smsops.config.providers import ProviderBase
 from smsops.config.sources import capture_source
 from smsops.config.types import check_name
@@ -20,9 +29,9 @@ from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.files import check_inside, confinement_root
 from smsops.core.snapshots import Snapshot, SnapshotStore, store_for
 
-SECTION_NAMES = ("api", "defaults", "providers", "templates", "audiences", "schedules")
+SECTION_NAMES = ("api", "defaults", "otp", "providers", "templates", "audiences", "schedules")
 _SUBJECT = {"providers": "provider", "templates": "template", "audiences": "audience"}
-_SUBJECT |= {"schedules": "schedule", "defaults": "default"}
+_SUBJECT |= {"schedules": "schedule", "defaults": "default", "otp": "otp setting"}
 _STATIC_MODELS: dict[str, type[BaseModel]] = {
     "templates": Template,
     "audiences": Audience,
@@ -45,6 +54,8 @@ class Config:
     defaults: dict[str, Any] = field(default_factory=dict)
     # The `api` map (docs/api.md), written once in one file; None: the API is off.
     api: Api | None = None
+    # The `otp` section's settings by key (`secret`): see `otp_secret`.
+    otp: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     # Every file the config reads besides its YAML (audience CSVs), as validated at load:
     # its path as the config names it -> the snapshot that is read instead (see `snapshots`).
@@ -75,6 +86,11 @@ class Config:
 
     def opt_out(self) -> OptOut:
         found: OptOut = self.defaults.get("opt_out") or OptOut()
+        return found
+
+    def otp_secret(self) -> str | None:
+        """The `${env:NAME}` reference of the secret that keys one-time code hashes, if any."""
+        found: str | None = self.otp.get("secret")
         return found
 
     def names(self, section: str) -> dict[str, Any]:
@@ -279,6 +295,8 @@ def _validate_entry(
         return []
     subject = f"{_SUBJECT[section]} {name!r}"
     model = _STATIC_MODELS.get(section)
+    if section == "otp":
+        return _validate_setting(config, name, data, OtpSettings)
     if section == "defaults":
         known = Defaults.model_fields
         if name not in known:
@@ -301,6 +319,24 @@ def _validate_entry(
         entry._defined_in = config._sources[(section, name)].file
         entry._confined_to = config.confined_to
     config.names(section)[name] = entry
+    return []
+
+
+def _validate_setting(
+    config: Config, name: str, data: Any, model: type[BaseModel]
+) -> list[Problem]:
+    """One key of a settings map (`otp`): validated as that key of `model`, errors located."""
+    subject = f"{_SUBJECT['otp']} {name!r}"
+    if name not in model.model_fields:
+        hint = did_you_mean(name, model.model_fields)
+        message = f"unknown otp key {name!r}{hint}; keys are {', '.join(model.model_fields)}"
+        return [Problem(config.locate("otp", name, key=True), message)]
+    try:
+        entry = model.model_validate({name: data})
+    except ValidationError as exc:
+        source = config._sources[("otp", name)]
+        return problems_from(exc, model, {name: data}, source, ("otp",), subject)
+    config.otp[name] = getattr(entry, name)
     return []
 
 

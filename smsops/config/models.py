@@ -24,6 +24,8 @@ from smsops.config.opt_out import OPT_IN_KEYWORDS as OPT_IN_KEYWORDS
 from smsops.config.opt_out import OPT_OUT_KEYWORDS as OPT_OUT_KEYWORDS
 from smsops.config.opt_out import OptOut as OptOut
 from smsops.config.opt_out import keyword as keyword
+from smsops.config.otp import DEFAULT_POLICY, OtpPolicy
+from smsops.config.otp import OtpSettings as OtpSettings
 from smsops.config.providers import Category
 from smsops.config.types import (
     Amount,
@@ -101,6 +103,25 @@ class Template(_Model):
         description="On-demand sends only (the API, `smsops send`): refused between `start` "
         "and `end` in the number's local time. Schedules keep their own `quiet_hours`.",
     )
+    otp: OtpPolicy | None = Field(
+        default=None,
+        description="Category `otp` only: code length, expiry, attempts and sends per number "
+        "(each has a default; docs/otp.md).",
+    )
+
+    @model_validator(mode="after")
+    def _otp_policy_for_otp(self) -> Template:
+        if self.otp is not None and self.category != "otp":
+            raise ValueError(
+                f"`otp` (a one-time code policy) is for templates of category otp, not "
+                f"{self.category}: remove it or write category: otp"
+            )
+        return self
+
+    @property
+    def otp_policy(self) -> OtpPolicy:
+        """This template's code policy (the defaults where it writes none)."""
+        return self.otp or DEFAULT_POLICY
 
 
 class Contact(_Model):
@@ -385,6 +406,7 @@ class ConfigSections(_Model):
 
     api: Api | None = Field(default=None, description="The API (docs/api.md); leave out: off.")
     defaults: Defaults = Field(default_factory=Defaults)
+    otp: OtpSettings = Field(default_factory=OtpSettings)
     templates: dict[str, Template] = Field(default_factory=dict)
     audiences: dict[str, Audience] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)

@@ -244,3 +244,14 @@ PRICE_MAX = 10_000.0
 SegmentPrice = Annotated[
     float, Field(ge=0, le=PRICE_MAX, allow_inf_nan=False), Strict(), BeforeValidator(_number)
 ]
+
+
+def bounded_duration(low: timedelta, high: timedelta) -> Any:
+    """A duration type refused outside [low, high] (its range in its schema and its errors)."""
+    return Annotated[
+        timedelta,
+        BeforeValidator(_duration),
+        AfterValidator(_within(low, high)),
+        _SPELLING,
+        WithJsonSchema(_duration_schema(low, high)),
+    ]

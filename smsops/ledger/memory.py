@@ -8,12 +8,14 @@ from datetime import datetime
 
 from smsops.core.hooks import Receipt
 from smsops.ledger.base import Ledger, SendRecord, Status
+from smsops.ledger.memory_otp import MemoryOtp
 from smsops.ledger.policy import Operation, allows, may_claim
 from smsops.ledger.suppressions import OptAction, OptEvent, changes
 
 
-class MemoryLedger(Ledger):
+class MemoryLedger(MemoryOtp, Ledger):
     def __init__(self) -> None:
+        super().__init__()
         self._rows: dict[str, SendRecord] = {}
         self._parked: dict[tuple[str, str], tuple[datetime, Receipt]] = {}  # in parking order
         self._listed: dict[str, OptEvent] = {}

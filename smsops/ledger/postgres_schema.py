@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from smsops.ledger.base import SendRecord
+from smsops.ledger.sql_otp import TABLES as OTP_TABLES
 from smsops.ledger.sql_policy import Dialect
 from smsops.ledger.sqlite_schema import COLUMNS, MOVED, checked_status
 
@@ -95,6 +96,8 @@ MIGRATIONS = (
     );
     CREATE INDEX opt_events_by_number ON opt_events (number, id);
     """,
+    # One-time codes: keyed hashes, expiry, attempts; every request and outcome (issue 22).
+    OTP_TABLES.format(time="timestamptz", serial="bigserial PRIMARY KEY"),
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))

@@ -30,6 +30,7 @@ from smsops.ledger.base import (
 from smsops.ledger.policy import Operation, allows
 from smsops.ledger.sqlite_file import WAIT as WAIT
 from smsops.ledger.sqlite_hearing import SqliteHearing
+from smsops.ledger.sqlite_otp import SqliteOtp
 from smsops.ledger.sqlite_schema import COLUMNS as _COLUMNS
 from smsops.ledger.sqlite_schema import MIGRATIONS as MIGRATIONS
 from smsops.ledger.sqlite_schema import MOVED, moved_values, policy_where, row_values
@@ -111,7 +112,7 @@ def _statements(records: Sequence[SendRecord]) -> Iterator[tuple[str, list[objec
         yield ", ".join([_ROW_MARKS] * len(chunk)), [v for r in chunk for v in row_values(r)]
 
 
-class SqliteLedger(SqliteHearing, Ledger):
+class SqliteLedger(SqliteHearing, SqliteOtp, Ledger):
     """The ledger in one SQLite file (see SqliteFile): claims, guarded moves, reads."""
 
     def claim(

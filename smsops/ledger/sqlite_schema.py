@@ -15,6 +15,7 @@ from smsops.core.errors import LedgerError
 from smsops.core.phone import scrub_numbers
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.policy import Operation
+from smsops.ledger.sql_otp import TABLES as OTP_TABLES
 from smsops.ledger.sql_policy import Dialect
 from smsops.ledger.sql_policy import policy_where as shared_where
 
@@ -102,6 +103,8 @@ MIGRATIONS = (
     );
     CREATE INDEX IF NOT EXISTS opt_events_by_number ON opt_events (number, id);
     """,
+    # One-time codes: keyed hashes, expiry, attempts; every request and outcome (issue 22).
+    OTP_TABLES.format(time="TEXT", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
 )
 COLUMNS = (
     "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "

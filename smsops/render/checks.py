@@ -16,6 +16,7 @@ from jinja2 import Template, TemplateSyntaxError, nodes
 
 from smsops.config.loader import Config
 from smsops.config.models import Audience
+from smsops.config.otp import CODE_VARIABLE
 from smsops.core.errors import Problem, RenderLimitExceeded
 from smsops.render.environment import BUILTINS, environment, private_attributes, variables_of
 from smsops.render.limits import MESSAGE, check_size
@@ -99,6 +100,7 @@ def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> lis
                     f"[{', '.join(sorted(variables[name]))}]",
                 )
             )
+    problems.extend(_otp_secret_needed(config, variables))
     problems.extend(_unsupplied(config, variables, csv_headers))
     problems.extend(_confirm_variables(config, variables))
     return problems
@@ -116,6 +118,21 @@ def _confirm_variables(config: Config, variables: Mapping[str, set[str]]) -> Ite
             "no opt-out has (it goes to a number, not an audience row); use only "
             f"{', '.join(sorted(BUILTINS))}",
         )
+
+
+def _otp_secret_needed(config: Config, variables: Mapping[str, set[str]]) -> Iterator[Problem]:
+    """An `otp` template that renders `{{ code }}` needs the secret its codes are hashed with."""
+    if config.otp_secret() is not None:
+        return
+    for name, template in config.templates.items():
+        if template.category == "otp" and CODE_VARIABLE in variables.get(name, set()):
+            yield Problem(
+                config.locate("templates", name, "body"),
+                f"template {name!r} renders {{{{ {CODE_VARIABLE} }}}}, a code smsops makes and "
+                "keeps only as a keyed hash: add the secret that keys it, as a top-level map "
+                "`otp: {secret: ${env:SMSOPS_OTP_SECRET}}` (the variable set where codes are "
+                "sent and verified)",
+            )
 
 
 def loads_others(body: str) -> bool:
