@@ -151,6 +151,20 @@ class UsageError(SmsopsError):
     """A command-line argument or setting is wrong."""
 
 
+class OtpRefused(SmsopsError):
+    """A one-time code request is not one smsops can act on (its number, code, template or
+    provider); nothing was sent or checked. `missing`: it names something that is not there."""
+
+    def __init__(self, reason: str, *, missing: bool = False) -> None:
+        self.missing = missing
+        super().__init__(reason)
+
+
+class OtpUnusable(SmsopsError):
+    """One-time codes cannot be made or checked as configured (the secret, the template);
+    nothing was sent or checked."""
+
+
 class FileRefused(SmsopsError):
     """A file a config would read is not one it may read.
 

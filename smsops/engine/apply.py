@@ -53,6 +53,7 @@ from smsops.engine.windows import Windows
 from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.providers.base import (
     Accepted,
+    Adapter,
     Message,
     Rejected,
     Result,
@@ -525,40 +526,19 @@ class Sender:
                 self._settle_expired(send, records.pop(send.key), provider)
 
     async def _send(self, lane: Lane, messages: list[Message]) -> list[Result]:
-        """Build, send and read one unit: whatever happens is its result, never an exception.
-
-        The one guard of the send path. An exception while building means
-        nothing left: rejected (`failed`; it may fail over). From the exchange
-        or the reading of its answer, the request may have left: uncertain.
-        Either way the other units and providers go on (issue 19: a hostile
-        answer used to end the whole round, its claimed rows left `pending`).
-        """
-        count = len(messages)
-        try:
-            request = lane.adapter.build(messages)
-        except Exception as exc:  # e.g. a secret whose value holds a line break (Adapter.post)
-            return [from_outside(Rejected(f"cannot build the request: {_described(exc)}"))] * count
-        request.extensions = {**request.extensions, "timeout": lane.timeout}
+        """Build, send and read one unit: whatever happens is its result (`exchange`)."""
         assert self.http is not None
         self.in_flight += 1
         try:
-            response = await self.http.handle_async_request(request)
-            response.request = request
-            await response.aread()
-        except httpx.TransportError as exc:
-            return [transport_error(exc)] * count
-        except Exception as exc:
-            why = f"the request may have been received: sending it raised {_described(exc)}"
-            return [from_outside(Uncertain(why))] * count
+            return await exchange(
+                self.http,
+                lane.adapter,
+                lambda: lane.adapter.build(messages),
+                messages,
+                lane.timeout,
+            )
         finally:
             self.in_flight -= 1
-        try:
-            return lane.adapter.parse(response, messages)  # scrubbed of secrets (from_outside)
-        except (
-            Exception
-        ) as exc:  # the contract says parse never raises; a bug must not stop a round
-            why = f"HTTP {response.status_code}, the answer could not be read: {_described(exc)}"
-            return [from_outside(Uncertain(why))] * count
 
     def _settle(
         self, send: Send, record: SendRecord, provider: str, result: Result, *, closed: bool = False
@@ -608,6 +588,44 @@ class Sender:
         self.report.expire(send, provider, reason)
         self.writes.settle(settled)
         self.on_settled(1)
+
+
+async def exchange(
+    http: httpx.AsyncBaseTransport,
+    adapter: Adapter,
+    build: Callable[[], httpx.Request],
+    messages: Sequence[Message],
+    timeout: Mapping[str, float | None],
+) -> list[Result]:
+    """Build one request, send it and read its answer: whatever happens is its result.
+
+    The one guard of the send path (sends, and the requests that check a
+    one-time code). An exception while building means nothing left:
+    rejected (`failed`; it may fail over). From the exchange or the reading
+    of its answer, the request may have left: uncertain. Either way the
+    other units and providers go on (issue 19: a hostile answer used to end
+    the whole round, its claimed rows left `pending`).
+    """
+    count = len(messages)
+    try:
+        request = build()
+    except Exception as exc:  # e.g. a secret whose value holds a line break (Adapter.post)
+        return [from_outside(Rejected(f"cannot build the request: {_described(exc)}"))] * count
+    request.extensions = {**request.extensions, "timeout": timeout}
+    try:
+        response = await http.handle_async_request(request)
+        response.request = request
+        await response.aread()
+    except httpx.TransportError as exc:
+        return [transport_error(exc)] * count
+    except Exception as exc:
+        why = f"the request may have been received: sending it raised {_described(exc)}"
+        return [from_outside(Uncertain(why))] * count
+    try:
+        return adapter.parse(response, messages)  # scrubbed of secrets (from_outside)
+    except Exception as exc:  # the contract says parse never raises; a bug must not stop a round
+        why = f"HTTP {response.status_code}, the answer could not be read: {_described(exc)}"
+        return [from_outside(Uncertain(why))] * count
 
 
 def _described(exc: BaseException) -> str:

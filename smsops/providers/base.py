@@ -179,6 +179,9 @@ class Adapter:
     rejections: ClassVar[tuple[Documented, ...]] = ()
     # How `post` encodes a body: a JSON object, or an x-www-form-urlencoded form.
     body_encoding: ClassVar[Literal["json", "form"]] = "json"
+    # The provider makes and checks one-time codes itself (`verify_otp`); else smsops
+    # makes them and renders them into the template as `{{ code }}` (engine/otp.py).
+    makes_otp_codes: ClassVar[bool] = False
 
     @classmethod
     def config_model(cls) -> type[ProviderBase]:
@@ -203,6 +206,11 @@ class Adapter:
         return None
 
     def build(self, messages: Sequence[Message]) -> httpx.Request:
+        raise NotImplementedError
+
+    def verify_otp(self, recipient: str, code: str) -> httpx.Request:
+        """The request that asks the provider whether `code` is the one it sent (only where
+        `makes_otp_codes`); its answer is read by `parse` like a send's."""
         raise NotImplementedError
 
     def parse(self, response: httpx.Response, messages: Sequence[Message]) -> list[Result]:

@@ -65,6 +65,7 @@ class SendWithSES(ProviderBase):
 class SendWithSESAdapter(Adapter):
     config: SendWithSES
     secret_headers: ClassVar[frozenset[str]] = frozenset({"template-key"})
+    makes_otp_codes: ClassVar[bool] = True  # /send-otp makes the code, /verify-otp checks it
     # The docs print the "Failed Response" without a status; the API answers 4xx with it.
     rejections: ClassVar[tuple[Documented, ...]] = (
         Documented(

@@ -21,7 +21,7 @@ from smsops.ledger.otp import (
 )
 
 T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
-UK = "+447700900123"
+UK = "+447400123456"
 RULE = SendRule(max_sends=3, window=timedelta(minutes=10), min_gap=timedelta(seconds=30))
 
 
