@@ -17,6 +17,7 @@ from smsops import __version__
 from smsops.cli import (
     config_commands,
     ledger_commands,
+    otp_commands,
     plan_commands,
     run_command,
     saved_plan_commands,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     send_command.register(commands)
     ledger_commands.register(commands)
     suppressions_commands.register(commands)
+    otp_commands.register(commands)
     return parser
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from smsops.core.envref import Placeholders
     from smsops.engine.plan import LedgerSeen, Plan
     from smsops.ledger.base import Ledger
+    from smsops.sandbox.server import Sandbox
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
 EXIT_PIPE = 128 + 13  # stdout's reader went away: what a shell shows for SIGPIPE
@@ -176,13 +177,16 @@ def add_sandbox(parser: argparse.ArgumentParser) -> None:
 
 
 def start_sandbox(
-    stack: ExitStack, hooks_at: tuple[str, int] | None = None
+    stack: ExitStack,
+    hooks_at: tuple[str, int] | None = None,
+    started: list[Sandbox] | None = None,
 ) -> tuple[Callable[[Config], Config], Placeholders]:
     """The in-process emulator (stopped with `stack`): a config rewriter and placeholder secrets.
 
     Requests are built without a single real secret, so none reaches the emulator.
     `hooks_at` (`run`'s HOST, PORT): the sandbox posts receipts and inbound texts to
     that server's /hooks (sandbox/wiring.py), set again at each config load.
+    `started`: the sandbox is appended to it (a caller that reads what it received).
     """
     from smsops.core.envref import Placeholders
     from smsops.engine.project import pointed_at
@@ -190,6 +194,8 @@ def start_sandbox(
     from smsops.sandbox.wiring import hooked, loopback_base
 
     sandbox = stack.enter_context(Sandbox())
+    if started is not None:
+        started.append(sandbox)
     err = console(stderr=True)
     err.print(f"sandbox: every provider points at {sandbox.url} (nothing leaves this machine)")
     env = Placeholders("sandbox-secret")

@@ -41,7 +41,7 @@ from smsops.config.models import Schedule, Template
 from smsops.config.otp import CODE_LENGTH, CODE_VARIABLE
 from smsops.config.providers import ProviderBase
 from smsops.core import envref
-from smsops.core.errors import Location, OtpRefused, OtpUnusable
+from smsops.core.errors import Location, OtpRefused, OtpUnusable, SecretMissing
 from smsops.core.phone import normalize
 from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip
@@ -287,7 +287,14 @@ class Otp:
             raise OtpUnusable(
                 "one-time codes smsops makes need the top-level `otp: {secret: ${env:NAME}}`"
             )
-        value = envref.resolve(reference, self.env, "otp")  # SecretMissing names the variable
+        try:
+            value = envref.resolve(reference, self.env, "otp")
+        except SecretMissing as missing:
+            raise OtpUnusable(
+                f"the otp secret reads the environment variable {missing.variable} "
+                f"({reference}), which is not set: set it to a long random value where codes "
+                "are sent and verified"
+            ) from None
         # The sandbox's placeholder values are no secrets: any length does there.
         if len(value) < MIN_SECRET and not isinstance(self.env, envref.Placeholders):
             raise OtpUnusable(

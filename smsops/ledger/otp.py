@@ -37,6 +37,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from smsops.core.units import format_duration
+
 
 class CodeStatus(StrEnum):
     PENDING = "pending"
@@ -130,11 +132,13 @@ def send_refusal(recent: Sequence[OtpCode], now: datetime, rule: SendRule) -> Ra
     newest = live[-1] if live else None
     if newest is not None and now < newest + rule.min_gap:
         wait = (newest + rule.min_gap - now).total_seconds()
-        return RateLimited(f"a code was sent to this number under {rule.min_gap} ago", wait)
+        gap = format_duration(rule.min_gap)
+        return RateLimited(f"a code was sent to this number less than {gap} ago", wait)
     in_window = [at for at in live if at > now - rule.window]
     if len(in_window) >= rule.max_sends:
         wait = (in_window[-rule.max_sends] + rule.window - now).total_seconds()
-        reason = f"this number was sent {len(in_window)} codes in the last {rule.window}"
+        window = format_duration(rule.window)
+        reason = f"this number was sent {len(in_window)} codes in the last {window}"
         return RateLimited(reason, wait)
     return None
 
