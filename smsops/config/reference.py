@@ -111,6 +111,7 @@ _SECTIONS: tuple[tuple[str, str, str], ...] = (
         "leave it out and the API is off.",
     ),
     ("defaults", "Defaults", "Config-wide defaults: each key written once, in any file."),
+    ("otp", "OtpSettings", "One-time codes smsops makes (docs/otp.md): one map, keys once."),
     ("templates", "Template", "Message texts."),
     ("audiences", "Audience", "Who receives: a CSV file, inline contacts, or both."),
     ("schedules", "Schedule", "What is sent to whom, through which providers, and when."),

@@ -7,7 +7,7 @@ Sending: the request is checked (an E.164 number, an `otp` template, a
 provider that can send it), the number's limits are checked and the code
 stored in one ledger transaction (ledger/otp.py), then the message goes
 through the same `Sender` as every schedule's send (claimed in `sends` as
-schedule `otp/TEMPLATE`, occurrence the code's id: paced, retried, settled;
+schedule `otp:TEMPLATE`, occurrence the code's id: paced, retried, settled;
 never sent twice), its window closing when the code expires.
 
 - A provider that makes its own codes (SendWithSES `/send-otp`) gets the
@@ -67,7 +67,7 @@ from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import compile_templates, render
 
-SCHEDULE_PREFIX = "otp/"  # a schedule name cannot hold "/": these rows are no schedule's
+SCHEDULE_PREFIX = "otp:"  # a config name cannot hold ":": these rows are no schedule's
 MAX_NUMBER = 32  # characters of a number as given; E.164 is at most 16
 MIN_SECRET = 32  # characters of the server secret
 _CODE = re.compile(r"[0-9]+")

@@ -57,7 +57,7 @@ def test_sendwithses_sends_with_send_otp_and_verifies_with_verify_otp(
     (stored,) = ledger.otp_codes(UK)
     assert stored.digest is None
     assert stored.status is CodeStatus.APPROVED
-    (row,) = ledger.records(schedule="otp/login")
+    (row,) = ledger.records(schedule="otp:login")
     assert row.status is Status.SENT
     assert row.provider == "ses"
     assert row.occurrence == stored.id
@@ -84,7 +84,7 @@ def test_aoc_sends_type_otp_with_a_fresh_code(config: Config, sandbox: Sandbox) 
     assert len(first) == len(second) == 6
     codes = ledger.otp_codes(UK)
     assert all(c.digest is not None and first not in c.digest for c in codes)
-    rows = list(ledger.records(schedule="otp/login"))
+    rows = list(ledger.records(schedule="otp:login"))
     assert len({row.text_hash for row in rows}) == 1  # the body's hash, never the code's text
     assert verify(service, first).status == "wrong_code"  # the newer code replaced it
     assert verify(service, second).status == "approved"
