@@ -16,11 +16,14 @@ API_MESSAGES = "api:messages"
 # The reply to an opt-out (`defaults.opt_out.confirm_template`).
 OPT_OUT_CONFIRM = "opt-out:confirm"
 
+# One-time codes (engine/otp.py): `otp:TEMPLATE`, the occurrence the code's id.
+OTP_PREFIX = "otp:"
+
 RESERVED = frozenset({API_MESSAGES, OPT_OUT_CONFIRM})
 
 
 def reserved(name: str) -> str | None:
     """Why `name` cannot be a schedule's (None: it can, as far as reserved names go)."""
-    if name in RESERVED:
+    if name in RESERVED or name.startswith(OTP_PREFIX):
         return f"{name!r} is a name smsops keeps for its own sends; choose another"
     return None

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from smsops.config.loader import Config
 from smsops.core.errors import UsageError
 from smsops.core.frontdoor import FrontDoor, Limits, fit_descriptors
-from smsops.daemon import api_messages
+from smsops.daemon import api_messages, api_otp
 from smsops.daemon.api import API_OFF, ApiRoute, endpoint
 from smsops.daemon.hooks import hook
 from smsops.daemon.openapi import openapi
@@ -30,7 +30,7 @@ from smsops.daemon.service import Service
 
 # Every route of the API, in the order docs/openapi.json lists them: a route
 # module's ROUTES join here, and with that the server and the document.
-API_ROUTES: list[ApiRoute] = [*api_messages.ROUTES]
+API_ROUTES: list[ApiRoute] = [*api_messages.ROUTES, *api_otp.ROUTES]
 
 
 def build_app(service: Service, api: Sequence[ApiRoute] | None = None) -> Starlette:

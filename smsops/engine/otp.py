@@ -28,6 +28,7 @@ rule: accepted is right, a documented rejection wrong, anything else
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -44,6 +45,7 @@ from smsops.core import envref
 from smsops.core.errors import Location, OtpRefused, OtpUnusable, SecretMissing
 from smsops.core.phone import normalize
 from smsops.core.recipient import Recipient
+from smsops.core.reserved import OTP_PREFIX
 from smsops.core.skips import Skip
 from smsops.engine.apply import ApplyOptions, Sender, exchange
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
@@ -67,7 +69,7 @@ from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import compile_templates, render
 
-SCHEDULE_PREFIX = "otp:"  # a config name cannot hold ":": these rows are no schedule's
+SCHEDULE_PREFIX = OTP_PREFIX  # these rows are no schedule's (core/reserved.py)
 MAX_NUMBER = 32  # characters of a number as given; E.164 is at most 16
 MIN_SECRET = 32  # characters of the server secret
 _CODE = re.compile(r"[0-9]+")
@@ -187,7 +189,7 @@ class Otp:
             max_attempts=policy.max_attempts,
         )
         rule = SendRule(policy.max_sends, policy.send_window, policy.min_gap)
-        refused = self.codes.open_code(stored, rule)
+        refused = await asyncio.to_thread(self.codes.open_code, stored, rule)
         if isinstance(refused, RateLimited):
             wait = round(max(refused.retry_after, 0.0), 3)
             status = SendOutcome.RATE_LIMITED.value
@@ -209,7 +211,7 @@ class Otp:
         try:
             outcome, reason = await self._send(send)
         finally:  # whatever happened, the code's row says it (a failure of smsops stays loud)
-            self.codes.code_sent(stored, outcome, self.clock.now())
+            await asyncio.to_thread(self.codes.code_sent, stored, outcome, self.clock.now())
         return OtpAnswer(outcome.value, provider_name, reason=reason)
 
     async def verify(self, to: object, code: object, provider: object = None) -> OtpAnswer:
@@ -219,30 +221,32 @@ class Otp:
         chosen = self._provider_name(provider)
         if chosen is not None and chosen not in self.config.providers:
             raise OtpRefused(f"no provider named {chosen!r}", missing=True)
-        taken = self.codes.take_attempt(phone, chosen, self.clock.now())
+        taken = await asyncio.to_thread(self.codes.take_attempt, phone, chosen, self.clock.now())
         if isinstance(taken, Verdict):
             return OtpAnswer(taken.value, chosen)
         if taken.digest is not None:
             right = matches(taken, code_digest(self._secret(), taken.id, phone, typed))
-            return self._judged(taken, right)
+            return await self._judged(taken, right)
         if taken.provider not in self.config.providers:
-            return self._unavailable(taken, "its provider is no longer in the config")
+            return await self._unavailable(taken, "its provider is no longer in the config")
         adapter = adapter_for(taken.provider, self.config.providers[taken.provider], self.env)
         (result,) = await self._ask(adapter, phone, typed)
         if isinstance(result, Accepted | Rejected):
-            return self._judged(taken, isinstance(result, Accepted))
-        return self._unavailable(taken, result.reason)
+            return await self._judged(taken, isinstance(result, Accepted))
+        return await self._unavailable(taken, result.reason)
 
-    def _judged(self, taken: OtpCode, right: bool) -> OtpAnswer:
+    async def _judged(self, taken: OtpCode, right: bool) -> OtpAnswer:
         now = self.clock.now()
         if right:
-            return OtpAnswer(self.codes.approve(taken, now).value, taken.provider)
-        self.codes.record_verdict(taken, Verdict.WRONG_CODE, now)
+            approved = await asyncio.to_thread(self.codes.approve, taken, now)
+            return OtpAnswer(approved.value, taken.provider)
+        await asyncio.to_thread(self.codes.record_verdict, taken, Verdict.WRONG_CODE, now)
         status = Verdict.WRONG_CODE.value
         return OtpAnswer(status, taken.provider, attempts_left=taken.attempts_left)
 
-    def _unavailable(self, taken: OtpCode, reason: str) -> OtpAnswer:
-        self.codes.record_verdict(taken, Verdict.UNAVAILABLE, self.clock.now())
+    async def _unavailable(self, taken: OtpCode, reason: str) -> OtpAnswer:
+        now = self.clock.now()
+        await asyncio.to_thread(self.codes.record_verdict, taken, Verdict.UNAVAILABLE, now)
         return OtpAnswer(Verdict.UNAVAILABLE.value, taken.provider, reason=reason)
 
     async def _ask(self, adapter: Adapter, phone: str, code: str) -> list[Result]:
@@ -261,7 +265,7 @@ class Otp:
             self.config, self.ledger, self.env, options, transport=self.transport, shared=self.lanes
         )
         report = await sender.run([send])
-        row = self.ledger.get([send.key]).get(send.key)
+        row = (await asyncio.to_thread(self.ledger.get, [send.key])).get(send.key)
         if row is None:
             detail = report.ledger_error or "; ".join(report.problems) or "nothing was claimed"
             return SendOutcome.FAILED, f"not sent: {detail}"
