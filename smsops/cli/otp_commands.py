@@ -11,10 +11,6 @@ it received is shown (the number masked): nothing reaches a phone there.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
-from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 from smsops.cli.common import (
@@ -61,6 +57,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+    from contextlib import ExitStack
+
     from smsops.core.envref import Placeholders
     from smsops.engine.otp import Otp
     from smsops.engine.project import load_project
@@ -85,6 +85,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print(answer: OtpAnswer, action: str) -> int:
+    import json
+
     print(json.dumps(answer.as_json(), sort_keys=True))
     return EXIT_OK if answer.status in SUCCESS[action] else EXIT_ERROR
 

@@ -5,7 +5,7 @@ expiry, verify attempts, sends per number); every value has a default and a
 bound, because configs come from pull requests: a 1,000-digit code, a code
 valid for a year or a million attempts would each undo what a one-time code
 is for. The top-level `otp` map holds the server secret that keys the hashes
-of the codes smsops makes (`otp: {secret: ${env:SMSOPS_OTP_SECRET}}`): a
+of the codes smsops makes (`otp: {secret: ${env:OTP_SECRET}}`): a
 reference only, resolved when a code is made or checked.
 """
 

@@ -130,7 +130,7 @@ def _otp_secret_needed(config: Config, variables: Mapping[str, set[str]]) -> Ite
                 config.locate("templates", name, "body"),
                 f"template {name!r} renders {{{{ {CODE_VARIABLE} }}}}, a code smsops makes and "
                 "keeps only as a keyed hash: add the secret that keys it, as a top-level map "
-                "`otp: {secret: ${env:SMSOPS_OTP_SECRET}}` (the variable set where codes are "
+                "`otp: {secret: ${env:OTP_SECRET}}` (the variable set where codes are "
                 "sent and verified)",
             )
 
