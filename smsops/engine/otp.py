@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import httpx
 
 from smsops.config.loader import Config
-from smsops.config.models import Schedule, Template
+from smsops.config.models import Template
 from smsops.config.otp import CODE_LENGTH, CODE_VARIABLE
 from smsops.config.providers import ProviderBase
 from smsops.core import envref
@@ -322,10 +322,11 @@ class Otp:
                 f"template {name!r} does not render {{{{ {CODE_VARIABLE} }}}}, and provider "
                 f"{provider!r} does not make codes itself: the code would never reach the person"
             )
-        schedule = Schedule(template=name, audience="-", provider=provider, vars={"code": code})
         recipient = Recipient.contact(phone, region, {}, Location(self.config.root))
         now = self.clock.now()
-        rendered = render(compiled, SCHEDULE_PREFIX + name, schedule, recipient, "otp", now)
+        rendered = render(
+            compiled, SCHEDULE_PREFIX + name, {CODE_VARIABLE: code}, recipient, "otp", now
+        )
         if isinstance(rendered, Skip):
             raise OtpUnusable(f"template {name!r} cannot be rendered: {rendered.detail}")
         return message_for(rendered, recipient, template), rendered.segments
