@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import platform
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from smsops import __version__
+from smsops.config.loader import Config
 from smsops.core.hooks import Receipt, ReceiptResult
+from smsops.daemon.hooks import OUTCOMES
 from smsops.engine.apply import ApplyReport
 from smsops.engine.apply_report import RETRYABLE
 from smsops.engine.plan import Plan
 from smsops.ledger.policy import Status
+from smsops.providers.hooks import Kind
+from smsops.schedule.period import longest_gap
+
+# What a send ends as in the ledger (smsops_sends_total's status label).
+FINAL = (Status.SENT, Status.FAILED, Status.UNCERTAIN, Status.EXPIRED)
+# Every outcome a webhook request is counted with (daemon/hooks.py answers them).
+HOOK_OUTCOMES = ("accepted", *OUTCOMES.values(), "failed")
+# A round plans and sends a schedule: from milliseconds to many minutes (a paced backlog).
+ROUND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+# One request to a provider, answer read: its `timeout` (30 s by default) bounds it.
+REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class Metrics:
@@ -146,8 +163,77 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.build_info = Gauge(
+            "smsops_build_info",
+            "1, labelled with the smsops version and the Python running it",
+            ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.round_seconds = Histogram(
+            "smsops_round_seconds",
+            "Time a schedule's round took to plan and send (rounds that planned)",
+            ["schedule"],
+            buckets=ROUND_BUCKETS,
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "smsops_provider_request_seconds",
+            "Time from a request to a provider leaving to its answer read, by provider",
+            ["provider"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "smsops_last_round_success_timestamp_seconds",
+            "When a round of the schedule last planned and sent without failing",
+            ["schedule"],
+            registry=r,
+        )
+        self.period = Gauge(
+            "smsops_schedule_period_seconds",
+            "The longest gap between the schedule's coming fire times (none for `once` "
+            "and recipient-local schedules)",
+            ["schedule"],
+            registry=r,
+        )
         self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule
         self._held: dict[str, set[str]] = {}  # the limits exported per schedule
+
+    def adopt(self, config: Config) -> None:
+        """A config generation loaded: its schedules' and providers' counters exist from now.
+
+        An alert on `rate(smsops_sends_total{status="failed"}[5m])` sees
+        nothing of a series' first increment when the series only appears
+        with it: every label set a config can produce starts at 0 here (and a
+        reload adds the new ones; counters of removed names stay, as counters do).
+        """
+        for provider in config.providers:
+            for status in FINAL:
+                self.sends.labels(provider, status.value)
+            self.retryable.labels(provider)
+            for status in (Status.DELIVERED, Status.UNDELIVERED):
+                self.receipts.labels(provider, status.value)
+            for kind in get_args(Kind):
+                for outcome in HOOK_OUTCOMES:
+                    self.hooks.labels(provider, kind, outcome)
+        periods: dict[str, float] = {}
+        for name, schedule in config.schedules.items():
+            if not schedule.enabled:
+                continue
+            self.round_failures.labels(name)
+            self.missed.labels(name)
+            gap = longest_gap(schedule, datetime.now(UTC))
+            if gap is not None:
+                periods[name] = gap.total_seconds()
+        self.period.clear()
+        for name, seconds in periods.items():
+            self.period.labels(name).set(seconds)
+
+    def observe_request(self, provider: str) -> Callable[[float], None]:
+        """What records one request's latency to `provider` (a lane keeps it: no lookup
+        per request)."""
+        return self.request_seconds.labels(provider).observe
 
     def observe_plan(self, plan: Plan) -> None:
         """The latest plan's figures per schedule; a reason no longer seen is dropped."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -70,7 +71,8 @@ class Runner:
         self.missing: list[MissingSecret] = []
         # Schedules whose latest plan is over their limits: held (see `over_limits`).
         self.over_limits: dict[str, list[str]] = {}
-        self.lanes = Lanes()  # every round's providers: one cap and one pace each
+        # every round's providers: one cap and one pace each, and their requests' latency
+        self.lanes = Lanes(metrics.observe_request)
         self.catch_up = CatchUp(ledger)  # what closed since each schedule's last plan
         self.rounds = Rounds(self._round_of, self._merged, self.job_failed)
         self._secrets: list[str] = []
@@ -91,6 +93,7 @@ class Runner:
         """
         self.catch_up.adopt(getattr(self, "_config", None), config, self.clock())
         self._config = config
+        self.metrics.adopt(config)  # its series exist from now, at 0
         self._secrets = secret_values(config, self.env)
         self.missing = missing_secrets(config, self.env)
         for missing in self.missing:
@@ -231,9 +234,18 @@ class Runner:
                 names = self.settled.unsettled(config, now, names)
                 if not names:
                     return None
+                started = time.perf_counter()
                 plan, errors = await self._round(config, now, names, why)
+                for planned in names:
+                    self.metrics.round_seconds.labels(planned).observe(
+                        time.perf_counter() - started
+                    )
         except Exception as exc:  # whatever it is, the daemon lives on
             plan, errors = None, dict.fromkeys(names, exc)
+        finished = time.time()  # the real time, for alerts (the round's clock may be a test's)
+        for succeeded in names:
+            if succeeded not in errors:
+                self.metrics.last_success.labels(succeeded).set(finished)
         if errors:
             for failed in errors:
                 self.metrics.round_failures.labels(failed).inc()

@@ -24,6 +24,7 @@ counts of what happened (`apply_report`), the batched ledger writes
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -529,6 +530,7 @@ class Sender:
         """Build, send and read one unit: whatever happens is its result (`exchange`)."""
         assert self.http is not None
         self.in_flight += 1
+        started = time.perf_counter()  # the real time, whatever `options.clock` says
         try:
             return await exchange(
                 self.http,
@@ -539,6 +541,8 @@ class Sender:
             )
         finally:
             self.in_flight -= 1
+            if lane.observe is not None:  # run mode: smsops_provider_request_seconds
+                lane.observe(time.perf_counter() - started)
 
     def _settle(
         self, send: Send, record: SendRecord, provider: str, result: Result, *, closed: bool = False

@@ -12,6 +12,10 @@ of the secret values they resolve: a reload that changes a provider (another
 URL, cap or pace, a rotated token) gets a fresh lane, while rounds still
 running with the old generation finish on the old one. The fingerprint is a
 hash, so no secret value is kept in a key.
+
+Run mode's registry also carries what records each request's latency
+(`smsops_provider_request_seconds`): a lane keeps its provider's recorder,
+so a request costs one histogram observation and no label lookup.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -33,9 +37,10 @@ from smsops.providers.registry import adapter_for
 class Lane:
     """One provider: its adapter, its slots, its pace."""
 
-    def __init__(self, adapter: Adapter) -> None:
+    def __init__(self, adapter: Adapter, observe: Callable[[float], None] | None = None) -> None:
         config = adapter.config
         self.adapter = adapter
+        self.observe = observe  # one request's seconds, its answer read (None: not recorded)
         self.max_in_flight = config.max_in_flight
         self.slots = asyncio.Semaphore(config.max_in_flight)
         rate = config.rate_limit.per_second if config.rate_limit else None
@@ -65,7 +70,8 @@ class Lanes:
     so the registry itself is guarded by a thread lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, observe: Callable[[str], Callable[[float], None]] | None = None) -> None:
+        self._observe = observe  # a provider's name -> what records its requests' latency
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard = threading.Lock()
@@ -78,7 +84,8 @@ class Lanes:
                 self._lanes, self._loop = {}, loop
             lane = self._lanes.get(key)
             if lane is None:
-                lane = self._lanes[key] = Lane(adapter_for(name, config, env))
+                recorder = self._observe(name) if self._observe is not None else None
+                lane = self._lanes[key] = Lane(adapter_for(name, config, env), recorder)
             return lane
 
     def keep_only(self, providers: Mapping[str, ProviderBase], env: Mapping[str, str]) -> None:
