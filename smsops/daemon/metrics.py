@@ -148,6 +148,13 @@ class Metrics:
             ["schedule", "status"],
             registry=r,
         )
+        self.uncertain = Gauge(
+            "smsops_ledger_uncertain",
+            "Sends the ledger holds as uncertain (a person decides: smsops ledger resolve), "
+            "per schedule",
+            ["schedule"],
+            registry=r,
+        )
         self.api_requests = Counter(
             "smsops_api_requests",
             "API requests (docs/api.md), by route and outcome: the route's own (a send's "
@@ -253,9 +260,10 @@ class Metrics:
             self._held[s.schedule] = limits
 
     def observe_delivery(self, stats: dict[str, dict[str, int]], schedules: Iterable[str]) -> None:
-        """Delivered and undelivered rows of these schedules, from `Ledger.stats()`."""
+        """Delivered, undelivered and uncertain rows of these schedules, from `Ledger.stats()`."""
         for schedule in schedules:
             counts = stats.get(schedule, {})
+            self.uncertain.labels(schedule).set(counts.get(Status.UNCERTAIN.value, 0))
             for status in (Status.DELIVERED, Status.UNDELIVERED):
                 self.delivery.labels(schedule, status.value).set(counts.get(status.value, 0))
 
@@ -268,6 +276,7 @@ class Metrics:
         for gone in {labels[0] for labels in self._delivered()} - set(schedules):
             for status in (Status.DELIVERED, Status.UNDELIVERED):
                 self.delivery.remove(gone, status.value)
+            self.uncertain.remove(gone)
         for gone in self._held.keys() - set(schedules):
             for limit in self._held.pop(gone):
                 self.held.remove(gone, limit)

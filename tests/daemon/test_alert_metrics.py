@@ -158,3 +158,20 @@ def test_a_send_retried_in_the_run_and_then_sent_counts_once_as_sent(config_dir:
     assert value(metrics, "smsops_sends_total", provider="sky", status="failed") is None
     assert value(metrics, "smsops_sends_retryable_total", provider="sky") is None
     assert value(metrics, "smsops_retries_total") == 2.0
+
+
+def test_uncertain_rows_are_a_gauge_per_schedule_until_resolved(
+    tmp_path: Path, sandbox: Sandbox, ledger: SqliteLedger
+) -> None:
+    """What "uncertain rows present" alerts on: the ledger's open uncertain rows, read with
+    the delivery counts after each round's plan, gone with a schedule a reload removed."""
+    metrics = Metrics()
+    sandbox.state.faults.drop_every = 1  # answers cut mid-response: the message may be out
+    config = write(tmp_path, sandbox, "  s: {template: t, audience: a, provider: ot}\n")
+    runner = Runner(config, ledger, ENV, metrics)
+    asyncio.run(runner.reconcile(["s"]))
+    assert {r.status for r in ledger.records()} == {Status.UNCERTAIN}
+    asyncio.run(runner.reconcile(["s"]))  # the next plan reads them
+    assert value(metrics, "smsops_ledger_uncertain", schedule="s") == 3.0
+    metrics.keep_only([])
+    assert value(metrics, "smsops_ledger_uncertain", schedule="s") is None
