@@ -14,6 +14,16 @@ if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl 
         exit 1
     fi
 fi
+# The example alerting rules are checked by promtool (tests/test_alert_rules.py), which
+# Debian ships in its `prometheus` package: installed as root, else those tests skip.
+if ! command -v promtool >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends prometheus
+    else
+        echo "note: without promtool (apt-get install -y prometheus) the alert rule tests skip" >&2
+    fi
+fi
 sh scripts/bootstrap.sh dev,bench
 # -n 2: both cores of these machines (the attack suite starts the CLI ~400 times)
 .venv/bin/python -m pytest -q -n 2 "$@"
