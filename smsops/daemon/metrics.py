@@ -268,18 +268,22 @@ class Metrics:
                 self.delivery.labels(schedule, status.value).set(counts.get(status.value, 0))
 
     def keep_only(self, schedules: Iterable[str]) -> None:
-        """Drop the plan figures of schedules a reload removed."""
-        for gone in self._reasons.keys() - set(schedules):
+        """Drop the figures of schedules a reload removed (`schedules`: read once, so a
+        generator keeps every figure of its schedules)."""
+        keep = set(schedules)
+        for gone in self._reasons.keys() - keep:
             self.pending.remove(gone)
             for reason in self._reasons.pop(gone):
                 self.skipped.remove(gone, reason)
-        for gone in {labels[0] for labels in self._delivered()} - set(schedules):
+        for gone in {labels[0] for labels in self._labels(self.delivery)} - keep:
             for status in (Status.DELIVERED, Status.UNDELIVERED):
                 self.delivery.remove(gone, status.value)
             self.uncertain.remove(gone)
-        for gone in self._held.keys() - set(schedules):
+        for gone in self._held.keys() - keep:
             for limit in self._held.pop(gone):
                 self.held.remove(gone, limit)
+        for (gone,) in set(self._labels(self.last_success)) - {(name,) for name in keep}:
+            self.last_success.remove(gone)
 
     def observe_receipts(
         self, provider: str, receipts: Sequence[Receipt], results: Sequence[ReceiptResult]
@@ -304,10 +308,11 @@ class Metrics:
         for (schedule, _, reason), count in report.expired_by.items():
             self.expired.labels(schedule, reason.short).inc(count)
 
-    def _delivered(self) -> list[tuple[str, ...]]:
-        """The (schedule, status) label pairs the delivery gauge has."""
+    @staticmethod
+    def _labels(gauge: Gauge) -> list[tuple[str, ...]]:
+        """The label values of every series `gauge` has."""
         return [
-            tuple(sample.labels[k] for k in ("schedule", "status"))
-            for metric in self.delivery.collect()
+            tuple(sample.labels[k] for k in gauge._labelnames)
+            for metric in gauge.collect()
             for sample in metric.samples
         ]

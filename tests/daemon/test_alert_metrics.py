@@ -173,5 +173,18 @@ def test_uncertain_rows_are_a_gauge_per_schedule_until_resolved(
     assert {r.status for r in ledger.records()} == {Status.UNCERTAIN}
     asyncio.run(runner.reconcile(["s"]))  # the next plan reads them
     assert value(metrics, "smsops_ledger_uncertain", schedule="s") == 3.0
-    metrics.keep_only([])
+    assert value(metrics, "smsops_last_round_success_timestamp_seconds", schedule="s")
+    metrics.keep_only([])  # a reload removed it: no stale series for an alert to join
     assert value(metrics, "smsops_ledger_uncertain", schedule="s") is None
+    assert value(metrics, "smsops_last_round_success_timestamp_seconds", schedule="s") is None
+
+
+def test_a_reload_handing_its_schedules_as_a_generator_keeps_their_figures() -> None:
+    """Service.reload_if_changed passes a generator: every figure of a kept schedule stays."""
+    metrics = Metrics()
+    metrics.observe_delivery({"s": {"delivered": 2, "uncertain": 1}}, ["s"])
+    metrics.last_success.labels("s").set(1.0)
+    metrics.keep_only(name for name in ["s"])
+    assert value(metrics, "smsops_ledger_delivery", schedule="s", status="delivered") == 2.0
+    assert value(metrics, "smsops_ledger_uncertain", schedule="s") == 1.0
+    assert value(metrics, "smsops_last_round_success_timestamp_seconds", schedule="s") == 1.0
