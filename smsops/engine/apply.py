@@ -530,7 +530,8 @@ class Sender:
         """Build, send and read one unit: whatever happens is its result (`exchange`)."""
         assert self.http is not None
         self.in_flight += 1
-        started = time.perf_counter()  # the real time, whatever `options.clock` says
+        observe = lane.observe  # run mode's latency recorder; `apply` keeps none
+        started = time.perf_counter() if observe is not None else 0.0  # real time, not `clock`
         try:
             return await exchange(
                 self.http,
@@ -541,8 +542,8 @@ class Sender:
             )
         finally:
             self.in_flight -= 1
-            if lane.observe is not None:  # run mode: smsops_provider_request_seconds
-                lane.observe(time.perf_counter() - started)
+            if observe is not None:  # smsops_provider_request_seconds
+                observe(time.perf_counter() - started)
 
     def _settle(
         self, send: Send, record: SendRecord, provider: str, result: Result, *, closed: bool = False
