@@ -17,10 +17,9 @@ fi
 # The example alerting rules are checked by promtool (tests/test_alert_rules.py), which
 # Debian ships in its `prometheus` package: installed as root, else those tests skip.
 if ! command -v promtool >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends prometheus
-    else
+    # Optional: a failed install leaves those tests skipping (saying why), not the run failed.
+    if [ "$(id -u)" != 0 ] || ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends prometheus; }; then
         echo "note: without promtool (apt-get install -y prometheus) the alert rule tests skip" >&2
     fi
 fi
