@@ -32,13 +32,14 @@ from datetime import datetime
 from smsops.core.errors import GuardLost, ResolveRefused
 from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.core.occurrence import ONCE
-from smsops.ledger import receipts
+from smsops.ledger import receipts, recent
 from smsops.ledger.policy import DONE as DONE
 from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
 from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
 from smsops.ledger.policy import SETTLED as SETTLED
 from smsops.ledger.policy import Operation, may_claim
 from smsops.ledger.policy import Status as Status
+from smsops.ledger.runs import Run
 from smsops.ledger.suppressions import OptEvent
 
 STOPPED_MID_SEND = "the run that claimed it stopped mid-send"
@@ -454,6 +455,21 @@ class Ledger(ABC):
     def leases(self) -> dict[str, datetime]:
         """Each registered run's lease end (see runs.py); none in memory: one process."""
         return {}
+
+    def runs(self) -> list[Run]:
+        """Each registered run, with when it last renewed its lease (runs.py); none in memory."""
+        return []
+
+    def recent_counts(self, last: int) -> recent.Counts:
+        """Rows per status of each schedule's `last` newest occurrences (recent.py); the SQL
+        ledgers answer with one grouped query that seeks the occurrences on an index."""
+        rows = ((r.schedule, r.occurrence, r.status) for r in self.records())
+        return recent.recent_of(rows, last)
+
+    def open_uncertain(self, limit: int) -> recent.Uncertain:
+        """Uncertain rows per (schedule, occurrence), sorted, at most `limit` groups."""
+        rows = self.records(status=Status.UNCERTAIN)
+        return recent.uncertain_of(((r.schedule, r.occurrence, r.status) for r in rows), limit)
 
     def round_lock(self, schedule: str) -> AbstractContextManager[bool]:
         """Whether this process may plan `schedule`'s round now, held while the round runs.

@@ -22,6 +22,8 @@ from smsops.core.hooks import Receipt
 from smsops.ledger.base import Decision, Known, Ledger, SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.policy import Operation
+from smsops.ledger.recent import Counts, Uncertain
+from smsops.ledger.runs import Run
 from smsops.ledger.suppressions import OptEvent
 
 
@@ -109,6 +111,15 @@ class CreatedOnFirstWrite(Ledger):
 
     def leases(self) -> dict[str, datetime]:
         return self._ledger.leases()
+
+    def runs(self) -> list[Run]:
+        return self._ledger.runs()
+
+    def recent_counts(self, last: int) -> Counts:
+        return self._ledger.recent_counts(last)
+
+    def open_uncertain(self, limit: int) -> Uncertain:
+        return self._ledger.open_uncertain(limit)
 
     def round_lock(self, schedule: str) -> AbstractContextManager[bool]:
         return self._ledger.round_lock(schedule)

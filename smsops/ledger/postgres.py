@@ -74,6 +74,7 @@ from smsops.ledger.postgres_schema import (
     unnest,
 )
 from smsops.ledger.postgres_url import display_name, settings
+from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, RUNS, Counts, Uncertain, grouped, run_of
 from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
 from smsops.ledger.sql_policy import policy_where
 
@@ -477,6 +478,20 @@ class PostgresLedger(PostgresHearing, PostgresOtp, Ledger):
     def leases(self) -> dict[str, datetime]:
         with self._transaction("cannot read", atomic=False) as conn:
             return {row[0]: row[1] for row in conn.execute("SELECT id, expires_at FROM runs")}
+
+    def runs(self) -> list[Run]:
+        with self._transaction("cannot read", atomic=False) as conn:
+            return [run_of(row) for row in conn.execute(RUNS)]
+
+    def recent_counts(self, last: int) -> Counts:
+        with self._transaction("cannot read", atomic=False) as conn:
+            return grouped(conn.execute(RECENT.replace("?", "%s"), (last,)))
+
+    def open_uncertain(self, limit: int) -> Uncertain:
+        query = OPEN_UNCERTAIN.replace("?", "%s")
+        with self._transaction("cannot read", atomic=False) as conn:
+            rows = conn.execute(query, (Status.UNCERTAIN.value, limit)).fetchall()
+        return [(str(s), str(o), int(n)) for s, o, n in rows]
 
     @contextmanager
     def round_lock(self, schedule: str) -> Iterator[bool]:

@@ -28,6 +28,7 @@ from smsops.ledger.base import (
     decided,
 )
 from smsops.ledger.policy import Operation, allows
+from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, Counts, Uncertain, grouped
 from smsops.ledger.sqlite_file import WAIT as WAIT
 from smsops.ledger.sqlite_hearing import SqliteHearing
 from smsops.ledger.sqlite_otp import SqliteOtp
@@ -218,6 +219,15 @@ class SqliteLedger(SqliteHearing, SqliteOtp, Ledger):
             found = self._db.execute(NEWEST_OCCURRENCE, (schedule, ONCE, below))
             (newest,) = found.fetchone()
         return cast("str | None", newest)
+
+    def recent_counts(self, last: int) -> Counts:
+        with self._reading():
+            return grouped(self._db.execute(RECENT, (last,)).fetchall())
+
+    def open_uncertain(self, limit: int) -> Uncertain:
+        with self._reading():
+            rows = self._db.execute(OPEN_UNCERTAIN, (Status.UNCERTAIN.value, limit)).fetchall()
+        return [(str(s), str(o), int(n)) for s, o, n in rows]
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Rows per schedule and status (see `STATS`)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from smsops.core.errors import LedgerError, LedgerFull
 from smsops.core.processes import alive
+from smsops.ledger.recent import RUNS, run_of
 from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
 from smsops.ledger.sqlite_schema import MIGRATIONS
 
@@ -241,6 +242,11 @@ class SqliteFile:
         with self._reading():
             rows = self._db.execute("SELECT id, expires_at FROM runs").fetchall()
         return {run: datetime.fromisoformat(expires) for run, expires in rows}
+
+    def runs(self) -> list[Run]:
+        with self._reading():
+            rows = self._db.execute(RUNS).fetchall()
+        return [run_of(row) for row in rows]
 
     def writers(self) -> list[str]:
         """The other smsops processes that say they write this ledger, as one line each."""
