@@ -19,6 +19,7 @@ from smsops.config.models import (
     OptOut,
     OtpSettings,
     Schedule,
+    StatusAccess,
     Template,
 )
 from smsops.config.providers import ProviderBase
@@ -29,9 +30,12 @@ from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.files import check_inside, confinement_root
 from smsops.core.snapshots import Snapshot, SnapshotStore, store_for
 
-SECTION_NAMES = ("api", "defaults", "otp", "providers", "templates", "audiences", "schedules")
+SECTION_NAMES = ("api", "status", "defaults", "otp", "providers", "templates", "audiences")
+SECTION_NAMES += ("schedules",)
 _SUBJECT = {"providers": "provider", "templates": "template", "audiences": "audience"}
 _SUBJECT |= {"schedules": "schedule", "defaults": "default", "otp": "otp setting"}
+# Sections that are one map of settings, written whole in one file (not named entries).
+_SINGLE_MAPS: dict[str, type[BaseModel]] = {"api": Api, "status": StatusAccess}
 _STATIC_MODELS: dict[str, type[BaseModel]] = {
     "templates": Template,
     "audiences": Audience,
@@ -54,6 +58,8 @@ class Config:
     defaults: dict[str, Any] = field(default_factory=dict)
     # The `api` map (docs/api.md), written once in one file; None: the API is off.
     api: Api | None = None
+    # The `status` map (docs/operations.md): who may read /status.json; None: it is off.
+    status: StatusAccess | None = None
     # The `otp` section's settings by key (`secret`): see `otp_secret`.
     otp: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
@@ -67,10 +73,10 @@ class Config:
 
     def locate(self, section: str, name: str, *path: str | int, key: bool = False) -> Location:
         """Where `path` inside entry `section.name` is written (`api`: name is its key)."""
-        source = self._sources.get((section, "" if section == "api" else name))
+        source = self._sources.get((section, "" if section in _SINGLE_MAPS else name))
         if source is None:
             return Location(self.root)
-        if section == "api":  # one map, not named entries: its place is the file's
+        if section in _SINGLE_MAPS:  # one map, not named entries: its place is the file's
             return source.locate((section, *((name, *path) if name else path)), key=key)
         return source.locate((section, name, *path), key=key)
 
@@ -252,8 +258,8 @@ def _collect(
             message = f"{section!r} must be a mapping of names to definitions"
             problems.append(Problem(source.locate((section,)), message))
             continue
-        if section == "api":  # one map of settings, in one file
-            problems.extend(_collect_api(entries, source, config, raw))
+        if section in _SINGLE_MAPS:  # one map of settings, in one file
+            problems.extend(_collect_single(section, entries, source, config, raw))
             continue
         for name, entry in entries.items():
             where = source.locate((section, name), key=True)
@@ -271,27 +277,33 @@ def _collect(
     return problems
 
 
-def _collect_api(
-    entries: dict[str, Any], source: SourceMap, config: Config, raw: dict[tuple[str, str], Any]
+def _collect_single(
+    section: str,
+    entries: dict[str, Any],
+    source: SourceMap,
+    config: Config,
+    raw: dict[tuple[str, str], Any],
 ) -> list[Problem]:
-    """The `api` map: written whole in one file (its keys are settings, not names)."""
-    if ("api", "") in config._sources:
-        first = config.locate("api", "", key=True)
-        message = f"`api` is written in two files; keep it in one (also at {first})"
-        return [Problem(source.locate(("api",), key=True), message)]
-    config._sources[("api", "")] = source
-    raw[("api", "")] = entries
+    """A single map (`api`, `status`): written whole in one file (its keys are settings)."""
+    if (section, "") in config._sources:
+        first = config.locate(section, "", key=True)
+        message = f"`{section}` is written in two files; keep it in one (also at {first})"
+        return [Problem(source.locate((section,), key=True), message)]
+    config._sources[(section, "")] = source
+    raw[(section, "")] = entries
     return []
 
 
 def _validate_entry(
     config: Config, section: str, name: str, data: Any, provider_models: ProviderModels
 ) -> list[Problem]:
-    if section == "api":
+    if section in _SINGLE_MAPS:
+        single = _SINGLE_MAPS[section]
         try:
-            config.api = Api.model_validate(data)
+            setattr(config, section, single.model_validate(data))
         except ValidationError as exc:
-            return problems_from(exc, Api, data, config._sources[("api", "")], ("api",), "api")
+            where = config._sources[(section, "")]
+            return problems_from(exc, single, data, where, (section,), section)
         return []
     subject = f"{_SUBJECT[section]} {name!r}"
     model = _STATIC_MODELS.get(section)

@@ -401,10 +401,38 @@ class Api(_Model):
         return value
 
 
+class StatusAccess(_Model):
+    """Who may read `GET /status.json` of `smsops run` (docs/operations.md): off without this
+    map; with it, either the bearer `token` or `public: true`."""
+
+    token: SecretRef | None = Field(
+        default=None,
+        description="The bearer token readers send as `Authorization: Bearer ...`.",
+    )
+    public: bool = Field(
+        default=False,
+        description="`true`: anyone who reaches the port may read it, with no token.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> StatusAccess:
+        if self.token is not None and self.public:
+            raise ValueError("give either `token` or `public: true`, not both")
+        if self.token is None and not self.public:
+            raise ValueError(
+                "give `token: ${env:NAME}` (readers send it as a bearer token) or `public: true`;"
+                " leave the map out to keep the status view off"
+            )
+        return self
+
+
 class ConfigSections(_Model):
     """The sections of one YAML file besides `providers` (whose models are registered)."""
 
     api: Api | None = Field(default=None, description="The API (docs/api.md); leave out: off.")
+    status: StatusAccess | None = Field(
+        default=None, description="The status view (docs/operations.md); leave out: off."
+    )
     defaults: Defaults = Field(default_factory=Defaults)
     otp: OtpSettings = Field(default_factory=OtpSettings)
     templates: dict[str, Template] = Field(default_factory=dict)

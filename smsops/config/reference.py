@@ -110,6 +110,12 @@ _SECTIONS: tuple[tuple[str, str, str], ...] = (
         "The API of `smsops run` ([api.md](api.md)): one map, in one file; "
         "leave it out and the API is off.",
     ),
+    (
+        "status",
+        "StatusAccess",
+        "Who may read `GET /status.json` of `smsops run` ([operations.md](operations.md)): "
+        "one map, in one file; leave it out and it is off.",
+    ),
     ("defaults", "Defaults", "Config-wide defaults: each key written once, in any file."),
     ("otp", "OtpSettings", "One-time codes smsops makes (docs/otp.md): one map, keys once."),
     ("templates", "Template", "Message texts."),
@@ -129,7 +135,7 @@ def reference_markdown(provider_models: Mapping[str, type[ProviderBase]]) -> str
         "A config is a directory (every `*.yaml`/`*.yml` below it, hidden folders "
         "skipped) or one file. Each file may hold any of the top-level maps "
         "`providers`, `templates`, `audiences`, `schedules` (each maps a name to "
-        "its settings), `defaults` and `api` (each written once). "
+        "its settings), `defaults`, `api` and `status` (each written once). "
         f"Names match `{NAME_PATTERN}` and are unique across all files. "
         "Unknown keys are errors. Types: *duration* is a number with a unit "
         "(`ms`, `s`, `m`/`min`, `h`, `d`, combinable as `1h30m`); *secret "
