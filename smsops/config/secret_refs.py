@@ -80,3 +80,33 @@ def unset_variables(
             if not env.get(variable) and (provider, variable) not in unset:
                 unset[(provider, variable)] = UnsetVariable(provider, variable, where)
     return list(unset.values())
+
+
+@dataclass(frozen=True)
+class MissingSecret:
+    """A variable a provider refers to that is not set, and the schedules it holds."""
+
+    provider: str
+    variable: str
+    where: Location
+    schedules: tuple[str, ...]
+
+    def __str__(self) -> str:
+        unset = UnsetVariable(self.provider, self.variable, self.where)
+        return (
+            f"{unset}; held until it is (restart with it set, or reload a config that names a set "
+            f"variable): {', '.join(self.schedules)}"
+        )
+
+
+def missing_secrets(config: Config, env: Mapping[str, str]) -> list[MissingSecret]:
+    """Every unset variable a provider of an enabled schedule refers to (empty: all set)."""
+    users: dict[str, list[str]] = {}
+    for name, schedule in config.schedules.items():
+        if schedule.enabled:
+            for provider in schedule.providers:
+                users.setdefault(provider, []).append(name)
+    return [  # a provider no enabled schedule sends through holds nothing
+        MissingSecret(unset.provider, unset.variable, unset.where, tuple(users[unset.provider]))
+        for unset in unset_variables(config, env, users)
+    ]
