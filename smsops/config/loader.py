@@ -30,8 +30,16 @@ from smsops.core.errors import ConfigError, FileRefused, Location, Problem
 from smsops.core.files import check_inside, confinement_root
 from smsops.core.snapshots import Snapshot, SnapshotStore, store_for
 
-SECTION_NAMES = ("api", "status", "defaults", "otp", "providers", "templates", "audiences")
-SECTION_NAMES += ("schedules",)
+SECTION_NAMES = (
+    "api",
+    "status",
+    "defaults",
+    "otp",
+    "providers",
+    "templates",
+    "audiences",
+    "schedules",
+)
 _SUBJECT = {"providers": "provider", "templates": "template", "audiences": "audience"}
 _SUBJECT |= {"schedules": "schedule", "defaults": "default", "otp": "otp setting"}
 # Sections that are one map of settings, written whole in one file (not named entries).
