@@ -22,6 +22,7 @@ from smsops.cli import (
     run_command,
     saved_plan_commands,
     send_command,
+    status_command,
     suppressions_commands,
 )
 from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, failed_markdown, scrubbed_output
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_commands.register(commands)
     suppressions_commands.register(commands)
     otp_commands.register(commands)
+    status_command.register(commands)
     return parser
 
 

@@ -147,12 +147,24 @@ def authorize(service: Service, request: Request) -> None:
         raise Refused(503, f"the API token is not set: set {missing.variable}") from None
     if not expected:
         raise Refused(503, "the API token is empty: set its environment variable")
+    given = bearer(request)
+    if given is None:
+        raise Refused(401, "the token is missing: send Authorization: Bearer TOKEN")
+    if not token_matches(expected, given):
+        raise Refused(401, "the token is wrong")
+
+
+def bearer(request: Request) -> str | None:
+    """The request's `Authorization: Bearer ...` credentials; None without any."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        raise Refused(401, "the token is missing: send Authorization: Bearer TOKEN")
-    given = credentials.strip().encode("utf-8", "replace")
-    if not hmac.compare_digest(expected.encode(), given):
-        raise Refused(401, "the token is wrong")
+        return None
+    return credentials.strip()
+
+
+def token_matches(expected: str, given: str) -> bool:
+    """In constant time: how much of a guess is right never shows in how long it takes."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 def _constant(name: str) -> Any:

@@ -1,5 +1,6 @@
 """Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus),
-the providers' webhooks, POST /hooks/{provider}/receipts|inbound (daemon/hooks.py),
+/status.json (the operator's view, daemon/status_route.py), the providers' webhooks,
+POST /hooks/{provider}/receipts|inbound (daemon/hooks.py),
 and the API, /v1/... (daemon/api.py; its routes are `API_ROUTES`) with /openapi.json.
 
 Served behind the front door (`smsops.core.frontdoor`: connection cap, header
@@ -27,6 +28,7 @@ from smsops.daemon.api import API_OFF, ApiRoute, endpoint
 from smsops.daemon.hooks import hook
 from smsops.daemon.openapi import openapi
 from smsops.daemon.service import Service
+from smsops.daemon.status_route import status_json
 
 # Every route of the API, in the order docs/openapi.json lists them: a route
 # module's ROUTES join here, and with that the server and the document.
@@ -75,6 +77,9 @@ def build_app(service: Service, api: Sequence[ApiRoute] | None = None) -> Starle
     async def inbound(request: Request) -> Response:
         return await hook(service, request, "inbound")
 
+    async def status(request: Request) -> Response:
+        return await status_json(service, request)
+
     async def openapi_json(request: Request) -> Response:
         """The API's document (no token: it holds no secret); 404 while the API is off."""
         if service.runner.config.api is None:
@@ -86,6 +91,7 @@ def build_app(service: Service, api: Sequence[ApiRoute] | None = None) -> Starle
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Route("/status.json", status),
             Route("/hooks/{provider}/receipts", receipts, methods=["POST"]),
             Route("/hooks/{provider}/inbound", inbound, methods=["POST"]),
             Route("/openapi.json", openapi_json),
