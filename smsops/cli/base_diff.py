@@ -10,8 +10,18 @@ from typing import TYPE_CHECKING
 from smsops.cli.common import cache_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime, timedelta
+
     from smsops.config.loader import Config
-    from smsops.engine.diff import ConfigDiff, Sides
+    from smsops.engine.diff import ConfigDiff
+    from smsops.engine.forecast import Forecast
+    from smsops.engine.plan import Plan
+    from smsops.engine.planner import LedgerView, PlanOptions
+    from smsops.ledger.base import SendRecord
+
+    # What the head is planned with: the ledger, the time, the horizon, staleness, options.
+    Sides = tuple[LedgerView, datetime, timedelta, Callable[[SendRecord], bool], PlanOptions]
 
 
 def add_base(parser: argparse.ArgumentParser) -> None:
@@ -33,13 +43,19 @@ def wanted(args: argparse.Namespace) -> bool:
     return args.base is not None or args.base_config is not None
 
 
-def base_diff(args: argparse.Namespace, head: Config, sides: Sides) -> ConfigDiff:
-    """The diff of `head` against the base the arguments name (checked out, then removed)."""
+def planned_with_base(
+    args: argparse.Namespace, head: Config, sides: Sides, names: list[str] | None
+) -> tuple[Plan, Forecast, ConfigDiff]:
+    """The head's plan and forecast, and its diff against the base the arguments name
+    (checked out, then removed), planned together (engine/diff_pass.py)."""
     from smsops.config.base_ref import config_at_ref
     from smsops.core.errors import ConfigError
-    from smsops.engine.diff import invalid_base, make_diff
+    from smsops.engine.diff import invalid_base
+    from smsops.engine.diff_pass import plan_and_diff
+    from smsops.engine.forecast import plan_with_forecast
     from smsops.engine.project import load_project
 
+    ledger, at, horizon, stale, options = sides
     with ExitStack() as stack:
         if args.base is not None:
             name = str(args.base)
@@ -56,5 +72,6 @@ def base_diff(args: argparse.Namespace, head: Config, sides: Sides) -> ConfigDif
             shown = [
                 str(p).replace(prefix + "/", label) if prefix else str(p) for p in exc.problems
             ]
-            return invalid_base(name, shown)
-        return make_diff(name, base, head, sides)
+            plan, ahead = plan_with_forecast(head, ledger, at, horizon, stale, names, options)
+            return plan, ahead, invalid_base(name, shown)
+        return plan_and_diff(name, base, head, ledger, at, horizon, stale, names, options)

@@ -90,9 +90,8 @@ def _show_text(plan: Plan) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from smsops.cli.base_diff import base_diff, wanted
+    from smsops.cli.base_diff import planned_with_base, wanted
     from smsops.cli.progress import for_logs
-    from smsops.engine.diff import Sides
     from smsops.engine.forecast import HORIZON, plan_with_forecast
     from smsops.engine.owner import stale_rule
     from smsops.engine.planner import PlanOptions
@@ -115,13 +114,15 @@ def _plan(args: argparse.Namespace) -> int:
         at = args.at or datetime.now(UTC)
         stale = stale_rule(ledger, datetime.now(UTC))
         horizon = args.horizon or HORIZON
-        plan, ahead = plan_with_forecast(
-            config, ledger, at, horizon, stale, chosen.considered, options
-        )
-        plan.not_considered = chosen.not_considered
         diff = None
         if wanted(args):  # the base is planned against the same ledger, read-only too
-            diff = base_diff(args, config, Sides(ledger, at, ahead, options, stale))
+            sides = (ledger, at, horizon, stale, options)
+            plan, ahead, diff = planned_with_base(args, config, sides, chosen.considered)
+        else:
+            plan, ahead = plan_with_forecast(
+                config, ledger, at, horizon, stale, chosen.considered, options
+            )
+        plan.not_considered = chosen.not_considered
         plan.ledger, uncertain = ledger_seen(plan, location, ledger.stats())
     finally:
         ledger.close()

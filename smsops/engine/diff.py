@@ -37,7 +37,13 @@ from pydantic import BaseModel
 from smsops.config.loader import Config
 from smsops.config.providers import credential_paths
 from smsops.config.secret_refs import provider_variables
-from smsops.engine.diff_samples import AudienceDelta, SampleChange, audience_delta, samples
+from smsops.engine.diff_samples import (
+    AudienceDelta,
+    Members,
+    SampleChange,
+    audience_delta,
+    samples,
+)
 from smsops.engine.forecast import Forecast, ScheduleForecast, make_forecast
 from smsops.engine.planner import LedgerView, PlanOptions
 from smsops.ledger.base import SendRecord
@@ -128,11 +134,34 @@ class Sides:
     is_stale: Callable[[SendRecord], bool]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What `engine/diff_pass.py` planned in the passes that read the audiences: each
+    changed schedule's forecast at base (the `before` of `changed(...)[0]`), and the
+    members of changed audiences, (base, head), where a pass read them."""
+
+    before: dict[str, ScheduleForecast]
+    members: dict[str, tuple[Members, Members]]
+
+
+def changed(base: Config, head: Config) -> tuple[list[str], list[str]]:
+    """The schedules forecast at base (changed or removed), and the audiences changed."""
+    sig_base, sig_head = _Signatures(base), _Signatures(head)
+    schedules = _section("schedules", base, head, sig_base.schedule, sig_head.schedule)
+    audiences = _section("audiences", base, head, sig_base.audience, sig_head.audience)
+    return (
+        [c.name for c in schedules.changes if c.status is not Status.ADDED],
+        [c.name for c in audiences.changes if c.status is Status.CHANGED],
+    )
+
+
 def invalid_base(base: str, problems: list[str]) -> ConfigDiff:
     return ConfigDiff(base, problems, [])
 
 
-def make_diff(base_name: str, base: Config, head: Config, sides: Sides) -> ConfigDiff:
+def make_diff(
+    base_name: str, base: Config, head: Config, sides: Sides, prepared: Prepared | None = None
+) -> ConfigDiff:
     sig_base, sig_head = _Signatures(base), _Signatures(head)
     templates = _section("templates", base, head, sig_base.template, sig_head.template)
     audiences = _section("audiences", base, head, sig_base.audience, sig_head.audience)
@@ -144,10 +173,11 @@ def make_diff(base_name: str, base: Config, head: Config, sides: Sides) -> Confi
             c.samples = samples(base, head, c.name, sides.at, sides.options.cache_dir, compiled)
     for c in audiences.changes:
         if c.status is Status.CHANGED:
-            c.audience = audience_delta(base, head, c.name, sides.options.cache_dir)
+            read = None if prepared is None else prepared.members.get(c.name)
+            c.audience = audience_delta(base, head, c.name, sides.options.cache_dir, read)
     for c in providers.changes:
         c.attention = _attention(base, head, c)
-    _forecasts(base, head, schedules.changes, sides)
+    _forecasts(base, head, schedules.changes, sides, prepared)
     for c in schedules.changes:
         c.receives_changed = _receives(base, head, c, sig_base, sig_head)
     return ConfigDiff(base_name, None, [schedules, templates, audiences, providers])
@@ -252,8 +282,11 @@ def _attention(base: Config, head: Config, c: Change) -> list[str]:
     return found
 
 
-def _forecasts(base: Config, head: Config, changes: list[Change], sides: Sides) -> None:
-    """Each changed schedule's forecast on both sides (the head's from plan's own when there)."""
+def _forecasts(
+    base: Config, head: Config, changes: list[Change], sides: Sides, prepared: Prepared | None
+) -> None:
+    """Each changed schedule's forecast on both sides (the head's from plan's own when
+    there; the base's from `prepared` when given)."""
     horizon = sides.forecast.horizon
     had = {s.schedule: s for s in sides.forecast.schedules}
     old = [c.name for c in changes if c.status is not Status.ADDED]
@@ -267,7 +300,7 @@ def _forecasts(base: Config, head: Config, changes: list[Change], sides: Sides) 
         )
         return {s.schedule: s for s in made.schedules}
 
-    before = forecast(base, old)
+    before = forecast(base, old) if prepared is None else prepared.before
     after = had | forecast(head, new)
     for c in changes:
         c.before, c.after = before.get(c.name), after.get(c.name)

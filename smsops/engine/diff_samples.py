@@ -102,10 +102,20 @@ def _side(
     return SideText(text, made.encoding, made.segments, cost, currency)
 
 
-def audience_delta(base: Config, head: Config, name: str, cache_dir: Path | None) -> AudienceDelta:
-    """Who joins and who leaves audience `name` (read in full on both sides)."""
-    old = _numbers(base, name, cache_dir)
-    new = _numbers(head, name, cache_dir)
+# An audience's numbers in file order (a dict: ordered, and a set to test against).
+Members = dict[str, None]
+
+
+def audience_delta(
+    base: Config,
+    head: Config,
+    name: str,
+    cache_dir: Path | None,
+    read: tuple[Members, Members] | None = None,
+) -> AudienceDelta:
+    """Who joins and who leaves audience `name`: its members on both sides, as `read`
+    by the plan's passes (engine/diff_pass.py), else read in full here."""
+    old, new = read or (_numbers(base, name, cache_dir), _numbers(head, name, cache_dir))
     gone, joined = set(old) - set(new), set(new) - set(old)
     was, now = set(base.audiences[name].exclude), set(head.audiences[name].exclude)
     return AudienceDelta(
@@ -118,6 +128,6 @@ def audience_delta(base: Config, head: Config, name: str, cache_dir: Path | None
     )
 
 
-def _numbers(config: Config, name: str, cache_dir: Path | None) -> dict[str, None]:
-    """The audience's numbers in file order (a dict: ordered, and a set to test against)."""
+def _numbers(config: Config, name: str, cache_dir: Path | None) -> Members:
+    """The audience's numbers in file order (what `MemberList` collects in a pass)."""
     return {r.phone: None for r in recipients(config, name, cache_dir) if isinstance(r, Recipient)}

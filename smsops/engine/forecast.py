@@ -29,7 +29,13 @@ from smsops.config.loader import Config
 from smsops.config.models import QuietHours, zone_info
 from smsops.engine.limits import DAY, PerDay, exceeded, in_24_hours
 from smsops.engine.plan import OverLimit, Plan, SchedulePlan
-from smsops.engine.planner import LedgerView, PlanOptions, make_plan, plan_with_next
+from smsops.engine.planner import (
+    LedgerView,
+    PlanOptions,
+    SchedulePlanner,
+    make_plan,
+    plan_with_next,
+)
 from smsops.ledger.base import SendRecord
 from smsops.schedule.occurrences import ONCE, is_recipient_local, next_fire, occurrence_label
 from smsops.schedule.zones import quiet_end
@@ -162,13 +168,12 @@ def make_forecast(
     them). Each next occurrence is planned on its own; `plan_with_forecast`
     makes the same forecast with the due-now plan, reading each audience once.
     """
-    options = options or PlanOptions()
-    fires = _fire_times(config, at, horizon, names)
+    fires, ahead = next_to_plan(config, at, horizon, names, options or PlanOptions())
     planned = {
         name: make_plan(config, ledger, fire, is_stale, as_if_due).schedules[0]
-        for name, (fire, as_if_due) in _next(config, fires, options, at).items()
+        for name, (fire, as_if_due) in ahead.items()
     }
-    return _forecast(config, fires, planned, _Before(ledger, at, horizon, due or {}))
+    return forecast_from(config, fires, planned, Before(ledger, at, horizon, due or {}))
 
 
 def plan_with_forecast(
@@ -179,13 +184,15 @@ def plan_with_forecast(
     is_stale: Callable[[SendRecord], bool],
     names: list[str] | None = None,
     options: PlanOptions | None = None,
+    riders: Mapping[str, list[SchedulePlanner]] | None = None,
 ) -> tuple[Plan, Forecast]:
     """The due-now plan (of `options.only`) and the forecast (of `names`) together.
 
     A schedule in both has its next occurrence planned in the same read of
     its audience as its due-now plan (`plan_with_next`); what either shows
     is what `make_plan` and `make_forecast` would (tests/forecast/
-    test_forecast_reuse.py checks it on generated configs).
+    test_forecast_reuse.py checks it on generated configs). `riders`: more planners given
+    the members of a schedule's read (`plan_with_next`; engine/diff_pass.py).
     """
     options = options or PlanOptions()
     fires = _fire_times(config, at, horizon, names)
@@ -193,21 +200,29 @@ def plan_with_forecast(
     due = [n for n, s in config.schedules.items() if s.enabled] if due is None else due
     ahead = _next(config, fires, options, at)
     plan, planned = plan_with_next(
-        config, ledger, at, is_stale, options, {n: ahead[n] for n in due if n in ahead}
+        config, ledger, at, is_stale, options, {n: ahead[n] for n in due if n in ahead}, riders
     )
     for name, (fire, as_if_due) in ahead.items():
         if name not in planned:
-            planned[name] = make_plan(config, ledger, fire, is_stale, as_if_due).schedules[0]
+            alone = plan_with_next(config, ledger, fire, is_stale, as_if_due, {}, riders)[0]
+            planned[name] = alone.schedules[0]
     sends = {s.schedule: s.to_send for s in plan.schedules}
-    return plan, _forecast(config, fires, planned, _Before(ledger, at, horizon, sends))
+    return plan, forecast_from(config, fires, planned, Before(ledger, at, horizon, sends))
 
 
-_Fires = dict[str, tuple[list[datetime], bool]]
+def next_to_plan(
+    config: Config, at: datetime, horizon: timedelta, names: list[str] | None, options: PlanOptions
+) -> tuple[Fires, dict[str, tuple[datetime, PlanOptions]]]:
+    """The fire times of `names` in the horizon, and each next occurrence with the options
+    that plan it as if due (planned by the caller: then `forecast_from`)."""
+    fires = _fire_times(config, at, horizon, names)
+    return fires, _next(config, fires, options, at)
 
 
-def _fire_times(
-    config: Config, at: datetime, horizon: timedelta, names: list[str] | None
-) -> _Fires:
+Fires = dict[str, tuple[list[datetime], bool]]
+
+
+def _fire_times(config: Config, at: datetime, horizon: timedelta, names: list[str] | None) -> Fires:
     """Each chosen schedule's fire times in the horizon (see `_fires`)."""
     problem = horizon_problem(horizon)
     if problem is not None:
@@ -217,7 +232,7 @@ def _fire_times(
 
 
 def _next(
-    config: Config, fires: _Fires, options: PlanOptions, at: datetime
+    config: Config, fires: Fires, options: PlanOptions, at: datetime
 ) -> dict[str, tuple[datetime, PlanOptions]]:
     """Each schedule's next fire and the options that plan it as if due; for an enabled
     `once` schedule with quiet hours, what they hold at `at` (`PlanOptions.after_quiet`)."""
@@ -241,9 +256,10 @@ def _label(config: Config, name: str, fire: datetime) -> str:
     return occurrence_label(fire, is_recipient_local(config.schedules[name]))
 
 
-def _forecast(
-    config: Config, fires: _Fires, planned: dict[str, SchedulePlan], before: _Before
+def forecast_from(
+    config: Config, fires: Fires, planned: dict[str, SchedulePlan], before: Before
 ) -> Forecast:
+    """The forecast of the schedules of `fires`, their next occurrences planned."""
     schedules = [
         _schedule(config, name, found, capped, planned.get(name), before)
         for name, (found, capped) in fires.items()
@@ -257,7 +273,7 @@ def _schedule(
     fires: list[datetime],
     capped: bool,
     nxt: SchedulePlan | None,
-    before: _Before,
+    before: Before,
 ) -> ScheduleForecast:
     schedule = config.schedules[name]
     local = is_recipient_local(schedule)
@@ -285,7 +301,7 @@ def _schedule(
 
 
 def _over_limits(
-    config: Config, name: str, fires: list[datetime], nxt: SchedulePlan | None, before: _Before
+    config: Config, name: str, fires: list[datetime], nxt: SchedulePlan | None, before: Before
 ) -> list[OverLimit]:
     """The limits the next fire, or the busiest 24 hours of the horizon, is over: the
     check a due plan gets (engine/limits.py), on the forecast's figures."""
@@ -311,7 +327,7 @@ def _over_limits(
 
 
 @dataclass(frozen=True)
-class _Before:
+class Before:
     """The forecast's start: its time, horizon, and what is claimed by then (the ledger's
     rows, the due plan's sends per schedule)."""
 

@@ -121,12 +121,14 @@ def plan_with_next(
     is_stale: Callable[[SendRecord], bool],
     options: PlanOptions,
     ahead: Mapping[str, tuple[datetime, PlanOptions]],
+    riders: Mapping[str, list[SchedulePlanner]] | None = None,
 ) -> tuple[Plan, dict[str, SchedulePlan]]:
     """The plan at `at`, and each schedule of `ahead` planned at its (time, options) too:
     the forecast's next occurrence (options with `as_if_due`), in the same read of the
     audience as its due-now plan, with its renders when the template allows
     (`CompiledTemplate.same_every_occurrence`): what a second planning would find, for
-    what the audience read and the renders cost once (docs/benchmarks.md §13)."""
+    what the audience read and the renders cost once (docs/benchmarks.md §13). `riders`:
+    more planners given each member of a schedule's read, if it is read (engine/diff_pass)."""
     names = (
         options.only
         if options.only is not None
@@ -139,21 +141,20 @@ def plan_with_next(
     schedules, planned = [], {}
     for name in names:
         held = suppressed if name in honours else frozenset()
-        planner = _SchedulePlanner(config, compiled, name, at, ledger, is_stale, options, held)
-        if name not in ahead:
-            schedules.append(planner.run())
-            continue
-        when, as_if_due = ahead[name]
-        twin = _SchedulePlanner(config, compiled, name, when, ledger, is_stale, as_if_due, held)
-        if planner.reads():
-            twin.lender = planner if planner.template.same_every_occurrence else None
-            planner.lends = twin.lender is not None
-            _read([planner, twin])
-            schedules.append(planner.finish())
-            planned[name] = twin.finish()
-        else:
-            schedules.append(planner.run())
-            planned[name] = twin.run()
+        planner = SchedulePlanner(config, compiled, name, at, ledger, is_stale, options, held)
+        group = [planner] if planner.reads() else []
+        if name in ahead:
+            when, as_if_due = ahead[name]
+            twin = SchedulePlanner(config, compiled, name, when, ledger, is_stale, as_if_due, held)
+            if group:
+                twin.lender = planner if planner.template.same_every_occurrence else None
+                planner.lends = twin.lender is not None
+            group.append(twin)
+        if group:
+            read_together([*group, *(riders or {}).get(name, [])])
+        schedules.append(planner.finish())
+        if name in ahead:
+            planned[name] = group[-1].finish()
     if not options.preview and options.as_if_due is None:  # the forecast judges its own
         for schedule in schedules:
             schedule.over_limits = over_limits(config, ledger, at, schedule)
@@ -197,7 +198,7 @@ class _Desired(NamedTuple):
     zones: tuple[ZoneInfo, ...]
 
 
-class _SchedulePlanner:
+class SchedulePlanner:
     def __init__(
         self,
         config: Config,
@@ -235,7 +236,7 @@ class _SchedulePlanner:
         # the planner that keeps its last render, and the one that takes it.
         self.lends = False
         self.last: tuple[Recipient, Rendered | Skip] | None = None
-        self.lender: _SchedulePlanner | None = None
+        self.lender: SchedulePlanner | None = None
         upcoming = next_fires(self.schedule, at, NEXT_FIRES)
         self.result = SchedulePlan(
             schedule=name,
@@ -266,7 +267,7 @@ class _SchedulePlanner:
 
     def run(self) -> SchedulePlan:
         if self.reads():
-            _read([self])
+            read_together([self])
         return self.finish()
 
     def start(self) -> None:
@@ -494,9 +495,8 @@ def disposition(
     return Disposition.FAILED if record.status is Status.FAILED else Disposition.UNCERTAIN
 
 
-def _read(planners: list[_SchedulePlanner]) -> None:
-    """One read of the audience (the first planner's; all plan one schedule), each
-    member given to every planner in turn."""
+def read_together(planners: list[SchedulePlanner]) -> None:
+    """One read of the first planner's audience, each member given to every planner."""
     first = planners[0]
     for planner in planners:
         planner.start()
@@ -518,7 +518,7 @@ def _read(planners: list[_SchedulePlanner]) -> None:
         planner.read()
 
 
-def _each(planners: list[_SchedulePlanner]) -> Callable[[Recipient | Skip], None]:
+def _each(planners: list[SchedulePlanner]) -> Callable[[Recipient | Skip], None]:
     members = [planner._member for planner in planners]
 
     def each(member: Recipient | Skip) -> None:
