@@ -11,11 +11,12 @@ its own git repository (base committed, head in the working tree), interleaved:
   template's wording changed: the base is loaded, its schedule has no fire
   to forecast, 3 samples are rendered on each side;
 - `wording, daily cron`: the same on `cron: '0 9 * * *'`, planned at 09:30:
-  the head's forecast is planned in the due-now plan's read of the audience,
-  but the changed schedule's next occurrence is also forecast at base (its
-  audience read and every message rendered once more, with the base's template);
-- `one CSV row added, daily cron`: the audience changed, so both sides'
-  members are read in full and compared, and the schedule forecast at base.
+  the head's forecast and the base's forecast of the changed schedule are
+  planned in the due-now plan's read of the audience (engine/diff_pass.py),
+  every message rendered once more with the base's template;
+- `one CSV row added, daily cron`: the audience changed, so the schedule is
+  forecast at base in its own read, and the members compared are the ones
+  the head's and the base's passes read.
 
     .venv/bin/python bench/base_diff_scale.py            # 1,000,000 rows; 3 runs
     .venv/bin/python bench/base_diff_scale.py --quick    # 20,000 rows, one run
