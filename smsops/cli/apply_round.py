@@ -20,7 +20,7 @@ from smsops.core.errors import UsageError
 from smsops.engine.apply import ApplyReport, Sender
 from smsops.engine.plan import Plan, Send
 from smsops.engine.round import RoundHooks
-from smsops.ledger.base import SendRecord
+from smsops.ledger.base import Ledger, SendRecord
 from smsops.ledger.open import ledger_name
 
 
@@ -31,11 +31,11 @@ class ApplyHooks(RoundHooks):
         self,
         args: argparse.Namespace,
         location: str,
-        stats: Callable[[], dict[str, dict[str, int]]],
+        ledger: Ledger,
         show: Callable[[Plan], None],
     ) -> None:
-        """`stats` is the ledger's `Ledger.stats`: what the plan says of the ledger."""
-        self.args, self.location, self.stats, self.show = args, location, stats, show
+        """`ledger` is read for what the plan says of it (`ledger_seen`), never written."""
+        self.args, self.location, self.ledger, self.show = args, location, ledger, show
         self.out = console()
         self.plan_line = for_logs("plan", "audience rows read")  # CI only (None on a terminal)
 
@@ -55,7 +55,7 @@ class ApplyHooks(RoundHooks):
         from smsops.core.terminal import printable
         from smsops.report.plan_format import ledger_rows, nothing_to_send
 
-        seen, uncertain = ledger_seen(plan, self.location, self.stats())
+        seen, uncertain = ledger_seen(plan, self.location, self.ledger)
         # On stderr, the plan on stdout staying as `smsops plan` prints it.
         console(stderr=True).print(
             f"apply writes the ledger {printable(seen.name)} ({ledger_rows(seen)})", markup=False

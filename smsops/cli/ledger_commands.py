@@ -107,11 +107,12 @@ def _stats(args: argparse.Namespace) -> int:
     if not stats:
         print("no rows match" if everything else "the ledger is empty")
     from smsops.ledger.receipts import delivery_rate
+    from smsops.report.wording import rate_text
 
     for schedule, counts in sorted(stats.items()):
         line = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
         if (rate := delivery_rate(counts)) is not None:
-            line += f" (delivery rate {rate:.1%} of those with a final receipt)"
+            line += f" (delivery rate {rate_text(rate)} of those with a final receipt)"
         print(printable(f"{schedule}: {line}"))
     return EXIT_OK
 

@@ -123,7 +123,7 @@ def _plan(args: argparse.Namespace) -> int:
                 config, ledger, at, horizon, stale, chosen.considered, options
             )
         plan.not_considered = chosen.not_considered
-        plan.ledger, uncertain = ledger_seen(plan, location, ledger.stats())
+        plan.ledger, uncertain = ledger_seen(plan, location, ledger)
     finally:
         ledger.close()
     if args.out is not None:
@@ -171,7 +171,7 @@ def _apply(args: argparse.Namespace) -> int:
             location, "smsops apply", readonly=args.dry_run, create_on_write=True
         )
         stack.callback(ledger.close)
-        hooks = ApplyHooks(args, location, ledger.stats, show)
+        hooks = ApplyHooks(args, location, ledger, show)
         select = None
         if args.plan is not None:  # refused before anything is planned: drift, ledger, age
             considered = chosen.considered if chosen.targeted else None

@@ -14,6 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from smsops.core.skips import Skip, SkipReason
+from smsops.ledger.receipts import NEVER_SENT, LastDelivery
 from smsops.providers.base import Message
 
 KEPT_SKIPS = 50
@@ -121,6 +122,9 @@ class SchedulePlan:
     # Sends of this schedule the ledger holds as expired, all occurrences (the
     # planner leaves it 0; `plan` fills it from the ledger, read-only).
     expired_so_far: int = 0
+    # What receipts said of its newest occurrence the provider took sends of (NEVER_SENT:
+    # none); None where no one read it (the planner leaves it; `plan` fills it, read-only).
+    last_delivery: LastDelivery | None = None
     # Recipient-local schedules: the sends per recipient zone (the forecast's spread).
     local_zones: Counter[str] = field(default_factory=Counter)
     # The guardrails (`limits`) this plan is over: it needs `apply --approve`.
@@ -201,3 +205,8 @@ class Plan:
         """Each schedule's expired sends so far (`Ledger.status_counts(EXPIRED)`)."""
         for s in self.schedules:
             s.expired_so_far = counts.get(s.schedule, 0)
+
+    def note_deliveries(self, found: dict[str, LastDelivery]) -> None:
+        """Each schedule's last delivery (`Ledger.last_deliveries`); NEVER_SENT where none."""
+        for s in self.schedules:
+            s.last_delivery = found.get(s.schedule, NEVER_SENT)

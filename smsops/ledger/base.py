@@ -38,6 +38,7 @@ from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
 from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
 from smsops.ledger.policy import SETTLED as SETTLED
 from smsops.ledger.policy import Operation, may_claim
+from smsops.ledger.receipts import LastDelivery
 from smsops.ledger.policy import Status as Status
 from smsops.ledger.runs import Run
 from smsops.ledger.suppressions import OptEvent
@@ -404,6 +405,18 @@ class Ledger(ABC):
         return max(
             (r.occurrence for r in self.records(schedule) if r.occurrence < bound), default=None
         )
+
+    def last_deliveries(self, schedules: Collection[str]) -> dict[str, LastDelivery]:
+        """For each of `schedules` the provider took sends of: its newest such occurrence and
+        what receipts said of them (receipts.LastDelivery). One grouped query on SQL backends,
+        whatever the number of schedules or rows; read-only."""
+        wanted = set(schedules)
+        counts: dict[tuple[str, str, str], int] = {}
+        for r in self.records():
+            if r.schedule in wanted and r.status in DONE:
+                at = (r.schedule, r.occurrence, r.status.value)
+                counts[at] = counts.get(at, 0) + 1
+        return receipts.last_deliveries((*at, n) for at, n in counts.items())
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Counts per schedule and status."""

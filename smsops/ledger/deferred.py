@@ -22,6 +22,7 @@ from smsops.core.hooks import Receipt
 from smsops.ledger.base import Decision, Known, Ledger, SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.policy import Operation
+from smsops.ledger.receipts import LastDelivery
 from smsops.ledger.recent import Counts, Uncertain
 from smsops.ledger.runs import Run
 from smsops.ledger.suppressions import OptEvent
@@ -108,6 +109,9 @@ class CreatedOnFirstWrite(Ledger):
 
     def stats(self) -> dict[str, dict[str, int]]:
         return self._ledger.stats()
+
+    def last_deliveries(self, schedules: Collection[str]) -> dict[str, LastDelivery]:
+        return self._ledger.last_deliveries(schedules)
 
     def leases(self) -> dict[str, datetime]:
         return self._ledger.leases()

@@ -17,9 +17,11 @@ from typing import Any
 import psycopg
 
 from smsops.core.hooks import Receipt
-from smsops.ledger.base import SendRecord
+from smsops.core.occurrence import ONCE
+from smsops.ledger.base import DONE, SendRecord
 from smsops.ledger.postgres_schema import NAMES, to_record
-from smsops.ledger.sqlite_hearing import event_of, receipt_of
+from smsops.ledger.receipts import LastDelivery, last_deliveries
+from smsops.ledger.sqlite_hearing import event_of, per_status, receipt_of
 from smsops.ledger.suppressions import OptAction, OptEvent
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -34,6 +36,18 @@ _TRIM += "(SELECT seq FROM parked_receipts ORDER BY seq DESC OFFSET %s)"
 _UNPARK = "DELETE FROM parked_receipts p USING unnest(%s::text[], %s::text[]) AS r(provider, id) "
 _UNPARK += "WHERE p.provider = r.provider AND p.message_id = r.id "
 _UNPARK += "RETURNING p.provider, p.message_id, p.delivery, p.code, p.error, p.at"
+# As SQLite's (sqlite_hearing.py): per asked schedule, a backward index seek to its newest
+# occurrence with rows in DONE, then that occurrence's rows counted per status on the index.
+_DONE = sorted(status.value for status in DONE)
+_NEWEST = "SELECT occurrence FROM sends s WHERE s.schedule = w.schedule AND s.occurrence {} %s "
+_NEWEST += "AND s.status = ANY(%s) ORDER BY s.occurrence DESC LIMIT 1"
+_COUNT = "(SELECT count(*) FROM sends s WHERE s.schedule = n.schedule "
+_COUNT += "AND s.occurrence = n.occurrence AND s.status = '{}')"
+_LAST = "WITH n AS MATERIALIZED (SELECT w.schedule, coalesce("
+_LAST += f"({_NEWEST.format('<')}), ({_NEWEST.format('=')})) AS occurrence "
+_LAST += "FROM (SELECT DISTINCT unnest(%s::text[])) AS w(schedule)) SELECT schedule, occurrence, "
+_LAST += ", ".join(_COUNT.format(status) for status in _DONE)
+_LAST += " FROM n WHERE occurrence IS NOT NULL"
 _EVENT = "INSERT INTO opt_events (number, action, at, source, keyword) VALUES (%s, %s, %s, %s, %s)"
 _OPT_OUT = "INSERT INTO suppressions (number, at, source, keyword) VALUES (%s, %s, %s, %s) "
 _OPT_OUT += "ON CONFLICT (number) DO NOTHING RETURNING number"
@@ -49,6 +63,13 @@ class PostgresHearing:
     def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
         with self._transaction("cannot read", atomic=False) as conn:
             return [to_record(row) for row in conn.execute(_BY_ID, (list(message_ids), provider))]
+
+    def last_deliveries(self, schedules: Collection[str]) -> dict[str, LastDelivery]:
+        if not schedules:
+            return {}
+        values = (ONCE, _DONE, ONCE, _DONE, sorted(schedules))
+        with self._transaction("cannot read", atomic=False) as conn:
+            return last_deliveries(per_status(conn.execute(_LAST, values).fetchall()))
 
     def park(
         self, items: Sequence[Receipt], now: datetime, *, since: datetime, keep: int

@@ -23,6 +23,9 @@ The receipt's time, the provider's code and its error text go with it.
   of its ids. Whichever commits second sees the other's write, so a parked
   receipt is never left behind by the race; taking a parked receipt deletes
   it (only one side gets it) and the move is guarded anyway.
+- Read back for `plan` (`last_deliveries`): per schedule, its newest
+  occurrence with sends the provider took, and how many of them were
+  delivered, undelivered or still wait for a receipt.
 - Bounded: whoever holds a provider's webhook token can post receipts for
   ids that never existed. Parked receipts older than `PARK_FOR` are dropped,
   and at most `MAX_PARKED` are kept (the oldest dropped first): a real early
@@ -32,12 +35,13 @@ The receipt's time, the provider's code and its error text go with it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from smsops.core.hooks import Delivery, Receipt, ReceiptResult
-from smsops.ledger.policy import Operation, Status, sources
+from smsops.core.occurrence import ONCE
+from smsops.ledger.policy import DONE, Operation, Status, sources
 
 if TYPE_CHECKING:
     from smsops.ledger.base import Ledger, SendRecord
@@ -56,6 +60,62 @@ def delivery_rate(counts: dict[str, int]) -> float | None:
     delivered = counts.get(Status.DELIVERED.value, 0)
     final = delivered + counts.get(Status.UNDELIVERED.value, 0)
     return delivered / final if final else None
+
+
+@dataclass(frozen=True, slots=True)
+class LastDelivery:
+    """What receipts said of a schedule's newest occurrence that the provider took sends of
+    (`Ledger.last_deliveries`; `plan` shows it)."""
+
+    occurrence: str | None  # None: the provider never took a send of it (NEVER_SENT)
+    delivered: int
+    undelivered: int
+    awaiting: int  # sent, no final receipt yet
+
+    @property
+    def sent(self) -> int:
+        """The sends the provider took (every one of them a receipt may still come for)."""
+        return self.delivered + self.undelivered + self.awaiting
+
+    @property
+    def rate(self) -> float | None:
+        """`delivery_rate`: None until a final receipt came (never a made-up 0 %)."""
+        final = (
+            (Status.DELIVERED.value, self.delivered),
+            (Status.UNDELIVERED.value, self.undelivered),
+        )
+        return delivery_rate(dict(final))
+
+
+NEVER_SENT = LastDelivery(None, delivered=0, undelivered=0, awaiting=0)
+
+
+def newest(occurrence: str) -> tuple[bool, str]:
+    """An occurrence's place in time: fire-time labels sort by time as text, and any of them
+    is newer than `once` (a schedule given a trigger after it was sent once)."""
+    return occurrence != ONCE, occurrence
+
+
+def last_deliveries(counts: Iterable[tuple[str, str, str, int]]) -> dict[str, LastDelivery]:
+    """From (schedule, occurrence, status, rows) counts: each schedule's newest occurrence
+    with rows in DONE, as a LastDelivery. Other statuses and older occurrences are ignored,
+    so a backend may give only the newest occurrence's counts or every one."""
+    per: dict[str, dict[str, dict[str, int]]] = {}
+    for schedule, occurrence, status, n in counts:
+        if Status(status) in DONE and n:
+            found = per.setdefault(schedule, {}).setdefault(occurrence, {})
+            found[status] = found.get(status, 0) + n
+    result = {}
+    for schedule, occurrences in per.items():
+        last = max(occurrences, key=newest)
+        rows = occurrences[last]
+        result[schedule] = LastDelivery(
+            last,
+            delivered=rows.get(Status.DELIVERED.value, 0),
+            undelivered=rows.get(Status.UNDELIVERED.value, 0),
+            awaiting=rows.get(Status.SENT.value, 0),
+        )
+    return result
 
 
 def received(row: SendRecord, receipt: Receipt, now: datetime) -> SendRecord:

@@ -7,11 +7,15 @@ opt-out and its history row, a park and its trim, commit together.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from smsops.core.hooks import Delivery, Receipt
-from smsops.ledger.base import SendRecord
+from smsops.core.occurrence import ONCE
+from smsops.ledger.base import DONE, SendRecord
+from smsops.ledger.receipts import LastDelivery, last_deliveries
 from smsops.ledger.sqlite_file import SqliteFile
 from smsops.ledger.sqlite_schema import COLUMNS, checked_time, iso, marks, to_record
 from smsops.ledger.suppressions import OptAction, OptEvent
@@ -24,6 +28,22 @@ _PARK += "ON CONFLICT (provider, message_id) DO NOTHING"
 _TRIM = "DELETE FROM parked_receipts WHERE seq IN "
 _TRIM += "(SELECT seq FROM parked_receipts ORDER BY seq DESC LIMIT -1 OFFSET ?)"
 _UNPARK = f"DELETE FROM parked_receipts WHERE provider = ? AND message_id = ? RETURNING {_PARKED}"  # noqa: S608
+# Each asked schedule's newest occurrence with rows the provider took (a fire time before
+# `once`): a backward seek on the index (schedule, occurrence, status) that stops at the first
+# row in DONE. Then that occurrence's rows counted per status, each a range of the same index
+# (no sort of a million rows to group them). The names come as one JSON array: one statement
+# however many schedules a plan has.
+_DONE_IN = ", ".join(f"'{status.value}'" for status in sorted(DONE))
+_NEWEST = "SELECT occurrence FROM sends s WHERE s.schedule = w.schedule AND s.occurrence {} ? "
+_NEWEST += f"AND s.status IN ({_DONE_IN}) ORDER BY s.occurrence DESC LIMIT 1"
+_COUNT = "(SELECT count(*) FROM sends s WHERE s.schedule = n.schedule "
+_COUNT += "AND s.occurrence = n.occurrence AND s.status = '{}')"
+_LAST = "WITH w(schedule) AS (SELECT DISTINCT value FROM json_each(?)), "
+_LAST += "n(schedule, occurrence) AS MATERIALIZED (SELECT schedule, coalesce("
+_LAST += f"({_NEWEST.format('<')}), ({_NEWEST.format('=')})) FROM w) "
+_LAST += "SELECT schedule, occurrence, "
+_LAST += ", ".join(_COUNT.format(status.value) for status in sorted(DONE))
+_LAST += " FROM n WHERE occurrence IS NOT NULL"
 _EVENT = "INSERT INTO opt_events (number, action, at, source, keyword) VALUES (?, ?, ?, ?, ?)"
 _OPT_OUT = "INSERT INTO suppressions (number, at, source, keyword) VALUES (?, ?, ?, ?) "
 _OPT_OUT += "ON CONFLICT (number) DO NOTHING"
@@ -47,6 +67,17 @@ def event_of(row: Sequence[object], action: OptAction) -> OptEvent:
     return OptEvent(str(number), action, when, str(source), str(keyword))
 
 
+def per_status(rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, str, int]]:
+    """(schedule, occurrence, a count per status of DONE in sorted order) rows, one per
+    schedule, as the (schedule, occurrence, status, count) rows `last_deliveries` reads."""
+    statuses = [status.value for status in sorted(DONE)]
+    return [
+        (str(row[0]), str(row[1]), status, int(n))
+        for row in rows
+        for status, n in zip(statuses, row[2:], strict=True)
+    ]
+
+
 class SqliteHearing(SqliteFile):
     def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
         wanted = sorted(message_ids)
@@ -58,6 +89,13 @@ class SqliteHearing(SqliteFile):
                 query += f"({marks(len(chunk))}) AND provider = ?"
                 found += [to_record(row) for row in self._db.execute(query, (*chunk, provider))]
         return found
+
+    def last_deliveries(self, schedules: Collection[str]) -> dict[str, LastDelivery]:
+        if not schedules:
+            return {}
+        with self._reading():
+            rows = self._db.execute(_LAST, (json.dumps(sorted(schedules)), ONCE, ONCE)).fetchall()
+        return last_deliveries(per_status(rows))
 
     def park(
         self, items: Sequence[Receipt], now: datetime, *, since: datetime, keep: int

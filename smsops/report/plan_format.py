@@ -16,8 +16,10 @@ from rich.markup import escape
 from smsops.core.skips import SkipReason
 from smsops.core.terminal import printable
 from smsops.engine.plan import Disposition, LedgerSeen, OverLimit, Plan, SchedulePlan
+from smsops.ledger.receipts import LastDelivery
 from smsops.report.wording import (
     cost_phrase,
+    delivery_text,
     encodings_text,
     exclusions_text,
     plural,
@@ -50,9 +52,10 @@ def cost_text(by_currency: dict[str, float], shown: Callable[[str], str] = str) 
 def as_json(plan: Plan, forecast: dict[str, Any] | None = None) -> dict[str, Any]:
     """The documented, stable JSON form of `smsops plan --format json`.
 
-    `forecast`: its JSON (report/forecast_format.py). It and `not_considered`
-    were added to format_version 1 without a bump: new members only, none
-    changed meaning (a reader that ignores members it does not know is unaffected).
+    `forecast`: its JSON (report/forecast_format.py). It, `not_considered` and
+    each schedule's `last_delivery` were added to format_version 1 without a
+    bump: new members only, none changed meaning (a reader that ignores members
+    it does not know is unaffected).
     """
     return {
         "format_version": JSON_FORMAT_VERSION,
@@ -90,6 +93,22 @@ def _schedule_json(s: SchedulePlan) -> dict[str, Any]:
         "template_checked": s.checked,
         "needs_approval": over_json(s.over_limits),
         **rendered_json(s, occurrence=True),
+        "last_delivery": delivery_json(s.last_delivery),
+    }
+
+
+def delivery_json(last: LastDelivery | None) -> dict[str, Any] | None:
+    """The last occurrence sent and its receipts; `occurrence` and `rate` null while there is
+    none (never sent; no final receipt yet), never a made-up 0."""
+    if last is None:
+        return None
+    return {
+        "occurrence": last.occurrence,
+        "sent": last.sent,
+        "delivered": last.delivered,
+        "undelivered": last.undelivered,
+        "awaiting": last.awaiting,
+        "rate": None if last.rate is None else round(last.rate, 6),
     }
 
 
@@ -242,6 +261,8 @@ def as_text(plan: Plan) -> str:
             lines.append(f"  [{style}]{marker} {sentence}[/]")
         if s.exclusions:
             lines.append(f"  {exclusions_text(s.exclusions, shown)}")
+        if s.last_delivery is not None:
+            lines.append(f"  {delivery_text(s.last_delivery, shown)}")
         lines.extend(text_skips(s))
         if s.next_fires:
             lines.append(f"  next: {', '.join(s.next_fires)}")

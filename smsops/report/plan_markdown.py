@@ -41,6 +41,8 @@ from smsops.report.plan_format import (
 )
 from smsops.report.wording import (
     cost_phrase,
+    delivery_cell,
+    delivery_text,
     encodings_text,
     exclusions_text,
     plural,
@@ -77,8 +79,8 @@ def as_markdown(
         *_against(plan),
         *_providers(plan),
         "| schedule | due | to send | sent | uncertain | failed | expired | skipped | segments "
-        "| cost |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| cost | last delivery |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows = [_row(s) for s in plan.schedules]
     total = len(plan.schedules)
@@ -167,7 +169,7 @@ def _row(s: SchedulePlan) -> str:
         + (" **needs approval**" if s.over_limits else "")
         + " | "
         + " | ".join(f"{n:,}" for n in counts)
-        + f" | {cost} |"
+        + f" | {cost} | {'-' if s.last_delivery is None else delivery_cell(s.last_delivery)} |"
     )
 
 
@@ -190,6 +192,8 @@ def _schedule_markdown(s: SchedulePlan) -> str:
     lines.extend(f"- {sentence}" for _, sentence in statuses(s))
     if s.exclusions:
         lines.append(f"- {exclusions_text(s.exclusions, field)}")
+    if s.last_delivery is not None:
+        lines.append(f"- {delivery_text(s.last_delivery, field)}")
     if s.skipped:
         lines.append(f"- {s.skipped:,} skipped: {skip_counts(s.skip_counts)}")
     if s.next_fires:

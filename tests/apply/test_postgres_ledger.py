@@ -82,6 +82,9 @@ def test_apply_then_a_read_only_plan_shows_exactly_the_next_apply(
 
     planned = json.loads(plan_file.read_text())
     assert planned["to_send"] == 7
+    # the delivery of the last occurrence sent, read through the SELECT-only role
+    (delivery,) = [s["last_delivery"] for s in planned["schedules"]]
+    assert (delivery["sent"], delivery["awaiting"], delivery["rate"]) == (30, 30, None)
     # the comment says what it was planned against: user, host and database, no password
     assert planned["ledger"]["rows"] == 30
     assert planned["ledger"]["name"].startswith("postgresql://")
