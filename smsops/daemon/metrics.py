@@ -137,8 +137,9 @@ class Metrics:
         )
         self.receipts = Counter(
             "smsops_receipts",
-            "Receipts the ledger took, by provider and status: delivered / undelivered when "
-            "one moved a row, else what it did (duplicate, parked, interim)",
+            "Receipts the webhooks took, each counted once on arrival by what the ledger did: "
+            "delivered / undelivered when it moved a row, else duplicate, parked, interim (a "
+            "parked one applied later is not counted again: see smsops_ledger_delivery)",
             ["provider", "status"],
             registry=r,
         )

@@ -38,8 +38,8 @@ from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
 from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
 from smsops.ledger.policy import SETTLED as SETTLED
 from smsops.ledger.policy import Operation, may_claim
-from smsops.ledger.receipts import LastDelivery
 from smsops.ledger.policy import Status as Status
+from smsops.ledger.receipts import LastDelivery
 from smsops.ledger.runs import Run
 from smsops.ledger.suppressions import OptEvent
 
