@@ -280,6 +280,12 @@ class Transactional:
         template = config.templates.get(request.template)
         if template is None:
             raise Refused(422, "template: the config has no template of that name")
+        if template.category == "otp":  # a caller's own code would skip the OTP policy
+            raise Refused(
+                422,
+                f"template {request.template!r} is a one-time code template: send codes "
+                "with POST /v1/otp/send or `smsops otp send` (docs/otp.md)",
+            )
         number = normalize(request.to)
         if not isinstance(number, PhoneNumber):
             raise Refused(422, f"to: {number}; write it in E.164: +, country code, number")

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from smsops.config.loader import Config
-from smsops.core.errors import LedgerError
+from smsops.core.errors import LedgerError, Refused
 from smsops.engine.apply import ApplyOptions
 from smsops.engine.project import load_project
-from smsops.engine.transactional import MessageRequest, Outcome, Transactional
+from smsops.engine.transactional import MessageRequest, Outcome, Transactional, key_of
 from smsops.ledger.base import SendRecord
 from smsops.ledger.memory import MemoryLedger
 
@@ -142,3 +142,30 @@ def test_the_answer_masks_the_number(tmp_path: Path, key: str) -> None:
     (sent,) = run(sends, config, request(key))
     assert sent.answer.to == "+44 74** ***456"
     assert sent.answer.key == key
+
+
+OTP_CONFIG = """\
+otp: {secret: '${env:OTP_SECRET}'}
+providers:
+  aoc: {type: aoc, base_url: 'https://aoc.example.test', api_key: '${env:AOC}', sender: ACME}
+templates:
+  login: {category: otp, body: 'Your code is {{ code }}'}
+"""
+
+
+def test_a_one_time_code_template_is_refused_nothing_claimed_or_sent(tmp_path: Path) -> None:
+    """A code the caller chose, outside the OTP policy (limits, expiry, attempts) and kept
+    as a sha256 of the request (a six-digit code is found in a million guesses): refused."""
+    (tmp_path / "c.yaml").write_text(OTP_CONFIG)
+    config = load_project(tmp_path)
+    provider, ledger = Provider(201), MemoryLedger()
+    env = {"AOC": "key", "OTP_SECRET": "s" * 32}
+    sends = Transactional(ledger, env, transport=httpx.MockTransport(provider), options=ONCE)
+    otp = request(template="login", vars={"code": "123456"})
+    with pytest.raises(Refused) as refused:
+        run(sends, config, otp)
+    assert refused.value.status == 422
+    assert "otp send" in refused.value.reason
+    assert provider.calls == 0
+    assert ledger.get([key_of("k")]) == {}
+
