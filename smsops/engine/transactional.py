@@ -40,7 +40,15 @@ from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 
 from smsops.config.loader import Config
 from smsops.config.secret_refs import unset_variables
@@ -70,6 +78,18 @@ MAX_VALUE = 500  # characters of one variable's value
 WHERE = Location(Path("(api request)"))
 VarName = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 VarText = Annotated[str, Field(max_length=MAX_VALUE)]
+# Numbers are rendered as text too, so they get the same bound as it; Python's json reads
+# `1e999` as inf, which is no value a message should carry.
+VarFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+
+
+def _short(value: int) -> int:
+    if len(str(value)) > MAX_VALUE:
+        raise ValueError(f"a number of at most {MAX_VALUE} characters")
+    return value
+
+
+VarInt = Annotated[StrictInt, AfterValidator(_short)]
 UTC_ZONE = ZoneInfo("UTC")  # quiet hours of a number no zone is known for
 
 
@@ -81,7 +101,7 @@ class MessageRequest(BaseModel):
     to: str = Field(
         min_length=1, max_length=32, description="The number, in E.164 (+447400123456)."
     )
-    vars: dict[VarName, StrictBool | StrictInt | StrictFloat | VarText] = Field(
+    vars: dict[VarName, StrictBool | VarInt | VarFloat | VarText] = Field(
         default_factory=dict,
         max_length=MAX_VARS,
         description=f"The template's variables (at most {MAX_VARS}; values up to "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from smsops.config.loader import Config
 from smsops.core.errors import LedgerError, Refused
@@ -169,3 +170,13 @@ def test_a_one_time_code_template_is_refused_nothing_claimed_or_sent(tmp_path: P
     assert provider.calls == 0
     assert ledger.get([key_of("k")]) == {}
 
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 10**600, 1e300])
+def test_a_number_variable_is_finite_and_as_short_as_a_text_one(value: float) -> None:
+    """`1e999` is read by Python's json as inf; an int of 4,000 digits is 4,000 characters:
+    the values the docs bound at 500 characters are bounded as rendered."""
+    if isinstance(value, float) and value == 1e300:
+        assert request(vars={"order": value}).vars["order"] == value  # 1e+300: 6 characters
+        return
+    with pytest.raises(ValidationError):
+        request(vars={"order": value})
