@@ -129,3 +129,35 @@ def test_ledger_stats_shows_the_delivery_rate(
     assert "promo: delivered 2, undelivered 1 (delivery rate 66.7% of those with a final" in out
     assert main(["ledger", "list", "--status", "undelivered", "--ledger", ledger]) == 0
     assert "undelivered" in capsys.readouterr().out
+
+
+def test_a_bad_number_is_never_echoed_in_full(
+    ledger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A national number without --region is someone's number: the error names it masked."""
+    code, out, err = run(capsys, "add", SAM, "07400123459", "--ledger", ledger)
+    assert code == 1
+    assert "07400123459" not in out + err
+    assert "7400123459" not in out + err
+    assert "no country code" in err
+    code, _, err = run(capsys, "remove", "+44" + "1" * 5000, "--ledger", ledger)
+    assert code == 1
+    assert "1" * 20 not in err
+
+
+@pytest.mark.parametrize("region", ["gb", "GB"])
+def test_region_is_read_as_in_a_config_in_any_case(
+    region: str, ledger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "add", "07400123459", "--region", region, "--ledger", ledger)[0] == 0
+    assert "+44 74** ***459" in run(capsys, "list", "--ledger", ledger)[1]
+
+
+def test_an_unknown_region_is_named_as_such(
+    ledger: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "add", "07400123459", "--region", "XX", "--ledger", ledger)
+    assert code == 1
+    assert "'XX' is not an ISO 3166 region code" in err
+    assert "07400123459" not in err
+    assert not Path(ledger).exists()

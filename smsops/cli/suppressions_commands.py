@@ -53,17 +53,29 @@ def _change(args: argparse.Namespace, numbers: list[str], action: str, source: s
         ledger.close()
 
 
+def _region(args: argparse.Namespace) -> str | None:
+    """`--region` read as a config's `default_region` is (any case), before any ledger opens."""
+    if args.region is None:
+        return None
+    from smsops.core.phone import region_code
+
+    try:
+        return region_code(args.region)
+    except ValueError as exc:
+        raise UsageError(f"--region: {exc}") from None
+
+
 def _by_hand(args: argparse.Namespace) -> int:
-    from smsops.core.phone import PhoneNumber, normalize
+    from smsops.core.phone import PhoneNumber, normalize, shown
     from smsops.ledger.suppressions import CLI, OptAction
 
-    numbers, problems = [], []
+    numbers, problems, region = [], [], _region(args)
     for text in args.numbers:
-        found = normalize(text, args.region)
+        found = normalize(text, region)
         if isinstance(found, PhoneNumber):
             numbers.append(found.e164)
-        else:
-            problems.append(f"{text!r}: {found}")
+        else:  # a number it could not read is still someone's: masked, as in a plan
+            problems.append(f"{shown(text)!r}: {found}")
     if problems:
         raise UsageError(
             "nothing was changed: " + "; ".join(problems) + " (give E.164 numbers such as "
@@ -81,6 +93,7 @@ def _import(args: argparse.Namespace) -> int:
     from smsops.ledger.suppressions import IMPORT, OptAction
 
     path: Path = args.file
+    region = _region(args)
     try:
         if path.stat().st_size > IMPORT_MAX_BYTES:
             raise UsageError(f"{path}: larger than {IMPORT_MAX_BYTES // 2**20} MiB; split it")
@@ -94,7 +107,7 @@ def _import(args: argparse.Namespace) -> int:
             numbers: list[str] = []
             problems: list[str] = []
             for row in reader:
-                found = normalize(row.get(args.column) or "", args.region)
+                found = normalize(row.get(args.column) or "", region)
                 if isinstance(found, PhoneNumber):
                     numbers.append(found.e164)
                 else:  # the row number as a spreadsheet shows it: the header is row 1

@@ -167,14 +167,9 @@ class Audience(_Model):
     def _region(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        import phonenumbers  # heavy; only when a region is given
+        from smsops.core.phone import region_code  # heavy; only when a region is given
 
-        region = value.upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(
-                f"{value!r} is not an ISO 3166 region code phonenumbers knows (GB, US, IN...)"
-            )
-        return region
+        return region_code(value)
 
     @model_validator(mode="after")
     def _has_members(self) -> Audience:

@@ -43,6 +43,22 @@ def normalize(raw: str, default_region: str | None = None) -> PhoneNumber | str:
     return PhoneNumber(e164, region)
 
 
+def region_code(value: str) -> str:
+    """An ISO 3166 region code as phonenumbers knows it (`gb` is GB); ValueError if none."""
+    region = value.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"{value!r} is not an ISO 3166 region code phonenumbers knows (GB, US, IN...)"
+        )
+    return region
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """What a person typed, fit to quote in an error: numbers in it masked, bounded."""
+    scrubbed = scrub_numbers(text)
+    return scrubbed if len(scrubbed) <= limit else scrubbed[: limit - 3] + "..."
+
+
 def _valid_region(parsed: phonenumbers.PhoneNumber) -> str | None:
     """The region of a valid number, None for an invalid one: `is_valid_number`, checked once.
 
