@@ -239,3 +239,11 @@ def test_the_http_port_limits_table_gives_the_front_doors_values() -> None:
     )
     for limit, value in wanted.items():
         assert value in rows[limit], (limit, rows[limit], value)
+
+
+def test_the_otp_send_outcomes_give_the_http_status_the_api_answers() -> None:
+    from smsops.daemon.api_otp import SEND_STATUS
+
+    rows = table(DOCS / "otp.md", "## Outcomes", "status")
+    documented = {codes(row[0])[0]: int(row[1]) for row in rows}
+    assert documented == {outcome.value: status for outcome, status in SEND_STATUS.items()}

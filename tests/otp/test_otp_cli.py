@@ -63,3 +63,20 @@ def test_bad_requests_are_one_line_errors(
     assert out == ""
     assert says in err
     assert "Traceback" not in err
+
+
+def test_sandbox_without_ledger_writes_the_ledger_its_page_names(
+    config_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from smsops.cli.common import SANDBOX_LEDGER
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "commands" / "otp.md"
+    assert f"`{SANDBOX_LEDGER}` unless `--ledger`" in page.read_text()
+    monkeypatch.chdir(tmp_path)
+    send = ["otp", "send", str(config_dir), "--template", "login", "--to", UK, "--provider", "aoc"]
+    assert main([*send, "--sandbox"]) == 0
+    capsys.readouterr()
+    assert (tmp_path / SANDBOX_LEDGER).is_file()
