@@ -9,6 +9,7 @@ any case): "  opt   out " is OPT OUT, "stop please" is no keyword.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -28,8 +29,15 @@ KEYWORD_CHARS = 40  # of one keyword
 
 
 def keyword(text: str) -> str:
-    """How a keyword and an inbound text are compared: trimmed, whitespace collapsed, any case."""
-    return " ".join(text.split()).upper()
+    """How a keyword and an inbound text are compared: trimmed, whitespace collapsed, any case.
+
+    As a person reads it: NFKC first (a fullwidth STOP is STOP) and invisible format
+    characters dropped (a zero-width space or byte-order mark a keyboard left in).
+    """
+    shown = "".join(
+        c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf"
+    )
+    return " ".join(shown.split()).upper()
 
 
 def _phrase(value: str) -> str:
@@ -45,7 +53,7 @@ def _phrase(value: str) -> str:
 
 
 def _keyword(value: str) -> str:
-    if not value.strip():
+    if not keyword(value):  # blank, or only invisible characters
         raise ValueError("a keyword cannot be empty or blank (no text would match it)")
     if len(value) > KEYWORD_CHARS:
         raise ValueError(f"a keyword has at most {KEYWORD_CHARS} characters")

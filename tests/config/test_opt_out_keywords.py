@@ -45,6 +45,22 @@ def test_a_keyword_is_compared_trimmed_collapsed_and_in_any_case(text: str, word
     assert keyword(text) == word
 
 
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("\uff33\uff34\uff2f\uff30", "STOP"),  # fullwidth, as East Asian keyboards type it
+        ("\u200bSTOP", "STOP"),  # a zero-width space a phone's keyboard left in front
+        ("\ufeffstop\u200d", "STOP"),  # a byte-order mark, a zero-width joiner
+        ("OPT\u00a0OUT", "OPT OUT"),  # a no-break space
+        ("stop please", "STOP PLEASE"),  # still compared whole: no keyword
+    ],
+)
+def test_a_keyword_is_compared_as_a_person_reads_it(text: str, word: str) -> None:
+    """A STOP that looks like STOP on the phone is STOP: an opt-out missed is a carrier
+    complaint, a text the person was told they would not get."""
+    assert keyword(text) == word
+
+
 def test_configured_keywords_and_confirm_template_load(tmp_path: Path) -> None:
     defaults = (
         "defaults:\n  opt_out: {keywords: [STOP, 'arrêt'], opt_in_keywords: [start],"
