@@ -43,7 +43,7 @@ from smsops.config.otp import CODE_LENGTH, CODE_VARIABLE
 from smsops.config.providers import ProviderBase
 from smsops.core import envref
 from smsops.core.errors import Location, OtpRefused, OtpUnusable, SecretMissing
-from smsops.core.phone import normalize
+from smsops.core.phone import normalize, scrub_numbers
 from smsops.core.recipient import Recipient
 from smsops.core.reserved import OTP_PREFIX
 from smsops.core.skips import Skip
@@ -143,7 +143,7 @@ class Otp:
         able = [name for name, p in self.config.providers.items() if self._can_send(p)]
         if provider is not None:
             if provider not in self.config.providers:
-                raise OtpRefused(f"no provider named {provider!r}", missing=True)
+                raise OtpRefused(f"no provider named {_named(provider)!r}", missing=True)
             if provider not in able:
                 raise OtpRefused(
                     f"provider {provider!r} cannot send one-time codes as configured "
@@ -220,7 +220,7 @@ class Otp:
         typed = checked_code(code)
         chosen = self._provider_name(provider)
         if chosen is not None and chosen not in self.config.providers:
-            raise OtpRefused(f"no provider named {chosen!r}", missing=True)
+            raise OtpRefused(f"no provider named {_named(chosen)!r}", missing=True)
         taken = await asyncio.to_thread(self.codes.take_attempt, phone, chosen, self.clock.now())
         if isinstance(taken, Verdict):
             return OtpAnswer(taken.value, chosen)
@@ -274,8 +274,7 @@ class Otp:
 
     def _template(self, template: object) -> str:
         if not isinstance(template, str) or template not in self.config.templates:
-            shown = template if isinstance(template, str) and len(template) <= 64 else "..."
-            raise OtpRefused(f"no template named {shown!r}", missing=True)
+            raise OtpRefused(f"no template named {_named(template)!r}", missing=True)
         if self.config.templates[template].category != "otp":
             raise OtpRefused(f"template {template!r} is not of category otp")
         return template
@@ -337,3 +336,9 @@ class Otp:
 
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _named(value: object) -> str:
+    """A name the request gave that the config lacks, fit to quote: it is the API's answer
+    and may be anything, a number too (masked), or huge (left out)."""
+    return scrub_numbers(value) if isinstance(value, str) and len(value) <= 64 else "..."

@@ -184,6 +184,26 @@ def test_bad_send_requests_send_nothing(
 
 
 @pytest.mark.parametrize(
+    "request_",
+    [
+        {"template": "+447400123456", "provider": "aoc"},
+        {"template": "\x1b[31m447400123456\n", "provider": "aoc"},
+        {"template": "login", "provider": "447400123456"},
+    ],
+)
+def test_a_refused_name_never_repeats_a_number(
+    config: Config, sandbox: Sandbox, request_: dict[str, Any]
+) -> None:
+    """The refusal is the API's 404 answer and the CLI's error: a number is masked there."""
+    service = otp(config, MemoryLedger(), FakeClock(T0))
+    with pytest.raises(OtpRefused) as refused:
+        send(service, **request_)
+    assert "7400123456" not in str(refused.value)
+    assert "\x1b" not in str(refused.value)  # shown as repr: the escape stays inert text
+    assert sandbox_messages(sandbox) == []
+
+
+@pytest.mark.parametrize(
     "code",
     [
         "12345a",
