@@ -235,6 +235,53 @@ def test_export_csv_keeps_provider_text_from_running_as_a_formula(
     assert exported["recipient"].startswith("+44")  # recipients keep their +
 
 
+def _received(path: Path) -> None:
+    """One sent row, then an undelivered receipt whose code and error are the provider's."""
+    from smsops.core.hooks import Delivery, Receipt
+
+    ledger = SqliteLedger(path)
+    claim = SendRecord.claim(
+        "heard", "once", "+447400123459", provider="ot", template="hello",
+        text_hash="h", segments=1, now=NOW,
+    )  # fmt: skip
+    (row,) = ledger.claim([claim])
+    ledger.settle([row.settled(Status.SENT, NOW, message_id="m-1")])
+    receipt = Receipt(
+        "ot", "m-1", Delivery.UNDELIVERED, "=cmd|' /C calc'!A0",
+        error="=HYPERLINK(\"x\") +447400123459 is off", at=NOW,
+    )  # fmt: skip
+    assert [r.value for r in ledger.receipts([receipt], NOW)] == ["applied"]
+    ledger.close()
+
+
+@pytest.mark.parametrize("form", ["jsonl", "csv"])
+def test_export_of_a_row_with_a_receipt_is_data_masked_and_inert(
+    setup: tuple[Path, Path, list[SendRecord]], form: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A receipt's time is written as ISO 8601 (it was a traceback), its error masked like the
+    send's, and in a CSV the provider's words never run as a formula."""
+    import csv
+    import io
+
+    _, path, _ = setup
+    _received(path)
+    capsys.readouterr()
+    export = ["ledger", "export", "--format", form, "--ledger", str(path), "--schedule", "heard"]
+    assert main(export) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    if form == "jsonl":
+        (row,) = map(json.loads, out.splitlines())
+    else:
+        (row,) = csv.DictReader(io.StringIO(out))
+    assert row["receipt_at"] == NOW.isoformat()
+    assert "7400123459" not in out
+    assert "+44 74** ***459" in row["receipt_error"]
+    if form == "csv":
+        assert row["receipt_code"].startswith("'=")
+        assert row["receipt_error"].startswith("'=")
+
+
 @pytest.mark.parametrize(
     ("column", "value"),
     [

@@ -12,6 +12,7 @@ import csv
 import json
 import sys
 from dataclasses import asdict, fields
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -41,12 +42,13 @@ def _row(record: SendRecord, unmask: bool = True) -> dict[str, Any]:
         from smsops.core.phone import hide_number, mask, scrub_numbers
 
         row["recipient"] = mask(record.recipient)
-        if record.error:
-            row["error"] = scrub_numbers(hide_number(record.error, record.recipient))
+        for said in ("error", "receipt_error"):  # the provider's words may hold the number
+            if row[said]:
+                row[said] = scrub_numbers(hide_number(row[said], record.recipient))
     row["status"] = record.status.value
-    row["created_at"] = record.created_at.isoformat()
-    row["updated_at"] = record.updated_at.isoformat()
-    row["resolved_at"] = record.resolved_at.isoformat() if record.resolved_at else None
+    for name, value in row.items():  # every time as ISO 8601 text (receipt_at too)
+        if isinstance(value, datetime):
+            row[name] = value.isoformat()
     return row
 
 
@@ -148,7 +150,9 @@ def _write(ledger: Ledger, args: argparse.Namespace, file: IO[str]) -> None:
 
 
 # Columns whose text came from a provider or a person, not from smsops.
-_OUTSIDE_TEXT = {"provider_message_id", "error", "resolution", "resolved_by"}
+_OUTSIDE_TEXT = {
+    "provider_message_id", "error", "resolution", "resolved_by", "receipt_code", "receipt_error",
+}  # fmt: skip
 
 
 def _inert(value: Any) -> Any:
@@ -162,7 +166,7 @@ def _inert(value: Any) -> Any:
 
 
 def _resolve(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     from smsops.ledger.base import Decision, Status
 
