@@ -79,7 +79,9 @@ class Watch:
 
     def look(self, now: datetime) -> Seen:
         """Read the leases and the pending rows (a worker thread: it waits on the ledger)."""
-        leases = self.ledger.leases()
+        # A run that closed cleanly (a CLI send, an apply, a replica shut down) is not gone
+        # in this sense: it settled what it claimed and holds no round to resume.
+        leases = {run.id: run.expires_at for run in self.ledger.runs() if not run.stopped}
         gone = gone_runs(leases, now)
         new = gone - self.gone if self.gone is not None else set()
         self.gone = gone

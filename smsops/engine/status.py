@@ -123,6 +123,10 @@ class Replica(_View):
     renewed_at: datetime
     lease_ends: datetime
     live: bool = Field(description="Its lease has not lapsed at `generated_at`.")
+    stopped: bool = Field(
+        description="It ended its lease itself (a clean close), so it was not lost: "
+        "nobody takes over from it."
+    )
 
 
 class NeedsPerson(_View):
@@ -189,6 +193,7 @@ def status_of(
                 renewed_at=run.heartbeat_at,
                 lease_ends=run.expires_at,
                 live=run.expires_at > now,
+                stopped=run.stopped,
             )
             for run in ledger.runs()
         ],

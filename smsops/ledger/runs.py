@@ -61,6 +61,13 @@ class Run:
     heartbeat_at: datetime
     expires_at: datetime
 
+    @property
+    def stopped(self) -> bool:
+        """Ended by its own clean close, not lapsed: `Heartbeat.stop` writes its last
+        heartbeat and the lease's end as one time, where a renewal always ends a lease
+        after its heartbeat. A run that stopped left nothing to take over."""
+        return self.expires_at <= self.heartbeat_at
+
     @classmethod
     def this(cls, command: str, now: datetime, lease: timedelta) -> Run:
         return cls(run_id(), HOST, os.getpid(), command, now, now, now + lease)

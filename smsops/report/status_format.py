@@ -47,7 +47,7 @@ def status_text(view: StatusView) -> str:
     if not view.replicas:
         lines.append("  none registered")
     for run in view.replicas:
-        state = "live" if run.live else "lapsed"
+        state = "live" if run.live else "stopped" if run.stopped else "lapsed"
         lines.append(f"  {printable(run.run)} ({printable(run.command)})")
         lines.append(
             f"    renewed {_when(run.renewed_at)}, lease ends {_when(run.lease_ends)}: {state}"

@@ -81,7 +81,8 @@ def test_a_lapsed_lease_is_taken_over_at_the_next_look_not_the_next_resync(
         watch.react(watch.look(end - GRACE))  # the first look only learns who is gone already
         watch.react(watch.look(end - timedelta(seconds=1)))  # alive: nothing
         assert taken == []
-        ledger.renew_lease(end, end, dead)  # killed: its lease ends (here, at once)
+        # killed: its last heartbeat was a lease before the lease's end (which is here)
+        ledger.renew_lease(end - timedelta(seconds=30), end, dead)
         watch.react(watch.look(end + GRACE / 2))  # within the grace: it may still renew
         assert taken == []
         watch.react(watch.look(now))
@@ -96,6 +97,30 @@ def test_a_lapsed_lease_is_taken_over_at_the_next_look_not_the_next_resync(
     assert rows[held.recipient] is Status.UNCERTAIN  # the dead run's claim: never resent
     assert sorted(s for n, s in rows.items() if n != held.recipient) == [Status.SENT] * 5
     assert len(sandbox.state.snapshot()) == 5
+
+
+def test_a_run_that_stopped_cleanly_is_not_taken_over(
+    tmp_path: Path, sandbox: Sandbox, ledger: SqliteLedger
+) -> None:
+    """`smsops send`, `apply` or a replica shut down: its heartbeat ends its lease as it
+    stops. The watch sees a run that left, not one that died: no takeover, no warning, no
+    catch-up of every schedule, while a killed run beside it is still taken over."""
+    now = datetime.now(UTC)
+    config = project(tmp_path, sandbox, trigger="{cron: '0 9 * * *'}", window="24h")
+    runner, _ = runner_at(config, ledger, now)
+    left = other_run(ledger, now + timedelta(seconds=30))
+    killed = Run("killed:7:cafe", "killed", 7, "smsops run", now, now, now + timedelta(seconds=30))
+    ledger.register_run(killed)
+    taken: list[set[str]] = []
+    watch = Watch(ledger, lambda: runner.config, taken.append, runner.stuck)
+    watch.look(now)  # the first look only learns who is gone already
+    end = now + timedelta(seconds=1)
+    ledger.renew_lease(end, end, left)  # Heartbeat.stop: the last heartbeat ends the lease
+    ledger.renew_lease(end - timedelta(seconds=30), end, killed.id)  # its lease ran out
+    watch.react(watch.look(end + 2 * GRACE))
+    assert taken == [{killed.id}]
+    stopped = {run.id: run.stopped for run in ledger.runs()}
+    assert (stopped[left], stopped[killed.id]) == (True, False)
 
 
 def test_a_claim_of_a_live_run_pending_past_its_window_keeps_healthz_degraded(
