@@ -33,7 +33,7 @@ def _status(args: argparse.Namespace) -> int:
 
     config = load_project(args.config, cache_dir())
     location = ledger_location(args)
-    ledger = open_ledger_at(location, "smsops status", readonly=True)
+    ledger = open_ledger_at(location, "smsops status", readonly=True, must_exist=True)
     try:
         now = datetime.now(UTC)
         options = PlanOptions(cache_dir=cache_dir())

@@ -136,3 +136,18 @@ def test_text_fits_80_columns_and_says_what_needs_a_person(
     for command in commands:  # the continued lines paste as one command
         words = shlex.split(command.replace("\\\n", " "))
         assert words[words.index("--ledger") + 1] == str(path)
+
+
+def test_a_ledger_that_is_not_there_is_an_error_not_an_empty_view(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --ledger must not read as "no sends yet": it names the path, exit 1
+    as the ledger commands do."""
+    status_config(tmp_path)
+    missing = tmp_path / "typo.sqlite"
+    code = main(["status", str(tmp_path / "config"), "--ledger", str(missing)])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert "no ledger at" in err
+    assert "typo.sqlite" in err
+    assert not missing.exists()
