@@ -96,3 +96,13 @@ def test_a_variable_without_a_value_is_a_usage_error(
         main(["send", *setup, "--to", NUMBER, "--var", "order"])
     assert exited.value.code == 1  # smsops's parser exits 1 on usage errors
     assert "write NAME=VALUE" in capsys.readouterr().err
+
+
+def test_a_variable_given_twice_is_refused_not_silently_the_last(
+    setup: list[str], sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--var order=1 --var order=2`: which one the sender meant is not ours to guess."""
+    argv = ["send", *setup, "--to", NUMBER, "--var", "order=1", "--var", "order=2"]
+    assert main(argv) == 1
+    assert "--var order is given twice" in capsys.readouterr().err
+    assert sandbox.state.snapshot() == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 
 from smsops.cli.common import (
@@ -49,11 +50,15 @@ def _send(args: argparse.Namespace) -> int:
     from smsops.engine.project import load_project
     from smsops.engine.transactional import MessageRequest, Transactional
 
+    given = dict(args.var)
+    if len(given) < len(args.var):  # which of two values was meant is not ours to guess
+        twice = next(name for name, n in Counter(n for n, _ in args.var).items() if n > 1)
+        raise UsageError(f"--var {twice} is given twice: give each variable once")
     try:
         request = MessageRequest(
             template=args.template,
             to=args.to,
-            vars=dict(args.var),
+            vars=given,
             provider=args.provider,
             idempotency_key=args.key or f"cli-{uuid.uuid4().hex}",
         )
