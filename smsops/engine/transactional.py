@@ -326,7 +326,7 @@ class Transactional:
                     f"template {request.template!r}: quiet hours {quiet.start:%H:%M}-"
                     f"{quiet.end:%H:%M} in {zone.key}; send it later",
                 )
-        if template.category == "marketing" and number.e164 in self.ledger.suppressed():
+        if template.category == "marketing" and self.ledger.suppressed([number.e164]):
             raise Refused(422, "to: on the ledger's suppression list (STOP)")
         rendered = render(
             self._templates(config)[request.template], API_MESSAGES, {}, recipient,

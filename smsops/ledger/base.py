@@ -327,8 +327,10 @@ class Ledger(ABC):
         whether each changed it (only those are kept in the history; suppressions.py)."""
 
     @abstractmethod
-    def suppressed(self) -> frozenset[str]:
-        """Every number on the suppression list (the planner reads it once per plan)."""
+    def suppressed(self, among: Sequence[str] | None = None) -> frozenset[str]:
+        """The numbers on the suppression list: all of them (the planner reads it once per
+        plan), or those of `among` (an on-demand send asks of one number, by its key: a
+        list of millions is not read per request)."""
 
     @abstractmethod
     def suppressions(self, since: datetime | None = None) -> list[OptEvent]:

@@ -87,8 +87,8 @@ class CreatedOnFirstWrite(Ledger):
     def parked(self) -> list[Receipt]:
         return self._ledger.parked()
 
-    def suppressed(self) -> frozenset[str]:
-        return self._ledger.suppressed()
+    def suppressed(self, among: Sequence[str] | None = None) -> frozenset[str]:
+        return self._ledger.suppressed(among)
 
     def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
         return self._ledger.suppressions(since)

@@ -95,8 +95,10 @@ class MemoryLedger(MemoryOtp, Ledger):
                     del self._listed[event.number]
         return changed
 
-    def suppressed(self) -> frozenset[str]:
-        return frozenset(self._listed)
+    def suppressed(self, among: Sequence[str] | None = None) -> frozenset[str]:
+        if among is None:
+            return frozenset(self._listed)
+        return frozenset(n for n in among if n in self._listed)
 
     def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
         listed = [e for e in self._listed.values() if since is None or e.at >= since]

@@ -112,9 +112,14 @@ class PostgresHearing:
                     conn.execute(_EVENT, (e.number, e.action.value, e.at, e.source, e.keyword))
         return changed
 
-    def suppressed(self) -> frozenset[str]:
+    def suppressed(self, among: Sequence[str] | None = None) -> frozenset[str]:
+        query = "SELECT number FROM suppressions"
+        if among is not None:  # by the primary key
+            query += " WHERE number = ANY(%s::text[])"
+        # PostgreSQL's text holds no NUL, so no listed number has one: not asked, not an error
+        bound = () if among is None else ([n for n in among if "\x00" not in n],)
         with self._transaction("cannot read", atomic=False) as conn:
-            return frozenset(str(n) for (n,) in conn.execute("SELECT number FROM suppressions"))
+            return frozenset(str(n) for (n,) in conn.execute(query, bound))
 
     def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
         query = "SELECT number, at, source, keyword FROM suppressions "

@@ -136,9 +136,14 @@ class SqliteHearing(SqliteFile):
                     self._db.execute(_EVENT, values)
         return changed
 
-    def suppressed(self) -> frozenset[str]:
+    def suppressed(self, among: Sequence[str] | None = None) -> frozenset[str]:
+        query = "SELECT number FROM suppressions"
+        bound: tuple[str, ...] = ()
+        if among is not None:  # by the primary key, the numbers as one JSON array
+            query += " WHERE number IN (SELECT value FROM json_each(?))"
+            bound = (json.dumps(list(among)),)
         with self._reading():
-            return frozenset(n for (n,) in self._db.execute("SELECT number FROM suppressions"))
+            return frozenset(n for (n,) in self._db.execute(query, bound))
 
     def suppressions(self, since: datetime | None = None) -> list[OptEvent]:
         # julianday: times are stored as written (any offset), so text order is not time order.

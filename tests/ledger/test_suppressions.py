@@ -60,3 +60,15 @@ def test_another_handle_sees_the_list(open_ledger_handle: Callable[[], Ledger]) 
     second.opt([back(A, 1), out(A, 2, source="import", keyword="")])
     assert first.suppressed() == {A}
     assert [e.action for e in first.opt_history(A)] == [OptAction.OUT, OptAction.IN, OptAction.OUT]
+
+
+def test_asked_of_some_numbers_the_list_answers_for_those_only(ledger: Ledger) -> None:
+    """An on-demand send asks of one number; the answer equals the whole list's, read by key."""
+    numbers = [f"+4477009{i:05d}" for i in range(300)]
+    ledger.opt([out(n, i) for i, n in enumerate(numbers[::3])])
+    whole = ledger.suppressed()
+    for asked in ([], [A], numbers[:1], numbers[1:2], numbers, [*numbers[:5], A, numbers[0]]):
+        assert ledger.suppressed(asked) == whole & set(asked)
+    hostile = ["'; DROP TABLE suppressions; --", '"]', "\x00", "%s"]
+    assert ledger.suppressed(hostile) == frozenset()
+    assert ledger.suppressed() == whole
