@@ -132,3 +132,12 @@ def _base64_cores(data: bytes) -> set[str]:
             cores.add(re.escape(core))
             cores.add(re.escape(core.replace("+", "-").replace("/", "_")))  # urlsafe alphabet
     return cores
+
+
+def token_matches(expected: str, given: str) -> bool:
+    """Whether a caller's token (or signature) is `expected`, in constant time: how much of
+    a guess is right never shows in how long the answer takes. Every token check of the
+    run server (webhooks, Twilio signatures, the API, the status view) goes through here."""
+    import hmac
+
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))

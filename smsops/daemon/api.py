@@ -27,7 +27,6 @@ models: one home for the shapes.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -41,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 
 from smsops.core.envref import resolve
 from smsops.core.errors import Refused, SecretMissing
+from smsops.core.secrets import token_matches
 from smsops.daemon.bodies import bounded
 from smsops.providers.base import too_deep
 
@@ -160,11 +160,6 @@ def bearer(request: Request) -> str | None:
     if scheme.lower() != "bearer" or not credentials.strip():
         return None
     return credentials.strip()
-
-
-def token_matches(expected: str, given: str) -> bool:
-    """In constant time: how much of a guess is right never shows in how long it takes."""
-    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
 def _constant(name: str) -> Any:

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from smsops.core.errors import HookRefused, Refused
 from smsops.core.hooks import Inbound, ReceiptResult
+from smsops.daemon.api import bearer
 from smsops.daemon.bodies import bounded
 from smsops.providers import hooks
 from smsops.providers.hooks import MAX_BODY, TWIML_EMPTY, Caller, Hook, Kind
@@ -69,10 +70,8 @@ async def hook(service: Service, request: Request, kind: Kind) -> Response:
 
 
 def _caller(request: Request) -> Caller:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    bearer = credentials.strip() if scheme.lower() == "bearer" else None
     return Caller(
-        token=bearer or request.query_params.get("token"),
+        token=bearer(request) or request.query_params.get("token"),
         signature=request.headers.get("x-twilio-signature"),
     )
 

@@ -23,7 +23,8 @@ from starlette.responses import JSONResponse, Response
 
 from smsops.core.envref import resolve
 from smsops.core.errors import SecretMissing
-from smsops.daemon.api import bearer, token_matches
+from smsops.core.secrets import token_matches
+from smsops.daemon.api import bearer
 from smsops.daemon.service import Service
 from smsops.engine.status import StatusView, status_of
 

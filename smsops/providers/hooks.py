@@ -15,7 +15,6 @@ or the generic JSON form (providers/generic_hooks.py) for every other type.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -24,6 +23,7 @@ from smsops.config.providers import HookFormat, ProviderBase
 from smsops.core import envref
 from smsops.core.errors import HookRefused, SecretMissing
 from smsops.core.hooks import Inbound, Receipt
+from smsops.core.secrets import token_matches
 from smsops.providers import generic_hooks, skycore_hooks, twilio_hooks
 
 MAX_BODY = 64 * 1024  # bytes: a receipt is ~0.5 KB, a list of MAX_RECEIPTS ~60-100 KB is not
@@ -96,7 +96,7 @@ def check_token(name: str, config: ProviderBase, caller: Caller, env: Mapping[st
     expected = _secret(name, config.webhook_token, env)
     if caller.token is None:
         raise HookRefused(401, "the token is missing: pass ?token= or Authorization: Bearer")
-    if not hmac.compare_digest(expected.encode(), caller.token.encode("utf-8", "replace")):
+    if not token_matches(expected, caller.token):
         raise HookRefused(401, "the token is wrong")
 
 

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from smsops.core.errors import HookRefused
 from smsops.core.hooks import Delivery, Inbound, Receipt
+from smsops.core.secrets import token_matches
 from smsops.providers.emulation import Incoming, Post, Sent
 from smsops.providers.hook_fields import (
     address,
@@ -100,7 +101,7 @@ def check_signature(url: str, params: list[tuple[str, str]], token: str, given: 
         raise HookRefused(401, "X-Twilio-Signature is missing")
     for variant in _as_twilio_may_sign(url):
         expected = twilio_signature(variant, params, token)
-        if hmac.compare_digest(expected.encode(), given.strip().encode("utf-8", "replace")):
+        if token_matches(expected, given.strip()):
             return
     raise HookRefused(401, "X-Twilio-Signature does not match this provider's URL and auth token")
 
