@@ -131,6 +131,14 @@ def scrub_numbers(text: str) -> str:
 
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}(?!\d)")
+# A whole text that is an E.164 number: ASCII digits only (`\d` takes any script's), and
+# anchored at both ends (`$` would let a trailing newline through).
+E164_WHOLE = re.compile(r"\A\+[1-9][0-9]{6,14}\Z")
+
+
+def is_e164(text: str) -> bool:
+    """Whether `text` is one number in E.164 form and nothing else."""
+    return E164_WHOLE.match(text) is not None
 
 
 def mask_e164(text: str) -> str:

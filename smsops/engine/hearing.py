@@ -19,16 +19,14 @@ keywords apply to the next text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from smsops.config.opt_out import OptOut, keyword
 from smsops.core.hooks import Inbound, InboundResult, Receipt, ReceiptResult
+from smsops.core.phone import is_e164
 from smsops.ledger.base import Ledger
 from smsops.ledger.suppressions import OptAction, OptEvent
-
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def utc_now() -> datetime:
@@ -60,7 +58,7 @@ class Hearing:
             action, result = OptAction.IN, InboundResult.OPTED_IN
         else:
             return InboundResult.OTHER
-        if not _E164.fullmatch(message.sender):  # the parser normalises; a list holds numbers
+        if not is_e164(message.sender):  # the parser normalises; a list holds numbers
             return InboundResult.OTHER
         at = message.at or self.now()
         event = OptEvent(message.sender, action, at, message.provider, said)

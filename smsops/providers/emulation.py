@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+from smsops.core.phone import E164_WHOLE
+
+E164 = E164_WHOLE  # the shape the emulated providers require of a number
 DIGITS = re.compile(r"^\+?[1-9]\d{6,14}$")
 
 

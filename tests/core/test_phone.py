@@ -5,7 +5,7 @@ import random
 import phonenumbers
 import pytest
 
-from smsops.core.phone import PhoneNumber, mask, normalize
+from smsops.core.phone import PhoneNumber, is_e164, mask, normalize
 
 
 @pytest.mark.parametrize(
@@ -83,3 +83,21 @@ def test_scrub_numbers_hides_numbers_in_provider_errors() -> None:
         scrub_numbers("to: 447400123456 is not valid; +447400123456 blocked; code 4001")
         == "to: *** is not valid; +44 74** ***456 blocked; code 4001"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "whole"),
+    [
+        ("+447400123456", True),
+        ("+12025550123", True),
+        ("+447400123456\n", False),  # `$` would have let the newline through
+        ("+44740012345\u0666", False),  # an Arabic-Indic digit: `\d` would take it
+        ("+0447400123456", False),
+        ("447400123456", False),
+        ("+4474001234567890", False),  # 16 digits
+        ("+44 7400 123456", False),
+        ("", False),
+    ],
+)
+def test_is_e164_takes_one_ascii_number_and_nothing_else(text: str, whole: bool) -> None:
+    assert is_e164(text) is whole
