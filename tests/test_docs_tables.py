@@ -247,3 +247,31 @@ def test_the_otp_send_outcomes_give_the_http_status_the_api_answers() -> None:
     rows = table(DOCS / "otp.md", "## Outcomes", "status")
     documented = {codes(row[0])[0]: int(row[1]) for row in rows}
     assert documented == {outcome.value: status for outcome, status in SEND_STATUS.items()}
+
+
+def test_the_hook_limits_are_the_parsers_bounds() -> None:
+    """docs/hooks.md's 400 and 413 rows state the bounds the hook parsers enforce."""
+    from smsops.core.hooks import MAX_INBOUND_TEXT, MAX_MESSAGE_ID, MAX_RECEIPTS
+    from smsops.providers.base import MAX_JSON_DEPTH
+    from smsops.providers.hooks import MAX_BODY
+
+    rows = {row[0]: row[1] for row in table(DOCS / "hooks.md", "## Limits and answers", "answer")}
+    malformed, too_large = rows["`400`"], rows["`413`"]
+    assert f"JSON deeper than {MAX_JSON_DEPTH} levels" in malformed
+    assert f"an id over {MAX_MESSAGE_ID} characters" in malformed
+    assert f"a text over {MAX_INBOUND_TEXT:,}" in malformed
+    assert f"more than {MAX_RECEIPTS:,} receipts" in malformed
+    assert too_large.count(f"{MAX_BODY // 1024} KiB") == 2
+
+
+def test_the_api_limits_are_the_request_bounds() -> None:
+    """docs/api.md's limits sentence states the bounds the API enforces."""
+    from smsops.daemon.api import MAX_BODY
+    from smsops.engine.transactional import KEY_PATTERN, MAX_VALUE, MAX_VARS
+
+    longest_key = 1 + int(re.findall(r"\{0,(\d+)\}", KEY_PATTERN)[-1])
+    said = " ".join(section(DOCS / "api.md", "## Limits and metrics").split())
+    assert (
+        f"Bodies up to {MAX_BODY // 1024} KiB; {MAX_VARS} variables of up to {MAX_VALUE} "
+        f"characters; keys of up to {longest_key} characters." in said
+    )
