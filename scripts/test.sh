@@ -25,7 +25,7 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 sh scripts/bootstrap.sh dev,bench
 # -n 2: both cores of these machines (the attack suite starts the CLI ~400 times)
-.venv/bin/python -m pytest -q -n 2 "$@"
+.venv/bin/python -m pytest -q -n 2 --dist worksteal "$@"
 .venv/bin/ruff check smsops tests bench
 .venv/bin/ruff format --check smsops tests bench
 .venv/bin/mypy --strict smsops
