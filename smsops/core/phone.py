@@ -35,6 +35,10 @@ def normalize(raw: str, default_region: str | None = None) -> PhoneNumber | str:
         parsed = phonenumbers.parse(text, default_region)
     except NumberParseException as exc:
         return _PARSE_REASONS.get(exc.error_type, "not a phone number")
+    if parsed.extension:
+        # A text cannot dial an extension: sending to the number without it would
+        # reach a switchboard, not the person the row names.
+        return "has an extension (ext/x…): a text message cannot reach one; remove it"
     region = _valid_region(parsed)
     if region is None:
         national = default_region and not text.startswith("+")

@@ -57,6 +57,38 @@ def test_validity_and_region_are_phonenumbers_own() -> None:
             assert isinstance(found, str), raw
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "+1 202 555 0199 ext 5",
+        "+1 202-555-0199 x123",
+        "+44 7400 123456;ext=9",
+        "07400 123456 ext. 42",
+    ],
+)
+def test_a_number_with_an_extension_is_refused_not_sent_without_it(written: str) -> None:
+    """A text cannot dial an extension: sending to the number without it would reach the
+    switchboard, not the person. phonenumbers parses the extension apart (its own truth)."""
+    assert phonenumbers.parse(written, "GB").extension  # the case really has one
+    reason = normalize(written, "GB")
+    assert isinstance(reason, str)
+    assert "extension" in reason
+    assert not any(chunk in reason for chunk in ("0199", "123456", "123", "42"))
+
+
+def test_every_generated_number_with_an_extension_is_refused() -> None:
+    draw = random.Random(7)
+    for raw in _numbers_of_every_region()[::5]:
+        parsed = phonenumbers.parse(raw)
+        if not phonenumbers.is_valid_number(parsed):
+            continue
+        written = f"{raw} {draw.choice(['ext', 'ext.', 'x', '#'])}{draw.randrange(1, 99999)}"
+        if phonenumbers.parse(written).extension:
+            assert isinstance(normalize(written), str), written
+        else:
+            assert normalize(written) == normalize(raw), written
+
+
 def test_reasons_never_repeat_the_number() -> None:
     for raw in ("+44791112", "07400 12", "+1 202 555"):
         reason = normalize(raw, "GB")
