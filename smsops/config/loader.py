@@ -201,13 +201,19 @@ ProviderModels = Mapping[str, type[ProviderBase]]
 
 
 def load_config(
-    root: Path, provider_models: ProviderModels, store: SnapshotStore | None = None
+    root: Path,
+    provider_models: ProviderModels,
+    store: SnapshotStore | None = None,
+    *,
+    audiences: bool = True,
 ) -> LoadResult:
     """Read and validate every file; return what validated plus every problem found.
 
     `provider_models` maps each provider `type` to its model (from the registry).
     Every CSV an audience names is captured into `store` (default: this
     process's private temporary one), and only that copy is read afterwards.
+    `audiences=False` (`smsops status`, which reads the ledger alone): no CSV
+    is opened, so none is captured and none can be read later.
     """
     config = Config(root=root)
     if not root.exists():
@@ -229,7 +235,8 @@ def load_config(
         problems.extend(_collect(data, source, config, raw))
     for (section, name), data in raw.items():
         problems.extend(_validate_entry(config, section, name, data, provider_models))
-    problems.extend(_capture(config, store or store_for(None)))
+    if audiences:
+        problems.extend(_capture(config, store or store_for(None)))
     return LoadResult(config, problems)
 
 

@@ -41,6 +41,7 @@ from smsops.daemon.watch import STUCK_JOB
 from smsops.engine.apply import ApplyReport
 from smsops.engine.clock import Clock
 from smsops.engine.confirmations import CONFIRM_SCHEDULE
+from smsops.engine.holds import secret_holds
 from smsops.engine.lanes import Lanes
 from smsops.engine.plan import Plan
 from smsops.engine.round import Round, RoundHooks
@@ -226,6 +227,10 @@ class Runner:
         now = self.clock()
         names = self._unheld(config, [name], why)
         try:
+            if not names:  # a missing secret holds it: said in the ledger, for `smsops status`
+                held = secret_holds(config, self.env, [name])
+                await asyncio.to_thread(self.ledger.note_holds, held, now)
+                return None
             async with round_lock(self.ledger, name) as mine:
                 if not mine:
                     self.metrics.rounds_skipped.labels(name, OTHER_REPLICA).inc()
@@ -241,7 +246,7 @@ class Runner:
                         time.perf_counter() - started
                     )
         except Exception as exc:  # whatever it is, the daemon lives on
-            plan, errors = None, dict.fromkeys(names, exc)
+            plan, errors = None, dict.fromkeys(names or [name], exc)
         finished = time.time()  # the real time, for alerts (the round's clock may be a test's)
         for succeeded in names:
             if succeeded not in errors:

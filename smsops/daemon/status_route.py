@@ -9,8 +9,8 @@ nothing else, not even whether the view is there to read. With `status:
 Built off the event loop (a worker thread, as the hooks' sink runs), from
 read-only queries: no request here takes the ledger's write lock, and the
 probes and /metrics keep answering while it is built. Held schedules are
-the runner's own: the missing secrets it checks and the guardrails its
-rounds found (`Runner.over_limits`).
+the ones the rounds recorded as held in the ledger (engine/status.py), and
+the missing secrets of the runner's environment.
 """
 
 from __future__ import annotations
@@ -52,11 +52,10 @@ async def status_json(service: Service, request: Request) -> Response:
         given = bearer(request)
         if given is None or not token_matches(expected, given):
             return Response(status_code=401, headers={"www-authenticate": "Bearer", **_PRIVATE})
-    over = {name: list(limits) for name, limits in runner.over_limits.items()}
 
     def build() -> StatusView:
         now = datetime.now(UTC)
-        return status_of(config, service.ledger, now, env=runner.env, over_limits=over)
+        return status_of(config, service.ledger, now, env=runner.env)
 
     view = await run_in_threadpool(build)
     return Response(view.to_json(), media_type="application/json", headers=_PRIVATE)

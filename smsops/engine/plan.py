@@ -115,6 +115,11 @@ class SchedulePlan:
     samples: list[Sample] = field(default_factory=list)
     skip_counts: Counter[SkipReason] = field(default_factory=Counter)
     skips: list[Skip] = field(default_factory=list)
+    # The same skips per due occurrence (`skips_by_occurrence`): those of one
+    # occurrence (opted out, quiet hours, a render), and those of the member
+    # itself (an invalid number, a duplicate...), which count in every one.
+    skips_at: dict[str, Counter[SkipReason]] = field(default_factory=dict)
+    skips_every: Counter[SkipReason] = field(default_factory=Counter)
     sends: list[Send] = field(default_factory=list)  # kept only when asked (apply)
     # Each audience the schedule's audience excludes -> the recipients it removed;
     # filled when the audience is read (empty when nothing was due).
@@ -148,12 +153,29 @@ class SchedulePlan:
     def to_send(self) -> int:
         return sum(n for d, n in self.counts.items() if d.sends)
 
+    def skips_by_occurrence(self) -> dict[str, dict[str, int]]:
+        """Recipients skipped per due occurrence, by reason (what the ledger records)."""
+        return {
+            occurrence: {
+                reason.value: n
+                for reason, n in (
+                    self.skips_every + self.skips_at.get(occurrence, Counter())
+                ).items()
+            }
+            for occurrence in self.occurrences
+        }
+
     @property
     def skipped(self) -> int:
         return sum(self.skip_counts.values())
 
-    def skip(self, skip: Skip) -> None:
+    def skip(self, skip: Skip, occurrence: str | None = None) -> None:
+        """Count `skip`, in `occurrence` only, or (None) in every due occurrence."""
         self.skip_counts[skip.reason] += 1
+        if occurrence is None:
+            self.skips_every[skip.reason] += 1
+        else:
+            self.skips_at.setdefault(occurrence, Counter())[skip.reason] += 1
         if skip.excluded_by is not None:
             self.exclusions[skip.excluded_by] = self.exclusions.get(skip.excluded_by, 0) + 1
         if len(self.skips) < KEPT_SKIPS:

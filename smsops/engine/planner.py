@@ -345,7 +345,7 @@ class SchedulePlanner:
                 f"the number may be in {', '.join(names)}; its window for {occurrence} "
                 "is never open in all of them at once; give the audience a timezone_column"
             )
-            self.result.skip(Skip(SkipReason.UNKNOWN_TIMEZONE, detail, member.where))
+            self.result.skip(Skip(SkipReason.UNKNOWN_TIMEZONE, detail, member.where), occurrence)
         return due
 
     def _due_everywhere(self, zones: tuple[ZoneInfo, ...]) -> tuple[list[str], list[str]]:
@@ -365,7 +365,8 @@ class SchedulePlanner:
         if disposition.sends and self.suppressed and desired.recipient.phone in self.suppressed:
             # Before anything is rendered or claimed; what was sent before stays counted.
             detail = "on the ledger's suppression list (STOP); `smsops suppressions list` shows it"
-            self.result.skip(Skip(SkipReason.OPTED_OUT, detail, desired.recipient.where))
+            skip = Skip(SkipReason.OPTED_OUT, detail, desired.recipient.where)
+            self.result.skip(skip, desired.occurrence)
             return
         quiet = self.quiet
         held = None
@@ -380,14 +381,15 @@ class SchedulePlanner:
                     f"quiet hours {quiet.start:%H:%M}-{quiet.end:%H:%M} in {zone.key}; "
                     "a later run inside the window sends it"
                 )
-                self.result.skip(Skip(SkipReason.QUIET_HOURS, detail, desired.recipient.where))
+                skip = Skip(SkipReason.QUIET_HOURS, detail, desired.recipient.where)
+                self.result.skip(skip, desired.occurrence)
                 return
         if not disposition.sends:
             self.result.counts[disposition] += 1
             return
         rendered = self._render(desired)
         if isinstance(rendered, Skip):
-            self.result.skip(rendered)
+            self.result.skip(rendered, desired.occurrence)
             return
         self.result.counts[disposition] += 1
         self._will_send(desired, rendered, held)

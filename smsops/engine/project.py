@@ -36,6 +36,17 @@ def load_project(path: Path, cache_dir: Path | None = None) -> Config:
     return result.config
 
 
+def load_without_audiences(path: Path) -> Config:
+    """The config at `path` checked without opening any audience file (`smsops status`:
+    the view reads the ledger alone, so a CSV that is gone or unreadable changes nothing).
+    What needs a file's columns (its templates' variables, exclusions) is not checked."""
+    result = load_config(path, models_on_demand(), audiences=False)
+    problems = [*result.problems, *check_config(result.config), *check_schedules(result.config)]
+    if problems:
+        raise ConfigError(problems)
+    return result.config
+
+
 def pointed_at(config: Config, base_url_for: Callable[[str], str]) -> Config:
     """The config with every provider's `base_url` replaced (the sandbox's, by type)."""
     providers = {

@@ -30,11 +30,13 @@ from smsops.core.errors import GuardLost, NeedsApproval, SecretsMissing
 from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.clock import Clock
+from smsops.engine.holds import decided, guardrail, secret_holds, skips_of
 from smsops.engine.lanes import Lanes
 from smsops.engine.owner import stale_rule, this_run
 from smsops.engine.plan import OverLimit, Plan, SchedulePlan, Send
 from smsops.engine.planner import PlanOptions, plan_against
 from smsops.ledger.base import Ledger, SendRecord, Status
+from smsops.ledger.held import HoldReason
 from smsops.schedule.occurrences import occurrence_label, window_closes
 
 # Schedule name -> fire times whose window has closed unsent, each with the
@@ -170,7 +172,11 @@ class Round:
             for s in plan.schedules
             if s.over_limits and s.schedule not in self.approved
         }
+        over = {name: guardrail(limits) for name, limits in self.held.items()}
+        if not self.dry_run:  # what this plan skipped, per occurrence: status reads it
+            self.ledger.note_skips(skips_of(plan))
         if self.held and not self.isolate_failures:
+            self._note(plan, over, at, held_only=True)
             raise NeedsApproval({name: list(map(str, over)) for name, over in self.held.items()})
         sends = plan.sends if self.select is None else self.select(plan)
         sends = [send for send in sends if send.schedule not in self.held]
@@ -179,7 +185,10 @@ class Round:
         # occurrence in the ledger before the ones not yet recorded, so the
         # next start's look-back (which begins there) still finds them.
         self.sends = closed + sends
-        if not self.sends or self.stopping:
+        if self.stopping:
+            return False
+        if not self.sends:
+            self._note(plan, over, at)
             return False
         options = ApplyOptions(
             resend_uncertain=self.resend_uncertain,
@@ -197,13 +206,32 @@ class Round:
         )
         used = {provider for send in sends for provider in send.providers}
         if unset := unset_variables(self.config, self.env, used):  # all of them, located
+            sending = {send.schedule for send in sends}
+            self._note(plan, secret_holds(self.config, self.env, sending), at, held_only=True)
             raise SecretsMissing([str(variable) for variable in unset])
         sender.check_secrets(sends)  # SecretMissing: nothing has been sent yet
         if self.dry_run:
             self.hooks.dry_run(sender, sends)
             return False
         self.hooks.confirm(len(sends))
+        self._note(plan, over, at)
         return True
+
+    def _note(
+        self,
+        plan: Plan,
+        held: Mapping[str, tuple[HoldReason, str]],
+        at: datetime,
+        *,
+        held_only: bool = False,
+    ) -> None:
+        """Record in the ledger which schedules this round holds and why, and (unless
+        `held_only`: nothing goes ahead) that the others go ahead (their holds end).
+        A dry run writes nothing."""
+        if self.dry_run:
+            return
+        noted = dict(held) if held_only else decided(plan, held, self.errors)
+        self.ledger.note_holds(noted, at)
 
     async def send(self) -> ApplyReport | None:
         """Send what `prepare` planned (None if stopped before the first claim).

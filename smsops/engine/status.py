@@ -14,10 +14,13 @@ suppressions (at most `SUPPRESSIONS_SHOWN`) and the runs table. Every
 ledger here is opened read-only or read through plain SELECTs: nothing
 takes the write lock.
 
-Held, as the runner decides it: a schedule a missing secret holds
-(`missing_secrets`, the runner's own check) and one whose latest plan is
-over its guardrails (`over_limits`, given by the caller: the daemon passes
-what its rounds found, `smsops status` plans now as a round would).
+Held, as the rounds decided it: whoever plans and holds (`apply`, the
+daemon's rounds) records the hold and its reason in the ledger (`holds`,
+ledger/held.py; cleared when a round of the schedule goes ahead), and the
+view reads it there: no plan, no audience read. A secret missing from the
+environment of the caller is added as the runner would find it
+(`secrets_held`). Skips are the ledger's too: what the latest plan of each
+occurrence skipped, by reason (`recent_skips`).
 
 Numbers are masked (`core.phone.mask`); text from the config or the ledger
 is data: the text view prints it through `core.terminal.printable`, the
@@ -28,17 +31,19 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from smsops.config.loader import Config
-from smsops.config.secret_refs import missing_secrets
 from smsops.core.phone import mask
+from smsops.core.skips import SkipReason
 from smsops.core.terminal import inert_json
+from smsops.engine.holds import secrets_held
 from smsops.ledger.base import Ledger, Status
+from smsops.ledger.held import HoldReason
 from smsops.ledger.receipts import delivery_rate
 from smsops.ledger.suppressions import OptAction
 from smsops.schedule.occurrences import next_fires
@@ -49,6 +54,7 @@ NEXT_FIRES = 3
 UNCERTAIN_GROUPS = 50
 SUPPRESSIONS_FOR = timedelta(days=7)
 SUPPRESSIONS_SHOWN = 20
+_REASONS = {reason.value for reason in SkipReason}  # a reason a newer smsops wrote is left out
 
 
 class _View(BaseModel):
@@ -56,8 +62,9 @@ class _View(BaseModel):
 
 
 class Counts(_View):
-    """Rows of one occurrence per ledger status, and the delivery rate of those with a
-    final receipt (delivered / (delivered + undelivered); null without any)."""
+    """Rows of one occurrence per ledger status, the recipients its latest plan skipped
+    (no row), and the delivery rate of those with a final receipt (delivered /
+    (delivered + undelivered); null without any)."""
 
     pending: int = Field(ge=0)
     sent: int = Field(ge=0, description="Taken by the provider, no final receipt yet.")
@@ -67,25 +74,36 @@ class Counts(_View):
     uncertain: int = Field(ge=0)
     expired: int = Field(ge=0)
     delivery_rate: float | None = Field(ge=0, le=1)
+    skipped: int = Field(
+        ge=0, description="Recipients its latest plan skipped, every reason (see `skips`)."
+    )
 
     @classmethod
-    def of(cls, counts: Mapping[str, int]) -> Counts:
+    def of(cls, counts: Mapping[str, int], skipped: int = 0) -> Counts:
         every = {status.value: counts.get(status.value, 0) for status in Status}
-        return cls(**every, delivery_rate=delivery_rate(dict(counts)))
+        return cls(**every, delivery_rate=delivery_rate(dict(counts)), skipped=skipped)
 
     @property
     def total(self) -> int:
+        """The ledger's rows (skips are not rows)."""
         return sum(getattr(self, status.value) for status in Status)
 
 
 class OccurrenceStatus(_View):
     occurrence: str = Field(description="The occurrence's label (its fire time, or `once`).")
     counts: Counts
+    skips: dict[SkipReason, int] = Field(
+        description="Recipients its latest plan skipped, by reason (only reasons seen)."
+    )
 
 
 class Hold(_View):
-    reason: Literal["guardrail", "secret"]
+    reason: HoldReason
     detail: str = Field(description="Which limits, or which variable of which provider.")
+    since: datetime | None = Field(
+        description="When a round first held it so (null: a secret missing from the "
+        "environment of whoever reads the view, not recorded by a round)."
+    )
 
 
 class ScheduleStatus(_View):
@@ -155,27 +173,34 @@ def status_of(
     now: datetime,
     *,
     env: Mapping[str, str],
-    over_limits: Mapping[str, Sequence[str]],
     ledger_arg: str | None = None,
 ) -> StatusView:
-    """The view at `now`. `ledger_arg`: the `--ledger` the resolve commands name (None:
-    they name none; the person's SMSOPS_LEDGER or default then picks the same ledger)."""
+    """The view at `now`, from the config and the ledger alone (no audience is read).
+    `env`: where missing secrets are looked for. `ledger_arg`: the `--ledger` the resolve
+    commands name (None: they name none; the person's SMSOPS_LEDGER or default then picks
+    the same ledger)."""
     held: dict[str, list[Hold]] = {}
-    for missing in missing_secrets(config, env):
-        detail = f"{missing.variable} of provider {missing.provider} is not set"
-        for name in missing.schedules:
-            held.setdefault(name, []).append(Hold(reason="secret", detail=detail))
-    over = {name: list(limits) for name, limits in over_limits.items() if limits}
-    for name, limits in over.items():
-        held.setdefault(name, []).append(Hold(reason="guardrail", detail="; ".join(limits)))
-    recent = ledger.recent_counts(RECENT)
+    over: dict[str, list[str]] = {}
+    for name, found in ledger.holds().items():
+        lines = found.detail.splitlines()
+        if found.reason == "guardrail":
+            over[name] = lines
+        hold = Hold(reason=found.reason, detail="; ".join(lines), since=found.since)
+        held.setdefault(name, []).append(hold)
+    for name, lines in secrets_held(config, env).items():
+        hold = Hold(reason="secret", detail="; ".join(lines), since=None)
+        if all((h.reason, h.detail) != (hold.reason, hold.detail) for h in held.get(name, [])):
+            held.setdefault(name, []).append(hold)
+    enabled = {name for name, schedule in config.schedules.items() if schedule.enabled}
+    over = {name: limits for name, limits in over.items() if name in enabled}
+    recent, skips = ledger.recent_counts(RECENT), ledger.recent_skips(RECENT)
     schedules = [
         ScheduleStatus(
             name=name,
             enabled=schedule.enabled,
             held=held.get(name, []) if schedule.enabled else [],
             next_fires=next_fires(schedule, now, NEXT_FIRES) if schedule.enabled else [],
-            recent=_occurrences(recent.get(name, {})),
+            recent=_occurrences(recent.get(name, {}), skips.get(name, {})),
         )
         for name, schedule in config.schedules.items()
     ]
@@ -200,9 +225,22 @@ def status_of(
     )
 
 
-def _occurrences(counts: Mapping[str, Mapping[str, int]]) -> list[OccurrenceStatus]:
-    newest = sorted(counts, reverse=True)[:RECENT]
-    return [OccurrenceStatus(occurrence=o, counts=Counts.of(counts[o])) for o in newest]
+def _occurrences(
+    counts: Mapping[str, Mapping[str, int]], skips: Mapping[str, Mapping[str, int]]
+) -> list[OccurrenceStatus]:
+    """The newest occurrences with rows or skips (one where every recipient was skipped
+    has no row, and is shown all the same)."""
+    newest = sorted(counts.keys() | skips.keys(), reverse=True)[:RECENT]
+    shown = []
+    for o in newest:
+        skipped = {SkipReason(r): n for r, n in sorted(skips.get(o, {}).items()) if r in _REASONS}
+        total = sum(skipped.values())
+        shown.append(
+            OccurrenceStatus(
+                occurrence=o, counts=Counts.of(counts.get(o, {}), total), skips=skipped
+            )
+        )
+    return shown
 
 
 def _needs_person(

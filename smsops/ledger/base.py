@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -33,6 +33,7 @@ from smsops.core.errors import GuardLost, ResolveRefused
 from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.core.occurrence import ONCE
 from smsops.ledger import receipts, recent
+from smsops.ledger.held import Hold, HoldReason, Skips
 from smsops.ledger.policy import DONE as DONE
 from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
 from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
@@ -343,6 +344,25 @@ class Ledger(ABC):
     @abstractmethod
     def opt_history(self, number: str | None = None) -> list[OptEvent]:
         """Every change of the list (of one number, if given), oldest first."""
+
+    @abstractmethod
+    def note_holds(self, held: Mapping[str, tuple[HoldReason, str] | None], at: datetime) -> None:
+        """What a round decided of each schedule, in one transaction (held.py): held for
+        (reason, detail), kept with its first `at` while they stay the same; or None, it
+        went ahead: its hold, if any, is gone."""
+
+    @abstractmethod
+    def holds(self) -> dict[str, Hold]:
+        """The schedules a round held and has not seen go ahead since, by name."""
+
+    @abstractmethod
+    def note_skips(self, skips: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
+        """The recipients a plan skipped per (schedule, occurrence), by reason, in one
+        transaction: each occurrence's counts replace what an earlier plan of it left."""
+
+    @abstractmethod
+    def recent_skips(self, last: int) -> Skips:
+        """The skips of each schedule's `last` newest occurrences that have any."""
 
     def _guarded(self, operation: Operation, records: Iterable[SendRecord]) -> None:
         if refused := self.move(operation, records):

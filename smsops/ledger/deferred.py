@@ -14,12 +14,13 @@ not won, so not sent).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
 from smsops.core.hooks import Receipt
 from smsops.ledger.base import Decision, Known, Ledger, SendRecord, Status
+from smsops.ledger.held import Hold, HoldReason, Skips
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.policy import Operation
 from smsops.ledger.receipts import LastDelivery
@@ -35,12 +36,37 @@ class CreatedOnFirstWrite(Ledger):
         self._open_writable = open_writable
         self._ledger: Ledger = MemoryLedger()  # nothing there yet: an empty ledger
         self.created = False
+        # Holds and skips noted before the first write: kept (readable) in the memory
+        # ledger and written when the ledger is created; alone they create no file.
+        self._notes: list[Callable[[Ledger], None]] = []
 
     def _written(self) -> Ledger:
         if not self.created:
             self._ledger = self._open_writable()
             self.created = True
+            for note in self._notes:
+                note(self._ledger)
+            self._notes.clear()
         return self._ledger
+
+    def _note(self, note: Callable[[Ledger], None]) -> None:
+        note(self._ledger)
+        if not self.created:
+            self._notes.append(note)
+
+    def note_holds(self, held: Mapping[str, tuple[HoldReason, str] | None], at: datetime) -> None:
+        given = dict(held)
+        self._note(lambda ledger: ledger.note_holds(given, at))
+
+    def holds(self) -> dict[str, Hold]:
+        return self._ledger.holds()
+
+    def note_skips(self, skips: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
+        given = {at: dict(counts) for at, counts in skips.items()}
+        self._note(lambda ledger: ledger.note_skips(given))
+
+    def recent_skips(self, last: int) -> Skips:
+        return self._ledger.recent_skips(last)
 
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False

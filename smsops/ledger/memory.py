@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from smsops.core.hooks import Receipt
 from smsops.ledger.base import Ledger, SendRecord, Status
+from smsops.ledger.held import Hold, HoldReason, Skips, newest, nonzero
 from smsops.ledger.memory_otp import MemoryOtp
 from smsops.ledger.policy import Operation, allows, may_claim
 from smsops.ledger.suppressions import OptAction, OptEvent, changes
@@ -20,6 +21,8 @@ class MemoryLedger(MemoryOtp, Ledger):
         self._parked: dict[tuple[str, str], tuple[datetime, Receipt]] = {}  # in parking order
         self._listed: dict[str, OptEvent] = {}
         self._history: list[OptEvent] = []
+        self._holds: dict[str, Hold] = {}
+        self._skips: Skips = {}
 
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
@@ -106,3 +109,25 @@ class MemoryLedger(MemoryOtp, Ledger):
 
     def opt_history(self, number: str | None = None) -> list[OptEvent]:
         return [e for e in self._history if number is None or e.number == number]
+
+    def note_holds(self, held: Mapping[str, tuple[HoldReason, str] | None], at: datetime) -> None:
+        for schedule, hold in held.items():
+            if hold is None:
+                self._holds.pop(schedule, None)
+                continue
+            old = self._holds.get(schedule)
+            if old is None or (old.reason, old.detail) != hold:
+                self._holds[schedule] = Hold(schedule, *hold, at)
+
+    def holds(self) -> dict[str, Hold]:
+        return dict(sorted(self._holds.items()))
+
+    def note_skips(self, skips: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
+        for (schedule, occurrence), counts in skips.items():
+            per = self._skips.setdefault(schedule, {})
+            per.pop(occurrence, None)
+            if kept := nonzero(counts):
+                per[occurrence] = kept
+
+    def recent_skips(self, last: int) -> Skips:
+        return newest(self._skips, last)

@@ -60,6 +60,7 @@ from smsops.ledger.base import (
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.policy import Operation, allows
 from smsops.ledger.postgres_hearing import PostgresHearing
+from smsops.ledger.postgres_held import PostgresHeld
 from smsops.ledger.postgres_otp import PostgresOtp
 from smsops.ledger.postgres_schema import (
     MIGRATION_LOCK,
@@ -134,7 +135,7 @@ def open_postgres(
     return ledger
 
 
-class PostgresLedger(PostgresHearing, PostgresOtp, Ledger):
+class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, Ledger):
     """`readonly` never writes and never migrates (for `plan`, `ledger list/stats/export`).
 
     Its sessions are read-only (default_transaction_read_only), so it works

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from smsops.ledger.base import SendRecord
+from smsops.ledger.held import TABLES as HELD_TABLES
 from smsops.ledger.sql_otp import TABLES as OTP_TABLES
 from smsops.ledger.sql_policy import Dialect
 from smsops.ledger.sqlite_schema import COLUMNS, MOVED, checked_status
@@ -98,6 +99,8 @@ MIGRATIONS = (
     """,
     # One-time codes: keyed hashes, expiry, attempts; every request and outcome (issue 22).
     OTP_TABLES.format(time="timestamptz", serial="bigserial PRIMARY KEY"),
+    # What rounds decided besides sends: held schedules, skips per occurrence (issue 23).
+    HELD_TABLES.format(time="timestamptz"),
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))

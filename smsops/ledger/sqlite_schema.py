@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from smsops.core.errors import LedgerError
 from smsops.core.phone import scrub_numbers
 from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.held import TABLES as HELD_TABLES
 from smsops.ledger.policy import Operation
 from smsops.ledger.sql_otp import TABLES as OTP_TABLES
 from smsops.ledger.sql_policy import Dialect
@@ -105,6 +106,8 @@ MIGRATIONS = (
     """,
     # One-time codes: keyed hashes, expiry, attempts; every request and outcome (issue 22).
     OTP_TABLES.format(time="TEXT", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
+    # What rounds decided besides sends: held schedules, skips per occurrence (issue 23).
+    HELD_TABLES.format(time="TEXT"),
 )
 COLUMNS = (
     "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "

@@ -10,6 +10,7 @@ flags, so it still pastes into a shell as one command.
 from __future__ import annotations
 
 import shlex
+import textwrap
 from datetime import UTC, datetime
 
 from smsops.core.terminal import printable
@@ -31,7 +32,8 @@ _OCCURRENCE = 26
 LEGEND = (
     "  (rows per status of each schedule's newest occurrences: sent = no receipt yet,\n"
     "  deliv/undel = delivered/undelivered, fail, uncrt = uncertain, expd = expired,\n"
-    "  pend = in flight; rate = delivered / (delivered + undelivered))"
+    "  pend = in flight; rate = delivered / (delivered + undelivered); skipped: the\n"
+    "  recipients its latest plan left out, by reason: they have no row)"
 )
 
 
@@ -68,7 +70,9 @@ def _schedule(schedule: ScheduleStatus) -> list[str]:
     else:
         state = "sending"
     lines = ["", f"  {name}: {state}"]
-    lines += [f"    held ({h.reason}): {printable(h.detail)}" for h in schedule.held]
+    for h in schedule.held:
+        since = "" if h.since is None else f" since {_when(h.since)}"
+        lines.append(f"    held ({h.reason}{since}): {printable(h.detail)}")
     if schedule.next_fires:
         lines.append("    next: " + ", ".join(_when(f) for f in schedule.next_fires))
     if not schedule.recent:
@@ -81,6 +85,14 @@ def _schedule(schedule: ScheduleStatus) -> list[str]:
         lines.append(
             "    " + printable(shown.occurrence).ljust(_OCCURRENCE) + _counts(shown.counts)
         )
+        if shown.skips:
+            said = ", ".join(f"{reason.label} {n:,}" for reason, n in shown.skips.items())
+            lines += textwrap.wrap(
+                f"skipped {shown.counts.skipped:,}: {said}",
+                WIDTH,
+                initial_indent="      ",
+                subsequent_indent="        ",
+            )
     return lines
 
 

@@ -14,7 +14,7 @@ from jsonschema import FormatChecker
 from smsops.engine.status import status_of
 from smsops.ledger.memory import MemoryLedger
 from tests.daemon.apiserver import api_serving
-from tests.ledger.seeding import generated, write
+from tests.ledger.seeding import NOW, generated, write
 from tests.ledger.status_config import CONFIG, SCHEDULES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,8 @@ def test_a_missing_or_wrong_token_gets_401_and_nothing_else(
 def test_the_right_token_reads_the_view_the_cli_prints(tmp_path: Path) -> None:
     ledger = _seeded()
     with api_serving(tmp_path, PRIVATE + CONFIG, ENV, ledger=ledger) as served:
-        served.service.runner.over_limits["beta"] = ["max_recipients: 3 > 2"]
+        ledger.note_holds({"beta": ("guardrail", "max_recipients: 3 > 2")}, NOW)
+        ledger.note_skips({("beta", "2027-04-01T09:00:00+00:00"): {"opted_out": 2}})
         with served.client(authorization=f"Bearer {TOKEN}") as client:
             answer = client.get("/status.json")
         assert answer.status_code == 200
@@ -77,13 +78,12 @@ def test_the_right_token_reads_the_view_the_cli_prints(tmp_path: Path) -> None:
         validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=FormatChecker())
         assert [e.message for e in validator.iter_errors(data)] == []
         config = served.service.runner.config
-        over = {"beta": ["max_recipients: 3 > 2"]}
-        same = status_of(
-            config, ledger, datetime.fromisoformat(data["generated_at"]), env=ENV, over_limits=over
-        )
+        same = status_of(config, ledger, datetime.fromisoformat(data["generated_at"]), env=ENV)
         assert data == json.loads(same.to_json())
         beta = next(s for s in data["schedules"] if s["name"] == "beta")
         assert [h["reason"] for h in beta["held"]] == ["guardrail"]
+        shown = next(o for o in beta["recent"] if o["occurrence"] == "2027-04-01T09:00:00+00:00")
+        assert (shown["skips"], shown["counts"]["skipped"]) == ({"opted_out": 2}, 2)
 
 
 def test_public_needs_no_token(tmp_path: Path) -> None:

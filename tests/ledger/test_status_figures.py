@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shlex
 from collections import Counter
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from smsops.core.phone import is_masked
+from smsops.core.skips import SkipReason
 from smsops.engine.status import RECENT, UNCERTAIN_GROUPS, StatusView, status_of
 from smsops.ledger.base import Ledger, Status
 from smsops.ledger.receipts import delivery_rate
@@ -21,13 +23,8 @@ from tests.ledger.status_config import SCHEDULES, status_config
 ENV = {"SKY_KEY": "k"}
 
 
-def _view(
-    ledger: Ledger,
-    tmp_path: Path,
-    env: dict[str, str] = ENV,
-    over: dict[str, list[str]] | None = None,
-) -> StatusView:
-    return status_of(status_config(tmp_path), ledger, NOW, env=env, over_limits=over or {})
+def _view(ledger: Ledger, tmp_path: Path, env: dict[str, str] = ENV) -> StatusView:
+    return status_of(status_config(tmp_path), ledger, NOW, env=env)
 
 
 @pytest.mark.parametrize("seed", [4, 5])
@@ -36,16 +33,30 @@ def test_every_figure_equals_a_count_of_the_ledgers_rows(
 ) -> None:
     ledger = open_ledger_handle()
     write(ledger, generated(seed, [*SCHEDULES, "gone"], 500))
+    rng = random.Random(seed)
+    skips = {  # some occurrences with rows, some (the 20th on) where every one was skipped
+        (name, f"2027-03-{rng.randrange(1, 25):02d}T09:00:00+00:00"): {
+            rng.choice(list(SkipReason)).value: rng.randrange(4) for _ in range(3)
+        }
+        for name in SCHEDULES
+        for _ in range(6)
+    }
+    ledger.note_skips(skips)
     view = _view(ledger, tmp_path)
     rows = Counter((r.schedule, r.occurrence, r.status.value) for r in ledger.records())
+    skipped = ledger.recent_skips(10**6)
     for schedule in view.schedules:
-        occurrences = sorted({o for s, o, _ in rows if s == schedule.name}, reverse=True)
-        assert [o.occurrence for o in schedule.recent] == occurrences[:RECENT]
+        mine = skipped.get(schedule.name, {})
+        occurrences = {o for s, o, _ in rows if s == schedule.name} | mine.keys()
+        assert [o.occurrence for o in schedule.recent] == sorted(occurrences)[::-1][:RECENT]
         for shown in schedule.recent:
             counts = {st.value: rows[schedule.name, shown.occurrence, st.value] for st in Status}
-            assert shown.counts.model_dump(exclude={"delivery_rate"}) == counts
+            reasons = mine.get(shown.occurrence, {})
+            figures = {**counts, "skipped": sum(reasons.values())}
+            assert shown.counts.model_dump(exclude={"delivery_rate"}) == figures
             assert shown.counts.delivery_rate == delivery_rate(counts)
             assert shown.counts.total == sum(counts.values())
+            assert shown.skips == reasons
     uncertain = Counter((r.schedule, r.occurrence) for r in ledger.records(status=Status.UNCERTAIN))
     shown_uncertain = {(u.schedule, u.occurrence): u.rows for u in view.needs_person.uncertain}
     assert shown_uncertain == dict(sorted(uncertain.items())[:UNCERTAIN_GROUPS])
@@ -57,13 +68,26 @@ def test_every_figure_equals_a_count_of_the_ledgers_rows(
 def test_held_schedules_say_why_and_disabled_ones_are_neither_held_nor_due(
     open_ledger_handle: Callable[[], Ledger], tmp_path: Path
 ) -> None:
+    """Holds are what rounds recorded in the ledger (a guardrail, a secret the daemon's
+    environment lacked), plus a secret missing from the reader's environment."""
     ledger = open_ledger_handle()
-    view = _view(ledger, tmp_path, env={}, over={"beta": ["max_recipients: 3 > 2"]})
+    over = "max_recipients 2: 3 recipients\nmax_segments 2: 3 segments"
+    ledger.note_holds(
+        {"beta": ("guardrail", over), "gamma-2": ("secret", "K of provider sky is not set")}, NOW
+    )
+    config = status_config(tmp_path)
+    view = status_of(config, ledger, NOW, env={})
     by_name = {s.name: s for s in view.schedules}
-    assert [h.reason for h in by_name["alpha"].held] == ["secret"]
+    assert [(h.reason, h.since) for h in by_name["alpha"].held] == [("secret", None)]
     assert "SKY_KEY" in by_name["alpha"].held[0].detail
-    assert [h.reason for h in by_name["beta"].held] == ["secret", "guardrail"]
-    assert view.needs_person.over_limits[0].limits == ["max_recipients: 3 > 2"]
+    assert [(h.reason, h.since) for h in by_name["beta"].held] == [
+        ("guardrail", NOW),
+        ("secret", None),
+    ]
+    assert by_name["beta"].held[0].detail == over.replace("\n", "; ")
+    assert view.needs_person.over_limits[0].limits == over.splitlines()
+    again = status_of(config, ledger, NOW, env=ENV)
+    assert again.schedules[0].held == []  # SKY_KEY set: alpha was never held by a round
     assert by_name["gamma-2"].enabled is False
     assert by_name["gamma-2"].held == []
     assert by_name["gamma-2"].next_fires == []
@@ -92,7 +116,7 @@ def test_the_resolve_command_resolves_exactly_that_occurrence(
         ],
     )
     config = status_config(tmp_path)
-    view = status_of(config, ledger, NOW, env=ENV, over_limits={}, ledger_arg=str(path))
+    view = status_of(config, ledger, NOW, env=ENV, ledger_arg=str(path))
     ledger.close()
     first = view.needs_person.uncertain[0]
     assert (first.schedule, first.occurrence, first.rows) == ("alpha", odd, 2)

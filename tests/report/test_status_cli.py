@@ -19,7 +19,7 @@ from smsops.ledger.base import Status
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.ledger.suppressions import OptAction, OptEvent
 from tests.ledger.seeding import NOW, generated, row, write
-from tests.ledger.status_config import SCHEDULES, status_config
+from tests.ledger.status_config import CONFIG, SCHEDULES, status_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "schemas" / "status.schema.json"
@@ -151,3 +151,37 @@ def test_a_ledger_that_is_not_there_is_an_error_not_an_empty_view(
     assert "no ledger at" in err
     assert "typo.sqlite" in err
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("audience", ["missing", "unreadable"])
+def test_status_reads_the_ledger_alone_never_an_audience(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], audience: str
+) -> None:
+    """An audience file that is not there (or cannot be read) still gives the full view:
+    holds and skips are what the rounds recorded in the ledger, not a plan made now."""
+    config = tmp_path / "config"
+    config.mkdir()
+    people = '    contacts:\n      - {phone: "+15550000001", order: "1"}\n'
+    source = config / "people.csv"
+    if audience == "unreadable":
+        source.mkdir()  # a folder where the file should be: no one can read it as a CSV
+    yaml = CONFIG.replace(people, "    source: people.csv\n")
+    assert yaml != CONFIG
+    (config / "c.yaml").write_text(yaml)
+    path = tmp_path / "l.sqlite"
+    ledger = SqliteLedger(path)
+    write(ledger, [row("alpha", OCCURRENCE, "+15550000009", Status.FAILED)])
+    ledger.note_holds({"beta": ("guardrail", "max_recipients 2: this plan sends 3")}, NOW)
+    ledger.note_skips({("alpha", OCCURRENCE): {"opted_out": 3, "invalid_number": 1}})
+    ledger.close()
+    assert main(["status", str(config), "--ledger", str(path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    alpha, beta = data["schedules"][0], data["schedules"][1]
+    assert alpha["recent"][0]["counts"]["failed"] == 1
+    assert alpha["recent"][0]["counts"]["skipped"] == 4
+    assert alpha["recent"][0]["skips"] == {"invalid_number": 1, "opted_out": 3}
+    assert [h["reason"] for h in beta["held"]] == ["guardrail", "secret"]
+    assert main(["status", str(config), "--ledger", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 4: invalid number 1, opted out 3" in out
+    assert "held (guardrail since 2027-03-01 09:00:00Z): max_recipients 2" in out

@@ -1,0 +1,69 @@
+"""Why a round holds a schedule, as the ledger records it (ledger/held.py) and status shows it.
+
+One home for the words of a hold, so the round that decides it, the daemon
+that skips a schedule for a missing secret and the status view that reads
+it say the same thing: each limit or missing variable is one line of the
+hold's detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+
+from smsops.config.loader import Config
+from smsops.config.secret_refs import missing_secrets
+from smsops.engine.plan import OverLimit, Plan
+from smsops.ledger.held import HoldReason
+
+Noted = dict[str, tuple[HoldReason, str] | None]
+
+
+def guardrail(over: Iterable[OverLimit]) -> tuple[HoldReason, str]:
+    """The hold of a plan over these limits (one line each)."""
+    return ("guardrail", "\n".join(map(str, over)))
+
+
+def secrets_held(config: Config, env: Mapping[str, str]) -> dict[str, list[str]]:
+    """The schedules a missing secret holds, each with what is missing (one line each)."""
+    held: dict[str, list[str]] = {}
+    for missing in missing_secrets(config, env):
+        detail = f"{missing.variable} of provider {missing.provider} is not set"
+        for name in missing.schedules:
+            held.setdefault(name, []).append(detail)
+    return held
+
+
+def secret_holds(
+    config: Config, env: Mapping[str, str], names: Collection[str]
+) -> dict[str, tuple[HoldReason, str]]:
+    """The holds of `names` a missing secret holds."""
+    return {
+        name: ("secret", "\n".join(lines))
+        for name, lines in secrets_held(config, env).items()
+        if name in names
+    }
+
+
+def decided(
+    plan: Plan, held: Mapping[str, tuple[HoldReason, str]], failed: Collection[str]
+) -> Noted:
+    """What a round records of each planned schedule: its hold, or (None) it went ahead.
+
+    A schedule whose plan failed decided nothing: its hold, if any, stays.
+    """
+    noted: Noted = {
+        s.schedule: None
+        for s in plan.schedules
+        if s.schedule not in failed and s.schedule not in held
+    }
+    noted.update(held)
+    return noted
+
+
+def skips_of(plan: Plan) -> dict[tuple[str, str], dict[str, int]]:
+    """The plan's skips per (schedule, occurrence), by reason (`Ledger.note_skips`)."""
+    return {
+        (s.schedule, occurrence): counts
+        for s in plan.schedules
+        for occurrence, counts in s.skips_by_occurrence().items()
+    }

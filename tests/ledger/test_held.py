@@ -1,0 +1,96 @@
+"""Holds and skips a round records (ledger/held.py), on every backend, against the Python
+reference; and the migration that adds their tables to a ledger of the version before."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from smsops.core.errors import LedgerError
+from smsops.core.skips import SkipReason
+from smsops.ledger.base import Ledger
+from smsops.ledger.held import newest
+from smsops.ledger.sqlite import SqliteLedger
+from smsops.ledger.sqlite_schema import MIGRATIONS
+from tests.ledger.seeding import NOW
+
+
+def test_a_hold_keeps_its_first_time_until_its_reason_changes_and_goes_when_cleared(
+    open_ledger_handle: Callable[[], Ledger],
+) -> None:
+    ledger = open_ledger_handle()
+    later = NOW + timedelta(hours=1)
+    ledger.note_holds({"a": ("guardrail", "max_recipients: 3 > 2"), "b": ("secret", "K")}, NOW)
+    ledger.note_holds({"a": ("guardrail", "max_recipients: 3 > 2"), "c": None}, later)
+    seen = open_ledger_handle().holds()  # another handle: it is in the ledger
+    assert {n: (h.reason, h.detail, h.since) for n, h in seen.items()} == {
+        "a": ("guardrail", "max_recipients: 3 > 2", NOW),
+        "b": ("secret", "K", NOW),
+    }
+    ledger.note_holds({"a": ("guardrail", "max_recipients: 4 > 2"), "b": None}, later)
+    seen = open_ledger_handle().holds()
+    assert {n: (h.detail, h.since) for n, h in seen.items()} == {
+        "a": ("max_recipients: 4 > 2", later)
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_skips_per_occurrence_are_replaced_by_each_plan_and_read_newest_first(
+    open_ledger_handle: Callable[[], Ledger], seed: int
+) -> None:
+    """Random plans of random occurrences: what the ledger returns equals the reference
+    (each occurrence as its latest plan left it, zeros dropped, `last` newest)."""
+    ledger = open_ledger_handle()
+    rng = random.Random(seed)
+    reference: dict[str, dict[str, dict[str, int]]] = {}
+    reasons = [reason.value for reason in SkipReason]
+    for _ in range(30):
+        plan = {}
+        for _ in range(rng.randrange(1, 4)):
+            at = (rng.choice(["s", "t", "u"]), f"2027-03-{rng.randrange(1, 12):02d}T09:00:00Z")
+            counts = {r: rng.choice([0, 0, 1, 7]) for r in rng.sample(reasons, 3)}
+            plan[at] = counts
+            per = reference.setdefault(at[0], {})
+            per.pop(at[1], None)
+            if kept := {r: n for r, n in counts.items() if n}:
+                per[at[1]] = kept
+        ledger.note_skips(plan)
+    reader = open_ledger_handle()
+    for last in (1, 3, 50):
+        assert reader.recent_skips(last) == newest(reference, last)
+
+
+def test_a_hold_reason_no_smsops_writes_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    SqliteLedger(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO holds VALUES ('a', 'moon phase', 'x', '2027-03-01T09:00:00Z')")
+    ledger = SqliteLedger(path, readonly=True)
+    with pytest.raises(LedgerError, match=r"moon phase.*none of guardrail, secret"):
+        ledger.holds()
+    ledger.close()
+
+
+def test_a_ledger_of_the_version_before_gets_the_tables_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    before = len(MIGRATIONS) - 1
+    db.executescript(";".join(MIGRATIONS[:before]) + f"; PRAGMA user_version = {before};")
+    db.execute("INSERT INTO suppressions VALUES ('+15550000001', '2027-01-01', 'cli', '')")
+    db.commit()
+    db.close()
+    with pytest.raises(LedgerError, match="apply` upgrades it"):
+        SqliteLedger(path, readonly=True)
+    ledger = SqliteLedger(path)
+    ledger.note_skips({("s", "once"): {"opted_out": 2}})
+    ledger.note_holds({"s": ("secret", "K of p is not set")}, NOW)
+    assert ledger.recent_skips(5) == {"s": {"once": {"opted_out": 2}}}
+    assert ledger.suppressed() == {"+15550000001"}
+    ledger.close()
