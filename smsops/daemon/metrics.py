@@ -36,8 +36,9 @@ class Metrics:
         r = self.registry
         self.sends = Counter(
             "smsops_sends",
-            "Sends settled, by provider and the status the ledger keeps (a retryable failure "
-            "is not one: see smsops_sends_retryable)",
+            "Sends settled, by provider and the status the ledger finally keeps (a retryable "
+            "failure is not one: see smsops_sends_retryable; it counts here as sent when a "
+            "retry goes out, as failed when its window closes first)",
             ["provider", "status"],
             registry=r,
         )

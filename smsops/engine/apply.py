@@ -411,17 +411,20 @@ class Sender:
             for s in sends
         ]
         try:
-            written = {record.key for record in await self.writes.expire(wanted)}
+            written = {record.key: record for record in await self.writes.expire(wanted)}
         except LedgerError:  # nothing written: a later round finds them closed again
             self.stop()
             self.report.not_started += len(sends)
             self.on_settled(len(sends))
             return
         for send in sends:
-            if send.key in written:
-                self.report.expire(send, provider, why[send.key])
-            else:
+            found = written.get(send.key)
+            if found is None:
                 self.report.taken += 1
+            elif found.status is Status.FAILED:  # its retry's window closed: failed for good
+                self.report.close_failed(found.provider)
+            else:
+                self.report.expire(send, provider, why[send.key])
         self.on_settled(len(sends))
 
     async def _unless_closed(self, sends: list[Send], provider: str) -> list[Send]:

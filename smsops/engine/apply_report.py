@@ -41,6 +41,14 @@ class ApplyReport:
     unsettled: int = 0  # outcomes not written: those rows stay pending (then uncertain)
     # Outcomes the ledger refused: the row was no longer this run's (see GuardLost).
     refused: int = 0
+    # Retryable failures of an earlier run whose window closed before a retry: now failed
+    # for good (Operation.CLOSE), counted in `outcomes` as `failed` (by their provider).
+    closed: int = 0
+
+    def close_failed(self, provider: str) -> None:
+        """Count one retryable failure the closed window made final."""
+        self.closed += 1
+        self.outcomes[(provider, "failed")] = self.outcomes.get((provider, "failed"), 0) + 1
 
     def expire(self, send: Send, provider: str, reason: ExpiryReason) -> None:
         """Count one send recorded `expired`."""

@@ -47,11 +47,12 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from smsops.core.errors import GuardLost, LedgerError, LedgerFull
-from smsops.ledger.base import Ledger, SendRecord
+from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.ledger.policy import Operation
 from smsops.ledger.runs import lease_length
 
@@ -174,8 +175,20 @@ class LedgerWrites:
             batch.settled = _attempt(lambda: self.ledger.settle(sorted(batch.settles, key=_key)))
 
     def _expire(self, wanted: list[SendRecord]) -> list[SendRecord]:
+        """The rows recorded `expired`, and the retryable failures among the others, which
+        the closed window makes failed for good (`Operation.CLOSE`: moved once, by whoever
+        comes first, so smsops_sends_total counts each once), as they are now stored."""
         refused = set(self.ledger.move(Operation.EXPIRE, wanted))
-        return [r for r in wanted if r.key not in refused]
+        found = self.ledger.get(refused).values() if refused else []
+        now = datetime.now(UTC)
+        closing = [
+            replace(r, retryable=False, updated_at=now)
+            for r in found
+            if r.status is Status.FAILED and r.retryable
+        ]
+        lost = set(self.ledger.move(Operation.CLOSE, closing)) if closing else set()
+        expired = [r for r in wanted if r.key not in refused]
+        return expired + [r for r in closing if r.key not in lost]
 
     def _answer(self, batch: list[_Waiting], written: list[SendRecord] | BaseException) -> None:
         """Each waiting sender gets its rows written, or every one the error."""

@@ -68,6 +68,9 @@ class Operation(StrEnum):
     RECEIPT = "receipt"  # Ledger.receipt: a provider's delivery report
     RESOLVE = "resolve"  # Ledger.resolve: a person's decision on an uncertain send
     EXPIRE = "expire"  # Ledger.move(EXPIRE): its window closed before the request went out
+    # Ledger.move(CLOSE): a failure waiting for its retry when its window closed: failed for
+    # good (no longer retryable); what smsops_sends_total{status="failed"} counts then.
+    CLOSE = "close"
 
 
 class When(StrEnum):
@@ -115,6 +118,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     # would start after its window closed.
     Transition(Operation.EXPIRE, None, _S.EXPIRED),
     Transition(Operation.EXPIRE, _S.PENDING, _S.EXPIRED, When.HOLDER),
+    # A retryable failure whose window closed before a run claimed it again: it stays
+    # `failed`, no longer retryable (moved once: whoever finds it first).
+    Transition(Operation.CLOSE, _S.FAILED, _S.FAILED, When.RETRYABLE),
 )
 
 SETTLED = frozenset(Status) - {Status.PENDING}
@@ -188,4 +194,8 @@ def allows(operation: Operation, existing: Row | None, target: Status, by: str |
     if existing is None:
         return When.ALWAYS in conditions(operation, None, target)
     found = conditions(operation, existing.status, target)
-    return When.ALWAYS in found or (When.HOLDER in found and existing.claimed_by == by)
+    return (
+        When.ALWAYS in found
+        or (When.HOLDER in found and existing.claimed_by == by)
+        or (When.RETRYABLE in found and existing.retryable)
+    )
