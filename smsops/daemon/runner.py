@@ -41,7 +41,7 @@ from smsops.daemon.watch import STUCK_JOB
 from smsops.engine.apply import ApplyReport
 from smsops.engine.clock import Clock
 from smsops.engine.confirmations import CONFIRM_SCHEDULE
-from smsops.engine.holds import secret_holds
+from smsops.engine.holds import note, secret_holds
 from smsops.engine.lanes import Lanes
 from smsops.engine.plan import Plan
 from smsops.engine.round import Round, RoundHooks
@@ -229,7 +229,7 @@ class Runner:
         try:
             if not names:  # a missing secret holds it: said in the ledger, for `smsops status`
                 held = secret_holds(config, self.env, [name])
-                await asyncio.to_thread(self.ledger.note_holds, held, now)
+                await asyncio.to_thread(note, self.ledger, held, now)
                 return None
             async with round_lock(self.ledger, name) as mine:
                 if not mine:

@@ -9,11 +9,13 @@ hold's detail.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
 
 from smsops.config.loader import Config
 from smsops.config.secret_refs import missing_secrets
 from smsops.engine.plan import OverLimit, Plan
-from smsops.ledger.held import HoldReason
+from smsops.ledger.base import Ledger
+from smsops.ledger.held import Hold, HoldReason
 
 Noted = dict[str, tuple[HoldReason, str] | None]
 
@@ -67,3 +69,23 @@ def skips_of(plan: Plan) -> dict[tuple[str, str], dict[str, int]]:
         for s in plan.schedules
         for occurrence, counts in s.skips_by_occurrence().items()
     }
+
+
+def note(ledger: Ledger, noted: Mapping[str, tuple[HoldReason, str] | None], at: datetime) -> None:
+    """Record `noted` (`Ledger.note_holds`), writing only what changes: a round that goes
+    ahead as the last one did (the usual case, every resync) reads and writes nothing more."""
+    if not noted:
+        return
+    current = ledger.holds()
+    changed = {
+        name: hold
+        for name, hold in noted.items()
+        if (hold is None and name in current)
+        or (hold is not None and (name not in current or _said(current[name]) != hold))
+    }
+    if changed:
+        ledger.note_holds(changed, at)
+
+
+def _said(hold: Hold) -> tuple[HoldReason, str]:
+    return (hold.reason, hold.detail)

@@ -30,7 +30,7 @@ from smsops.core.errors import GuardLost, NeedsApproval, SecretsMissing
 from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.clock import Clock
-from smsops.engine.holds import decided, guardrail, secret_holds, skips_of
+from smsops.engine.holds import decided, guardrail, note, secret_holds, skips_of
 from smsops.engine.lanes import Lanes
 from smsops.engine.owner import stale_rule, this_run
 from smsops.engine.plan import OverLimit, Plan, SchedulePlan, Send
@@ -230,8 +230,7 @@ class Round:
         A dry run writes nothing."""
         if self.dry_run:
             return
-        noted = dict(held) if held_only else decided(plan, held, self.errors)
-        self.ledger.note_holds(noted, at)
+        note(self.ledger, dict(held) if held_only else decided(plan, held, self.errors), at)
 
     async def send(self) -> ApplyReport | None:
         """Send what `prepare` planned (None if stopped before the first claim).

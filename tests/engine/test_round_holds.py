@@ -106,3 +106,19 @@ def test_each_plan_records_its_skips_per_occurrence_and_a_dry_run_records_nothin
     ledger.opt([OptEvent(STOPPED, OptAction.IN, AT, "cli", "START")])
     asyncio.run(Round(config, ledger, ENV, RoundHooks(), isolate_failures=True).run(AT))
     assert ledger.recent_skips(5)["s"] == {"once": {"duplicate": 1, "invalid_number": 1}}
+
+
+def test_a_round_that_decides_as_the_last_one_did_writes_no_hold(config_dir: Path) -> None:
+    """Every resync plans again: an unchanged hold (or none) is read, not written again."""
+
+    class Counting(MemoryLedger):
+        written: list[dict[str, object]] = []
+
+        def note_holds(self, held, at):  # type: ignore[no-untyped-def]
+            self.written.append(dict(held))
+            super().note_holds(held, at)
+
+    config, ledger = load_project(config_dir), Counting()
+    for _ in range(3):
+        asyncio.run(Round(config, ledger, ENV, RoundHooks(), isolate_failures=True).run(AT))
+    assert [list(w) for w in ledger.written] == [["big"]]  # once, by the first round
