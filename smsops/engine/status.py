@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from smsops.config.loader import Config
 from smsops.core.phone import mask
@@ -92,7 +92,7 @@ class Counts(_View):
 class OccurrenceStatus(_View):
     occurrence: str = Field(description="The occurrence's label (its fire time, or `once`).")
     counts: Counts
-    skips: dict[SkipReason, int] = Field(
+    skips: dict[SkipReason, PositiveInt] = Field(
         description="Recipients its latest plan skipped, by reason (only reasons seen)."
     )
 
@@ -233,7 +233,8 @@ def _occurrences(
     newest = sorted(counts.keys() | skips.keys(), reverse=True)[:RECENT]
     shown = []
     for o in newest:
-        skipped = {SkipReason(r): n for r, n in sorted(skips.get(o, {}).items()) if r in _REASONS}
+        found = sorted(skips.get(o, {}).items())
+        skipped = {SkipReason(r): n for r, n in found if r in _REASONS and n > 0}
         total = sum(skipped.values())
         shown.append(
             OccurrenceStatus(
