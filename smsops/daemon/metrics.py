@@ -12,7 +12,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from smsops import __version__
 from smsops.config.loader import Config
 from smsops.core.hooks import Receipt, ReceiptResult
+from smsops.daemon.confirm_round import CONFIRM_JOB
 from smsops.daemon.hooks import OUTCOMES
+from smsops.daemon.watch import STUCK_JOB
 from smsops.engine.apply import ApplyReport
 from smsops.engine.apply_report import RETRYABLE
 from smsops.engine.plan import Plan
@@ -24,6 +26,19 @@ from smsops.schedule.period import longest_gap
 FINAL = (Status.SENT, Status.FAILED, Status.UNCERTAIN, Status.EXPIRED)
 # Every outcome a webhook request is counted with (daemon/hooks.py answers them).
 HOOK_OUTCOMES = ("accepted", *OUTCOMES.values(), "failed")
+# smsops_job_errors_total's labels: the scheduler's jobs (each schedule's fire job and the
+# resync) and what may go wrong with one; the daemon's tasks, which only raise.
+RESYNC_JOB = "resync"
+LOOP_JOB = "event-loop"  # an exception the event loop caught that no task handled
+SCHEDULER_EVENTS = ("error", "missed", "max_instances")
+TASKS = (LOOP_JOB, STUCK_JOB, CONFIRM_JOB)
+
+
+def fire_job(schedule: str) -> str:
+    """The scheduler job that fires `schedule` (its id)."""
+    return f"schedule:{schedule}"
+
+
 # A round plans and sends a schedule: from milliseconds to many minutes (a paced backlog).
 ROUND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 # One request to a provider, answer read: its `timeout` (30 s by default) bounds it.
@@ -226,6 +241,12 @@ class Metrics:
             for kind in get_args(Kind):
                 for outcome in HOOK_OUTCOMES:
                     self.hooks.labels(provider, kind, outcome)
+        for task in TASKS:
+            self.job_errors.labels(task, "error")
+        jobs = [RESYNC_JOB, *(fire_job(n) for n, s in config.schedules.items() if s.enabled)]
+        for job in jobs:
+            for event in SCHEDULER_EVENTS:
+                self.job_errors.labels(job, event)
         periods: dict[str, float] = {}
         for name, schedule in config.schedules.items():
             if not schedule.enabled:

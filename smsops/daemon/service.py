@@ -37,7 +37,7 @@ from smsops.core.errors import ConfigError
 from smsops.core.hooks import HookSink
 from smsops.core.phone import scrub_numbers
 from smsops.daemon.failures import guarded
-from smsops.daemon.metrics import Metrics
+from smsops.daemon.metrics import LOOP_JOB, RESYNC_JOB, Metrics, fire_job
 from smsops.daemon.runner import Runner
 from smsops.daemon.threads import OneAtATime, own_thread
 from smsops.daemon.watch import Watch, watch_interval, watching
@@ -133,7 +133,7 @@ class Service:
                 self.runner.wake,
                 trigger,
                 args=[[name], "fire"],
-                id=f"schedule:{name}",
+                id=fire_job(name),
                 name=name,
                 coalesce=True,
                 max_instances=1,
@@ -144,7 +144,7 @@ class Service:
             "interval",
             seconds=RESYNC.total_seconds(),
             args=[None, "resync"],
-            id="resync",
+            id=RESYNC_JOB,
             coalesce=True,
             max_instances=1,
         )
@@ -174,9 +174,9 @@ class Service:
                 kind,
                 extra={"job": job},
             )
-            if job.startswith("schedule:"):
-                self.runner.request([job.removeprefix("schedule:")], "fire")
-            elif job == "resync":
+            if job.startswith(fire_job("")):
+                self.runner.request([job.removeprefix(fire_job(""))], "fire")
+            elif job == RESYNC_JOB:
                 self.runner.request(None, "resync")
 
     def loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -184,7 +184,7 @@ class Service:
         error = context.get("exception")
         if not isinstance(error, BaseException):
             error = RuntimeError(str(context.get("message", "unknown event loop error")))
-        self.runner.job_failed("event-loop", error)
+        self.runner.job_failed(LOOP_JOB, error)
 
     def export_next_fires(self) -> None:
         self.metrics.next_fire.clear()

@@ -81,6 +81,13 @@ def test_counters_alerts_rate_over_are_present_at_zero_once_a_config_loads(
         for outcome in {"accepted", "failed", *OUTCOMES.values()}:
             found = value(metrics, "smsops_hooks_total", provider="ot", kind=kind, outcome=outcome)
             assert found == 0.0, (kind, outcome)
+    # SmsopsJobErrors takes increase() of these: a job's first error must not be its series'
+    # first sample. Every job the daemon runs: the scheduler's, and its tasks.
+    for job in ("schedule:s", "resync"):
+        for event in ("error", "missed", "max_instances"):
+            assert value(metrics, "smsops_job_errors_total", job=job, event=event) == 0.0
+    for task in ("event-loop", "pending-past-window", "opt-out-confirm"):
+        assert value(metrics, "smsops_job_errors_total", job=task, event="error") == 0.0
 
 
 def test_a_reload_adds_the_zero_series_of_new_schedules_and_providers(
