@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Literal
 
 from smsops.core.errors import LedgerError
+from smsops.ledger.recent import newest_occurrences
 
 # Why a round held a schedule: its plan is over its guardrails, or a secret its
 # provider needs is not set.
@@ -76,16 +77,16 @@ SKIP = (
     "INSERT INTO skips (schedule, occurrence, reason, count) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (schedule, occurrence, reason) DO UPDATE SET count = excluded.count"
 )
-# Each schedule's `?` newest occurrences with skips, every reason of each.
-RECENT_SKIPS = """
-SELECT s.schedule, s.occurrence, s.reason, s.count
-FROM skips s JOIN (
-  SELECT schedule, occurrence,
-         dense_rank() OVER (PARTITION BY schedule ORDER BY occurrence DESC) AS depth
-  FROM (SELECT DISTINCT schedule, occurrence FROM skips) d
-) r ON s.schedule = r.schedule AND s.occurrence = r.occurrence
-WHERE r.depth <= ?
+# Each schedule's `?` newest occurrences with skips, every reason of each: seeks on the
+# primary key (schedule, occurrence, reason), as recent.py's RECENT on the sends' index.
+RECENT_SKIPS = (
+    newest_occurrences("skips")
+    + """
+SELECT skips.schedule, skips.occurrence, skips.reason, skips.count
+FROM recent JOIN skips
+  ON skips.schedule = recent.schedule AND skips.occurrence = recent.occurrence
 """
+)
 
 
 def hold_of(row: Iterable[object]) -> Hold:

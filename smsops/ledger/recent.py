@@ -29,30 +29,42 @@ from smsops.ledger.runs import Run
 Counts = dict[str, dict[str, dict[str, int]]]
 Uncertain = list[tuple[str, str, int]]  # (schedule, occurrence, uncertain rows), sorted
 
-RECENT = """
+
+def newest_occurrences(table: str) -> str:
+    """`recent(schedule, occurrence, depth)`: each schedule's `?` newest occurrences in
+    `table` (one of ours: `sends`, `skips`), found by seeks on its index that starts with
+    (schedule, occurrence), never by reading the table."""
+    return f"""
 WITH RECURSIVE
   names(name) AS (
-    SELECT min(schedule) FROM sends
+    SELECT min(schedule) FROM {table}
     UNION ALL
-    SELECT (SELECT min(s.schedule) FROM sends s WHERE s.schedule > names.name)
+    SELECT (SELECT min(s.schedule) FROM {table} s WHERE s.schedule > names.name)
     FROM names WHERE names.name IS NOT NULL
   ),
   recent(schedule, occurrence, depth) AS (
     SELECT names.name,
-           (SELECT max(s.occurrence) FROM sends s WHERE s.schedule = names.name), 1
+           (SELECT max(s.occurrence) FROM {table} s WHERE s.schedule = names.name), 1
     FROM names WHERE names.name IS NOT NULL
     UNION ALL
     SELECT recent.schedule,
-           (SELECT max(s.occurrence) FROM sends s
+           (SELECT max(s.occurrence) FROM {table} s
             WHERE s.schedule = recent.schedule AND s.occurrence < recent.occurrence),
            recent.depth + 1
     FROM recent WHERE recent.occurrence IS NOT NULL AND recent.depth < ?
   )
+"""  # noqa: S608 - `table` is one of ours, never input
+
+
+RECENT = (
+    newest_occurrences("sends")
+    + """
 SELECT sends.schedule, sends.occurrence, sends.status, count(*)
 FROM recent JOIN sends
   ON sends.schedule = recent.schedule AND sends.occurrence = recent.occurrence
 GROUP BY sends.schedule, sends.occurrence, sends.status
 """
+)
 OPEN_UNCERTAIN = (
     "SELECT schedule, occurrence, count(*) FROM sends WHERE status = ? "
     "GROUP BY schedule, occurrence ORDER BY schedule, occurrence LIMIT ?"

@@ -94,3 +94,17 @@ def test_a_ledger_of_the_version_before_gets_the_tables_and_keeps_its_rows(
     assert ledger.recent_skips(5) == {"s": {"once": {"opted_out": 2}}}
     assert ledger.suppressed() == {"+15550000001"}
     ledger.close()
+
+
+def test_the_recent_skips_seek_the_primary_key_and_never_read_the_table() -> None:
+    """The status page reads them per request: a year of a 5-minute schedule's skips must
+    cost the occurrences shown, not the table (every step a SEARCH, as for the sends)."""
+    from smsops.ledger.held import RECENT_SKIPS, TABLES
+
+    db = sqlite3.connect(":memory:")
+    db.executescript(TABLES.format(time="TEXT"))
+    plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + RECENT_SKIPS, (5,))]
+    db.close()
+    touching = [step for step in plan if " skips" in step or " s " in step]
+    assert touching
+    assert all(step.startswith("SEARCH") for step in touching), plan
