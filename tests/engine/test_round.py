@@ -51,14 +51,20 @@ class Recorded(RoundHooks):
         self.calls.append(f"sent {report.sent}")
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path, sandbox: Sandbox) -> Path:
-    (tmp_path / "c.yaml").write_text(
+def provider_and_template(sandbox: Sandbox) -> str:
+    """The config's provider `ot` (the sandbox's opentact) and template `t`."""
+    return (
         "providers:\n"
         f"  ot: {{type: opentact, base_url: '{sandbox.base_url('opentact')}', "
         "token: '${env:OT}', from: '+12017771234'}\n"
         "templates:\n  t: {category: transactional, body: 'Hi {{ name }}'}\n"
-        "audiences:\n  a:\n    contacts:\n"
+    )
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, sandbox: Sandbox) -> Path:
+    (tmp_path / "c.yaml").write_text(
+        provider_and_template(sandbox) + "audiences:\n  a:\n    contacts:\n"
         "      - {phone: '+447400123450', name: A}\n"
         "      - {phone: '+447400123451', name: B}\n"
         "schedules:\n  s: {template: t, audience: a, provider: ot}\n"

@@ -19,6 +19,7 @@ from smsops.engine.round import Round, RoundHooks
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.suppressions import OptAction, OptEvent
 from smsops.sandbox.server import Sandbox
+from tests.engine.test_round import provider_and_template
 
 AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 ENV = {"OT": "ot-jwt"}
@@ -28,11 +29,7 @@ STOPPED = "+447400123452"
 @pytest.fixture
 def config_dir(tmp_path: Path, sandbox: Sandbox) -> Path:
     (tmp_path / "c.yaml").write_text(
-        "providers:\n"
-        f"  ot: {{type: opentact, base_url: '{sandbox.base_url('opentact')}', "
-        "token: '${env:OT}', from: '+12017771234'}\n"
-        "templates:\n  t: {category: transactional, body: 'Hi {{ name }}'}\n"
-        "audiences:\n  a:\n    contacts:\n"
+        provider_and_template(sandbox) + "audiences:\n  a:\n    contacts:\n"
         "      - {phone: '+447400123450', name: A}\n"
         "      - {phone: '+447400123451', name: B}\n"
         "      - {phone: '+447400123451', name: B again}\n"
@@ -112,7 +109,9 @@ def test_a_round_that_decides_as_the_last_one_did_writes_no_hold(config_dir: Pat
     """Every resync plans again: an unchanged hold (or none) is read, not written again."""
 
     class Counting(MemoryLedger):
-        written: list[dict[str, object]] = []
+        def __init__(self) -> None:
+            super().__init__()
+            self.written: list[dict[str, object]] = []
 
         def note_holds(self, held, at):  # type: ignore[no-untyped-def]
             self.written.append(dict(held))
