@@ -173,7 +173,7 @@ class Round:
             if s.over_limits and s.schedule not in self.approved
         }
         over = {name: guardrail(limits) for name, limits in self.held.items()}
-        if not self.dry_run:  # what this plan skipped, per occurrence: status reads it
+        if self._noting:  # what this plan skipped, per occurrence: status reads it
             self.ledger.note_skips(skips_of(plan))
         if self.held and not self.isolate_failures:
             self._note(plan, over, at, held_only=True)
@@ -228,9 +228,15 @@ class Round:
         """Record in the ledger which schedules this round holds and why, and (unless
         `held_only`: nothing goes ahead) that the others go ahead (their holds end).
         A dry run writes nothing."""
-        if self.dry_run:
+        if not self._noting:
             return
         note(self.ledger, dict(held) if held_only else decided(plan, held, self.errors), at)
+
+    @property
+    def _noting(self) -> bool:
+        """Whether this round records its holds and skips: not a dry run (it writes
+        nothing), nor a plan of no config schedule (the opt-out confirmations)."""
+        return not self.dry_run and self.planner is None
 
     async def send(self) -> ApplyReport | None:
         """Send what `prepare` planned (None if stopped before the first claim).

@@ -121,3 +121,21 @@ def test_a_round_that_decides_as_the_last_one_did_writes_no_hold(config_dir: Pat
     for _ in range(3):
         asyncio.run(Round(config, ledger, ENV, RoundHooks(), isolate_failures=True).run(AT))
     assert [list(w) for w in ledger.written] == [["big"]]  # once, by the first round
+
+
+def test_a_plan_of_no_config_schedule_records_nothing(config_dir: Path) -> None:
+    """The opt-out confirmations plan through the same round (`planner`): their skips and
+    their going ahead are nobody's status, so they are not written."""
+    from smsops.core.errors import Location
+    from smsops.core.skips import Skip, SkipReason
+    from smsops.engine.plan import Plan, SchedulePlan
+
+    def planned(at: datetime) -> Plan:
+        plan = SchedulePlan("opt-out-confirm", "t", "a", ["ot"], ["once"], [])
+        plan.skip(Skip(SkipReason.INVALID_NUMBER, "x", Location(config_dir)))
+        return Plan(at, [plan])
+
+    ledger = _ledger()
+    round_ = Round(load_project(config_dir), ledger, ENV, RoundHooks(), planner=planned)
+    assert asyncio.run(round_.run(AT)) is None
+    assert (ledger.holds(), ledger.recent_skips(5)) == ({}, {})
