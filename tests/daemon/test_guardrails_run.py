@@ -4,7 +4,10 @@ limit; an `apply --approve` of that plan releases it."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -55,12 +58,22 @@ def test_run_holds_a_schedule_over_its_limits_and_sends_the_others(
         assert "max_recipients 2: this plan sends 3 messages" in held[0]["message"]
         assert "smsops apply --approve big" in held[0]["message"]
         assert len(sandbox.state.snapshot()) == 3  # nothing of `big`
+        monkeypatch.setenv("OT", "jwt")  # status, apply: no secret missing here either
+        assert _held(root, ledger) == {"big": ["guardrail"], "small": []}  # the ledger says so
         # Approving the reviewed plan sends it; the next round (a reload) finds it within.
-        monkeypatch.setenv("OT", "jwt")
         approve = ["apply", str(root), "--yes", "--ledger", str(ledger), "--approve", "big"]
         assert main(approve) == 0
         assert len(sandbox.state.snapshot()) == 6
         write(root, sandbox, SCHEDULES)  # touched: the reload plans every schedule again
         until(lambda: daemon.get("/readyz")[0] == 200)
         assert daemon.json("/healthz").get("held") is None
+        assert _held(root, ledger) == {"big": [], "small": []}  # a round of it went ahead
         assert daemon.metric('smsops_schedule_held{limit="max_recipients",schedule="big"}') is None
+
+
+def _held(root: Path, ledger: Path) -> dict[str, list[str]]:
+    """Each schedule's hold reasons as `smsops status` reads them from the ledger."""
+    with redirect_stdout(io.StringIO()) as out:
+        assert main(["status", str(root), "--ledger", str(ledger), "--format", "json"]) == 0
+    view = json.loads(out.getvalue())
+    return {s["name"]: [h["reason"] for h in s["held"]] for s in view["schedules"]}
