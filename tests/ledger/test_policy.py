@@ -75,6 +75,8 @@ def lifecycle(
         return same_run and (settles or (source is S.UNCERTAIN and target is S.SENT))
     if operation is Operation.STALE:
         return source is S.PENDING and target is S.UNCERTAIN and same_run
+    if operation is Operation.CLOSE:  # a retry still owed when its window closed: final
+        return source is S.FAILED and target is S.FAILED and retryable
     if operation is Operation.RECEIPT:
         return source in {S.SENT, S.UNCERTAIN} and target in {S.DELIVERED, S.UNDELIVERED}
     return source is S.UNCERTAIN and target in {S.SENT, S.FAILED}  # resolve
