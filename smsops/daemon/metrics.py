@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import get_args
 
@@ -14,11 +14,14 @@ from smsops.config.loader import Config
 from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.daemon.confirm_round import CONFIRM_JOB
 from smsops.daemon.hooks import OUTCOMES
+from smsops.daemon.provider_window import ProviderWindow
 from smsops.daemon.watch import STUCK_JOB
 from smsops.engine.apply import ApplyReport
 from smsops.engine.apply_report import RETRYABLE
+from smsops.engine.lanes import Recorder
 from smsops.engine.plan import Plan
 from smsops.ledger.policy import Status
+from smsops.providers.base import Result
 from smsops.providers.hooks import Kind
 from smsops.schedule.period import longest_gap
 
@@ -221,6 +224,8 @@ class Metrics:
             ["schedule"],
             registry=r,
         )
+        # The last hour of each provider's requests, for the status page (not exported).
+        self.window = ProviderWindow()
         self._reasons: dict[str, set[str]] = {}  # the skip reasons exported per schedule
         self._held: dict[str, set[str]] = {}  # the limits exported per schedule
 
@@ -260,10 +265,17 @@ class Metrics:
         for name, seconds in periods.items():
             self.period.labels(name).set(seconds)
 
-    def observe_request(self, provider: str) -> Callable[[float], None]:
-        """What records one request's latency to `provider` (a lane keeps it: no lookup
-        per request)."""
-        return self.request_seconds.labels(provider).observe
+    def observe_request(self, provider: str) -> Recorder:
+        """What records one request to `provider` (a lane keeps it: no lookup per request):
+        its latency in the histogram, and it in the status page's last hour."""
+        observe = self.request_seconds.labels(provider).observe
+        window = self.window.recorder(provider)
+
+        def record(seconds: float, results: Sequence[Result]) -> None:
+            observe(seconds)
+            window(seconds, results)
+
+        return record
 
     def observe_plan(self, plan: Plan) -> None:
         """The latest plan's figures per schedule; a reason no longer seen is dropped."""

@@ -28,7 +28,7 @@ import logging
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,6 +55,7 @@ READY_WAIT = 0.8  # seconds /readyz waits for the ledger (under a probe's usual 
 class Health:
     generation: int = 0
     reload_error: str | None = None
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # of `generation`
     fingerprint: tuple[tuple[str, int, int], ...] = field(default_factory=tuple)
 
 
@@ -229,6 +230,7 @@ class Service:
             return
         self.runner.config = config
         self.health.generation += 1
+        self.health.loaded_at = datetime.now(UTC)
         self.health.reload_error = None
         self.metrics.generation.set(self.health.generation)
         self.metrics.reload_error.set(0)

@@ -533,20 +533,22 @@ class Sender:
         """Build, send and read one unit: whatever happens is its result (`exchange`)."""
         assert self.http is not None
         self.in_flight += 1
-        observe = lane.observe  # run mode's latency recorder; `apply` keeps none
+        observe = lane.observe  # run mode's recorder; `apply` keeps none
         started = time.perf_counter() if observe is not None else 0.0  # real time, not `clock`
+        results: list[Result] = []  # none if cancelled: still a request made
         try:
-            return await exchange(
+            results = await exchange(
                 self.http,
                 lane.adapter,
                 lambda: lane.adapter.build(messages),
                 messages,
                 lane.timeout,
             )
+            return results
         finally:
             self.in_flight -= 1
-            if observe is not None:  # smsops_provider_request_seconds
-                observe(time.perf_counter() - started)
+            if observe is not None:  # smsops_provider_request_seconds, the page's hour
+                observe(time.perf_counter() - started, results)
 
     def _settle(
         self, send: Send, record: SendRecord, provider: str, result: Result, *, closed: bool = False

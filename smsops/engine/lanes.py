@@ -13,9 +13,9 @@ URL, cap or pace, a rotated token) gets a fresh lane, while rounds still
 running with the old generation finish on the old one. The fingerprint is a
 hash, so no secret value is kept in a key.
 
-Run mode's registry also carries what records each request's latency
-(`smsops_provider_request_seconds`): a lane keeps its provider's recorder,
-so a request costs one histogram observation and no label lookup.
+Run mode's registry also carries what records each request's latency and
+results (`smsops_provider_request_seconds`, the status page's last hour): a
+lane keeps its provider's recorder, so a request costs no label lookup.
 """
 
 from __future__ import annotations
@@ -23,24 +23,28 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import httpx
 
 from smsops.config.providers import ProviderBase
 from smsops.core.envref import referenced_names
 from smsops.engine.pacing import Pacer
-from smsops.providers.base import Adapter
+from smsops.providers.base import Adapter, Result
 from smsops.providers.registry import adapter_for
+
+# What records one request to a provider: its seconds and its results.
+Recorder = Callable[[float, Sequence[Result]], None]
 
 
 class Lane:
     """One provider: its adapter, its slots, its pace."""
 
-    def __init__(self, adapter: Adapter, observe: Callable[[float], None] | None = None) -> None:
+    def __init__(self, adapter: Adapter, observe: Recorder | None = None) -> None:
         config = adapter.config
         self.adapter = adapter
-        self.observe = observe  # one request's seconds, its answer read (None: not recorded)
+        # one request's seconds (its answer read) and results (None: not recorded)
+        self.observe = observe
         self.max_in_flight = config.max_in_flight
         self.slots = asyncio.Semaphore(config.max_in_flight)
         rate = config.rate_limit.per_second if config.rate_limit else None
@@ -70,8 +74,8 @@ class Lanes:
     so the registry itself is guarded by a thread lock.
     """
 
-    def __init__(self, observe: Callable[[str], Callable[[float], None]] | None = None) -> None:
-        self._observe = observe  # a provider's name -> what records its requests' latency
+    def __init__(self, observe: Callable[[str], Recorder] | None = None) -> None:
+        self._observe = observe  # a provider's name -> what records its requests
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard = threading.Lock()

@@ -67,6 +67,10 @@ class Retryable:
 
     reason: str
     retry_after: float | None = None
+    # The provider answered 429/503: it asked us to slow down (not a lost connection).
+    # Counted as a rate-limit wait by the status page (daemon/provider_window.py); not
+    # part of what the result is (equality), only of how it came.
+    throttled: bool = field(default=False, compare=False)
     kind: Literal["retryable"] = "retryable"
 
 
@@ -232,7 +236,8 @@ class Adapter:
         count = len(messages)
         if status in (429, 503) and not (status == 503 and self.partly_processed(messages)):
             wait = retry_after(response.headers.get("retry-after"))
-            return [Retryable(f"HTTP {status} from the provider", retry_after=wait)] * count
+            reason = f"HTTP {status} from the provider"
+            return [Retryable(reason, retry_after=wait, throttled=True)] * count
         body = read_json(response)
         if 200 <= status < 300:
             if body is not None:
@@ -391,7 +396,8 @@ def from_outside(result: Result) -> Result:
         code = _outside_text(result.code) if result.code is not None else None
         return Rejected(_outside_text(result.reason), code=code)
     if isinstance(result, Retryable):
-        return Retryable(_outside_text(result.reason), retry_after=result.retry_after)
+        reason = _outside_text(result.reason)
+        return Retryable(reason, retry_after=result.retry_after, throttled=result.throttled)
     return Uncertain(_outside_text(result.reason))
 
 
