@@ -23,6 +23,15 @@ if ! command -v promtool >/dev/null 2>&1; then
         echo "note: without promtool (apt-get install -y prometheus) the alert rule tests skip" >&2
     fi
 fi
+# The status page's browser test drives Debian's Chromium (tests/daemon/test_status_page_browser.py):
+# installed as root, else that test skips saying why.
+if ! command -v chromium >/dev/null 2>&1; then
+    # Optional, as promtool is: a failed install leaves the test skipping, not the run failed.
+    if [ "$(id -u)" != 0 ] || ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq chromium; }; then
+        echo "note: without chromium (apt-get install -y chromium) the status page's browser test skips" >&2
+    fi
+fi
 sh scripts/bootstrap.sh dev,bench
 # -n 2: both cores of these machines (the attack suite starts the CLI ~400 times)
 .venv/bin/python -m pytest -q -n 2 --dist worksteal "$@"

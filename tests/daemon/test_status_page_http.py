@@ -3,6 +3,8 @@ in (a session cookie, never the token), and the headers every answer of the page
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -11,6 +13,7 @@ import httpx
 import pytest
 
 from smsops.daemon.status_access import COOKIE, LOGIN_LIMIT, MAX_SESSIONS, Sessions
+from smsops.daemon.status_page import RELOAD_SCRIPT
 from smsops.ledger.memory import MemoryLedger
 from tests.daemon.apiserver import ApiServed, api_serving
 from tests.ledger.seeding import generated, write
@@ -39,10 +42,10 @@ def _secure(headers: httpx.Headers) -> None:
     csp = headers["content-security-policy"]
     assert "default-src 'none'" in csp
     assert "frame-ancestors 'none'" in csp
-    assert "script-src" not in csp
     assert "'unsafe-inline'" not in csp
+    assert "script-src 'sha256-" in csp
     assert headers["x-content-type-options"] == "nosniff"
-    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["referrer-policy"] == "same-origin"
 
 
 def test_bearer_reads_the_page_with_its_security_headers(served: ApiServed) -> None:
@@ -52,10 +55,16 @@ def test_bearer_reads_the_page_with_its_security_headers(served: ApiServed) -> N
     assert answer.headers["content-type"].startswith("text/html")
     assert answer.headers["cache-control"] == "no-store"
     _secure(answer.headers)
-    assert 'http-equiv="refresh"' in answer.text
+    assert 'http-equiv="refresh"' in answer.text  # without script, the noscript one
     for name in SCHEDULES:
         assert f'data-schedule="{name}"' in answer.text
-    assert "<script" not in answer.text
+    digest = base64.b64encode(hashlib.sha256(RELOAD_SCRIPT.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in answer.headers["content-security-policy"]
+    assert f"<script>{RELOAD_SCRIPT}</script>" in answer.text
+    with served.client(authorization=f"Bearer {TOKEN}") as client:
+        still = client.get("/?refresh=off").text
+    assert "<script" not in still
+    assert "http-equiv" not in still
 
 
 @pytest.mark.parametrize(
