@@ -397,8 +397,9 @@ class Api(_Model):
 
 
 class StatusAccess(_Model):
-    """Who may read `GET /status.json` of `smsops run` (docs/operations.md): off without this
-    map; with it, either the bearer `token` or `public: true`."""
+    """Who may read the status view of `smsops run`, `GET /status.json` (docs/operations.md)
+    and its page `GET /` (docs/status-page.md): off without this map; with it, either the
+    bearer `token` (which the page's login form also takes) or `public: true`."""
 
     token: SecretRef | None = Field(
         default=None,
