@@ -5,7 +5,8 @@ show) plus what only the running daemon knows: the config generation in
 force, when it loaded, the last refused reload (with its file:line:col),
 and each provider's last hour (daemon/provider_window.py). Rendered by
 Jinja2 from the package's templates/ with autoescape on: every name and
-text from a config, the ledger or a provider is data, escaped, never markup
+text from a config, the ledger or a provider is data, escaped, never markup,
+its control and bidi characters written out as the terminal view writes them
 (tests/daemon/test_status_page_hostile.py feeds hostile ones through every
 field). Numbers: suppressions are masked by the view; free text (hold
 details, the reload error, a replica's command) passes `scrub_numbers`.
@@ -41,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from smsops.core.phone import scrub_numbers
+from smsops.core.terminal import printable
 from smsops.daemon.provider_window import ProviderHour
 from smsops.daemon.service import Service
 from smsops.daemon.status_access import PRIVATE, Access, check, login, session_cookie
@@ -157,6 +159,16 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _shown(value: Any) -> Any:
+    """Every text the page writes, as the terminal view prints it (core.terminal.printable):
+    a control or bidi character is written as `<U+202E>`, so a right-to-left override in a
+    name can neither flip the text around it nor hide what the name is. Our own markup
+    (a macro's output, the reload script) passes as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value)
+    return value
+
+
 @functools.cache
 def _environment() -> Environment:
     env = Environment(
@@ -165,6 +177,7 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     env.filters.update(when=_when, seconds=_seconds, rate=_rate, scrub=scrub_numbers)
     env.globals.update(row=row, chart=chart, COLUMNS=COLUMNS)

@@ -1,12 +1,14 @@
 """Issue 23's acceptance: the status page in a real headless Chromium against `smsops run --sandbox`.
 
-One daemon, one browser for every check. The run sends three schedules through the
+One daemon, one browser for every check. The run sends two schedules through the
 sandbox with faults on (every 4th request's connection dropped: uncertain; every 5th
-answered 400: failed) and receipts posted back (delivered / undelivered); the ledger
-was seeded before the start with what a live run cannot make in seconds (a closed
-window's expired sends) and with uncertain sends of a hostile schedule name (names in
-a ledger are anyone's: an older config, another tool). Then a config change with a
-hostile message text is refused, so the reload error quotes it.
+answered 400: failed; every 7th 429: a rate-limit wait, then retried) and receipts
+posted back (delivered / undelivered); the ledger was seeded before the start with
+what a live run cannot make in seconds (a closed window's expired sends, under a
+third, disabled schedule) and with uncertain sends of a hostile schedule name (names
+in a ledger are anyone's: an older config, another tool). Then a config change with
+hostile text where a key goes is refused, so the reload error quotes it (the page
+shows no template body: config text reaches it this way).
 
 Checked: every figure on the page equals the ledger's (read here with sqlite3, not
 through smsops) and each provider's requests equal /metrics'; the hostile name and
@@ -31,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smsops.core.terminal import printable
 from smsops.ledger.base import Status
 from smsops.ledger.sqlite import SqliteLedger
 from tests.daemon.daemon import Daemon, running, until
@@ -124,7 +127,8 @@ READ_PAGE = """() => {
     resolve: li.querySelector('[data-field=resolve-sent]').textContent}));
   const providers = [...document.querySelectorAll('tr[data-provider]')].map(tr => ({
     provider: tr.dataset.provider,
-    requests: Number(tr.querySelector('[data-field=requests]').textContent)}));
+    requests: Number(tr.querySelector('[data-field=requests]').textContent),
+    throttled: Number(tr.querySelector('[data-field=throttled]').textContent)}));
   const error = document.querySelector('[data-field=reload-error]');
   return {occurrences, uncertain, providers, error: error && error.textContent,
           generation: document.querySelector('[data-field=generation]').textContent,
@@ -179,6 +183,7 @@ def test_the_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
             shares = {"undelivered_share": 0.7}  # 4 of the 6 numbers: some are met by faults
             assert client.put(sandbox + "/_sandbox/callbacks", json=shares).is_success
             faults = {"drop_every": 4, "raw_every": 5, "raw_status": 400, "raw_body": "{}"}
+            faults.update(status_every=7, status=429, retry_after=0)  # waits, then retried
             assert client.put(sandbox + "/_sandbox/faults", json=faults).is_success
         (root / "smsops.yaml").write_text(config(enabled=True))
         until(lambda: settled(ledger), seconds=30)
@@ -226,18 +231,20 @@ def test_the_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
         on_page = {(o["schedule"], o["occurrence"]) for o in shown["occurrences"]}
         assert on_page == {k for k in counts if k[0] != HOSTILE_NAME}
         uncertain = {key: c["uncertain"] for key, c in counts.items() if c.get("uncertain", 0) > 0}
-        assert {
-            (u["schedule"], u["occurrence"]): u["rows"] for u in shown["uncertain"]
-        } == uncertain
+        assert {(u["schedule"], u["occurrence"]): u["rows"] for u in shown["uncertain"]} == {
+            (printable(s), printable(o)): rows for (s, o), rows in uncertain.items()
+        }
         seen = {status for c in counts.values() for status in c}
         assert {"sent", "failed", "uncertain", "expired", "delivered", "undelivered"} <= seen
         for provider in shown["providers"]:
             assert provider["requests"] == provider_requests(daemon, provider["provider"])
         assert sum(p["requests"] for p in shown["providers"]) >= 12
+        assert sum(p["throttled"] for p in shown["providers"]) >= 1  # the 429s
 
         # hostile name and text: shown as text, nothing of them ran or rendered
-        hostile = next(u for u in shown["uncertain"] if u["schedule"] == HOSTILE_NAME)
-        assert hostile["occurrence"] == HOSTILE_NAME
+        written = printable(HOSTILE_NAME)  # its right-to-left override written out
+        hostile = next(u for u in shown["uncertain"] if u["schedule"] == written)
+        assert hostile["occurrence"] == written
         assert "smsops ledger resolve --as sent --schedule " in hostile["resolve"]
         assert HOSTILE_TEXT in shown["error"]
         assert "bad.yaml:" in shown["error"]

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from smsops.core.terminal import BIDI_CONTROLS, printable
 from smsops.daemon.provider_window import MinuteFigures, ProviderHour
 from smsops.daemon.status_page import RELOAD_SCRIPT, Daemon, render_login, render_page
 from smsops.engine.status import (
@@ -144,11 +145,14 @@ def test_every_field_shows_a_hostile_value_as_text_only(text: str) -> None:
     assert page.attributes <= ATTRIBUTES
     assert page.comments == []
     shown = "".join(page.text)
-    # each field shows the value whole as text: names, occurrences, details, hosts, ...
-    assert shown.count(text) >= 12
-    assert f"c.yaml:1:1: {text}" in shown
+    # each field shows the value whole as text, as the terminal view prints it (a bidi
+    # control written out): names, occurrences, details, hosts, ...
+    written = printable(text)
+    assert shown.count(written) >= 12
+    assert f"c.yaml:1:1: {written}" in shown
+    assert not any(ord(c) in BIDI_CONTROLS for c in html)
     # ... and as attribute values (data-* for the browser test), never as attributes
-    assert text in page.values
+    assert written in page.values
     # no value's markup became markup: the only script-ish attribute names are none
     assert not any(a.startswith("on") for a in page.attributes)
     assert html.count("<script") == 1  # the page's own reload, its hash in the CSP

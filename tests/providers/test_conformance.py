@@ -132,6 +132,8 @@ def test_throttling_is_retryable_after_the_time_the_server_names(
     built = adapter(provider_type, sandbox)
     (result,) = exchange(client, built, built.build([UK]), [UK])
     assert result == Retryable(f"HTTP {status} from the provider", retry_after=2.0)
+    assert isinstance(result, Retryable)
+    assert result.throttled  # a rate-limit wait on the status page, not a lost connection
 
 
 def test_the_sandbox_rate_limit_answers_429_with_retry_after(
