@@ -113,7 +113,8 @@ _SECTIONS: tuple[tuple[str, str, str], ...] = (
     (
         "status",
         "StatusAccess",
-        "Who may read `GET /status.json` of `smsops run` ([operations.md](operations.md)): "
+        "Who may read `GET /status.json` of `smsops run` ([operations.md](operations.md)) "
+        "and its page `GET /` ([status-page.md](status-page.md)): "
         "one map, in one file; leave it out and it is off.",
     ),
     ("defaults", "Defaults", "Config-wide defaults: each key written once, in any file."),
