@@ -133,6 +133,7 @@ def test_a_wrong_token_in_the_form_is_401_and_never_echoed(served: ApiServed) ->
         (f'{{"token": "{TOKEN}"}}', {"content-type": "application/json"}, 415),
         (f"token={TOKEN}", {**FORM, "origin": "http://evil.example"}, 403),
         (f"token={TOKEN}", {**FORM, "sec-fetch-site": "cross-site"}, 403),
+        (f"token={TOKEN}", {**FORM, "origin": "null"}, 403),  # a sandboxed frame, say
     ],
 )
 def test_hostile_login_bodies_are_refused_without_a_session(
