@@ -47,7 +47,7 @@ from smsops.daemon.provider_window import ProviderHour
 from smsops.daemon.service import Service
 from smsops.daemon.status_access import PRIVATE, Access, check, login, session_cookie
 from smsops.daemon.status_route import current_view
-from smsops.engine.status import Counts, StatusView
+from smsops.engine.status import Counts, OccurrenceStatus, StatusView
 
 REFRESH = 30  # seconds between the page's own reloads
 RELOAD_SCRIPT = f"setTimeout(function () {{ location.reload(); }}, {REFRESH * 1000});"
@@ -106,13 +106,16 @@ class Row:
     rate: str
     segments: list[Segment]
     label: str
+    skips: str  # the latest plan's skips by reason ("" without any)
 
 
-def row(counts: Counts) -> Row:
+def row(occurrence: OccurrenceStatus) -> Row:
+    counts = occurrence.counts
     segments = bar(counts)
     label = ", ".join(f"{g.status} {g.count}" for g in segments) or "no rows"
     cells = [(name, getattr(counts, name)) for name in COLUMNS]
-    return Row(cells, _rate(counts.delivery_rate), segments, label)
+    skips = ", ".join(f"{reason.value} {n}" for reason, n in sorted(occurrence.skips.items()))
+    return Row(cells, _rate(counts.delivery_rate), segments, label, skips)
 
 
 @dataclass(frozen=True)

@@ -97,9 +97,12 @@ def _view(text: str) -> StatusView:
             ScheduleStatus(
                 name=text,
                 enabled=True,
-                held=[Hold(reason="secret", detail=text), Hold(reason="guardrail", detail=text)],
+                held=[
+                    Hold(reason="secret", detail=text, since=None),
+                    Hold(reason="guardrail", detail=text, since=NOW),
+                ],
                 next_fires=[NOW + timedelta(hours=1)],
-                recent=[OccurrenceStatus(occurrence=text, counts=counts)],
+                recent=[OccurrenceStatus(occurrence=text, counts=counts, skips={"opted_out": 2})],
             )
         ],
         needs_person=NeedsPerson(
@@ -166,7 +169,7 @@ def test_numbers_in_free_text_are_masked() -> None:
     number = "+447400123456"
     view = _view("plain")
     schedule = view.schedules[0].model_copy(
-        update={"held": [Hold(reason="secret", detail=f"SKY_KEY for {number}")]}
+        update={"held": [Hold(reason="secret", detail=f"SKY_KEY for {number}", since=None)]}
     )
     replica = view.replicas[0].model_copy(update={"command": f"smsops send --to {number}"})
     needs = view.needs_person.model_copy(
