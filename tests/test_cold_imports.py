@@ -81,19 +81,21 @@ NOT_FOR_HELP = [
 ]
 
 
-# With no SMSOPS_* variable set there is nothing for pydantic-settings to read
-# (smsops.config.settings): validate and plan take the defaults without it.
+# With no SMSOPS_* variable set, or only text settings (SMSOPS_CACHE_DIR,
+# SMSOPS_LEDGER) there is nothing for pydantic-settings to parse or refuse
+# (smsops.config.settings): validate and plan take their values without it.
 NOT_WITHOUT_SETTINGS = ["pydantic_settings", "dotenv", "asyncio"]
 
 
-def loaded(tmp_path: Path, *argv: str, settings: bool = True) -> set[str]:
-    """The modules `smsops *argv` loaded; `settings`: with SMSOPS_CACHE_DIR set, else none."""
+def loaded(tmp_path: Path, *argv: str, settings: str | None = "SMSOPS_CACHE_DIR") -> set[str]:
+    """The modules `smsops *argv` loaded; `settings`: the variable set (to the cache), or none."""
     out = tmp_path / "modules.json"
     env = {k: v for k, v in os.environ.items() if not k.lower().startswith("smsops_")}
-    if settings:
-        env["SMSOPS_CACHE_DIR"] = str(tmp_path / "cache")
-    else:
-        env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    if settings == "SMSOPS_CACHE_DIR":
+        env[settings] = str(tmp_path / "cache")
+    elif settings is not None:
+        env[settings] = "info"
     ledger = str(tmp_path / "ledger.sqlite")  # `plan` reads it (it does not create it)
     subprocess.run(
         [sys.executable, "-c", PROBE, str(out), *(ledger if a == "LEDGER" else a for a in argv)],
@@ -129,6 +131,7 @@ def test_a_command_imports_only_what_it_uses(
     assert heavy(modules, forbidden) == []
 
 
+@pytest.mark.parametrize("settings", [None, "SMSOPS_CACHE_DIR"], ids=["none", "text"])
 @pytest.mark.parametrize(
     "argv",
     [
@@ -137,7 +140,17 @@ def test_a_command_imports_only_what_it_uses(
     ],
     ids=["validate", "plan"],
 )
-def test_no_settings_reader_when_nothing_is_set(tmp_path: Path, argv: list[str]) -> None:
-    modules = loaded(tmp_path, *argv, settings=False)
+def test_no_settings_reader_when_nothing_is_set(
+    tmp_path: Path, argv: list[str], settings: str | None
+) -> None:
+    modules = loaded(tmp_path, *argv, settings=settings)
     assert "smsops.cli" in modules
     assert heavy(modules, NOT_WITHOUT_SETTINGS) == []
+
+
+def test_a_setting_to_check_is_read_by_pydantic_settings(tmp_path: Path) -> None:
+    """SMSOPS_LOG_LEVEL is a choice: pydantic-settings reads (and may refuse) it."""
+    modules = loaded(
+        tmp_path, "validate", str(ROOT / "examples" / "configs"), settings="SMSOPS_LOG_LEVEL"
+    )
+    assert "pydantic_settings" in modules

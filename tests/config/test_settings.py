@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def test_one_setting_without_any_variable_is_the_models_default(
     """Read without pydantic-settings when nothing is set: the same values it would give."""
     _without_settings(monkeypatch)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert not settings.any_set()
+    assert settings._as_written() == {}
     model = Settings()
     assert settings.ledger_setting(None) == model.ledger
     assert settings.ledger_wait_setting() == model.ledger_wait
@@ -82,3 +83,40 @@ def test_a_flag_wins_and_any_variable_means_the_reader(monkeypatch: pytest.Monke
     monkeypatch.setenv("SMSOPS_UNRELATED", "x")  # any SMSOPS_ variable: the reader decides
     assert settings.ledger_setting("flag.sqlite") == "flag.sqlite"
     assert settings.ledger_setting(None) == DEFAULT_LEDGER
+
+
+def test_text_settings_are_read_as_pydantic_settings_reads_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The reader without pydantic-settings (only text settings set) and the model agree.
+
+    Generated environments: setting names in mixed letter case, two spellings of
+    one name, empty and odd values, settings to check and unknown names (which
+    must send the reading to pydantic-settings), with and without a flag.
+    """
+    rng = random.Random(19)
+    names = ["ledger", "cache_dir", "ledger_wait", "log_level", "not_a_setting"]
+    values = ["", " ", "x.sqlite", "sqlite:///a b.sqlite", "null", "None", '{"a": 1}', "é/ü", "2.5"]
+    fast = 0
+    for _ in range(400):
+        _without_settings(monkeypatch)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+        for _ in range(rng.randrange(4)):
+            name = "smsops_" + rng.choice(names[:2] if rng.random() < 0.7 else names)
+            spelled = "".join(c.upper() if rng.random() < 0.5 else c for c in name)
+            monkeypatch.setenv(spelled, rng.choice(values))
+        flag = rng.choice([None, "flag.sqlite"])
+        try:
+            model: Settings | None = load_settings(ledger=flag)
+        except UsageError:
+            model = None
+        fast += settings._as_written() is not None
+        if model is None:  # pydantic-settings refused a value: so does every reading
+            assert settings._as_written() is None
+            with pytest.raises(UsageError):
+                settings.ledger_setting(flag)
+            continue
+        assert settings.ledger_setting(flag) == model.ledger
+        assert settings.cache_dir_setting() == model.cache_dir_path()
+        assert settings.ledger_wait_setting() == model.ledger_wait
+    assert fast > 200  # most cases took the reader without pydantic-settings
