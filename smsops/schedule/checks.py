@@ -7,7 +7,7 @@ from smsops.config.models import RECIPIENT_TIMEZONE, zone_info
 from smsops.core.errors import Problem
 from smsops.core.units import format_duration
 from smsops.schedule.cron import CronTextError, normalise
-from smsops.schedule.density import MAX_FIRES_PER_WINDOW, most_fires_in
+from smsops.schedule.density import MAX_FIRES_PER_WINDOW, too_many_fires
 
 
 def check_schedules(config: Config) -> list[Problem]:
@@ -29,8 +29,8 @@ def check_schedules(config: Config) -> list[Problem]:
         window = schedule.effective_window
         assert window is not None  # a schedule with a trigger has a window
         local = trigger.timezone == RECIPIENT_TIMEZONE
-        most = most_fires_in(trigger, window, None if local else zone_info(trigger.timezone))
-        if most > MAX_FIRES_PER_WINDOW:
+        most = too_many_fires(trigger, window, None if local else zone_info(trigger.timezone))
+        if most is not None:
             written = "window" in schedule.model_fields_set
             where = (
                 config.locate("schedules", name, "window")

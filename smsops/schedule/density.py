@@ -30,12 +30,21 @@ real dates and the real time of day of the jump, before a refusal: `* 3/10
 * * */4` with `window: 4h` in New York holds 60, not the 120 a jump on any
 day at any time would allow. Checked against croniter in
 tests/schedule/test_density_croniter.py.
+
+`validate` asks only whether the cap is exceeded (`too_many_fires`), and
+first bounds the count from above without the zone or the 28-year cycle
+(`_bound`): a jump of any zone is under 48 hours (Python keeps every UTC
+offset within ±24 h), and `span` minutes of the local clock touch at most
+ceil(span / 1 day) + 1 days, each with at most its times of day. A bound
+within the cap decides it (~2-5 ms a schedule less, most of `validate`'s
+schedule checks); above it, the exact count decides as before.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
@@ -52,14 +61,59 @@ _CYCLE_END = date(2029, 3, 1)  # one 28-year cycle, plus the longest window
 _DAY = 1440  # minutes
 
 
+def too_many_fires(trigger: Trigger, window: timedelta, zone: ZoneInfo | None) -> int | None:
+    """`most_fires_in` when it exceeds `MAX_FIRES_PER_WINDOW`, else None (see the module doc)."""
+    if _bound(trigger, window) <= MAX_FIRES_PER_WINDOW:
+        return None  # the exact count is at most the bound
+    most = most_fires_in(trigger, window, zone)
+    return most if most > MAX_FIRES_PER_WINDOW else None
+
+
+# Above any zone's jump: a forward change of the UTC offset, each within ±24 hours.
+_ANY_JUMP = timedelta(hours=48)
+
+
+def _bound(trigger: Trigger, window: timedelta) -> int:
+    """At least `most_fires_in(trigger, window, zone)` for every zone (and `recipient`).
+
+    Its count with the jump at its largest and every day of a span matching: each
+    quantity it adds only grows with both.
+    """
+    most = _count(trigger, window, _ANY_JUMP, _cron_bound)
+    return most if trigger.cron is None else min(most, _minutes(window))
+
+
+def _cron_bound(expression: str, span: int) -> int:
+    """At least `_cron_most(expression, span)`: every day `span` minutes touch matching."""
+    parsed = CronSim(expression, datetime(2001, 1, 1))
+    return len(parsed.hours) * len(parsed.minutes) * (-(-span // _DAY) + 1)
+
+
 def most_fires_in(trigger: Trigger, window: timedelta, zone: ZoneInfo | None) -> int:
     """The most fires of `trigger` any window of this length can hold (see the module doc).
 
     `zone` is the trigger's zone, or None for `timezone: recipient`.
     """
+    jump = RECIPIENT_DST_JUMP if zone is None or trigger.at is not None else dst_jump(zone)
+    most = _count(trigger, window, jump, _cron_most)
+    if trigger.cron is None:
+        return most
+    expression = normalise(trigger.cron)
+    if most > MAX_FIRES_PER_WINDOW and zone is not None and window <= timedelta(days=1):
+        # Counted at the zone's real changes only where it decides a refusal (40-100 ms).
+        most = min(most, _changes_most(expression, _minutes(window), zone))
+    # Every zone's offset is whole minutes, so cron fires fall on distinct whole
+    # minutes of real time: a window can never hold more than its minutes.
+    return min(most, _minutes(window))
+
+
+def _count(
+    trigger: Trigger, window: timedelta, jump: timedelta, per_span: Callable[[str, int], int]
+) -> int:
+    """The count before a zone's real changes: `per_span(expression, minutes)` counts a
+    cron's fires in that many minutes of the local clock (exactly, or a bound)."""
     if trigger.at is not None:
         return 1
-    jump = RECIPIENT_DST_JUMP if zone is None else dst_jump(zone)
     if trigger.every is not None:
         # Whole days keep the wall time, so a spring change brings two fires closer.
         longer = window if trigger.every % timedelta(days=1) else window + jump
@@ -69,19 +123,14 @@ def most_fires_in(trigger: Trigger, window: timedelta, zone: ZoneInfo | None) ->
     expression = normalise(trigger.cron)
     # Spring: the window spans `jump` more of the local clock (a fixed-time job's
     # skipped fires come at once after the gap, a real-time job's do not come).
-    most = _cron_most(expression, _minutes(window + jump))
+    most = per_span(expression, _minutes(window + jump))
     fields = expression.split()
     if jump and (fields[0].startswith("*") or fields[1].startswith("*")):
         # Autumn: a real-time job fires in both passes of a repeated stretch, of which
         # a window holds at most min(jump, window) (counted on top of the spring
         # allowance, which keeps a window holding both changes covered).
-        most += _cron_most(expression, _minutes(min(jump, window)))
-    if most > MAX_FIRES_PER_WINDOW and zone is not None and window <= timedelta(days=1):
-        # Counted at the zone's real changes only where it decides a refusal (40-100 ms).
-        most = min(most, _changes_most(expression, _minutes(window), zone))
-    # Every zone's offset is whole minutes, so cron fires fall on distinct whole
-    # minutes of real time: a window can never hold more than its minutes.
-    return min(most, _minutes(window))
+        most += per_span(expression, _minutes(min(jump, window)))
+    return most
 
 
 def _minutes(length: timedelta) -> int:
@@ -192,14 +241,10 @@ def _cron_most(expression: str, span: int) -> int:
     """The most fires in `span` consecutive minutes of the local clock."""
     parsed = CronSim(expression, datetime(2001, 1, 1))
     times = sorted(h * 60 + m for h in parsed.hours for m in parsed.minutes)
-    matching = _matching_days(parsed)
+    matching, prefix = _days(expression)
     if not times or not matching:
         return 0
     per_day = len(times)
-    # prefix[i]: matching days before day i of the cycle
-    prefix = [0]
-    for matched in matching:
-        prefix.append(prefix[-1] + matched)
     best = 0
     # A busiest window ends on a fire: day d0 (matching) at times[j]. It starts
     # `back` days earlier at minute `start` and holds: times[:j+1] on d0, every
@@ -222,6 +267,19 @@ def _cron_most(expression: str, span: int) -> int:
             edge = with_first if matching[d0 - back] else without_first
             best = max(best, per_day * between + edge)
     return best
+
+
+@lru_cache(maxsize=64)
+def _days(expression: str) -> tuple[tuple[bool, ...], tuple[int, ...]]:
+    """The cycle's matching days, and prefix[i]: matching days before day i.
+
+    Walked once per expression: its spans (spring, autumn, another window) share it.
+    """
+    matching = _matching_days(CronSim(expression, datetime(2001, 1, 1)))
+    prefix = [0]
+    for matched in matching:
+        prefix.append(prefix[-1] + matched)
+    return tuple(matching), tuple(prefix)
 
 
 def _matching_days(parsed: CronSim) -> list[bool]:

@@ -17,11 +17,13 @@ from smsops.schedule.density import (
     _CYCLE_END,
     _CYCLE_START,
     MAX_FIRES_PER_WINDOW,
+    _bound,
     _changes,
     _cycle,
     _matching_days,
     dst_jump,
     most_fires_in,
+    too_many_fires,
 )
 from smsops.schedule.fires import fire_times, fires_between
 from tests.schedule.test_cron_property import expression
@@ -71,6 +73,44 @@ def test_the_cap_is_computed_not_walked() -> None:
     started = datetime.now(UTC)
     assert most_fires_in(Trigger(cron="* * * * *"), timedelta(days=31), ZoneInfo("UTC")) == 44640
     assert datetime.now(UTC) - started < timedelta(seconds=2)
+
+
+def test_the_cheap_bound_decides_as_the_exact_count() -> None:
+    """`too_many_fires` (a bound first, the count only above it) refuses exactly what
+    `most_fires_in` over the cap refuses, with the same count, on generated triggers:
+    cron texts, intervals and one-off times, in zones with and without DST and for
+    `timezone: recipient`; the bound is never under the count."""
+    rng = random.Random("bound")
+    zones = [ZoneInfo(n) for n in ("UTC", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata")]
+    minutes = [1, 7, 59, 60, 61, 90, 100, 101, 120, 300, 1439, 1440, 2000, 10080, 44640]
+    crons = [" ".join(expression(rng)) for _ in range(40)]  # each counted once (cached)
+    refused = decided = 0
+    for case in range(240):
+        kind = case % 6
+        if kind < 4:
+            trigger = Trigger(cron=rng.choice(crons))
+        elif kind == 4:
+            trigger = Trigger(
+                every=timedelta(minutes=rng.choice(minutes[:11]) * rng.choice([1, 60]))
+            )
+        else:
+            trigger = Trigger(every=timedelta(days=rng.choice([1, 2, 7])))
+        window = timedelta(minutes=rng.choice(minutes), seconds=rng.choice([0, 0, 30]))
+        zone = rng.choice([*zones, None])
+        try:
+            most = most_fires_in(trigger, window, zone)
+        except ValueError:
+            continue  # cron text that never fires
+        assert _bound(trigger, window) >= most, (trigger, window, zone)
+        expected = most if most > MAX_FIRES_PER_WINDOW else None
+        assert too_many_fires(trigger, window, zone) == expected, (trigger, window, zone)
+        refused += expected is not None
+        decided += _bound(trigger, window) <= MAX_FIRES_PER_WINDOW
+    assert refused > 20, refused  # both paths, many times
+    assert decided > 80, decided
+    at = Trigger(at=datetime(2027, 3, 1, 9))
+    assert _bound(at, timedelta(days=31)) == 1
+    assert too_many_fires(at, timedelta(days=31), None) is None
 
 
 def test_random_crontabs_in_utc_match_a_walk() -> None:
