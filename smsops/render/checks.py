@@ -18,7 +18,7 @@ from smsops.config.loader import Config
 from smsops.config.models import Audience
 from smsops.config.otp import CODE_VARIABLE
 from smsops.core.errors import Problem, RenderLimitExceeded
-from smsops.render.environment import BUILTINS, environment, private_attributes, variables_of
+from smsops.render.environment import BUILTINS, compiled, parsed, private_attributes, variables_of
 from smsops.render.limits import MESSAGE, check_size
 from smsops.render.renderer import TOO_DEEP
 
@@ -138,7 +138,7 @@ def _otp_secret_needed(config: Config, variables: Mapping[str, set[str]]) -> Ite
 def loads_others(body: str) -> bool:
     """Whether the body has `{% include %}`, `{% import %}`, `{% from ... import %}` or
     `{% extends %}` (raises `TemplateSyntaxError`)."""
-    return environment().parse(body).find(_LOADS) is not None  # type: ignore[arg-type]
+    return parsed(body).find(_LOADS) is not None  # type: ignore[arg-type]
 
 
 def trial_render(body: str, variables: set[str]) -> str | None:
@@ -148,7 +148,7 @@ def trial_render(body: str, variables: set[str]) -> str | None:
     Any other error depends on the data and is a per-recipient skip at render time.
     """
     try:
-        jinja = environment().from_string(body)
+        jinja = compiled(body)
     except (TemplateSyntaxError, RecursionError):
         return None  # reported by the caller's parse
     try:
@@ -207,7 +207,7 @@ def opt_out_warnings(config: Config) -> list[Problem]:
 def _sent_text(body: str) -> str:
     """What a template sends, as far as placeholders tell; its source when they cannot."""
     try:
-        return _trial(environment().from_string(body), variables_of(body))
+        return _trial(compiled(body), variables_of(body))
     except Exception:  # syntax and bounds are validate's errors; the data decides the rest
         return body
 

@@ -36,11 +36,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from functools import cache, update_wrapper
+from functools import cache, lru_cache, update_wrapper
 from types import BuiltinMethodType, MethodType
 from typing import Any
 
-from jinja2 import StrictUndefined, meta, nodes
+from jinja2 import StrictUndefined, Template, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import BlockReference, Context, LoopContext, Macro
 from jinja2.sandbox import (
@@ -305,9 +305,35 @@ def environment() -> BoundedEnvironment:
     )
 
 
+# A body is parsed and compiled once per process: validate's checks (syntax, private
+# names, includes, the trial render, the opt-out phrase) and the plan's renderer each
+# asked again, ~1 ms a template. Only the answers are kept (a variable set, a
+# compiled template, a tree no caller changes), keyed by the body's text; a body
+# that raises is not kept and raises again.
+_BODIES = 256
+
+
+@lru_cache(maxsize=_BODIES)
+def compiled(body: str) -> Template:
+    """`body` compiled in the shared environment (raises `TemplateSyntaxError`)."""
+    return environment().from_string(body)
+
+
 def variables_of(body: str) -> set[str]:
     """The variables a template body reads (raises `TemplateSyntaxError`)."""
-    return set(meta.find_undeclared_variables(environment().parse(body)))
+    return set(_variables(body))
+
+
+@lru_cache(maxsize=_BODIES)
+def _variables(body: str) -> frozenset[str]:
+    # Its own parse: the tracking code generator may fold constants in the tree it walks.
+    return frozenset(meta.find_undeclared_variables(environment().parse(body)))
+
+
+@lru_cache(maxsize=_BODIES)
+def parsed(body: str) -> nodes.Template:
+    """`body`'s syntax tree, for reading only (raises `TemplateSyntaxError`)."""
+    return environment().parse(body)
 
 
 def private_attributes(body: str) -> list[str]:
@@ -316,8 +342,13 @@ def private_attributes(body: str) -> list[str]:
     The sandbox refuses them when rendering anyway; finding them statically
     lets `validate` reject the template before any recipient is tried.
     """
+    return private_names(parsed(body))
+
+
+def private_names(tree: nodes.Node) -> list[str]:
+    """`private_attributes` of a parsed body."""
     found: list[str] = []
-    for node in environment().parse(body).find_all((nodes.Getattr, nodes.Getitem)):
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         name = node.attr if isinstance(node, nodes.Getattr) else None
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value if isinstance(node.arg.value, str) else None

@@ -26,7 +26,7 @@ from smsops.core.errors import RenderLimitExceeded
 from smsops.core.phone import hide_number, scrub_numbers
 from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip, SkipReason
-from smsops.render.environment import BUILTINS, environment, variables_of
+from smsops.render.environment import BUILTINS, compiled, parsed, variables_of
 from smsops.render.limits import MAX_TEXT, MESSAGE
 
 MAX_DETAIL = 200  # characters of an exception quoted in a skip
@@ -75,7 +75,7 @@ class CompiledTemplate:
         read = self.variables | frozenset(wanted.variables if wanted else ())
         if read & (PER_OCCURRENCE | UNREPEATABLE):
             return False
-        tree = self.template.environment.parse(self.config.body)
+        tree = parsed(self.config.body)
         named: set[object] = {n.name for n in tree.find_all(nodes.Name)}
         named |= {n.name for n in tree.find_all((nodes.Filter, nodes.Test))}
         named |= {c.value for c in tree.find_all(nodes.Const)}
@@ -118,15 +118,14 @@ def compile_templates(
     """Every template (or those named in `only`) compiled once per config load (the config
     was validated). A plan of one schedule compiles one: the forecast plans each schedule
     alone, and compiling all of them each time grows with schedules x templates."""
-    env = environment()
-    compiled = {}
+    found = {}
     for name, template in config.templates.items():
         if only is not None and name not in only:
             continue
-        jinja = env.from_string(template.body)
+        jinja = compiled(template.body)
         variables = frozenset(variables_of(template.body))
-        compiled[name] = CompiledTemplate(name, template, jinja, variables)
-    return compiled
+        found[name] = CompiledTemplate(name, template, jinja, variables)
+    return found
 
 
 def render(

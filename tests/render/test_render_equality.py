@@ -18,9 +18,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from jinja2 import TemplateSyntaxError, meta
 
 from smsops.config.models import Template
-from smsops.render.environment import environment, variables_of
+from smsops.render.environment import (
+    compiled,
+    environment,
+    parsed,
+    private_attributes,
+    private_names,
+    variables_of,
+)
 from smsops.render.renderer import CompiledTemplate
 
 NAMES = ("name", "order", "count", "items", "info")
@@ -192,3 +200,30 @@ def test_the_examples_reach_every_kind_of_outcome(
         assert outcome.startswith(expected)
     else:
         assert outcome == expected
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(body='{{ x["_a" ~ "b"] }}{{ y["_c"] }}', given_values={})  # folded by a tracking walk
+@example(body="{{ name ", given_values={})  # a syntax error: raised each time, never kept
+@_with_examples
+@given(body=bodies, given_values=values)
+def test_a_body_parsed_and_compiled_once_answers_as_a_fresh_one(
+    body: str, given_values: dict[str, Any]
+) -> None:
+    """render.environment keeps each body's variables, tree and compiled template: every
+    answer, asked in either order and twice, is what a fresh parse or compile gives."""
+    try:
+        fresh = environment().from_string(body)
+    except TemplateSyntaxError:
+        for ask in (variables_of, parsed, compiled, variables_of):
+            with pytest.raises(TemplateSyntaxError):
+                ask(body)
+        return
+    private = private_names(environment().parse(body))  # a parse of its own
+    variables = set(meta.find_undeclared_variables(environment().parse(body)))
+    for _ in range(2):
+        assert private_attributes(body) == private  # the kept tree is never folded
+        assert variables_of(body) == variables
+        assert _outcome(lambda: compiled(body).render(given_values)) == _outcome(
+            lambda: fresh.render(given_values)
+        )
