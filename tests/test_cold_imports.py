@@ -57,6 +57,8 @@ NOT_FOR_VALIDATE = [
 # A plan reads the config, the audiences and the ledger, shows it (rich) and sends nothing.
 NOT_FOR_PLAN = [n for n in NOT_FOR_VALIDATE if not n.startswith("smsops.ledger") and n != "rich"]
 NOT_FOR_PLAN += ["smsops.engine.round", "smsops.engine.apply", "smsops.engine.transport"]
+# the --base diff's models and views (~6 ms): a plan without --base shows no diff
+NOT_FOR_PLAN += ["smsops.engine.diff", "smsops.report.diff_format", "smsops.report.diff_markdown"]
 # --help builds the argument parser only: none of the above, no config
 # models, no templates, no phone numbers, no ledger (ledger.policy, a table
 # without I/O, names the statuses that --status offers).

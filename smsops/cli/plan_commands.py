@@ -47,27 +47,45 @@ if TYPE_CHECKING:
 def _formatted(
     plan: Plan, fmt: str, forecast: Forecast | None = None, diff: ConfigDiff | None = None
 ) -> str:
-    from smsops.core.terminal import json_text
-    from smsops.report.diff_format import diff_json, diff_text
-    from smsops.report.diff_markdown import diff_markdown
-    from smsops.report.forecast_format import forecast_json, forecast_text
-    from smsops.report.forecast_markdown import forecast_markdown
-    from smsops.report.plan_format import as_json, as_text
-    from smsops.report.plan_markdown import as_markdown
-
+    # Each format's module when it is asked for: the diff's (engine.diff, pydantic
+    # models) only with --base, ~6 ms of every plan and apply without it.
     if fmt == "json":
+        from smsops.core.terminal import json_text
+        from smsops.report.forecast_format import forecast_json
+        from smsops.report.plan_format import as_json
+
         ahead = None if forecast is None else forecast_json(forecast)
         out = as_json(plan, ahead)
         if diff is not None:
+            from smsops.report.diff_format import diff_json
+
             out["diff"] = diff_json(diff)
         return json_text(out, indent=2) + "\n"
     if fmt == "markdown":
-        changes = "" if diff is None else diff_markdown(diff)
+        from smsops.report.plan_markdown import as_markdown
+
+        changes = ""
+        if diff is not None:
+            from smsops.report.diff_markdown import diff_markdown
+
+            changes = diff_markdown(diff)
         if forecast is None:
             return as_markdown(plan, "", changes)
+        from smsops.report.forecast_markdown import forecast_markdown
+
         return as_markdown(plan, forecast_markdown(forecast), changes, forecast.needs_approval())
-    changed = "" if diff is None else diff_text(diff)
-    return changed + as_text(plan) + ("" if forecast is None else forecast_text(forecast))
+    from smsops.report.plan_format import as_text
+
+    changed = ""
+    if diff is not None:
+        from smsops.report.diff_format import diff_text
+
+        changed = diff_text(diff)
+    if forecast is None:
+        return changed + as_text(plan)
+    from smsops.report.forecast_format import forecast_text
+
+    return changed + as_text(plan) + forecast_text(forecast)
 
 
 def _show(text: str, fmt: str, out: Path | None = None) -> None:
