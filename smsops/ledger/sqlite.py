@@ -141,6 +141,12 @@ class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, Ledger):
                 )
         return claimed
 
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        """As every backend's, committed without a sync of its own (`SETTLEMENT_SYNCHRONOUS`):
+        lost to a power loss, a settled row is its synced claim again, never a resend."""
+        with self._settling():
+            super().settle(records)
+
     def insert_copies(self, records: Sequence[SendRecord]) -> set[str]:
         """Insert rows as they are, every column (`ledger migrate`); the keys inserted.
 

@@ -32,6 +32,16 @@ _HOST = socket.gethostname()
 # following a power loss or system crash". What it costs: docs/benchmarks.md
 # (bench/durability.py, which sets NORMAL here to measure the difference).
 SYNCHRONOUS = "FULL"
+# A settlement (`SqliteLedger.settle`) is committed without a sync of its own:
+# every reader sees it at once, a crash of the process loses nothing (the OS
+# holds the write), and the next synced commit (a claim, the lease's renewal,
+# the checkpoint when the ledger closes) makes it durable with everything
+# before it, the WAL being synced whole. A power loss before then takes the
+# row back to its claim, `pending`, which the next run turns `uncertain`:
+# never a resend. What it saves: one sync per on-demand send, the one its
+# answer waited for (docs/benchmarks.md §16; bench/api_latency.py sets FULL
+# here to measure the difference).
+SETTLEMENT_SYNCHRONOUS = "NORMAL"
 # How `PRAGMA synchronous` answers (its levels, by number).
 _SYNCHRONOUS_NAMES = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
@@ -89,7 +99,7 @@ class SqliteFile:
                 self._check_version(readonly=True)
             else:
                 self._use_wal()
-                self._db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+                self._synchronous(SYNCHRONOUS)
                 self._migrate()
                 self._register(command)
                 lease = lease_length()
@@ -286,6 +296,26 @@ class SqliteFile:
                     raise
             except sqlite3.Error as exc:
                 raise self._failure(exc, doing) from None
+
+    @contextmanager
+    def _settling(self) -> Iterator[None]:
+        """The commits inside at SETTLEMENT_SYNCHRONOUS, the connection's own level after.
+
+        The lock is held throughout, so no other thread's transaction (a claim)
+        commits at this level; the level is set outside any transaction.
+        """
+        with self._lock:
+            self._synchronous(SETTLEMENT_SYNCHRONOUS)
+            try:
+                yield
+            finally:
+                self._synchronous(SYNCHRONOUS)
+
+    def _synchronous(self, level: str) -> None:
+        try:
+            self._db.execute(f"PRAGMA synchronous={level}")
+        except sqlite3.Error as exc:
+            raise self._failure(exc, "cannot set how commits are synced in") from None
 
     @contextmanager
     def _reading(self) -> Iterator[None]:

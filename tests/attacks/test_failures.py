@@ -401,3 +401,39 @@ def test_resolve_refuses_rows_that_are_not_uncertain(tmp_path: Path) -> None:
     assert f"{key} (greet once) is sent, not uncertain" in outcome.stderr
     assert "nothing was changed" in outcome.stderr
     assert statuses(ledger) == before
+
+
+KILLED_AFTER_SETTLING = """\
+import os, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.sqlite import SqliteLedger
+ledger, now = SqliteLedger(Path(sys.argv[1])), datetime.now(UTC)
+new = SendRecord.claim("s", "once", "+447400123456", provider="ot", template="t",
+                       text_hash="h", segments=1, now=now)
+(won,) = ledger.claim([new])
+ledger.settle([won.settled(Status.SENT, now, message_id="m-1")])
+os.kill(os.getpid(), signal.SIGKILL)  # before any later commit could sync the settlement
+"""
+
+
+def test_a_settlement_not_yet_synced_survives_a_kill_9_of_its_process(tmp_path: Path) -> None:
+    """A settlement is committed without a sync of its own (sqlite_file.py): only a power
+    loss can take it back, never the death of the process, whose writes the OS holds."""
+    path = tmp_path / "ledger.sqlite"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_SETTLING, str(path)],
+        env=attack_env(tmp_path),
+        capture_output=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert (path.parent / (path.name + "-wal")).stat().st_size > 0  # never checkpointed
+    ledger = SqliteLedger(path)
+    try:
+        (row,) = ledger.records()
+    finally:
+        ledger.close()
+    assert (row.status, row.provider_message_id) == (Status.SENT, "m-1")

@@ -4,7 +4,9 @@ broken ledger do to a transactional send (the HTTP side: tests/daemon/test_api_*
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,9 +17,16 @@ from smsops.config.loader import Config
 from smsops.core.errors import LedgerError, Refused
 from smsops.engine.apply import ApplyOptions
 from smsops.engine.project import load_project
-from smsops.engine.transactional import MessageRequest, Outcome, Transactional, key_of
-from smsops.ledger.base import SendRecord
+from smsops.engine.transactional import (
+    MessageAnswer,
+    MessageRequest,
+    Outcome,
+    Transactional,
+    key_of,
+)
+from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.sqlite import SqliteLedger
 
 CONFIG = """\
 providers:
@@ -51,7 +60,7 @@ class Provider:
 
 
 def sending(
-    tmp_path: Path, provider: Provider, ledger: MemoryLedger | None = None
+    tmp_path: Path, provider: Provider, ledger: Ledger | None = None
 ) -> tuple[Transactional, object]:
     (tmp_path / "c.yaml").write_text(CONFIG)
     config = load_project(tmp_path)
@@ -180,3 +189,56 @@ def test_a_number_variable_is_finite_and_as_short_as_a_text_one(value: float) ->
         return
     with pytest.raises(ValidationError):
         request(vars={"order": value})
+
+
+class PowerCut(SqliteLedger):
+    """A SQLite ledger that keeps, at each settlement, the files as a power loss right then
+    could leave them: every commit before it was synced (claims are FULL), the settlement
+    itself is not yet (it is committed without a sync of its own), so its WAL frames are
+    lost and the WAL ends where it did before it. SQLite rebuilds its index from the WAL."""
+
+    def __init__(self, path: Path, cut: Path) -> None:
+        super().__init__(path)
+        self.cut = cut
+
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        self.cut.mkdir(exist_ok=True)
+        for name in (self.path.name, self.path.name + "-wal"):
+            shutil.copyfile(self.path.with_name(name), self.cut / name)
+        super().settle(records)
+
+
+def test_the_answer_get_and_a_repeat_agree_and_a_power_loss_leaves_it_uncertain(
+    tmp_path: Path,
+) -> None:
+    """The settlement is committed before the answer (GET and a repeat read it in this
+    process) but not synced; lost to a power loss, the send stays claimed, and recovery
+    makes it `uncertain`: a repeat of its key then answers that and sends nothing."""
+    provider = Provider(201)
+    ledger = PowerCut(tmp_path / "l" / "ledger.sqlite", tmp_path / "cut")
+    sends, config = sending(tmp_path, provider, ledger)
+
+    async def answer_get_repeat() -> tuple[Outcome, MessageAnswer | None, Outcome]:
+        try:
+            sent = await sends.send(config, request())
+            return sent, await sends.look("k"), await sends.send(config, request())
+        finally:
+            await sends.aclose()
+
+    sent, got, repeat = asyncio.run(answer_get_repeat())
+    ledger.close()
+    assert (sent.answer.status, sent.replayed, provider.calls) == ("sent", False, 1)
+    assert got == sent.answer
+    assert (repeat.answer, repeat.replayed) == (sent.answer, True)
+    assert SqliteLedger(ledger.path).get([key_of("k")])[key_of("k")].status is Status.SENT
+    after = SqliteLedger(tmp_path / "cut" / "ledger.sqlite")  # the power came back
+    try:
+        assert after.get([key_of("k")])[key_of("k")].status is Status.PENDING
+        before_recovery = run(*sending(tmp_path, provider, after), request())
+        after.mark_stale(lambda _: True, datetime.now(UTC))  # its run is gone (its lease)
+        recovered = run(*sending(tmp_path, provider, after), request())
+    finally:
+        after.close()
+    assert [o.answer.status for o in before_recovery + recovered] == ["pending", "uncertain"]
+    assert all(o.replayed for o in before_recovery + recovered)
+    assert provider.calls == 1  # never sent again

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from smsops.core.errors import ResolveRefused, UsageError
+from smsops.core.errors import GuardLost, ResolveRefused, UsageError
 from smsops.ledger.base import (
     Decision,
     Known,
@@ -224,6 +224,46 @@ def test_a_claim_is_durable_before_the_request_leaves(ledger: Ledger) -> None:
     connection that writes claims (after a claim, so a lazily opened one is the one asked)."""
     ledger.claim([record("+447400123456")])
     assert ledger.durability() == DURABILITY[type(ledger).__name__]
+
+
+def committed(statements: list[str]) -> list[str]:
+    """The synchronous level each COMMIT ran at, from an SQLite trace of its statements."""
+    level, levels = "FULL", []
+    for statement in statements:
+        if statement.upper().startswith("PRAGMA SYNCHRONOUS="):
+            level = statement.split("=", 1)[1].strip().upper()
+        elif statement.upper() == "COMMIT":
+            levels.append(level)
+    return levels
+
+
+def test_sqlite_syncs_each_claim_and_leaves_a_settlement_to_the_next_sync(tmp_path: Path) -> None:
+    """The write-ahead claim is synced before it returns; a settlement is committed (every
+    reader sees it) without its own sync: a power loss may take it back to the claim, which
+    recovery turns `uncertain` (test_transactional), never a resend. The connection is
+    FULL again after it, whatever the settle raised."""
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    statements: list[str] = []
+    ledger._db.set_trace_callback(statements.append)
+    try:
+        (won,) = ledger.claim([record("+447400123456")])
+        claimed = committed(statements)
+        statements.clear()
+        ledger.settle([won.settled(Status.SENT, T0, message_id="m")])
+        settled = committed(statements)
+        statements.clear()
+        with pytest.raises(GuardLost):  # settled already: refused, and FULL all the same
+            ledger.settle([won.settled(Status.FAILED, T0, error="late")])
+        assert len(ledger.claim([record("+447400123457")])) == 1
+        after = committed(statements)
+    finally:
+        ledger._db.set_trace_callback(None)
+    assert claimed == ["FULL"]
+    assert set(settled) == {"NORMAL"}  # at least one, and no other
+    assert after[-1] == "FULL"  # the claim after a refused settle
+    assert ledger.durability() == "synchronous=FULL"
+    assert ledger.get([won.key])[won.key].status is Status.SENT  # committed: read back
+    ledger.close()
 
 
 def test_sqlite_survives_reopening(tmp_path: Path) -> None:
