@@ -14,9 +14,14 @@ sandbox, interleaved, in one run:
 Latency: one request at a time (p50, p99 in ms). Throughput: CONCURRENCY
 requests in flight for a few seconds (answered per second; the provider's
 `max_in_flight` is CONCURRENCY too, so only smsops's own work differs).
-Two ledgers: memory (smsops's work alone) and SQLite (the default: a claim
-and a settle, each a durable commit). Goals: p99 at 0 ms within 3 ms of the
-floor's; throughput at 20 ms at least half the floor's.
+Ledgers: memory (smsops's work alone); SQLite, the default (the claim a
+synced commit, the settlement committed without a sync of its own:
+`SETTLEMENT_SYNCHRONOUS` in smsops/ledger/sqlite_file.py); SQLite with the
+settlement synced too, as before (set inside that daemon's process only:
+smsops has no setting for it); PostgreSQL on a throwaway server
+(tests/postgres.py) with fsync on, unlike the tests' (skipped where no
+server can be made; `--quick` leaves it out). Goals: p99 at 0 ms within
+3 ms of the floor's; throughput at 20 ms at least half the floor's.
 
     .venv/bin/python bench/api_latency.py           # 500 sequential, 5 s of throughput
     .venv/bin/python bench/api_latency.py --quick   # 100 sequential, 1 s
@@ -46,13 +51,47 @@ from smsops.engine.project import load_project
 from smsops.providers.base import Message
 from smsops.providers.registry import adapter_for
 from tests.daemon.daemon import Daemon, running
+from tests.postgres import Cluster, NoPostgres
 
 TOKEN = "bench-api-token"
 CONCURRENCY = 32
 NUMBER = "+447400123456"
 TEXT = "Hi Sam, order 42 has shipped."
 LATENCIES = (0, 20)
-LEDGERS = ("memory", "sqlite")
+SQLITE, SYNCED, POSTGRES = "sqlite", "synced", "postgresql"
+LEDGERS = {  # each ledger's row
+    "memory": "API, memory ledger",
+    SQLITE: "API, sqlite ledger",
+    SYNCED: "API, sqlite ledger, settlement synced (before)",
+    POSTGRES: "API, postgresql ledger (fsync on)",
+}
+QUICK = ("memory", SQLITE)  # the smoke run of scripts/test.sh: two daemons, no server
+# The settlement synced as the claim is, in that daemon's process only (the former default).
+SETTLEMENT_SYNCED = "import smsops.ledger.sqlite_file as f\nf.SETTLEMENT_SYNCHRONOUS = 'FULL'"
+
+
+class DurableCluster(Cluster):
+    """The tests' throwaway server, with its commits flushed to disk as a real one's are
+    (the tests' runs with fsync off: a flush there costs nothing)."""
+
+    def _serve(self) -> None:
+        options = f"-k {self.root} -c listen_addresses=127.0.0.1 -p {self.port}"
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
+            "-o", options, "-w", "-t", "30", "start",
+        )  # fmt: skip
+
+
+def postgres(stack: ExitStack) -> str | None:
+    """A new database on a durable throwaway server (stopped with `stack`), or None."""
+    try:
+        cluster = DurableCluster()
+    except NoPostgres as exc:
+        print(f"(no PostgreSQL row: {exc})", file=sys.stderr)
+        return None
+    stack.callback(cluster.stop)
+    cluster.start()
+    return cluster.url(cluster.database())
 
 
 def write(root: Path, base_url: str) -> Path:
@@ -149,21 +188,29 @@ def main() -> int:
     work = args.work / "api"
     root = write(work / "config", "http://127.0.0.1:1/opentact")  # pointed below
     env = {**os.environ, "OT": "jwt", "SMSOPS_API_TOKEN": TOKEN, "SMSOPS_LOG_LEVEL": "warning"}
-    names = ["floor", *(f"API, {ledger} ledger" for ledger in LEDGERS)]
-    p50 = {(n, lat): Series() for n in names for lat in LATENCIES}
-    p99 = {(n, lat): Series() for n in names for lat in LATENCIES}
-    rate = {(n, lat): Series() for n in names for lat in LATENCIES}
+    ledgers = QUICK if args.quick else tuple(LEDGERS)
     failures = 0
     with SandboxProcess() as sandbox, ExitStack() as stack:
         write(root, sandbox.url + "/opentact")
         calls: dict[str, Call] = {"floor": floor_call(root)}
-        for ledger in LEDGERS:
-            where: str | Path = "memory://"
-            if ledger == "sqlite":
-                where = work / "ledger.sqlite"
+        for ledger in ledgers:
+            where: str | Path | None = "memory://"
+            if ledger in (SQLITE, SYNCED):
+                where = work / f"ledger-{len(calls)}.sqlite"
                 remove_ledger(where)
-            daemon = stack.enter_context(running(root, where, env, workdir=work, grace=60))
-            calls[f"API, {ledger} ledger"] = api_call(daemon)
+            elif ledger == POSTGRES:
+                where = postgres(stack)
+            if where is None:
+                continue
+            prelude = SETTLEMENT_SYNCED if ledger == SYNCED else None
+            daemon = stack.enter_context(
+                running(root, where, env, workdir=work, grace=60, prelude=prelude)
+            )
+            calls[LEDGERS[ledger]] = api_call(daemon)
+        names = list(calls)
+        p50 = {(n, lat): Series() for n in names for lat in LATENCIES}
+        p99 = {(n, lat): Series() for n in names for lat in LATENCIES}
+        rate = {(n, lat): Series() for n in names for lat in LATENCIES}
         for latency in LATENCIES:
             for _ in range(args.runs):
                 # Emptying the sandbox's list (kept small) resets its faults: set again.
@@ -175,7 +222,8 @@ def main() -> int:
                     per_second, more = asyncio.run(throughput(calls[name], seconds))
                     rate[name, latency].add(per_second)
                     failures += failed + more
-    remove_ledger(work / "ledger.sqlite")
+    for used in work.glob("ledger-*.sqlite"):
+        remove_ledger(used)
     title = "API send latency and throughput against the provider's own — `bench/api_latency.py`"
     with section(title, args):
         print(
