@@ -5,7 +5,7 @@ those. Inserting the key is the claim: whoever inserts it owns the send, so
 two runs (or replicas) can never both send it. Rows are written ahead
 (`pending`) before a request goes out and settled after.
 
-Durability: a write that has returned survives a crash of the host (power
+Durability: a claim that has returned survives a crash of the host (power
 loss, kernel panic), not only of the process. A claim is what makes a send
 safe to make: a claim forgotten after its request went out would let the
 next run send it again. So every connection that writes claims commits
@@ -13,7 +13,10 @@ durably before the call returns: SQLite syncs its WAL at each commit
 (`synchronous=FULL`), PostgreSQL waits for its WAL flush
 (`synchronous_commit = on`, whatever the server's default). `durability()`
 reads that back from the live connection. The memory ledger keeps nothing
-past its process, so nothing outlives it to be resent against.
+past its process, so nothing outlives it to be resent against. A settlement
+may be less durable than its claim (SQLite: `SETTLEMENT_SYNCHRONOUS` in
+sqlite_file.py): lost, the row is its claim again, `pending`, which
+`mark_stale` turns `uncertain`: never a resend.
 
 Over 250 lines on purpose: this is the whole contract every backend
 implements (the record, the interface and its documented semantics); the
