@@ -11,7 +11,8 @@ sandbox, interleaved, in one run:
   run`, which checks, renders, claims in its ledger, sends that same request
   to the sandbox, settles, and answers.
 
-Latency: one request at a time (p50, p99 in ms). Throughput: CONCURRENCY
+Latency: one request at a time (p50, p99 in ms), the paths taking turns every
+CHUNK requests. Throughput: CONCURRENCY
 requests in flight for a few seconds (answered per second; the provider's
 `max_in_flight` is CONCURRENCY too, so only smsops's own work differs).
 Ledgers: memory (smsops's work alone); SQLite, the default (the claim a
@@ -37,7 +38,8 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
+from contextlib import AsyncExitStack, ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -47,7 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.daemon
 
 from common import SandboxProcess, Series, arguments, remove_ledger, section, table
 
+from smsops.core.reserved import API_MESSAGES
 from smsops.engine.project import load_project
+from smsops.engine.transactional import key_of
+from smsops.ledger import sqlite_file
+from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.sqlite import SqliteLedger
 from smsops.providers.base import Message
 from smsops.providers.registry import adapter_for
 from tests.daemon.daemon import Daemon, running
@@ -55,6 +62,7 @@ from tests.postgres import Cluster, NoPostgres
 
 TOKEN = "bench-api-token"
 CONCURRENCY = 32
+CHUNK = 50  # requests a path sends before the next one's turn (latency)
 NUMBER = "+447400123456"
 TEXT = "Hi Sam, order 42 has shipped."
 LATENCIES = (0, 20)
@@ -145,17 +153,26 @@ def api_call(daemon: Daemon) -> Call:
     return call
 
 
-async def latencies(call: Call, count: int) -> tuple[list[float], int]:
-    """`count` requests one after another: each one's seconds, and the failures."""
-    taken, failed = [], 0
-    async with aiohttp.ClientSession() as http:
-        for _ in range(5):  # warm: the connection, the lanes, the first import of anything
-            await call(http)
-        for _ in range(count):
-            started = time.perf_counter()
-            failed += not await call(http)
-            taken.append(time.perf_counter() - started)
-    return taken, failed
+async def latencies(calls: dict[str, Call], count: int) -> dict[str, tuple[list[float], int]]:
+    """`count` requests one after another per path: each one's seconds, and the failures.
+
+    The paths take turns every CHUNK requests (floor, API, API, ..., floor, ...),
+    so a burst of the machine's other work lands on each alike, not on one path.
+    """
+    taken: dict[str, list[float]] = {name: [] for name in calls}
+    failed = dict.fromkeys(calls, 0)
+    async with AsyncExitStack() as stack:
+        https = {name: await stack.enter_async_context(aiohttp.ClientSession()) for name in calls}
+        for name, call in calls.items():
+            for _ in range(5):  # warm: the connection, the lanes, the first import of anything
+                await call(https[name])
+        for _ in range(0, count, CHUNK):
+            for name, call in calls.items():
+                for _ in range(CHUNK):
+                    started = time.perf_counter()
+                    failed[name] += not await call(https[name])
+                    taken[name].append(time.perf_counter() - started)
+    return {name: (taken[name], failed[name]) for name in calls}
 
 
 async def throughput(call: Call, seconds: float) -> tuple[float, int]:
@@ -177,6 +194,42 @@ async def throughput(call: Call, seconds: float) -> tuple[float, int]:
         return done / (time.perf_counter() - started), failed
 
 
+def ledger_writes(path: Path, settlement: str, count: int, first: int) -> list[float]:
+    """The SQLite ledger's part of `count` API sends, one after another, in this process:
+    a claim and its settlement each (the settlement committed at `settlement`); seconds."""
+    remove_ledger(path)
+    sqlite_file.SETTLEMENT_SYNCHRONOUS = settlement
+    ledger, now, taken = SqliteLedger(path), datetime.now(UTC), []
+    try:
+        for i in range(first, first + count):
+            started = time.perf_counter()
+            new = SendRecord.claim(
+                API_MESSAGES, f"k{i}", NUMBER, provider="ot", template="t", text_hash="h",
+                segments=1, now=now, key=key_of(f"k{i}"),
+            )  # fmt: skip
+            (won,) = ledger.claim([new])
+            ledger.settle([won.settled(Status.SENT, now, message_id=f"m{i}")])
+            taken.append(time.perf_counter() - started)
+    finally:
+        sqlite_file.SETTLEMENT_SYNCHRONOUS = "NORMAL"
+        ledger.close()
+        remove_ledger(path)
+    return taken
+
+
+def ledger_rows(work: Path, count: int, runs: int) -> list[list[str]]:
+    """ledger_writes with the settlement NORMAL (now) and FULL (before), interleaved."""
+    levels = {"claim synced, settlement not (now)": "NORMAL", "both synced (before)": "FULL"}
+    p50 = {name: Series() for name in levels}
+    p99 = {name: Series() for name in levels}
+    for run in range(runs):
+        for name, level in levels.items():
+            taken = ledger_writes(work / "writes.sqlite", level, count, run * count)
+            p50[name].add(1000 * quantile(taken, 0.50))
+            p99[name].add(1000 * quantile(taken, 0.99))
+    return [[name, p50[name].show(3), p99[name].show(3)] for name in levels]
+
+
 def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
@@ -196,8 +249,8 @@ def main() -> int:
         for ledger in ledgers:
             where: str | Path | None = "memory://"
             if ledger in (SQLITE, SYNCED):
-                where = work / f"ledger-{len(calls)}.sqlite"
-                remove_ledger(where)
+                where = file = work / f"ledger-{len(calls)}.sqlite"
+                remove_ledger(file)
             elif ledger == POSTGRES:
                 where = postgres(stack)
             if where is None:
@@ -215,20 +268,23 @@ def main() -> int:
             for _ in range(args.runs):
                 # Emptying the sandbox's list (kept small) resets its faults: set again.
                 sandbox.reset(latency_ms=latency)
-                for name in names:  # interleaved: floor, API, API, floor, ...
-                    taken, failed = asyncio.run(latencies(calls[name], count))
+                for name, (taken, failed) in asyncio.run(latencies(calls, count)).items():
                     p50[name, latency].add(1000 * quantile(taken, 0.50))
                     p99[name, latency].add(1000 * quantile(taken, 0.99))
+                    failures += failed
+                for name in names:  # interleaved: floor, API, API, floor, ...
                     per_second, more = asyncio.run(throughput(calls[name], seconds))
                     rate[name, latency].add(per_second)
-                    failures += failed + more
+                    failures += more
+        writes = ledger_rows(work, 200 if args.quick else 2_000, args.runs)
     for used in work.glob("ledger-*.sqlite"):
         remove_ledger(used)
     title = "API send latency and throughput against the provider's own — `bench/api_latency.py`"
     with section(title, args):
         print(
             f"OpenTact's emulator at 0 and 20 ms a request; latency over {count:,} requests one "
-            f"at a time, throughput with {CONCURRENCY} in flight for {seconds:.0f} s "
+            f"at a time per path (the paths taking turns every {CHUNK}), throughput with "
+            f"{CONCURRENCY} in flight for {seconds:.0f} s "
             f"(`max_in_flight: {CONCURRENCY}`); a plain aiohttp client for both.\n"
         )
         rows = [
@@ -251,6 +307,11 @@ def main() -> int:
                 f"{'met' if ok else 'NOT met'}"
             )
         print(f"\nFailed or unexpected answers: {failures}.")
+        print(
+            "\nThe SQLite ledger's part of one send, in the benchmark's process, the same run: "
+            "a claim and its settlement, one send after another (ms):\n"
+        )
+        print(table(["commits", "p50 ms", "p99 ms"], writes))
     return 0 if failures == 0 else 1
 
 
