@@ -80,6 +80,12 @@ class CreatedOnFirstWrite(Ledger):
         rows = list(records)
         return self._written().move(operation, rows) if rows else []
 
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        """The backend's own settle (SQLite's commits it without a sync of its own)."""
+        rows = list(records)
+        if rows:
+            self._written().settle(rows)
+
     def resolve(
         self,
         decision: Decision,

@@ -266,6 +266,24 @@ def test_sqlite_syncs_each_claim_and_leaves_a_settlement_to_the_next_sync(tmp_pa
     ledger.close()
 
 
+def test_a_ledger_created_on_first_write_settles_as_its_backend_does(tmp_path: Path) -> None:
+    """`apply`'s ledger (created by its first write) hands a settlement to the backend's own
+    `settle`: on SQLite committed without a sync of its own, as above."""
+    ledger = open_ledger(str(tmp_path / "l.sqlite"), create_on_write=True)
+    (won,) = ledger.claim([record("+447400123456")])
+    backend = ledger._ledger  # type: ignore[attr-defined]
+    statements: list[str] = []
+    backend._db.set_trace_callback(statements.append)
+    try:
+        ledger.settle([won.settled(Status.SENT, T0, message_id="m")])
+        ledger.settle([])  # nothing to write: nothing done
+    finally:
+        backend._db.set_trace_callback(None)
+    assert set(committed(statements)) == {"NORMAL"}
+    assert ledger.get([won.key])[won.key].status is Status.SENT
+    ledger.close()
+
+
 def test_sqlite_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "ledger.sqlite"
     first = SqliteLedger(path)
