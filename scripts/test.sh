@@ -54,7 +54,7 @@ lane() {
 }
 lane a soak rate_limit replicas frontdoor durability hooks_throughput api_latency &
 a=$!
-lane b postgres apply_throughput plan_scale cold_start catch_up takeover &
+lane b postgres apply_throughput plan_scale cold_start catch_up takeover ledger_growth &
 b=$!
 status=0
 wait "$a" || status=1

@@ -1,8 +1,9 @@
 """`smsops ledger list|stats|export` read the ledger; `resolve` records a person's decision.
 
 `migrate` copies one ledger into another: its handler is ledger_migrate.py,
-the copy itself smsops/ledger/copy.py. Over 250 lines because every `ledger`
-subcommand's parser is registered here, in one place, with its help.
+the copy itself smsops/ledger/copy.py; `prune` is ledger_prune.py (its parser
+too). Over 250 lines because every other `ledger` subcommand's parser is
+registered here, in one place, with its help.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from smsops.cli import ledger_migrate
+from smsops.cli import ledger_migrate, ledger_prune
 from smsops.cli.common import EXIT_OK, add_ledger, open_ledger_at, open_out
 from smsops.core.errors import UsageError
 
@@ -223,7 +224,7 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ledger = commands.add_parser(
         "ledger",
-        help="list, count, export, resolve or migrate the send ledger",
+        help="list, count, export, resolve, migrate or prune the send ledger",
         description="Read the send ledger, record decisions in it, or copy it into another.",
     )
     actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -297,3 +298,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the ledger to copy into (created if missing)",
     )
     migrate.set_defaults(handler=ledger_migrate.run)
+    ledger_prune.register(actions)

@@ -122,9 +122,14 @@ def _differing(record: SendRecord, stored: SendRecord | None) -> tuple[str, ...]
 
 def copy_ledger(source: Ledger, target: CopyTarget, *, batch: int = BATCH) -> Outcome:
     """Copy every row of `source` missing from `target`, count the rest, verify each batch."""
+    return copy_rows(source.records(), target, batch=batch)
+
+
+def copy_rows(records: Iterable[SendRecord], target: CopyTarget, *, batch: int = BATCH) -> Outcome:
+    """`copy_ledger` of these rows (in key order): what `ledger prune --archive` writes."""
     outcome = Outcome()
     ours, theirs = hashlib.sha256(), hashlib.sha256()
-    rows = source.records()
+    rows = iter(records)
     while chunk := list(islice(rows, batch)):
         _copy_batch(chunk, target, outcome)
         _verify(chunk, target, outcome, (ours, theirs))

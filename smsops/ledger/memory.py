@@ -11,10 +11,11 @@ from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.ledger.held import Hold, HoldReason, Skips, newest, nonzero
 from smsops.ledger.memory_otp import MemoryOtp
 from smsops.ledger.policy import Operation, allows, may_claim
+from smsops.ledger.pruning import Pair, Pruned, Pruning, Settled, check_archived, settled_of
 from smsops.ledger.suppressions import OptAction, OptEvent, changes
 
 
-class MemoryLedger(MemoryOtp, Ledger):
+class MemoryLedger(MemoryOtp, Pruning, Ledger):
     def __init__(self) -> None:
         super().__init__()
         self._rows: dict[str, SendRecord] = {}
@@ -59,6 +60,24 @@ class MemoryLedger(MemoryOtp, Ledger):
                 status is None or record.status == status
             ):
                 yield record
+
+    def settled_occurrences(self, before: datetime) -> Iterator[Settled]:
+        return settled_of(list(self._rows.values()), before)
+
+    def occurrence_rows(self, occurrences: Sequence[Pair]) -> list[SendRecord]:
+        wanted = set(occurrences)
+        return [r for _, r in sorted(self._rows.items()) if (r.schedule, r.occurrence) in wanted]
+
+    def prune(
+        self, occurrences: Sequence[Pair], before: datetime, archived: Collection[str] | None
+    ) -> Pruned:
+        settled = {(s.schedule, s.occurrence) for s in self.settled_occurrences(before)}
+        going = settled & set(occurrences)  # checked again now, as the SQL deletes do
+        doomed = [k for k, r in self._rows.items() if (r.schedule, r.occurrence) in going]
+        check_archived(doomed, archived)
+        for key in doomed:
+            del self._rows[key]
+        return Pruned(len(doomed))
 
     def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
         return [

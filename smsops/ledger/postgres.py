@@ -31,12 +31,13 @@ in postgres_url.py.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -58,13 +59,16 @@ from smsops.ledger.base import (
     decided,
 )
 from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.partitions import AHEAD, ENSURE, MONTHS_OF, month_of
 from smsops.ledger.policy import Operation, allows
 from smsops.ledger.postgres_hearing import PostgresHearing
 from smsops.ledger.postgres_held import PostgresHeld
 from smsops.ledger.postgres_otp import PostgresOtp
+from smsops.ledger.postgres_prune import PostgresPruning
 from smsops.ledger.postgres_schema import (
     MIGRATION_LOCK,
     MIGRATIONS,
+    MONTH,
     MOVED_NAMES,
     MOVING,
     NAMES,
@@ -79,42 +83,49 @@ from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, RUNS, Counts, Uncertain
 from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
 from smsops.ledger.sql_policy import policy_where
 
+log = logging.getLogger("smsops.ledger")
 WAIT = 10.0
 POOL_SIZE = 8  # connections: the daemon's planning threads, its loop, a streaming read
 _CLAIM_ROWS = 5000  # rows a statement (arrays have no parameter limit; this bounds one message)
 _FETCH_ROWS = 2000  # rows a server-side cursor fetches per round trip
 _COLUMNS = ", ".join(NAMES)
+# Every insert names the row's month (partitions.py): a function of the key's
+# own inputs, so (key, month) is the key and ON CONFLICT meets any earlier claim.
+_INSERT = f"INSERT INTO sends ({_COLUMNS}, month) SELECT r.*, {MONTH} "
+_INSERT += f"FROM {unnest(NAMES)} "
 _CLAIM = (
-    f"INSERT INTO sends ({_COLUMNS}) SELECT * FROM {unnest(NAMES)} "  # noqa: S608
-    "ON CONFLICT (key) DO UPDATE SET "
+    _INSERT + "ON CONFLICT (key, month) DO UPDATE SET "
     "status = excluded.status, provider = excluded.provider, template = excluded.template, "
     "text_hash = excluded.text_hash, segments = excluded.segments, error = NULL, "
     "retryable = false, updated_at = excluded.updated_at, claimed_by = excluded.claimed_by "
     "WHERE {where} RETURNING key, attempts, created_at"
 )
-_MOVE_NAMES = ("key", "claimed_by", *MOVED_NAMES)
+_MOVE_NAMES = ("key", "schedule", "occurrence", "claimed_by", *MOVED_NAMES)
 _MOVE = (
     f"UPDATE sends SET ({', '.join(MOVED_NAMES)}) = "  # noqa: S608
     f"({', '.join('r.' + name for name in MOVED_NAMES)}) FROM {unnest(_MOVE_NAMES)} "
-    "WHERE sends.key = r.key AND ({where}) RETURNING sends.key"
+    f"WHERE sends.key = r.key AND sends.month = {MONTH} AND ({{where}}) RETURNING sends.key"
 )
 _UPSERT = (
-    f"INSERT INTO sends ({_COLUMNS}) SELECT * FROM {unnest(NAMES)} "  # noqa: S608
-    f"ON CONFLICT (key) DO UPDATE SET ({', '.join(MOVED_NAMES)}) = "
+    _INSERT + f"ON CONFLICT (key, month) DO UPDATE SET ({', '.join(MOVED_NAMES)}) = "
     f"({', '.join('excluded.' + name for name in MOVED_NAMES)}) "
     "WHERE {where} RETURNING key"
 )
 # Copied rows (`ledger migrate`) go in as they are, every column: COPY into a
 # table of this transaction (psycopg writes COPY rows in C, several times the
 # speed of building arrays), then one insert that leaves a key already there alone.
-_COPY_TABLE = "CREATE TEMP TABLE copied (LIKE sends) ON COMMIT DROP"
+_COPY_TABLE = "CREATE TEMP TABLE copied ON COMMIT DROP AS "
+_COPY_TABLE += f"SELECT {_COLUMNS} FROM sends WITH NO DATA"  # noqa: S608
 _COPY_IN = f"COPY copied ({_COLUMNS}) FROM STDIN"
-_COPY = f"INSERT INTO sends ({_COLUMNS}) SELECT {_COLUMNS} FROM copied "  # noqa: S608
-_COPY += "ON CONFLICT (key) DO NOTHING RETURNING key"
+_COPY = f"INSERT INTO sends ({_COLUMNS}, month) SELECT r.*, {MONTH} FROM copied r "  # noqa: S608
+_COPY += "ON CONFLICT (key, month) DO NOTHING RETURNING key"
 _DONE = sorted(status.value for status in DONE)
 _OPEN = sorted(status.value for status in Status if status not in DONE)
 _RESOLVABLE = sorted(status.value for status in RESOLVABLE)
-_OCCURRENCE = "schedule = %s AND occurrence = %s AND status = ANY(%s)"
+# The month given as the same function of the same constants: the planner
+# computes it and reads one partition.
+_OCCURRENCE = "schedule = %(s)s AND occurrence = %(o)s AND status = ANY(%(st)s) "
+_OCCURRENCE += "AND month = smsops_month(%(s)s, %(o)s)"
 _GONE = sorted(status.value for status in MAY_HAVE_GONE)
 _CLAIMED_SINCE = "SELECT count(*) FROM sends WHERE schedule = %s AND created_at > %s "
 _CLAIMED_SINCE += "AND status = ANY(%s)"
@@ -135,7 +146,7 @@ def open_postgres(
     return ledger
 
 
-class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, Ledger):
+class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, PostgresPruning, Ledger):
     """`readonly` never writes and never migrates (for `plan`, `ledger list/stats/export`).
 
     Its sessions are read-only (default_transaction_read_only), so it works
@@ -166,12 +177,14 @@ class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, Ledger):
         }
         if "connect_timeout" not in given:
             self._kwargs["connect_timeout"] = max(2, round(wait))
+        self._month: date | None = None  # the month whose partitions were last made
         with self._failures("cannot open"):
             with psycopg.connect(url, **self._kwargs) as first:
                 self._configure(first)
                 self.version = self._check_version(first)
                 if not readonly:
                     self._migrate(first)
+                    self._months(first, datetime.now(UTC))
             self._pool: ConnectionPool[Connection] = ConnectionPool(
                 url,
                 kwargs=self._kwargs,
@@ -240,6 +253,11 @@ class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, Ledger):
                 conn.execute(script.encode())  # several statements: no parameters
                 conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
         self.version = len(MIGRATIONS)
+
+    def _months(self, conn: Connection, now: datetime) -> None:
+        """The partitions of last month, this one and `AHEAD` more, made where missing."""
+        conn.execute(ENSURE, (now, AHEAD))
+        self._month = month_of(now)
 
     @contextmanager
     def _failures(self, doing: str) -> Iterator[None]:
@@ -365,6 +383,7 @@ class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, Ledger):
             with conn.cursor().copy(_COPY_IN) as copy:
                 for row in zip(*columns(records, NAMES), strict=True):
                     copy.write_row(row)
+            conn.execute(MONTHS_OF.format(table="copied"))  # a ledger's history: its months
             return {key for (key,) in conn.execute(_COPY)}
 
     def get(self, keys: Iterable[str]) -> dict[str, SendRecord]:
@@ -383,9 +402,9 @@ class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, Ledger):
         with self._transaction("cannot read") as conn:
             with conn.cursor(name="smsops_known") as done:
                 done.itersize = _FETCH_ROWS
-                done.execute(_KNOWN_DONE, (schedule, occurrence, _DONE))
+                done.execute(_KNOWN_DONE, {"s": schedule, "o": occurrence, "st": _DONE})
                 keys = Known.of((key for (key,) in done), {})
-            rest = conn.execute(_KNOWN_OPEN, (schedule, occurrence, _OPEN))
+            rest = conn.execute(_KNOWN_OPEN, {"s": schedule, "o": occurrence, "st": _OPEN})
             return Known(keys.done, {row[0]: to_record(row) for row in rest})
 
     def records(
@@ -469,12 +488,25 @@ class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, Ledger):
             )
 
     def renew_lease(self, now: datetime, expires: datetime, run: str | None = None) -> None:
-        """This run's lease (or `run`'s) now lasts until `expires`; `expires=now` ends it."""
+        """This run's lease (or `run`'s) now lasts until `expires`; `expires=now` ends it.
+
+        The first renewal in a new month makes the months ahead again: a
+        process that runs for months keeps its rows out of the default
+        partition. After the lease, apart: a partition that cannot be made
+        now (a lock held too long) never costs the lease; the next renewal
+        tries again, and meanwhile rows go to the default partition.
+        """
         with self._transaction("cannot renew this run's lease in", atomic=False) as conn:
             conn.execute(
                 "UPDATE runs SET heartbeat_at = %s, expires_at = %s WHERE id = %s",
                 (now, expires, run or run_id()),
             )
+        if month_of(now) != self._month:
+            try:
+                with self._transaction("cannot make this month's partitions in") as conn:
+                    self._months(conn, now)
+            except LedgerError as failed:
+                log.warning("%s; the next lease renewal tries again", failed)
 
     def leases(self) -> dict[str, datetime]:
         with self._transaction("cannot read", atomic=False) as conn:

@@ -13,17 +13,17 @@ from dataclasses import replace
 
 from smsops.ledger.base import SendRecord
 from smsops.ledger.held import TABLES as HELD_TABLES
+from smsops.ledger.partitions import MIGRATION_LOCK as MIGRATION_LOCK
+from smsops.ledger.partitions import PARTITIONED
 from smsops.ledger.sql_otp import TABLES as OTP_TABLES
 from smsops.ledger.sql_policy import Dialect
 from smsops.ledger.sqlite_schema import COLUMNS, MOVED, checked_status
 
-# The version table: one row per migration applied. Migrations run under this
-# advisory lock (any constant both sides agree on: "smsops" in ASCII).
+# The version table: one row per migration applied (under MIGRATION_LOCK).
 VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
     "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
 )
-MIGRATION_LOCK = 0x736D736F7073
 
 # Each entry moves the schema one version up; never change what one does.
 # The key sorts bytewise (COLLATE "C"): rows come back in the order Python sorts keys.
@@ -101,9 +101,12 @@ MIGRATIONS = (
     OTP_TABLES.format(time="timestamptz", serial="bigserial PRIMARY KEY"),
     # What rounds decided besides sends: held schedules, skips per occurrence (issue 23).
     HELD_TABLES.format(time="timestamptz"),
+    # The sends table partitioned by month (issue 24; partitions.py says why this key).
+    PARTITIONED,
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))
+MONTH = "smsops_month(r.schedule, r.occurrence)"  # a row's partition (`r`: the rows written)
 MOVED_NAMES = tuple(name.strip() for name in MOVED.split(","))
 _TYPES = {
     "segments": "integer",

@@ -33,6 +33,7 @@ from smsops.ledger.sqlite_file import WAIT as WAIT
 from smsops.ledger.sqlite_hearing import SqliteHearing
 from smsops.ledger.sqlite_held import SqliteHeld
 from smsops.ledger.sqlite_otp import SqliteOtp
+from smsops.ledger.sqlite_prune import SqlitePruning
 from smsops.ledger.sqlite_schema import COLUMNS as _COLUMNS
 from smsops.ledger.sqlite_schema import MIGRATIONS as MIGRATIONS
 from smsops.ledger.sqlite_schema import MOVED, moved_values, policy_where, row_values
@@ -114,7 +115,7 @@ def _statements(records: Sequence[SendRecord]) -> Iterator[tuple[str, list[objec
         yield ", ".join([_ROW_MARKS] * len(chunk)), [v for r in chunk for v in row_values(r)]
 
 
-class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, Ledger):
+class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, Ledger):
     """The ledger in one SQLite file (see SqliteFile): claims, guarded moves, reads."""
 
     def claim(
