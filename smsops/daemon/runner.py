@@ -73,7 +73,7 @@ class Runner:
         # Schedules whose latest plan is over their limits: held (see `over_limits`).
         self.over_limits: dict[str, list[str]] = {}
         # every round's providers: one cap and one pace each, and their requests' latency
-        self.lanes = Lanes(metrics.observe_request)
+        self.lanes = Lanes(metrics.observe_request, ledger.shared_pace())
         self.catch_up = CatchUp(ledger)  # what closed since each schedule's last plan
         self.rounds = Rounds(self._round_of, self._merged, self.job_failed)
         self._secrets: list[str] = []

@@ -46,6 +46,7 @@ from smsops.engine.apply_report import (
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
 from smsops.engine.collector import paced_for_sending
 from smsops.engine.lanes import Lane, Lanes
+from smsops.engine.shared_pacing import PaceUnavailable
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import backoff
 from smsops.engine.plan import Send
@@ -136,7 +137,8 @@ class Sender:
             if self.shared is not None:
                 self.lanes[name] = self.shared.get(name, config, self.env)
             else:
-                self.lanes[name] = Lane(adapter_for(name, config, self.env))
+                shared = self.ledger.shared_pace()
+                self.lanes[name] = Lane(adapter_for(name, config, self.env), shared=shared)
         return self.lanes[name]
 
     def check_secrets(self, sends: Sequence[Send]) -> None:
@@ -506,19 +508,26 @@ class Sender:
                 self.windows.closed_in_retry.update(send.key for send in sends)
             return [], []
         paced = lane.pacer.slot(len(sends), stop) if lane.pacer else nullcontext(True)
-        async with paced as go:
-            if not go:  # the run is stopping: the claim claims none (and counts them)
-                if claim is not None:
-                    await claim(sends)
-                return [], []
-            async with lane.slots:
-                if claim is not None:
-                    sends = await claim(sends)
-                else:  # a retry or a failover: claimed already; its window may have closed
-                    sends = self.windows.not_closed(sends)
-                if not sends:
+        try:
+            async with paced as go:
+                if not go:  # the run is stopping: the claim claims none (and counts them)
+                    if claim is not None:
+                        await claim(sends)
                     return [], []
-                return sends, await self._send(lane, [send.message for send in sends])
+                async with lane.slots:
+                    if claim is not None:
+                        sends = await claim(sends)
+                    else:  # a retry or a failover: claimed already; its window may have closed
+                        sends = self.windows.not_closed(sends)
+                    if not sends:
+                        return [], []
+                    return sends, await self._send(lane, [send.message for send in sends])
+        except PaceUnavailable as exc:  # raised before any request: fail closed, as a claim does
+            self.stop()
+            if claim is not None:  # no slot, no claim: these go out with a later run
+                await claim(sends)
+                return [], []
+            return sends, [Retryable(str(exc)) for _ in sends]  # claimed: retried next run
 
     def _expire_unsent(
         self, asked: list[Send], went: list[Send], records: dict[str, SendRecord], provider: str

@@ -30,6 +30,8 @@ import httpx
 from smsops.config.providers import ProviderBase
 from smsops.core.envref import referenced_names
 from smsops.engine.pacing import Pacer
+from smsops.engine.shared_pacing import SharedPacer
+from smsops.ledger.pace import SharedPace
 from smsops.providers.base import Adapter, Result
 from smsops.providers.registry import adapter_for
 
@@ -38,9 +40,19 @@ Recorder = Callable[[float, Sequence[Result]], None]
 
 
 class Lane:
-    """One provider: its adapter, its slots, its pace."""
+    """One provider: its adapter, its slots, its pace.
 
-    def __init__(self, adapter: Adapter, observe: Recorder | None = None) -> None:
+    With `shared` (a PostgreSQL ledger's), the pace is the provider's across
+    every process on that ledger (`SharedPacer`, keyed by the provider's
+    name); `max_in_flight` stays this process's own.
+    """
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        observe: Recorder | None = None,
+        shared: SharedPace | None = None,
+    ) -> None:
         config = adapter.config
         self.adapter = adapter
         # one request's seconds (its answer read) and results (None: not recorded)
@@ -48,8 +60,13 @@ class Lane:
         self.max_in_flight = config.max_in_flight
         self.slots = asyncio.Semaphore(config.max_in_flight)
         rate = config.rate_limit.per_second if config.rate_limit else None
-        self.pacer = Pacer(rate) if rate else None
-        self.timeout = httpx.Timeout(config.timeout.total_seconds()).as_dict()
+        seconds = config.timeout.total_seconds()
+        self.pacer: Pacer | SharedPacer | None = None
+        if rate and shared is not None:
+            self.pacer = SharedPacer(shared, adapter.name, rate, seconds)
+        elif rate:
+            self.pacer = Pacer(rate)
+        self.timeout = httpx.Timeout(seconds).as_dict()
         self.price = config.price()
         # A bulk request never carries more messages than the pace allows per second.
         self.batch = max(1, min(adapter.batch_size, int(rate) if rate else adapter.batch_size))
@@ -74,8 +91,13 @@ class Lanes:
     so the registry itself is guarded by a thread lock.
     """
 
-    def __init__(self, observe: Callable[[str], Recorder] | None = None) -> None:
+    def __init__(
+        self,
+        observe: Callable[[str], Recorder] | None = None,
+        shared: SharedPace | None = None,
+    ) -> None:
         self._observe = observe  # a provider's name -> what records its requests
+        self._shared = shared  # the ledger's shared limits (PostgreSQL), else None
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard = threading.Lock()
@@ -89,7 +111,9 @@ class Lanes:
             lane = self._lanes.get(key)
             if lane is None:
                 recorder = self._observe(name) if self._observe is not None else None
-                lane = self._lanes[key] = Lane(adapter_for(name, config, env), recorder)
+                adapter = adapter_for(name, config, env)
+                lane = Lane(adapter, recorder, self._shared)
+                self._lanes[key] = lane
             return lane
 
     def keep_only(self, providers: Mapping[str, ProviderBase], env: Mapping[str, str]) -> None:

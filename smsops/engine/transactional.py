@@ -204,7 +204,7 @@ class Transactional:
     ) -> None:
         self.ledger, self.env = ledger, env
         self.options = options or ApplyOptions()
-        self.lanes = lanes or Lanes()
+        self.lanes = lanes or Lanes(shared=ledger.shared_pace())
         self.pool = transport or Transport(max_connections=256)
         # key -> (fingerprint, result) of the request sending it in this process now
         self.sending: dict[str, tuple[str, asyncio.Future[Outcome]]] = {}

@@ -43,6 +43,7 @@ from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
 from smsops.ledger.policy import SETTLED as SETTLED
 from smsops.ledger.policy import Operation, may_claim
 from smsops.ledger.policy import Status as Status
+from smsops.ledger.pace import SharedPace
 from smsops.ledger.receipts import LastDelivery
 from smsops.ledger.runs import Run
 from smsops.ledger.suppressions import OptEvent
@@ -516,6 +517,14 @@ class Ledger(ABC):
         memory or SQLite ledger has one writer at a time and always may.
         """
         return nullcontext(True)
+
+    def shared_pace(self) -> SharedPace | None:
+        """Where the providers' limits are shared with other processes (ledger/pace.py).
+
+        Only a shared ledger (PostgreSQL) has one: a memory or SQLite ledger
+        has one writer process, which paces itself.
+        """
+        return None
 
     def durability(self) -> str | None:
         """The setting that makes a returned commit survive a crash of the host, as the live

@@ -64,6 +64,7 @@ from smsops.ledger.policy import Operation, allows
 from smsops.ledger.postgres_hearing import PostgresHearing
 from smsops.ledger.postgres_held import PostgresHeld
 from smsops.ledger.postgres_otp import PostgresOtp
+from smsops.ledger.postgres_pace import PostgresPace
 from smsops.ledger.postgres_prune import PostgresPruning
 from smsops.ledger.postgres_schema import (
     MIGRATION_LOCK,
@@ -78,6 +79,7 @@ from smsops.ledger.postgres_schema import (
     to_record,
     unnest,
 )
+from smsops.ledger.pace import SharedPace
 from smsops.ledger.postgres_url import display_name, settings
 from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, RUNS, Counts, Uncertain, grouped, run_of
 from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
@@ -146,7 +148,9 @@ def open_postgres(
     return ledger
 
 
-class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, PostgresPruning, Ledger):
+class PostgresLedger(
+    PostgresHearing, PostgresHeld, PostgresOtp, PostgresPruning, PostgresPace, Ledger
+):
     """`readonly` never writes and never migrates (for `plan`, `ledger list/stats/export`).
 
     Its sessions are read-only (default_transaction_read_only), so it works
@@ -314,6 +318,9 @@ class PostgresLedger(PostgresHearing, PostgresHeld, PostgresOtp, PostgresPruning
                 if attempt == 2 or not isinstance(failed.__context__, pgerrors.DeadlockDetected):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def shared_pace(self) -> SharedPace | None:
+        return None if self.readonly else self
 
     def durability(self) -> str | None:
         if self.readonly:

@@ -103,6 +103,23 @@ MIGRATIONS = (
     HELD_TABLES.format(time="timestamptz"),
     # The sends table partitioned by month (issue 24; partitions.py says why this key).
     PARTITIONED,
+    # A provider's limits shared by every replica (issue 24; postgres_pace.py).
+    """
+    CREATE TABLE pace (
+        provider text PRIMARY KEY,
+        next_at timestamptz NOT NULL
+    );
+    CREATE TABLE pace_holds (
+        id bigserial PRIMARY KEY,
+        provider text NOT NULL,
+        run text NOT NULL,
+        messages integer NOT NULL,
+        granted_at timestamptz NOT NULL,
+        answered boolean NOT NULL DEFAULT false,
+        counts_until timestamptz NOT NULL
+    );
+    CREATE INDEX pace_holds_by_provider ON pace_holds (provider, counts_until);
+    """,
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))

@@ -16,7 +16,7 @@ import pytest
 from smsops.core.reserved import API_MESSAGES, OPT_OUT_CONFIRM
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.postgres import PostgresLedger
-from smsops.ledger.postgres_schema import MIGRATIONS, NAMES, columns, unnest
+from smsops.ledger.postgres_schema import MIGRATIONS, NAMES, PARTITIONED, columns, unnest
 from tests.ledger.seeding import BY, NOW, row
 
 # Occurrences of every kind a ledger holds, and hostile ones.
@@ -39,14 +39,15 @@ EXPECTED_PARTITION = [
 
 
 def old_ledger(url: str, records: list[SendRecord]) -> None:
-    """The previous schema (every migration but the last) with `records` written as it wrote them."""
+    """The schema before partitioning (every migration before PARTITIONED) with `records`
+    written as it wrote them."""
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         conn.execute("SET TIME ZONE 'UTC'")
         conn.execute(
             "CREATE TABLE schema_version (version integer PRIMARY KEY, "
             "applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        for number, script in enumerate(MIGRATIONS[:-1], start=1):
+        for number, script in enumerate(MIGRATIONS[: MIGRATIONS.index(PARTITIONED)], start=1):
             conn.execute(script.encode())
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
         conn.execute(
