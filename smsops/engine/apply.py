@@ -46,10 +46,10 @@ from smsops.engine.apply_report import (
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
 from smsops.engine.collector import paced_for_sending
 from smsops.engine.lanes import Lane, Lanes
-from smsops.engine.shared_pacing import PaceUnavailable
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import backoff
 from smsops.engine.plan import Send
+from smsops.engine.shared_pacing import PaceUnavailable
 from smsops.engine.transport import Transport
 from smsops.engine.windows import Windows
 from smsops.ledger.base import Ledger, SendRecord, Status
@@ -524,6 +524,7 @@ class Sender:
                     return sends, await self._send(lane, [send.message for send in sends])
         except PaceUnavailable as exc:  # raised before any request: fail closed, as a claim does
             self.stop()
+            self.report.ledger_error = self.report.ledger_error or str(exc)
             if claim is not None:  # no slot, no claim: these go out with a later run
                 await claim(sends)
                 return [], []

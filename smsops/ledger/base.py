@@ -37,13 +37,13 @@ from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.core.occurrence import ONCE
 from smsops.ledger import receipts, recent
 from smsops.ledger.held import Hold, HoldReason, Skips
+from smsops.ledger.pace import SharedPace
 from smsops.ledger.policy import DONE as DONE
 from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
 from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
 from smsops.ledger.policy import SETTLED as SETTLED
 from smsops.ledger.policy import Operation, may_claim
 from smsops.ledger.policy import Status as Status
-from smsops.ledger.pace import SharedPace
 from smsops.ledger.receipts import LastDelivery
 from smsops.ledger.runs import Run
 from smsops.ledger.suppressions import OptEvent

@@ -59,6 +59,7 @@ from smsops.ledger.base import (
     decided,
 )
 from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.pace import SharedPace
 from smsops.ledger.partitions import AHEAD, ENSURE, MONTHS_OF, month_of
 from smsops.ledger.policy import Operation, allows
 from smsops.ledger.postgres_hearing import PostgresHearing
@@ -79,7 +80,6 @@ from smsops.ledger.postgres_schema import (
     to_record,
     unnest,
 )
-from smsops.ledger.pace import SharedPace
 from smsops.ledger.postgres_url import display_name, settings
 from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, RUNS, Counts, Uncertain, grouped, run_of
 from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
