@@ -167,9 +167,19 @@ class ProviderBase(BaseModel):
     type: str
     base_url: BaseUrl
     rate_limit: RateLimit | None = Field(
-        default=None, description="Messages (not segments) per time, e.g. 20/s or 600/min."
+        default=None,
+        description="Messages (not segments) per time, e.g. 20/s or 600/min: the provider "
+        "account's limit, never exceeded in any one second. On a PostgreSQL ledger every "
+        "process using it (replicas of `smsops run`, `apply`) shares it by the provider's "
+        "name (docs/scale-out.md); on SQLite or memory one process paces itself.",
     )
-    max_in_flight: Count = Field(default=16, ge=1, le=1024, description="Concurrent requests.")
+    max_in_flight: Count = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Concurrent requests, per process: K replicas may have K times as many "
+        "in flight (docs/scale-out.md).",
+    )
     timeout: Timeout = Field(default=timedelta(seconds=10))
     price_per_segment: Price | SegmentPrice | None = Field(
         default=None, description="For the plan's cost estimate: a number or {default, regions}."
