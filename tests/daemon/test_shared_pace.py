@@ -21,7 +21,7 @@ from tests.apply.conftest import numbers
 from tests.daemon.daemon import running, until
 
 LIMIT = 50
-EACH = 80  # messages per replica: 240 in all, ~5 s at the shared limit
+EACH = 60  # messages per replica: 180 in all, ~4 s at the shared limit
 REPLICAS = 3
 
 

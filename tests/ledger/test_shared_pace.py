@@ -53,7 +53,7 @@ def test_many_concurrent_takers_never_exceed_the_limit_in_any_second(postgres_db
     marks: list[float] = []
     try:
         threads = [
-            threading.Thread(target=taker, args=(replicas[i % 3], 30, marks, i)) for i in range(9)
+            threading.Thread(target=taker, args=(replicas[i % 3], 25, marks, i)) for i in range(9)
         ]
         for thread in threads:
             thread.start()
@@ -62,7 +62,7 @@ def test_many_concurrent_takers_never_exceed_the_limit_in_any_second(postgres_db
     finally:
         for ledger in replicas:
             ledger.close()
-    assert len(marks) >= 9 * 30  # about 3 s of sending: several full windows
+    assert len(marks) >= 9 * 25  # over 2 s of sending: several full windows
     assert busiest_second(marks) <= LIMIT
     assert busiest_second(marks) >= LIMIT // 2  # the limit was used, not starved
 
@@ -81,7 +81,7 @@ time.sleep(60)
 def test_a_replica_killed_with_requests_in_flight_gives_its_slots_back_at_their_lapse(
     postgres_db: str,
 ) -> None:
-    lapse = 1.5  # the provider's timeout and a second: how long an unanswered request counts
+    lapse = 1.0  # the provider's timeout and a second: how long an unanswered request counts
     dying = subprocess.Popen(
         [sys.executable, "-c", DIES, postgres_db, str(lapse)],
         stdout=subprocess.PIPE,
