@@ -15,6 +15,9 @@ way in (`kill`: seconds from the kill until a one-second window at the
 provider holds 90% of the limit again). The baseline is one process alone
 with the local pacer, same run.
 
+Fast: one process at 500/s, the shared window against the local pacer (what
+asking the ledger costs at a high rate).
+
 Replicas: `smsops run` on one PostgreSQL ledger, three schedules of N
 recipients on the provider at 50/s, one replica (baseline) then three.
 
@@ -51,17 +54,20 @@ from smsops.sandbox.state import busiest_second
 from tests.postgres import Cluster
 
 LIMIT = 50
+FAST = 500  # one process alone: the cost of asking the ledger at a high rate
 WORKER = Path(__file__).resolve().parent / "shared_limits_worker.py"
 DESIGNS = ("window", "slots", "shares")
 SCENARIOS = ("steady", "join", "kill")
 
 
-def provider_config(root: Path, base_url: str, schedules: int = 0, people: int = 0) -> Path:
+def provider_config(
+    root: Path, base_url: str, schedules: int = 0, people: int = 0, rate: int = LIMIT
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     lines = [
         "providers:",
         f"  ot: {{type: opentact, base_url: '{base_url}', token: '${{env:OT}}', "
-        f"from: '+12017771234', rate_limit: {LIMIT}/s, max_in_flight: 16}}",
+        f"from: '+12017771234', rate_limit: {rate}/s, max_in_flight: 16}}",
         "templates:",
         "  t: {category: transactional, body: 'Hi {{ name }}, {{ schedule }}.'}",
     ]
@@ -190,6 +196,37 @@ def designs(args: object, cluster: Cluster, sandbox: SandboxProcess, work: Path)
     print(table(headers, rows))
 
 
+def fast(args: object, cluster: Cluster, sandbox: SandboxProcess, work: Path) -> None:
+    """One process at 500/s: what asking the ledger costs against the local pacer."""
+    seconds = 4.0 if args.quick else 8.0  # type: ignore[attr-defined]
+    root = provider_config(work / "fast", sandbox.url + "/opentact", rate=FAST)
+    rates = {"alone": Series(), "window": Series()}
+    busiest = {"alone": Series(), "window": Series()}
+
+    def run(design: str) -> None:
+        sandbox.reset()
+        database = cluster.database()
+        try:
+            process = worker(design, cluster.url(database), root, seconds, 0)
+            ready(process)
+            begin(process, time.time() + 0.5)
+            finish(process)
+        finally:
+            cluster.drop(database)
+        times = stamps(sandbox)
+        rates[design].add(rate_of(times))
+        busiest[design].add(busiest_second(times))
+
+    interleaved({design: lambda d=design: run(d) for design in rates}, args.runs)  # type: ignore[attr-defined]
+    print(f"\nOne process, limit {FAST}/s, {seconds:g} s each run\n")
+    rows = [
+        [label, rates[d].show(1), f"{rates[d].median / rates['alone'].median:.2f}×",
+         busiest[d].show(0)]
+        for d, label in (("alone", "local pacer (baseline)"), ("window", "shared window"))
+    ]  # fmt: skip
+    print(table(["pace", "messages/s", "vs local", "busiest 1 s"], rows))
+
+
 def replicas(args: object, cluster: Cluster, sandbox: SandboxProcess, work: Path) -> None:
     people = 40 if args.quick else 150  # type: ignore[attr-defined]
     root = provider_config(work / "replicas", sandbox.url + "/opentact", 3, people)
@@ -243,6 +280,7 @@ def main() -> None:
         cluster.start()
         with SandboxProcess() as sandbox, section("Shared provider limits", args):
             designs(args, cluster, sandbox, args.work)
+            fast(args, cluster, sandbox, args.work)
             replicas(args, cluster, sandbox, args.work)
     finally:
         cluster.stop()

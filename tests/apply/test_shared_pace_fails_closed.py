@@ -75,7 +75,8 @@ def send_all(
             return httpx.Response(503, headers={"Retry-After": "0"})
         return httpx.Response(201, json={"success": True, "payload": {"uuid": "u", "state": "x"}})
 
-    options = ApplyOptions(backoff_base=0.01, claimed_by="h:1:r")
+    # The retry waits past the chunk of slots its first request was granted (50 ms at 50/s).
+    options = ApplyOptions(backoff_base=0.4, claimed_by="h:1:r")
     sender = Sender(config, ledger, {"OT": "jwt"}, options, transport=httpx.MockTransport(handle))
     report = asyncio.run(sender.run(plan.sends))
     return ledger, requests, report
