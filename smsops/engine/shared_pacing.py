@@ -68,6 +68,7 @@ class SharedPacer:
         self._next = 0.0  # the loop's time of the provider's next free slot, as last told
         self._asking = asyncio.Lock()
         self._grant: _Grant | None = None
+        self._later: dict[_Grant, asyncio.Task[None]] = {}  # reports waiting for a grant's end
 
     def delay(self) -> float:
         """Seconds until a request booked now would get its slot, as the ledger last said."""
@@ -131,21 +132,32 @@ class SharedPacer:
         return None
 
     async def _report(self, grant: _Grant) -> None:
-        """Once no more of `grant` is handed out and all its requests are answered."""
+        """Once no more of `grant` is handed out and all its requests are answered.
+
+        A grant that may still hand out slots is reported at its end, from a
+        task of its own: the request that was its last so far does not wait.
+        """
         loop = asyncio.get_running_loop()
         if grant.open or grant.reported:
             return
         if grant is self._grant and not grant.closed(loop.time()):
-            await asyncio.sleep(grant.end - loop.time())  # it may still hand out slots
-            if grant.open or grant.reported:
-                return  # a later request took a slot: its answer reports
-            if grant is self._grant:
-                self._grant = None
+            if grant not in self._later:
+                self._later[grant] = loop.create_task(self._report_at_end(grant))
+            return
         grant.reported = True
         try:
             await asyncio.to_thread(self.store.answered, grant.hold)
         except LedgerError as exc:  # it counts until its lapse: later, never sooner
             log.warning("could not record an answer with the shared pace: %s", exc)
+
+    async def _report_at_end(self, grant: _Grant) -> None:
+        try:
+            await asyncio.sleep(grant.end - asyncio.get_running_loop().time())
+            if grant is self._grant:
+                self._grant = None  # no slot of it is handed out any more
+            await self._report(grant)  # unless a later request took a slot: it reports
+        finally:
+            del self._later[grant]
 
 
 async def _until(at: float, stop: asyncio.Event | None) -> bool:
