@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from smsops.engine import retention
     from smsops.engine.saved_plan import read_plan_file
     from smsops.ledger.open import ledger_name
-    from smsops.ledger.pruning import Pruning
+    from smsops.ledger.pruning import Pruning, undated
 
     now = datetime.now(UTC)
     if args.before > now:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(ledger, Pruning):  # pragma: no cover - every backend prunes
             raise UsageError(f"{ledger_name(location)} cannot be pruned")
         found = list(ledger.settled_occurrences(cutoff))
-        dated = (item.schedule for item in found if not retention.undated(item.schedule))
+        dated = (item.schedule for item in found if not undated(item.schedule))
         selection = retention.select(
             found,
             before=args.before,

@@ -20,6 +20,9 @@ class SkipReason(StrEnum):
     UNKNOWN_TIMEZONE = "unknown_timezone"
     # On the ledger's suppression list (STOP): marketing always, others by `respect_opt_out`.
     OPTED_OUT = "opted_out"
+    # Its occurrence was removed by `ledger prune` (at or before the prune watermark): a
+    # window reopened by a later config or `apply --at` never sends it again.
+    PRUNED = "pruned"
 
     @property
     def label(self) -> str:

@@ -64,6 +64,7 @@ NO_FUTURE_FIRE = "none (no fire time after --at)"
 # The key of a desired send that needs none (see `_read_known`): read only for kept sends.
 NO_KEY = ""
 NEXT_FIRES = 3
+PRUNED = "its occurrence was pruned from the ledger (`ledger prune`): it is never sent again"
 # A template that reads the number can print it transformed (`|reverse`,
 # `|join('-')`, `|int + 1`), which masking by spelling cannot find: its
 # sample texts are withheld in every view; counts, segments and encodings stay.
@@ -307,6 +308,9 @@ class SchedulePlanner:
         occurrences = self._occurrences(member, zones) if self.local else self.result.occurrences
         for occurrence in occurrences:  # rendered only once the ledger says it is needed
             known, keys = self.known.get(occurrence) or self._read_known(occurrence)
+            if known.pruned:  # its rows were pruned: sent or settled long ago, never again
+                self.result.skip(Skip(SkipReason.PRUNED, PRUNED, member.where), occurrence)
+                continue
             if keys is None:  # the ledger holds nothing of it and no send is kept: no key
                 self._count(_Desired(NO_KEY, member, occurrence, zones), None)
                 continue

@@ -24,8 +24,9 @@ the first two again at the delete, `ledger/pruning.py`):
    keeps a month more;
 4. a transactional send (`api:messages`) or one-time code (`otp:*`) has no
    window: its time is when its row was last written. Pruning one forgets
-   its idempotency key: the same key later is a new message (as with any
-   provider that keeps keys for a while);
+   its idempotency key: the same key later is a new message. So an API send
+   stays API_RETENTION (30 days) after its row was last written, longer than
+   any client's retry horizon we know of, whatever `--before` says;
 5. `once` never goes: an untriggered schedule's sends stay due for as long
    as it exists (removing them would send them all again); a label that
    names no time never goes either (its window cannot be known);
@@ -35,6 +36,10 @@ the first two again at the delete, `ledger/pruning.py`):
    planned stays. A saved plan cannot be known to the ledger (a file
    anywhere); one not shown is covered by rule 3 as long as it is applied at
    its own time, which `apply --plan` does (it plans again at now).
+
+What goes is gone for good: the storage raises each schedule's prune
+watermark with the delete (ledger/pruning.py), and the planner never makes
+an occurrence with no row at or before it due again.
 """
 
 from __future__ import annotations
@@ -46,16 +51,19 @@ from enum import StrEnum
 
 from smsops.config.types import WINDOW_RANGE
 from smsops.core.occurrence import ONCE
-from smsops.core.reserved import API_MESSAGES, OPT_OUT_CONFIRM, OTP_PREFIX
+from smsops.core.reserved import API_MESSAGES, OPT_OUT_CONFIRM
 from smsops.engine.confirmations import CONFIRM_WITHIN
 from smsops.engine.limits import DAY
 from smsops.engine.saved_plan import SavedPlan
 from smsops.ledger.base import Ledger
 from smsops.ledger.copy import CopyTarget, Outcome, copy_rows
-from smsops.ledger.pruning import Pair, Pruned, Pruning, Settled
+from smsops.ledger.pruning import Pair, Pruned, Pruning, Settled, undated
 
 WALL_CLOCK_SLACK = timedelta(hours=14)  # a wall-clock label's latest instant: UTC-12 and more
 UNKNOWN_WINDOW = WINDOW_RANGE[1]  # a schedule the config given does not have (or none given)
+# An API send's idempotency key is remembered as long as its row: a repeat of the
+# request after that sends again. Kept past any client's retry horizon.
+API_RETENTION = timedelta(days=30)
 STEP_ROWS = 50_000  # rows archived, verified and removed per step (with --archive)
 
 
@@ -68,6 +76,7 @@ class Kept(StrEnum):
     SAVED_PLAN = "named by a saved plan given"
     ONCE = "`once` (an untriggered schedule's sends stay due)"
     NO_TIME = "label names no time"
+    API_RECENT = "an API send under 30 days old (its idempotency key is remembered while kept)"
 
 
 @dataclass
@@ -82,11 +91,6 @@ class Selection:
             occurrences, rows = counts.get(item.schedule, (0, 0))
             counts[item.schedule] = (occurrences + 1, rows + item.rows)
         return counts
-
-
-def undated(schedule: str) -> bool:
-    """A send no schedule makes whose occurrence names no time (API, one-time codes)."""
-    return schedule == API_MESSAGES or schedule.startswith(OTP_PREFIX)
 
 
 def occurrence_time(item: Settled) -> datetime | None:
@@ -159,6 +163,8 @@ def _kept(
         return Kept.NO_TIME
     if when >= before:
         return Kept.LATER
+    if item.schedule == API_MESSAGES and when + API_RETENTION > reference:
+        return Kept.API_RECENT
     if when + window_of(item.schedule, windows) + DAY > reference:
         return Kept.OPEN
     if not undated(item.schedule) and newest.get(item.schedule) == item.occurrence:

@@ -239,6 +239,9 @@ class Known:
     # of them take half the memory of the hex strings.
     done: frozenset[int]
     open: dict[str, SendRecord]  # every other row (pending, failed, uncertain, expired), whole
+    # No row, and at or before its schedule's prune watermark (ledger/pruning.py):
+    # its rows were pruned, so it is never due again.
+    pruned: bool = False
 
     @classmethod
     def of(cls, done_keys: Iterable[str], open_rows: dict[str, SendRecord]) -> Known:

@@ -7,11 +7,20 @@ from dataclasses import replace
 from datetime import datetime
 
 from smsops.core.hooks import Receipt
-from smsops.ledger.base import Ledger, SendRecord, Status
+from smsops.ledger.base import Known, Ledger, SendRecord, Status
 from smsops.ledger.held import Hold, HoldReason, Skips, newest, nonzero
 from smsops.ledger.memory_otp import MemoryOtp
 from smsops.ledger.policy import Operation, allows, may_claim
-from smsops.ledger.pruning import Pair, Pruned, Pruning, Settled, check_archived, settled_of
+from smsops.ledger.pruning import (
+    Pair,
+    Pruned,
+    Pruning,
+    Settled,
+    check_archived,
+    marked,
+    settled_of,
+    watermarks,
+)
 from smsops.ledger.suppressions import OptAction, OptEvent, changes
 
 
@@ -24,6 +33,7 @@ class MemoryLedger(MemoryOtp, Pruning, Ledger):
         self._history: list[OptEvent] = []
         self._holds: dict[str, Hold] = {}
         self._skips: Skips = {}
+        self._pruned: dict[str, datetime] = {}  # the prune watermark per schedule
 
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
@@ -75,9 +85,21 @@ class MemoryLedger(MemoryOtp, Pruning, Ledger):
         going = settled & set(occurrences)  # checked again now, as the SQL deletes do
         doomed = [k for k, r in self._rows.items() if (r.schedule, r.occurrence) in going]
         check_archived(doomed, archived)
+        gone = {(self._rows[k].schedule, self._rows[k].occurrence) for k in doomed}
         for key in doomed:
             del self._rows[key]
+        for schedule, occurrence in gone:
+            self._skips.get(schedule, {}).pop(occurrence, None)
+        for schedule, through in watermarks(gone).items():
+            self._pruned[schedule] = max(through, self._pruned.get(schedule, through))
         return Pruned(len(doomed))
+
+    def pruned_through(self, schedule: str) -> datetime | None:
+        return self._pruned.get(schedule)
+
+    def known(self, schedule: str, occurrence: str) -> Known:
+        found = super().known(schedule, occurrence)
+        return marked(found, schedule, occurrence, self._pruned.get(schedule))
 
     def by_message_id(self, provider: str, message_ids: Collection[str]) -> list[SendRecord]:
         return [

@@ -66,7 +66,7 @@ from smsops.ledger.postgres_hearing import PostgresHearing
 from smsops.ledger.postgres_held import PostgresHeld
 from smsops.ledger.postgres_otp import PostgresOtp
 from smsops.ledger.postgres_pace import PostgresPace
-from smsops.ledger.postgres_prune import PostgresPruning
+from smsops.ledger.postgres_prune import PostgresPruning, through
 from smsops.ledger.postgres_schema import (
     MIGRATION_LOCK,
     MIGRATIONS,
@@ -81,6 +81,7 @@ from smsops.ledger.postgres_schema import (
     unnest,
 )
 from smsops.ledger.postgres_url import display_name, settings
+from smsops.ledger.pruning import marked
 from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, RUNS, Counts, Uncertain, grouped, run_of
 from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
 from smsops.ledger.sql_policy import policy_where
@@ -412,7 +413,10 @@ class PostgresLedger(
                 done.execute(_KNOWN_DONE, {"s": schedule, "o": occurrence, "st": _DONE})
                 keys = Known.of((key for (key,) in done), {})
             rest = conn.execute(_KNOWN_OPEN, {"s": schedule, "o": occurrence, "st": _OPEN})
-            return Known(keys.done, {row[0]: to_record(row) for row in rest})
+            found = Known(keys.done, {row[0]: to_record(row) for row in rest})
+            if found.done or found.open:
+                return found
+            return marked(found, schedule, occurrence, through(conn, schedule))
 
     def records(
         self, schedule: str | None = None, status: Status | None = None

@@ -21,7 +21,18 @@ from psycopg import sql
 
 from smsops.ledger.base import SendRecord
 from smsops.ledger.postgres_schema import NAMES, to_record
-from smsops.ledger.pruning import UNDECIDED, Pair, Pruned, Pruning, Settled, check_archived
+from smsops.ledger.pruning import (
+    FORGET_SKIPS_OF,
+    RAISE,
+    THROUGH,
+    UNDECIDED,
+    Pair,
+    Pruned,
+    Pruning,
+    Settled,
+    check_archived,
+    watermarks,
+)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 _UNDECIDED = sorted(status.value for status in UNDECIDED)
@@ -44,7 +55,9 @@ _GOING = (
     "AND o.month = s.month AND (o.status = ANY(%s) OR greatest(o.created_at, o.updated_at) >= %s))"
 )
 _COUNT = f"SELECT count(*) FROM sends s, {_PAIRS} WHERE {_GOING}"  # noqa: S608
-_DELETE = f"DELETE FROM sends s USING {_PAIRS} WHERE {_GOING} RETURNING s.key"  # noqa: S608
+_DELETE = f"DELETE FROM sends s USING {_PAIRS} WHERE {_GOING} "  # noqa: S608
+_DELETE += "RETURNING s.key, s.schedule, s.occurrence"
+_FORGET, _RAISE, _THROUGH = (q.replace("?", "%s") for q in (FORGET_SKIPS_OF, RAISE, THROUGH))
 _PARTITION = "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
 _PARTITION += "WHERE i.inhparent = 'sends'::regclass AND c.relname = %s"
 _STEP = 5000  # occurrences per delete transaction
@@ -92,8 +105,10 @@ class PostgresPruning(Pruning):
                 chunk = pairs[start : start + _STEP]
                 with self._transaction("cannot prune") as conn:
                     found = conn.execute(_DELETE, (*_arrays(chunk), _UNDECIDED, before))
-                    keys = [key for (key,) in found]
+                    deleted = found.fetchall()
+                    keys = [key for key, _, _ in deleted]
                     check_archived(keys, archived)  # raises: this step rolls back
+                    _forget(conn, {(schedule, occurrence) for _, schedule, occurrence in deleted})
                 removed += len(keys)
         return Pruned(removed, emptied)
 
@@ -123,7 +138,24 @@ class PostgresPruning(Pruning):
                 keys = conn.execute(sql.SQL("SELECT key FROM {}").format(table))
                 check_archived((key for (key,) in keys), archived)
             conn.execute(sql.SQL("TRUNCATE {}").format(table))
+            _forget(conn, pairs)  # every one of them: the partition held them all
             return int(count)
+
+    def pruned_through(self, schedule: str) -> datetime | None:
+        with self._transaction("cannot read", atomic=False) as conn:
+            return through(conn, schedule)
+
+
+def through(conn: Connection, schedule: str) -> datetime | None:
+    row = conn.execute(_THROUGH, (schedule,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _forget(conn: Connection, gone: Collection[Pair]) -> None:
+    """In the delete's transaction: the removed occurrences' skips, the watermark raised."""
+    with conn.cursor() as cursor:
+        cursor.executemany(_FORGET, sorted(gone))
+        cursor.executemany(_RAISE, sorted(watermarks(gone).items()))
 
 
 def _arrays(pairs: Sequence[Pair]) -> tuple[list[str], list[str]]:

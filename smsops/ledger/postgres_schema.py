@@ -15,6 +15,7 @@ from smsops.ledger.base import SendRecord
 from smsops.ledger.held import TABLES as HELD_TABLES
 from smsops.ledger.partitions import MIGRATION_LOCK as MIGRATION_LOCK
 from smsops.ledger.partitions import PARTITIONED
+from smsops.ledger.pruning import WATERMARK_TABLE
 from smsops.ledger.sql_otp import TABLES as OTP_TABLES
 from smsops.ledger.sql_policy import Dialect
 from smsops.ledger.sqlite_schema import COLUMNS, MOVED, checked_status
@@ -120,6 +121,8 @@ MIGRATIONS = (
     );
     CREATE INDEX pace_holds_by_provider ON pace_holds (provider, counts_until);
     """,
+    # The prune watermark: a pruned occurrence is never due again (issue 24; pruning.py).
+    WATERMARK_TABLE.format(time="timestamptz"),
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))

@@ -16,6 +16,19 @@ guarantees what it can check under its own lock, at the moment of the delete:
   a batch of occurrences; on PostgreSQL, of one month: steps before it stay
   done, and all they removed was archived.)
 
+- the prune watermark (`pruned`: per schedule, the newest occurrence time
+  pruned) is raised in the transaction that deletes the occurrence's rows,
+  with its `skips` rows: a reader sees the rows, or the watermark, never
+  neither. An occurrence with no row left at or before its schedule's
+  watermark is gone for good (`Known.pruned`): the planner never makes it
+  due again, whatever window a later config gives it or `apply --at` asks.
+
+Why per schedule, not one ledger-wide `pruned_before` time: a schedule added
+after a prune (or one whose windows were kept longer) must still send its
+occurrences older than another schedule's pruned ones; a per-schedule mark
+stops only occurrences of the schedule that lost rows, and at or before the
+newest it lost: those whose window had closed by the prune's rules anyway.
+
 Suppressions, opt-out history, parked receipts and one-time codes are other
 tables with their own rules (suppressions are kept for good; parked receipts
 and codes bound themselves): prune removes send rows only.
@@ -26,14 +39,73 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from smsops.core.errors import LedgerError
-from smsops.ledger.base import SendRecord, Status
+from smsops.core.reserved import API_MESSAGES, OTP_PREFIX
+from smsops.ledger.base import Known, SendRecord, Status
 
 # Statuses that keep their occurrence whatever its age: in flight, or awaiting a person.
 UNDECIDED = frozenset({Status.PENDING, Status.UNCERTAIN})
 Pair = tuple[str, str]  # (schedule, occurrence)
+
+# The prune watermark (a migration of each backend: `{time}` in its type).
+WATERMARK_TABLE = """
+    CREATE TABLE IF NOT EXISTS pruned (
+        schedule text PRIMARY KEY,
+        through {time} NOT NULL
+    );
+"""
+THROUGH = "SELECT through FROM pruned WHERE schedule = ?"
+# A watermark only rises (the same SQL for SQLite's ISO text in UTC and timestamptz).
+RAISE = (
+    "INSERT INTO pruned (schedule, through) VALUES (?, ?) ON CONFLICT (schedule) DO UPDATE "
+    "SET through = CASE WHEN excluded.through > pruned.through THEN excluded.through "
+    "ELSE pruned.through END"
+)
+FORGET_SKIPS_OF = "DELETE FROM skips WHERE schedule = ? AND occurrence = ?"
+
+
+def undated(schedule: str) -> bool:
+    """A send no schedule makes whose occurrence names no time (API, one-time codes)."""
+    return schedule == API_MESSAGES or schedule.startswith(OTP_PREFIX)
+
+
+def label_time(occurrence: str) -> datetime | None:
+    """An occurrence label's time for the watermark (a wall-clock label read as UTC);
+    None: it names none (`once`, any other text).
+
+    One monotone reading of every label is all the watermark needs: a pruned
+    label is at or before the watermark its own prune set.
+    """
+    try:
+        when = datetime.fromisoformat(occurrence)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def watermarks(pairs: Iterable[Pair]) -> dict[str, datetime]:
+    """Per schedule, the newest time of these (removed) occurrences that names one."""
+    found: dict[str, datetime] = {}
+    for schedule, occurrence in pairs:
+        when = None if undated(schedule) else label_time(occurrence)
+        if when is not None and (schedule not in found or when > found[schedule]):
+            found[schedule] = when
+    return found
+
+
+def marked(known: Known, schedule: str, occurrence: str, through: datetime | None) -> Known:
+    """`known`, `pruned` if the ledger holds no row of it and it is at or before `through`.
+
+    Rows of it (kept, or migrated back from an archive) are planned as rows.
+    """
+    if known.done or known.open or through is None or undated(schedule):
+        return known
+    when = label_time(occurrence)
+    if when is None or when > through:
+        return known
+    return Known(known.done, known.open, pruned=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +139,12 @@ class Pruning(ABC):
     def prune(
         self, occurrences: Sequence[Pair], before: datetime, archived: Collection[str] | None
     ) -> Pruned:
-        """Remove the rows of these occurrences that are still whole-settled before `before`."""
+        """Remove the rows of these occurrences that are still whole-settled before `before`,
+        their `skips`, and raise the watermark (`watermarks`), in one transaction a step."""
+
+    @abstractmethod
+    def pruned_through(self, schedule: str) -> datetime | None:
+        """The schedule's prune watermark: the newest occurrence time pruned (None: none)."""
 
 
 def settled_of(rows: Iterable[SendRecord], before: datetime) -> Iterator[Settled]:

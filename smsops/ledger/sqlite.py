@@ -28,6 +28,7 @@ from smsops.ledger.base import (
     decided,
 )
 from smsops.ledger.policy import Operation, allows
+from smsops.ledger.pruning import marked
 from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, Counts, Uncertain, grouped
 from smsops.ledger.sqlite_file import WAIT as WAIT
 from smsops.ledger.sqlite_hearing import SqliteHearing
@@ -198,7 +199,10 @@ class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, Ledger):
             keys.row_factory = None  # plain tuples: a million sqlite3.Row objects cost ~0.2 s
             keys.execute(*_in_statuses("key", _DONE, schedule, occurrence))
             rest = self._db.execute(*_in_statuses(_COLUMNS, _OPEN, schedule, occurrence))
-            return Known.of((key for (key,) in keys), {row[0]: _record(row) for row in rest})
+            found = Known.of((key for (key,) in keys), {row[0]: _record(row) for row in rest})
+            if found.done or found.open:
+                return found
+            return marked(found, schedule, occurrence, self._through(schedule))
 
     def records(
         self, schedule: str | None = None, status: Status | None = None

@@ -10,7 +10,18 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 
 from smsops.ledger.base import SendRecord
-from smsops.ledger.pruning import UNDECIDED, Pair, Pruned, Pruning, Settled, check_archived
+from smsops.ledger.pruning import (
+    FORGET_SKIPS_OF,
+    RAISE,
+    THROUGH,
+    UNDECIDED,
+    Pair,
+    Pruned,
+    Pruning,
+    Settled,
+    check_archived,
+    watermarks,
+)
 from smsops.ledger.sqlite_file import SqliteFile
 from smsops.ledger.sqlite_schema import COLUMNS, checked_time, to_record, utc
 
@@ -55,9 +66,25 @@ class SqlitePruning(SqliteFile, Pruning):
         for start in range(0, len(occurrences), _STEP):
             with self._writing("cannot prune"):
                 keys: list[str] = []
+                gone: list[Pair] = []
                 for schedule, occurrence in occurrences[start : start + _STEP]:
                     values = (schedule, occurrence, schedule, occurrence, *_UNDECIDED, utc(before))
-                    keys.extend(key for (key,) in self._db.execute(_DELETE, values))
+                    found = [key for (key,) in self._db.execute(_DELETE, values)]
+                    if found:
+                        keys.extend(found)
+                        gone.append((schedule, occurrence))
                 check_archived(keys, archived)  # raises: this step rolls back
+                self._db.executemany(FORGET_SKIPS_OF, gone)
+                marks = watermarks(gone).items()
+                self._db.executemany(RAISE, [(name, utc(when)) for name, when in marks])
                 removed += len(keys)
         return Pruned(removed)
+
+    def pruned_through(self, schedule: str) -> datetime | None:
+        with self._reading():
+            return self._through(schedule)
+
+    def _through(self, schedule: str) -> datetime | None:
+        """The watermark, read under the caller's lock."""
+        row = self._db.execute(THROUGH, (schedule,)).fetchone()
+        return None if row is None else checked_time(schedule, "pruned.through", row[0])

@@ -16,6 +16,7 @@ from smsops.core.phone import scrub_numbers
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.held import TABLES as HELD_TABLES
 from smsops.ledger.policy import Operation
+from smsops.ledger.pruning import WATERMARK_TABLE
 from smsops.ledger.sql_otp import TABLES as OTP_TABLES
 from smsops.ledger.sql_policy import Dialect
 from smsops.ledger.sql_policy import policy_where as shared_where
@@ -108,6 +109,8 @@ MIGRATIONS = (
     OTP_TABLES.format(time="TEXT", serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
     # What rounds decided besides sends: held schedules, skips per occurrence (issue 23).
     HELD_TABLES.format(time="TEXT"),
+    # The prune watermark: a pruned occurrence is never due again (issue 24; pruning.py).
+    WATERMARK_TABLE.format(time="TEXT"),
 )
 COLUMNS = (
     "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "

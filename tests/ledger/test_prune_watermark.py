@@ -1,0 +1,152 @@
+"""A pruned occurrence is never sent again, on memory, SQLite and PostgreSQL.
+
+The attacks: after a prune, `apply --at` a time inside a pruned
+occurrence's old window, and a config that widens the window so the pruned
+occurrences are due again. Both plan and send through a MockTransport that
+counts requests: nothing pruned goes; what was never sent (today's
+occurrence) still does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from smsops.core.reserved import API_MESSAGES
+from smsops.engine import retention
+from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.planner import PlanOptions, make_plan
+from smsops.engine.project import load_project
+from smsops.ledger.base import Ledger, Status
+from smsops.ledger.postgres import PostgresLedger
+from smsops.ledger.pruning import Pruning, label_time
+from smsops.schedule.occurrences import occurrence_label
+from tests.fakeclock import FakeClock
+from tests.ledger.test_pruning import Rows, write
+
+AT = datetime(2027, 3, 20, 10, 0, tzinfo=UTC)  # today's 09:00 occurrence: window open, unsent
+PEOPLE = ["+447400123450", "+447400123451"]
+DAYS = 40
+ENV = {"SKY": "sky-key"}
+
+
+def config(tmp_path: Path, window: str) -> Path:
+    (tmp_path / "c.yaml").write_text(
+        "providers:\n"
+        "  sky: {type: skycore, base_url: 'http://sky.test/api', api_key: '${env:SKY}', "
+        "from: '12025550100'}\n"
+        "templates:\n  t: {category: transactional, body: 'Hi'}\n"
+        "audiences:\n  a:\n    contacts:\n"
+        + "".join(f"      - {{phone: '{p}'}}\n" for p in PEOPLE)
+        + "schedules:\n  s:\n    template: t\n    audience: a\n    provider: sky\n"
+        f"    trigger: {{cron: '0 9 * * *', timezone: UTC}}\n    window: {window}\n"
+    )
+    return tmp_path / "c.yaml"
+
+
+def fire(days: int) -> datetime:
+    return (AT - timedelta(days=days)).replace(hour=9)
+
+
+def sent_ledger(ledger: Ledger) -> None:
+    """Every daily occurrence of the last DAYS days sent to both; API sends of each day."""
+    wanted: Rows = []
+    for days in range(DAYS, 0, -1):
+        label = occurrence_label(fire(days))
+        wanted.extend(
+            ("s", label, fire(days) + timedelta(minutes=1), p, Status.SENT) for p in PEOPLE
+        )
+        wanted.append((API_MESSAGES, f"order-{days}", fire(days), PEOPLE[0], Status.SENT))
+    write(ledger, wanted)
+
+
+def pruned(ledger: Ledger, path: Path) -> retention.Done:
+    """`ledger prune --before AT --yes` at AT, the config's windows."""
+    assert isinstance(ledger, Pruning)
+    windows = {n: s.effective_window for n, s in load_project(path).schedules.items()}
+    cutoff = retention.cutoff(AT, AT, [])
+    found = list(ledger.settled_occurrences(cutoff))
+    newest = retention.newest_occurrences(ledger, {i.schedule for i in found})
+    chosen = retention.select(found, before=AT, now=AT, windows=windows, plans=[], newest=newest)
+    return retention.prune(ledger, chosen.chosen, cutoff, None)
+
+
+def apply_at(path: Path, ledger: Ledger, at: datetime) -> tuple[ApplyReport, int, dict[str, int]]:
+    """Plan at `at` and send: the report, the requests made, the plan's skips by reason."""
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json={"status": "Success", "tracking-id": "trk"})
+
+    loaded = load_project(path)
+    plan = make_plan(loaded, ledger, at, lambda _: False, PlanOptions(keep_sends=True))
+    skips: dict[str, int] = {}
+    for schedule in plan.schedules:
+        for reason, count in schedule.skip_counts.items():
+            skips[reason.value] = skips.get(reason.value, 0) + count
+    options = ApplyOptions(max_attempts=1, clock=FakeClock(at))
+    sender = Sender(loaded, ledger, ENV, options, transport=httpx.MockTransport(handler))
+    return asyncio.run(sender.run(plan.sends)), len(requests), skips
+
+
+def test_a_pruned_occurrence_is_not_sent_at_its_old_time_nor_in_a_widened_window(
+    open_ledger_handle: Callable[[], Ledger], tmp_path: Path
+) -> None:
+    ledger = open_ledger_handle()
+    assert isinstance(ledger, Pruning)
+    sent_ledger(ledger)
+    path = config(tmp_path, "10m")
+    old = occurrence_label(fire(30))
+    ledger.note_skips(
+        {("s", old): {"opted_out": 1}, ("s", occurrence_label(fire(1))): {"duplicate": 1}}
+    )
+    done = pruned(ledger, path)
+    assert done.pruned.rows > 0
+    if isinstance(ledger, PostgresLedger):  # February emptied whole: TRUNCATE's path too
+        assert done.pruned.months >= 1
+    assert not any(r.occurrence == old for r in ledger.records("s"))
+    # Only the kept occurrences' skips stay.
+    assert set(ledger.recent_skips(100).get("s", {})) == {occurrence_label(fire(1))}
+    # The watermark: the newest occurrence pruned; API sends name no time and set none.
+    through = ledger.pruned_through("s")
+    assert through is not None
+    assert through >= label_time(old)
+    assert ledger.pruned_through(API_MESSAGES) is None
+    assert ledger.known("s", old).pruned
+    assert not ledger.known("s", occurrence_label(fire(1))).pruned  # its rows are kept
+
+    # `apply --at` inside the pruned occurrence's old window: nothing goes, and why.
+    report, requests, skips = apply_at(path, ledger, fire(30) + timedelta(minutes=1))
+    assert (report.sent, requests) == (0, 0)
+    assert skips == {"pruned": len(PEOPLE)}
+
+    # A pull request widens the window to the longest allowed: every pruned occurrence
+    # is due again and none goes; today's, never sent, does (a legitimate send).
+    wide = config(tmp_path, "31d")
+    held = {r.key: r for r in ledger.records("s")}
+    report, requests, skips = apply_at(wide, ledger, AT)
+    assert (report.sent, requests) == (len(PEOPLE), len(PEOPLE))
+    assert skips["pruned"] > 20 * len(PEOPLE)
+    new = [r for r in ledger.records("s") if r.key not in held]
+    assert {r.occurrence for r in new} == {occurrence_label(fire(0))}
+    # A second prune never lowers the watermark.
+    assert ledger.pruned_through("s") is not None
+    assert ledger.pruned_through("s") >= through
+
+
+def test_api_sends_younger_than_their_retention_stay(
+    open_ledger_handle: Callable[[], Ledger], tmp_path: Path
+) -> None:
+    """An idempotency key is remembered while its row is: API rows stay API_RETENTION."""
+    ledger = open_ledger_handle()
+    sent_ledger(ledger)
+    pruned(ledger, config(tmp_path, "10m"))
+    kept = sorted(int(r.occurrence[6:]) for r in ledger.records(API_MESSAGES))
+    young = [d for d in range(1, DAYS + 1) if fire(d) + retention.API_RETENTION > AT]
+    assert kept == sorted(young)
+    assert len(kept) < DAYS
