@@ -257,3 +257,15 @@ def test_the_config_gives_the_windows_without_it_a_month_stays(
     out = capsys.readouterr().out
     assert ": 2 occurrences (6 rows)" in out  # the newest of the three stays
     assert "kept 1 occurrences: newest of its schedule" in out
+    # Removed, then planned inside the oldest one's window: skipped as pruned, and why.
+    assert main(["ledger", "prune", str(tmp_path / "c.yaml"), *argv[2:], "--yes"]) == 0
+    capsys.readouterr()
+    at = (today - timedelta(days=12, minutes=-5)).isoformat()
+    plan = ["plan", str(tmp_path / "c.yaml"), "--at", at, "--ledger", str(path)]
+    assert main([*plan, "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    (daily,) = shown["schedules"]
+    assert daily["skipped"] == {"pruned": len(PHONES)}
+    assert daily["to_send"] == 0
+    assert main(plan) == 0
+    assert "pruned" in capsys.readouterr().out
