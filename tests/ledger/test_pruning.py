@@ -224,3 +224,5 @@ def test_the_archive_round_trips_through_ledger_migrate(
         archive.close()
     assert back.verified_ok
     assert rows(ledger) == before
+    # Rows back from the archive are rows again: no occurrence of them reads as pruned.
+    assert not any(ledger.known(r.schedule, r.occurrence).pruned for r in removed.values())
