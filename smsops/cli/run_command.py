@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         ledger = open_ledger(ledger_location(args), wait=settings.ledger_wait, command="smsops run")
         stack.callback(ledger.close)
         metrics = Metrics()
-        runner = Runner(config, ledger, env, metrics, cache_dir=cache)
+        runner = Runner(config, ledger, env, metrics, cache_dir=cache, units=settings.units)
         # Webhooks' receipts and STOP/START go to the ledger, with the current config's keywords.
         hearing = Hearing(ledger, lambda: runner.config.opt_out(), opted_out=runner.confirm_soon)
         service = Service(

@@ -328,6 +328,14 @@ class Schedule(_Model):
         description="Skip numbers on the ledger's suppression list (STOP) for this schedule's "
         "template whatever its category; marketing templates always skip them.",
     )
+    shards: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="How many shards several `smsops run` replicas on a PostgreSQL ledger split "
+        "each due occurrence into, each planned and sent by the replica that takes it (default: "
+        "one per 2,000 audience rows, 1 to 64; docs/scale-out.md). SQLite ignores it.",
+    )
 
     @field_validator("provider")
     @classmethod

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
             "(default ~/.cache/smsops)."
         ),
     )
+    units: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Occurrences whose units one `smsops run` replica holds at once "
+        "(PostgreSQL ledger; docs/scale-out.md).",
+    )
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

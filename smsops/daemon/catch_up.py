@@ -83,6 +83,13 @@ class CatchUp:
         """The round's sends are over: what it left complete."""
         self._note(plan, report)
 
+    def incomplete(self, plan: Plan) -> None:
+        """`plan` held a few shards of its schedule only (daemon/units.py): other replicas
+        send the rest, so nothing of it is known complete here; a window of it that closes
+        is planned whole by the next round (its sends missing recorded `expired` once)."""
+        for s in plan.schedules:
+            self.complete.pop(s.schedule, None)
+
     def overdue(self, config: Config, now: datetime, names: list[str]) -> Overdue:
         """Per schedule, the fires whose window closed since its last plan, unless complete.
 

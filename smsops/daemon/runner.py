@@ -27,16 +27,17 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+from smsops.audience.shards import Part
 from smsops.config.loader import Config
 from smsops.daemon.catch_up import CatchUp
 from smsops.daemon.confirm_round import confirm_round
 from smsops.daemon.failures import JobErrors, RoundFailures, describe
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.readiness import MissingSecret, missing_secrets, secret_values
-from smsops.daemon.round_lock import round_lock
 from smsops.daemon.round_log import log_report, log_stale
 from smsops.daemon.rounds import Rounds
 from smsops.daemon.settled import Settled
+from smsops.daemon.units import DEFAULT_UNITS, Units, unit_occurrences
 from smsops.daemon.watch import STUCK_JOB
 from smsops.engine.apply import ApplyReport
 from smsops.engine.clock import Clock
@@ -49,7 +50,7 @@ from smsops.ledger.base import Ledger, SendRecord
 from smsops.schedule.occurrences import CLOSED_KEPT, occurrence_label
 
 log = logging.getLogger("smsops.run")
-OTHER_REPLICA = "other replica"  # why a round was skipped: another replica holds its lock
+OTHER_REPLICA = "other replica"  # why a round was skipped: other replicas hold its units
 
 
 class Runner:
@@ -61,8 +62,10 @@ class Runner:
         metrics: Metrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_dir: Path | None = None,
+        units: int = DEFAULT_UNITS,
     ) -> None:
         self.ledger, self.env, self.metrics = ledger, env, metrics
+        self.units = Units(ledger, units)  # several replicas on one ledger (units.py)
         self.clock = clock
         self.cache_dir = cache_dir  # for normalised CSV numbers (see PlanOptions)
         self.stopping = False
@@ -231,14 +234,16 @@ class Runner:
                 held = secret_holds(config, self.env, [name])
                 await asyncio.to_thread(note, self.ledger, held, now)
                 return None
-            async with round_lock(self.ledger, name) as mine:
-                if not mine:
+            names = self.settled.unsettled(config, now, names)
+            if not names:
+                return None
+            if self.ledger.shares_units and unit_occurrences(config, name, now):
+                plan, errors = await self._units_round(config, name, why)
+                if plan is None and not errors:
                     self.metrics.rounds_skipped.labels(name, OTHER_REPLICA).inc()
-                    log.debug("%s: another replica runs this round; skipped", name)
+                    log.debug("%s: other replicas hold every unit of this round; skipped", name)
                     return None
-                names = self.settled.unsettled(config, now, names)
-                if not names:
-                    return None
+            else:
                 started = time.perf_counter()
                 plan, errors = await self._round(config, now, names, why)
                 for planned in names:
@@ -259,11 +264,41 @@ class Runner:
         self.failures.succeeded(n for n in names if n not in errors)
         return plan
 
-    async def _round(
-        self, config: Config, now: datetime, names: list[str], why: str
+    async def _units_round(
+        self, config: Config, name: str, why: str
     ) -> tuple[Plan | None, dict[str, BaseException]]:
-        """One round; a schedule whose plan fails is left out, the others still send."""
-        hooks = _DaemonHooks(self, config, now, why)
+        """`name`'s round as units (units.py): each batch of shards taken is planned at the
+        clock's time then and sent; the plans of the batches together, the first error."""
+        plans: list[Plan] = []
+        errors: dict[str, BaseException] = {}
+
+        async def send(part: Part) -> bool:
+            started, now = time.perf_counter(), self.clock()
+            plan, failed = await self._round(config, now, [name], why, part)
+            self.metrics.round_seconds.labels(name).observe(time.perf_counter() - started)
+            if plan is not None:
+                plans.append(plan)
+            errors.update(failed)
+            return not failed
+
+        await self.units.round(config, name, self.clock(), send, lambda: self.stopping)
+        if not plans:
+            return None, errors
+        return Plan(plans[-1].at, [s for p in plans for s in p.schedules]), errors
+
+    async def _round(
+        self,
+        config: Config,
+        now: datetime,
+        names: list[str],
+        why: str,
+        part: Part | None = None,
+    ) -> tuple[Plan | None, dict[str, BaseException]]:
+        """One round; a schedule whose plan fails is left out, the others still send.
+
+        `part`: the units this replica holds of the one schedule in `names`.
+        """
+        hooks = _DaemonHooks(self, config, now, why, whole=part is None or part.whole)
         round_ = Round(
             config,
             self.ledger,
@@ -273,6 +308,7 @@ class Runner:
             cache_dir=self.cache_dir,
             lanes=self.lanes,
             clock=Clock(now=self.clock),  # windows close by the daemon's clock
+            part=part,
         )
         for name in names:
             self.active[name] = round_
@@ -346,8 +382,13 @@ class Runner:
 class _DaemonHooks(RoundHooks):
     """The daemon's part of a round: logs and metrics, never output."""
 
-    def __init__(self, runner: Runner, config: Config, now: datetime, why: str) -> None:
+    def __init__(
+        self, runner: Runner, config: Config, now: datetime, why: str, *, whole: bool = True
+    ) -> None:
         self.runner, self.config, self.now, self.why = runner, config, now, why
+        # Planned whole (not a part of the units of a shared ledger): what the plan finds
+        # settled or complete holds for the schedule, not for a few of its shards only.
+        self.whole = whole
 
     def stale(self, records: list[SendRecord]) -> None:
         log_stale(records)
@@ -361,7 +402,10 @@ class _DaemonHooks(RoundHooks):
         planned = [s.schedule for s in plan.schedules]
         runner.metrics.observe_delivery(runner.ledger.stats(), planned)
         runner.observe_limits(plan)
-        runner.settled.remember(self.config, plan)
+        if self.whole:
+            runner.settled.remember(self.config, plan)
+        else:
+            runner.catch_up.incomplete(plan)
 
     def catch_up_bounded(self, schedule: str, recorded: int, left: int, budget: int) -> None:
         log.info(
@@ -376,5 +420,7 @@ class _DaemonHooks(RoundHooks):
 
     def sent(self, plan: Plan, report: ApplyReport) -> None:
         self.runner.catch_up.sent(plan, report)
+        if not self.whole:
+            self.runner.catch_up.incomplete(plan)
         self.runner.metrics.observe_report(report)
         log_report(plan, report, self.why)

@@ -23,6 +23,7 @@ from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from smsops.audience.recipients import recipients
+from smsops.audience.shards import Part
 from smsops.config.loader import Config
 from smsops.config.models import Audience
 from smsops.config.secret_refs import provider_variables
@@ -103,6 +104,9 @@ class PlanOptions:
     # hold at `at`, each counted as sent when they end in the zone that holds it
     # (`local_zones`); the rest go in the due plan.
     after_quiet: bool = False
+    # A replica's units (daemon/units.py): only these shards of one occurrence are planned,
+    # so K replicas share the reading, rendering and sending of a big occurrence.
+    part: Part | None = None
 
 
 def make_plan(
@@ -291,9 +295,13 @@ class SchedulePlanner:
         return self.result
 
     def _member(self, member: Recipient | Skip) -> None:
+        part = self.options.part
         if isinstance(member, Skip):
-            self.result.skip(member)
+            if part is None or part.counts_skips:
+                self.result.skip(member)
             return
+        if part is not None and not part.holds(member.phone):
+            return  # another unit's member, skipped or not
         blocked = self.providers.skip(member)
         if blocked is not None:
             self.result.skip(blocked)
@@ -306,6 +314,8 @@ class SchedulePlanner:
                 return
             zones = found
         occurrences = self._occurrences(member, zones) if self.local else self.result.occurrences
+        if part is not None:  # another due occurrence is another unit's
+            occurrences = [o for o in occurrences if part.covers(o)]
         for occurrence in occurrences:  # rendered only once the ledger says it is needed
             known, keys = self.known.get(occurrence) or self._read_known(occurrence)
             if known.pruned:  # its rows were pruned: sent or settled long ago, never again

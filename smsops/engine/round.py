@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from smsops.audience.shards import Part
 from smsops.config.loader import Config
 from smsops.config.secret_refs import unset_variables
 from smsops.core.errors import GuardLost, NeedsApproval, SecretsMissing
@@ -105,6 +106,7 @@ class Round:
         select: Callable[[Plan], list[Send]] | None = None,
         approved: frozenset[str] = frozenset(),
         planner: Callable[[datetime], Plan] | None = None,
+        part: Part | None = None,
     ) -> None:
         self.config, self.ledger, self.env, self.hooks = config, ledger, env, hooks
         # None: real time running on from the round's `at` (Clock.starting_at).
@@ -134,6 +136,9 @@ class Round:
         # A plan that is not the config's schedules' (the opt-out confirmations,
         # engine/confirmations.py): the rest of the round is the same.
         self.planner = planner
+        # A replica's units of one occurrence (daemon/units.py): its due plan keeps only
+        # them; closed windows (`overdue`) are planned whole, their expiries claimed once.
+        self.part = part
 
     async def run(
         self, at: datetime, only: list[str] | None = None, overdue: Overdue | None = None
@@ -334,7 +339,7 @@ class Round:
                         self.config,
                         self.ledger,
                         closes - timedelta(microseconds=1),
-                        self._options([name]),
+                        self._options([name], whole=True),
                     )
                 except Exception as exc:  # as in _plan
                     if not self.isolate_failures:
@@ -349,8 +354,9 @@ class Round:
                 reasons[(name, label)] = reason
         return closed, reasons
 
-    def _options(self, only: list[str] | None) -> PlanOptions:
+    def _options(self, only: list[str] | None, whole: bool = False) -> PlanOptions:
         return PlanOptions(
+            part=None if whole else self.part,
             only=only,
             keep_sends=True,
             resend_uncertain=self.resend_uncertain,

@@ -248,6 +248,14 @@ class Known:
         return cls(frozenset(map(OccurrenceKeys.parse, done_keys)), open_rows)
 
 
+@dataclass(frozen=True)
+class Taken:
+    """Units a run took of one occurrence: its shard count, and the shards now held."""
+
+    count: int
+    shards: list[int]
+
+
 class Ledger(ABC):
     """Storage of send records; implementations: memory, SQLite, PostgreSQL."""
 
@@ -512,6 +520,31 @@ class Ledger(ABC):
         """Uncertain rows per (schedule, occurrence), sorted, at most `limit` groups."""
         rows = self.records(status=Status.UNCERTAIN)
         return recent.uncertain_of(((r.schedule, r.occurrence, r.status) for r in rows), limit)
+
+    # Several processes take units of work of one occurrence (postgres_units.py): only a
+    # written PostgreSQL ledger. A memory or SQLite ledger has one writer: every unit is its.
+    shares_units = False
+
+    def take_units(
+        self,
+        schedule: str,
+        occurrence: str,
+        shards: int,
+        *,
+        now: datetime,
+        since: datetime,
+        gone: Collection[str],
+    ) -> Taken:
+        """This run's share of the occurrence's free units; one writer takes it whole."""
+        return Taken(1, [0])
+
+    def release_units(  # noqa: B027 - one writer holds no unit
+        self, schedule: str, occurrence: str, shards: Collection[int], *, passed: datetime | None
+    ) -> None:
+        """Let go of this run's `shards` (`passed`: planned and sent whole at that time)."""
+
+    def forget_units(self, schedule: str, keep: Collection[str]) -> None:  # noqa: B027 - as above
+        """Drop the schedule's units of occurrences not in `keep`."""
 
     def round_lock(self, schedule: str) -> AbstractContextManager[bool]:
         """Whether this process may plan `schedule`'s round now, held while the round runs.

@@ -80,6 +80,7 @@ from smsops.ledger.postgres_schema import (
     to_record,
     unnest,
 )
+from smsops.ledger.postgres_units import PostgresUnits
 from smsops.ledger.postgres_url import display_name, settings
 from smsops.ledger.pruning import marked
 from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, RUNS, Counts, Uncertain, grouped, run_of
@@ -150,7 +151,13 @@ def open_postgres(
 
 
 class PostgresLedger(
-    PostgresHearing, PostgresHeld, PostgresOtp, PostgresPruning, PostgresPace, Ledger
+    PostgresHearing,
+    PostgresHeld,
+    PostgresOtp,
+    PostgresPruning,
+    PostgresPace,
+    PostgresUnits,
+    Ledger,
 ):
     """`readonly` never writes and never migrates (for `plan`, `ledger list/stats/export`).
 
@@ -173,6 +180,7 @@ class PostgresLedger(
     ) -> None:
         self.name = display_name(url)  # also registers any password with the scrubber
         self.readonly = readonly
+        self.shares_units = not readonly  # (a reader takes no units: it sends nothing)
         self.wait = wait
         given = settings(url)
         self._url = url  # holds the password: never shown (self.name is what is)

@@ -123,6 +123,20 @@ MIGRATIONS = (
     """,
     # The prune watermark: a pruned occurrence is never due again (issue 24; pruning.py).
     WATERMARK_TABLE.format(time="timestamptz"),
+    # Units of work: (schedule, occurrence, shard) held by one replica's run (issue 24;
+    # postgres_units.py). `shards`: the occurrence's count, as its first opener saw it.
+    """
+    CREATE TABLE units (
+        schedule text NOT NULL,
+        occurrence text NOT NULL,
+        shard integer NOT NULL,
+        shards integer NOT NULL,
+        holder text,
+        taken_at timestamptz,
+        passed_at timestamptz,
+        PRIMARY KEY (schedule, occurrence, shard)
+    );
+    """,
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))
