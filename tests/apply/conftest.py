@@ -41,12 +41,14 @@ def write_config(
     provider: str = "ot",
     extra: str = "",
     rate: str | None = None,
+    shards: int | None = None,
 ) -> Path:
     """One schedule sending to `count` recipients from a CSV, every provider on the sandbox."""
     root.mkdir(parents=True, exist_ok=True)
     rows = "\n".join(f"{n},P{i}" for i, n in enumerate(numbers(count)))
     (root / "people.csv").write_text("phone,name\n" + rows + "\n")
     limit = f", rate_limit: {rate}" if rate else ""
+    units = f", shards: {shards}" if shards else ""
     (root / "smsops.yaml").write_text(
         "providers:\n"
         f"  ot: {{type: opentact, base_url: '{sandbox.base_url('opentact')}', "
@@ -61,7 +63,7 @@ def write_config(
         "audiences:\n"
         "  people: {source: people.csv}\n"
         "schedules:\n"
-        f"  greet: {{template: hello, audience: people, provider: {provider}}}\n"
+        f"  greet: {{template: hello, audience: people, provider: {provider}{units}}}\n"
     )
     return root
 

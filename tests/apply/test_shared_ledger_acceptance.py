@@ -120,7 +120,9 @@ def test_three_run_replicas_one_killed_send_each_once(
     tmp_path: Path, sandbox: Sandbox, postgres_db: str
 ) -> None:
     sandbox.state.faults.update({"latency_ms": 20})
-    root = write_config(tmp_path / "cfg", sandbox, COUNT)
+    # One unit: one replica holds it whole, the others skip its round (a schedule shared
+    # by its shards: tests/daemon/test_units_replicas.py).
+    root = write_config(tmp_path / "cfg", sandbox, COUNT, shards=1)
     env = {**short_lease_env(), "SMSOPS_LOG_FORMAT": "json"}
     with contextlib.ExitStack() as stack:
         daemons = [

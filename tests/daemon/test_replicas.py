@@ -1,8 +1,9 @@
-"""Several `smsops run` replicas on one PostgreSQL ledger: the per-schedule round lock, /readyz.
+"""Several `smsops run` replicas on one PostgreSQL ledger: the round lock, units, /readyz.
 
-The lock is PostgreSQL's (`pg_try_advisory_lock` on a connection of its
-own): one replica plans a schedule's round, the others skip it; a replica
-that dies releases it with its connection. /readyz follows the ledger's
+The round lock is PostgreSQL's (`pg_try_advisory_lock` on a connection of its
+own; the opt-out confirmations' round takes it): one replica holds it, a
+replica that dies releases it with its connection. A schedule's round takes
+units (daemon/units.py): a replica finds them all held by another and skips. /readyz follows the ledger's
 connection, cut and restored through a loopback relay.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from smsops.daemon.units import unit_occurrences
 from smsops.ledger.postgres import PostgresLedger
 from smsops.sandbox.server import Sandbox
 from tests.daemon.daemon import running, until
@@ -72,29 +74,60 @@ def test_a_replica_killed_mid_round_releases_its_lock(postgres_db: str) -> None:
         other.close()
 
 
-def test_a_replica_skips_a_round_another_runs_and_counts_it(
+HOLD_UNIT = """
+import sys
+from datetime import UTC, datetime
+from smsops.ledger.postgres import PostgresLedger
+ledger = PostgresLedger(sys.argv[1], command="smsops run")
+now = datetime.now(UTC)
+print(ledger.take_units("daily", sys.argv[2], 1, now=now, since=now, gone=()).shards, flush=True)
+sys.stdin.readline()  # held (its lease renewed) until told
+ledger.release_units("daily", sys.argv[2], [0], passed=None)
+ledger.close()
+"""
+
+
+def test_a_replica_skips_a_round_whose_units_another_holds_and_counts_it(
     tmp_path: Path, sandbox: Sandbox, postgres_db: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     from datetime import UTC, datetime
 
+    at = datetime(2026, 11, 23, 9, 5, tzinfo=UTC)
     config = project(tmp_path, sandbox)
-    ledger, replica = PostgresLedger(postgres_db), PostgresLedger(postgres_db)
+    (occurrence,) = unit_occurrences(config, "daily", at)
+    ledger = PostgresLedger(postgres_db)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_UNIT, postgres_db, occurrence],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=short_lease_env(),
+    )
     try:
-        runner, metrics = runner_at(config, ledger, datetime(2026, 11, 23, 9, 5, tzinfo=UTC))
-        with replica.round_lock("daily") as held, caplog.at_level(logging.DEBUG, "smsops.run"):
-            assert held
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline().strip() == "[0]"  # another replica holds the one unit
+        runner, metrics = runner_at(config, ledger, at)
+        with caplog.at_level(logging.DEBUG, "smsops.run"):
             assert asyncio.run(runner.reconcile(["daily"], "fire")) is None
         assert sandbox.state.snapshot() == []
         sample = {"schedule": "daily", "reason": "other replica"}
         assert metrics.registry.get_sample_value("smsops_rounds_skipped_total", sample) == 1
-        assert "daily: another replica runs this round; skipped" in caplog.text
+        assert "daily: other replicas hold every unit of this round; skipped" in caplog.text
 
-        plan = asyncio.run(runner.reconcile(["daily"], "fire"))  # the lock is free again
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        assert holder.wait(timeout=20) == 0
+        plan = asyncio.run(runner.reconcile(["daily"], "fire"))  # the unit is free again
         assert plan is not None
         assert len(sandbox.state.snapshot()) == 6
     finally:
+        holder.kill()
+        holder.wait()
+        for stream in (holder.stdin, holder.stdout):
+            if stream is not None:
+                stream.close()
         ledger.close()
-        replica.close()
 
 
 def test_readyz_is_503_while_the_ledger_is_unreachable_and_200_when_it_returns(

@@ -54,7 +54,8 @@ def takers(url: str, count: int, *extra: str) -> list[subprocess.Popen[str]]:
 
 def started(processes: list[subprocess.Popen[str]]) -> None:
     for process in processes:
-        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
     for process in processes:
         assert process.stdin is not None
         process.stdin.write("go\n")
@@ -119,7 +120,8 @@ def test_a_passed_unit_is_left_alone_until_a_later_round(postgres_db: str) -> No
     try:
         start = datetime.now(UTC)
         taken = ledger.take_units("s", "o", 4, now=start, since=start, gone=())
-        assert taken.count == 4 and sorted(taken.shards) == [0, 1, 2, 3]
+        assert taken.count == 4
+        assert sorted(taken.shards) == [0, 1, 2, 3]
         ledger.release_units("s", "o", [0, 1], passed=start + timedelta(seconds=1))
         ledger.release_units("s", "o", [2, 3], passed=None)  # failed: free to try again
         again = ledger.take_units("s", "o", 4, now=start, since=start, gone=())
@@ -128,8 +130,11 @@ def test_a_passed_unit_is_left_alone_until_a_later_round(postgres_db: str) -> No
         ledger.release_units("s", "o", [2, 3], passed=later)
         assert ledger.take_units("s", "o", 4, now=later, since=start, gone=()).shards == []
         # a round that starts after the passes takes them all again; the count stays the first
-        after = ledger.take_units("s", "o", 9, now=later, since=later + timedelta(seconds=1), gone=())
-        assert after.count == 4 and sorted(after.shards) == [0, 1, 2, 3]
+        after = ledger.take_units(
+            "s", "o", 9, now=later, since=later + timedelta(seconds=1), gone=()
+        )
+        assert after.count == 4
+        assert sorted(after.shards) == [0, 1, 2, 3]
         ledger.forget_units("s", ["another"])  # no longer due: gone from the table
         fresh = ledger.take_units("s", "o", 2, now=later, since=later, gone=())
         assert fresh.count == 2
