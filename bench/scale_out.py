@@ -28,7 +28,8 @@ skipped.
   `pg_try_advisory_lock` on the same rows.
 
     .venv/bin/python bench/scale_out.py           # full: 2 runs of each
-    .venv/bin/python bench/scale_out.py --quick   # small sizes, one run (scripts/test.sh)
+    .venv/bin/python bench/scale_out.py --quick   # the kill (600) and the takes only
+    .venv/bin/python bench/scale_out.py --parts plan,takes   # some parts only
 """
 
 from __future__ import annotations
@@ -525,6 +526,8 @@ def main() -> None:
         Workload("six schedules", 6, 100 if quick else 2_000, work),
         Workload("one schedule", 1, 600 if quick else 12_000, work),
     ]
+    if quick and args.parts == ",".join(PARTS):  # the smoke run (scripts/test.sh): a kill, takes
+        parts = {"kill", "takes"}
     why_not = cgroups_writable()
     cluster = Cluster()
     try:
@@ -536,7 +539,8 @@ def main() -> None:
             elif why_not is None:
                 if "throughput" in parts:
                     counts = [1, 3] if quick else [1, 2, 3]
-                    throughput_part(loads, counts, args.runs, cluster, sandbox, env)
+                    measured = loads[:1] if quick else loads
+                    throughput_part(measured, counts, args.runs, cluster, sandbox, env)
                 if "kill" in parts:
                     kill_part(loads[1], cluster, sandbox, env)
             if "plan" in parts:

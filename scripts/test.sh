@@ -52,7 +52,7 @@ lane() {
         }
     done
 }
-lane a soak rate_limit replicas frontdoor durability hooks_throughput api_latency &
+lane a soak rate_limit replicas frontdoor durability hooks_throughput api_latency scale_out &
 a=$!
 lane b postgres apply_throughput plan_scale cold_start catch_up takeover ledger_growth &
 b=$!

@@ -73,16 +73,16 @@ SCHEDULES = {
 
 
 @pytest.mark.parametrize("kind", sorted(SCHEDULES))
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_the_shards_cover_the_unsharded_plan_exactly_once(
     tmp_path: Path, kind: str, seed: int
 ) -> None:
-    config = project(tmp_path, audience(seed, 300 + 97 * seed), SCHEDULES[kind])
+    config = project(tmp_path, audience(seed, 150 + 97 * seed), SCHEDULES[kind])
     whole = plan(config, None)
     (due,) = whole.schedules
     occurrences = [LOCAL] if due.recipient_local else due.occurrences
     assert whole.sends
-    for count in (1, 2, 3, 7):
+    for count in (1, 3, 7):
         keys: list[str] = []
         skips = 0
         for occurrence in occurrences:
