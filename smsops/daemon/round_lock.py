@@ -1,18 +1,14 @@
-"""One replica plans a schedule's round; the others skip it (several `smsops run` on one ledger).
+"""One replica runs the opt-out confirmations' round; the others skip it.
 
-The claim alone already keeps replicas from sending twice; the lock saves
-the work: without it every replica would plan every round of every schedule
-and most of their claims would lose. On PostgreSQL the lock is
-`pg_try_advisory_lock` on a key derived from the schedule's name, on a
+A schedule's round takes units instead (daemon/units.py): shards of each due
+occurrence that replicas share. The confirmations' round (engine/
+confirmations.py) has no audience to shard, so it keeps a lock: on
+PostgreSQL `pg_try_advisory_lock` on a key derived from its name, on a
 connection of its own held for the round (see `PostgresLedger.round_lock`):
 released at the end of the round, and by PostgreSQL with the connection when
 a replica dies. A memory or SQLite ledger has one writer at a time: no lock,
-every round is this process's.
-
-A replica that finds the lock taken skips that round (counted, logged at
-debug): the holder's round sends what its plan finds missing, and a fire
-that comes while it runs is merged into the holder's follow-up round, since
-every replica runs the same schedules' jobs.
+every round is this process's. The claim alone already keeps replicas from
+sending twice; the lock saves the work.
 """
 
 from __future__ import annotations
