@@ -328,7 +328,7 @@ class Schedule(_Model):
         description="Skip numbers on the ledger's suppression list (STOP) for this schedule's "
         "template whatever its category; marketing templates always skip them.",
     )
-    shards: int | None = Field(
+    shards: Count | None = Field(
         default=None,
         ge=1,
         le=1024,

@@ -22,6 +22,7 @@ from smsops.audience.shards import (
     shards_for,
 )
 from smsops.config.loader import Config
+from smsops.core.errors import ConfigError
 from smsops.core.skips import SkipReason
 from smsops.engine.plan import Plan
 from smsops.engine.planner import PlanOptions, make_plan
@@ -137,3 +138,18 @@ def test_the_default_count_follows_the_audience_size(tmp_path: Path) -> None:
         "s: {template: t, audience: a, provider: ot, shards: 5, limits: {max_recipients: 9}}\n",
     )
     assert shards_for(limited, "s") == 1  # its guardrails judge the whole occurrence
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [("0", "greater than or equal to 1"), ("1025", "less than or equal to 1024"), ("true", "")],
+)
+def test_a_wrong_shard_count_is_a_located_config_error(
+    tmp_path: Path, given: str, said: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        project(tmp_path, [], f"s: {{template: t, audience: a, provider: ot, shards: {given}}}\n")
+    text = str(caught.value)
+    assert "c.yaml:8:" in text
+    assert "shards" in text
+    assert said in text
