@@ -204,6 +204,7 @@ class Runner:
         self.metrics.takeovers.inc(len(runs))
         for name in self.config.schedules:
             self.settled.forget(name)
+        self.units.wake()  # rounds that are sending take the dead run's units now
         self.request(None, "takeover")
 
     def stuck(self, error: BaseException | None) -> None:

@@ -9,14 +9,16 @@ of the occurrence is left that nobody passed since the round began. So K
 replicas share many small schedules and one big one alike, and the planning
 of a big occurrence is shared as well as its sending.
 
-Capacity: a replica holds the units of at most `SMSOPS_UNITS` occurrences at
-once (default 2, over all schedules), and of one occurrence at most its fair
-share at a time (ceil(shards / live replicas)): the replica that fires first
-leaves the others their share, and one that finishes early takes what is
-still free. A unit held by a replica that died is free again when that
-run's lease lapses (the `watch` then asks every schedule's round at once):
-the survivor that takes it finds the dead run's claims stale, marks them
-`uncertain`, and sends the rest of the shard. A memory or SQLite ledger has
+Capacity: a replica works on at most `SMSOPS_UNITS` batches at once (default
+2, over all schedules; a batch: the units of one occurrence it took in one
+go, planned in one read), and holds of one occurrence at most its fair share
+(ceil(shards / live replicas)): the replica that fires first leaves the
+others their share, and one that finishes early takes what is still free. A
+unit held by a replica that died is free again when that run's lease lapses:
+the `watch` wakes the rounds that wait on their batches (`wake`), and one
+with a free slot takes it at once, not after its own batch; it finds the
+dead run's claims stale, marks them `uncertain`, and sends the rest of the
+shard. A memory or SQLite ledger has
 one writer: its rounds take no unit (runner.py).
 """
 
@@ -56,11 +58,19 @@ class Units:
     def __init__(self, ledger: Ledger, bound: int = DEFAULT_UNITS) -> None:
         self.ledger, self.bound = ledger, bound
         self._slots: asyncio.Semaphore | None = None  # made on the loop that uses it
+        self._waiting: set[asyncio.Future[None]] = set()  # rounds waiting for a change
 
     def _slot(self) -> asyncio.Semaphore:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.bound)
         return self._slots
+
+    def wake(self) -> None:
+        """Units may have come free (another run's lease lapsed): rounds that wait for
+        one of their batches to end try to take them now, with a free slot."""
+        for waiting in self._waiting:
+            if not waiting.done():
+                waiting.set_result(None)
 
     async def round(
         self, config: Config, name: str, now: datetime, send: SendPart, stopping: Callable[[], bool]
@@ -74,28 +84,78 @@ class Units:
         since = datetime.now(UTC)  # a unit someone passed after this needs no pass of ours
         batches = 0
         for occurrence in occurrences:
-            while not stopping():
-                async with self._slot():
-                    part = await self._take(name, occurrence, count, since)
-                    if part is None:
-                        break
-                    batches += 1
-                    passed = False
-                    try:
-                        passed = await send(part)
-                    finally:
-                        await self._release(name, part, passed)
-                if part.whole:
-                    break
+            batches += await self._occurrence(name, occurrence, count, since, send, stopping)
         return batches or None
 
-    async def _take(self, name: str, occurrence: str, count: int, since: datetime) -> Part | None:
+    async def _occurrence(
+        self,
+        name: str,
+        occurrence: str,
+        count: int,
+        since: datetime,
+        send: SendPart,
+        stopping: Callable[[], bool],
+    ) -> int:
+        """Batches of the occurrence's units while any is free: several at once with free
+        slots (a batch taken over from a dead replica need not wait for this one's own)."""
+        running: dict[asyncio.Task[None], Part] = {}
+        batches = 0
+        slots = self._slot()
+        try:
+            while not stopping():
+                await slots.acquire()
+                busy = [shard for part in running.values() for shard in part.shards]
+                try:
+                    part = await self._take(name, occurrence, count, since, busy)
+                except BaseException:
+                    slots.release()
+                    raise
+                if part is not None:
+                    batches += 1
+                    task = asyncio.create_task(self._batch(name, part, send))
+                    running[task] = part
+                    continue
+                slots.release()
+                if not running:
+                    break
+                await self._changed(set(running))  # a batch ended, or units came free
+                for done in [task for task in running if task.done()]:
+                    del running[done]
+                    done.result()  # a batch's error is the round's
+        finally:
+            if running:
+                await asyncio.gather(*running)
+        return batches
+
+    async def _batch(self, name: str, part: Part, send: SendPart) -> None:
+        """Send one batch and let its units go; its slot is free at the end."""
+        passed = False
+        try:
+            passed = await send(part)
+        finally:  # an error goes on to the round (its failure, logged and counted)
+            await self._release(name, part, passed)
+            self._slot().release()
+
+    async def _changed(self, running: set[asyncio.Task[None]]) -> None:
+        waiting = asyncio.get_running_loop().create_future()
+        self._waiting.add(waiting)
+        try:
+            await asyncio.wait({*running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._waiting.discard(waiting)
+            waiting.cancel()
+
+    async def _take(
+        self, name: str, occurrence: str, count: int, since: datetime, busy: list[int]
+    ) -> Part | None:
         ledger = self.ledger
 
         def take() -> Part | None:
             now = datetime.now(UTC)
             gone = gone_runs(ledger.leases(), now)
-            taken = ledger.take_units(name, occurrence, count, now=now, since=since, gone=gone)
+            taken = ledger.take_units(
+                name, occurrence, count, now=now, since=since, gone=gone, busy=busy
+            )
             if not taken.shards:
                 return None
             return Part(occurrence, taken.count, frozenset(taken.shards))

@@ -534,6 +534,7 @@ class Ledger(ABC):
         now: datetime,
         since: datetime,
         gone: Collection[str],
+        busy: Collection[int] = (),
     ) -> Taken:
         """This run's share of the occurrence's free units; one writer takes it whole."""
         return Taken(1, [0])

@@ -50,7 +50,8 @@ _FREE = """
     SELECT shard FROM units
     WHERE schedule = %(schedule)s AND occurrence = %(occurrence)s AND shard < %(count)s
       AND (passed_at IS NULL OR passed_at < %(since)s)
-      AND (holder IS NULL OR holder = %(me)s OR holder = ANY(%(gone)s)
+      AND (holder IS NULL OR (holder = %(me)s AND NOT shard = ANY(%(busy)s))
+           OR holder = ANY(%(gone)s)
            OR NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = units.holder))
     ORDER BY shard LIMIT %(share)s
     FOR UPDATE SKIP LOCKED
@@ -83,12 +84,14 @@ class PostgresUnits:
         now: datetime,
         since: datetime,
         gone: Collection[str],
+        busy: Collection[int] = (),
     ) -> Taken:
-        """This run's fair share of the occurrence's free units: ceil(count / live replicas).
+        """This run's fair share of the occurrence's free units: ceil(count / live replicas),
+        less the `busy` ones it works on now.
 
         Free: not passed since `since` (this round's start), and held by
-        nobody, by this run (a batch that ended without releasing), by a run
-        of `gone`, or by a run the ledger no longer knows.
+        nobody, by this run but not `busy` (a batch that ended without
+        releasing), by a run of `gone`, or by a run the ledger no longer knows.
         """
         me = run_id()
         with self._transaction("cannot take units in") as conn:
@@ -97,7 +100,9 @@ class PostgresUnits:
             count = int(row[0]) if row else shards
             live = conn.execute(_LIVE, (RUN_COMMAND, now)).fetchone()
             replicas = max(1, int(live[0]) if live else 1)
-            share = -(-count // replicas)
+            share = -(-count // replicas) - len(busy)
+            if share <= 0:
+                return Taken(count, [])
             found = conn.execute(
                 _FREE,
                 {
@@ -106,6 +111,7 @@ class PostgresUnits:
                     "count": count,
                     "since": since,
                     "me": me,
+                    "busy": list(busy),
                     "gone": list(gone),
                     "share": share,
                 },

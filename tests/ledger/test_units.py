@@ -135,6 +135,17 @@ def test_a_passed_unit_is_left_alone_until_a_later_round(postgres_db: str) -> No
         )
         assert after.count == 4
         assert sorted(after.shards) == [0, 1, 2, 3]
+        # a holder's own units are free to it (a batch that could not let go), but not the
+        # ones it works on now (`busy`); its fair share counts those
+        round_ = later + timedelta(seconds=1)
+        mine = ledger.take_units("s", "o", 4, now=later, since=round_, gone=(), busy=[0, 1])
+        assert sorted(mine.shards) == [2, 3]
+        assert (
+            ledger.take_units(
+                "s", "o", 4, now=later, since=round_, gone=(), busy=[0, 1, 2, 3]
+            ).shards
+            == []
+        )
         ledger.forget_units("s", ["another"])  # no longer due: gone from the table
         fresh = ledger.take_units("s", "o", 2, now=later, since=later, gone=())
         assert fresh.count == 2
