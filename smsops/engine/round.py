@@ -178,7 +178,9 @@ class Round:
             if s.over_limits and s.schedule not in self.approved
         }
         over = {name: guardrail(limits) for name, limits in self.held.items()}
-        if self._noting:  # what this plan skipped, per occurrence: status reads it
+        # What this plan skipped, per occurrence: status reads it. Not from a few shards
+        # (daemon/units.py): their counts would replace the whole occurrence's.
+        if self._noting and (self.part is None or self.part.whole):
             self.ledger.note_skips(skips_of(plan))
         if self.held and not self.isolate_failures:
             self._note(plan, over, at, held_only=True)
