@@ -19,7 +19,7 @@ passed in as `gone`).
 Measured against session advisory locks (bench/scale_out.py `--takes`):
 both take a unit in about one round trip; the table keeps what the lock
 cannot (the shard count, when a shard was last passed) and survives a
-transaction-mode pooler, so the table is what smsops uses.
+transaction-mode pooler, so the table is what smsops uses (docs/scale-out.md).
 """
 
 from __future__ import annotations
