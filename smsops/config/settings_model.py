@@ -41,8 +41,8 @@ class Settings(BaseSettings):
         default=2,
         ge=1,
         le=64,
-        description="Occurrences whose units one `smsops run` replica holds at once "
-        "(PostgreSQL ledger; docs/scale-out.md).",
+        description="Batches of units (shards of one occurrence taken together) one `smsops "
+        "run` replica works on at once (PostgreSQL ledger; docs/scale-out.md).",
     )
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -53,7 +53,7 @@ def unit_occurrences(config: Config, name: str, now: datetime) -> list[str]:
 
 
 class Units:
-    """This replica's units: at most `bound` occurrences' at once, over every schedule."""
+    """This replica's units: at most `bound` batches at once, over every schedule."""
 
     def __init__(self, ledger: Ledger, bound: int = DEFAULT_UNITS) -> None:
         self.ledger, self.bound = ledger, bound
