@@ -213,7 +213,7 @@ class PostgresLedger(
         if not readonly:
             lease = lease_length()
             self.register_run(Run.this(command, datetime.now(UTC), lease))
-            self._heartbeat = Heartbeat(self.renew_lease, lease)
+            self._heartbeat = Heartbeat(self.renew_lease, lease, ledger=url)
 
     def _configure(self, conn: Connection) -> None:
         """Every session: UTC timestamps, bounded lock waits, read-only where asked.

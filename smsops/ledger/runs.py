@@ -149,15 +149,19 @@ class Heartbeat:
     `sent` with the provider's id on them (the policy table), never resend.
     """
 
-    # Heartbeats running in this process: one run, however many handles it opens, so
-    # only the last one stopped ends the lease (the others still write its claims).
-    _running = 0
+    # Heartbeats running in this process, per ledger: one run, however many handles it
+    # opens of one ledger, so only the last one of that ledger stopped ends its lease (the
+    # others still write its claims). Counted per ledger: a handle of another ledger left
+    # open must not keep this one's lease running after its last close.
+    _running: dict[str, int] = {}
     _count_lock = threading.Lock()
 
-    def __init__(self, renew: Callable[[datetime, datetime], None], lease: timedelta) -> None:
-        self.renew, self.lease = renew, lease
+    def __init__(
+        self, renew: Callable[[datetime, datetime], None], lease: timedelta, ledger: str = ""
+    ) -> None:
+        self.renew, self.lease, self.ledger = renew, lease, ledger
         with Heartbeat._count_lock:
-            Heartbeat._running += 1
+            Heartbeat._running[ledger] = Heartbeat._running.get(ledger, 0) + 1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="smsops-lease", daemon=True)
         self._thread.start()
@@ -195,8 +199,9 @@ class Heartbeat:
             self._thread.join(timeout=5)
         _REACH.forget(id(self))
         with Heartbeat._count_lock:
-            Heartbeat._running -= 1
-            if Heartbeat._running:
+            left = Heartbeat._running.pop(self.ledger) - 1
+            if left:
+                Heartbeat._running[self.ledger] = left
                 return
         now = datetime.now(UTC)
         with suppress(LedgerError):  # unended, the lease lapses by itself

@@ -104,7 +104,7 @@ class SqliteFile:
                 self._register(command)
                 lease = lease_length()
                 self.register_run(Run.this(command, datetime.now(UTC), lease))
-                self._heartbeat = Heartbeat(self.renew_lease, lease)
+                self._heartbeat = Heartbeat(self.renew_lease, lease, ledger=str(path.resolve()))
         except sqlite3.Error as exc:
             self._db.close()
             raise self._failure(exc, "cannot open") from None

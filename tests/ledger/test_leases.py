@@ -112,6 +112,26 @@ def test_this_runs_rows_are_never_stale_and_its_lease_is_registered(ledger: Shar
     assert ledger.leases()[this_run()] > datetime.now(UTC)
 
 
+def test_closing_one_ledger_ends_its_lease_while_another_ledger_stays_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handles are counted per ledger: one process with two ledgers open (`ledger migrate`,
+    or a test worker that left one open) still ends the lease of the one it closes."""
+    monkeypatch.setenv("SMSOPS_LEASE", "30")
+    other = SqliteLedger(tmp_path / "other.db")
+    try:
+        closed = SqliteLedger(tmp_path / "closed.db")
+        closed.close()
+        reader = SqliteLedger(tmp_path / "closed.db", readonly=True)
+        try:
+            assert reader.leases()[this_run()] <= datetime.now(UTC)
+        finally:
+            reader.close()
+        assert other.leases()[this_run()] > datetime.now(UTC)
+    finally:
+        other.close()
+
+
 def test_a_live_run_heartbeats_and_its_last_close_ends_its_lease(
     opener: Opener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
