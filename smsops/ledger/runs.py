@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 from smsops.core.errors import LedgerError
 
@@ -153,7 +154,7 @@ class Heartbeat:
     # opens of one ledger, so only the last one of that ledger stopped ends its lease (the
     # others still write its claims). Counted per ledger: a handle of another ledger left
     # open must not keep this one's lease running after its last close.
-    _running: dict[str, int] = {}
+    _running: ClassVar[dict[str, int]] = {}
     _count_lock = threading.Lock()
 
     def __init__(
