@@ -326,8 +326,8 @@ class Sender:
                             failover.append(send)
                             continue
                         record = records.pop(send.key)
-                        attempted = replace(record, attempts=record.attempts + tries[send.key])
-                        self._settle(send, attempted, provider, result, closed=closed)
+                        attempts = record.attempts + tries[send.key]
+                        self._settle(send, record, provider, result, closed, attempts)
                 remaining = failover
                 if not remaining:
                     return
@@ -561,18 +561,28 @@ class Sender:
                 observe(time.perf_counter() - started, results)
 
     def _settle(
-        self, send: Send, record: SendRecord, provider: str, result: Result, *, closed: bool = False
+        self,
+        send: Send,
+        record: SendRecord,
+        provider: str,
+        result: Result,
+        closed: bool = False,
+        attempts: int | None = None,
     ) -> None:
-        """Write `result` (`closed`: the window closed before it could be retried)."""
+        """Write `result` (`closed`: the window closed before it could be retried).
+
+        `attempts`: the row's attempts now (None: as claimed), set with the
+        outcome in one copy of the record.
+        """
         now = datetime.now(UTC)
         report = self.report
         if closed and isinstance(result, Retryable):  # never went out: not a failure to retry
-            self._settle_expired(send, record, provider)
+            self._settle_expired(send, record, provider, attempts)
             return
         self.windows.settled(send.key)
         if isinstance(result, Accepted):
             settled = record.settled(
-                Status.SENT, now, provider=provider, message_id=result.message_id
+                Status.SENT, now, provider=provider, message_id=result.message_id, attempts=attempts
             )
             report.sent += 1
             report.segments += send.segments
@@ -581,13 +591,20 @@ class Sender:
                 cost = price.for_region(send.message.region) * send.segments
                 report.cost[price.currency] = report.cost.get(price.currency, 0.0) + cost
         elif isinstance(result, Uncertain):
-            settled = record.settled(Status.UNCERTAIN, now, provider=provider, error=result.reason)
+            settled = record.settled(
+                Status.UNCERTAIN, now, provider=provider, error=result.reason, attempts=attempts
+            )
             report.uncertain += 1
             report.note(send, Status.UNCERTAIN, result.reason)
         else:
             retryable = isinstance(result, Retryable)
             settled = record.settled(
-                Status.FAILED, now, provider=provider, error=result.reason, retryable=retryable
+                Status.FAILED,
+                now,
+                provider=provider,
+                error=result.reason,
+                attempts=attempts,
+                retryable=retryable,
             )
             report.failed += 1
             report.note(send, Status.FAILED, result.reason)
@@ -598,12 +615,18 @@ class Sender:
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         self.on_settled(1)
 
-    def _settle_expired(self, send: Send, record: SendRecord, provider: str) -> None:
+    def _settle_expired(
+        self, send: Send, record: SendRecord, provider: str, attempts: int | None = None
+    ) -> None:
         """A claimed send whose retry or failover could not start before its window closed."""
         self.windows.settled(send.key)
         reason = ExpiryReason.FAULTS
         settled = record.settled(
-            Status.EXPIRED, datetime.now(UTC), provider=provider, error=reason.value
+            Status.EXPIRED,
+            datetime.now(UTC),
+            provider=provider,
+            error=reason.value,
+            attempts=attempts,
         )
         self.report.expire(send, provider, reason)
         self.writes.settle(settled)
