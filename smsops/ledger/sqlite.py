@@ -116,6 +116,23 @@ def _statements(records: Sequence[SendRecord]) -> Iterator[tuple[str, list[objec
         yield ", ".join([_ROW_MARKS] * len(chunk)), [v for r in chunk for v in row_values(r)]
 
 
+def _as_claimed(record: SendRecord, attempts: int, created_at: str) -> SendRecord:
+    """`record` with the attempts and first-claim time of the row it won.
+
+    A new row holds the record's own (the common case): the record itself is
+    that row, so no copy of its 22 fields is made (~5 us a send).
+    """
+    first = datetime.fromisoformat(created_at)
+    if (
+        attempts == record.attempts
+        and first == record.created_at
+        and first.tzinfo is record.created_at.tzinfo
+        and first.fold == record.created_at.fold
+    ):
+        return record
+    return replace(record, attempts=attempts, created_at=first)
+
+
 class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, Ledger):
     """The ledger in one SQLite file (see SqliteFile): claims, guarded moves, reads."""
 
@@ -135,12 +152,7 @@ class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, Ledger):
         claimed = []
         for record in ordered:  # a key given twice is won once, by its first record
             if (found := won.pop(record.key, None)) is not None:
-                attempts, created_at = found
-                claimed.append(
-                    replace(
-                        record, attempts=attempts, created_at=datetime.fromisoformat(created_at)
-                    )
-                )
+                claimed.append(_as_claimed(record, *found))
         return claimed
 
     def settle(self, records: Iterable[SendRecord]) -> None:

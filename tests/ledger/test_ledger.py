@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import random
 import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -32,6 +35,7 @@ from smsops.ledger.sqlite import (
     STATS,
     LedgerError,
     SqliteLedger,
+    _as_claimed,
 )
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -668,3 +672,25 @@ def test_claimed_since_counts_in_sql_what_a_read_of_every_row_counts(
 
         monkeypatch.setattr(ledger, "records", scan)
     assert [ledger.claimed_since("s", since) for since in sinces] == expected
+
+
+def test_a_won_claim_is_the_record_with_the_stored_attempts_and_first_claim_time() -> None:
+    """`_as_claimed` hands the record itself back when the row holds its own values; on
+    generated records and stored rows it equals the copy it stands in for, field by field,
+    down to each time's tzinfo object and fold."""
+    zones = [UTC, timezone(timedelta(0)), timezone(timedelta(hours=2)), ZoneInfo("UTC")]
+    rng = random.Random(11)
+    for _ in range(2000):
+        when = T0 + timedelta(microseconds=rng.choice([0, 1, 999_999, rng.randrange(10**9)]))
+        made = when.astimezone(rng.choice(zones)).replace(fold=rng.choice([0, 0, 1]))
+        mine = replace(record("+447400123456", now=made), attempts=rng.choice([0, 0, 2]))
+        stored_at = rng.choice([made, made, when + timedelta(seconds=rng.choice([-1, 1]))])
+        attempts = rng.choice([mine.attempts, mine.attempts, 3])
+        text = stored_at.astimezone(UTC).isoformat()  # as sqlite_schema.row_values writes it
+        expected = replace(mine, attempts=attempts, created_at=datetime.fromisoformat(text))
+        got = _as_claimed(mine, attempts, text)
+        assert got == expected
+        for name in ("created_at", "updated_at"):
+            ours, theirs = getattr(got, name), getattr(expected, name)
+            assert (ours.tzinfo, ours.fold) == (theirs.tzinfo, theirs.fold)
+        assert got.attempts == expected.attempts
