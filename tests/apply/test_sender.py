@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from smsops.core.errors import LedgerError
 from smsops.engine import ledger_writes
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
+from smsops.engine.clock import Clock
 from smsops.engine.plan import Disposition
 from smsops.engine.planner import PlanOptions, make_plan
 from smsops.engine.project import load_project
@@ -259,3 +262,44 @@ def test_a_result_for_a_row_another_run_took_is_reported_not_written(config_dir:
         assert "7400123451" not in problem
     # The rows stay what the other run made them: uncertain, for a person to resolve.
     assert [r.status for r in ledger.records()] == [Status.UNCERTAIN] * 2
+
+
+def test_a_worker_waiting_out_a_retry_leaves_its_slot_to_the_next_send(tmp_path: Path) -> None:
+    """One slot (`max_in_flight: 1`) and the first send told to retry: while it waits, the
+    other sends go out. Its wait ends only once they are all answered, so a run whose
+    workers all sat in retry waits (no spare worker in their place) would never end."""
+    contacts = "".join(f"      - {{phone: '+44740012345{i}', name: N{i}}}\n" for i in range(6))
+    (tmp_path / "c.yaml").write_text(
+        "providers:\n"
+        "  ot: {type: opentact, base_url: 'http://ot.test', token: '${env:OT}', "
+        "from: '+12017771234', max_in_flight: 1}\n"
+        "templates:\n  t: {category: transactional, body: 'Hi {{ name }}'}\n"
+        f"audiences:\n  a:\n    contacts:\n{contacts}"
+        "schedules:\n  s: {template: t, audience: a, provider: ot}\n"
+    )
+    answered: list[str] = []
+    others_done = asyncio.Event()
+    told_to_wait: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        to = json.loads(request.content)["to"]
+        if not told_to_wait:
+            told_to_wait.append(to)
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={})
+        answered.append(to)
+        if len(answered) == 5:
+            others_done.set()
+        return ot_ok(request)
+
+    async def sleep(seconds: float) -> None:
+        await others_done.wait()
+
+    config = load_project(tmp_path)
+    ledger = MemoryLedger()
+    plan = make_plan(config, ledger, AT, lambda _: False, PlanOptions(keep_sends=True))
+    options = replace(FAST, clock=Clock(sleep=sleep))
+    sender = Sender(config, ledger, ENV, options, transport=httpx.MockTransport(handler))
+
+    report = asyncio.run(asyncio.wait_for(sender.run(plan.sends), timeout=30))
+    assert report.sent == 6
+    assert answered[-1] == told_to_wait[0]  # retried after the five others went out
