@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
+from smsops.audience.shards import Part
 from smsops.config.loader import Config
 from smsops.config.secret_refs import missing_secrets
 from smsops.engine.plan import OverLimit, Plan
 from smsops.ledger.base import Ledger
-from smsops.ledger.held import Hold, HoldReason
+from smsops.ledger.held import WHOLE, Hold, HoldReason, SkipsNoted
 
 Noted = dict[str, tuple[HoldReason, str] | None]
 
@@ -62,12 +63,20 @@ def decided(
     return noted
 
 
-def skips_of(plan: Plan) -> dict[tuple[str, str], dict[str, int]]:
-    """The plan's skips per (schedule, occurrence), by reason (`Ledger.note_skips`)."""
+def skips_of(plan: Plan, part: Part | None = None) -> SkipsNoted:
+    """The plan's skips per (schedule, occurrence, part), by reason (`Ledger.note_skips`).
+
+    A plan of some shards (`part`, daemon/units.py) records each of its shards,
+    which replace only their own rows: the other shards' holders record theirs,
+    and status sums them. Only the occurrence the part covers: another due one
+    is another unit's, and this plan saw none of its per-occurrence skips.
+    """
+    parts = [WHOLE] if part is None or part.whole else sorted(part.shards)
     return {
-        (s.schedule, occurrence): counts
+        (s.schedule, occurrence, shard): counts
         for s in plan.schedules
-        for occurrence, counts in s.skips_by_occurrence().items()
+        for (occurrence, shard), counts in s.skips_by_occurrence(parts).items()
+        if part is None or part.covers(occurrence)
     }
 
 

@@ -8,12 +8,14 @@ kept short so a plan for a million recipients stays small.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from smsops.core.skips import Skip, SkipReason
+from smsops.ledger.held import WHOLE
 from smsops.ledger.receipts import NEVER_SENT, LastDelivery
 from smsops.providers.base import Message
 
@@ -115,11 +117,12 @@ class SchedulePlan:
     samples: list[Sample] = field(default_factory=list)
     skip_counts: Counter[SkipReason] = field(default_factory=Counter)
     skips: list[Skip] = field(default_factory=list)
-    # The same skips per due occurrence (`skips_by_occurrence`): those of one
+    # The same skips per due occurrence and part (`skips_by_occurrence`): those of one
     # occurrence (opted out, quiet hours, a render), and those of the member
-    # itself (an invalid number, a duplicate...), which count in every one.
-    skips_at: dict[str, Counter[SkipReason]] = field(default_factory=dict)
-    skips_every: Counter[SkipReason] = field(default_factory=Counter)
+    # itself (an invalid number, a duplicate...), which count in every one. The
+    # part: the member's shard in a plan of some shards (`PlanOptions.part`), else WHOLE.
+    skips_at: dict[tuple[str, int], Counter[SkipReason]] = field(default_factory=dict)
+    skips_every: dict[int, Counter[SkipReason]] = field(default_factory=dict)
     sends: list[Send] = field(default_factory=list)  # kept only when asked (apply)
     # Each audience the schedule's audience excludes -> the recipients it removed;
     # filled when the audience is read (empty when nothing was due).
@@ -153,29 +156,35 @@ class SchedulePlan:
     def to_send(self) -> int:
         return sum(n for d, n in self.counts.items() if d.sends)
 
-    def skips_by_occurrence(self) -> dict[str, dict[str, int]]:
-        """Recipients skipped per due occurrence, by reason (what the ledger records)."""
+    def skips_by_occurrence(
+        self, parts: Collection[int] = (WHOLE,)
+    ) -> dict[tuple[str, int], dict[str, int]]:
+        """Recipients skipped per (due occurrence, part), by reason (what the ledger
+        records): every part the plan kept, one without skips too."""
+        none: Counter[SkipReason] = Counter()
         return {
-            occurrence: {
+            (occurrence, part): {
                 reason.value: n
                 for reason, n in (
-                    self.skips_every + self.skips_at.get(occurrence, Counter())
+                    self.skips_every.get(part, none) + self.skips_at.get((occurrence, part), none)
                 ).items()
             }
             for occurrence in self.occurrences
+            for part in parts
         }
 
     @property
     def skipped(self) -> int:
         return sum(self.skip_counts.values())
 
-    def skip(self, skip: Skip, occurrence: str | None = None) -> None:
-        """Count `skip`, in `occurrence` only, or (None) in every due occurrence."""
+    def skip(self, skip: Skip, occurrence: str | None = None, part: int = WHOLE) -> None:
+        """Count `skip`, in `occurrence` only, or (None) in every due occurrence; in
+        `part` (the member's shard, when the plan keeps some shards)."""
         self.skip_counts[skip.reason] += 1
         if occurrence is None:
-            self.skips_every[skip.reason] += 1
+            self.skips_every.setdefault(part, Counter())[skip.reason] += 1
         else:
-            self.skips_at.setdefault(occurrence, Counter())[skip.reason] += 1
+            self.skips_at.setdefault((occurrence, part), Counter())[skip.reason] += 1
         if skip.excluded_by is not None:
             self.exclusions[skip.excluded_by] = self.exclusions.get(skip.excluded_by, 0) + 1
         if len(self.skips) < KEPT_SKIPS:

@@ -23,7 +23,7 @@ from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from smsops.audience.recipients import recipients
-from smsops.audience.shards import Part
+from smsops.audience.shards import Part, shard_of
 from smsops.config.loader import Config
 from smsops.config.models import Audience
 from smsops.config.secret_refs import provider_variables
@@ -36,6 +36,7 @@ from smsops.engine.owner import stale_rule
 from smsops.engine.plan import Disposition, Plan, ProviderSeen, Sample, SchedulePlan, Send
 from smsops.engine.sendable import NO_SECRETS, ProviderCheck
 from smsops.ledger.base import DONE, Known, Ledger, OccurrenceKeys, SendRecord, Status
+from smsops.ledger.held import WHOLE
 from smsops.ledger.policy import may_claim
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import (
@@ -201,6 +202,7 @@ class _Desired(NamedTuple):
     recipient: Recipient
     occurrence: str
     zones: tuple[ZoneInfo, ...]
+    part: int  # where its skips count (`SchedulePlan.skip`)
 
 
 class SchedulePlanner:
@@ -296,42 +298,56 @@ class SchedulePlanner:
 
     def _member(self, member: Recipient | Skip) -> None:
         part = self.options.part
-        if isinstance(member, Skip):
+        if isinstance(member, Skip):  # no number, no shard: shard 0's holder counts it
             if part is None or part.counts_skips:
-                self.result.skip(member)
+                self.result.skip(member, part=WHOLE if part is None or part.whole else 0)
             return
-        if part is not None and not part.holds(member.phone):
+        shard = self._shard(member.phone)
+        if shard is None:
             return  # another unit's member, skipped or not
         blocked = self.providers.skip(member)
         if blocked is not None:
-            self.result.skip(blocked)
+            self.result.skip(blocked, part=shard)
             return
         zones: tuple[ZoneInfo, ...] = ()
         if self.needs_zones:
             found = recipient_zones(member, self.column, self.zone)
             if isinstance(found, str):
-                self.result.skip(Skip(SkipReason.UNKNOWN_TIMEZONE, found, member.where))
+                skip = Skip(SkipReason.UNKNOWN_TIMEZONE, found, member.where)
+                self.result.skip(skip, part=shard)
                 return
             zones = found
-        occurrences = self._occurrences(member, zones) if self.local else self.result.occurrences
+        local = self.local
+        occurrences = self._occurrences(member, zones, shard) if local else self.result.occurrences
         if part is not None:  # another due occurrence is another unit's
             occurrences = [o for o in occurrences if part.covers(o)]
         for occurrence in occurrences:  # rendered only once the ledger says it is needed
             known, keys = self.known.get(occurrence) or self._read_known(occurrence)
             if known.pruned:  # its rows were pruned: sent or settled long ago, never again
-                self.result.skip(Skip(SkipReason.PRUNED, PRUNED, member.where), occurrence)
+                skip = Skip(SkipReason.PRUNED, PRUNED, member.where)
+                self.result.skip(skip, occurrence, shard)
                 continue
             if keys is None:  # the ledger holds nothing of it and no send is kept: no key
-                self._count(_Desired(NO_KEY, member, occurrence, zones), None)
+                self._count(_Desired(NO_KEY, member, occurrence, zones, shard), None)
                 continue
             number = keys.number(member.phone)
             if number in known.done:
                 self.sent += 1  # into result.counts at the end: an enum hashes in Python
                 if len(self.to_check) < CHANGE_CHECKS:
-                    self.to_check.append(_Desired(keys.text(number), member, occurrence, zones))
+                    key = keys.text(number)
+                    self.to_check.append(_Desired(key, member, occurrence, zones, shard))
                 continue
             key = keys.text(number)
-            self._count(_Desired(key, member, occurrence, zones), known.open.get(key))
+            self._count(_Desired(key, member, occurrence, zones, shard), known.open.get(key))
+
+    def _shard(self, number: str) -> int | None:
+        """The part the member's skips count in: its shard when the plan keeps some
+        shards, else WHOLE; None when it is another unit's."""
+        part = self.options.part
+        if part is None or part.whole:
+            return WHOLE
+        shard = shard_of(number, part.count)
+        return shard if shard in part.shards else None
 
     def _read_known(self, occurrence: str) -> tuple[Known, OccurrenceKeys | None]:
         """What the ledger holds for an occurrence, read once per plan; and its keys,
@@ -343,7 +359,7 @@ class SchedulePlanner:
         found = self.known[occurrence] = (known, keys)
         return found
 
-    def _occurrences(self, member: Recipient, zones: tuple[ZoneInfo, ...]) -> list[str]:
+    def _occurrences(self, member: Recipient, zones: tuple[ZoneInfo, ...], shard: int) -> list[str]:
         """Due occurrences in the recipient's own zone (recipient-local schedules).
 
         A number that may be in several zones gets an occurrence only while it
@@ -359,7 +375,8 @@ class SchedulePlanner:
                 f"the number may be in {', '.join(names)}; its window for {occurrence} "
                 "is never open in all of them at once; give the audience a timezone_column"
             )
-            self.result.skip(Skip(SkipReason.UNKNOWN_TIMEZONE, detail, member.where), occurrence)
+            skip = Skip(SkipReason.UNKNOWN_TIMEZONE, detail, member.where)
+            self.result.skip(skip, occurrence, shard)
         return due
 
     def _due_everywhere(self, zones: tuple[ZoneInfo, ...]) -> tuple[list[str], list[str]]:
@@ -380,7 +397,7 @@ class SchedulePlanner:
             # Before anything is rendered or claimed; what was sent before stays counted.
             detail = "on the ledger's suppression list (STOP); `smsops suppressions list` shows it"
             skip = Skip(SkipReason.OPTED_OUT, detail, desired.recipient.where)
-            self.result.skip(skip, desired.occurrence)
+            self.result.skip(skip, desired.occurrence, desired.part)
             return
         quiet = self.quiet
         held = None
@@ -396,14 +413,14 @@ class SchedulePlanner:
                     "a later run inside the window sends it"
                 )
                 skip = Skip(SkipReason.QUIET_HOURS, detail, desired.recipient.where)
-                self.result.skip(skip, desired.occurrence)
+                self.result.skip(skip, desired.occurrence, desired.part)
                 return
         if not disposition.sends:
             self.result.counts[disposition] += 1
             return
         rendered = self._render(desired)
         if isinstance(rendered, Skip):
-            self.result.skip(rendered, desired.occurrence)
+            self.result.skip(rendered, desired.occurrence, desired.part)
             return
         self.result.counts[disposition] += 1
         self._will_send(desired, rendered, held)

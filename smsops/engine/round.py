@@ -178,10 +178,9 @@ class Round:
             if s.over_limits and s.schedule not in self.approved
         }
         over = {name: guardrail(limits) for name, limits in self.held.items()}
-        # What this plan skipped, per occurrence: status reads it. Not from a few shards
-        # (daemon/units.py): their counts would replace the whole occurrence's.
-        if self._noting and (self.part is None or self.part.whole):
-            self.ledger.note_skips(skips_of(plan))
+        # What this plan skipped, per occurrence and shard (ledger/held.py): status reads it.
+        if self._noting:
+            self.ledger.note_skips(skips_of(plan, self.part))
         if self.held and not self.isolate_failures:
             self._note(plan, over, at, held_only=True)
             raise NeedsApproval({name: list(map(str, over)) for name, over in self.held.items()})

@@ -36,7 +36,7 @@ from smsops.core.errors import GuardLost, ResolveRefused
 from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.core.occurrence import ONCE
 from smsops.ledger import receipts, recent
-from smsops.ledger.held import Hold, HoldReason, Skips
+from smsops.ledger.held import Hold, HoldReason, Skips, SkipsNoted
 from smsops.ledger.pace import SharedPace
 from smsops.ledger.policy import DONE as DONE
 from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
@@ -371,9 +371,10 @@ class Ledger(ABC):
         """The schedules a round held and has not seen go ahead since, by name."""
 
     @abstractmethod
-    def note_skips(self, skips: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
-        """The recipients a plan skipped per (schedule, occurrence), by reason, in one
-        transaction: each occurrence's counts replace what an earlier plan of it left."""
+    def note_skips(self, skips: SkipsNoted) -> None:
+        """The recipients a plan skipped per (schedule, occurrence, part), by reason, in
+        one transaction: each part's counts replace what an earlier plan of it left, a
+        plan of the whole (`WHOLE`) every part's, a shard's the whole's (held.py)."""
 
     @abstractmethod
     def recent_skips(self, last: int) -> Skips:

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from smsops.core.hooks import Receipt
 from smsops.ledger.base import Decision, Known, Ledger, SendRecord, Status
-from smsops.ledger.held import Hold, HoldReason, Skips
+from smsops.ledger.held import Hold, HoldReason, Skips, SkipsNoted
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.policy import Operation
 from smsops.ledger.receipts import LastDelivery
@@ -61,7 +61,7 @@ class CreatedOnFirstWrite(Ledger):
     def holds(self) -> dict[str, Hold]:
         return self._ledger.holds()
 
-    def note_skips(self, skips: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
+    def note_skips(self, skips: SkipsNoted) -> None:
         given = {at: dict(counts) for at, counts in skips.items()}
         self._note(lambda ledger: ledger.note_skips(given))
 

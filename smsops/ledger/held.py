@@ -8,10 +8,17 @@ daemon/runner.py).
 - `holds`: one row per schedule a round held (its reason and detail, and
   since when: kept while the reason stays the same), deleted when a round of
   it goes ahead.
-- `skips`: per (schedule, occurrence, reason), how many recipients the
-  latest plan of that occurrence skipped (opted out, invalid number, ...):
-  each plan of an occurrence replaces its rows, so the table is bounded by
-  occurrences x reasons, never by recipients.
+- `skips`: per (schedule, occurrence, part, reason), how many recipients the
+  latest plan of that part skipped (opted out, invalid number, ...); the
+  table is bounded by occurrences x parts x reasons, never by recipients.
+  A part is a shard of the occurrence's audience (audience/shards.py), the
+  units a replica plans on PostgreSQL (daemon/units.py), or `WHOLE` (-1, not
+  a shard index) for a plan of the whole occurrence. Readers sum the parts.
+  A plan of the whole replaces every row of the occurrence; a plan of some
+  shards replaces those shards' rows and the whole's (its shards are in it):
+  so rows of the whole and of shards never stand together, and no recipient
+  is counted twice. Shard indices of one occurrence always mean the same
+  shards: its count is the units table's, fixed by its first opener.
 
 The SQL is shared by SQLite and PostgreSQL (`?` becomes `%s` there); times
 are ISO 8601 text in UTC for SQLite and timestamptz for PostgreSQL. The
@@ -21,7 +28,7 @@ tested against (tests/ledger/test_held.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -35,6 +42,11 @@ HoldReason = Literal["guardrail", "secret"]
 HOLD_REASONS: tuple[HoldReason, ...] = ("guardrail", "secret")
 # schedule -> occurrence -> skip reason -> recipients skipped
 Skips = dict[str, dict[str, dict[str, int]]]
+# The part of a plan of the whole occurrence (a shard is 0 or more).
+WHOLE = -1
+# What a plan skipped: (schedule, occurrence, part) -> skip reason -> recipients skipped.
+# Every part the plan kept is a key, an empty one too: its earlier rows are replaced.
+SkipsNoted = Mapping[tuple[str, str, int], Mapping[str, int]]
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,23 @@ TABLES = """
         PRIMARY KEY (schedule, occurrence, reason)
     );
 """
+# A migration of each backend (the same SQL): skips per part; the rows before it came
+# from plans of the whole occurrence (-1: WHOLE, written out in the SQL, as below). A new
+# table, as SQLite changes no primary key.
+SKIP_PARTS = """
+    CREATE TABLE skips_by_part (
+        schedule text NOT NULL,
+        occurrence text NOT NULL,
+        part integer NOT NULL,
+        reason text NOT NULL,
+        count integer NOT NULL,
+        PRIMARY KEY (schedule, occurrence, part, reason)
+    );
+    INSERT INTO skips_by_part (schedule, occurrence, part, reason, count)
+        SELECT schedule, occurrence, -1, reason, count FROM skips;
+    DROP TABLE skips;
+    ALTER TABLE skips_by_part RENAME TO skips;
+"""
 # The same hold again keeps its first `since`; another reason or detail starts afresh.
 HOLD = (
     "INSERT INTO holds (schedule, reason, detail, since) VALUES (?, ?, ?, ?) "
@@ -72,13 +101,17 @@ HOLD = (
 )
 UNHOLD = "DELETE FROM holds WHERE schedule = ?"
 HOLDS = "SELECT schedule, reason, detail, since FROM holds ORDER BY schedule"
-FORGET_SKIPS = "DELETE FROM skips WHERE schedule = ? AND occurrence = ?"
-SKIP = (
-    "INSERT INTO skips (schedule, occurrence, reason, count) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (schedule, occurrence, reason) DO UPDATE SET count = excluded.count"
+# Before a part's new counts: the whole's rows every part, a shard's its own and the whole's.
+FORGET_SKIPS = (
+    "DELETE FROM skips WHERE schedule = ? AND occurrence = ? AND (? = -1 OR part = ? OR part = -1)"
 )
-# Each schedule's `?` newest occurrences with skips, every reason of each: seeks on the
-# primary key (schedule, occurrence, reason), as recent.py's RECENT on the sends' index.
+SKIP = (
+    "INSERT INTO skips (schedule, occurrence, part, reason, count) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (schedule, occurrence, part, reason) DO UPDATE SET count = excluded.count"
+)
+# Each schedule's `?` newest occurrences with skips, every part and reason of each: seeks
+# on the primary key (schedule, occurrence, part, reason), as recent.py's RECENT on the
+# sends' index; `skips_of` sums the parts.
 RECENT_SKIPS = (
     newest_occurrences("skips")
     + """
@@ -104,16 +137,53 @@ def hold_of(row: Iterable[object]) -> Hold:
 
 
 def skips_of(rows: Iterable[Iterable[object]]) -> Skips:
-    """`RECENT_SKIPS` rows as nested counts."""
+    """`RECENT_SKIPS` rows as nested counts, each occurrence's parts summed."""
     found: Skips = {}
     for schedule, occurrence, reason, count in rows:
         per = found.setdefault(str(schedule), {}).setdefault(str(occurrence), {})
-        per[str(reason)] = int(str(count))
+        per[str(reason)] = per.get(str(reason), 0) + int(str(count))
     return found
 
 
+def noted_rows(
+    skips: SkipsNoted,
+) -> Iterator[tuple[tuple[str, str, int, int], list[tuple[str, str, int, str, int]]]]:
+    """Per part, in order: `FORGET_SKIPS`'s parameters, then `SKIP`'s (its nonzero counts)."""
+    for (schedule, occurrence, part), counts in skips.items():
+        rows = [(schedule, occurrence, part, r, n) for r, n in nonzero(counts).items()]
+        yield (schedule, occurrence, part, part), rows
+
+
+# schedule -> occurrence -> part -> skip reason -> recipients skipped (the memory ledger)
+SkipParts = dict[str, dict[str, dict[int, dict[str, int]]]]
+
+
+def note(every: SkipParts, skips: SkipsNoted) -> None:
+    """`note_skips` on the memory ledger's rows: the SQL's replacement, in Python."""
+    for (schedule, occurrence, part), counts in skips.items():
+        parts = every.setdefault(schedule, {}).setdefault(occurrence, {})
+        if part == WHOLE:
+            parts.clear()
+        else:
+            parts.pop(WHOLE, None)
+            parts.pop(part, None)
+        if kept := nonzero(counts):
+            parts[part] = kept
+        if not parts:
+            del every[schedule][occurrence]
+
+
+def summed(parts: Mapping[int, Mapping[str, int]]) -> dict[str, int]:
+    """An occurrence's counts, its parts summed (what `skips_of` reads)."""
+    total: dict[str, int] = {}
+    for counts in parts.values():
+        for reason, n in counts.items():
+            total[reason] = total.get(reason, 0) + n
+    return dict(sorted(total.items()))
+
+
 def newest(every: Mapping[str, Mapping[str, Mapping[str, int]]], last: int) -> Skips:
-    """`RECENT_SKIPS` computed from every row (the memory ledger)."""
+    """`RECENT_SKIPS` computed from every occurrence's counts (the Python reference)."""
     return {
         schedule: {o: dict(occurrences[o]) for o in sorted(occurrences, reverse=True)[:last]}
         for schedule, occurrences in every.items()

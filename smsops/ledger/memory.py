@@ -8,7 +8,7 @@ from datetime import datetime
 
 from smsops.core.hooks import Receipt
 from smsops.ledger.base import Known, Ledger, SendRecord, Status
-from smsops.ledger.held import Hold, HoldReason, Skips, newest, nonzero
+from smsops.ledger.held import Hold, HoldReason, SkipParts, Skips, SkipsNoted, newest, note, summed
 from smsops.ledger.memory_otp import MemoryOtp
 from smsops.ledger.policy import Operation, allows, may_claim
 from smsops.ledger.pruning import (
@@ -32,7 +32,7 @@ class MemoryLedger(MemoryOtp, Pruning, Ledger):
         self._listed: dict[str, OptEvent] = {}
         self._history: list[OptEvent] = []
         self._holds: dict[str, Hold] = {}
-        self._skips: Skips = {}
+        self._skips: SkipParts = {}
         self._pruned: dict[str, datetime] = {}  # the prune watermark per schedule
 
     def claim(
@@ -163,12 +163,12 @@ class MemoryLedger(MemoryOtp, Pruning, Ledger):
     def holds(self) -> dict[str, Hold]:
         return dict(sorted(self._holds.items()))
 
-    def note_skips(self, skips: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
-        for (schedule, occurrence), counts in skips.items():
-            per = self._skips.setdefault(schedule, {})
-            per.pop(occurrence, None)
-            if kept := nonzero(counts):
-                per[occurrence] = kept
+    def note_skips(self, skips: SkipsNoted) -> None:
+        note(self._skips, skips)
 
     def recent_skips(self, last: int) -> Skips:
-        return newest(self._skips, last)
+        every = {
+            schedule: {o: summed(parts) for o, parts in occurrences.items()}
+            for schedule, occurrences in self._skips.items()
+        }
+        return newest(every, last)

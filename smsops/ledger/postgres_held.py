@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from smsops.ledger import held as sql
-from smsops.ledger.held import Hold, HoldReason, Skips, hold_of, nonzero, skips_of
+from smsops.ledger.held import Hold, HoldReason, Skips, SkipsNoted, hold_of, skips_of
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 _HOLD, _UNHOLD, _HOLDS = (q.replace("?", "%s") for q in (sql.HOLD, sql.UNHOLD, sql.HOLDS))
@@ -38,16 +38,15 @@ class PostgresHeld:
         with self._transaction("cannot read", atomic=False) as conn:
             return {hold.schedule: hold for hold in map(hold_of, conn.execute(_HOLDS))}
 
-    def note_skips(self, skips: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
+    def note_skips(self, skips: SkipsNoted) -> None:
         if not skips:
             return
-        with self._transaction("cannot record skipped recipients in") as conn:
-            for (schedule, occurrence), counts in skips.items():
-                conn.execute(_FORGET, (schedule, occurrence))
-                rows = [(schedule, occurrence, r, n) for r, n in nonzero(counts).items()]
+        doing = "cannot record skipped recipients in"
+        with self._transaction(doing) as conn, conn.cursor() as cursor:
+            for forget, rows in sql.noted_rows(skips):
+                cursor.execute(_FORGET, forget)
                 if rows:
-                    with conn.cursor() as cursor:
-                        cursor.executemany(_SKIP, rows)
+                    cursor.executemany(_SKIP, rows)
 
     def recent_skips(self, last: int) -> Skips:
         with self._transaction("cannot read", atomic=False) as conn:

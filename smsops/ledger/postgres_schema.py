@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from smsops.ledger.base import SendRecord
+from smsops.ledger.held import SKIP_PARTS
 from smsops.ledger.held import TABLES as HELD_TABLES
 from smsops.ledger.partitions import MIGRATION_LOCK as MIGRATION_LOCK
 from smsops.ledger.partitions import PARTITIONED
@@ -137,6 +138,8 @@ MIGRATIONS = (
         PRIMARY KEY (schedule, occurrence, shard)
     );
     """,
+    # Skips per shard of an occurrence, so units' plans record theirs (issue 24; held.py).
+    SKIP_PARTS,
 )
 
 NAMES = tuple(name.strip() for name in COLUMNS.split(","))

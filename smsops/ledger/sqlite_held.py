@@ -15,8 +15,9 @@ from smsops.ledger.held import (
     Hold,
     HoldReason,
     Skips,
+    SkipsNoted,
     hold_of,
-    nonzero,
+    noted_rows,
     skips_of,
 )
 from smsops.ledger.sqlite_file import SqliteFile
@@ -38,15 +39,13 @@ class SqliteHeld(SqliteFile):
         with self._reading():
             return {hold.schedule: hold for hold in map(hold_of, self._db.execute(HOLDS))}
 
-    def note_skips(self, skips: Mapping[tuple[str, str], Mapping[str, int]]) -> None:
+    def note_skips(self, skips: SkipsNoted) -> None:
         if not skips:
             return
         with self._writing("cannot record skipped recipients in"):
-            for (schedule, occurrence), counts in skips.items():
-                self._db.execute(FORGET_SKIPS, (schedule, occurrence))
-                self._db.executemany(
-                    SKIP, [(schedule, occurrence, r, n) for r, n in nonzero(counts).items()]
-                )
+            for forget, rows in noted_rows(skips):
+                self._db.execute(FORGET_SKIPS, forget)
+                self._db.executemany(SKIP, rows)
 
     def recent_skips(self, last: int) -> Skips:
         with self._reading():

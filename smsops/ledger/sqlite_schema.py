@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from smsops.core.errors import LedgerError
 from smsops.core.phone import scrub_numbers
 from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.held import SKIP_PARTS
 from smsops.ledger.held import TABLES as HELD_TABLES
 from smsops.ledger.policy import Operation
 from smsops.ledger.pruning import WATERMARK_TABLE
@@ -111,6 +112,8 @@ MIGRATIONS = (
     HELD_TABLES.format(time="TEXT"),
     # The prune watermark: a pruned occurrence is never due again (issue 24; pruning.py).
     WATERMARK_TABLE.format(time="TEXT"),
+    # Skips per shard of an occurrence, so units' plans record theirs (issue 24; held.py).
+    SKIP_PARTS,
 )
 COLUMNS = (
     "key, schedule, occurrence, recipient, provider, template, text_hash, segments, status, "

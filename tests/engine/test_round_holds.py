@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from smsops.audience.shards import Part, shard_of
 from smsops.core.errors import NeedsApproval, SecretsMissing
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
@@ -103,6 +104,28 @@ def test_each_plan_records_its_skips_per_occurrence_and_a_dry_run_records_nothin
     ledger.opt([OptEvent(STOPPED, OptAction.IN, AT, "cli", "START")])
     asyncio.run(Round(config, ledger, ENV, RoundHooks(), isolate_failures=True).run(AT))
     assert ledger.recent_skips(5)["s"] == {"once": {"duplicate": 1, "invalid_number": 1}}
+
+
+def test_rounds_of_some_shards_each_record_theirs_and_status_sums_them(
+    config_dir: Path,
+) -> None:
+    """Two replicas' rounds, each holding some shards of the occurrence (daemon/units.py):
+    together they record what a round of the whole does, no skip twice."""
+    config, ledger = load_project(config_dir), _ledger()
+    assert shard_of(STOPPED, 3) == 1  # not shard 0's, which counts the rows of no number
+    firsts = []
+    for shards in ({0}, {1, 2}):
+        part = Part("once", 3, frozenset(shards))
+        asyncio.run(
+            Round(config, ledger, ENV, RoundHooks(), isolate_failures=True, part=part).run(
+                AT, ["s"]
+            )
+        )
+        firsts.append(ledger.recent_skips(5)["s"]["once"])
+    assert firsts == [
+        {"duplicate": 1, "invalid_number": 1},
+        {"duplicate": 1, "invalid_number": 1, "opted_out": 1},
+    ]
 
 
 def test_a_round_that_decides_as_the_last_one_did_writes_no_hold(config_dir: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -43,23 +44,36 @@ def test_a_hold_keeps_its_first_time_until_its_reason_changes_and_goes_when_clea
 def test_skips_per_occurrence_are_replaced_by_each_plan_and_read_newest_first(
     open_ledger_handle: Callable[[], Ledger], seed: int
 ) -> None:
-    """Random plans of random occurrences: what the ledger returns equals the reference
-    (each occurrence as its latest plan left it, zeros dropped, `last` newest)."""
+    """Random plans of random occurrences, of the whole or of some shards: what the ledger
+    returns equals the reference (each occurrence's parts as their latest plan left them:
+    the whole's plan replaces every part, a shard's its own and the whole's; the parts
+    summed, zeros dropped, `last` newest)."""
     ledger = open_ledger_handle()
     rng = random.Random(seed)
-    reference: dict[str, dict[str, dict[str, int]]] = {}
+    parts: dict[tuple[str, str], dict[int, dict[str, int]]] = {}
     reasons = [reason.value for reason in SkipReason]
-    for _ in range(30):
+    for _ in range(40):
         plan = {}
         for _ in range(rng.randrange(1, 4)):
             at = (rng.choice(["s", "t", "u"]), f"2027-03-{rng.randrange(1, 12):02d}T09:00:00Z")
-            counts = {r: rng.choice([0, 0, 1, 7]) for r in rng.sample(reasons, 3)}
-            plan[at] = counts
-            per = reference.setdefault(at[0], {})
-            per.pop(at[1], None)
-            if kept := {r: n for r, n in counts.items() if n}:
-                per[at[1]] = kept
+            for part in rng.choice([[-1], [0], [1, 2], [0, 1, 2]]):
+                if (*at, part) in plan:
+                    continue  # a plan counts each part once
+                counts = {r: rng.choice([0, 0, 1, 7]) for r in rng.sample(reasons, 3)}
+                plan[(*at, part)] = counts
+                kept = parts.setdefault(at, {})
+                for old in list(kept):
+                    if part == -1 or old in (part, -1):
+                        del kept[old]
+                kept[part] = counts
         ledger.note_skips(plan)
+    reference: dict[str, dict[str, dict[str, int]]] = {}
+    for (schedule, occurrence), kept in parts.items():
+        total = Counter[str]()
+        for counts in kept.values():
+            total.update(counts)
+        if summed := {r: n for r, n in sorted(total.items()) if n}:
+            reference.setdefault(schedule, {})[occurrence] = summed
     reader = open_ledger_handle()
     for last in (1, 3, 50):
         assert reader.recent_skips(last) == newest(reference, last)
@@ -89,7 +103,7 @@ def test_a_ledger_of_the_version_before_gets_the_tables_and_keeps_its_rows(
     with pytest.raises(LedgerError, match="apply` upgrades it"):
         SqliteLedger(path, readonly=True)
     ledger = SqliteLedger(path)
-    ledger.note_skips({("s", "once"): {"opted_out": 2}})
+    ledger.note_skips({("s", "once", -1): {"opted_out": 2}})
     ledger.note_holds({"s": ("secret", "K of p is not set")}, NOW)
     assert ledger.recent_skips(5) == {"s": {"once": {"opted_out": 2}}}
     assert ledger.suppressed() == {"+15550000001"}
@@ -99,10 +113,10 @@ def test_a_ledger_of_the_version_before_gets_the_tables_and_keeps_its_rows(
 def test_the_recent_skips_seek_the_primary_key_and_never_read_the_table() -> None:
     """The status page reads them per request: a year of a 5-minute schedule's skips must
     cost the occurrences shown, not the table (every step a SEARCH, as for the sends)."""
-    from smsops.ledger.held import RECENT_SKIPS, TABLES
+    from smsops.ledger.held import RECENT_SKIPS, SKIP_PARTS, TABLES
 
     db = sqlite3.connect(":memory:")
-    db.executescript(TABLES.format(time="TEXT"))
+    db.executescript(TABLES.format(time="TEXT") + SKIP_PARTS)
     plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + RECENT_SKIPS, (5,))]
     db.close()
     touching = [step for step in plan if " skips" in step or " s " in step]

@@ -103,7 +103,11 @@ def test_a_pruned_occurrence_is_not_sent_at_its_old_time_nor_in_a_widened_window
     path = config(tmp_path, "10m")
     old = occurrence_label(fire(30))
     ledger.note_skips(
-        {("s", old): {"opted_out": 1}, ("s", occurrence_label(fire(1))): {"duplicate": 1}}
+        {  # the old occurrence's skips from two shards' plans: both go with it
+            ("s", old, 0): {"opted_out": 1},
+            ("s", old, 1): {"opted_out": 1},
+            ("s", occurrence_label(fire(1)), -1): {"duplicate": 1},
+        }
     )
     done = pruned(ledger, path)
     assert done.pruned.rows > 0

@@ -172,7 +172,9 @@ def test_status_reads_the_ledger_alone_never_an_audience(
     ledger = SqliteLedger(path)
     write(ledger, [row("alpha", OCCURRENCE, "+15550000009", Status.FAILED)])
     ledger.note_holds({"beta": ("guardrail", "max_recipients 2: this plan sends 3")}, NOW)
-    ledger.note_skips({("alpha", OCCURRENCE): {"opted_out": 3, "invalid_number": 1}})
+    # two shards' plans of the occurrence (units): status sums them
+    ledger.note_skips({("alpha", OCCURRENCE, 0): {"opted_out": 2, "invalid_number": 1}})
+    ledger.note_skips({("alpha", OCCURRENCE, 3): {"opted_out": 1}})
     ledger.close()
     assert main(["status", str(config), "--ledger", str(path), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
