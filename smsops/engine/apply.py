@@ -49,6 +49,7 @@ from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import backoff
 from smsops.engine.plan import Send
+from smsops.engine.reach import ANSWERED, Heard, unreachable
 from smsops.engine.shared_pacing import PaceUnavailable
 from smsops.engine.transport import Transport
 from smsops.engine.windows import Windows
@@ -549,7 +550,9 @@ class Sender:
                         sends = self.windows.not_closed(sends)
                     if not sends:
                         return [], []
-                    return sends, await self._send(lane, [send.message for send in sends])
+                    results, how = await self._send(lane, [send.message for send in sends])
+                    self.report.heard({send.schedule for send in sends}, lane.adapter.name, how)
+                    return sends, results
         except PaceUnavailable as exc:  # raised before any request: fail closed, as a claim does
             self.stop()
             self.report.ledger_error = self.report.ledger_error or str(exc)
@@ -567,22 +570,23 @@ class Sender:
             if send.key not in sent and send.key in self.windows.closed_in_retry:
                 self._settle_expired(send, records.pop(send.key), provider)
 
-    async def _send(self, lane: Lane, messages: list[Message]) -> list[Result]:
-        """Build, send and read one unit: whatever happens is its result (`exchange`)."""
+    async def _send(self, lane: Lane, messages: list[Message]) -> tuple[list[Result], Heard]:
+        """Build, send and read one unit: whatever happens is its result (`exchange`);
+        with whether the provider answered it (`engine.reach`)."""
         assert self.http is not None
         self.in_flight += 1
         observe = lane.observe  # run mode's recorder; `apply` keeps none
         started = time.perf_counter() if observe is not None else 0.0  # real time, not `clock`
         results: list[Result] = []  # none if cancelled: still a request made
         try:
-            results = await exchange(
+            results, how = await exchange_heard(
                 self.http,
                 lane.adapter,
                 lambda: lane.adapter.build(messages),
                 messages,
                 lane.timeout,
             )
-            return results
+            return results, how
         finally:
             self.in_flight -= 1
             if observe is not None:  # smsops_provider_request_seconds, the page's hour
@@ -668,7 +672,19 @@ async def exchange(
     messages: Sequence[Message],
     timeout: Mapping[str, float | None],
 ) -> list[Result]:
-    """Build one request, send it and read its answer: whatever happens is its result.
+    """`exchange_heard`'s results."""
+    return (await exchange_heard(http, adapter, build, messages, timeout))[0]
+
+
+async def exchange_heard(
+    http: httpx.AsyncBaseTransport,
+    adapter: Adapter,
+    build: Callable[[], httpx.Request],
+    messages: Sequence[Message],
+    timeout: Mapping[str, float | None],
+) -> tuple[list[Result], Heard]:
+    """Build one request, send it and read its answer: whatever happens is its result;
+    with whether the provider answered it, or why it could not be reached (`reach`).
 
     The one guard of the send path (sends, and the requests that check a
     one-time code). An exception while building means nothing left:
@@ -681,22 +697,23 @@ async def exchange(
     try:
         request = build()
     except Exception as exc:  # e.g. a secret whose value holds a line break (Adapter.post)
-        return [from_outside(Rejected(f"cannot build the request: {_described(exc)}"))] * count
+        why = f"cannot build the request: {_described(exc)}"
+        return [from_outside(Rejected(why))] * count, None
     request.extensions = {**request.extensions, "timeout": timeout}
     try:
         response = await http.handle_async_request(request)
         response.request = request
         await response.aread()
     except httpx.TransportError as exc:
-        return [transport_error(exc)] * count
+        return [transport_error(exc)] * count, unreachable(exc)
     except Exception as exc:
         why = f"the request may have been received: sending it raised {_described(exc)}"
-        return [from_outside(Uncertain(why))] * count
-    try:
-        return adapter.parse(response, messages)  # scrubbed of secrets (from_outside)
+        return [from_outside(Uncertain(why))] * count, None
+    try:  # an answer, whatever it says: the provider is reachable
+        return adapter.parse(response, messages), ANSWERED  # scrubbed of secrets (from_outside)
     except Exception as exc:  # the contract says parse never raises; a bug must not stop a round
         why = f"HTTP {response.status_code}, the answer could not be read: {_described(exc)}"
-        return [from_outside(Uncertain(why))] * count
+        return [from_outside(Uncertain(why))] * count, ANSWERED
 
 
 def _described(exc: BaseException) -> str:

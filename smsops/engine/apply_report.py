@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from smsops.core.expiry import ExpiryReason
 from smsops.core.phone import hide_number, mask, scrub_numbers
 from smsops.engine.plan import Send
+from smsops.engine.reach import Heard, Reach
 from smsops.ledger.base import Status
 
 PROBLEMS_KEPT = 20
@@ -44,6 +45,13 @@ class ApplyReport:
     # Retryable failures of an earlier run whose window closed before a retry: now failed
     # for good (Operation.CLOSE), counted in `outcomes` as `failed` (by their provider).
     closed: int = 0
+    # (schedule, provider) -> whether its requests reached the provider (`held: provider`)
+    reach: dict[tuple[str, str], Reach] = field(default_factory=dict)
+
+    def heard(self, schedules: set[str], provider: str, how: Heard) -> None:
+        """Count one request to `provider` carrying messages of `schedules`."""
+        for schedule in schedules:
+            self.reach.setdefault((schedule, provider), Reach()).heard(how)
 
     def close_failed(self, provider: str) -> None:
         """Count one retryable failure the closed window made final."""

@@ -2,8 +2,12 @@
 
 One home for the words of a hold, so the round that decides it, the daemon
 that skips a schedule for a missing secret and the status view that reads
-it say the same thing: each limit or missing variable is one line of the
-hold's detail.
+it say the same thing: each limit, missing variable or unreachable provider
+is one line of the hold's detail.
+
+A `provider` hold is decided after the sends, not before: a round that goes
+ahead ends the other holds when it plans, but only its requests can say
+whether a provider it found down answers again (`provider_holds`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from smsops.audience.shards import Part
 from smsops.config.loader import Config
 from smsops.config.secret_refs import missing_secrets
 from smsops.engine.plan import OverLimit, Plan
+from smsops.engine.reach import Reach
 from smsops.ledger.base import Ledger
 from smsops.ledger.held import WHOLE, Hold, HoldReason, SkipsNoted
 
@@ -63,6 +68,32 @@ def decided(
     return noted
 
 
+def provider_holds(reach: Mapping[tuple[str, str], Reach]) -> Noted:
+    """What a round's requests say of each schedule that made some, by (schedule, provider):
+    held if a provider it used answered none of them because it could not be reached,
+    going ahead (None) if a provider answered any; neither (left out) when nothing is known
+    (requests that may have reached it, unanswered)."""
+    per: dict[str, dict[str, Reach]] = {}
+    for (schedule, provider), seen in sorted(reach.items()):
+        per.setdefault(schedule, {})[provider] = seen
+    noted: Noted = {}
+    for schedule, providers in per.items():
+        down = [_unreachable(name, seen) for name, seen in providers.items() if seen.down]
+        if down:
+            noted[schedule] = ("provider", "\n".join(down))
+        elif any(seen.answered for seen in providers.values()):
+            noted[schedule] = None
+    return noted
+
+
+def _unreachable(provider: str, seen: Reach) -> str:
+    plural = "" if seen.requests == 1 else "s"
+    return (
+        f"provider {provider!r} unreachable: {seen.requests} request{plural}, "
+        f"none answered ({seen.cause})"
+    )
+
+
 def skips_of(plan: Plan, part: Part | None = None) -> SkipsNoted:
     """The plan's skips per (schedule, occurrence, part), by reason (`Ledger.note_skips`).
 
@@ -80,21 +111,41 @@ def skips_of(plan: Plan, part: Part | None = None) -> SkipsNoted:
     }
 
 
-def note(ledger: Ledger, noted: Mapping[str, tuple[HoldReason, str] | None], at: datetime) -> None:
+def note(
+    ledger: Ledger,
+    noted: Mapping[str, tuple[HoldReason, str] | None],
+    at: datetime,
+    *,
+    reached: bool = False,
+) -> None:
     """Record `noted` (`Ledger.note_holds`), writing only what changes: a round that goes
-    ahead as the last one did (the usual case, every resync) reads and writes nothing more."""
+    ahead as the last one did (the usual case, every resync) reads and writes nothing more.
+
+    Going ahead (None) ends a `provider` hold only when `reached` (`provider_holds`: a
+    provider answered). The same providers down again is no change: their counts stay
+    those of the round that first held it, with its `since`.
+    """
     if not noted:
         return
     current = ledger.holds()
     changed = {
         name: hold
         for name, hold in noted.items()
-        if (hold is None and name in current)
-        or (hold is not None and (name not in current or _said(current[name]) != hold))
+        if (hold is None and name in current and (reached or current[name].reason != "provider"))
+        or (hold is not None and (name not in current or not _same(current[name], hold)))
     }
     if changed:
         ledger.note_holds(changed, at)
 
 
-def _said(hold: Hold) -> tuple[HoldReason, str]:
-    return (hold.reason, hold.detail)
+def _same(hold: Hold, said: tuple[HoldReason, str]) -> bool:
+    reason, detail = said
+    if hold.reason != reason:
+        return False
+    if reason == "provider":  # which providers, not how many requests
+        return _down(hold.detail) == _down(detail)
+    return hold.detail == detail
+
+
+def _down(detail: str) -> list[str]:
+    return [line.partition(":")[0] for line in detail.splitlines()]

@@ -27,11 +27,18 @@ import httpx
 from smsops.audience.shards import Part
 from smsops.config.loader import Config
 from smsops.config.secret_refs import unset_variables
-from smsops.core.errors import GuardLost, NeedsApproval, SecretsMissing
+from smsops.core.errors import GuardLost, LedgerError, NeedsApproval, SecretsMissing
 from smsops.core.expiry import ExpiryReason
 from smsops.engine.apply import ApplyOptions, ApplyReport, Sender
 from smsops.engine.clock import Clock
-from smsops.engine.holds import decided, guardrail, note, secret_holds, skips_of
+from smsops.engine.holds import (
+    decided,
+    guardrail,
+    note,
+    provider_holds,
+    secret_holds,
+    skips_of,
+)
 from smsops.engine.lanes import Lanes
 from smsops.engine.owner import stale_rule, this_run
 from smsops.engine.plan import OverLimit, Plan, SchedulePlan, Send
@@ -262,8 +269,21 @@ class Round:
             with suppress(Exception):  # the ledger too? the error goes on; /healthz shows the rest
                 self.abandoned = await asyncio.to_thread(settle_abandoned, self.ledger, sends, exc)
             raise
+        await self._note_reached(report)
         self.hooks.sent(self.plan, report)
         return report
+
+    async def _note_reached(self, report: ApplyReport) -> None:
+        """Record which schedules found a provider down, or that one answered again
+        (`provider_holds`). The sends are done: a ledger that fails here is reported
+        with them, as a failed write of theirs is."""
+        if not self._noting or not report.reach or self.plan is None:
+            return
+        noted = provider_holds(report.reach)
+        try:
+            await asyncio.to_thread(note, self.ledger, noted, self.plan.at, reached=True)
+        except LedgerError as exc:
+            report.ledger_error = report.ledger_error or str(exc)
 
     def stop(self) -> None:
         """Claim nothing more; what is in flight is finished and settled."""

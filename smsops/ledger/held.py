@@ -36,10 +36,10 @@ from typing import Literal
 from smsops.core.errors import LedgerError
 from smsops.ledger.recent import newest_occurrences
 
-# Why a round held a schedule: its plan is over its guardrails, or a secret its
-# provider needs is not set.
-HoldReason = Literal["guardrail", "secret"]
-HOLD_REASONS: tuple[HoldReason, ...] = ("guardrail", "secret")
+# Why a round held a schedule: its plan is over its guardrails, a secret its
+# provider needs is not set, or a provider it sent with could not be reached.
+HoldReason = Literal["guardrail", "secret", "provider"]
+HOLD_REASONS: tuple[HoldReason, ...] = ("guardrail", "secret", "provider")
 # schedule -> occurrence -> skip reason -> recipients skipped
 Skips = dict[str, dict[str, dict[str, int]]]
 # The part of a plan of the whole occurrence (a shard is 0 or more).
