@@ -25,6 +25,7 @@ from smsops.core.expiry import ExpiryReason
 from smsops.core.skips import SkipReason
 from smsops.core.units import format_duration
 from smsops.daemon.metrics import Metrics
+from smsops.ledger.held import HOLD_REASONS
 from smsops.ledger.policy import DONE, TRANSITIONS, Operation, Status
 from smsops.sandbox.state import Faults
 
@@ -159,6 +160,11 @@ def test_the_expiry_reasons_are_the_codes() -> None:
     rows = table(CONCEPTS, "## Expired sends", "label")
     documented = [(codes(row[0])[0], row[1]) for row in rows]
     assert documented == [(reason.short, reason.value) for reason in ExpiryReason]
+
+
+def test_the_hold_reasons_are_the_codes() -> None:
+    rows = table(DOCS / "commands" / "status.md", "### Held", "reason")
+    assert [codes(row[0])[0] for row in rows] == list(HOLD_REASONS)
 
 
 def test_the_skip_reasons_are_the_codes() -> None:

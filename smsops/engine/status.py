@@ -99,7 +99,10 @@ class OccurrenceStatus(_View):
 
 class Hold(_View):
     reason: HoldReason
-    detail: str = Field(description="Which limits, or which variable of which provider.")
+    detail: str = Field(
+        description="Which limits, which variable of which provider, or which provider "
+        "could not be reached (and how many requests of the round that held it)."
+    )
     since: datetime | None = Field(
         description="When a round first held it so (null: a secret missing from the "
         "environment of whoever reads the view, not recorded by a round)."

@@ -100,6 +100,7 @@ def _view(text: str) -> StatusView:
                 held=[
                     Hold(reason="secret", detail=text, since=None),
                     Hold(reason="guardrail", detail=text, since=NOW),
+                    Hold(reason="provider", detail=text, since=NOW),
                 ],
                 next_fires=[NOW + timedelta(hours=1)],
                 recent=[OccurrenceStatus(occurrence=text, counts=counts, skips={"opted_out": 2})],

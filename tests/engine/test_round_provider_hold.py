@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 
 from smsops.engine.clock import Clock
 from smsops.engine.project import load_project
+from smsops.engine.reach import unreachable
 from smsops.engine.round import Round, RoundHooks
 from smsops.ledger.base import Status
 from smsops.ledger.memory import MemoryLedger
@@ -129,3 +132,38 @@ def test_a_guardrail_takes_over_from_a_provider_hold(tmp_path: Path) -> None:
     ledger.note_holds({"s": ("provider", DOWN)}, AT)
     _round(tmp_path, ledger, isolate_failures=True)
     assert ledger.holds()["s"].reason == "guardrail"
+
+
+def _connect_error(cause: BaseException) -> httpx.ConnectError:
+    error = httpx.ConnectError("ClientConnectorError: ...")
+    error.__cause__ = cause  # as engine/transport.py raises it: `from` aiohttp's
+    return error
+
+
+KEY = object()  # aiohttp's connection key: only read when the error is printed
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (httpx.ConnectTimeout("t"), "connect timeout"),
+        (
+            _connect_error(aiohttp.ClientConnectorError(KEY, ConnectionRefusedError())),
+            "connection refused",
+        ),  # type: ignore[arg-type]
+        (
+            _connect_error(aiohttp.ClientConnectorError(KEY, ConnectionResetError())),
+            "connection reset",
+        ),  # type: ignore[arg-type]
+        (_connect_error(aiohttp.ClientConnectorDNSError(KEY, OSError("no such host"))), "DNS"),  # type: ignore[arg-type]
+        (_connect_error(ssl.SSLError("bad certificate")), "TLS"),
+        (httpx.ConnectError("refused"), "could not connect"),  # MockTransport's: no cause
+        (httpx.PoolTimeout("our pool"), None),  # waiting on ourselves, not on the provider
+        (httpx.ReadTimeout("r"), None),  # connected: it may have the message (uncertain)
+        (httpx.RemoteProtocolError("reset after sending"), None),
+    ],
+)
+def test_only_a_connect_failure_is_unreachable_and_its_cause_is_a_fixed_phrase(
+    error: httpx.TransportError, cause: str | None
+) -> None:
+    assert unreachable(error) == cause

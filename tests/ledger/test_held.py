@@ -26,14 +26,23 @@ def test_a_hold_keeps_its_first_time_until_its_reason_changes_and_goes_when_clea
 ) -> None:
     ledger = open_ledger_handle()
     later = NOW + timedelta(hours=1)
-    ledger.note_holds({"a": ("guardrail", "max_recipients: 3 > 2"), "b": ("secret", "K")}, NOW)
+    down = "provider 'p' unreachable: 2 requests, none answered (DNS)"
+    ledger.note_holds(
+        {
+            "a": ("guardrail", "max_recipients: 3 > 2"),
+            "b": ("secret", "K"),
+            "d": ("provider", down),
+        },
+        NOW,
+    )
     ledger.note_holds({"a": ("guardrail", "max_recipients: 3 > 2"), "c": None}, later)
     seen = open_ledger_handle().holds()  # another handle: it is in the ledger
     assert {n: (h.reason, h.detail, h.since) for n, h in seen.items()} == {
         "a": ("guardrail", "max_recipients: 3 > 2", NOW),
         "b": ("secret", "K", NOW),
+        "d": ("provider", down, NOW),
     }
-    ledger.note_holds({"a": ("guardrail", "max_recipients: 4 > 2"), "b": None}, later)
+    ledger.note_holds({"a": ("guardrail", "max_recipients: 4 > 2"), "b": None, "d": None}, later)
     seen = open_ledger_handle().holds()
     assert {n: (h.detail, h.since) for n, h in seen.items()} == {
         "a": ("max_recipients: 4 > 2", later)
@@ -85,7 +94,7 @@ def test_a_hold_reason_no_smsops_writes_is_a_clear_error(tmp_path: Path) -> None
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO holds VALUES ('a', 'moon phase', 'x', '2027-03-01T09:00:00Z')")
     ledger = SqliteLedger(path, readonly=True)
-    with pytest.raises(LedgerError, match=r"moon phase.*none of guardrail, secret"):
+    with pytest.raises(LedgerError, match=r"moon phase.*none of guardrail, secret, provider"):
         ledger.holds()
     ledger.close()
 

@@ -171,7 +171,11 @@ def test_status_reads_the_ledger_alone_never_an_audience(
     path = tmp_path / "l.sqlite"
     ledger = SqliteLedger(path)
     write(ledger, [row("alpha", OCCURRENCE, "+15550000009", Status.FAILED)])
-    ledger.note_holds({"beta": ("guardrail", "max_recipients 2: this plan sends 3")}, NOW)
+    down = "provider 'sky' unreachable: 12 requests, none answered (connection refused)"
+    ledger.note_holds(
+        {"beta": ("guardrail", "max_recipients 2: this plan sends 3"), "alpha": ("provider", down)},
+        NOW,
+    )
     # two shards' plans of the occurrence (units): status sums them
     ledger.note_skips({("alpha", OCCURRENCE, 0): {"opted_out": 2, "invalid_number": 1}})
     ledger.note_skips({("alpha", OCCURRENCE, 3): {"opted_out": 1}})
@@ -183,7 +187,11 @@ def test_status_reads_the_ledger_alone_never_an_audience(
     assert alpha["recent"][0]["counts"]["skipped"] == 4
     assert alpha["recent"][0]["skips"] == {"invalid_number": 1, "opted_out": 3}
     assert [h["reason"] for h in beta["held"]] == ["guardrail", "secret"]
+    assert [h["reason"] for h in alpha["held"]] == ["provider", "secret"]
+    assert alpha["held"][0]["detail"] == down
+    jsonschema.validate(data, json.loads(SCHEMA_FILE.read_text()), format_checker=FormatChecker())
     assert main(["status", str(config), "--ledger", str(path)]) == 0
     out = capsys.readouterr().out
     assert "skipped 4: invalid number 1, opted out 3" in out
     assert "held (guardrail since 2027-03-01 09:00:00Z): max_recipients 2" in out
+    assert f"held (provider since 2027-03-01 09:00:00Z): {down}" in out
