@@ -70,19 +70,20 @@ def decided(
 
 def provider_holds(reach: Mapping[tuple[str, str], Reach]) -> Noted:
     """What a round's requests say of each schedule that made some, by (schedule, provider):
-    held if a provider it used answered none of them because it could not be reached,
-    going ahead (None) if a provider answered any; neither (left out) when nothing is known
-    (requests that may have reached it, unanswered)."""
+    going ahead (None) if any provider answered any of them (a failover provider that
+    answered keeps the schedule sending; the page shows the down one's errors), held if
+    none answered and a provider it used could not be reached by any; neither (left out)
+    when nothing is known (requests that may have reached it, unanswered)."""
     per: dict[str, dict[str, Reach]] = {}
     for (schedule, provider), seen in sorted(reach.items()):
         per.setdefault(schedule, {})[provider] = seen
     noted: Noted = {}
     for schedule, providers in per.items():
         down = [_unreachable(name, seen) for name, seen in providers.items() if seen.down]
-        if down:
-            noted[schedule] = ("provider", "\n".join(down))
-        elif any(seen.answered for seen in providers.values()):
+        if any(seen.answered for seen in providers.values()):
             noted[schedule] = None
+        elif down:
+            noted[schedule] = ("provider", "\n".join(down))
     return noted
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from smsops.engine.clock import Clock
 from smsops.engine.project import load_project
-from smsops.engine.reach import unreachable
+from smsops.engine.holds import provider_holds
+from smsops.engine.reach import ANSWERED, Reach, unreachable
 from smsops.engine.round import Round, RoundHooks
 from smsops.ledger.base import Status
 from smsops.ledger.memory import MemoryLedger
@@ -167,3 +168,25 @@ def test_only_a_connect_failure_is_unreachable_and_its_cause_is_a_fixed_phrase(
     error: httpx.TransportError, cause: str | None
 ) -> None:
     assert unreachable(error) == cause
+
+
+def _seen(answered: int, unreachable: int) -> Reach:
+    seen = Reach()
+    for _ in range(answered):
+        seen.heard(ANSWERED)
+    for _ in range(unreachable):
+        seen.heard("connection refused")
+    return seen
+
+
+def test_a_schedule_whose_failover_provider_answered_is_not_held() -> None:
+    """Held means nothing of the round got through: with the primary down and the backup
+    answering, the schedule is going ahead (the page shows the primary's errors)."""
+    both = {("s", "primary"): _seen(0, 3), ("s", "backup"): _seen(3, 0)}
+    assert provider_holds(both) == {"s": None}
+    alone = {("s", "primary"): _seen(0, 3)}
+    held = provider_holds(alone)["s"]
+    assert held is not None and held[0] == "provider"
+    all_down = {("s", "primary"): _seen(0, 2), ("s", "backup"): _seen(0, 1)}
+    both_down = provider_holds(all_down)["s"]
+    assert both_down is not None and "'backup'" in both_down[1] and "'primary'" in both_down[1]
