@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from smsops.engine.clock import Clock
-from smsops.engine.project import load_project
 from smsops.engine.holds import provider_holds
+from smsops.engine.project import load_project
 from smsops.engine.reach import ANSWERED, Reach, unreachable
 from smsops.engine.round import Round, RoundHooks
 from smsops.ledger.base import Status
@@ -186,7 +186,10 @@ def test_a_schedule_whose_failover_provider_answered_is_not_held() -> None:
     assert provider_holds(both) == {"s": None}
     alone = {("s", "primary"): _seen(0, 3)}
     held = provider_holds(alone)["s"]
-    assert held is not None and held[0] == "provider"
+    assert held is not None
+    assert held[0] == "provider"
     all_down = {("s", "primary"): _seen(0, 2), ("s", "backup"): _seen(0, 1)}
     both_down = provider_holds(all_down)["s"]
-    assert both_down is not None and "'backup'" in both_down[1] and "'primary'" in both_down[1]
+    assert both_down is not None
+    assert "'backup'" in both_down[1]
+    assert "'primary'" in both_down[1]
