@@ -187,6 +187,12 @@ class SandboxProcess:
         assert isinstance(found, dict)
         return found
 
+    def count(self) -> int:
+        """How many messages the sandbox accepted (without the record: cheap to poll)."""
+        found = self.call("GET", "/_sandbox/messages/count")
+        assert isinstance(found, dict)
+        return int(found["count"])
+
     def messages(self) -> list[dict[str, object]]:
         return list(self.received()["messages"])
 

@@ -61,6 +61,7 @@ from common import (
     table,
     write_audience,
 )
+from cpu_sample import CpuSampler, children, group_pids, throttling
 
 from tests.leases import lease_end
 from tests.postgres import Cluster
@@ -213,6 +214,57 @@ class Workload:
         self.rates: dict[int, Series] = {}
         self.duplicates = Counter[int]()
         self.shares: dict[int, list[str]] = {}
+        self.cpu: list[list[str]] = []  # --cpu: one row per run
+
+
+def postgres_pids(cluster: Cluster) -> list[int]:
+    """The postmaster and its children (the backends, the writers)."""
+    try:
+        postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    return [postmaster, *children(postmaster)]
+
+
+def sampler(running: list[Replica], cluster: Cluster, sandbox: SandboxProcess) -> CpuSampler:
+    """CPU of each part of a run: the sandbox, PostgreSQL, each replica, this harness."""
+    sandbox_pid, bench = sandbox.process.pid, os.getpid()
+    groups: dict[str, Callable[[], list[int]]] = {
+        "sandbox": lambda: [sandbox_pid, *children(sandbox_pid)],
+        "postgres": lambda: postgres_pids(cluster),
+        "harness": lambda: [bench],
+    }
+    for i, replica in enumerate(running):
+        group = replica.group
+        groups[f"replica {i}"] = (
+            (lambda group=group: group_pids(group)) if group is not None
+            else (lambda pid=replica.process.pid: [pid, *children(pid)])
+        )  # fmt: skip
+    return CpuSampler(groups)
+
+
+def cpu_row(load: Workload, count: int, rate: float, cpu: CpuSampler,
+            throttled: list[tuple[int, int, int]]) -> list[str]:  # fmt: skip
+    """One run's CPU: cores used by each part, each replica's throttled periods."""
+    shares, waits = cpu.shares(), cpu.waits()
+    replicas_used = [shares[f"replica {i}"] for i in range(count)]
+    per_message = sum(cpu.used()[f"replica {i}"] for i in range(count)) / load.total * 1e3
+    return [
+        f"{load.name}", str(count), f"{rate:.0f}", f"{cpu.seconds:.1f}",
+        f"{shares['sandbox']:.2f}", f"{shares['postgres']:.2f}", f"{shares['harness']:.2f}",
+        " / ".join(f"{u:.2f}" for u in replicas_used), f"{per_message:.2f}",
+        " / ".join(f"{waits[k]:.2f}" for k in waits),
+        " / ".join(f"{t}/{p} ({ns / 1e9:.1f} s)" for p, t, ns in throttled),
+    ]  # fmt: skip
+
+
+def throttle_counts(running: list[Replica]) -> list[tuple[int, int, int]]:
+    found = []
+    for replica in running:
+        stat = throttling(replica.group) if replica.group is not None else {}
+        found.append((stat.get("nr_periods", 0), stat.get("nr_throttled", 0),
+                      stat.get("throttled_time", 0)))  # fmt: skip
+    return found
 
 
 def throughput(
@@ -225,15 +277,28 @@ def throughput(
     config = write_config(load.root, base, load.audience, load.schedules, on=False)
     try:
         with replicas(count, config, url, env, capped=True) as running:
-            started = time.monotonic()
-            write_config(load.root, base, load.audience, load.schedules, on=True)
-            while sandbox.received()["count"] < load.total:
-                if time.monotonic() - started > 900:
-                    raise SystemExit("the replicas stalled")
-                if any(r.process.poll() is not None for r in running):
-                    raise SystemExit("a replica died")
-                time.sleep(0.05)
-            seconds = time.monotonic() - started
+            cpu = sampler(running, cluster, sandbox)
+            before = throttle_counts(running)
+            with cpu:
+                started, wall = time.monotonic(), time.time()
+                write_config(load.root, base, load.audience, load.schedules, on=True)
+                while sandbox.count() < load.total:
+                    if time.monotonic() - started > 900:
+                        raise SystemExit("the replicas stalled")
+                    if any(r.process.poll() is not None for r in running):
+                        raise SystemExit("a replica died")
+                    time.sleep(0.05)
+                seconds = time.monotonic() - started
+            after = throttle_counts(running)
+            throttled = [
+                (a[0] - b[0], a[1] - b[1], a[2] - b[2]) for a, b in zip(after, before, strict=True)
+            ]
+            load.cpu.append(cpu_row(load, count, load.total / seconds, cpu, throttled))
+            times = sorted(
+                datetime.fromisoformat(str(m["received_at"])).timestamp()
+                for m in sandbox.messages()
+            )
+            load.cpu[-1][4:4] = [f"{times[0] - wall:.2f}", f"{wall + seconds - times[-1]:.2f}"]
             wait(lambda: sum(claimed_by(url).values()) == load.total, 60, "every row")
             pids = {str(r.process.pid): i for i, r in enumerate(running)}
             per = Counter[int]()
@@ -273,7 +338,7 @@ def kill_scenario(
     try:
         with replicas(3, config, url, killed_env, capped) as running:
             write_config(load.root, base, load.audience, 1, on=True, shards=KILL_SHARDS)
-            wait(lambda: sandbox.received()["count"] >= load.total // 5, 300, "20% sent")
+            wait(lambda: sandbox.count() >= load.total // 5, 300, "20% sent")
             by_pid = {str(r.process.pid): r for r in running}
             held = {
                 run: shards for run, shards in holders(url).items() if run.split(":")[1] in by_pid
@@ -457,6 +522,12 @@ def throughput_part(
     )
     headers = ["workload", "replicas", "messages/s", "vs one", "shares (last run)", "duplicates"]
     print(table(headers, rows) + "\n")
+    print("CPU of each part over each run (cores: CPU seconds / wall seconds; a replica's "
+          "cap is 0.25; throttled: periods throttled / periods, and the time):\n")  # fmt: skip
+    headers = ["workload", "replicas", "messages/s", "seconds", "first message at (s)",
+               "last message to seen (s)", "sandbox", "postgres",
+               "harness", "replicas (cores)", "replica CPU ms / message", "throttled"]  # fmt: skip
+    print(table(headers, [row for load in loads for row in load.cpu]) + "\n")
 
 
 def kill_part(

@@ -83,6 +83,10 @@ class SandboxState:
         with self._lock:
             return list(self.messages)
 
+    def count(self) -> int:
+        with self._lock:
+            return len(self.messages)
+
     def reset(self) -> None:
         with self._lock:
             self.messages.clear()

@@ -204,6 +204,8 @@ def test_rate_limit_answers_429_beyond_the_limit(sandbox: Sandbox, client: httpx
 def test_control_endpoints(sandbox: Sandbox, client: httpx.Client) -> None:
     send(client, sandbox, "ses", [UK])
     assert client.get(sandbox.url + "/_sandbox/messages").json()["count"] == 1
+    # The count alone: what a benchmark polls, without the record sent each time.
+    assert client.get(sandbox.url + "/_sandbox/messages/count").json() == {"count": 1}
     assert client.delete(sandbox.url + "/_sandbox/messages").json() == {"reset": True}
     assert client.get(sandbox.url + "/_sandbox/messages").json() == {
         "count": 0,
