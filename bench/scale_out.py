@@ -364,6 +364,7 @@ def kill_scenario(
             wait(lambda: settled(url) == load.total, 300, "every row settled")
             finished = (datetime.now(UTC) - end).total_seconds()
             statuses = status_counts(url)
+            theirs, ours = last_settled(url, set(shards), KILL_SHARDS)
     finally:
         cluster.drop(database)
     texts = Counter((m["recipient"], m["text"]) for m in sandbox.messages())
@@ -371,10 +372,27 @@ def kill_scenario(
     return [
         f"{len(shards)} of {KILL_SHARDS}",
         f"{taken:.1f}",
+        f"{(theirs - end).total_seconds():.1f}",
+        f"{(ours - end).total_seconds():.1f}",
         f"{finished:.1f}",
         f"{statuses.get('sent', 0):,} / {statuses.get('uncertain', 0)}",
         str(duplicates),
     ]
+
+
+def last_settled(url: str, shards: set[int], count: int) -> tuple[datetime, datetime]:
+    """When the last row of `shards` was settled (its last update), and the last of the
+    other shards': the dead replica's units apart from the survivors' own work."""
+    from smsops.audience.shards import shard_of
+
+    theirs = ours = datetime.min.replace(tzinfo=UTC)
+    with psycopg.connect(url) as conn:
+        for recipient, updated in conn.execute("SELECT recipient, updated_at FROM sends"):
+            if shard_of(str(recipient), count) in shards:
+                theirs = max(theirs, updated)
+            else:
+                ours = max(ours, updated)
+    return theirs, ours
 
 
 def status_counts(url: str) -> dict[str, int]:
@@ -537,7 +555,10 @@ def kill_part(
     print(f"kill -9 of a replica holding units (3 replicas, {load.people:,} recipients in "
           f"{KILL_SHARDS} shards, 5 s lease, 100 ms):\n")  # fmt: skip
     headers = ["its units", "lease end → a survivor holds them (s)",
-               "lease end → every row settled (s)", "sent / uncertain", "duplicates"]  # fmt: skip
+               "lease end → its units' last row settled (s)",
+               "lease end → the other units' last row settled (s)",
+               "lease end → every row settled, seen (s)", "sent / uncertain",
+               "duplicates"]  # fmt: skip
     print(table(headers, [killed]) + "\n")
 
 
