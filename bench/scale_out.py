@@ -14,11 +14,17 @@ skipped.
   from that change until the sandbox holds every message, as messages a
   second, and its ratio to K = 1 of the same run. Every message exactly once
   (the sandbox's messages by recipient and text), and each replica's share
-  (the ledger's rows by the run that claimed them).
+  (the ledger's rows by the run that claimed them). Beside it, each run's CPU
+  (bench/cpu_sample.py): the cores the sandbox, PostgreSQL, this harness and
+  each replica used, their time waiting for a CPU, and the replicas' cgroup
+  throttling; the harness polls the sandbox's count alone
+  (`/_sandbox/messages/count`), not its whole record.
 - kill: three replicas (a 5 s lease) on the 12,000 schedule at 100 ms; once
   20% is sent, a replica that holds units is killed with SIGKILL. Figures:
-  from the end of its lease until a survivor holds its units, and until
-  every message is sent; duplicates.
+  from the end of its lease until a survivor holds its units, until the last
+  row of its units (the shards it held, by the rows' update times) is
+  settled, apart from the survivors' own shards, and until every row is seen
+  settled; duplicates.
 - plan: one occurrence of 1,000,000 recipients (warm number cache, an empty
   ledger), planned whole by one process and as 3 replicas' shares (64 shards,
   each process planning every third) at once, uncapped: the wall time until
