@@ -370,13 +370,14 @@ def kill_scenario(
             wait(lambda: settled(url) == load.total, 300, "every row settled")
             finished = (datetime.now(UTC) - end).total_seconds()
             statuses = status_counts(url)
-            theirs, ours = last_settled(url, set(shards), KILL_SHARDS)
+            theirs, ours, left = last_settled(url, set(shards), KILL_SHARDS, end)
     finally:
         cluster.drop(database)
     texts = Counter((m["recipient"], m["text"]) for m in sandbox.messages())
     duplicates = sum(n - 1 for n in texts.values() if n > 1)
     return [
         f"{len(shards)} of {KILL_SHARDS}",
+        f"{left:,}",
         f"{taken:.1f}",
         f"{(theirs - end).total_seconds():.1f}",
         f"{(ours - end).total_seconds():.1f}",
@@ -386,19 +387,24 @@ def kill_scenario(
     ]
 
 
-def last_settled(url: str, shards: set[int], count: int) -> tuple[datetime, datetime]:
+def last_settled(
+    url: str, shards: set[int], count: int, end: datetime
+) -> tuple[datetime, datetime, int]:
     """When the last row of `shards` was settled (its last update), and the last of the
-    other shards': the dead replica's units apart from the survivors' own work."""
+    other shards': the dead replica's units apart from the survivors' own work; and how
+    many rows of `shards` were settled after `end` (what the survivors did of them)."""
     from smsops.audience.shards import shard_of
 
     theirs = ours = datetime.min.replace(tzinfo=UTC)
+    after = 0
     with psycopg.connect(url) as conn:
         for recipient, updated in conn.execute("SELECT recipient, updated_at FROM sends"):
             if shard_of(str(recipient), count) in shards:
                 theirs = max(theirs, updated)
+                after += updated > end
             else:
                 ours = max(ours, updated)
-    return theirs, ours
+    return theirs, ours, after
 
 
 def status_counts(url: str) -> dict[str, int]:
@@ -560,7 +566,8 @@ def kill_part(
     killed = kill_scenario(load, cluster, sandbox, env, capped=True)
     print(f"kill -9 of a replica holding units (3 replicas, {load.people:,} recipients in "
           f"{KILL_SHARDS} shards, 5 s lease, 100 ms):\n")  # fmt: skip
-    headers = ["its units", "lease end → a survivor holds them (s)",
+    headers = ["its units", "its rows settled after its lease end",
+               "lease end → a survivor holds them (s)",
                "lease end → its units' last row settled (s)",
                "lease end → the other units' last row settled (s)",
                "lease end → every row settled, seen (s)", "sent / uncertain",
