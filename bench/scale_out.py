@@ -556,7 +556,9 @@ def throughput_part(
           "cap is 0.25; throttled: periods throttled / periods, and the time):\n")  # fmt: skip
     headers = ["workload", "replicas", "messages/s", "seconds", "first message at (s)",
                "last message to seen (s)", "sandbox", "postgres",
-               "harness", "replicas (cores)", "replica CPU ms / message", "throttled"]  # fmt: skip
+               "harness", "replicas (cores)", "replica CPU ms / message",
+               "waiting for a CPU (same order; a replica's throttled time counts)",
+               "throttled"]  # fmt: skip
     print(table(headers, [row for load in loads for row in load.cpu]) + "\n")
 
 
