@@ -33,8 +33,10 @@ from smsops.config.loader import Config
 from smsops.config.models import zone_info
 from smsops.core.errors import SmsopsError
 from smsops.core.snapshot_dirs import SWEEP_AFTER, sweep_dead
+from smsops.daemon.round_log import log_stale
 from smsops.daemon.threads import own_thread
 from smsops.engine.owner import STALE_AFTER, gone_runs, stale_rule
+from smsops.engine.round import mark_stale
 from smsops.ledger.base import Ledger, SendRecord, Status
 from smsops.schedule.occurrences import window_closes
 
@@ -84,7 +86,14 @@ class Watch:
         leases = {run.id: run.expires_at for run in self.ledger.runs() if not run.stopped}
         gone = gone_runs(leases, now)
         new = gone - self.gone if self.gone is not None else set()
+        judged = gone if self.gone is None else new
         self.gone = gone
+        if judged and not rounds_mark_stale(self.config()):
+            # No round will come to mark a dead run's claims (an API-only daemon: no
+            # schedule, no confirmations): an on-demand send it left pending would stay
+            # pending forever. Marked here, at the first look for runs gone before this
+            # daemon started (a round at start does that otherwise) and for each new one.
+            log_stale(mark_stale(self.ledger))
         stuck = self.pending_past_window(now)
         if time.monotonic() - self.swept >= SWEEP_AFTER:
             self.swept = time.monotonic()
@@ -113,6 +122,13 @@ class Watch:
             f"(schedules: {', '.join(schedules)}): their run neither sent nor settled them; "
             "see `smsops ledger list --status pending`"
         )
+
+
+def rounds_mark_stale(config: Config) -> bool:
+    """Whether the rounds a takeover or the start requests mark dead runs' claims: any enabled
+    schedule, or the opt-out confirmations' round (engine.round.Round.prepare marks them)."""
+    enabled = any(schedule.enabled for schedule in config.schedules.values())
+    return enabled or config.opt_out().confirm_template is not None
 
 
 def _past(config: Config, row: SendRecord, now: datetime) -> bool:

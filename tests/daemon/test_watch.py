@@ -4,6 +4,7 @@ pending past its window keeps /healthz degraded, dead runs' snapshot directories
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -12,16 +13,26 @@ from pathlib import Path
 
 import pytest
 
+from smsops.config.loader import Config
 from smsops.core import snapshot_dirs
+from smsops.core.reserved import API_MESSAGES
 from smsops.daemon.watch import STUCK_AFTER, STUCK_JOB, Watch
 from smsops.engine.owner import this_run
+from smsops.engine.project import load_project
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.runs import Run, judging_grace, lease_length
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox
+from tests.daemon.apiserver import on_sandbox
 from tests.daemon.test_clock import NUMBERS, project, runner_at
 
 GRACE = judging_grace(lease_length())
+API_TEMPLATES = '  shipped: {category: transactional, body: "Order {{ order }} shipped"}\n'
+API_SCHEDULE = (
+    "audiences:\n  people: {contacts: [{phone: '+12025550143', order: '1'}]}\n"
+    "schedules:\n  daily: {template: shipped, audience: people, provider: sky,"
+    " trigger: {cron: '0 9 * * *'}}\n"
+)
 
 
 @pytest.fixture
@@ -32,28 +43,31 @@ def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
 
 
 def other_run(ledger: SqliteLedger, expires: datetime) -> str:
+    """Another host's run whose lease ends at `expires` (its last heartbeat before: a run
+    that lapsed, not one that stopped cleanly)."""
     now = datetime.now(UTC)
-    run = Run("elsewhere:4242:feedbeef", "elsewhere", 4242, "smsops run", now, now, expires)
+    beat = min(now, expires - timedelta(seconds=10))
+    run = Run("elsewhere:4242:feedbeef", "elsewhere", 4242, "smsops run", beat, beat, expires)
     ledger.register_run(run)
     return run.id
 
 
-def claim(ledger: SqliteLedger, occurrence: str, by: str, number: str = NUMBERS[0]) -> SendRecord:
-    (row,) = ledger.claim(
-        [
-            SendRecord.claim(
-                "daily",
-                occurrence,
-                number,
-                provider="ot",
-                template="t",
-                text_hash="h",
-                segments=1,
-                now=datetime.now(UTC),
-                claimed_by=by,
-            )
-        ]
+def claim_of(by: str, occurrence: str = "o", number: str = NUMBERS[0]) -> SendRecord:
+    return SendRecord.claim(
+        "daily",
+        occurrence,
+        number,
+        provider="ot",
+        template="t",
+        text_hash="h",
+        segments=1,
+        now=datetime.now(UTC),
+        claimed_by=by,
     )
+
+
+def claim(ledger: SqliteLedger, occurrence: str, by: str, number: str = NUMBERS[0]) -> SendRecord:
+    (row,) = ledger.claim([claim_of(by, occurrence, number)])
     return row
 
 
@@ -167,3 +181,46 @@ def test_a_dead_processs_snapshot_directory_is_swept_while_running(
     assert not dead.exists()
     assert mine.exists()  # a live process's (its lock is held) stays
     snapshot_dirs.remove_run(mine, lock, os.getpid())
+
+
+def _api_only(tmp_path: Path, schedule: str = "") -> Config:
+    root = tmp_path / "api-only"
+    root.mkdir()
+    (root / "c.yaml").write_text(on_sandbox("http://127.0.0.1:9/api", API_TEMPLATES) + schedule)
+    return load_project(root)
+
+
+@pytest.mark.parametrize("first_look", [True, False])
+def test_an_api_only_daemon_marks_a_dead_runs_pending_api_sends_uncertain(
+    tmp_path: Path, ledger: SqliteLedger, first_look: bool
+) -> None:
+    """No schedule, so no round comes to mark a dead run's claims: an on-demand send it left
+    `pending` (its host crashed mid-request) would stay pending forever, dropped silently.
+    The watch marks it `uncertain` itself, both for a run already gone at the first look
+    (the daemon started after the crash) and for one that lapses while it runs."""
+    config = _api_only(tmp_path)
+    assert not config.schedules
+    now = datetime.now(UTC)
+    watch = Watch(ledger, lambda: config, lambda runs: None, lambda stuck: None)
+    if not first_look:
+        watch.look(now)  # a first look with nobody gone
+    dead = other_run(ledger, now - GRACE - timedelta(seconds=5))
+    row = ledger.claim([dataclasses.replace(claim_of(dead), schedule=API_MESSAGES)])[0]
+    watch.look(now)
+    (after,) = ledger.get([row.key]).values()
+    assert after.status is Status.UNCERTAIN
+
+
+def test_with_schedules_the_round_marks_them_not_the_watch(
+    tmp_path: Path, ledger: SqliteLedger
+) -> None:
+    """With a schedule, the takeover round marks (and logs) the dead run's rows as before."""
+    config = _api_only(tmp_path, API_SCHEDULE)
+    assert config.schedules
+    now = datetime.now(UTC)
+    watch = Watch(ledger, lambda: config, lambda runs: None, lambda stuck: None)
+    dead = other_run(ledger, now - GRACE - timedelta(seconds=5))
+    row = ledger.claim([dataclasses.replace(claim_of(dead), schedule=API_MESSAGES)])[0]
+    watch.look(now)
+    (after,) = ledger.get([row.key]).values()
+    assert after.status is Status.PENDING
