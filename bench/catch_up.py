@@ -107,7 +107,7 @@ def main() -> None:
             )
             seen_first = None
             try:
-                while (count := sandbox.received()["count"]) < people:
+                while (count := sandbox.count()) < people:
                     if count and seen_first is None:
                         seen_first = time.monotonic() - started
                     assert time.monotonic() - started < 600, "the daemon stalled"

@@ -137,8 +137,8 @@ def main() -> int:
         flight = "from: '+12017771234', max_in_flight: 4"
         yaml.write_text(yaml.read_text().replace("from: '+12017771234'", flight))
         with running(root, ledger, env, workdir=work, preexec_fn=review_limit, grace=60) as daemon:
-            until(lambda: sandbox.received()["count"] > 0, seconds=60)
-            before = sandbox.received()["count"]
+            until(lambda: sandbox.count() > 0, seconds=60)
+            before = sandbox.count()
             port = int(daemon.base.rsplit(":", 1)[1])
             probes: list[float | None] = []
             with Flood(port) as flood:
@@ -150,10 +150,10 @@ def main() -> int:
                 while time.monotonic() < ends:
                     probes.append(probe(daemon.base))
                     time.sleep(0.2)
-                during = sandbox.received()["count"] - before
+                during = sandbox.count() - before
                 heavy = dict(flood.answers)
                 reopened = flood.reopened
-            until(lambda: sandbox.received()["count"] == recipients, seconds=300)
+            until(lambda: sandbox.count() == recipients, seconds=300)
             after = probe(daemon.base)
             peak = peak_rss_mb(daemon.process.pid)
             piped = pipelining(daemon, args.quick)

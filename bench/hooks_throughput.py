@@ -91,7 +91,7 @@ def main() -> int:
         more = "from: '+12017771234', max_in_flight: 4, webhook_token: '${env:OT_HOOK}'"
         yaml.write_text(yaml.read_text().replace("from: '+12017771234'", more))
         with running(root, ledger, env, workdir=work, grace=120) as daemon:
-            until(lambda: sandbox.received()["count"] >= 200, seconds=120)
+            until(lambda: sandbox.count() >= 200, seconds=120)
             url = daemon.base + f"/hooks/ot/receipts?token={TOKEN}"
 
             def receipt(http: httpx.Client, n: int) -> httpx.Response:
@@ -106,13 +106,13 @@ def main() -> int:
                 known = [m["message_id"] for m in sandbox.messages() if m["message_id"]]
                 phases = ((receipt, hooks, sends_hooks), (probe, healthz, sends_healthz))
                 for request, rate, sends in phases:
-                    before = sandbox.received()["count"]
+                    before = sandbox.count()
                     answers = hammer(request, seconds)
-                    sends.add((sandbox.received()["count"] - before) / seconds)
+                    sends.add((sandbox.count() - before) / seconds)
                     ok = answers["200"]
                     rate.add(ok / seconds)
                     totals.update({f"{request.__name__} {k}": v for k, v in answers.items()})
-            still_sending = sandbox.received()["count"] < recipients
+            still_sending = sandbox.count() < recipients
     applied, posted = totals["receipt applied"], totals["receipt 200"]
     refused = {k: v for k, v in totals.items() if not k.endswith((" 200", " applied"))}
     with section("Receipts on the hook endpoint while sending — `bench/hooks_throughput.py`", args):

@@ -108,7 +108,7 @@ def main() -> None:
                 started = time.monotonic()
                 processes = replicas(config, cluster.url(database), count, args.work)
                 try:
-                    while sandbox.received()["count"] < total:
+                    while sandbox.count() < total:
                         assert time.monotonic() - started < 600, "the replicas stalled"
                         assert all(p.poll() is None for p in processes), "a replica died"
                         time.sleep(0.1)

@@ -379,7 +379,12 @@ def kill_scenario(
         f"{len(shards)} of {KILL_SHARDS}",
         f"{left:,}",
         f"{taken:.1f}",
-        f"{(theirs - end).total_seconds():.1f}",
+        f"{(theirs - end).total_seconds():.1f}"
+        + (
+            ""
+            if (theirs - end).total_seconds() <= GOAL_TAKEOVER and not duplicates
+            else " (NOT met)"
+        ),
         f"{(ours - end).total_seconds():.1f}",
         f"{finished:.1f}",
         f"{statuses.get('sent', 0):,} / {statuses.get('uncertain', 0)}",
@@ -552,6 +557,13 @@ def throughput_part(
     )
     headers = ["workload", "replicas", "messages/s", "vs one", "shares (last run)", "duplicates"]
     print(table(headers, rows) + "\n")
+    for load in loads:
+        top = max(counts)
+        ratio = load.rates[top].median / load.rates[1].median
+        met = ratio >= GOAL_RATIO and not any(load.duplicates.values())
+        print(f"Goal, {load.name}: {top} replicas ≥ {GOAL_RATIO}× one, every message once: "
+              f"{'met' if met else 'NOT met'} ({ratio:.2f}×).")  # fmt: skip
+    print()
     print("CPU of each part over each run (cores: CPU seconds / wall seconds; a replica's "
           "cap is 0.25; throttled: periods throttled / periods, and the time):\n")  # fmt: skip
     headers = ["workload", "replicas", "messages/s", "seconds", "first message at (s)",
@@ -570,7 +582,7 @@ def kill_part(
           f"{KILL_SHARDS} shards, 5 s lease, 100 ms):\n")  # fmt: skip
     headers = ["its units", "its rows settled after its lease end",
                "lease end → a survivor holds them (s)",
-               "lease end → its units' last row settled (s)",
+               f"lease end → its units' last row settled (s; goal {GOAL_TAKEOVER:g})",
                "lease end → the other units' last row settled (s)",
                "lease end → every row settled, seen (s)", "sent / uncertain",
                "duplicates"]  # fmt: skip

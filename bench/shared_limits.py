@@ -246,7 +246,7 @@ def replicas(args: object, cluster: Cluster, sandbox: SandboxProcess, work: Path
         ]  # fmt: skip
         try:
             started = time.monotonic()
-            while sandbox.received()["count"] < 3 * people:
+            while sandbox.count() < 3 * people:
                 assert time.monotonic() - started < 300, "the replicas stalled"
                 time.sleep(0.1)
         finally:

@@ -122,14 +122,14 @@ def kill_scenario(
     sandbox.reset(latency_ms=100)
     replicas = [Replica(config, url, env) for _ in range(2)]
     try:
-        wait(lambda: sandbox.received()["count"] >= people // 10, 120, "10% sent")
+        wait(lambda: sandbox.count() >= people // 10, 120, "10% sent")
         victim = sending(replicas)
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait()
         time.sleep(0.3)  # answers the sandbox was writing when it died
-        at_kill = sandbox.received()["count"]
+        at_kill = sandbox.count()
         end = lease_end(url, victim.process.pid)
-        wait(lambda: sandbox.received()["count"] > at_kill, 300, "the survivor to resume")
+        wait(lambda: sandbox.count() > at_kill, 300, "the survivor to resume")
         resumed = (datetime.now(UTC) - end).total_seconds()
         sandbox.call("PUT", "/_sandbox/faults", {"latency_ms": 0})
         wait(
@@ -166,7 +166,7 @@ def outage_scenario(
         url = f"postgresql://{ADMIN}:{cluster.password}@127.0.0.1:{link.port}/{name}"
         replicas = [Replica(config, url, env) for _ in range(2)]
         try:
-            wait(lambda: sandbox.received()["count"] >= people // 10, 120, "10% sent")
+            wait(lambda: sandbox.count() >= people // 10, 120, "10% sent")
             sending(replicas)
             link.cut()
             time.sleep(lease)
