@@ -62,6 +62,8 @@ NOT_FOR_PLAN = [n for n in NOT_FOR_VALIDATE if not n.startswith("smsops.ledger")
 NOT_FOR_PLAN += ["smsops.engine.round", "smsops.engine.apply", "smsops.engine.transport"]
 # the --base diff's models and views (~6 ms): a plan without --base shows no diff
 NOT_FOR_PLAN += ["smsops.engine.diff", "smsops.report.diff_format", "smsops.report.diff_markdown"]
+# `smsops status` reads the config and the ledger alone: no HTTP stack, no server, no send path.
+NOT_FOR_STATUS = [n for n in NOT_FOR_PLAN if n != "rich"]
 # --help builds the argument parser only: none of the above, no config
 # models, no templates, no phone numbers, no ledger (ledger.policy, a table
 # without I/O, names the statuses that --status offers).
@@ -128,8 +130,9 @@ def heavy(modules: set[str], names: list[str]) -> list[str]:
         (["ledger", "list", "--help"], NOT_FOR_HELP),
         (["validate", str(ROOT / "examples" / "configs")], NOT_FOR_VALIDATE),
         (["plan", str(ROOT / "examples" / "configs"), "--ledger", "LEDGER"], NOT_FOR_PLAN),
+        (["status", str(ROOT / "examples" / "configs"), "--ledger", "LEDGER"], NOT_FOR_STATUS),
     ],
-    ids=["help", "plan-help", "ledger-list-help", "validate", "plan"],
+    ids=["help", "plan-help", "ledger-list-help", "validate", "plan", "status"],
 )
 def test_a_command_imports_only_what_it_uses(
     tmp_path: Path, argv: list[str], forbidden: list[str]

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from smsops.audience.shards import Part
 from smsops.config.loader import Config
 from smsops.config.secret_refs import missing_secrets
 from smsops.engine.plan import OverLimit, Plan
-from smsops.engine.reach import Reach
 from smsops.ledger.base import Ledger
 from smsops.ledger.held import WHOLE, Hold, HoldReason, SkipsNoted
+
+if TYPE_CHECKING:  # a type only: reach.py imports the HTTP stack, which `status` never needs
+    from smsops.engine.reach import Reach
 
 Noted = dict[str, tuple[HoldReason, str] | None]
 
