@@ -10,6 +10,7 @@ rows per occurrence, the opt-outs of the week and the runs table; the baseline c
 every row by schedule, occurrence and status (what `plan` and `ledger stats` read).
 
     .venv/bin/python bench/status_scale.py            # 1,000,000 rows, 5 runs
+    .venv/bin/python bench/status_scale.py --quick    # 20,000 rows, one run (scripts/test.sh)
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from common import arguments
 
 from smsops.engine.project import load_project
 from smsops.engine.status import status_of
@@ -88,12 +91,14 @@ def shown(times: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--schedules", type=int, default=10)
-    parser.add_argument("--occurrences", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    def more(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--rows", type=int, default=1_000_000)
+        parser.add_argument("--schedules", type=int, default=10)
+        parser.add_argument("--occurrences", type=int, default=100)
+
+    args = arguments(__doc__.splitlines()[0], runs=5, more=more)
+    if args.quick:  # the smoke run of scripts/test.sh: the same steps on 20,000 rows
+        args.rows, args.runs = 20_000, 1
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = root / "ledger.sqlite"

@@ -52,9 +52,9 @@ lane() {
         }
     done
 }
-lane a soak rate_limit replicas frontdoor durability &
+lane a soak rate_limit replicas frontdoor durability status_scale status_page &
 a=$!
-lane b postgres apply_throughput plan_scale cold_start catch_up &
+lane b postgres apply_throughput plan_scale cold_start catch_up forecast_scale base_diff_scale &
 b=$!
 lane c takeover ledger_growth hooks_throughput api_latency scale_out &
 c=$!
