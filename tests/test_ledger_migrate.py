@@ -259,3 +259,38 @@ def test_many_rows_copy_in_batches_not_row_by_row(tmp_path: Path, postgres_db: s
     finally:
         source.close()
         target.close()
+
+
+def test_an_opted_out_number_stays_suppressed_and_a_plan_after_migrate_skips_it(
+    tmp_path: Path, postgres_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """End to end through the CLI: STOP recorded in SQLite, migrated, planned on PostgreSQL
+    (and migrated back to a new file): the number is skipped as `opted_out` every time."""
+    import json
+
+    stopped = "+447400123452"
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "c.yaml").write_text(
+        "providers:\n  ot: {type: opentact, base_url: 'http://127.0.0.1:9', token: '${env:OT}', "
+        "from: '+12017771234'}\n"
+        "templates:\n  t: {category: marketing, body: 'Hi {{ name }}'}\n"
+        "audiences:\n  a:\n    contacts:\n"
+        "      - {phone: '+447400123450', name: A}\n"
+        f"      - {{phone: '{stopped}', name: C}}\n"
+        "schedules:\n  s: {template: t, audience: a, provider: ot}\n"
+    )
+    first, back = tmp_path / "first.sqlite", tmp_path / "back.sqlite"
+    assert main(["suppressions", "add", stopped, "--ledger", str(first)]) == 0
+    capsys.readouterr()
+    code, out = migrate(str(first), postgres_db, capsys)
+    assert code == 0, out
+    assert "suppressions" in out
+    code, out = migrate(postgres_db, str(back), capsys)
+    assert code == 0, out
+    for ledger in (postgres_db, str(back)):
+        assert main(["plan", str(config), "--ledger", ledger, "--format", "json"]) == 0
+        plan = json.loads(capsys.readouterr().out)
+        assert plan["summary"]["skipped"] == 1, plan["summary"]
+        (schedule,) = plan["schedules"]
+        assert schedule["skipped"] == {"opted_out": 1}

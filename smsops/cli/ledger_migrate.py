@@ -1,6 +1,7 @@
 """`smsops ledger migrate --from L --to L`: open both ledgers, copy, print the counts.
 
-The copy and its verification are smsops/ledger/copy.py; this opens the
+The copy and its verification are smsops/ledger/copy.py (the sends) and
+smsops/ledger/migrate.py (every other durable table); this opens the
 source read-only and the target as a writing command does (creating or
 upgrading it), and names both as `ledger_name` does (never a password).
 """
@@ -8,6 +9,7 @@ upgrading it), and names both as `ledger_name` does (never a password).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from smsops.cli.common import EXIT_ERROR, EXIT_OK, open_ledger_at
@@ -15,13 +17,14 @@ from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
     from smsops.ledger.copy import Outcome
+    from smsops.ledger.migrate import Migration
 
 
 def run(args: argparse.Namespace) -> int:
     """Copy --from into --to; 0 when every row is there and verified, 1 on a conflict."""
     from smsops.core.terminal import printable
-    from smsops.ledger.copy import CopyTarget, copy_ledger
     from smsops.ledger.memory import MemoryLedger
+    from smsops.ledger.migrate import Target, migrate_ledger
     from smsops.ledger.open import MEMORY, ledger_name, ledger_path
 
     for flag, location in (("--from", args.source), ("--to", args.target)):
@@ -43,16 +46,42 @@ def run(args: argparse.Namespace) -> int:
             )
         target = open_ledger_at(args.target, command)  # creates or upgrades it, as apply does
         try:
-            if not isinstance(target, CopyTarget):  # pragma: no cover - SQLite and PostgreSQL are
+            if not isinstance(target, Target):  # pragma: no cover - SQLite and PostgreSQL are
                 raise UsageError(f"{names[1]} cannot take copied rows")
-            outcome = copy_ledger(source, target)
+            migration = migrate_ledger(source, target)
         finally:
             target.close()
     finally:
         source.close()
-    for line in _copy_report(outcome, names):
+    for line in [*_copy_report(migration.sends, names), *_tables_report(migration)]:
         print(printable(line))
-    return EXIT_OK if outcome.verified_ok and not outcome.total_conflicts else EXIT_ERROR
+    return EXIT_OK if migration.ok else EXIT_ERROR
+
+
+def _tables_report(migration: Migration) -> list[str]:
+    """Per durable table besides the sends: what went in, what was there, what a rule decided."""
+    from smsops.ledger.tables import RUNTIME
+
+    titles = ("copied", "already there", "merged", "target's kept")
+    widths = [max(10, len(title) + 2) for title in titles]
+
+    def line(first: str, cells: Sequence[object]) -> str:
+        return f"  {first:<16}" + "".join(f"{c!s:>{w}}" for c, w in zip(cells, widths, strict=True))
+
+    lines = ["other tables (merged by the ledger's rules; docs/commands/ledger.md)"]
+    lines.append(line("table", titles))
+    for name, t in migration.tables.items():
+        lines.append(line(name, [t.copied, t.already, t.merged, t.kept]))
+    if failed := [name for name, t in migration.tables.items() if not t.ok]:
+        lines.append(
+            f"verification FAILED for {', '.join(failed)}: rows were left to copy after their "
+            "batch committed. Another process may be writing the target: stop it and run again"
+        )
+    else:
+        rows = sum(t.verified for t in migration.tables.values())
+        lines.append(f"verified: {rows} rows of these tables left nothing to copy")
+    lines.append(f"not copied (the processes' own, not the ledger's record): {', '.join(RUNTIME)}")
+    return lines
 
 
 def _copy_report(outcome: Outcome, names: tuple[str, str]) -> list[str]:

@@ -80,6 +80,7 @@ from smsops.ledger.postgres_schema import (
     to_record,
     unnest,
 )
+from smsops.ledger.postgres_tables import PostgresTables
 from smsops.ledger.postgres_units import PostgresUnits
 from smsops.ledger.postgres_url import display_name, settings
 from smsops.ledger.pruning import marked
@@ -157,6 +158,7 @@ class PostgresLedger(
     PostgresPruning,
     PostgresPace,
     PostgresUnits,
+    PostgresTables,
     Ledger,
 ):
     """`readonly` never writes and never migrates (for `plan`, `ledger list/stats/export`).

@@ -40,6 +40,7 @@ from smsops.ledger.sqlite_schema import MIGRATIONS as MIGRATIONS
 from smsops.ledger.sqlite_schema import MOVED, moved_values, policy_where, row_values
 from smsops.ledger.sqlite_schema import marks as _marks
 from smsops.ledger.sqlite_schema import to_record as _record
+from smsops.ledger.sqlite_tables import SqliteTables
 
 # The claim: inserting the key wins it. An existing row is taken over only where
 # the policy table lets a claim take it (`{where}`, generated from the table);
@@ -133,7 +134,7 @@ def _as_claimed(record: SendRecord, attempts: int, created_at: str) -> SendRecor
     return replace(record, attempts=attempts, created_at=first)
 
 
-class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, Ledger):
+class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, SqliteTables, Ledger):
     """The ledger in one SQLite file (see SqliteFile): claims, guarded moves, reads."""
 
     def claim(
