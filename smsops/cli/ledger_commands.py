@@ -279,9 +279,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="copy a ledger into another (SQLite <-> PostgreSQL), verified; safe to re-run",
         description="Copy every row of one ledger into another, every column as it is, then "
         "verify keys and a checksum of each row. The source is only read; the target is created "
-        "or upgraded as apply does. A row already in the target is skipped when identical and "
-        "reported as a conflict (never overwritten, exit 1) when not. Stop the processes that "
-        "write either ledger first.",
+        "or upgraded as apply does. A send already in the target is skipped when identical and "
+        "reported as a conflict (never overwritten, exit 1) when not. The other tables that "
+        "record something (the suppression list and its history, parked receipts, holds, skips, "
+        "the prune watermark, one-time codes) are copied too, merged with the target's rows by "
+        "the ledger's own rules (a number's newest opt-out or opt-in word wins; docs/commands/"
+        "ledger.md). Stop the processes that write either ledger first.",
     )
     migrate.add_argument(
         "--from",

@@ -93,7 +93,8 @@ def _copy_report(outcome: Outcome, names: tuple[str, str]) -> list[str]:
     def line(first: str, cells: list[object]) -> str:
         return f"  {first:<12}" + "".join(f"{c!s:>{w}}" for c, w in zip(cells, widths, strict=True))
 
-    lines = [f"{names[0]} -> {names[1]}: {outcome.rows} rows", line("status", list(columns))]
+    head = f"{names[0]} -> {names[1]}: {outcome.rows} rows in sends"
+    lines = [head, line("status", list(columns))]
     for status in sorted(set().union(*columns.values())):
         lines.append(line(status, [counts.get(status, 0) for counts in columns.values()]))
     lines.append(line("total", [sum(counts.values()) for counts in columns.values()]))

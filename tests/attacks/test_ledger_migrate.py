@@ -81,3 +81,23 @@ def test_a_password_in_either_url_never_shows(
         assert f"postgresql://smsops_admin@127.0.0.1:{postgres_cluster.port}/{database}" in (
             outcome.output
         )
+
+
+def test_a_bad_time_in_another_table_stops_the_copy_naming_table_and_column(
+    tmp_path: Path,
+) -> None:
+    """The suppression list written by another program: a time that is none, a number in it."""
+    source = ledger_with(tmp_path / "src.sqlite", [sent(NUMBERS[0])])
+    with sqlite3.connect(source) as db:
+        db.execute(
+            "INSERT INTO suppressions (number, at, source, keyword) VALUES (?, ?, 'cli', '')",
+            (NUMBERS[1], f"call {NUMBERS[1]}\x1b[2J"),
+        )
+    outcome = run_cli(
+        ["ledger", "migrate", "--from", str(source), "--to", str(tmp_path / "dst.sqlite")],
+        cwd=tmp_path,
+    )
+    outcome.assert_safe(code=1, located="has the suppressions.at", numbers=NUMBERS)
+    assert "\x1b" not in outcome.output
+    with sqlite3.connect(tmp_path / "dst.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM suppressions").fetchone() == (0,)
