@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from itertools import chain
 
 from smsops.core.hooks import Receipt
 from smsops.ledger.base import Known, Ledger, SendRecord, Status
@@ -17,6 +18,7 @@ from smsops.ledger.pruning import (
     Pruning,
     Settled,
     check_archived,
+    lone,
     marked,
     settled_of,
     watermarks,
@@ -72,7 +74,10 @@ class MemoryLedger(MemoryOtp, Pruning, Ledger):
                 yield record
 
     def settled_occurrences(self, before: datetime) -> Iterator[Settled]:
-        return settled_of(list(self._rows.values()), before)
+        rows = list(self._rows.values())
+        with_rows = {(r.schedule, r.occurrence) for r in rows}
+        skipped = [(s, o) for s, per in self._skips.items() for o in per if (s, o) not in with_rows]
+        return chain(settled_of(rows, before), lone(sorted(skipped)))
 
     def occurrence_rows(self, occurrences: Sequence[Pair]) -> list[SendRecord]:
         wanted = set(occurrences)
@@ -88,6 +93,12 @@ class MemoryLedger(MemoryOtp, Pruning, Ledger):
         gone = {(self._rows[k].schedule, self._rows[k].occurrence) for k in doomed}
         for key in doomed:
             del self._rows[key]
+        with_rows = {(r.schedule, r.occurrence) for r in self._rows.values()}
+        gone |= {  # skips of an occurrence with no sends row (FORGET_LONE_SKIPS)
+            (s, o)
+            for s, o in occurrences
+            if (s, o) not in with_rows and self._skips.get(s, {}).get(o)
+        }
         for schedule, occurrence in gone:
             self._skips.get(schedule, {}).pop(occurrence, None)
         for schedule, through in watermarks(gone).items():

@@ -31,6 +31,7 @@ from smsops.ledger.pruning import (
     Pruning,
     Settled,
     check_archived,
+    lone,
     watermarks,
 )
 
@@ -57,6 +58,15 @@ _GOING = (
 _COUNT = f"SELECT count(*) FROM sends s, {_PAIRS} WHERE {_GOING}"  # noqa: S608
 _DELETE = f"DELETE FROM sends s USING {_PAIRS} WHERE {_GOING} "  # noqa: S608
 _DELETE += "RETURNING s.key, s.schedule, s.occurrence"
+# Skips with no sends row (pruning.LONE_SKIPS), each sends lookup in its month's partition.
+_NO_SENDS = "NOT EXISTS (SELECT 1 FROM sends s WHERE s.schedule = {0}.schedule AND "
+_NO_SENDS += (
+    "s.occurrence = {0}.occurrence AND s.month = smsops_month({0}.schedule, {0}.occurrence))"
+)
+_LONE = f"SELECT DISTINCT k.schedule, k.occurrence FROM skips k WHERE {_NO_SENDS.format('k')}"  # noqa: S608
+_FORGET_LONE = f"DELETE FROM skips k USING {_PAIRS} WHERE k.schedule = p.schedule "  # noqa: S608
+_FORGET_LONE += f"AND k.occurrence = p.occurrence AND {_NO_SENDS.format('p')} "
+_FORGET_LONE += "RETURNING k.schedule, k.occurrence"
 _FORGET, _RAISE, _THROUGH = (q.replace("?", "%s") for q in (FORGET_SKIPS_OF, RAISE, THROUGH))
 _PARTITION = "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
 _PARTITION += "WHERE i.inhparent = 'sends'::regclass AND c.relname = %s"
@@ -76,6 +86,8 @@ class PostgresPruning(Pruning):
             found.execute(_SETTLED, (_UNDECIDED, before))
             for schedule, occurrence, count, written in found:
                 yield Settled(schedule, occurrence, int(count), written)
+        with self._transaction("cannot read", atomic=False) as conn:
+            yield from lone(conn.execute(_LONE).fetchall())
 
     def occurrence_rows(self, occurrences: Sequence[Pair]) -> list[SendRecord]:
         rows: list[SendRecord] = []
@@ -108,7 +120,10 @@ class PostgresPruning(Pruning):
                     deleted = found.fetchall()
                     keys = [key for key, _, _ in deleted]
                     check_archived(keys, archived)  # raises: this step rolls back
-                    _forget(conn, {(schedule, occurrence) for _, schedule, occurrence in deleted})
+                    gone = {(schedule, occurrence) for _, schedule, occurrence in deleted}
+                    rest = [pair for pair in chunk if pair not in gone]
+                    gone.update(conn.execute(_FORGET_LONE, _arrays(rest)).fetchall())
+                    _forget(conn, gone)
                 removed += len(keys)
         return Pruned(removed, emptied)
 

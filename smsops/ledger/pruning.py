@@ -22,6 +22,11 @@ guarantees what it can check under its own lock, at the moment of the delete:
   neither. An occurrence with no row left at or before its schedule's
   watermark is gone for good (`Known.pruned`): the planner never makes it
   due again, whatever window a later config gives it or `apply --at` asks.
+- an occurrence with skips and no sends row (every recipient skipped: all
+  opted out, say) is settled too, with no rows (`Settled.rows` 0, written
+  `LONE_WRITTEN`): the same rules choose it, and its delete removes its
+  skips and raises the watermark only while it still has no sends row
+  (`FORGET_LONE_SKIPS`, checked by the delete itself).
 
 Why per schedule, not one ledger-wide `pruned_before` time: a schedule added
 after a prune (or one whose windows were kept longer) must still send its
@@ -64,6 +69,17 @@ RAISE = (
     "ELSE pruned.through END"
 )
 FORGET_SKIPS_OF = "DELETE FROM skips WHERE schedule = ? AND occurrence = ?"
+# Occurrences with skips and no sends row, and their removal while they still have none.
+LONE_SKIPS = (
+    "SELECT DISTINCT k.schedule, k.occurrence FROM skips k WHERE NOT EXISTS ("
+    "SELECT 1 FROM sends s WHERE s.schedule = k.schedule AND s.occurrence = k.occurrence)"
+)
+FORGET_LONE_SKIPS = (
+    "DELETE FROM skips WHERE schedule = ? AND occurrence = ? AND NOT EXISTS ("
+    "SELECT 1 FROM sends s WHERE s.schedule = ? AND s.occurrence = ?) RETURNING schedule"
+)
+# What a lone occurrence's Settled says it was written: never (rule 2 has no row to ask).
+LONE_WRITTEN = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def undated(schedule: str) -> bool:
@@ -158,6 +174,12 @@ def settled_of(rows: Iterable[SendRecord], before: datetime) -> Iterator[Settled
     for (schedule, occurrence), (count, written, undecided) in sorted(found.items()):
         if not undecided and written < before:
             yield Settled(schedule, occurrence, count, written)
+
+
+def lone(pairs: Iterable[Pair]) -> Iterator[Settled]:
+    """Occurrences with skips and no sends row, as settled ones with no rows."""
+    for schedule, occurrence in pairs:
+        yield Settled(str(schedule), str(occurrence), 0, LONE_WRITTEN)
 
 
 def check_archived(removed: Iterable[str], archived: Collection[str] | None) -> None:

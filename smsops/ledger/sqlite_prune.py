@@ -11,7 +11,9 @@ from datetime import datetime
 
 from smsops.ledger.base import SendRecord
 from smsops.ledger.pruning import (
+    FORGET_LONE_SKIPS,
     FORGET_SKIPS_OF,
+    LONE_SKIPS,
     RAISE,
     THROUGH,
     UNDECIDED,
@@ -20,6 +22,7 @@ from smsops.ledger.pruning import (
     Pruning,
     Settled,
     check_archived,
+    lone,
     watermarks,
 )
 from smsops.ledger.sqlite_file import SqliteFile
@@ -47,10 +50,12 @@ class SqlitePruning(SqliteFile, Pruning):
             with self._reading():
                 chunk = found.fetchmany(_FETCH)
             if not chunk:
-                return
+                break
             for schedule, occurrence, count, written in chunk:
                 when = checked_time(f"{schedule} {occurrence}", "updated_at", written)
                 yield Settled(schedule, occurrence, int(count), when)
+        with self._reading():  # bounded by occurrences x parts x reasons, never by recipients
+            yield from lone(self._db.execute(LONE_SKIPS).fetchall())
 
     def occurrence_rows(self, occurrences: Sequence[Pair]) -> list[SendRecord]:
         rows: list[SendRecord] = []
@@ -67,15 +72,18 @@ class SqlitePruning(SqliteFile, Pruning):
             with self._writing("cannot prune"):
                 keys: list[str] = []
                 gone: list[Pair] = []
+                lone_gone: list[Pair] = []  # skips with no sends row, removed
                 for schedule, occurrence in occurrences[start : start + _STEP]:
                     values = (schedule, occurrence, schedule, occurrence, *_UNDECIDED, utc(before))
                     found = [key for (key,) in self._db.execute(_DELETE, values)]
                     if found:
                         keys.extend(found)
                         gone.append((schedule, occurrence))
+                    elif self._db.execute(FORGET_LONE_SKIPS, (schedule, occurrence) * 2).fetchall():
+                        lone_gone.append((schedule, occurrence))
                 check_archived(keys, archived)  # raises: this step rolls back
                 self._db.executemany(FORGET_SKIPS_OF, gone)
-                marks = watermarks(gone).items()
+                marks = watermarks(gone + lone_gone).items()
                 self._db.executemany(RAISE, [(name, utc(when)) for name, when in marks])
                 removed += len(keys)
         return Pruned(removed)
