@@ -164,9 +164,9 @@ def _opt_events(chunk: list[Row], fetch: Fetch) -> Writes:
     """The history; then a number the target lists whose newest word is now START is lifted."""
     writes = _history(OPT_EVENTS)(chunk, fetch)
     numbers = sorted({str(r[0]) for r in chunk})
-    events = fetch(OPT_EVENTS, numbers) + [row for _, row in writes.inserts]
+    events = _by_number(fetch(OPT_EVENTS, numbers) + [row for _, row in writes.inserts])
     for entry in fetch(SUPPRESSIONS, numbers):
-        if not _listed(entry[0], events, [entry]):
+        if not _listed(events.get(entry[0], []), [entry]):
             writes.deletes.append((SUPPRESSIONS, entry))
             writes.count(SUPPRESSIONS, MERGED)
     return writes
@@ -177,12 +177,12 @@ def _suppressions(chunk: list[Row], fetch: Fetch) -> Writes:
     writes = Writes()
     numbers = [str(r[0]) for r in chunk]
     listed = {entry[0]: entry for entry in fetch(SUPPRESSIONS, numbers)}
-    events = fetch(OPT_EVENTS, numbers)
+    events = _by_number(fetch(OPT_EVENTS, numbers))
     for row in chunk:
         there = listed.get(row[0])
         if there is not None:
             writes.count(SUPPRESSIONS, ALREADY if there == row else KEPT)
-        elif _listed(row[0], events, [row]):
+        elif _listed(events.get(row[0], []), [row]):
             writes.inserts.append((SUPPRESSIONS, row))
             writes.count(SUPPRESSIONS, COPIED)
         else:
@@ -190,10 +190,17 @@ def _suppressions(chunk: list[Row], fetch: Fetch) -> Writes:
     return writes
 
 
-def _listed(number: object, events: Sequence[Row], entries: Sequence[Row]) -> bool:
-    """The newest word of `number`: its latest opt-out (events, list entries) at or after
-    its latest opt-in. A tie keeps it listed: a STOP is never lost to a clock's tie."""
-    mine = [(e[2], e[1]) for e in events if e[0] == number] + [(e[1], _OUT) for e in entries]
+def _by_number(events: Iterable[Row]) -> dict[object, list[Row]]:
+    found: dict[object, list[Row]] = {}
+    for event in events:
+        found.setdefault(event[0], []).append(event)
+    return found
+
+
+def _listed(events: Sequence[Row], entries: Sequence[Row]) -> bool:
+    """The newest word of one number: its latest opt-out (its events, list entries) at or
+    after its latest opt-in. A tie keeps it listed: a STOP is never lost to a clock's tie."""
+    mine = [(e[2], e[1]) for e in events] + [(e[1], _OUT) for e in entries]
     outs = [at for at, action in mine if action == _OUT and isinstance(at, datetime)]
     ins = [at for at, action in mine if action == _IN and isinstance(at, datetime)]
     return bool(outs) and (not ins or max(outs) >= max(ins))
