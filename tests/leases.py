@@ -1,10 +1,13 @@
-"""Tests that kill a real process wait for its lease to lapse (a short one: SHORT_LEASE)."""
+"""Tests that kill a real process wait for its lease to lapse (a short one: SHORT_LEASE);
+others stand in for replicas with leases of their own."""
 
 from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import psycopg
 
 from smsops.ledger.base import Status
 from smsops.ledger.open import open_ledger
@@ -56,3 +59,15 @@ def lease_end(url: str, pid: int) -> datetime:
         return end
     finally:
         ledger.close()
+
+
+def other_replicas(url: str, count: int, hours: int = 1) -> None:
+    """`count` more live `smsops run` leases on the PostgreSQL ledger at `url`, holding
+    nothing: a replica's fair share of units is 1 / (count + 1), as with that many replicas."""
+    now = datetime.now(UTC)
+    with psycopg.connect(url) as conn:
+        for i in range(count):
+            conn.execute(
+                "INSERT INTO runs VALUES (%s, 'elsewhere', %s, 'smsops run', %s, %s, %s)",
+                (f"elsewhere:{i}:x", 1000 + i, now, now, now + timedelta(hours=hours)),
+            )

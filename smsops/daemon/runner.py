@@ -37,6 +37,7 @@ from smsops.daemon.readiness import MissingSecret, missing_secrets, secret_value
 from smsops.daemon.round_log import log_report, log_stale
 from smsops.daemon.rounds import Rounds
 from smsops.daemon.settled import Settled
+from smsops.daemon.threads import own_thread
 from smsops.daemon.units import DEFAULT_UNITS, Units, unit_occurrences
 from smsops.daemon.watch import STUCK_JOB
 from smsops.engine.apply import ApplyReport
@@ -235,12 +236,15 @@ class Runner:
                 held = secret_holds(config, self.env, [name])
                 await asyncio.to_thread(note, self.ledger, held, now)
                 return None
-            names = self.settled.unsettled(config, now, names)
+            ledger, planning = self.ledger, names
+            names = await own_thread(
+                lambda: self.settled.unsettled(config, now, planning, ledger), "smsops-settled"
+            )
             if not names:
                 return None
             if self.ledger.shares_units and unit_occurrences(config, name, now):
-                plan, errors = await self._units_round(config, name, why)
-                if plan is None and not errors:
+                plan, errors, took = await self._units_round(config, name, why)
+                if not took:
                     self.metrics.rounds_skipped.labels(name, OTHER_REPLICA).inc()
                     log.debug("%s: other replicas hold every unit of this round; skipped", name)
                     return None
@@ -267,13 +271,20 @@ class Runner:
 
     async def _units_round(
         self, config: Config, name: str, why: str
-    ) -> tuple[Plan | None, dict[str, BaseException]]:
+    ) -> tuple[Plan | None, dict[str, BaseException], bool]:
         """`name`'s round as units (units.py): each batch of shards taken is planned at the
-        clock's time then and sent; the plans of the batches together, the first error."""
+        clock's time then and sent, but for the shards known settled (settled.py); the
+        plans of the batches together, the first error, and whether any unit was taken."""
         plans: list[Plan] = []
         errors: dict[str, BaseException] = {}
+        ledger = self.ledger
 
-        async def send(part: Part) -> bool:
+        async def send(taken: Part) -> bool:
+            part = await own_thread(
+                lambda: self.settled.unsettled_part(config, name, taken, ledger), "smsops-settled"
+            )
+            if part is None:  # every shard settled: passed, not read again
+                return True
             started, now = time.perf_counter(), self.clock()
             plan, failed = await self._round(config, now, [name], why, part)
             self.metrics.round_seconds.labels(name).observe(time.perf_counter() - started)
@@ -282,10 +293,10 @@ class Runner:
             errors.update(failed)
             return not failed
 
-        await self.units.round(config, name, self.clock(), send, lambda: self.stopping)
+        took = await self.units.round(config, name, self.clock(), send, lambda: self.stopping)
         if not plans:
-            return None, errors
-        return Plan(plans[-1].at, [s for p in plans for s in p.schedules]), errors
+            return None, errors, took is not None
+        return Plan(plans[-1].at, [s for p in plans for s in p.schedules]), errors, True
 
     async def _round(
         self,
@@ -299,7 +310,7 @@ class Runner:
 
         `part`: the units this replica holds of the one schedule in `names`.
         """
-        hooks = _DaemonHooks(self, config, now, why, whole=part is None or part.whole)
+        hooks = _DaemonHooks(self, config, now, why, part)
         round_ = Round(
             config,
             self.ledger,
@@ -384,12 +395,13 @@ class _DaemonHooks(RoundHooks):
     """The daemon's part of a round: logs and metrics, never output."""
 
     def __init__(
-        self, runner: Runner, config: Config, now: datetime, why: str, *, whole: bool = True
+        self, runner: Runner, config: Config, now: datetime, why: str, part: Part | None = None
     ) -> None:
         self.runner, self.config, self.now, self.why = runner, config, now, why
-        # Planned whole (not a part of the units of a shared ledger): what the plan finds
-        # settled or complete holds for the schedule, not for a few of its shards only.
-        self.whole = whole
+        # The shards planned (the units of a shared ledger; None: whole). What a part's
+        # plan finds settled holds for its shards (settled.py), and complete for none.
+        self.part = part
+        self.whole = part is None or part.whole
 
     def stale(self, records: list[SendRecord]) -> None:
         log_stale(records)
@@ -403,9 +415,8 @@ class _DaemonHooks(RoundHooks):
         planned = [s.schedule for s in plan.schedules]
         runner.metrics.observe_delivery(runner.ledger.stats(), planned)
         runner.observe_limits(plan)
-        if self.whole:
-            runner.settled.remember(self.config, plan)
-        else:
+        runner.settled.remember(self.config, plan, self.part)
+        if not self.whole:
             runner.catch_up.incomplete(plan)
 
     def catch_up_bounded(self, schedule: str, recorded: int, left: int, budget: int) -> None:

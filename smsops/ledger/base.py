@@ -59,6 +59,10 @@ def send_key(schedule: str, occurrence: str, recipient: str) -> str:
 
 # The rows a send may have gone out by: what `max_per_day` counts (`claimed_since`).
 MAY_HAVE_GONE = DONE | {Status.PENDING, Status.UNCERTAIN}
+# The statuses of rows that can make a plan owe (or wait for) a send again: a
+# claim (in flight, or left by a run that died), and a failure the provider
+# did not take (when `retryable`). Every other row stays as a plan found it.
+REOPENING = (Status.PENDING, Status.FAILED)
 
 
 class OccurrenceKeys:
@@ -194,6 +198,11 @@ class Decision:
     reason: str
     by: str  # "user@host"
     at: datetime
+
+
+def reopens(status: str, retryable: bool) -> bool:
+    """Whether a row in `status` can make its settled occurrence owe a send (`REOPENING`)."""
+    return status == Status.PENDING.value or (status == Status.FAILED.value and retryable)
 
 
 def resolved(record: SendRecord, decision: Decision) -> SendRecord:
@@ -414,6 +423,17 @@ class Ledger(ABC):
             for record in self.records(schedule)
             if record.created_at > since and record.status in MAY_HAVE_GONE
         )
+
+    def reopening(self, schedule: str, occurrence: str) -> list[str]:
+        """The recipients of the occurrence's rows that are pending or failed retryably:
+        what can make an occurrence a plan found settled owe a send again (run mode's
+        settled memo asks it each resync, daemon/settled.py). The SQL ledgers seek their
+        index on (schedule, occurrence, status); this reads the schedule's rows (memory)."""
+        return [
+            r.recipient
+            for r in self.records(schedule)
+            if r.occurrence == occurrence and reopens(r.status.value, r.retryable)
+        ]
 
     def mark_stale(self, is_stale: Callable[[SendRecord], bool], now: datetime) -> list[SendRecord]:
         """Turn the `pending` rows `is_stale` picks into `uncertain`.

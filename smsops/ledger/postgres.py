@@ -50,6 +50,7 @@ from smsops.core.occurrence import ONCE
 from smsops.ledger.base import (
     DONE,
     MAY_HAVE_GONE,
+    REOPENING,
     RESOLVABLE,
     Decision,
     Known,
@@ -57,6 +58,7 @@ from smsops.ledger.base import (
     SendRecord,
     Status,
     decided,
+    reopens,
 )
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.pace import SharedPace
@@ -136,6 +138,8 @@ _CLAIMED_SINCE = "SELECT count(*) FROM sends WHERE schedule = %s AND created_at 
 _CLAIMED_SINCE += "AND status = ANY(%s)"
 _KNOWN_DONE = f"SELECT key FROM sends WHERE {_OCCURRENCE}"  # noqa: S608 - constants
 _KNOWN_OPEN = f"SELECT {_COLUMNS} FROM sends WHERE {_OCCURRENCE}"  # noqa: S608
+_REOPENING = [status.value for status in REOPENING]
+_REOPENING_ROWS = f"SELECT recipient, status, retryable FROM sends WHERE {_OCCURRENCE}"  # noqa: S608
 _T = TypeVar("_T")
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -427,6 +431,12 @@ class PostgresLedger(
             if found.done or found.open:
                 return found
             return marked(found, schedule, occurrence, through(conn, schedule))
+
+    def reopening(self, schedule: str, occurrence: str) -> list[str]:
+        wanted = {"s": schedule, "o": occurrence, "st": _REOPENING}
+        with self._transaction("cannot read", atomic=False) as conn:
+            found = conn.execute(_REOPENING_ROWS, wanted).fetchall()
+        return [recipient for recipient, status, retry in found if reopens(status, retry)]
 
     def records(
         self, schedule: str | None = None, status: Status | None = None

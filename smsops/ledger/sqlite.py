@@ -19,6 +19,7 @@ from smsops.core.occurrence import ONCE
 from smsops.ledger.base import (
     DONE,
     MAY_HAVE_GONE,
+    REOPENING,
     RESOLVABLE,
     Decision,
     Known,
@@ -26,6 +27,7 @@ from smsops.ledger.base import (
     SendRecord,
     Status,
     decided,
+    reopens,
 )
 from smsops.ledger.policy import Operation, allows
 from smsops.ledger.pruning import marked
@@ -95,6 +97,7 @@ def _upsert(where: str) -> str:
 
 _DONE = sorted(status.value for status in DONE)
 _OPEN = sorted(status.value for status in Status if status not in DONE)
+_REOPENING = [status.value for status in REOPENING]
 _GONE = sorted(status.value for status in MAY_HAVE_GONE)
 # Times are written in UTC (sqlite_schema.row_values), so their ISO text orders as time.
 _CLAIMED_SINCE = "SELECT count(*) FROM sends WHERE schedule = ? AND created_at > ? "
@@ -216,6 +219,13 @@ class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, SqliteTa
             if found.done or found.open:
                 return found
             return marked(found, schedule, occurrence, self._through(schedule))
+
+    def reopening(self, schedule: str, occurrence: str) -> list[str]:
+        columns = "recipient, status, retryable"
+        with self._reading():
+            rows = self._db.execute(*_in_statuses(columns, _REOPENING, schedule, occurrence))
+            found = rows.fetchall()
+        return [recipient for recipient, status, retry in found if reopens(status, bool(retry))]
 
     def records(
         self, schedule: str | None = None, status: Status | None = None
