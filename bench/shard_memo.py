@@ -18,7 +18,7 @@ planned, as before this change) and "memo". Per resync: this process's CPU
 plans made. Ratios are memo over no memo, same run, interleaved.
 
     .venv/bin/python bench/shard_memo.py            # 100,000 rows, 7 resyncs each
-    .venv/bin/python bench/shard_memo.py --quick    # 10,000 rows, 1 resync each
+    .venv/bin/python bench/shard_memo.py --quick    # 4,000 rows, 1 resync each (scripts/test.sh)
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def postgres() -> Iterator[tuple[Cluster, str]]:
 
 def main() -> None:
     args = arguments(__doc__ or "", runs=7)
-    rows = 10_000 if args.quick else 100_000
+    rows = 4_000 if args.quick else 100_000
     work = args.work / "shard_memo"
     counted_plans()
     config = write_config(work / "cfg", rows)

@@ -54,7 +54,7 @@ lane() {
 }
 lane a soak rate_limit replicas frontdoor durability status_scale status_page &
 a=$!
-lane b postgres apply_throughput plan_scale cold_start catch_up forecast_scale base_diff_scale &
+lane b postgres apply_throughput plan_scale cold_start catch_up forecast_scale base_diff_scale shard_memo &
 b=$!
 lane c takeover ledger_growth hooks_throughput api_latency scale_out &
 c=$!
