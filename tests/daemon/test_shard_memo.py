@@ -24,8 +24,10 @@ from smsops.config.loader import Config
 from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
 from smsops.engine import round as round_module
+from smsops.engine.plan import SENDING, Disposition
+from smsops.engine.planner import disposition
 from smsops.engine.project import load_project
-from smsops.ledger.base import Decision, Ledger, SendRecord, Status, send_key
+from smsops.ledger.base import Decision, Ledger, SendRecord, Status, reopens, send_key
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.postgres import PostgresLedger
 from smsops.ledger.runs import run_id
@@ -261,3 +263,17 @@ def test_the_ledger_names_the_rows_that_reopen_an_occurrence(
         assert found.reopening("daily", "2026-11-24T09:00:00Z") == []
     finally:
         found.close()
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("retryable", [False, True])
+def test_a_row_reopens_exactly_when_a_plan_would_send_it_or_wait_for_it(
+    status: Status, retryable: bool
+) -> None:
+    """`reopens` against the planner's own judgement of a row (a live run's claim)."""
+    row = claim(NUMBERS[0])
+    if status is not Status.PENDING:
+        row = row.settled(status, at(1), retryable=retryable)
+    waits_or_sends = {Disposition.IN_FLIGHT, *SENDING}
+    judged = disposition(row, lambda _: False, resend_uncertain=False)
+    assert reopens(row.status.value, row.retryable) is (judged in waits_or_sends)
