@@ -67,6 +67,20 @@ def scrub(text: str) -> str:
     return pattern.sub(REPLACEMENT, text)
 
 
+def redact(text: str, values: tuple[str, ...]) -> str:
+    """`text` with each of `values` replaced by `***` in every spelling `scrub` knows.
+
+    For a value secret to one message (a one-time code in its text), which is
+    not registered: the registry is for the process's lifetime and scrubs
+    every line, while a code matters only where its own send's answer lands.
+    """
+    if not values or not text:
+        return text
+    forms = sorted({pattern_for(v) for v in values if v}, key=len, reverse=True)
+    cores = sorted({core for v in values for core in _base64_cores(v.encode())})
+    return re.sub("|".join(forms + cores), REPLACEMENT, text, flags=re.IGNORECASE)
+
+
 def holds_secret(text: str) -> bool:
     """Whether `text` holds a registered secret in any spelling."""
     pattern = _pattern

@@ -641,7 +641,8 @@ class Sender:
             report.failed += 1
             report.note(send, Status.FAILED, result.reason)
         if settled.error is not None:  # the ledger never stores a secret, whatever the path
-            settled = replace(settled, error=secrets.scrub(settled.error))
+            error = secrets.redact(settled.error, send.private)
+            settled = replace(settled, error=secrets.scrub(error))
         self.writes.settle(settled)
         outcome = (provider, RETRYABLE if settled.retryable else settled.status.value)
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1

@@ -46,6 +46,7 @@ from smsops.core.errors import Location, OtpRefused, OtpUnusable, SecretMissing
 from smsops.core.phone import normalize, scrub_numbers
 from smsops.core.recipient import Recipient
 from smsops.core.reserved import OTP_PREFIX
+from smsops.core.secrets import redact
 from smsops.core.skips import Skip
 from smsops.engine.apply import ApplyOptions, Sender, exchange
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
@@ -169,6 +170,7 @@ class Otp:
         policy = config.otp_policy
         now = self.clock.now()
         code_id = secrets.token_hex(16)
+        private: tuple[str, ...] = ()  # the code, kept out of every error text
         if adapter.makes_otp_codes:
             digest, message = None, Message(phone, "", category="otp", region=region)
             segments, text_hash = 1, _hash(config.body)
@@ -176,6 +178,7 @@ class Otp:
             secret = self._secret()
             code = "".join(secrets.choice("0123456789") for _ in range(policy.code_length))
             digest = code_digest(secret, code_id, phone, code)
+            private = (code,)
             message, segments = self._rendered(name, config, provider_name, phone, region, code)
             text_hash = _hash(config.body)
         stored = OtpCode(
@@ -205,6 +208,7 @@ class Otp:
             text_hash=text_hash,
             segments=segments,
             closes=stored.expires_at,  # a code that expired before it could go is not sent
+            private=private,
         )
         outcome = SendOutcome.UNCERTAIN  # until the answer is read
         reason: str | None = None
@@ -233,7 +237,9 @@ class Otp:
         (result,) = await self._ask(adapter, phone, typed)
         if isinstance(result, Accepted | Rejected):
             return await self._judged(taken, isinstance(result, Accepted))
-        return await self._unavailable(taken, result.reason)
+        # The provider's error may echo the request: the number and the code typed
+        reason = scrub_numbers(redact(result.reason, (typed,)))
+        return await self._unavailable(taken, reason)
 
     async def _judged(self, taken: OtpCode, right: bool) -> OtpAnswer:
         now = self.clock.now()
@@ -270,7 +276,11 @@ class Otp:
             detail = report.ledger_error or "; ".join(report.problems) or "nothing was claimed"
             return SendOutcome.FAILED, f"not sent: {detail}"
         outcome = _OUTCOMES.get(row.status, SendOutcome.UNCERTAIN)
-        return outcome, None if outcome is SendOutcome.SENT else row.error
+        if outcome is SendOutcome.SENT or row.error is None:
+            return outcome, None
+        # The answer's reader is the caller: the number masked, as every view shows it (the
+        # error may echo the request); the code is out of it already (`Send.private`).
+        return outcome, scrub_numbers(row.error)
 
     def _template(self, template: object) -> str:
         if not isinstance(template, str) or template not in self.config.templates:

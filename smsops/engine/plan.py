@@ -65,6 +65,9 @@ class Send:
     # What a saved plan compares (`renderer.review_hash`): `text_hash`, or for a
     # template that reads `now`, the hash of its text with `now` pinned.
     review_hash: str = ""
+    # Parts of the text no answer may carry on (a one-time code): a provider that echoes
+    # the request in its error would put them in the ledger's error and every view of it.
+    private: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -243,3 +243,51 @@ def test_the_secret_is_needed_for_codes_smsops_makes(config: Config, sandbox: Sa
         send(otp(config, MemoryLedger(), FakeClock(T0), without), provider="ses").status == "sent"
     )
     assert SECRET not in repr(otp(config, MemoryLedger(), FakeClock(T0)).codes.otp_events())
+
+
+@pytest.mark.parametrize(("echo_status", "outcome"), [(400, "failed"), (500, "uncertain")])
+def test_a_provider_echoing_the_request_reveals_neither_code_nor_number(
+    config: Config,
+    sandbox: Sandbox,
+    echo_status: int,
+    outcome: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy that writes the request back in its error (the sandbox's echo fault) hands the
+    text, so the live code, and the number to the send's reason: the API's answer, the
+    ledger's error column and its views. An uncertain code still verifies."""
+    import httpx
+
+    httpx.put(sandbox.url + "/_sandbox/faults", json={"echo_every": 1, "echo_status": echo_status})
+    code = "730516"  # the echo records nothing, so the code is chosen here
+    digits = iter(code)
+    monkeypatch.setattr("smsops.engine.otp.secrets.choice", lambda _: next(digits))
+    ledger = MemoryLedger()
+    answer = send(otp(config, ledger, FakeClock(T0)), provider="aoc")
+    assert answer.status == outcome
+    assert answer.reason
+    assert "Your ACME code is" in answer.reason
+    number = UK.removeprefix("+")
+    (row,) = ledger.records("otp:login")
+    assert code not in answer.reason
+    assert number not in answer.reason
+    assert row.error
+    assert code not in row.error
+
+
+def test_an_unavailable_verify_reveals_neither_number_nor_code(
+    config: Config, sandbox: Sandbox
+) -> None:
+    """SendWithSES checks its own codes: a proxy echoing the verify request in a 500 makes
+    the verify `unavailable`, and its reason (the API's answer) quotes that request."""
+    import httpx
+
+    service = otp(config, MemoryLedger(), FakeClock(T0))
+    assert send(service, provider="ses").status == "sent"
+    httpx.put(sandbox.url + "/_sandbox/faults", json={"echo_every": 1, "echo_status": 500})
+    answer = verify(service, "730516")
+    assert answer.status == "unavailable"
+    assert answer.reason
+    assert "verify-otp" in answer.reason
+    assert "730516" not in answer.reason
+    assert UK.removeprefix("+") not in answer.reason
