@@ -39,11 +39,16 @@ def check_name(name: str) -> str | None:
 def _duration(value: Any) -> Any:
     if isinstance(value, str):
         return parse_duration(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise ValueError(f"{value} is not a duration; write e.g. 30s, 10m, 2h or 1d")
+    if isinstance(value, timedelta):  # a model built in code, not read from YAML
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         raise ValueError(f"write the unit: {value}s, {value}m or {value}h")
-    return value
+    # Anything else is refused here: pydantic would read `true` as 1 (a one-second window)
+    # and a map or a list as "not a valid timedelta", which names no spelling to write.
+    kinds = {dict: "a map", list: "a list", type(None): "null"}
+    shown = str(value).lower() if isinstance(value, bool | float) else kinds.get(type(value))
+    shown = shown or type(value).__name__
+    raise ValueError(f"{shown} is not a duration; write e.g. 30s, 10m, 2h or 1d")
 
 
 def _within(low: timedelta, high: timedelta) -> Callable[[timedelta], timedelta]:

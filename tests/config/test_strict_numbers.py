@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pytest
@@ -88,3 +89,32 @@ def test_every_numeric_field_refuses_what_is_not_a_number(
 def test_settings_from_the_environment_still_read_text() -> None:
     """Settings come from environment variables, which are text: not config models."""
     assert Settings(ledger_wait="2.5").ledger_wait == 2.5  # type: ignore[arg-type]
+
+
+def _duration_fields() -> list[tuple[str, FieldInfo]]:
+    return [
+        (f"{model.__name__}.{name}", info)
+        for model in _models()
+        for name, info in model.model_fields.items()
+        if timedelta in set(_leaves(info.annotation))
+    ]
+
+
+DURATIONS = _duration_fields()
+
+
+def test_the_walk_finds_the_duration_fields() -> None:
+    names = {name for name, _ in DURATIONS}
+    assert {"Schedule.window", "Trigger.every", "OtpPolicy.expiry"} <= names
+
+
+@pytest.mark.parametrize(("name", "info"), DURATIONS, ids=[name for name, _ in DURATIONS])
+@pytest.mark.parametrize("value", [True, False, {"end": "2h"}, ["1h"]])
+def test_every_duration_refuses_what_is_not_a_duration(
+    name: str, info: FieldInfo, value: object
+) -> None:
+    """`window: true` was a window of one second (a bool is an int to pydantic); a map or
+    a list said only "Input should be a valid timedelta", with no spelling to write."""
+    adapter: TypeAdapter[Any] = TypeAdapter(Annotated[info.annotation, info])
+    with pytest.raises(ValidationError, match=r"not a duration; write e\.g\. 30s, 10m, 2h"):
+        adapter.validate_python(value)
