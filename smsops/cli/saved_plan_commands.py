@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smsops.cli.common import EXIT_OK, console
+from smsops.cli.common import EXIT_OK, SANDBOX_LEDGER, console
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -121,9 +121,17 @@ def checked_plan(args: argparse.Namespace, config: Config, location: str) -> Sav
         )
     here = ledger_identity(location)
     if saved.ledger != here:
+        # Under --sandbox, "that --ledger" is the ledger of real sends: the emulator's sends
+        # would be written there as sent, and those messages never sent for real.
+        advice = (
+            "--sandbox sends to the emulator, so never give it the ledger of real sends: "
+            f"plan against its own (smsops plan CONFIG --ledger {SANDBOX_LEDGER} --out FILE)"
+            if getattr(args, "sandbox", False)
+            else "apply it with that --ledger, or plan again"
+        )
         raise UsageError(
             f"{args.plan}: the plan was made against the ledger {saved.ledger}, not {here}; "
-            "apply it with that --ledger, or plan again; nothing was sent"
+            f"{advice}; nothing was sent"
         )
     changes = drifted(saved.config.files, content_digests(config))
     if changes:

@@ -364,3 +364,22 @@ def test_a_template_that_reads_now_and_changed_wording_is_still_caught(
     code = apply_plan(config, ledger, out, "--at", "2027-03-01T10:07:00Z", "--allow-drift")
     assert code == 1
     assert received(sandbox) == []
+
+
+def test_a_sandbox_apply_of_a_plan_of_another_ledger_is_not_told_to_write_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan --out` plans against the real ledger; `apply --plan --sandbox` then refuses it.
+    The refusal said "apply it with that --ledger": done, the sandbox's sends were written
+    to the ledger of real sends as sent, and those messages would never reach anyone."""
+    monkeypatch.chdir(tmp_path)
+    real = tmp_path / "real.sqlite"
+    out = tmp_path / "plan.json"
+    assert main(["plan", EXAMPLES, "--at", AT, "--ledger", str(real), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["apply", EXAMPLES, "--at", AT, "--sandbox", "--yes", "--plan", str(out)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "apply it with that --ledger" not in err
+    assert "--sandbox sends to the emulator" in err
+    assert "--ledger .smsops/sandbox-ledger.sqlite --out" in err
+    assert not real.exists()
