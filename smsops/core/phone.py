@@ -127,6 +127,13 @@ def is_masked(text: str) -> bool:
 _LONG_NUMBER = re.compile(r"\+?\d[\d ()-]{5,}\d")
 
 
+def holds_number(text: str, e164: str) -> bool:
+    """Whether `text` writes the number `e164` in its digits: international or national
+    (`447400123456`, `07400123456`), with any separators between them (`44.7400-123456`)."""
+    national = str(phonenumbers.parse(e164).national_number)
+    return national in "".join(c for c in text if "0" <= c <= "9")
+
+
 def scrub_numbers(text: str) -> str:
     """Hide anything that looks like a phone number in free text (provider errors)."""
     return _LONG_NUMBER.sub(

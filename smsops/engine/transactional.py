@@ -54,7 +54,7 @@ from smsops.config.loader import Config
 from smsops.config.secret_refs import unset_variables
 from smsops.config.types import NAME_PATTERN
 from smsops.core.errors import Location, Refused
-from smsops.core.phone import PhoneNumber, mask, normalize, scrub_numbers
+from smsops.core.phone import PhoneNumber, holds_number, mask, normalize, scrub_numbers
 from smsops.core.recipient import Recipient
 from smsops.core.reserved import API_MESSAGES
 from smsops.core.skips import Skip
@@ -317,6 +317,13 @@ class Transactional:
             )
         if not isinstance(number, PhoneNumber):
             raise Refused(422, f"to: {number}; write it in E.164: +, country code, number")
+        if holds_number(request.idempotency_key, number.e164):
+            raise Refused(
+                422,
+                "idempotency_key: holds the number it sends to, and the key is shown in full "
+                "wherever its row is (ledger list and export, the status view): use an id of "
+                "yours instead (order-42-shipped)",
+            )
         providers = self._providers(config, request)
         variables = {name: str(value) for name, value in request.vars.items()}
         recipient = Recipient.contact(number.e164, number.region, variables, WHERE)

@@ -225,3 +225,26 @@ def test_a_receipt_shows_in_get_as_delivered(tmp_path: Path, sandbox: Sandbox) -
 def test_every_ledger_status_is_one_the_answer_can_say() -> None:
     field = MessageAnswer.model_fields["status"].annotation
     assert set(typing.get_args(field)) == {s.value for s in Status}
+
+
+def test_a_key_holding_the_number_it_sends_to_is_422_and_nothing_happens(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """The key is shown in full wherever the row is (ledger list and export, the status
+    view's resolve commands): a key made of the number (`user-447400123456`) would put
+    the full number there. Other digits are any caller's ids and go."""
+    with api_serving(tmp_path, config(sandbox), ENV) as api, api.client(**BEARER) as c:
+        for key in (
+            "user-447400123456-welcome",
+            "7400123456",
+            "otp:07400123456",
+            "a.44.7400123456",
+        ):
+            answer = c.post("/v1/messages", json=message(key))
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"].startswith("idempotency_key: holds the number")
+            assert "7400123456" not in answer.text
+            assert api.ledger.get([key_of(key)]) == {}
+        assert sent(sandbox) == []
+        ok = c.post("/v1/messages", json=message("order-20261122-0001", to="+12025550191"))
+        assert ok.json()["status"] == "sent", ok.text
