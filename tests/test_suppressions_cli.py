@@ -161,3 +161,23 @@ def test_an_unknown_region_is_named_as_such(
     assert "'XX' is not an ISO 3166 region code" in err
     assert "07400123459" not in err
     assert not Path(ledger).exists()
+
+
+def test_import_refuses_a_fifo_without_blocking(ledger: str, tmp_path: Path) -> None:
+    """The size check read st_size, 0 for a FIFO or a device: a FIFO blocked the import
+    forever, and /dev/zero was read until the process was killed for its memory."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "numbers.fifo"
+    os.mkfifo(fifo)
+    # a child process, so an import that blocks (as before the fix) fails the test, not hangs it
+    args = ["suppressions", "import", str(fifo), "--ledger", ledger]
+    done = subprocess.run(
+        [sys.executable, "-m", "smsops", *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "is a FIFO (named pipe), not a regular file" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not Path(ledger).exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from dataclasses import asdict
@@ -89,15 +90,18 @@ def _by_hand(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from smsops.core.errors import FileRefused
+    from smsops.core.files import read_regular
     from smsops.core.phone import PhoneNumber, normalize
     from smsops.ledger.suppressions import IMPORT, OptAction
 
     path: Path = args.file
     region = _region(args)
     try:
-        if path.stat().st_size > IMPORT_MAX_BYTES:
-            raise UsageError(f"{path}: larger than {IMPORT_MAX_BYTES // 2**20} MiB; split it")
-        with path.open(encoding="utf-8-sig", newline="") as file:
+        # Read whole and bounded, never waiting on a FIFO: st_size is 0 for one (and for
+        # /dev/zero, which was then read until the process ran out of memory).
+        content = read_regular(path, IMPORT_MAX_BYTES, "import a CSV file").decode("utf-8-sig")
+        with io.StringIO(content, newline="") as file:
             reader = csv.DictReader(file)
             if args.column not in (reader.fieldnames or []):
                 raise UsageError(
@@ -112,6 +116,8 @@ def _import(args: argparse.Namespace) -> int:
                     numbers.append(found.e164)
                 else:  # the row number as a spreadsheet shows it: the header is row 1
                     problems.append(f"{path}:{reader.line_num}: {found}")
+    except FileRefused as refused:
+        raise UsageError(f"cannot import {str(path)!r}: it {refused.reason}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise UsageError(f"cannot read {str(path)!r}: {reason}") from None
