@@ -138,10 +138,14 @@ def _reader(
     return io.BufferedReader(raw, buffer_size=MiB)
 
 
+def kind_of(mode: int) -> str | None:
+    """What a file of `mode` is when it is not a regular one ("a FIFO (named pipe)")."""
+    return next((kind for is_kind, kind in _KINDS if is_kind(mode)), None)
+
+
 def _check_regular(path: Path, mode: int, why: str) -> None:
-    for is_kind, kind in _KINDS:
-        if is_kind(mode):
-            raise FileRefused(path, f"is {kind}, not a regular file; {why}")
+    if (kind := kind_of(mode)) is not None:
+        raise FileRefused(path, f"is {kind}, not a regular file; {why}")
     if not stat.S_ISREG(mode):
         raise FileRefused(path, f"is not a regular file; {why}")
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from smsops.core.errors import LedgerError, LedgerFull
+from smsops.core.files import kind_of
 from smsops.core.processes import alive
 from smsops.ledger.recent import RUNS, run_of
 from smsops.ledger.runs import FORGET_AFTER, Heartbeat, Run, lease_length, run_id
@@ -82,6 +83,14 @@ class SqliteFile:
             raise LedgerError(
                 f"the ledger {str(path)!r} is a directory; --ledger / SMSOPS_LEDGER names the "
                 f"ledger file itself, e.g. {str(path / 'ledger.sqlite')!r}"
+            )
+        # SQLite opens a FIFO and waits on it for a writer forever, and reads /dev/zero as a
+        # database of version 0 ("apply upgrades it"): a ledger is a regular file or none.
+        if path.exists() and not path.is_file():
+            kind = kind_of(path.stat().st_mode) or "not a file"
+            raise LedgerError(
+                f"the ledger {str(path)!r} is {kind}, not a regular file; "
+                "--ledger / SMSOPS_LEDGER names an SQLite file (or one to create)"
             )
         try:
             if readonly:

@@ -218,6 +218,7 @@ def test_concurrent_first_use_migrates_once_and_sends_once(tmp_path: Path) -> No
     [
         ("garbage", r"not an SQLite database"),
         ("directory", r"is a directory; --ledger / SMSOPS_LEDGER names the ledger file"),
+        ("fifo", r"is a FIFO \(named pipe\), not a regular file; --ledger / SMSOPS_LEDGER"),
         ("newer", r"schema version 99, newer than this smsops knows \(\d+\).*upgrade smsops"),
     ],
 )
@@ -231,6 +232,8 @@ def test_a_ledger_smsops_cannot_use_is_a_clear_error(
         ledger.write_bytes(b"\x89PNG not a database\x00" * 400)
     elif setup == "directory":
         ledger.mkdir()
+    elif setup == "fifo":  # SQLite's open waited on it for a writer, forever
+        os.mkfifo(ledger)
     else:
         SqliteLedger(ledger).close()
         db = sqlite3.connect(ledger)
