@@ -7,6 +7,7 @@ background thread (`Sandbox`, for `--sandbox` and tests).
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -28,6 +29,20 @@ from smsops.sandbox.state import SandboxState
 
 class DropConnection(Exception):
     """Raised after a response has started: the server closes the socket mid-response."""
+
+
+class _QuietDrops(logging.Filter):
+    """uvicorn logs every exception out of the app as "Exception in ASGI application" with
+    its traceback: a DropConnection is the drop_every fault doing its job, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DropConnection))
+
+
+def _quiet_drops() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(found, _QuietDrops) for found in logger.filters):
+        logger.addFilter(_QuietDrops())
 
 
 def _provider_endpoint(handler: Handler, state: SandboxState) -> Any:
@@ -85,6 +100,8 @@ class _Dropped(Response):
 
 
 def build_app(state: SandboxState) -> Starlette:
+    _quiet_drops()
+
     async def messages(request: Request) -> Response:
         if request.method == "DELETE":
             state.reset()
@@ -155,8 +172,14 @@ class Sandbox:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
+        # log_config=None: in a process that set its logging up (run --sandbox) uvicorn's
+        # default config would put its own handlers over it, unscrubbed, tracebacks whole.
         config = uvicorn.Config(
-            build_app(self.state), log_level=log_level, access_log=False, lifespan="off"
+            build_app(self.state),
+            log_level=log_level,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="smsops-sandbox", daemon=True)

@@ -293,3 +293,34 @@ def test_a_round_that_fails_mid_send_settles_what_it_claimed(
     statuses = sorted(r.status.value for r in ledger.records("s"))
     assert statuses == ["sent", "sent", "uncertain"]
     assert runner.failures.errors == {}
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_sandbox_run_logs_through_smsops_handlers_and_a_drop_says_nothing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """`run --sandbox`: the sandbox's uvicorn, started after setup_logging, installed its
+    own handlers on uvicorn's loggers (scrubbing nothing, tracebacks whole), and the
+    drop_every fault printed "Exception in ASGI application" and a traceback per drop."""
+    import httpx
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from smsops.sandbox.server import Sandbox
+
+    setup_logging("text", "info")
+    with Sandbox() as sandbox:
+        # the run server's own uvicorn config, made after the sandbox's (core.frontdoor)
+        uvicorn.Config(Starlette(), log_config=None, log_level="warning")
+        sandbox.state.faults.update({"drop_every": 1})
+        with pytest.raises(httpx.TransportError):
+            httpx.post(
+                sandbox.url + "/aoc/sms",
+                headers={"apiKey": "k"},
+                json={"sender": "A", "to": "919820012345", "text": "hi", "type": "TRANS"},
+            )
+    assert logging.getLogger("uvicorn").handlers == []
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    assert "DropConnection" not in err
+    assert "Exception in ASGI application" not in err
