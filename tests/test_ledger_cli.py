@@ -362,3 +362,29 @@ def test_a_ledger_path_the_file_system_refuses_is_an_error_not_a_traceback(
     assert "File name too long" in err
     assert "--ledger" in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("form", ["jsonl", "csv"])
+def test_export_masks_numbers_in_a_resolution_as_list_does(
+    setup: tuple[Path, Path, list[SendRecord]], form: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A person's reason often names who was checked: `ledger list` masked it and `export`
+    (masked unless --unmask, as documented) wrote it whole."""
+    import csv
+    import io
+
+    _, path, _ = setup
+    reason = "Twilio console shows +447400123457 delivered"
+    resolve = ["ledger", "resolve", "--as", "sent", "--schedule", "greet", "--reason", reason]
+    assert main([*resolve, "--ledger", str(path)]) == 0
+    export = ["ledger", "export", "--format", form, "--schedule", "greet", "--ledger", str(path)]
+    for unmask in (False, True):
+        capsys.readouterr()
+        assert main(export + (["--unmask"] if unmask else [])) == 0
+        out = capsys.readouterr().out
+        if form == "jsonl":
+            rows = [json.loads(line) for line in out.splitlines()]
+        else:
+            rows = list(csv.DictReader(io.StringIO(out)))
+        shown = {row["resolution"] for row in rows}
+        assert shown == ({reason} if unmask else {"Twilio console shows +44 74** ***457 delivered"})

@@ -36,14 +36,16 @@ def _open(args: argparse.Namespace, *, write: bool = False) -> Ledger:
 def _row(record: SendRecord, unmask: bool = True) -> dict[str, Any]:
     """A ledger row as plain data: every SendRecord field, in declaration order.
 
-    Unless `unmask`, the recipient is masked and numbers in the error text too.
+    Unless `unmask`, the recipient is masked and numbers in the error text, the receipt's
+    and a person's resolution too (as `ledger list` shows them).
     """
     row = asdict(record)
     if not unmask:
         from smsops.core.phone import hide_number, mask, scrub_numbers
 
         row["recipient"] = mask(record.recipient)
-        for said in ("error", "receipt_error"):  # the provider's words may hold the number
+        # the provider's words, and a person's, may hold the number
+        for said in ("error", "receipt_error", "resolution"):
             if row[said]:
                 row[said] = scrub_numbers(hide_number(row[said], record.recipient))
     row["status"] = record.status.value
