@@ -72,6 +72,8 @@ def _schedule(schedule: ScheduleStatus) -> list[str]:
     lines = ["", f"  {name}: {state}"]
     for h in schedule.held:
         since = "" if h.since is None else f" since {_when(h.since)}"
+        if h.since is None and h.reason == "secret":  # no round recorded it: this shell's
+            since = ", in this environment"
         lines.append(f"    held ({h.reason}{since}): {printable(h.detail)}")
     if schedule.next_fires:
         lines.append("    next: " + ", ".join(_when(f) for f in schedule.next_fires))

@@ -130,6 +130,9 @@ def test_text_fits_80_columns_and_says_what_needs_a_person(
     assert max(len(line) for line in text.splitlines()) <= 80, text
     assert "Needs a person" in text
     assert "alpha: HELD" in text  # SKY_KEY is not set here: held, as the runner holds it
+    # and says it is this environment's: no round recorded it (an operator's laptop has no
+    # provider keys; `held (secret)` alone read as if the daemon held it)
+    assert "held (secret, in this environment): SKY_KEY of provider sky is not set" in text
     assert "gamma-2: disabled" in text
     commands = re.findall(r"smsops ledger resolve(?:.*\\\n)*.*", text)
     assert commands
