@@ -120,3 +120,21 @@ def test_bad_at_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["render", str(ROOT / "examples" / "configs"), "--at", "tomorrow"])
     assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ledger", "list", "--limit", "-5"],
+        ["render", str(ROOT / "examples" / "configs"), "--samples", "-1"],
+    ],
+)
+def test_a_negative_count_is_a_usage_error(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ledger list --limit -5` printed only '... more rows; raise --limit', and
+    `render --samples -1` was read as 0."""
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 1
+    assert "must be a whole number, 0 or more" in capsys.readouterr().err

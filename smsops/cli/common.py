@@ -81,6 +81,17 @@ def console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
     return PipeAwareConsole(file=target, highlight=False, soft_wrap=True)
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (--limit, --samples)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} must be a whole number, 0 or more")
+    return value
+
+
 def ledger_location(args: argparse.Namespace) -> str:
     """--ledger, else (not in sandbox mode) SMSOPS_LEDGER, else the default."""
     from smsops.config.settings import ledger_setting

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config, cache_dir
+from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config, cache_dir, count
 from smsops.core.errors import ConfigError, Problem
 from smsops.providers.registry import PROVIDER_MODULES
 
@@ -138,7 +138,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--schedule", action="append", default=[], metavar="NAME", help="only this (repeatable)"
     )
     render.add_argument(
-        "--samples", type=int, default=3, help="sample messages shown per schedule (default: 3)"
+        "--samples", type=count, default=3, help="sample messages shown per schedule (default: 3)"
     )
     add_at(render, "render")
     render.add_argument("--format", choices=("text", "json"), default="text")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from smsops.cli import ledger_migrate, ledger_prune
-from smsops.cli.common import EXIT_OK, add_ledger, open_ledger_at, open_out
+from smsops.cli.common import EXIT_OK, add_ledger, count, open_ledger_at, open_out
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     listing = actions.add_parser("list", help="rows, newest state first by key; numbers masked")
     _filters(listing)
-    listing.add_argument("--limit", type=int, default=100, help="at most N rows (0: all)")
+    listing.add_argument("--limit", type=count, default=100, help="at most N rows (0: all)")
     listing.add_argument("--unmask", action="store_true", help="show full phone numbers")
     listing.set_defaults(handler=_list)
 
