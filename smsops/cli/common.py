@@ -142,19 +142,19 @@ def open_ledger_at(
 def ledger_seen(plan: Plan, location: str, ledger: Ledger) -> tuple[LedgerSeen, dict[str, int]]:
     """The ledger `plan` was made against (name, rows), and its uncertain rows per schedule.
 
-    Two grouped reads, however big the ledger: `Ledger.stats()` gives both,
-    and the expired sends so far that are noted on `plan`; `last_deliveries`
-    the delivery of each schedule's last occurrence sent. `plan` shows the
-    ledger in the plan, `apply` on stderr (see ApplyHooks): a reader of either
-    sees which ledger decides what is sent.
+    One grouped read, however big the ledger (`Ledger.stats_and_deliveries`):
+    its counts give both, and the expired sends so far that are noted on
+    `plan`, and the delivery of each schedule's last occurrence sent. `plan`
+    shows the ledger in the plan, `apply` on stderr (see ApplyHooks): a
+    reader of either sees which ledger decides what is sent.
     """
     from smsops.engine.plan import LedgerSeen
     from smsops.ledger.base import Status, per_schedule
     from smsops.ledger.open import ledger_name
 
-    stats = ledger.stats()
+    stats, deliveries = ledger.stats_and_deliveries([s.schedule for s in plan.schedules])
     plan.note_expired(per_schedule(stats, Status.EXPIRED))
-    plan.note_deliveries(ledger.last_deliveries([s.schedule for s in plan.schedules]))
+    plan.note_deliveries(deliveries)
     rows = sum(sum(counts.values()) for counts in stats.values())
     return LedgerSeen(ledger_name(location), rows), per_schedule(stats, Status.UNCERTAIN)
 

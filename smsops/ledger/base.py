@@ -476,6 +476,19 @@ class Ledger(ABC):
                 counts[at] = counts.get(at, 0) + 1
         return receipts.last_deliveries((*at, n) for at, n in counts.items())
 
+    def stats_and_deliveries(self, schedules: Collection[str]) -> StatsAndDeliveries:
+        """`stats()` and `last_deliveries(schedules)` from one read of the rows.
+
+        A plan shows both (its ledger line, expired and uncertain counts, and
+        delivery line); read apart, each was a scan of every row's index entry
+        (~0.1 s a million rows on SQLite). One grouped query on SQL backends.
+        """
+        counts: dict[tuple[str, str, str], int] = {}
+        for r in self.records():
+            at = (r.schedule, r.occurrence, r.status.value)
+            counts[at] = counts.get(at, 0) + 1
+        return stats_and_deliveries(((*at, n) for at, n in counts.items()), schedules)
+
     def stats(self) -> dict[str, dict[str, int]]:
         """Counts per schedule and status."""
         counts: dict[str, dict[str, int]] = {}
@@ -593,6 +606,26 @@ class Ledger(ABC):
 
     def close(self) -> None:  # noqa: B027 - an optional hook; memory holds nothing
         """Release what the ledger holds (files, connections)."""
+
+
+StatsAndDeliveries = tuple[dict[str, dict[str, int]], dict[str, LastDelivery]]
+
+
+def stats_and_deliveries(
+    counts: Iterable[tuple[str, str, str, int]], schedules: Collection[str]
+) -> StatsAndDeliveries:
+    """From (schedule, occurrence, status, rows) counts of every row: `Ledger.stats()` and
+    `Ledger.last_deliveries(schedules)`, as the two reads give them."""
+    stats: dict[str, dict[str, int]] = {}
+    wanted = set(schedules)
+    asked = []
+    for row in counts:
+        schedule, _, status, n = row
+        per = stats.setdefault(schedule, {})
+        per[status] = per.get(status, 0) + n
+        if schedule in wanted:
+            asked.append(row)
+    return stats, receipts.last_deliveries(asked)
 
 
 def per_schedule(stats: dict[str, dict[str, int]], status: Status) -> dict[str, int]:

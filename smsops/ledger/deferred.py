@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 
 from smsops.core.hooks import Receipt
-from smsops.ledger.base import Decision, Known, Ledger, SendRecord, Status
+from smsops.ledger.base import Decision, Known, Ledger, SendRecord, StatsAndDeliveries, Status
 from smsops.ledger.held import Hold, HoldReason, Skips, SkipsNoted
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.policy import Operation
@@ -144,6 +144,9 @@ class CreatedOnFirstWrite(Ledger):
 
     def last_deliveries(self, schedules: Collection[str]) -> dict[str, LastDelivery]:
         return self._ledger.last_deliveries(schedules)
+
+    def stats_and_deliveries(self, schedules: Collection[str]) -> StatsAndDeliveries:
+        return self._ledger.stats_and_deliveries(schedules)
 
     def leases(self) -> dict[str, datetime]:
         return self._ledger.leases()

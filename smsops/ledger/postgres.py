@@ -34,7 +34,7 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -56,9 +56,11 @@ from smsops.ledger.base import (
     Known,
     Ledger,
     SendRecord,
+    StatsAndDeliveries,
     Status,
     decided,
     reopens,
+    stats_and_deliveries,
 )
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.pace import SharedPace
@@ -470,6 +472,13 @@ class PostgresLedger(
             for schedule, status, count in conn.execute(query):
                 counts.setdefault(schedule, {})[status] = count
         return counts
+
+    def stats_and_deliveries(self, schedules: Collection[str]) -> StatsAndDeliveries:
+        query = "SELECT schedule, occurrence, status, count(*) FROM sends "
+        query += "GROUP BY schedule, occurrence, status"
+        with self._transaction("cannot read", atomic=False) as conn:
+            rows = conn.execute(query).fetchall()
+        return stats_and_deliveries(rows, schedules)
 
     def resolve(
         self,

@@ -8,7 +8,7 @@ the schema and row mapping sqlite_schema.py, the rules policy.py.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
@@ -25,9 +25,11 @@ from smsops.ledger.base import (
     Known,
     Ledger,
     SendRecord,
+    StatsAndDeliveries,
     Status,
     decided,
     reopens,
+    stats_and_deliveries,
 )
 from smsops.ledger.policy import Operation, allows
 from smsops.ledger.pruning import marked
@@ -71,6 +73,8 @@ NEWEST_OCCURRENCE = (
 # alone it sorted every row in a temporary B-tree first: 0.28 s against 0.07 s
 # of CPU per 900,000 rows, in every plan and apply (stats() sums occurrences).
 STATS = "SELECT schedule, status, count(*) FROM sends GROUP BY schedule, occurrence, status"
+_BY_OCCURRENCE = "SELECT schedule, occurrence, status, count(*) FROM sends "
+_BY_OCCURRENCE += "GROUP BY schedule, occurrence, status"
 _FETCH_ROWS = 1000  # rows read per lock hold in records()
 _ROW_MARKS = f"({_marks(len(_COLUMNS.split(',')))})"
 # A move writes a row only where the table lets it (`{where}`, checked by the UPDATE itself).
@@ -274,6 +278,12 @@ class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, SqliteTa
                 per = counts.setdefault(schedule, {})
                 per[status] = per.get(status, 0) + count
         return counts
+
+    def stats_and_deliveries(self, schedules: Collection[str]) -> StatsAndDeliveries:
+        # STATS with the occurrence kept: the same walk of the index in its order.
+        with self._reading():
+            rows = self._db.execute(_BY_OCCURRENCE).fetchall()
+        return stats_and_deliveries(rows, schedules)
 
     def resolve(
         self,

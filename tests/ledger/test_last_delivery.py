@@ -161,3 +161,35 @@ def test_sqlite_reads_it_with_one_statement_however_many_schedules(tmp_path: Pat
         assert sum(1 for s in statements if "FROM sends" in s) == 1
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_stats_and_deliveries_in_one_read_equal_the_two_reads(
+    open_ledger_handle: Callable[[], Ledger], seed: int
+) -> None:
+    """What `plan` reads of a ledger (its counts and each schedule's last delivery) in one
+    scan is what the two separate reads give, on generated ledgers."""
+    pick = random.Random(1000 + seed)
+    ledger = open_ledger_handle()
+    for _ in range(pick.randrange(0, 50)):
+        put(ledger, pick.choice("abcd"), pick.choice(OCCURRENCES), pick.choice(list(Status)))
+    asked = pick.sample("abcde", pick.randrange(0, 6))
+    both = ledger.stats_and_deliveries(asked)
+    assert both == (ledger.stats(), ledger.last_deliveries(asked))
+
+
+def test_sqlite_reads_stats_and_deliveries_with_one_statement(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    try:
+        put(ledger, "s", DAY1, Status.SENT, 2)
+        put(ledger, "t", ONCE, Status.EXPIRED)
+        statements: list[str] = []
+        db: sqlite3.Connection = ledger._db
+        db.set_trace_callback(statements.append)
+        stats, deliveries = ledger.stats_and_deliveries(["s", "t"])
+        db.set_trace_callback(None)
+        assert stats == {"s": {"sent": 2}, "t": {"expired": 1}}
+        assert deliveries == {"s": LastDelivery(DAY1, delivered=0, undelivered=0, awaiting=2)}
+        assert sum(1 for s in statements if "FROM sends" in s) == 1
+    finally:
+        ledger.close()
