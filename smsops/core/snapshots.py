@@ -49,6 +49,10 @@ from smsops.core.files import MiB, open_confined
 from smsops.core.snapshot_dirs import remove_run, run_directory
 
 BLOCK = MiB  # bytes copied and hashed at a time: memory stays flat for any file size
+# Bytes of a window that must hold a line break (b"\n" or b"\r") for a copy's lines to be
+# known short (`Snapshot.break_window`): a run without one is then at most 2 * BREAK_WINDOW - 2
+# bytes. A copy of 32 MiB is 128 windows, each one or two `bytes.find`.
+BREAK_WINDOW = 256 * 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +65,10 @@ class Snapshot:
     copy: Path
     # Keeps the store (and its per-process directory and lock) alive while the copy is read.
     store: SnapshotStore = field(repr=False)
+    # Every whole window of this many bytes of the copy, from its start, holds a line
+    # break; 0 when one does not (or none was looked at). A reader that needs lines under
+    # a cap (audience/csvfile.within_cap) learns it here rather than line by line.
+    break_window: int = 0
 
 
 class SnapshotStore:
@@ -90,9 +98,11 @@ class SnapshotStore:
             with open_confined(path, root, max_bytes) as source:
                 before = os.fstat(source.fileno())
                 size = 0
+                breaks = _Breaks(BREAK_WINDOW)
                 while block := source.read(BLOCK):
                     digest.update(block)
                     _write_all(fd, block, self.directory)
+                    breaks.feed(block)
                     size += len(block)
                 after = os.fstat(source.fileno())
             if (after.st_mtime_ns, after.st_size) != (before.st_mtime_ns, before.st_size):
@@ -118,7 +128,7 @@ class SnapshotStore:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
-        snapshot = Snapshot(path, name, size, copy, self)
+        snapshot = Snapshot(path, name, size, copy, self, breaks.window if breaks.held else 0)
         weakref.finalize(snapshot, self._release, name)
         return snapshot
 
@@ -198,6 +208,33 @@ def _missing(exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         return "is missing"
     return f"cannot be read ({exc.strerror})"
+
+
+class _Breaks:
+    """Whether every whole `window` of the bytes fed, from the first, holds a line break.
+
+    Windows are aligned on the start: any run of `2 * window - 1` bytes holds a
+    whole one, so when all hold a break no run without one is that long. The
+    last window, cut short by the end, is not asked (a run ending there is
+    shorter than two windows as well).
+    """
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.held = window > 0
+        self._carry = b""  # the start of a window the last block ended inside
+
+    def feed(self, block: bytes) -> None:
+        if not self.held:
+            return
+        data = self._carry + block if self._carry else block
+        end = len(data) - len(data) % self.window
+        for start in range(0, end, self.window):
+            stop = start + self.window
+            if data.find(b"\n", start, stop) < 0 and data.find(b"\r", start, stop) < 0:
+                self.held = False
+                return
+        self._carry = data[end:]
 
 
 class _Verified(io.RawIOBase):
