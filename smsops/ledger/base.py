@@ -31,6 +31,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import repeat
 
 from smsops.core.errors import GuardLost, ResolveRefused
 from smsops.core.hooks import Receipt, ReceiptResult
@@ -254,7 +255,9 @@ class Known:
 
     @classmethod
     def of(cls, done_keys: Iterable[str], open_rows: dict[str, SendRecord]) -> Known:
-        return cls(frozenset(map(OccurrenceKeys.parse, done_keys)), open_rows)
+        # `OccurrenceKeys.parse` of each, as `int(key, 16)` mapped in C: no Python call
+        # a key (~0.05 s of a re-plan's 900,000).
+        return cls(frozenset(map(int, done_keys, repeat(16))), open_rows)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import functools
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import cast
 
 from smsops.core.errors import LedgerError as LedgerError  # where callers have found it
@@ -219,7 +220,8 @@ class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, SqliteTa
             keys.row_factory = None  # plain tuples: a million sqlite3.Row objects cost ~0.2 s
             keys.execute(*_in_statuses("key", _DONE, schedule, occurrence))
             rest = self._db.execute(*_in_statuses(_COLUMNS, _OPEN, schedule, occurrence))
-            found = Known.of((key for (key,) in keys), {row[0]: _record(row) for row in rest})
+            # itemgetter: each key taken from its row in C, not a generator resumed a row
+            found = Known.of(map(itemgetter(0), keys), {row[0]: _record(row) for row in rest})
             if found.done or found.open:
                 return found
             return marked(found, schedule, occurrence, self._through(schedule))

@@ -694,3 +694,13 @@ def test_a_won_claim_is_the_record_with_the_stored_attempts_and_first_claim_time
             ours, theirs = getattr(got, name), getattr(expected, name)
             assert (ours.tzinfo, ours.fold) == (theirs.tzinfo, theirs.fold)
         assert got.attempts == expected.attempts
+
+
+def test_known_holds_each_done_key_as_its_number() -> None:
+    """`Known.of` turns keys into numbers in C; each is what `OccurrenceKeys.parse` gives."""
+    keys = OccurrenceKeys("s", "once")
+    texts = [keys.text(keys.number(f"+4477009{i:05d}")) for i in range(500)]
+    texts += ["0" * 32, "f" * 32, "0" * 31 + "1"]
+    known = Known.of(iter(texts), {})
+    assert known.done == frozenset(OccurrenceKeys.parse(text) for text in texts)
+    assert all(keys.text(number) in texts for number in known.done)
