@@ -612,6 +612,7 @@ class Ledger(ABC):
 
 
 StatsAndDeliveries = tuple[dict[str, dict[str, int]], dict[str, LastDelivery]]
+_DONE_VALUES = frozenset(status.value for status in DONE)
 
 
 def stats_and_deliveries(
@@ -626,7 +627,9 @@ def stats_and_deliveries(
         schedule, _, status, n = row
         per = stats.setdefault(schedule, {})
         per[status] = per.get(status, 0) + n
-        if schedule in wanted:
+        # Only rows the provider took, as `last_deliveries` reads them: a row in a state
+        # this version does not know is counted in `stats`, never taken for a status.
+        if schedule in wanted and status in _DONE_VALUES:
             asked.append(row)
     return stats, receipts.last_deliveries(asked)
 
