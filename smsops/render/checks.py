@@ -18,7 +18,14 @@ from smsops.config.loader import Config
 from smsops.config.models import Audience
 from smsops.config.otp import CODE_VARIABLE
 from smsops.core.errors import Problem, RenderLimitExceeded
-from smsops.render.environment import BUILTINS, compiled, parsed, private_attributes, variables_of
+from smsops.render.environment import (
+    BUILTINS,
+    PrivateName,
+    compiled,
+    parsed,
+    private_attributes,
+    variables_of,
+)
 from smsops.render.limits import MESSAGE, check_size
 from smsops.render.renderer import TOO_DEEP
 
@@ -66,7 +73,7 @@ def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> lis
                 Problem(
                     config.locate("templates", name, "body"),
                     f"template {name!r}: templates are sandboxed and may not use "
-                    f"private attributes ({', '.join(sorted(set(private)))})",
+                    f"private attributes ({_where(private)})",
                 )
             )
         elif loads_others(template.body):
@@ -104,6 +111,16 @@ def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> lis
     problems.extend(_unsupplied(config, variables, csv_headers))
     problems.extend(_confirm_variables(config, variables))
     return problems
+
+
+def _where(private: list[PrivateName]) -> str:
+    """`_a on line 2, __class__ on line 3 of the body`: each name at its first line."""
+    lines: dict[str, int] = {}
+    for name, line in private:
+        lines.setdefault(name, line)
+    return ", ".join(f"{name} on line {line}" for name, line in sorted(lines.items())) + (
+        " of the body"
+    )
 
 
 def _confirm_variables(config: Config, variables: Mapping[str, set[str]]) -> Iterator[Problem]:

@@ -34,22 +34,26 @@ live in `limits.py`, the bounded filters in `filters.py`.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from functools import cache, lru_cache, update_wrapper
 from types import BuiltinMethodType, MethodType
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from jinja2 import StrictUndefined, Template, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.runtime import BlockReference, Context, LoopContext, Macro
+from jinja2.filters import FILTERS as JINJA_FILTERS
+from jinja2.runtime import BlockReference, Context, LoopContext, Macro, new_context
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
     SandboxedEnvironment,
     SandboxedFormatter,
     modifies_known_mutable,
 )
-from jinja2.utils import Namespace
+from jinja2.utils import Namespace, _PassArg
+from jinja2.visitor import NodeTransformer
 
 from smsops.core.errors import RenderLimitExceeded
 from smsops.render import limits
@@ -336,7 +340,14 @@ def parsed(body: str) -> nodes.Template:
     return environment().parse(body)
 
 
-def private_attributes(body: str) -> list[str]:
+class PrivateName(NamedTuple):
+    """A name like `_x` a template reaches for, and the line of the body it is on."""
+
+    name: str
+    line: int
+
+
+def private_attributes(body: str) -> list[PrivateName]:
     """Names like `__class__` or `_x` a template reaches for (raises `TemplateSyntaxError`).
 
     The sandbox refuses them when rendering anyway; finding them statically
@@ -345,13 +356,106 @@ def private_attributes(body: str) -> list[str]:
     return private_names(parsed(body))
 
 
-def private_names(tree: nodes.Node) -> list[str]:
-    """`private_attributes` of a parsed body."""
-    found: list[str] = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        name = node.attr if isinstance(node, nodes.Getattr) else None
-        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+def private_names(tree: nodes.Node) -> list[PrivateName]:
+    """`private_attributes` of a parsed body (the tree is not changed).
+
+    A name is read as the sandbox will see it: an attribute (`x._a`), a
+    subscript or an `attr` filter's argument once Jinja's constant folding
+    has run on a copy (`x["_" ~ "a"]`, `x|attr("%s"|format("_a"))`). A
+    name made at render (`x[y]`, a method call) is left to the sandbox.
+    """
+    if any(_key(node) is not None for node in tree.find_all((nodes.Getitem, nodes.Filter))):
+        with suppress(RecursionError):  # too deep to fold: the names as written
+            tree = _Folding().fold(tree)
+    found: list[PrivateName] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        name: Any = None
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value if isinstance(node.arg.value, str) else None
-        if name is not None and name.startswith("_"):
-            found.append(name)
+        elif isinstance(node, nodes.Filter) and node.name == "attr":
+            # Jinja's `attr` looks up str(name), whatever it was given.
+            given = [*node.args[:1], *(pair.value for pair in node.kwargs if pair.key == "name")]
+            if given and isinstance(given[0], nodes.Const):
+                name = str(given[0].value)
+        if isinstance(name, str) and name.startswith("_"):
+            found.append(PrivateName(name, node.lineno))
     return found
+
+
+def _key(node: nodes.Node) -> nodes.Expr | None:
+    """A subscript's key or an `attr` filter's name when it is not yet a constant: the
+    only places folding can find a name (most templates have none, and skip it)."""
+    if isinstance(node, nodes.Getitem):
+        key: nodes.Node | None = node.arg
+    elif isinstance(node, nodes.Filter) and node.name == "attr":
+        key = next(iter([*node.args[:1], *(p.value for p in node.kwargs if p.key == "name")]), None)
+    else:
+        return None
+    return key if isinstance(key, nodes.Expr) and not isinstance(key, nodes.Const) else None
+
+
+class _Folding(NodeTransformer):
+    """Jinja's own constant folding (its optimizer's walk, `as_const`, `Impossible`), run
+    through the render bounds with a budget of its own.
+
+    Jinja folds no intercepted operator and no filter that takes the context,
+    which every bounded filter does; here the operators (and `~`) fold through
+    the environment's sized operations, and a filter folds when Jinja's own
+    version of it would (so never `random`), through its bounded version. A
+    fold that breaks a bound is left unfolded: the trial render reports it.
+    """
+
+    def __init__(self) -> None:
+        bounded_ = environment()
+        self.bounded = bounded_
+        self.context = new_context(bounded_, "fold", {})
+        folding = bounded_.overlay()
+        folding.filters = {name: self._foldable(name, f) for name, f in bounded_.filters.items()}
+        self.environment = folding
+        self.eval_ctx = nodes.EvalContext(folding)
+
+    def fold(self, tree: nodes.Node) -> nodes.Node:
+        """A folded copy of `tree` (the environment is shared, never copied)."""
+        copied = copy.deepcopy(tree, {id(self.bounded): self.bounded})
+        return cast(nodes.Node, self.visit(copied, self.eval_ctx))
+
+    def _foldable(self, name: str, filter_: Callable[..., Any]) -> Callable[..., Any]:
+        jinja_own = JINJA_FILTERS.get(name)
+        takes_context = _PassArg.from_obj(filter_) is _PassArg.context
+        if jinja_own is None or _PassArg.from_obj(jinja_own) is _PassArg.context:
+            return filter_  # Jinja would not fold it either (`as_const` refuses a context)
+        if not takes_context:
+            return filter_
+        context = self.context
+        return lambda *args, **kwargs: filter_(context, *args, **kwargs)
+
+    def generic_visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> nodes.Node:
+        """Jinja's optimizer's step (operands first, then the node as a `Const` when it
+        is one), with `_value` for `as_const`."""
+        node = NodeTransformer.generic_visit(self, node, *args, **kwargs)
+        if not isinstance(node, nodes.Expr):
+            return node
+        try:
+            return nodes.Const.from_untrusted(self._value(node), node.lineno, self.environment)
+        except nodes.Impossible:
+            return node
+
+    def _value(self, node: nodes.Expr) -> Any:
+        """`node.as_const()`, with `~` and the intercepted operators through the bounded
+        operations (raises `Impossible`). Any error is no constant: Jinja's own folding
+        lets some escape (`'a' ~ 'b'[5]` prints an undefined value, which raises)."""
+        context, eval_ctx = self.context, self.eval_ctx
+        try:
+            if isinstance(node, nodes.Concat):
+                parts = [part.as_const(eval_ctx) for part in node.nodes]
+                return self.bounded.join_text(context, parts)
+            if isinstance(node, nodes.BinExpr) and node.operator in self.bounded.intercepted_binops:
+                left, right = node.left.as_const(eval_ctx), node.right.as_const(eval_ctx)
+                return self.bounded.call_binop(context, node.operator, left, right)
+            return node.as_const(eval_ctx)
+        except nodes.Impossible:
+            raise
+        except Exception as exc:  # a bound, a type error, an undefined value
+            raise nodes.Impossible() from exc
