@@ -276,7 +276,5 @@ def test_the_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
             shutil.copyfile(shot, SCREENSHOT)
         context.close()
     assert daemon.code == 0, daemon.stderr
-    # the in-process sandbox's dropped connections are logged by uvicorn with a traceback
-    # each (the fault is an exception it raises); any other traceback is a failure
-    dropped = daemon.stderr.count("smsops.sandbox.server.DropConnection")
-    assert daemon.stderr.count("Traceback") == dropped
+    # the faults asked for (dropped connections) are not errors: no traceback at all
+    assert "Traceback" not in daemon.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -157,6 +158,27 @@ def test_dropped_connection_after_accepting_is_uncertain(
     assert isinstance(result, Uncertain)
     # The sandbox did take it: exactly why smsops must not resend on its own.
     assert len(recorded(client, sandbox)) == 1
+
+
+def test_a_dropped_connection_logs_no_traceback(sandbox: Sandbox, client: httpx.Client) -> None:
+    """The drop is a fault asked for: uvicorn's 'Exception in ASGI application' and its
+    traceback were written to the log of every `--sandbox` run, hiding real ones."""
+    logger = logging.getLogger("uvicorn.error")  # the logger uvicorn reports app errors on
+    lines: list[str] = []
+    catch = logging.Handler(logging.DEBUG)
+    catch.emit = lambda record: lines.append(logging.Formatter().format(record))  # type: ignore[method-assign]
+    level = logger.level
+    logger.addHandler(catch)
+    logger.setLevel(logging.DEBUG)  # the shared sandbox runs at "critical"; the daemon does not
+    try:
+        sandbox.state.faults.update({"drop_every": 1})
+        for _ in range(2):
+            (result,) = send(client, sandbox, "ot", [US])
+            assert isinstance(result, Uncertain)  # the fault did happen
+    finally:
+        logger.removeHandler(catch)
+        logger.setLevel(level)
+    assert not [line for line in lines if "Traceback" in line or "ASGI" in line], lines
 
 
 @pytest.mark.parametrize(
