@@ -37,7 +37,10 @@ too, which parses back to exactly the same strings.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 _NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
@@ -78,10 +81,28 @@ def json_text(
     sort_keys: bool = False,
     default: Callable[[Any], Any] | None = None,
 ) -> str:
-    """`json.dumps(value, ensure_ascii=False)` with no character a terminal would obey."""
-    text = json.dumps(
-        value, indent=indent, sort_keys=sort_keys, default=default, ensure_ascii=False
-    )
+    """`json.dumps(value, ensure_ascii=False)` with no character a terminal would obey.
+
+    A `Decimal` (money: the forecast's costs) is written as a JSON number with its
+    exact digits, which no float can carry: json writes only floats as numbers, so
+    each is written as a marked string first (the mark is random per call: no text
+    in the data can make it) and the marks are then taken off.
+    """
+    mark = f"decimal-{os.urandom(8).hex()}:"
+    marked = False
+
+    def encode(obj: Any) -> Any:
+        nonlocal marked
+        if isinstance(obj, Decimal) and obj.is_finite():
+            marked = True
+            return mark + format(obj, "f")
+        if default is None:
+            raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+        return default(obj)
+
+    text = json.dumps(value, indent=indent, sort_keys=sort_keys, default=encode, ensure_ascii=False)
+    if marked:
+        text = re.sub(f'"{mark}(-?[0-9]+(?:\\.[0-9]+)?)"', r"\1", text)
     return inert_json(text)
 
 

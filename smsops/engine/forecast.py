@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Context, Decimal
 
 from smsops.config.loader import Config
 from smsops.config.models import QuietHours, zone_info
@@ -46,6 +47,9 @@ HORIZON_BOUNDS = (timedelta(hours=1), timedelta(days=31))
 # days; past this the per-day figures say "at least" (`capped`).
 FIRES_COUNTED = 10_000
 FIRES_LISTED = 10  # the first fire times each view names
+# Money's arithmetic: room for every digit of a price (17 at most, read back from its
+# float) times any count, where the default context keeps 28 and would round.
+_MONEY = Context(prec=60)
 
 
 def horizon_problem(horizon: timedelta) -> str | None:
@@ -64,7 +68,7 @@ class DayTotal:
     fires: int
     messages: int
     segments: int
-    cost: dict[str, float]
+    cost: dict[str, Decimal]  # exact: the config's prices in decimal (`SchedulePlan.exact_cost`)
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class Forecast:
     def segments(self) -> int:
         return sum(day.segments for day in self.per_day())
 
-    def cost(self) -> dict[str, float]:
+    def cost(self) -> dict[str, Decimal]:
         return _sum_costs([day.cost for day in self.per_day()])
 
     @property
@@ -143,12 +147,23 @@ def _added(day: date, totals: list[DayTotal]) -> DayTotal:
     )
 
 
-def _sum_costs(costs: list[dict[str, float]]) -> dict[str, float]:
-    total: dict[str, float] = {}
+def _sum_costs(costs: list[dict[str, Decimal]]) -> dict[str, Decimal]:
+    # Money adds up in decimal: floats summed over days, schedules and providers drift
+    # (350.55 a segment over a million recipients for a week loses cents).
+    total: dict[str, Decimal] = {}
     for cost in costs:
         for currency, value in cost.items():
-            total[currency] = total.get(currency, 0.0) + value
-    return {currency: round(value, 6) for currency, value in sorted(total.items())}
+            total[currency] = _MONEY.add(total.get(currency, Decimal(0)), value)
+    return dict(sorted(total.items()))
+
+
+def next_cost(s: ScheduleForecast) -> dict[str, Decimal]:
+    """What the schedule's next fire costs, exactly ({} without a price)."""
+    nxt = s.next
+    cost = None if nxt is None else nxt.exact_cost
+    if nxt is None or cost is None or nxt.currency is None:
+        return {}
+    return {nxt.currency: cost}
 
 
 def make_forecast(
@@ -378,7 +393,7 @@ def _per_day(fires: list[datetime], planned: SchedulePlan | None) -> list[DayTot
         return []
     # A recipient-local fire is a wall time read as UTC: its date is the wall date.
     days = Counter(fire.astimezone(UTC).date() for fire in fires)
-    cost = planned.cost if planned.to_send else 0.0
+    cost = planned.exact_cost if planned.to_send else Decimal(0)
     return [
         DayTotal(
             day,
@@ -387,7 +402,7 @@ def _per_day(fires: list[datetime], planned: SchedulePlan | None) -> list[DayTot
             n * planned.segments,
             {}
             if cost is None or planned.currency is None
-            else {planned.currency: round(n * cost, 6)},
+            else {planned.currency: _MONEY.multiply(n, cost)},
         )
         for day, n in sorted(days.items())
     ]

@@ -16,7 +16,7 @@ from typing import Any
 from smsops.core.skips import SkipReason
 from smsops.engine.diff import Change, ConfigDiff, Section, Status
 from smsops.engine.diff_samples import SideText
-from smsops.engine.forecast import ScheduleForecast
+from smsops.engine.forecast import ScheduleForecast, next_cost
 from smsops.report.plan_format import clip, cost_text, shown
 from smsops.report.wording import plural, skip_counts
 
@@ -85,13 +85,6 @@ def _fires(s: ScheduleForecast | None) -> list[str]:
     return [] if s is None else s.fires
 
 
-def side_cost(s: ScheduleForecast) -> dict[str, float]:
-    nxt = s.next
-    if nxt is None or nxt.cost is None or nxt.currency is None:
-        return {}
-    return {nxt.currency: round(nxt.cost, 6)}
-
-
 def _side_json(s: ScheduleForecast | None) -> dict[str, Any] | None:
     if s is None:
         return None
@@ -102,7 +95,7 @@ def _side_json(s: ScheduleForecast | None) -> dict[str, Any] | None:
         "fire_count": s.fire_count,
         "to_send": 0 if nxt is None else nxt.to_send,
         "segments": 0 if nxt is None else nxt.segments,
-        "cost": side_cost(s),
+        "cost": next_cost(s),
         "skipped": {} if nxt is None else {r.value: n for r, n in nxt.skip_counts.items()},
         "skips": []
         if nxt is None
@@ -216,7 +209,7 @@ def _sends(s: ScheduleForecast | None, currency: Shown) -> str:
     if s is None or s.next is None:
         return "nothing"
     nxt = s.next
-    cost = cost_text(side_cost(s), currency)
+    cost = cost_text(next_cost(s), currency)
     skipped = f", {nxt.skipped:,} skipped ({skip_counts(nxt.skip_counts)})" if nxt.skipped else ""
     disabled = "" if s.enabled else " if enabled (disabled)"
     return (

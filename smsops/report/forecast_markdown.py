@@ -11,7 +11,7 @@ masked (see `markdown_literal`).
 from __future__ import annotations
 
 from smsops.core.units import format_duration
-from smsops.engine.forecast import Forecast, ScheduleForecast
+from smsops.engine.forecast import Forecast, ScheduleForecast, next_cost
 from smsops.report.forecast_format import (
     days_phrase,
     fires_phrase,
@@ -75,19 +75,12 @@ def _row(s: ScheduleForecast) -> str:
     if nxt is None:
         figures = "- | - | - | -"
     else:
-        cost = (nxt.to_send and cost_text(_cost(s), tablecurrency)) or "-"
+        cost = (nxt.to_send and cost_text(next_cost(s), tablecurrency)) or "-"
         figures = f"{nxt.to_send:,} | {nxt.skipped:,} | {nxt.segments:,} | {cost}"
     fires = f"{'≥' if s.capped else ''}{s.fire_count:,}" if s.triggered else "once (due now)"
     fires = "once (after quiet hours)" if not s.triggered and s.next is not None else fires
     when = field(s.next_occurrence, in_table=True) if s.next_occurrence else "-"
     return f"| {name} | {fires} | {when} | {figures} |"
-
-
-def _cost(s: ScheduleForecast) -> dict[str, float]:
-    nxt = s.next
-    if nxt is None or nxt.cost is None or nxt.currency is None:
-        return {}
-    return {nxt.currency: round(nxt.cost, 6)}
 
 
 def _details(s: ScheduleForecast) -> str:
@@ -102,7 +95,7 @@ def _details(s: ScheduleForecast) -> str:
         + (
             f"**{nxt.to_send:,} to send**: {plural(nxt.segments, 'segment')}, "
             f"{encodings_text(nxt.encodings)}"
-            + (f", about {cost_text(_cost(s), currency)}" if _cost(s) else "")
+            + (f", about {cost_text(next_cost(s), currency)}" if next_cost(s) else "")
             if nxt.to_send
             else "nothing to send"
         ),

@@ -8,7 +8,8 @@ escaped (`smsops.core.terminal.printable`), then escaped for rich markup.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from rich.markup import escape
@@ -35,16 +36,17 @@ def instant(plan: Plan) -> str:
     return plan.at.isoformat().replace("+00:00", "Z")
 
 
-def costs(schedules: list[SchedulePlan]) -> dict[str, float]:
-    """Total cost of the sends per currency."""
-    total: dict[str, float] = {}
+def costs(schedules: list[SchedulePlan]) -> dict[str, Decimal]:
+    """Total cost of the sends per currency, exact (the config's prices in decimal)."""
+    total: dict[str, Decimal] = {}
     for s in schedules:
-        if s.cost is not None and s.currency is not None:
-            total[s.currency] = total.get(s.currency, 0.0) + s.cost
-    return {currency: round(value, 6) for currency, value in sorted(total.items())}
+        cost = s.exact_cost
+        if cost is not None and s.currency is not None:
+            total[s.currency] = total.get(s.currency, Decimal(0)) + cost
+    return dict(sorted(total.items()))
 
 
-def cost_text(by_currency: dict[str, float], shown: Callable[[str], str] = str) -> str:
+def cost_text(by_currency: Mapping[str, float | Decimal], shown: Callable[[str], str] = str) -> str:
     """`0.1579 USD + 1.2000 EUR`; `shown` spells a currency (it comes from the config)."""
     return " + ".join(f"{value:.4f} {shown(currency)}" for currency, value in by_currency.items())
 
@@ -125,7 +127,7 @@ def rendered_json(s: SchedulePlan, *, occurrence: bool) -> dict[str, Any]:
     return {
         "segments": s.segments,
         "encodings": dict(sorted(s.encodings.items())),
-        "cost": None if s.cost is None else round(s.cost, 6),
+        "cost": s.exact_cost,  # a JSON number with its exact digits (core/terminal.json_text)
         "currency": s.currency,
         "samples": [
             {
@@ -289,7 +291,7 @@ def text_sends(s: SchedulePlan) -> list[str]:
     if not s.to_send:
         return []
     enc = encodings_text(s.encodings)
-    cost = cost_phrase(s.cost, s.currency, shown)
+    cost = cost_phrase(s.exact_cost, s.currency, shown)
     lines = [
         f"  [green]+ {s.to_send:,} to send[/] ({breakdown(s)}): "
         f"{plural(s.segments, 'segment')}, {enc}{cost}"

@@ -184,7 +184,7 @@ def _schedule_markdown(s: SchedulePlan) -> str:
     lines.extend(f"- **needs approval**: {field(str(o))}" for o in s.over_limits)
     if s.to_send:
         enc = encodings_text(s.encodings)
-        cost = cost_phrase(s.cost, s.currency, currency)
+        cost = cost_phrase(s.exact_cost, s.currency, currency)
         lines.append(
             f"- **{s.to_send:,} to send** ({breakdown(s)}): {plural(s.segments, 'segment')}, "
             f"{enc}{cost}"

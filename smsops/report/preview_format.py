@@ -39,7 +39,7 @@ def as_text(previews: list[SchedulePlan]) -> str:
             f"{shown(p.audience)} via {shown(p.providers[0])} (occurrence {p.occurrences[0]})"
         )
         encodings = encodings_text(p.encodings) or "none"
-        cost = cost_phrase(p.cost, p.currency, shown)
+        cost = cost_phrase(p.exact_cost, p.currency, shown)
         counts = f"{plural(p.to_send, 'message')}, {plural(p.segments, 'segment')}"
         lines.append(f"  {counts} ({encodings}){cost}")
         for s in p.samples:

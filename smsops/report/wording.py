@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 
 from smsops.core.skips import SkipReason
 from smsops.ledger.receipts import LastDelivery
@@ -19,7 +20,7 @@ def encodings_text(encodings: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {n:,}" for name, n in sorted(encodings.items()))
 
 
-def cost_phrase(cost: float | None, currency: str | None, shown: Callable[[str], str]) -> str:
+def cost_phrase(cost: Decimal | None, currency: str | None, shown: Callable[[str], str]) -> str:
     """`, about 0.1579 USD` (empty without a price); `shown` spells the currency for the view.
 
     The currency comes from the config: each view makes it safe its own way.

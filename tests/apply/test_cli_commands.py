@@ -79,6 +79,7 @@ def million_recipient_plan() -> Plan:
             counts=Counter({Disposition.NEW: 400, Disposition.SENT: 100}),
             segments=800,
             cost=3.2,
+            priced=Counter({0.004: 800}),  # what `exact_cost`, the figure shown, is summed from
             currency="USD",
             encodings=Counter({"GSM-7": 400}),
         )

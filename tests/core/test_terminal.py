@@ -7,6 +7,7 @@ import io
 import json
 import re
 import unicodedata
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -146,3 +147,19 @@ def test_bidi_controls_are_unicodes_explicit_formatting_characters_and_the_marks
     marks = {0x200E, 0x200F, 0x061C}
     assert {unicodedata.category(chr(c)) for c in marks} == {"Cf"}
     assert found | marks == BIDI_CONTROLS
+
+
+def test_json_text_writes_a_decimal_as_a_number_with_its_exact_digits() -> None:
+    """Money (the plan's costs) keeps every digit; no text in the data becomes a number."""
+    value = {
+        "cost": {"USD": Decimal("7361557361.55"), "EUR": Decimal("0.0000675")},
+        "zero": Decimal("0E-7"),
+        "texts": ['"decimal-00:1"', "decimal-:2", "0.0000675"],
+    }
+    text = json_text(value)
+    assert '"USD": 7361557361.55' in text
+    assert '"EUR": 0.0000675' in text
+    assert '"zero": 0.0000000' in text
+    back = json.loads(text, parse_float=Decimal)
+    assert back == {**value, "zero": Decimal(0)}
+    assert back["texts"] == value["texts"]  # strings stay strings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from smsops.engine.forecast import DayTotal, Forecast, ScheduleForecast, Spread
 from smsops.engine.plan import Plan
@@ -23,7 +24,7 @@ def _forecast(count: int) -> tuple[Plan, Forecast]:
         (s,) = planned.schedules
         schedules.append(s)
         spread = Spread({name: 2, "Asia/Tokyo": 1}, AT, AT + timedelta(hours=9))
-        day = DayTotal(date(2026, 11, 23), 1, 3, 3, {name: 0.5})
+        day = DayTotal(date(2026, 11, 23), 1, 3, 3, {name: Decimal("0.5")})
         forecasts.append(
             ScheduleForecast(
                 name, i % 2 == 0, True, True, [name] * 3, 10_001, True, name, s, spread, [day]

@@ -74,6 +74,7 @@ def plan_of(
         counts=Counter({Disposition.NEW: len(texts)}),
         segments=len(texts),
         cost=0.5,
+        priced=Counter({0.5: 1}),  # what `exact_cost`, the figure shown, is summed from
         currency=currency,
         encodings=Counter({"GSM-7": len(texts)}),
         samples=[Sample(MASKED, "2026-11-22T09:00:00Z", "GSM-7", 1, t) for t in texts],
