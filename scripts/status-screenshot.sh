@@ -1,8 +1,9 @@
 #!/bin/sh
-# Regenerate docs/images/status-page.png: the browser test writes its screenshot to a
-# temporary folder, and copies it here only when asked (SMSOPS_UPDATE_SCREENSHOT=1), so
-# the test suite never changes the tree. Needs Chromium (apt-get install -y chromium).
+# Regenerate docs/images/status-page.png: the status page of a realistic sandbox run
+# (ordinary schedules, a ledger of past days, today's sends made live), written by
+# scripts/status_screenshot.py. The browser test checks the page with hostile data and
+# keeps its screenshot to itself. Needs Chromium (apt-get install -y chromium) and the
+# dev extra (Playwright).
 set -eu
 cd "$(dirname "$0")/.."
-SMSOPS_UPDATE_SCREENSHOT=1 .venv/bin/python -m pytest -q -p no:xdist \
-    tests/daemon/test_status_page_browser.py
+.venv/bin/python scripts/status_screenshot.py

@@ -20,18 +20,18 @@ def row(schedule: str, occurrence: str, recipient: str, status: Status) -> SendR
     ).settled(status, NOW, message_id=f"id-{schedule}-{occurrence}-{recipient}")  # fmt: skip
 
 
-def write(ledger: Ledger, rows: list[SendRecord]) -> None:
-    """Write `rows` (each a `row(...)`) through the moves that reach their status."""
+def write(ledger: Ledger, rows: list[SendRecord], now: datetime = NOW) -> None:
+    """Write `rows` (each a `row(...)`) through the moves that reach their status, at `now`."""
     claimed = [r for r in rows if r.status is not Status.EXPIRED]
     ledger.claim(
         [SendRecord.claim(r.schedule, r.occurrence, r.recipient, provider=r.provider,
-         template=r.template, text_hash=r.text_hash, segments=1, now=NOW, claimed_by=BY)
+         template=r.template, text_hash=r.text_hash, segments=1, now=now, claimed_by=BY)
          for r in claimed]
     )  # fmt: skip
     assert ledger.move(Operation.EXPIRE, [r for r in rows if r.status is Status.EXPIRED]) == []
     settled = {Status.SENT, Status.FAILED, Status.UNCERTAIN}
     first = [
-        r if r.status in settled else r.settled(Status.SENT, NOW)
+        r if r.status in settled else r.settled(Status.SENT, now)
         for r in claimed
         if r.status is not Status.PENDING
     ]
