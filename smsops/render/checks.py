@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import Template, TemplateSyntaxError, nodes
+from jinja2 import Template, TemplateError, TemplateSyntaxError, nodes
 
 from smsops.config.loader import Config
 from smsops.config.models import Audience
@@ -64,6 +64,15 @@ def check_templates(config: Config, csv_headers: Mapping[str, list[str]]) -> lis
                     config.locate("templates", name, "body"),
                     f"template {name!r}: Jinja syntax error on line {exc.lineno} "
                     f"of the body: {exc.message}",
+                )
+            )
+            continue
+        except TemplateError as exc:  # raised by Jinja's folding of constants as it compiles
+            problems.append(
+                Problem(
+                    config.locate("templates", name, "body"),
+                    f"template {name!r}: an expression of constants fails for every "
+                    f"recipient: {exc.message}; fix it or remove it",
                 )
             )
             continue

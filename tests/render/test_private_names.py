@@ -221,3 +221,18 @@ def _refused_with(text: str, **values: Any) -> bool:
     except SecurityError:
         return True
     return False
+
+
+@pytest.mark.parametrize("expr", ["'a' ~ 'b'[5]", "'a' if 'b'[5] else 'c'"])
+def test_a_constant_that_fails_while_jinja_folds_it_is_a_located_error(
+    expr: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Jinja folds constants while it compiles and lets this error out: validate printed
+    a traceback. It is a template error, every recipient's, so validate names it."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f'templates:\n  t:\n    category: otp\n    body: "{{{{ {expr} }}}}"\n')
+    assert main(["validate", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"{config}:4:11: template 't': " in err, err
+    assert "str object has no element 5" in err
+    assert "Traceback" not in err
