@@ -11,7 +11,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from smsops import __version__
 from smsops.cli import (
@@ -26,6 +26,7 @@ from smsops.cli import (
     suppressions_commands,
 )
 from smsops.cli.common import EXIT_ERROR, EXIT_PIPE, failed_markdown, scrubbed_output
+from smsops.cli.subcommands import Commands
 from smsops.core.errors import ConfigError, SmsopsError
 from smsops.core.terminal import printable
 
@@ -50,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative SMS runner: validate, plan and apply messages kept as YAML.",
     )
     parser.add_argument("--version", action="version", version=f"smsops {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # each command's parser is built when used (smsops.cli.subcommands): --help lists names
+    commands = cast(
+        Commands,
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND", action=Commands),
+    )
     config_commands.register(commands)
     plan_commands.register(commands)
     saved_plan_commands.register(commands)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_at, add_config, cache_dir, count
+from smsops.cli.subcommands import Commands
 from smsops.core.errors import ConfigError, Problem
 from smsops.providers.registry import PROVIDER_MODULES
 
@@ -112,57 +113,65 @@ def _sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    validate = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "validate",
         help="check a config; exit 0 valid, 1 invalid",
         description="Check every file of a config and report every problem as file:line:col.",
     )
-    add_config(validate)
-    validate.add_argument(
-        "--format",
-        choices=("text", "json", "markdown"),
-        default="text",
-        help="markdown: a pull-request comment (marker first), also when invalid",
-    )
-    validate.set_defaults(handler=_validate)
+    def _validate_arguments(validate: argparse.ArgumentParser) -> None:
+        add_config(validate)
+        validate.add_argument(
+            "--format",
+            choices=("text", "json", "markdown"),
+            default="text",
+            help="markdown: a pull-request comment (marker first), also when invalid",
+        )
+        validate.set_defaults(handler=_validate)
 
-    render = commands.add_parser(
+    @commands.command(
         "render",
         help="preview every message schedules would send (no ledger, no secrets)",
         description="Render each enabled schedule's messages: counts, encodings, segments, "
         "cost, sample texts with masked numbers, and every skipped recipient with its reason.",
     )
-    add_config(render)
-    render.add_argument(
-        "--schedule", action="append", default=[], metavar="NAME", help="only this (repeatable)"
-    )
-    render.add_argument(
-        "--samples", type=count, default=3, help="sample messages shown per schedule (default: 3)"
-    )
-    add_at(render, "render")
-    render.add_argument("--format", choices=("text", "json"), default="text")
-    render.set_defaults(handler=_render)
+    def _render_arguments(render: argparse.ArgumentParser) -> None:
+        add_config(render)
+        render.add_argument(
+            "--schedule", action="append", default=[], metavar="NAME", help="only this (repeatable)"
+        )
+        render.add_argument(
+            "--samples",
+            type=count,
+            default=3,
+            help="sample messages shown per schedule (default: 3)",
+        )
+        add_at(render, "render")
+        render.add_argument("--format", choices=("text", "json"), default="text")
+        render.set_defaults(handler=_render)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of the config format")
-    schema.add_argument(
-        "--markdown",
-        action="store_true",
-        help="print the config reference (docs/config.md) instead, generated from the same models",
-    )
-    schema.set_defaults(handler=_schema)
+    @commands.command("schema", help="print the JSON Schema of the config format")
+    def _schema_arguments(schema: argparse.ArgumentParser) -> None:
+        schema.add_argument(
+            "--markdown",
+            action="store_true",
+            help="print the config reference (docs/config.md) instead, "
+            "generated from the same models",
+        )
+        schema.set_defaults(handler=_schema)
 
-    sandbox = commands.add_parser(
+    @commands.command(
         "sandbox",
         help=f"run a local emulator of all {len(PROVIDER_MODULES)} provider APIs",
         description=f"Emulate every provider type ({', '.join(PROVIDER_MODULES)}) on a local "
         "port, record what they accept, and inject faults on request.",
     )
-    sandbox.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
-    sandbox.add_argument(
-        "--port", type=_port, default=8765, help="default: 8765; 0 picks a free port"
-    )
-    sandbox.set_defaults(handler=_sandbox)
+    def _sandbox_arguments(sandbox: argparse.ArgumentParser) -> None:
+        sandbox.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback)")
+        sandbox.add_argument(
+            "--port", type=_port, default=8765, help="default: 8765; 0 picks a free port"
+        )
+        sandbox.set_defaults(handler=_sandbox)
 
 
 def _port(text: str) -> int:

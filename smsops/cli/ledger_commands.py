@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from smsops.cli import ledger_migrate, ledger_prune
 from smsops.cli.common import EXIT_OK, add_ledger, count, open_ledger_at, open_out
+from smsops.cli.subcommands import Commands
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -223,84 +224,94 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     add_ledger(parser)
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ledger = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "ledger",
         help="list, count, export, resolve, migrate or prune the send ledger",
         description="Read the send ledger, record decisions in it, or copy it into another.",
     )
-    actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
+    def _ledger_arguments(ledger: argparse.ArgumentParser) -> None:
+        actions = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    listing = actions.add_parser("list", help="rows, newest state first by key; numbers masked")
-    _filters(listing)
-    listing.add_argument("--limit", type=count, default=100, help="at most N rows (0: all)")
-    listing.add_argument("--unmask", action="store_true", help="show full phone numbers")
-    listing.set_defaults(handler=_list)
+        listing = actions.add_parser("list", help="rows, newest state first by key; numbers masked")
+        _filters(listing)
+        listing.add_argument("--limit", type=count, default=100, help="at most N rows (0: all)")
+        listing.add_argument("--unmask", action="store_true", help="show full phone numbers")
+        listing.set_defaults(handler=_list)
 
-    stats = actions.add_parser("stats", help="counts per schedule and status")
-    _filters(stats)
-    stats.add_argument("--format", choices=("text", "json"), default="text")
-    stats.set_defaults(handler=_stats)
+        stats = actions.add_parser("stats", help="counts per schedule and status")
+        _filters(stats)
+        stats.add_argument("--format", choices=("text", "json"), default="text")
+        stats.set_defaults(handler=_stats)
 
-    export = actions.add_parser(
-        "export", help="every row as CSV or JSON lines; numbers masked unless --unmask"
-    )
-    _filters(export)
-    export.add_argument(
-        "--unmask", action="store_true", help="full phone numbers (handle the file with care)"
-    )
-    export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
-    export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
-    export.set_defaults(handler=_export)
+        export = actions.add_parser(
+            "export", help="every row as CSV or JSON lines; numbers masked unless --unmask"
+        )
+        _filters(export)
+        export.add_argument(
+            "--unmask", action="store_true", help="full phone numbers (handle the file with care)"
+        )
+        export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+        export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
+        export.set_defaults(handler=_export)
 
-    from smsops.ledger.policy import RESOLVE_TO
+        from smsops.ledger.policy import RESOLVE_TO
 
-    resolve = actions.add_parser(
-        "resolve",
-        help="record a person's decision on uncertain rows: sent or failed",
-        description="Uncertain sends may or may not have gone out; after checking with the "
-        "provider, record what happened. Only uncertain rows change (anything else is refused "
-        "and nothing is changed); the reason, who and when are kept in each row. As sent: "
-        "never sent again. As failed: sent again by the next apply while the window is open.",
-    )
-    resolve.add_argument(
-        "--as", dest="decision", required=True, choices=[s.value for s in RESOLVE_TO]
-    )
-    which = resolve.add_mutually_exclusive_group(required=True)
-    which.add_argument(
-        "--key", action="extend", nargs="+", metavar="KEY", help="these rows (see ledger export)"
-    )
-    which.add_argument("--schedule", metavar="NAME", help="every uncertain row of this schedule")
-    resolve.add_argument("--occurrence", metavar="O", help="with --schedule: only this occurrence")
-    resolve.add_argument("--reason", required=True, help="why: kept in each row")
-    add_ledger(resolve)
-    resolve.set_defaults(handler=_resolve)
+        resolve = actions.add_parser(
+            "resolve",
+            help="record a person's decision on uncertain rows: sent or failed",
+            description="Uncertain sends may or may not have gone out; after checking with the "
+            "provider, record what happened. Only uncertain rows change (anything else is refused "
+            "and nothing is changed); the reason, who and when are kept in each row. As sent: "
+            "never sent again. As failed: sent again by the next apply while the window is open.",
+        )
+        resolve.add_argument(
+            "--as", dest="decision", required=True, choices=[s.value for s in RESOLVE_TO]
+        )
+        which = resolve.add_mutually_exclusive_group(required=True)
+        which.add_argument(
+            "--key",
+            action="extend",
+            nargs="+",
+            metavar="KEY",
+            help="these rows (see ledger export)",
+        )
+        which.add_argument(
+            "--schedule", metavar="NAME", help="every uncertain row of this schedule"
+        )
+        resolve.add_argument(
+            "--occurrence", metavar="O", help="with --schedule: only this occurrence"
+        )
+        resolve.add_argument("--reason", required=True, help="why: kept in each row")
+        add_ledger(resolve)
+        resolve.set_defaults(handler=_resolve)
 
-    migrate = actions.add_parser(
-        "migrate",
-        help="copy a ledger into another (SQLite <-> PostgreSQL), verified; safe to re-run",
-        description="Copy every row of one ledger into another, every column as it is, then "
-        "verify keys and a checksum of each row. The source is only read; the target is created "
-        "or upgraded as apply does. A send already in the target is skipped when identical and "
-        "reported as a conflict (never overwritten, exit 1) when not. The other tables that "
-        "record something (the suppression list and its history, parked receipts, holds, skips, "
-        "the prune watermark, one-time codes) are copied too, merged with the target's rows by "
-        "the ledger's own rules (a number's newest opt-out or opt-in word wins; docs/commands/"
-        "ledger.md). Stop the processes that write either ledger first.",
-    )
-    migrate.add_argument(
-        "--from",
-        dest="source",
-        required=True,
-        metavar="LOCATION",
-        help="the ledger to copy: a path, sqlite:///path or postgresql://...",
-    )
-    migrate.add_argument(
-        "--to",
-        dest="target",
-        required=True,
-        metavar="LOCATION",
-        help="the ledger to copy into (created if missing)",
-    )
-    migrate.set_defaults(handler=ledger_migrate.run)
-    ledger_prune.register(actions)
+        migrate = actions.add_parser(
+            "migrate",
+            help="copy a ledger into another (SQLite <-> PostgreSQL), verified; safe to re-run",
+            description="Copy every row of one ledger into another, every column as it is, "
+            "then verify keys and a checksum of each row. The source is only read; the target "
+            "is created or upgraded as apply does. A send already in the target is skipped when "
+            "identical and reported as a conflict (never overwritten, exit 1) when not. The "
+            "other tables that record something (the suppression list and its history, parked "
+            "receipts, holds, skips, the prune watermark, one-time codes) are copied too, merged "
+            "with the target's rows by the ledger's own rules (a number's newest opt-out or "
+            "opt-in word wins; docs/commands/ledger.md). Stop the processes that write either "
+            "ledger first.",
+        )
+        migrate.add_argument(
+            "--from",
+            dest="source",
+            required=True,
+            metavar="LOCATION",
+            help="the ledger to copy: a path, sqlite:///path or postgresql://...",
+        )
+        migrate.add_argument(
+            "--to",
+            dest="target",
+            required=True,
+            metavar="LOCATION",
+            help="the ledger to copy into (created if missing)",
+        )
+        migrate.set_defaults(handler=ledger_migrate.run)
+        ledger_prune.register(actions)

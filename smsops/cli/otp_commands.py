@@ -25,6 +25,7 @@ from smsops.cli.common import (
     open_ledger_at,
     start_sandbox,
 )
+from smsops.cli.subcommands import Commands
 
 if TYPE_CHECKING:
     from smsops.engine.otp import OtpAnswer
@@ -33,27 +34,28 @@ if TYPE_CHECKING:
 SUCCESS = {"send": ("sent", "uncertain"), "verify": ("approved",)}
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    otp = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "otp", help="send a one-time code, or verify one (SendWithSES's or one smsops makes)"
     )
-    actions = otp.add_subparsers(dest="action", required=True, metavar="ACTION")
-    send = actions.add_parser("send", help="send a new code to a number with an otp template")
-    add_config(send)
-    send.add_argument("--template", required=True, metavar="T", help="an otp template")
-    send.add_argument("--to", required=True, metavar="NUMBER", help="E.164, e.g. +447400123456")
-    send.add_argument("--provider", metavar="P", help="default: the one provider that can")
-    add_sandbox(send)
-    add_ledger(send)
-    send.set_defaults(handler=_run)
-    verify = actions.add_parser("verify", help="check the code a person typed")
-    add_config(verify)
-    verify.add_argument("--to", required=True, metavar="NUMBER", help="E.164, as sent")
-    verify.add_argument("--code", required=True, metavar="C", help="the digits typed")
-    verify.add_argument("--provider", metavar="P", help="only that provider's codes")
-    add_sandbox(verify)
-    add_ledger(verify)
-    verify.set_defaults(handler=_run)
+    def _otp_arguments(otp: argparse.ArgumentParser) -> None:
+        actions = otp.add_subparsers(dest="action", required=True, metavar="ACTION")
+        send = actions.add_parser("send", help="send a new code to a number with an otp template")
+        add_config(send)
+        send.add_argument("--template", required=True, metavar="T", help="an otp template")
+        send.add_argument("--to", required=True, metavar="NUMBER", help="E.164, e.g. +447400123456")
+        send.add_argument("--provider", metavar="P", help="default: the one provider that can")
+        add_sandbox(send)
+        add_ledger(send)
+        send.set_defaults(handler=_run)
+        verify = actions.add_parser("verify", help="check the code a person typed")
+        add_config(verify)
+        verify.add_argument("--to", required=True, metavar="NUMBER", help="E.164, as sent")
+        verify.add_argument("--code", required=True, metavar="C", help="the digits typed")
+        verify.add_argument("--provider", metavar="P", help="only that provider's codes")
+        add_sandbox(verify)
+        add_ledger(verify)
+        verify.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from smsops.cli.saved_plan_commands import (
     checked_plan,
     write_plan,
 )
+from smsops.cli.subcommands import Commands
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -283,70 +284,72 @@ def add_schedule(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    plan = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "plan",
         help="show what apply would send now (reads the ledger, never writes)",
         description="Compare what should have been sent by now with the ledger: messages to "
         "send, already sent, uncertain, failed and skipped (with reasons), next fire times, "
         "segments and cost.",
     )
-    add_config(plan)
-    add_at(plan, "plan")
-    plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    plan.add_argument(
-        "--detailed-exitcode",
-        action="store_true",
-        help="exit 0 when nothing is to send, 2 when sends are pending, 1 on error",
-    )
-    plan.add_argument(
-        "--out", type=Path, metavar="FILE", help="write a plan file for apply --plan (see show)"
-    )
-    plan.add_argument(
-        "--report", type=Path, metavar="FILE", help="write the plan view (--format) to FILE"
-    )
-    plan.add_argument(
-        "--horizon",
-        type=horizon,
-        metavar="DURATION",
-        help="how far ahead the forecast looks, from 1h to 31d (default: 7d)",
-    )
-    add_schedule(plan, "plan")
-    add_base(plan)
-    add_ledger(plan)
-    plan.set_defaults(handler=_plan)
+    def _plan_arguments(plan: argparse.ArgumentParser) -> None:
+        add_config(plan)
+        add_at(plan, "plan")
+        plan.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+        plan.add_argument(
+            "--detailed-exitcode",
+            action="store_true",
+            help="exit 0 when nothing is to send, 2 when sends are pending, 1 on error",
+        )
+        plan.add_argument(
+            "--out", type=Path, metavar="FILE", help="write a plan file for apply --plan (see show)"
+        )
+        plan.add_argument(
+            "--report", type=Path, metavar="FILE", help="write the plan view (--format) to FILE"
+        )
+        plan.add_argument(
+            "--horizon",
+            type=horizon,
+            metavar="DURATION",
+            help="how far ahead the forecast looks, from 1h to 31d (default: 7d)",
+        )
+        add_schedule(plan, "plan")
+        add_base(plan)
+        add_ledger(plan)
+        plan.set_defaults(handler=_plan)
 
-    apply = commands.add_parser(
+    @commands.command(
         "apply",
         help="send exactly the messages the plan says are missing",
         description="Show the plan, ask, then send each due message once: claimed in the "
         "ledger before the request, settled after.",
     )
-    add_config(apply)
-    add_at(apply, "apply")
-    apply.add_argument("--yes", action="store_true", help="send without asking")
-    apply.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print every request (secrets hidden, numbers masked), send none",
-    )
-    apply.add_argument(
-        "--unmask", action="store_true", help="with --dry-run: show full phone numbers"
-    )
-    add_sandbox(apply)
-    add_schedule(apply, "apply")
-    apply.add_argument(
-        "--approve",
-        action="append",
-        default=[],
-        metavar="SCHEDULE",
-        help="send this schedule even if its plan is over its limits (repeatable)",
-    )
-    apply.add_argument(
-        "--resend-uncertain",
-        action="store_true",
-        help="also resend messages that may have gone out before (risking a double send)",
-    )
-    add_apply_flags(apply)
-    add_ledger(apply)
-    apply.set_defaults(handler=_apply)
+    def _apply_arguments(apply: argparse.ArgumentParser) -> None:
+        add_config(apply)
+        add_at(apply, "apply")
+        apply.add_argument("--yes", action="store_true", help="send without asking")
+        apply.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print every request (secrets hidden, numbers masked), send none",
+        )
+        apply.add_argument(
+            "--unmask", action="store_true", help="with --dry-run: show full phone numbers"
+        )
+        add_sandbox(apply)
+        add_schedule(apply, "apply")
+        apply.add_argument(
+            "--approve",
+            action="append",
+            default=[],
+            metavar="SCHEDULE",
+            help="send this schedule even if its plan is over its limits (repeatable)",
+        )
+        apply.add_argument(
+            "--resend-uncertain",
+            action="store_true",
+            help="also resend messages that may have gone out before (risking a double send)",
+        )
+        add_apply_flags(apply)
+        add_ledger(apply)
+        apply.set_defaults(handler=_apply)

@@ -16,6 +16,7 @@ from smsops.cli.common import (
     ledger_location,
     start_sandbox,
 )
+from smsops.cli.subcommands import Commands
 from smsops.core.errors import UsageError
 
 
@@ -83,29 +84,30 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "run",
         help="keep reconciling on a clock: the long-running container",
         description="Send each schedule's due messages when they fall due, reload the config "
         "when its files change, serve /healthz, /readyz and /metrics; SIGTERM stops claiming "
         "and settles what is in flight.",
     )
-    add_config(run)
-    run.add_argument(
-        "--listen",
-        type=_listen,
-        default=("0.0.0.0", 8080),  # noqa: S104 - a container's probes come from outside
-        metavar="HOST:PORT",
-        help="where /healthz, /readyz and /metrics are served (default 0.0.0.0:8080)",
-    )
-    add_sandbox(run)
-    run.add_argument(
-        "--reload-interval",
-        type=float,
-        default=2.0,
-        metavar="SECONDS",
-        help="how often the config files are checked for changes (default 2)",
-    )
-    add_ledger(run)
-    run.set_defaults(handler=_run)
+    def _run_arguments(run: argparse.ArgumentParser) -> None:
+        add_config(run)
+        run.add_argument(
+            "--listen",
+            type=_listen,
+            default=("0.0.0.0", 8080),  # noqa: S104 - a container's probes come from outside
+            metavar="HOST:PORT",
+            help="where /healthz, /readyz and /metrics are served (default 0.0.0.0:8080)",
+        )
+        add_sandbox(run)
+        run.add_argument(
+            "--reload-interval",
+            type=float,
+            default=2.0,
+            metavar="SECONDS",
+            help="how often the config files are checked for changes (default 2)",
+        )
+        add_ledger(run)
+        run.set_defaults(handler=_run)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smsops.cli.common import EXIT_OK, SANDBOX_LEDGER, console
+from smsops.cli.subcommands import Commands
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -210,13 +211,14 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    show = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "show",
         help="show a plan file written by plan --out (numbers masked)",
         description="Read a plan file (validated as apply --plan reads it) and show what it "
         "would send: where it was planned, the config's files, every send by schedule.",
     )
-    show.add_argument("file", type=Path, metavar="FILE", help="a plan file from plan --out")
-    show.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    show.set_defaults(handler=_show)
+    def _show_arguments(show: argparse.ArgumentParser) -> None:
+        show.add_argument("file", type=Path, metavar="FILE", help="a plan file from plan --out")
+        show.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+        show.set_defaults(handler=_show)

@@ -25,6 +25,7 @@ from smsops.cli.common import (
     open_ledger_at,
     start_sandbox,
 )
+from smsops.cli.subcommands import Commands
 from smsops.core.errors import UsageError
 
 SENT = frozenset({"sent", "delivered"})
@@ -94,36 +95,37 @@ def _send(args: argparse.Namespace) -> int:
     return EXIT_PENDING if outcome.answer.status == "pending" else EXIT_ERROR
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    send = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "send",
         help="send one message now from a template (once per --key)",
         description="Check, render and send one message from a template of CONFIG, as "
         "POST /v1/messages does: claimed in the ledger under the idempotency key, so the "
         "same --key never sends twice. Prints the outcome as JSON (the number masked).",
     )
-    add_config(send)
-    send.add_argument("--template", required=True, metavar="T", help="the template's name")
-    send.add_argument("--to", required=True, metavar="NUMBER", help="the number, in E.164")
-    send.add_argument(
-        "--var",
-        type=_variable,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a template variable (repeatable)",
-    )
-    send.add_argument(
-        "--key",
-        metavar="K",
-        help="the idempotency key (default: a new one, printed); the same key sends once",
-    )
-    send.add_argument(
-        "--provider",
-        metavar="NAME",
-        help="send through this provider alone (default: the api map's providers, or the "
-        "config's only one)",
-    )
-    add_sandbox(send)
-    add_ledger(send)
-    send.set_defaults(handler=_send)
+    def _send_arguments(send: argparse.ArgumentParser) -> None:
+        add_config(send)
+        send.add_argument("--template", required=True, metavar="T", help="the template's name")
+        send.add_argument("--to", required=True, metavar="NUMBER", help="the number, in E.164")
+        send.add_argument(
+            "--var",
+            type=_variable,
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a template variable (repeatable)",
+        )
+        send.add_argument(
+            "--key",
+            metavar="K",
+            help="the idempotency key (default: a new one, printed); the same key sends once",
+        )
+        send.add_argument(
+            "--provider",
+            metavar="NAME",
+            help="send through this provider alone (default: the api map's providers, or the "
+            "config's only one)",
+        )
+        add_sandbox(send)
+        add_ledger(send)
+        send.set_defaults(handler=_send)

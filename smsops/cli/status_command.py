@@ -22,6 +22,7 @@ from smsops.cli.common import (
     ledger_location,
     open_ledger_at,
 )
+from smsops.cli.subcommands import Commands
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -47,8 +48,8 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    status = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "status",
         help="what went out, what is stuck, what needs a person, what goes out next",
         description="The operator's view from the config and the ledger (read-only): per "
@@ -56,7 +57,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "rate; uncertain rows with the command that resolves them; guardrails; recent "
         "opt-outs (masked); the runs holding leases.",
     )
-    add_config(status)
-    status.add_argument("--format", choices=("text", "json"), default="text")
-    add_ledger(status)
-    status.set_defaults(handler=_status)
+    def _status_arguments(status: argparse.ArgumentParser) -> None:
+        add_config(status)
+        status.add_argument("--format", choices=("text", "json"), default="text")
+        add_ledger(status)
+        status.set_defaults(handler=_status)

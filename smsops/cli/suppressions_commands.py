@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from smsops.cli.common import EXIT_OK, add_ledger, open_ledger_at, open_out
+from smsops.cli.subcommands import Commands
 from smsops.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -187,43 +188,46 @@ def _write(rows: list[dict[str, Any]], file: IO[str]) -> None:
         out.writerow({k: printable(str(v)) for k, v in row.items()})
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    top = commands.add_parser(
+def register(commands: Commands) -> None:
+    @commands.command(
         "suppressions",
         help="list, add, remove, import or export the numbers that opted out (STOP)",
         description="The ledger's suppression list: numbers that replied STOP (or were added "
         "by hand). Plans skip them as opted_out for marketing templates, and for others when "
         "the schedule sets respect_opt_out. Every change is kept in the list's history.",
     )
-    actions = top.add_subparsers(dest="action", required=True, metavar="ACTION")
+    def _top_arguments(top: argparse.ArgumentParser) -> None:
+        actions = top.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    listing = actions.add_parser("list", help="the numbers on the list; masked unless --unmask")
-    listing.add_argument("--history", action="store_true", help="every opt-out and opt-in")
-    listing.add_argument("--format", choices=("text", "json"), default="text")
-    listing.add_argument("--unmask", action="store_true", help="show full phone numbers")
-    add_ledger(listing)
-    listing.set_defaults(handler=_list)
+        listing = actions.add_parser("list", help="the numbers on the list; masked unless --unmask")
+        listing.add_argument("--history", action="store_true", help="every opt-out and opt-in")
+        listing.add_argument("--format", choices=("text", "json"), default="text")
+        listing.add_argument("--unmask", action="store_true", help="show full phone numbers")
+        add_ledger(listing)
+        listing.set_defaults(handler=_list)
 
-    for name, said in (("add", "put numbers on the list"), ("remove", "take numbers off it")):
-        change = actions.add_parser(name, help=f"{said} (source: cli)")
-        change.add_argument("numbers", nargs="+", metavar="NUMBER")
-        change.add_argument("--region", metavar="CC", help="for national numbers, e.g. GB")
-        add_ledger(change)
-        change.set_defaults(handler=_by_hand)
+        for name, said in (("add", "put numbers on the list"), ("remove", "take numbers off it")):
+            change = actions.add_parser(name, help=f"{said} (source: cli)")
+            change.add_argument("numbers", nargs="+", metavar="NUMBER")
+            change.add_argument("--region", metavar="CC", help="for national numbers, e.g. GB")
+            add_ledger(change)
+            change.set_defaults(handler=_by_hand)
 
-    imported = actions.add_parser(
-        "import", help="add every number of a CSV file (source: import); all or nothing"
-    )
-    imported.add_argument("file", type=Path, metavar="FILE")
-    imported.add_argument("--column", default="phone", help="the numbers' column (phone)")
-    imported.add_argument("--region", metavar="CC", help="for national numbers, e.g. GB")
-    add_ledger(imported)
-    imported.set_defaults(handler=_import)
+        imported = actions.add_parser(
+            "import", help="add every number of a CSV file (source: import); all or nothing"
+        )
+        imported.add_argument("file", type=Path, metavar="FILE")
+        imported.add_argument("--column", default="phone", help="the numbers' column (phone)")
+        imported.add_argument("--region", metavar="CC", help="for national numbers, e.g. GB")
+        add_ledger(imported)
+        imported.set_defaults(handler=_import)
 
-    export = actions.add_parser("export", help="the list as CSV; numbers masked unless --unmask")
-    export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
-    export.add_argument(
-        "--unmask", action="store_true", help="full phone numbers (handle the file with care)"
-    )
-    add_ledger(export)
-    export.set_defaults(handler=_export)
+        export = actions.add_parser(
+            "export", help="the list as CSV; numbers masked unless --unmask"
+        )
+        export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
+        export.add_argument(
+            "--unmask", action="store_true", help="full phone numbers (handle the file with care)"
+        )
+        add_ledger(export)
+        export.set_defaults(handler=_export)
