@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from functools import cache
-from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -34,7 +34,9 @@ from smsops.config.types import (
     Timeout,
 )
 from smsops.core.envref import WHOLE_REFERENCE
-from smsops.core.hooks import Delivery
+
+if TYPE_CHECKING:
+    from smsops.core.hooks import Delivery
 
 # The ports a URL without one goes to.
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -147,6 +149,8 @@ class ReceiptFields(BaseModel):
 
     def delivery(self, status: str) -> Delivery | None:
         """What a received status means, or None when it is none of the listed ones."""
+        from smsops.core.hooks import Delivery  # the webhook types: only `run` reads receipts
+
         word = status.lower()
         for kind, delivery in (
             (self.delivered, Delivery.DELIVERED),

@@ -3,7 +3,8 @@
 Each provider is one module, `smsops/providers/<type>.py`, holding its config
 model (a `ProviderBase` with `type: Literal["<type>"]`), its adapter exported
 as `ADAPTER` (request building with its body encoding, response parsing,
-which headers are secret) and its sandbox emulator exported as `EMULATOR`.
+which headers are secret) and its sandbox emulator as `EMULATOR` (built when
+first read: `__getattr__ = emulator_on_demand(__name__, _emulator)`).
 Adding a provider: that module plus its name below. Everything else — config
 validation, the JSON Schema, the sandbox routes, help texts, the generated
 docs (docs/config.md, docs/providers.md) and the conformance test — is
@@ -13,7 +14,7 @@ driven from this list.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -72,6 +73,23 @@ class _ModelsByType(Mapping[str, "type[ProviderBase]"]):
 def models_on_demand() -> Mapping[str, type[ProviderBase]]:
     """Provider type → config model like `provider_models()`, importing only the types used."""
     return _ModelsByType()
+
+
+def emulator_on_demand(module: str, build: Callable[[], Emulator]) -> Callable[[str], Emulator]:
+    """A provider module's `__getattr__`: its `EMULATOR`, built by `build` when first read.
+
+    The emulator's types (providers.emulation: seven dataclasses) and its webhook
+    posters are the sandbox's: validate, plan and apply, which load a provider's
+    module for its config model and adapter, never build them (~4 ms of each start).
+    """
+    built = cache(build)
+
+    def attribute(name: str) -> Emulator:
+        if name == "EMULATOR":
+            return built()
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return attribute
 
 
 def adapter_for(name: str, config: ProviderBase, env: Mapping[str, str]) -> Adapter:

@@ -22,10 +22,12 @@ from smsops.config.providers import Capabilities, Category, ProviderBase
 from smsops.config.types import BaseUrl, NumberText, SecretRef, Text
 from smsops.core.skips import SkipReason
 from smsops.providers.base import Accepted, Adapter, Documented, Message, Rejected, Uncertain
-from smsops.providers.emulation import E164, Answer, EmulatedRequest, Emulator, Recorder
+from smsops.providers.registry import emulator_on_demand
 
 if TYPE_CHECKING:
     import httpx
+
+    from smsops.providers.emulation import Answer, EmulatedRequest, Emulator, Recorder
 
 US = "US"
 # NANP numbers (+1) are US or Canada; SendWithSES requires the origination number for them.
@@ -126,6 +128,8 @@ class SendWithSESAdapter(Adapter):
 
 async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
     """SendWithSES as the sandbox answers it: key present, E.164 numbers, the US rule."""
+    from smsops.providers.emulation import E164, Answer
+
     kind = request.path_params["action"]
 
     def fail(status: int, message: str, error: str) -> Answer:
@@ -167,4 +171,13 @@ async def emulate(request: EmulatedRequest, state: Recorder) -> Answer:
 
 
 ADAPTER = SendWithSESAdapter
-EMULATOR = Emulator("/sendwithses", (("/{action:str}", emulate),))
+
+
+def _emulator() -> Emulator:
+    from smsops.providers.emulation import Emulator
+
+    return Emulator("/sendwithses", (("/{action:str}", emulate),))
+
+
+# `EMULATOR`, built when first read: the sandbox's types are no part of validate, plan or apply
+__getattr__ = emulator_on_demand(__name__, _emulator)
