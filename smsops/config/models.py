@@ -377,6 +377,9 @@ class Schedule(_Model):
 class Defaults(_Model):
     """Config-wide defaults (the `defaults` section; each key once across the files)."""
 
+    # built when first used (pydantic's defer_build): a config without this section never builds it
+    model_config = ConfigDict(defer_build=True)
+
     limits: Limits = Field(default_factory=Limits, description="Every schedule's guardrails.")
     opt_out: OptOut = Field(
         default_factory=OptOut, description="The opt-out check of marketing templates."
@@ -385,6 +388,9 @@ class Defaults(_Model):
 
 class Api(_Model):
     """The API of `smsops run` (docs/api.md): on when this map is written, off without it."""
+
+    # built when first used (pydantic's defer_build): a config without this section never builds it
+    model_config = ConfigDict(defer_build=True)
 
     token: SecretRef = Field(
         description="The bearer token callers send as `Authorization: Bearer ...`."
@@ -409,6 +415,9 @@ class StatusAccess(_Model):
     and its page `GET /` (docs/status-page.md): off without this map; with it, either the
     bearer `token` (which the page's login form also takes) or `public: true`."""
 
+    # built when first used (pydantic's defer_build): a config without this section never builds it
+    model_config = ConfigDict(defer_build=True)
+
     token: SecretRef | None = Field(
         default=None,
         description="The bearer token readers send as `Authorization: Bearer ...`.",
@@ -432,6 +441,9 @@ class StatusAccess(_Model):
 
 class ConfigSections(_Model):
     """The sections of one YAML file besides `providers` (whose models are registered)."""
+
+    # the JSON Schema's (schema.py): built when a schema is asked for, never by validate
+    model_config = ConfigDict(defer_build=True)
 
     api: Api | None = Field(default=None, description="The API (docs/api.md); leave out: off.")
     status: StatusAccess | None = Field(

@@ -95,7 +95,8 @@ DEFAULT_POLICY = OtpPolicy()
 class OtpSettings(BaseModel):
     """The top-level `otp` map: settings of every one-time code smsops makes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # built when first used (defer_build): a config without `otp` never builds it
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     secret: SecretRef | None = Field(
         default=None,

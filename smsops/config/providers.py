@@ -165,7 +165,9 @@ class ReceiptFields(BaseModel):
 class ProviderBase(BaseModel):
     """Settings every provider has: pacing, timeouts and price."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # never validated itself: each provider type's model (a subclass) is built when a
+    # config first uses that type (defer_build, inherited)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     type: str
