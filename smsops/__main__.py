@@ -1,3 +1,3 @@
-from smsops.cli import main
+from smsops.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())
