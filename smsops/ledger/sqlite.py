@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import cast
 
+from smsops.core.errors import GuardLost, ResolveRefused
 from smsops.core.errors import LedgerError as LedgerError  # where callers have found it
-from smsops.core.errors import ResolveRefused
 from smsops.core.occurrence import ONCE
 from smsops.ledger.base import (
     DONE,
@@ -125,6 +125,10 @@ def _statements(records: Sequence[SendRecord]) -> Iterator[tuple[str, list[objec
         yield ", ".join([_ROW_MARKS] * len(chunk)), [v for r in chunk for v in row_values(r)]
 
 
+def _key(record: SendRecord) -> str:
+    return record.key
+
+
 def _as_claimed(record: SendRecord, attempts: int, created_at: str) -> SendRecord:
     """`record` with the attempts and first-claim time of the row it won.
 
@@ -166,9 +170,21 @@ class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, SqliteTa
 
     def settle(self, records: Iterable[SendRecord]) -> None:
         """As every backend's, committed without a sync of its own (`SETTLEMENT_SYNCHRONOUS`):
-        lost to a power loss, a settled row is its synced claim again, never a resend."""
-        with self._settling():
-            super().settle(records)
+        lost to a power loss, a settled row is its synced claim again, never a resend.
+
+        Its moves and its look for parked receipts are one transaction (they were
+        three: a settle of one loop turn's sends is one commit). The rows refused
+        do not undo the others: `GuardLost` is raised once that transaction is
+        committed, as every backend does.
+        """
+        lost: GuardLost | None = None
+        with self._settling(), self._writing("cannot write (settle) sends in"):
+            try:
+                super().settle(records)
+            except GuardLost as exc:
+                lost = exc
+        if lost is not None:
+            raise lost
 
     def insert_copies(self, records: Sequence[SendRecord]) -> set[str]:
         """Insert rows as they are, every column (`ledger migrate`); the keys inserted.
@@ -189,14 +205,23 @@ class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, SqliteTa
     def _move(self, operation: Operation, records: Iterable[SendRecord]) -> list[str]:
         """The guarded UPDATEs, inside the caller's write transaction; the keys refused."""
         refused = []
-        for record in sorted(records, key=lambda r: r.key):
-            where, params = policy_where(operation, record.status, holder=record.claimed_by)
-            if allows(operation, None, record.status, None):  # the move may insert
-                query, values = _upsert(where), (*row_values(record), *params)
+        # One statement per target status and holder (a settle's rows share one or two):
+        # the table's condition is looked up once for them, not once a row.
+        guards: dict[tuple[Status, str | None], tuple[str, tuple[object, ...], bool]] = {}
+        execute = self._db.execute
+        for record in sorted(records, key=_key):
+            guard = guards.get((record.status, record.claimed_by))
+            if guard is None:
+                where, params = policy_where(operation, record.status, holder=record.claimed_by)
+                inserts = allows(operation, None, record.status, None)  # the move may insert
+                guard = (_upsert(where) if inserts else _move(where), params, inserts)
+                guards[(record.status, record.claimed_by)] = guard
+            query, params, inserts = guard
+            if inserts:
+                values = (*row_values(record), *params)
             else:
-                query, values = _move(where), (*moved_values(record), record.key, *params)
-            done = self._db.execute(query, values)
-            if done.rowcount != 1:
+                values = (*moved_values(record), record.key, *params)
+            if execute(query, values).rowcount != 1:
                 refused.append(record.key)
         return refused
 

@@ -76,6 +76,7 @@ class SqliteFile:
         self.wait = wait
         self.readonly = readonly
         self._lock = threading.RLock()  # one transaction (or read) at a time, see above
+        self._writes = 0  # 1 inside a write transaction (held with `_lock`: one thread's)
         self._writer = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self._heartbeat: Heartbeat | None = None
         self._run = run_id()
@@ -291,8 +292,14 @@ class SqliteFile:
 
         After SQLITE_FULL (and some I/O errors) SQLite has already rolled the
         transaction back itself, so ROLLBACK is issued only when one is open.
+        A write inside this thread's own write transaction (a settle's look for
+        parked receipts) is part of it: it commits or rolls back with it.
         """
         with self._lock:
+            if self._writes:  # inside this thread's own write transaction: part of it
+                yield
+                return
+            self._writes += 1
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -305,6 +312,8 @@ class SqliteFile:
                     raise
             except sqlite3.Error as exc:
                 raise self._failure(exc, doing) from None
+            finally:
+                self._writes -= 1
 
     @contextmanager
     def _settling(self) -> Iterator[None]:

@@ -270,6 +270,33 @@ def test_sqlite_syncs_each_claim_and_leaves_a_settlement_to_the_next_sync(tmp_pa
     ledger.close()
 
 
+def test_sqlite_settles_a_batch_in_one_commit_even_with_a_refused_row(tmp_path: Path) -> None:
+    """A settle's moves (settled and expired rows) and its look for parked receipts are one
+    transaction: one commit a batch, not three. A refused row does not undo the others."""
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    won = ledger.claim([record(f"+4474001234{n:02d}") for n in range(3)])
+    done, late, other = won
+    ledger.settle([other.settled(Status.SENT, T0, message_id="m0")])
+    statements: list[str] = []
+    ledger._db.set_trace_callback(statements.append)
+    try:
+        with pytest.raises(GuardLost) as lost:
+            ledger.settle(
+                [
+                    done.settled(Status.SENT, T0, message_id="m1"),
+                    late.settled(Status.EXPIRED, T0, error="window closed"),
+                    other.settled(Status.FAILED, T0, error="settled already"),
+                ]
+            )
+    finally:
+        ledger._db.set_trace_callback(None)
+    assert lost.value.keys == [other.key]
+    assert committed(statements) == ["NORMAL"]
+    rows = ledger.get([done.key, late.key, other.key])
+    assert [rows[r.key].status for r in won] == [Status.SENT, Status.EXPIRED, Status.SENT]
+    ledger.close()
+
+
 def test_a_ledger_created_on_first_write_settles_as_its_backend_does(tmp_path: Path) -> None:
     """`apply`'s ledger (created by its first write) hands a settlement to the backend's own
     `settle`: on SQLite committed without a sync of its own, as above."""
