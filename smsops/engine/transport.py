@@ -106,13 +106,18 @@ class Transport(httpx.AsyncBaseTransport):
             for name, value in answer.raw_headers
             if name.lower() not in (b"content-encoding", b"content-length")
         ]
-        return httpx.Response(
+        # The body handed over as a stream and read at once: with `content=` httpx
+        # also makes and merges a Content-Length header of its own, which nothing
+        # reads (~10 us of the Response's ~22 us a send). Headers: the provider's.
+        response = httpx.Response(
             answer.status,
             headers=headers,
-            content=body,
+            stream=httpx.ByteStream(body),
             request=request,
             extensions=extensions,
         )
+        response.read()
+        return response
 
     async def aclose(self) -> None:
         if self._session is not None:
