@@ -1,6 +1,8 @@
 """`POST /hooks/{provider}/receipts|inbound`: what providers tell us after a send (issue 21).
 
-Each request is checked before anything reads its body, then read into
+Each request is authenticated before anything judges its type or reads its
+body (a Twilio hook's signature covers the body, so that body is read,
+bounded, first; nothing else of it is judged before), then read into
 receipts or an inbound text (smsops.providers.hooks says how and in which
 order) and handed to the service's `HookSink` (engine/hearing.py records
 them in the ledger), off the event loop. A refused request never reaches
@@ -56,11 +58,14 @@ async def hook(service: Service, request: Request, kind: Kind) -> Response:
         if config is None:
             raise HookRefused(404, "no provider of that name in the config")
         hooks.ready(name, config, kind)
-        hooks.check_media_type(config, request.headers.get("content-type", ""))
+        # Who is calling, before anything judges its type or reads its body (Twilio's
+        # signature covers the body: that body is read, bounded, and judged only after).
         caller = _caller(request)
         hooks.check_token(name, config, caller, service.runner.env)
         body = await bounded(request, MAX_BODY)
-        carried = hooks.read(name, config, kind, body, caller, service.runner.env)
+        hooks.check_signature(name, config, kind, body, caller, service.runner.env)
+        hooks.check_media_type(config, request.headers.get("content-type", ""))
+        carried = hooks.read(name, config, kind, body)
     except Refused as refused:
         service.metrics.hooks.labels(label, kind, OUTCOMES.get(refused.status, "refused")).inc()
         return JSONResponse(

@@ -1,12 +1,15 @@
 """What a webhook request must be, and what it carried (issue 21).
 
 The run server (daemon/hooks.py) asks, in this order, so that nothing is
-read that need not be: `ready` (has this provider hooks of this kind? else
-404), `check_media_type` (415), `check_token` (401 before the body is read,
-for providers that authenticate with `webhook_token`), then, with the body
-read (at most MAX_BODY bytes), `read`: Twilio's signature (it covers the
-body), then the provider's format into `core.hooks` values. Each refusal is
-a `HookRefused` raised before anything is recorded.
+read or judged for a caller who has not shown who it is (an unauthenticated
+client learns nothing of what a route accepts): `ready` (has this provider
+hooks of this kind? else 404), `check_token` (401 before the body is read,
+for providers that authenticate with `webhook_token`; for Twilio, a missing
+signature), then, with the body read (at most MAX_BODY bytes: Twilio's
+signature covers it), `check_signature` (Twilio: 401, a body that is no form
+included), and only then `check_media_type` (415) and `read`: the
+provider's format into `core.hooks` values. Each refusal is a `HookRefused`
+raised before anything is recorded.
 
 Formats: the provider type's `hook_format` - Skycore's XML postbacks
 (providers/skycore_hooks.py), Twilio's signed forms (providers/twilio_hooks.py),
@@ -89,9 +92,13 @@ def _secret(name: str, value: str, env: Mapping[str, str]) -> str:
 def check_token(name: str, config: ProviderBase, caller: Caller, env: Mapping[str, str]) -> None:
     """A 401 unless the caller gave this provider's webhook_token (constant-time compare).
 
-    Twilio's hooks are checked by `read` instead: their signature covers the body.
+    Twilio's hooks: a 401 without a signature; `check_signature` checks it, with the body.
     """
-    if config.hook_format == "twilio" or config.webhook_token is None:
+    if config.hook_format == "twilio":
+        if not caller.signature:
+            raise HookRefused(401, "X-Twilio-Signature is missing")
+        return
+    if config.webhook_token is None:
         return
     expected = _secret(name, config.webhook_token, env)
     if caller.token is None:
@@ -100,24 +107,40 @@ def check_token(name: str, config: ProviderBase, caller: Caller, env: Mapping[st
         raise HookRefused(401, "the token is wrong")
 
 
+def check_signature(
+    name: str, config: ProviderBase, kind: Kind, body: bytes, caller: Caller, env: Mapping[str, str]
+) -> None:
+    """Twilio's hooks: a 401 unless the signature covers `body`, posted to the configured URL.
+
+    Before anything judges the body: one that is no form (not UTF-8, too many fields)
+    cannot carry a valid signature, so it is a 401 as well, never a 400 that would tell
+    an unauthenticated caller how its body was read.
+    """
+    if config.hook_format != "twilio":
+        return
+    url = _twilio_url(config, kind)
+    token = getattr(config, "auth_token", None)
+    if url is None or not isinstance(token, str):
+        raise HookRefused(404, f"provider {name!r} takes no {kind} hooks")
+    try:
+        params = twilio_hooks.form(body)
+    except HookRefused:
+        raise HookRefused(401, "X-Twilio-Signature does not match this request") from None
+    twilio_hooks.check_signature(url, params, _secret(name, token, env), caller.signature)
+
+
 def read(
     name: str,
     config: ProviderBase,
     kind: Kind,
     body: bytes,
-    caller: Caller,
-    env: Mapping[str, str],
 ) -> Hook:
-    """The receipts or the inbound text a body carries (Skycore's may be either)."""
+    """The receipts or the inbound text a body carries (Skycore's may be either), once
+    `check_token` and `check_signature` let its caller in."""
     if config.hook_format == "skycore":
         return skycore_hooks.read(name, body)
     if config.hook_format == "twilio":
-        url = _twilio_url(config, kind)
-        token = getattr(config, "auth_token", None)
-        if url is None or not isinstance(token, str):
-            raise HookRefused(404, f"provider {name!r} takes no {kind} hooks")
         params = twilio_hooks.form(body)
-        twilio_hooks.check_signature(url, params, _secret(name, token, env), caller.signature)
         if kind == "receipts":
             return [twilio_hooks.receipt(name, params)]
         return twilio_hooks.inbound(name, params)

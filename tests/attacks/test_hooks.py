@@ -50,6 +50,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
         yield served
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the many refusals that never reach the sink nor count a metric read."""
+    with serving(tmp_path_factory.mktemp("hooks")) as served:
+        yield served
+
+
 def assert_refused(served: Served, answer_status: int, status: int, text: str = "") -> None:
     assert answer_status == status, text
     assert served.sink.calls == 0
@@ -161,10 +168,14 @@ def test_bad_twilio_signatures_are_401(served: Served) -> None:
     assert served.post("/hooks/tw/receipts", body, FORM, headers=good).status_code == 200
 
 
-def test_a_twilio_form_of_too_many_fields_or_bad_utf8_is_400(served: Served) -> None:
+def test_a_twilio_form_of_too_many_fields_or_bad_utf8_is_401_it_cannot_be_signed(
+    served: Served,
+) -> None:
+    """Such a body carries no signature that could match: an unauthenticated caller is
+    not told how its body was read (a 400 would)."""
     for body in ("&".join(f"f{i}=1" for i in range(500)), b"Body=%ff&From=x"):
         answer = served.post("/hooks/tw/receipts", body, FORM, headers={"x-twilio-signature": "x"})
-        assert_refused(served, answer.status_code, 400, answer.text)
+        assert_refused(served, answer.status_code, 401, answer.text)
 
 
 def raw(served: Served, head: bytes, chunks: Iterator[bytes]) -> bytes:
@@ -252,3 +263,37 @@ def test_wrong_methods_and_paths_touch_nothing(served: Served) -> None:
         assert client.post("/hooks/sky/other", content=b"x").status_code == 404
         assert client.post("/hooks/../healthz", content=b"x").status_code in (404, 405)
     assert_refused(served, 401, 401)
+
+
+HOOK_ROUTES = [
+    f"/hooks/{provider}/{kind}"
+    for provider in ("sky", "ot", "aoc", "tw")
+    for kind in ("receipts", "inbound")
+]
+
+
+@pytest.mark.parametrize("path", HOOK_ROUTES)
+@pytest.mark.parametrize(
+    "credentials",
+    [{}, {"authorization": "Bearer wrong"}, {"x-twilio-signature": "AAAA"}],
+    ids=["none", "wrong-token", "wrong-signature"],
+)
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", "x"),
+        ("application/json; charset=latin-1", "{}"),
+        (JSON, "[" * 5000),
+        (FORM, b"Body=%ff&" + b"&".join(b"f%d=1" % i for i in range(500))),
+        (XML, BILLION_LAUGHS),
+    ],
+    ids=["type", "charset", "deep-json", "bad-form", "xml-bomb"],
+)
+def test_authentication_comes_before_the_type_and_the_body_on_every_hook_route(
+    shared: Served, path: str, credentials: dict[str, str], content_type: str, body: str | bytes
+) -> None:
+    """An unauthenticated client learns nothing of what the route accepts: whatever its
+    Content-Type or body, a wrong or missing token (or Twilio signature) is 401 first."""
+    answer = shared.post(path, body, content_type, headers=credentials)
+    assert_refused(shared, answer.status_code, 401, answer.text)
+    assert "take" not in answer.json()["error"]  # never "this hook takes application/json"
