@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -15,12 +16,14 @@ from smsops.providers.registry import PROVIDER_MODULES
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from smsops.config.tokens import check_tokens
     from smsops.core.terminal import printable
     from smsops.engine.project import load_project  # keep --help fast
     from smsops.render.checks import opt_out_warnings
 
     try:
         config = load_project(args.config, cache_dir())
+        check_tokens(config, os.environ)  # the tokens this environment sets; none: no secret
     except ConfigError as exc:
         if args.format != "json":
             raise  # main() prints config problems (and markdown) the same way for every command

@@ -32,6 +32,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from smsops.config.loader import Config
     from smsops.config.settings import load_settings
+    from smsops.config.tokens import check_tokens
     from smsops.daemon.failures import guarded
     from smsops.daemon.http import http_server, listening_socket
     from smsops.daemon.logs import setup_logging
@@ -56,7 +57,9 @@ def _run(args: argparse.Namespace) -> int:
 
         def load(path: Path) -> Config:
             config = load_project(path, cache)  # each generation snapshots its files there
-            return config if point is None else point(config)
+            config = config if point is None else point(config)
+            check_tokens(config, env)  # a weak token refuses the config, start or reload
+            return config
 
         config = load(args.config)  # an invalid config at start: exit 1, nothing runs
         ledger = open_ledger(ledger_location(args), wait=settings.ledger_wait, command="smsops run")

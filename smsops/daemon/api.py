@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from smsops.config.tokens import refusal
 from smsops.core.envref import resolve
 from smsops.core.errors import Refused, SecretMissing
 from smsops.core.secrets import token_matches
@@ -147,6 +148,8 @@ def authorize(service: Service, request: Request) -> None:
         raise Refused(503, f"the API token is not set: set {missing.variable}") from None
     if not expected:
         raise Refused(503, "the API token is empty: set its environment variable")
+    if (weak := refusal("the API token", api.token, expected)) is not None:
+        raise Refused(503, weak)  # never compared against: a guess could match it
     given = bearer(request)
     if given is None:
         raise Refused(401, "the token is missing: send Authorization: Bearer TOKEN")

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from smsops.config.tokens import refusal
 from smsops.core.envref import resolve
 from smsops.core.errors import Refused, SecretMissing
 from smsops.core.secrets import token_matches
@@ -110,6 +111,8 @@ def _token(service: Service) -> str | Response | None:
         return JSONResponse({"error": message}, 503)
     if not expected:
         return JSONResponse({"error": "the status token is empty: set its variable"}, 503)
+    if (weak := refusal("the status token", access.token, expected)) is not None:
+        return JSONResponse({"error": weak}, 503)  # never compared against
     return expected
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from smsops.config.providers import HookFormat, ProviderBase
+from smsops.config.tokens import refusal
 from smsops.core import envref
 from smsops.core.errors import HookRefused, SecretMissing
 from smsops.core.hooks import Inbound, Receipt
@@ -101,6 +102,9 @@ def check_token(name: str, config: ProviderBase, caller: Caller, env: Mapping[st
     if config.webhook_token is None:
         return
     expected = _secret(name, config.webhook_token, env)
+    what = f"provider {name!r}'s webhook_token"
+    if (weak := refusal(what, config.webhook_token, expected)) is not None:
+        raise HookRefused(503, weak)  # never compared against: a guess could match it
     if caller.token is None:
         raise HookRefused(401, "the token is missing: pass ?token= or Authorization: Bearer")
     if not token_matches(expected, caller.token):

@@ -25,7 +25,7 @@ from smsops.ledger.base import Ledger
 from smsops.ledger.memory import MemoryLedger
 from tests.daemon.hookserver import in_thread
 
-TOKEN = "api-token-SECRET-51c9"
+TOKEN = "api-token-SECRET-51c9-0123456789abcdef"
 ENV = {"SMSOPS_API_TOKEN": TOKEN, "SKY_KEY": "k"}
 # Providers and templates, no schedule, no `api` map: the API tests add one.
 PROVIDERS = """\

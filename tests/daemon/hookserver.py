@@ -29,7 +29,7 @@ from smsops.daemon.service import Service
 from smsops.engine.project import load_project
 from smsops.ledger.memory import MemoryLedger
 
-TOKEN = "hook-token-SECRET-7f3a"
+TOKEN = "hook-token-SECRET-7f3a-0123456789abcdef"
 TWILIO_TOKEN = "twilio-auth-token-SECRET"
 PUBLIC = "https://smsops.example.test"  # what Twilio is told; the test server is on loopback
 ENV = {

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from smsops.cli.common import SANDBOX_SECRET
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.providers.twilio_hooks import twilio_signature
 from smsops.sandbox.loop import picked
@@ -130,7 +131,10 @@ def test_receipts_reach_the_ledger_exactly_and_bad_ones_change_nothing(tmp_path:
         assert hook(daemon, "/hooks/sky/receipts?token=wrong", flip, "application/xml") == 401
         assert (
             hook(
-                daemon, "/hooks/sky/receipts?token=sandbox-secret", "<POSTBACK>", "application/xml"
+                daemon,
+                f"/hooks/sky/receipts?token={SANDBOX_SECRET}",
+                "<POSTBACK>",
+                "application/xml",
             )
             == 400
         )

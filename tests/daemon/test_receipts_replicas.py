@@ -22,7 +22,7 @@ from tests.daemon.daemon import Daemon, running, until
 from tests.leases import short_lease_env
 
 NUMBERS = [f"+4474001235{i:02d}" for i in range(8)]
-TOKEN = "replica-hook-token"
+TOKEN = "replica-hook-token-0123456789abcdef"
 
 
 def write(root: Path, sandbox: Sandbox) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from smsops.cli.common import SANDBOX_SECRET
 from smsops.config.loader import Config
 from smsops.core.envref import Placeholders
 from smsops.daemon.logs import setup_logging
@@ -189,7 +190,7 @@ def test_only_providers_of_enabled_schedules_are_checked_and_empty_is_missing(
     written = (tmp_path / "c.yaml").read_text().splitlines()[1]
     column = written.index("'${env:OT}'") + 1
     assert str(missing.where) == f"{tmp_path / 'c.yaml'}:2:{column}"  # where the reference is
-    assert missing_secrets(loaded, Placeholders("sandbox-secret")) == []  # --sandbox
+    assert missing_secrets(loaded, Placeholders(SANDBOX_SECRET)) == []  # --sandbox
     assert secret_values(loaded, {"OT": SECRET, "OT2": "x2", "UNUSED": "u"}) == [SECRET, "x2"]
 
 

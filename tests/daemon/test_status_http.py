@@ -19,7 +19,7 @@ from tests.ledger.status_config import CONFIG, SCHEDULES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "status.schema.json").read_text())
-TOKEN = "status-token-0123456789"
+TOKEN = "status-token-0123456789-abcdefghijkl"
 ENV = {"SKY_KEY": "k", "STATUS_TOKEN": TOKEN}
 PRIVATE = "status:\n  token: ${env:STATUS_TOKEN}\n"
 

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smsops.cli.common import SANDBOX_SECRET
 from smsops.core.terminal import printable
 from smsops.ledger.base import Status
 from smsops.ledger.sqlite import SqliteLedger
@@ -48,7 +49,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "sandbox-secret"  # under --sandbox every ${env:...} is this placeholder
+TOKEN = SANDBOX_SECRET  # under --sandbox every ${env:...} is this placeholder
 HOSTILE_NAME = '"><img src=x onerror=alert(1)><script>alert(2)</script>\u202e{{ 7*7 }}'
 HOSTILE_TEXT = "<script>alert(3)</script><img src=x onerror=alert(4)>"
 STATUSES = [s.value for s in Status]

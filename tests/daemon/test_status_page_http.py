@@ -19,7 +19,7 @@ from tests.daemon.apiserver import ApiServed, api_serving
 from tests.ledger.seeding import generated, write
 from tests.ledger.status_config import CONFIG, SCHEDULES
 
-TOKEN = "status-token-0123456789"
+TOKEN = "status-token-0123456789-abcdefghijkl"
 ENV = {"SKY_KEY": "k", "STATUS_TOKEN": TOKEN}
 PRIVATE = "status:\n  token: ${env:STATUS_TOKEN}\n"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
