@@ -19,6 +19,7 @@ from smsops.config.models import (
     OptOut,
     OtpSettings,
     Schedule,
+    Server,
     StatusAccess,
     Template,
 )
@@ -33,6 +34,7 @@ from smsops.core.snapshots import Snapshot, SnapshotStore, store_for
 SECTION_NAMES = (
     "api",
     "status",
+    "server",
     "defaults",
     "otp",
     "providers",
@@ -43,7 +45,7 @@ SECTION_NAMES = (
 _SUBJECT = {"providers": "provider", "templates": "template", "audiences": "audience"}
 _SUBJECT |= {"schedules": "schedule", "defaults": "default", "otp": "otp setting"}
 # Sections that are one map of settings, written whole in one file (not named entries).
-_SINGLE_MAPS: dict[str, type[BaseModel]] = {"api": Api, "status": StatusAccess}
+_SINGLE_MAPS: dict[str, type[BaseModel]] = {"api": Api, "status": StatusAccess, "server": Server}
 _STATIC_MODELS: dict[str, type[BaseModel]] = {
     "templates": Template,
     "audiences": Audience,
@@ -68,6 +70,8 @@ class Config:
     api: Api | None = None
     # The `status` map (docs/operations.md): who may read /status.json; None: it is off.
     status: StatusAccess | None = None
+    # The `server` map (docs/security.md): the proxies in front of run's port; None: none.
+    server: Server | None = None
     # The `otp` section's settings by key (`secret`): see `otp_secret`.
     otp: dict[str, Any] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
@@ -299,7 +303,7 @@ def _collect_single(
     config: Config,
     raw: dict[tuple[str, str], Any],
 ) -> list[Problem]:
-    """A single map (`api`, `status`): written whole in one file (its keys are settings)."""
+    """A single map (`api`, `status`, `server`): written whole in one file (keys: settings)."""
     if (section, "") in config._sources:
         first = config.locate(section, "", key=True)
         message = f"`{section}` is written in two files; keep it in one (also at {first})"

@@ -439,6 +439,31 @@ class StatusAccess(_Model):
         return self
 
 
+def _network(value: str) -> str:
+    import ipaddress  # only a config with a `server` map pays for it
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IP address or network: write one like 10.0.0.7 or 10.0.0.0/8"
+        ) from None
+    return value
+
+
+class Server(_Model):
+    """How `smsops run`'s HTTP port is reached (docs/security.md#the-run-servers-authentication):
+    the proxies in front of it. `--listen` says where it listens."""
+
+    trusted_proxies: list[Annotated[str, BeforeValidator(_network)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Addresses or networks (`10.0.0.0/8`) of the reverse proxies in front of "
+        "`smsops run`: only a request from one of them has its `X-Forwarded-For` read, to "
+        "find the client the failed-login limit counts. Leave it out without a proxy.",
+    )
+
+
 class ConfigSections(_Model):
     """The sections of one YAML file besides `providers` (whose models are registered)."""
 
@@ -448,6 +473,9 @@ class ConfigSections(_Model):
     api: Api | None = Field(default=None, description="The API (docs/api.md); leave out: off.")
     status: StatusAccess | None = Field(
         default=None, description="The status view (docs/operations.md); leave out: off."
+    )
+    server: Server | None = Field(
+        default=None, description="How the run server is reached (docs/security.md)."
     )
     defaults: Defaults = Field(default_factory=Defaults)
     otp: OtpSettings = Field(default_factory=OtpSettings)

@@ -117,6 +117,13 @@ _SECTIONS: tuple[tuple[str, str, str], ...] = (
         "and its page `GET /` ([status-page.md](status-page.md)): "
         "one map, in one file; leave it out and it is off.",
     ),
+    (
+        "server",
+        "Server",
+        "How the HTTP port of `smsops run` is reached ([security.md]"
+        "(security.md#the-run-servers-authentication)): one map, in one file; leave it out "
+        "without a proxy in front.",
+    ),
     ("defaults", "Defaults", "Config-wide defaults: each key written once, in any file."),
     ("otp", "OtpSettings", "One-time codes smsops makes (docs/otp.md): one map, keys once."),
     ("templates", "Template", "Message texts."),
@@ -136,7 +143,7 @@ def reference_markdown(provider_models: Mapping[str, type[ProviderBase]]) -> str
         "A config is a directory (every `*.yaml`/`*.yml` below it, hidden folders "
         "skipped) or one file. Each file may hold any of the top-level maps "
         "`providers`, `templates`, `audiences`, `schedules` (each maps a name to "
-        "its settings), `defaults`, `api` and `status` (each written once). "
+        "its settings), `defaults`, `api`, `status` and `server` (each written once). "
         f"Names match `{NAME_PATTERN}` and are unique across all files. "
         "Unknown keys are errors. Types: *duration* is a number with a unit "
         "(`ms`, `s`, `m`/`min`, `h`, `d`, combinable as `1h30m`); *secret "

@@ -459,6 +459,10 @@ class FrontDoor(uvicorn.Server):
             backlog=limits.backlog,
             timeout_keep_alive=limits.idle_timeout,
             limit_concurrency=None,  # the door's cap, which also frees descriptors
+            # uvicorn would take X-Forwarded-For from any loopback peer as the client: a
+            # local process could then pose as any address to the failed-auth limit. The
+            # run server reads it itself, from the proxies its config trusts only.
+            proxy_headers=False,
         )
         super().__init__(config)
         self._previous: Any = None

@@ -9,7 +9,8 @@ order, each refusing with a 4xx and a one-line reason:
    that never asked for an API exposes none), and its token is set (503);
 2. `Authorization: Bearer TOKEN`, compared in constant time (401), before
    anything reads the body: an unauthenticated caller is never parsed, never
-   recorded, never sent for;
+   recorded, never sent for; an address wrong too often gets 429 with
+   Retry-After, its token not compared (daemon/auth_limit.py);
 3. for a route with a body: `Content-Type: application/json` (415), read
    in chunks and refused past MAX_BODY (413), JSON no deeper than the
    providers' guard allows, strict (NaN and Infinity are not JSON), then the
@@ -42,6 +43,7 @@ from smsops.config.tokens import refusal
 from smsops.core.envref import resolve
 from smsops.core.errors import Refused, SecretMissing
 from smsops.core.secrets import token_matches
+from smsops.daemon.auth_limit import Door, Limited
 from smsops.daemon.bodies import bounded
 from smsops.providers.base import too_deep
 
@@ -57,6 +59,7 @@ OUTCOMES = {
     404: "not_found",
     409: "conflict",
     413: "too_large",
+    429: "limited",
     415: "unsupported_type",
     422: "invalid",
     503: "unavailable",
@@ -100,7 +103,7 @@ class ApiRoute:
     answers: Mapping[int, tuple[type[BaseModel], str]]  # status -> (model, when)
     body: type[BaseModel] | None = None
     params: type[BaseModel] | None = None  # the path's parameters, checked as the body is
-    refusals: tuple[int, ...] = field(default=(400, 401, 404, 413, 415, 422, 503))
+    refusals: tuple[int, ...] = field(default=(400, 401, 404, 413, 415, 422, 429, 503))
 
 
 def endpoint(service: Service, route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
@@ -108,6 +111,7 @@ def endpoint(service: Service, route: ApiRoute) -> Callable[[Request], Awaitable
 
     async def serve(request: Request) -> Response:
         started = time.perf_counter()
+        headers = {}
         try:
             authorize(service, request)
             params: Any = request.path_params
@@ -118,6 +122,8 @@ def endpoint(service: Service, route: ApiRoute) -> Callable[[Request], Awaitable
         except Refused as refused:
             outcome = OUTCOMES.get(refused.status, "refused")
             answer = Answer(refused.status, ApiError(error=refused.reason), outcome)
+            if isinstance(refused, Limited):
+                headers = refused.headers
         except Exception as exc:  # that request's outcome, never the server's
             log.error(
                 "API %s failed: %s",
@@ -130,15 +136,17 @@ def endpoint(service: Service, route: ApiRoute) -> Callable[[Request], Awaitable
         service.metrics.api_requests.labels(route.name, answer.outcome).inc()
         service.metrics.api_seconds.labels(route.name).observe(time.perf_counter() - started)
         # A refusal may leave a body unread: close, so it is never parsed as a next request.
-        close = {"connection": "close"} if answer.status >= 400 else None
+        if answer.status >= 400:
+            headers["connection"] = "close"
         content = answer.body.model_dump(mode="json", exclude_none=True)
-        return JSONResponse(content, answer.status, headers=close)
+        return JSONResponse(content, answer.status, headers=headers)
 
     return serve
 
 
 def authorize(service: Service, request: Request) -> None:
-    """Refuses unless the API is on and the request carries its token (constant-time)."""
+    """Refuses unless the API is on and the request carries its token (constant-time),
+    from a client the failed-auth limit lets try (daemon/auth_limit.py)."""
     api = service.runner.config.api
     if api is None:
         raise Refused(404, API_OFF)
@@ -150,11 +158,15 @@ def authorize(service: Service, request: Request) -> None:
         raise Refused(503, "the API token is empty: set its environment variable")
     if (weak := refusal("the API token", api.token, expected)) is not None:
         raise Refused(503, weak)  # never compared against: a guess could match it
+    door = Door(service, request, "api")
+    door.admit()
     given = bearer(request)
     if given is None:
         raise Refused(401, "the token is missing: send Authorization: Bearer TOKEN")
     if not token_matches(expected, given):
+        door.failed()
         raise Refused(401, "the token is wrong")
+    door.passed()
 
 
 def bearer(request: Request) -> str | None:

@@ -11,6 +11,9 @@ of the body, and the connection is closed (an unread body is not parsed as
 a next request). Bodies are read in the chunks they arrive in and refused at
 MAX_BODY bytes, before reading when Content-Length says so already.
 
+A caller that shows a credential (a token, a signature) from an address
+that was wrong too often gets 429 before it is compared (daemon/auth_limit.py).
+
 Refusals are counted (`smsops_hooks_total`), never logged one by one: a
 flood of bad requests must not become a flood of log lines. A sink that
 raises is logged (masked) and answered 503, so the provider posts again.
@@ -29,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from smsops.core.errors import HookRefused, Refused
 from smsops.core.hooks import Inbound, ReceiptResult
 from smsops.daemon.api import bearer
+from smsops.daemon.auth_limit import Door, Limited
 from smsops.daemon.bodies import bounded
 from smsops.providers import hooks
 from smsops.providers.hooks import MAX_BODY, TWIML_EMPTY, Caller, Hook, Kind
@@ -44,6 +48,7 @@ OUTCOMES = {
     404: "not_found",
     413: "too_large",
     415: "unsupported_type",
+    429: "limited",
     503: "unavailable",
 }
 
@@ -61,16 +66,25 @@ async def hook(service: Service, request: Request, kind: Kind) -> Response:
         # Who is calling, before anything judges its type or reads its body (Twilio's
         # signature covers the body: that body is read, bounded, and judged only after).
         caller = _caller(request)
-        hooks.check_token(name, config, caller, service.runner.env)
-        body = await bounded(request, MAX_BODY)
-        hooks.check_signature(name, config, kind, body, caller, service.runner.env)
+        door = Door(service, request, "hooks")
+        door.admit()
+        try:
+            hooks.check_token(name, config, caller, service.runner.env)
+            body = await bounded(request, MAX_BODY)
+            hooks.check_signature(name, config, kind, body, caller, service.runner.env)
+        except HookRefused as refused:
+            if refused.status == 401 and (caller.token is not None or caller.signature):
+                door.failed()  # a credential shown and wrong (none shown: not a guess)
+            raise
+        door.passed()
         hooks.check_media_type(config, request.headers.get("content-type", ""))
         carried = hooks.read(name, config, kind, body)
     except Refused as refused:
         service.metrics.hooks.labels(label, kind, OUTCOMES.get(refused.status, "refused")).inc()
-        return JSONResponse(
-            {"error": refused.reason}, refused.status, headers={"connection": "close"}
-        )
+        headers = {"connection": "close"}
+        if isinstance(refused, Limited):
+            headers.update(refused.headers)
+        return JSONResponse({"error": refused.reason}, refused.status, headers=headers)
     return await _record(service, name, carried, config.hook_format == "twilio")
 
 

@@ -183,6 +183,14 @@ class Metrics:
             ["route", "outcome"],
             registry=r,
         )
+        self.auth_refusals = Counter(
+            "smsops_auth_refusals",
+            "Wrong tokens at the run server's doors, by surface (api, status, login, hooks) and "
+            "reason: wrong_token (a credential shown and wrong) or limited (429: that "
+            "address was wrong too often, its credential not compared)",
+            ["surface", "reason"],
+            registry=r,
+        )
         self.api_seconds = Histogram(
             "smsops_api_seconds",
             "Time from an API request's head to its answer, by route",

@@ -29,8 +29,10 @@ REFUSALS = {
     413: "The body is over the size limit",
     415: "The body is not application/json",
     422: "The request cannot be sent as it is (fields, template, number); nothing was sent",
+    429: "This address sent wrong tokens too often: wait `Retry-After` seconds (its token "
+    "was not compared)",
     500: "It failed inside smsops; the server's log says why",
-    503: "The API cannot take it now (its token is not set)",
+    503: "The API cannot take it now (its token is not set, or too weak to be used)",
 }
 
 

@@ -14,7 +14,9 @@ that `POST /login` set after a form sent the token:
   a few fields, compared in constant time (core.secrets.token_matches), the
   token never echoed; an Origin (or Sec-Fetch-Site) naming another site is
   refused (with SameSite=Strict, no other site can ride a session);
-- a wrong token, bearer or form, gets 401 and nothing of the view.
+- a wrong token, bearer or form, gets 401 and nothing of the view; an address
+  wrong too often gets 429 with Retry-After, its credentials not compared
+  (daemon/auth_limit.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from smsops.core.envref import resolve
 from smsops.core.errors import Refused, SecretMissing
 from smsops.core.secrets import token_matches
 from smsops.daemon.api import bearer
+from smsops.daemon.auth_limit import Door, Limited
 from smsops.daemon.bodies import bounded
 from smsops.daemon.service import Service
 
@@ -123,21 +126,38 @@ def unauthorized() -> Response:
 
 def check(service: Service, request: Request) -> Access | Response:
     """Whether `request` may read the view: ALLOWED, LOGIN (no credentials at all), or
-    the answer to give instead (404 off, 503 token unset, 401 wrong token)."""
+    the answer to give instead (404 off, 503 token unset, 401 wrong token, 429 from an
+    address wrong too often: its credentials are not compared)."""
     expected = _token(service)
     if isinstance(expected, Response):
         return expected
     if expected is None:
         return Access.ALLOWED
     given = bearer(request)
-    if given is not None:
-        return Access.ALLOWED if token_matches(expected, given) else unauthorized()
-    if "authorization" in request.headers:  # another scheme, or an empty bearer
-        return unauthorized()
     cookie = request.cookies.get(COOKIE)
-    if cookie is not None:
-        return Access.ALLOWED if sessions(service).valid(cookie, expected) else unauthorized()
-    return Access.LOGIN
+    if given is None and cookie is None and "authorization" not in request.headers:
+        return Access.LOGIN
+    door = Door(service, request, "status")
+    try:
+        door.admit()
+    except Limited as limited:
+        return too_many(limited)
+    if given is not None:
+        right = token_matches(expected, given)
+    elif "authorization" in request.headers:  # another scheme, or an empty bearer
+        right = False
+    else:
+        right = cookie is not None and sessions(service).valid(cookie, expected)
+    if not right:
+        door.failed()
+        return unauthorized()
+    door.passed()
+    return Access.ALLOWED
+
+
+def too_many(limited: Limited) -> Response:
+    """429 with Retry-After, and nothing else."""
+    return Response(status_code=429, headers={**limited.headers, **PRIVATE})
 
 
 def _same_site(request: Request) -> bool:
@@ -154,12 +174,15 @@ def _same_site(request: Request) -> bool:
 async def login(service: Service, request: Request) -> tuple[int, str | None]:
     """`POST /login`: (status, session id to set: None unless 303). The body is a form
     with one `token`; 400/413/415 for a malformed one, 403 from another site,
-    401 for a wrong token, 404 when the view is off or public (nothing to log into)."""
+    401 for a wrong token, 404 when the view is off or public (nothing to log into).
+    Raises Limited (429) before anything else when the address was wrong too often."""
     expected = _token(service)
     if isinstance(expected, Response):
         return expected.status_code, None
     if expected is None:
         return 404, None
+    door = Door(service, request, "login")
+    door.admit()
     if not _same_site(request):
         return 403, None
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
@@ -174,7 +197,9 @@ async def login(service: Service, request: Request) -> tuple[int, str | None]:
         return 400, None
     given = fields.get("token", [""])
     if len(given) != 1 or not token_matches(expected, given[0]):
+        door.failed()
         return 401, None
+    door.passed()
     return 303, sessions(service).open(expected)
 
 

@@ -43,6 +43,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from smsops.core.phone import scrub_numbers
 from smsops.core.terminal import printable
+from smsops.daemon.auth_limit import Limited
 from smsops.daemon.provider_window import ProviderHour
 from smsops.daemon.service import Service
 from smsops.daemon.status_access import PRIVATE, Access, check, login, session_cookie
@@ -237,7 +238,10 @@ async def page(service: Service, request: Request) -> Response:
 
 async def login_form(service: Service, request: Request) -> Response:
     """`POST /login`: a right token opens a session and goes to the page (303)."""
-    status, session = await login(service, request)
+    try:
+        status, session = await login(service, request)
+    except Limited as limited:
+        return Response(status_code=429, headers={**SECURITY, **PRIVATE, **limited.headers})
     if session is not None:
         response = RedirectResponse("/", 303, headers={**SECURITY, **PRIVATE})
         session_cookie(response, request, session)

@@ -4,6 +4,7 @@ side (tests/daemon/hookserver.py: the front door, the routes, a recording sink).
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 from collections.abc import Iterator
@@ -52,9 +53,15 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One server for the many refusals that never reach the sink nor count a metric read."""
-    with serving(tmp_path_factory.mktemp("hooks")) as served:
+    """One server for the many refusals that never reach the sink nor count a metric read;
+    behind a "proxy" (loopback is trusted), so each case is its own client address and
+    the failed-auth limit (tests/daemon/test_auth_limit.py) never answers one of them."""
+    trusted = "server:\n  trusted_proxies: [127.0.0.1]\n"
+    with serving(tmp_path_factory.mktemp("hooks"), extra=trusted) as served:
         yield served
+
+
+CLIENTS = itertools.count(1)
 
 
 def assert_refused(served: Served, answer_status: int, status: int, text: str = "") -> None:
@@ -294,6 +301,8 @@ def test_authentication_comes_before_the_type_and_the_body_on_every_hook_route(
 ) -> None:
     """An unauthenticated client learns nothing of what the route accepts: whatever its
     Content-Type or body, a wrong or missing token (or Twilio signature) is 401 first."""
-    answer = shared.post(path, body, content_type, headers=credentials)
+    n = next(CLIENTS)
+    client = {"x-forwarded-for": f"198.51.{n // 256}.{n % 256}"}
+    answer = shared.post(path, body, content_type, headers=credentials | client)
     assert_refused(shared, answer.status_code, 401, answer.text)
     assert "take" not in answer.json()["error"]  # never "this hook takes application/json"

@@ -178,10 +178,11 @@ def in_thread(server: FrontDoor, service: Service | None = None) -> Iterator[int
 
 @contextlib.contextmanager
 def serving(
-    root: Path, sink: RecordingSink | None = None, *, hooks: bool = True
+    root: Path, sink: RecordingSink | None = None, *, hooks: bool = True, extra: str = ""
 ) -> Iterator[Served]:
-    """The run server of CONFIG on a free loopback port, its sink `sink` (None if not `hooks`)."""
-    (root / "c.yaml").write_text(CONFIG)
+    """The run server of CONFIG (and `extra` YAML) on a free loopback port, its sink `sink`
+    (None if not `hooks`)."""
+    (root / "c.yaml").write_text(CONFIG + extra)
     sink = sink or RecordingSink()
     ledger = MemoryLedger()
     metrics = Metrics()
