@@ -1,6 +1,6 @@
 """Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus),
-/status.json (the operator's view, daemon/status_route.py) and its page, / (with /login and
-/status.css, daemon/status_page.py), the providers' webhooks,
+/status.json (the operator's view, daemon/status_route.py) and its page, / (with /login,
+/logout and /status.css, daemon/status_page.py), the providers' webhooks,
 POST /hooks/{provider}/receipts|inbound (daemon/hooks.py),
 and the API, /v1/... (daemon/api.py; its routes are `API_ROUTES`) with /openapi.json.
 
@@ -29,7 +29,7 @@ from smsops.daemon.api import API_OFF, ApiRoute, endpoint
 from smsops.daemon.hooks import hook
 from smsops.daemon.openapi import openapi
 from smsops.daemon.service import Service
-from smsops.daemon.status_page import login_form, page, stylesheet
+from smsops.daemon.status_page import login_form, logout_form, page, stylesheet
 from smsops.daemon.status_route import status_json
 
 # Every route of the API, in the order docs/openapi.json lists them: a route
@@ -88,6 +88,9 @@ def build_app(service: Service, api: Sequence[ApiRoute] | None = None) -> Starle
     async def status_login(request: Request) -> Response:
         return await login_form(service, request)
 
+    async def status_logout(request: Request) -> Response:
+        return await logout_form(service, request)
+
     async def openapi_json(request: Request) -> Response:
         """The API's document (no token: it holds no secret); 404 while the API is off."""
         if service.runner.config.api is None:
@@ -102,6 +105,7 @@ def build_app(service: Service, api: Sequence[ApiRoute] | None = None) -> Starle
             Route("/status.json", status),
             Route("/", status_page),
             Route("/login", status_login, methods=["POST"]),
+            Route("/logout", status_logout, methods=["POST"]),
             Route("/status.css", stylesheet),
             Route("/hooks/{provider}/receipts", receipts, methods=["POST"]),
             Route("/hooks/{provider}/inbound", inbound, methods=["POST"]),

@@ -3,7 +3,8 @@
 Off unless the config has the `status` map. With `status: {public: true}`
 anyone who reaches the port reads it. With `status: {token: ${env:NAME}}` a
 request shows the token as `Authorization: Bearer ...`, or a session cookie
-that `POST /login` set after a form sent the token:
+that `POST /login` set after a form sent the token (and `POST /logout`, the
+page's sign-out button, ends on the server and clears):
 
 - the cookie holds a random session id (256 bits), never the token; the
   server keeps at most `MAX_SESSIONS` (the oldest go first), each for
@@ -90,6 +91,11 @@ class Sessions:
                 del self._open[key]
                 return False
             return True
+
+    def close(self, session: str) -> None:
+        """End `session` here, so a copy of its cookie kept anywhere opens nothing."""
+        with self._lock:
+            self._open.pop(_digest(session), None)
 
     def __len__(self) -> int:
         return len(self._open)
@@ -201,6 +207,26 @@ async def login(service: Service, request: Request) -> tuple[int, str | None]:
         return 401, None
     door.passed()
     return 303, sessions(service).open(expected)
+
+
+def logout(service: Service, request: Request) -> int:
+    """`POST /logout`: 303 with the session ended on the server (whatever its cookie was:
+    an unknown one ends nothing), 403 from another site (as `/login`), 404 when there is
+    no token to log in with."""
+    if service.runner.config.status is None or service.runner.config.status.token is None:
+        return 404
+    if not _same_site(request):
+        return 403
+    cookie = request.cookies.get(COOKIE)
+    if cookie is not None:
+        sessions(service).close(cookie)
+    return 303
+
+
+def clear_cookie(response: Response, request: Request) -> None:
+    response.delete_cookie(
+        COOKIE, path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
 
 
 def session_cookie(response: Response, request: Request, session: str) -> None:

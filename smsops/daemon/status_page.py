@@ -46,7 +46,16 @@ from smsops.core.terminal import printable
 from smsops.daemon.auth_limit import Limited
 from smsops.daemon.provider_window import ProviderHour
 from smsops.daemon.service import Service
-from smsops.daemon.status_access import PRIVATE, Access, check, login, session_cookie
+from smsops.daemon.status_access import (
+    COOKIE,
+    PRIVATE,
+    Access,
+    check,
+    clear_cookie,
+    login,
+    logout,
+    session_cookie,
+)
 from smsops.daemon.status_route import current_view
 from smsops.engine.status import Counts, OccurrenceStatus, StatusView
 
@@ -189,10 +198,16 @@ def _environment() -> Environment:
 
 
 def render_page(
-    view: StatusView, daemon: Daemon, providers: Sequence[ProviderHour], refresh: bool = True
+    view: StatusView,
+    daemon: Daemon,
+    providers: Sequence[ProviderHour],
+    refresh: bool = True,
+    signed_in: bool = False,
 ) -> str:
-    """The page's HTML (`refresh`: reloading itself every REFRESH seconds)."""
+    """The page's HTML (`refresh`: reloading itself every REFRESH seconds; `signed_in`:
+    with the sign-out button of a browser's session)."""
     context: dict[str, Any] = {
+        "signed_in": signed_in,
         "view": view,
         "daemon": daemon,
         "providers": providers,
@@ -209,13 +224,13 @@ def render_login(refused: bool) -> str:
     return _environment().get_template("login.html").render(refused=refused)
 
 
-def build_page(service: Service, refresh: bool = True) -> str:
+def build_page(service: Service, refresh: bool = True, signed_in: bool = False) -> str:
     """The page now (call off the event loop: it reads the ledger)."""
     view = current_view(service)
     health = service.health
     daemon = Daemon(health.generation, health.loaded_at, health.reload_error)
     providers = service.metrics.window.hour(list(service.runner.config.providers))
-    return render_page(view, daemon, providers, refresh)
+    return render_page(view, daemon, providers, refresh, signed_in)
 
 
 def _html(body: str, status: int = 200) -> Response:
@@ -233,7 +248,8 @@ async def page(service: Service, request: Request) -> Response:
         allowed.headers.update(SECURITY)
         return allowed
     refresh = request.query_params.get("refresh") != "off"
-    return _html(await run_in_threadpool(build_page, service, refresh))
+    signed_in = COOKIE in request.cookies  # a browser's session: it may sign out
+    return _html(await run_in_threadpool(build_page, service, refresh, signed_in))
 
 
 async def login_form(service: Service, request: Request) -> Response:
@@ -249,6 +265,16 @@ async def login_form(service: Service, request: Request) -> Response:
     if status == 401:  # the same form again, nothing of what was sent
         return _html(render_login(refused=True), 401)
     return Response(status_code=status, headers={**SECURITY, **PRIVATE})
+
+
+async def logout_form(service: Service, request: Request) -> Response:
+    """`POST /logout`: the session ends on the server, its cookie is cleared, back to `/`."""
+    status = logout(service, request)
+    if status != 303:
+        return Response(status_code=status, headers={**SECURITY, **PRIVATE})
+    response = RedirectResponse("/", 303, headers={**SECURITY, **PRIVATE})
+    clear_cookie(response, request)
+    return response
 
 
 @functools.cache

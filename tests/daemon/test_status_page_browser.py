@@ -272,6 +272,14 @@ def test_the_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
         shot = tmp_path / "status-page.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
+
+        # signing out (the page's button, under its CSP) ends the session: the form again,
+        # and the cookie the browser held no longer opens the page
+        with page.expect_navigation():
+            page.click("form.logout button")
+        assert page.locator("#token").count() == 1
+        assert not [c for c in context.cookies() if c["name"] == "smsops_status"]
+        assert page.goto(daemon.base + "/").status == 401
         context.close()
     assert daemon.code == 0, daemon.stderr
     # the faults asked for (dropped connections) are not errors: no traceback at all

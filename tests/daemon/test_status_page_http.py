@@ -178,3 +178,48 @@ def test_off_and_public(tmp_path: Path) -> None:
         answer = c.get("/")
         assert answer.status_code == 200
         _secure(answer.headers)
+
+
+def _logged_in(client: httpx.Client) -> str:
+    answer = client.post("/login", content=urlencode({"token": TOKEN}), headers=FORM)
+    assert answer.status_code == 303
+    return client.cookies[COOKIE]
+
+
+def test_logout_ends_the_session_on_the_server_and_clears_the_cookie(served: ApiServed) -> None:
+    with served.client() as client:
+        session = _logged_in(client)
+        page = client.get("/")
+        assert 'action="/logout"' in page.text  # the page's sign-out button
+        answer = client.post("/logout", headers={"origin": served.base})
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/"
+        cleared = answer.headers["set-cookie"]
+        assert cleared.startswith(f'{COOKIE}="";') or cleared.startswith(f"{COOKIE}=;")
+        assert "Max-Age=0" in cleared
+        _secure(answer.headers)
+        assert client.get("/").status_code == 401  # the form again
+    # the old cookie, replayed (a copy kept elsewhere), is ended too: server-side
+    with served.client(cookie=f"{COOKIE}={session}") as replay:
+        assert replay.get("/status.json").status_code == 401
+
+
+def test_a_logout_from_another_site_is_refused_and_the_session_lives(served: ApiServed) -> None:
+    with served.client() as client:
+        _logged_in(client)
+        for headers in (
+            {"origin": "http://evil.example"},
+            {"sec-fetch-site": "cross-site"},
+            {"origin": "null"},
+        ):
+            answer = client.post("/logout", headers=headers)
+            assert answer.status_code == 403
+            assert "set-cookie" not in answer.headers
+        assert client.get("/status.json").status_code == 200
+
+
+def test_a_logout_without_a_session_just_clears_the_cookie(served: ApiServed) -> None:
+    with served.client() as client:
+        assert client.post("/logout").status_code == 303
+    with served.client(cookie=f"{COOKIE}=forged") as client:
+        assert client.post("/logout").status_code == 303
