@@ -451,9 +451,43 @@ def _network(value: str) -> str:
     return value
 
 
+_HOST_NAME = (
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$"
+)
+
+
+def _host_name(value: str) -> str:
+    import ipaddress
+    import re
+
+    if not isinstance(value, str):
+        raise ValueError("write a host name, e.g. status.example.com")
+    name = value.strip().lower()
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise ValueError(f"{value!r}: IP addresses are always allowed; list host names only")
+    if not re.match(_HOST_NAME, name):
+        raise ValueError(
+            f"{value!r} is not a host name: write a host name alone, as browsers send it "
+            "(status.example.com: no scheme, port, path or wildcard)"
+        )
+    return name.rstrip(".")
+
+
 class Server(_Model):
     """How `smsops run`'s HTTP port is reached (docs/security.md#the-run-servers-authentication):
-    the proxies in front of it. `--listen` says where it listens."""
+    the names it answers to and the proxies in front of it. `--listen` says where it listens."""
+
+    hosts: list[Annotated[str, BeforeValidator(_host_name)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Host names the status page, its login and the API answer to, besides IP "
+        "addresses and `localhost` (always): a request naming any other `Host` gets 421 "
+        "(DNS rebinding). List the name people and scripts use, e.g. `status.example.com`.",
+    )
 
     trusted_proxies: list[Annotated[str, BeforeValidator(_network)]] = Field(
         default_factory=list,

@@ -1,6 +1,7 @@
 """Run mode's HTTP side: /healthz (liveness), /readyz (readiness), /metrics (Prometheus),
 /status.json (the operator's view, daemon/status_route.py) and its page, / (with /login,
-/logout and /status.css, daemon/status_page.py), the providers' webhooks,
+/logout and /status.css, daemon/status_page.py; these and the API answer only the
+hosts daemon/hosts.py allows), the providers' webhooks,
 POST /hooks/{provider}/receipts|inbound (daemon/hooks.py),
 and the API, /v1/... (daemon/api.py; its routes are `API_ROUTES`) with /openapi.json.
 
@@ -27,6 +28,7 @@ from smsops.core.frontdoor import FrontDoor, Limits, fit_descriptors
 from smsops.daemon import api_messages, api_otp
 from smsops.daemon.api import API_OFF, ApiRoute, endpoint
 from smsops.daemon.hooks import hook
+from smsops.daemon.hosts import Endpoint, host_checked
 from smsops.daemon.openapi import openapi
 from smsops.daemon.service import Service
 from smsops.daemon.status_page import login_form, logout_form, page, stylesheet
@@ -97,20 +99,24 @@ def build_app(service: Service, api: Sequence[ApiRoute] | None = None) -> Starle
             return JSONResponse({"error": API_OFF}, 404)
         return JSONResponse(document)
 
+    def guard(handler: Endpoint) -> Endpoint:
+        return host_checked(service, handler)
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-            Route("/status.json", status),
-            Route("/", status_page),
-            Route("/login", status_login, methods=["POST"]),
-            Route("/logout", status_logout, methods=["POST"]),
-            Route("/status.css", stylesheet),
+            # The page, its login and the API answer only the hosts daemon/hosts.py allows.
+            Route("/status.json", guard(status)),
+            Route("/", guard(status_page)),
+            Route("/login", guard(status_login), methods=["POST"]),
+            Route("/logout", guard(status_logout), methods=["POST"]),
+            Route("/status.css", guard(stylesheet)),
             Route("/hooks/{provider}/receipts", receipts, methods=["POST"]),
             Route("/hooks/{provider}/inbound", inbound, methods=["POST"]),
-            Route("/openapi.json", openapi_json),
-            *(Route(r.path, endpoint(service, r), methods=[r.method]) for r in api),
+            Route("/openapi.json", guard(openapi_json)),
+            *(Route(r.path, guard(endpoint(service, r)), methods=[r.method]) for r in api),
         ]
     )
 
