@@ -33,6 +33,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from smsops.cli.common import SANDBOX_SECRET  # noqa: E402
 from smsops.ledger.base import SendRecord, Status  # noqa: E402
 from smsops.ledger.sqlite import SqliteLedger  # noqa: E402
 from smsops.schedule.occurrences import occurrence_label  # noqa: E402
@@ -41,7 +42,7 @@ from tests.ledger.seeding import BY, write  # noqa: E402
 
 OUT = ROOT / "docs" / "images" / "status-page.png"
 CHROMIUM = os.environ.get("SMSOPS_CHROMIUM") or shutil.which("chromium")
-TOKEN = "sandbox-secret"  # noqa: S105 (under --sandbox every ${env:...} is this placeholder)
+TOKEN = SANDBOX_SECRET  # under --sandbox every ${env:...} is this placeholder
 NAMES = [
     "Olivia",
     "Amelia",
