@@ -104,10 +104,6 @@ def _show(text: str, fmt: str, out: Path | None = None) -> None:
         sys.stdout.write(text)
 
 
-def _show_text(plan: Plan) -> None:
-    _show(_formatted(plan, "text"), "text")
-
-
 def _plan(args: argparse.Namespace) -> int:
     from smsops.cli.base_diff import planned_with_base, wanted
     from smsops.cli.progress import for_logs
@@ -174,8 +170,11 @@ def _apply(args: argparse.Namespace) -> int:
     chosen = targets(config, args.schedule)
 
     def show(plan: Plan) -> None:
+        from smsops.report.plan_format import as_text
+
         plan.not_considered = chosen.not_considered
-        _show_text(plan)
+        # With --plan, the count shown last is of the plan file's sends: what is sent.
+        _show(as_text(plan, None if select is None else select.shown(plan)), "text")
 
     check_schedules(args.approve, config, "--approve")
     with ExitStack() as stack:
@@ -191,10 +190,12 @@ def _apply(args: argparse.Namespace) -> int:
         )
         stack.callback(ledger.close)
         hooks = ApplyHooks(args, location, ledger, show)
-        select = None
+        select: PlanSelection | None = None
         if args.plan is not None:  # refused before anything is planned: drift, ledger, age
             considered = chosen.considered if chosen.targeted else None
-            select = PlanSelection(checked_plan(args, config, location), ledger, considered)
+            select = PlanSelection(
+                checked_plan(args, config, location), ledger, considered, args.plan
+            )
         round_ = Round(
             config,
             ledger,

@@ -152,49 +152,80 @@ def checked_plan(args: argparse.Namespace, config: Config, location: str) -> Sav
 
 
 class PlanSelection:
-    """`Round`'s `select` for `apply --plan`: the planned sends, and a word on the rest."""
+    """`Round`'s `select` for `apply --plan`: the planned sends, and a word on the rest.
+
+    `apply` shows the plan before the round selects: `shown` selects then (once
+    per plan), so the count at the end of what is shown is what is sent.
+    """
 
     def __init__(
-        self, saved: SavedPlan, ledger: Ledger, considered: Collection[str] | None
+        self, saved: SavedPlan, ledger: Ledger, considered: Collection[str] | None, file: Path
     ) -> None:
-        self.saved, self.ledger, self.considered = saved, ledger, considered
+        self.saved, self.ledger, self.considered, self.file = saved, ledger, considered, file
         self.changed = 0
+        self._chosen: tuple[Plan, list[Send], list[str]] | None = None
 
     def __call__(self, plan: Plan) -> list[Send]:
+        sends, notes = self._choose(plan)
+        out = console()
+        for line in notes:  # none when `shown` said them
+            out.print(line)
+        self._chosen = (plan, sends, [])
+        return sends
+
+    def shown(self, plan: Plan) -> str:
+        """Rich markup for after the plan: what of it is not sent, then what is."""
+        from smsops.report.plan_format import shown
+        from smsops.report.wording import plural
+
+        sends, notes = self._choose(plan)
+        self._chosen = (plan, sends, [])  # said here: not again when the round selects
+        segments = sum(send.segments for send in sends)
+        summary = (
+            f"[bold]Plan:[/] {plural(len(sends), 'message')} to send from the plan file "
+            f"{shown(str(self.file))} ({plural(segments, 'segment')}; "
+            f"{plan.to_send:,} due now)."
+        )
+        return "\n".join([*notes, summary]) + "\n"
+
+    def _choose(self, plan: Plan) -> tuple[list[Send], list[str]]:
+        if self._chosen is not None and self._chosen[0] is plan:
+            return self._chosen[1], self._chosen[2]
         from smsops.engine.saved_plan import select
         from smsops.report.wording import plural
 
         chosen = select(self.saved, plan, self.considered)
-        out = console()
+        notes = []
         if chosen.left_out:
-            out.print(
+            notes.append(
                 f"{plural(chosen.left_out, 'planned send')} of schedules left out by "
                 "--schedule: not sent."
             )
         settled = self.ledger.get(chosen.elsewhere)
         if settled:
-            out.print(
+            notes.append(
                 f"{len(settled):,} of the plan's sends are already settled in the ledger "
                 "(sent, failed, uncertain or in flight): not sent again."
             )
         if gone := len(chosen.elsewhere) - len(settled):
-            out.print(
+            notes.append(
                 f"{plural(gone, 'planned send')} not due now (window closed, quiet hours or "
                 "no longer in the config): not sent."
             )
         if chosen.not_planned:
             n = len(chosen.not_planned)
-            out.print(
+            notes.append(
                 f"{plural(n, 'send')} due now {'is' if n == 1 else 'are'} not in the plan: "
                 "not sent (plan again to review them)."
             )
         if chosen.changed:
             self.changed = len(chosen.changed)
-            out.print(
+            notes.append(
                 f"[red]{plural(self.changed, 'planned send')} read differently now: not sent[/] "
                 "(its text or providers changed since the plan; plan again to review them)."
             )
-        return chosen.sends
+        self._chosen = (plan, chosen.sends, notes)
+        return chosen.sends, notes
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -243,8 +243,11 @@ def ledger_rows(ledger: LedgerSeen) -> str:
     return plural(ledger.rows, "row")
 
 
-def as_text(plan: Plan) -> str:
-    """Rich markup for a terminal; every user-supplied text is escaped."""
+def as_text(plan: Plan, summary: str | None = None) -> str:
+    """Rich markup for a terminal; every user-supplied text is escaped.
+
+    `summary`: markup for the last lines instead of the plan's own count (`apply
+    --plan` sends the plan file's sends, not all that are due)."""
     lines = [f"[bold]smsops plan at {instant(plan)}[/]"]
     if plan.ledger is not None:
         lines.append(f"against ledger {shown(plan.ledger.name)} ({ledger_rows(plan.ledger)})")
@@ -279,6 +282,8 @@ def as_text(plan: Plan) -> str:
         lines.append(not_considered(plan))
     if held := approval_needed(plan, shown):
         lines.append(f"[bold red]{held}[/]")
+    if summary is not None:
+        return "\n".join(lines) + "\n" + summary
     lines.append(f"[bold]Plan:[/] {summary_line(plan, shown)}")
     return "\n".join(lines) + "\n"
 

@@ -109,7 +109,7 @@ def test_an_audience_change_after_the_plan_is_drift_and_nothing_is_sent(
     assert not ledger.exists() or ledger_counts(ledger) == {}
 
 
-def test_allow_drift_sends_only_the_planned_sends_and_reports_the_new_ones(
+def test_allow_drift_sends_only_the_planned_sends_and_shows_that_count(
     tmp_path: Path, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path / "c", sandbox, 3)
@@ -123,6 +123,11 @@ def test_allow_drift_sends_only_the_planned_sends_and_reports_the_new_ones(
     captured = capsys.readouterr()
     assert "people.csv changed since the plan" in captured.err
     assert "1 send due now is not in the plan: not sent" in captured.out
+    # 4 due now, 3 in the plan file: the count shown is what is sent, after the notes
+    shown = captured.out
+    assert "4 messages to send" not in shown
+    assert f"Plan: 3 messages to send from the plan file {out} (3 segments; 4 due now)" in shown
+    assert shown.index("not in the plan") < shown.index("Plan: 3") < shown.index("Applied:")
 
 
 def test_a_text_changed_since_the_plan_is_not_sent_even_with_allow_drift(
@@ -383,3 +388,4 @@ def test_a_sandbox_apply_of_a_plan_of_another_ledger_is_not_told_to_write_it(
     assert "--sandbox sends to the emulator" in err
     assert "--ledger .smsops/sandbox-ledger.sqlite --out" in err
     assert not real.exists()
+
