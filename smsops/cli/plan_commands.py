@@ -177,6 +177,10 @@ def _apply(args: argparse.Namespace) -> int:
         _show(as_text(plan, None if select is None else select.shown(plan)), "text")
 
     check_schedules(args.approve, config, "--approve")
+    location = ledger_location(args)
+    # A plan file is refused (drift, ledger, age) before anything starts or is written:
+    # no sandbox, no ledger file.
+    saved = None if args.plan is None else checked_plan(args, config, location)
     with ExitStack() as stack:
         env: dict[str, str] | Placeholders = dict(os.environ)
         if args.sandbox:
@@ -184,18 +188,15 @@ def _apply(args: argparse.Namespace) -> int:
             config = point(config)
         if args.dry_run:
             env = Placeholders(REDACTED)
-        location = ledger_location(args)
         ledger = open_ledger_at(
             location, "smsops apply", readonly=args.dry_run, create_on_write=True
         )
         stack.callback(ledger.close)
         hooks = ApplyHooks(args, location, ledger, show)
         select: PlanSelection | None = None
-        if args.plan is not None:  # refused before anything is planned: drift, ledger, age
+        if saved is not None:
             considered = chosen.considered if chosen.targeted else None
-            select = PlanSelection(
-                checked_plan(args, config, location), ledger, considered, args.plan
-            )
+            select = PlanSelection(saved, ledger, considered, args.plan)
         round_ = Round(
             config,
             ledger,

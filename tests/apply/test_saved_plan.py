@@ -388,4 +388,7 @@ def test_a_sandbox_apply_of_a_plan_of_another_ledger_is_not_told_to_write_it(
     assert "--sandbox sends to the emulator" in err
     assert "--ledger .smsops/sandbox-ledger.sqlite --out" in err
     assert not real.exists()
+    # refused before the sandbox started, and nothing written: not even the sandbox's ledger
+    assert "sandbox: every provider points at" not in err
+    assert not (tmp_path / ".smsops").exists()
 
