@@ -333,8 +333,9 @@ def _over_limits(
         shown = occurrence_label(end, is_recipient_local(config.schedules[name]))
         detail = f"the forecast sends {total:,} messages in the 24 hours to {shown}"
         if earlier:
+            by = occurrence_label(at.replace(microsecond=0))  # views show times to the second
             detail = (
-                f"{earlier:,} claimed by {occurrence_label(at)} and {total - earlier:,} at its "
+                f"{earlier:,} claimed by {by} and {total - earlier:,} at its "
                 f"fires make {total:,} messages in the 24 hours to {shown}"
             )
         per_day = PerDay(total, detail)

@@ -17,6 +17,7 @@ from smsops.core.skips import SkipReason
 from smsops.engine.diff import Change, ConfigDiff, Section, Status
 from smsops.engine.diff_samples import SideText
 from smsops.engine.forecast import ScheduleForecast, next_cost
+from smsops.report.forecast_format import ONCE_DUE
 from smsops.report.plan_format import clip, cost_text, shown
 from smsops.report.wording import plural, skip_counts
 
@@ -206,6 +207,8 @@ def _fires_phrase(s: ScheduleForecast | None, name: Shown) -> str:
 
 
 def _sends(s: ScheduleForecast | None, currency: Shown) -> str:
+    if s is not None and not s.triggered and s.next is None:  # no next: it is due now
+        return ONCE_DUE if s.enabled else "once if enabled (disabled)"
     if s is None or s.next is None:
         return "nothing"
     nxt = s.next

@@ -20,14 +20,11 @@ from smsops.report.plan_format import (
     shown,
     text_sends,
     text_skips,
+    utc,
 )
 from smsops.report.wording import exclusions_text, plural
 
 DAYS_SHOWN = 8  # in the text view (the horizon's days, partial first and last; JSON: all)
-
-
-def utc(moment: Any) -> str:
-    return str(moment.isoformat().replace("+00:00", "Z"))
 
 
 def forecast_json(forecast: Forecast) -> dict[str, Any]:
@@ -93,6 +90,10 @@ def state(s: ScheduleForecast) -> str:
     )
 
 
+# A `once` schedule (no trigger, nothing held by quiet hours): its send is in the due-now plan.
+ONCE_DUE = "sent once, from the first apply (see due now)"
+
+
 def fires_phrase(s: ScheduleForecast, at_least: str = "at least ") -> str:
     """`7 fires: 2027-03-02T09:00:00Z, ...` or why there are none."""
     if not s.triggered and s.next is not None:
@@ -101,7 +102,7 @@ def fires_phrase(s: ScheduleForecast, at_least: str = "at least ") -> str:
             "they end, by the first run or apply after"
         )
     if not s.triggered:
-        return "no trigger: sent once, from the first apply (see due now)"
+        return f"no trigger: {ONCE_DUE}"
     if not s.fire_count:
         return "no fire in the horizon"
     more = ", ..." if s.fire_count > len(s.fires) else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,8 +33,14 @@ SKIPS_SHOWN = 10
 SAMPLE_CHARS = 320
 
 
+def utc(moment: datetime) -> str:
+    """A time in a plan view: UTC to the second, as documented (`2027-03-02T09:00:00Z`);
+    a plan at now carries microseconds no reader wants."""
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def instant(plan: Plan) -> str:
-    return plan.at.isoformat().replace("+00:00", "Z")
+    return utc(plan.at)
 
 
 def costs(schedules: list[SchedulePlan]) -> dict[str, Decimal]:

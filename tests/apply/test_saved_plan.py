@@ -391,4 +391,3 @@ def test_a_sandbox_apply_of_a_plan_of_another_ledger_is_not_told_to_write_it(
     # refused before the sandbox started, and nothing written: not even the sandbox's ledger
     assert "sandbox: every provider points at" not in err
     assert not (tmp_path / ".smsops").exists()
-

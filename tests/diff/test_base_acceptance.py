@@ -263,3 +263,26 @@ def test_a_template_that_reads_now_is_not_changed_by_the_time_alone(
     assert schedule["forecast"]["before"] == schedule["forecast"]["after"]
     code, _ = plan(repo, capsys, "--base", "HEAD", "--detailed-exitcode")
     assert code == 2  # the window changed: said, but nothing about the text
+
+
+ONCE = "  notice: {template: promo, audience: people, provider: ot}\n"
+
+
+def test_a_changed_once_schedule_due_now_says_so_on_each_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `once` schedule has no next occurrence: it is due now, and the change says that
+    (it said `nothing → nothing`); disabled on a side, it is due there only if enabled."""
+    write(tmp_path / "base", 2, ONCE)
+    write(tmp_path / "config", 2, ONCE, body="Hi {{ name }}, a notice.")
+    base = ["--base-config", str(tmp_path / "base")]
+    code = main(["plan", str(tmp_path / "config"), "--at", AT, "--ledger", "memory://", *base])
+    text = capsys.readouterr().out
+    assert code == 0
+    due = "sent once, from the first apply (see due now)"
+    assert f"next occurrence: {due} → {due}" in text
+    assert "nothing → nothing" not in text
+    write(tmp_path / "base", 2, ONCE.replace("ot}", "ot, enabled: false}"))
+    main(["plan", str(tmp_path / "config"), "--at", AT, "--ledger", "memory://", *base])
+    text = capsys.readouterr().out
+    assert f"next occurrence: once if enabled (disabled) → {due}" in text

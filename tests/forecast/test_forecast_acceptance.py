@@ -273,3 +273,24 @@ def test_a_once_schedule_outside_quiet_hours_is_all_in_due_now(
     (launch,) = plan["forecast"]["schedules"]
     assert launch["next"] is None  # nothing held: nothing more to forecast
     assert plan["forecast"]["messages"] == 0
+
+
+def test_every_view_shows_times_to_the_second(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`plan` at now (microseconds and all): each time it shows is to the second, as the
+    documented formats are (the forecast's heading printed `12:00:00.123456Z`)."""
+    hourly = (
+        "  hourly: {template: promo, audience: people, provider: ot,"
+        " trigger: {every: 1h}, window: 30m, limits: {max_per_day: 3}}\n"
+    )
+    config = _config(tmp_path / "c", 2, hourly)
+    at = "2027-03-01T12:00:00.123456Z"
+    for fmt in ("text", "markdown", "json"):
+        base = ["plan", str(config), "--at", at, "--ledger", "memory://", "--format", fmt]
+        assert main(base) == 0
+        out = capsys.readouterr().out
+        assert ".123" not in out, fmt
+        assert "2027-03-01T12:00:00Z" in out, fmt  # the plan's time
+        assert "2027-03-08T12:00:00Z" in out, fmt  # the forecast's end
+        assert "claimed by 2027-03-01T12:00:00Z" in " ".join(out.split()), fmt
