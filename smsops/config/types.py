@@ -9,7 +9,6 @@ from datetime import time, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BeforeValidator,
     Field,
     PlainSerializer,
@@ -51,20 +50,23 @@ def _duration(value: Any) -> Any:
     raise ValueError(f"{shown} is not a duration; write e.g. 30s, 10m, 2h or 1d")
 
 
-def _within(low: timedelta, high: timedelta) -> Callable[[timedelta], timedelta]:
-    """Refuse durations outside [low, high], naming the range.
+def _within(low: timedelta, high: timedelta) -> Callable[[Any], Any]:
+    """A duration (see `_duration`) within [low, high], or an error naming the range.
 
     Configs are untrusted: an unbounded duration overflows date arithmetic
-    (`9999999999d`) or makes a plan walk millions of fire times.
+    (`9999999999d`) or makes a plan walk millions of fire times. The value is
+    quoted as written: `0.0000001s` parses to 0, and `31d0.5s` spells as 31d.
     """
 
-    def within(value: timedelta) -> timedelta:
-        if not low <= value <= high:
+    def within(value: Any) -> Any:
+        parsed = _duration(value)
+        if not low <= parsed <= high:
+            written = repr(value[:40]) if isinstance(value, str) else format_duration(parsed)
             raise ValueError(
-                f"{format_duration(value)} is out of range: "
+                f"{written} is out of range: "
                 f"write from {format_duration(low)} to {format_duration(high)}"
             )
-        return value
+        return parsed
 
     return within
 
@@ -85,22 +87,19 @@ TIMEOUT_RANGE = (timedelta(milliseconds=100), timedelta(minutes=10))
 _SPELLING = PlainSerializer(format_duration, return_type=str)
 Window = Annotated[
     timedelta,
-    BeforeValidator(_duration),
-    AfterValidator(_within(*WINDOW_RANGE)),
+    BeforeValidator(_within(*WINDOW_RANGE)),
     _SPELLING,
     WithJsonSchema(_duration_schema(*WINDOW_RANGE)),
 ]
 Interval = Annotated[
     timedelta,
-    BeforeValidator(_duration),
-    AfterValidator(_within(*INTERVAL_RANGE)),
+    BeforeValidator(_within(*INTERVAL_RANGE)),
     _SPELLING,
     WithJsonSchema(_duration_schema(*INTERVAL_RANGE)),
 ]
 Timeout = Annotated[
     timedelta,
-    BeforeValidator(_duration),
-    AfterValidator(_within(*TIMEOUT_RANGE)),
+    BeforeValidator(_within(*TIMEOUT_RANGE)),
     _SPELLING,
     WithJsonSchema(_duration_schema(*TIMEOUT_RANGE)),
 ]
@@ -255,8 +254,7 @@ def bounded_duration(low: timedelta, high: timedelta) -> Any:
     """A duration type refused outside [low, high] (its range in its schema and its errors)."""
     return Annotated[
         timedelta,
-        BeforeValidator(_duration),
-        AfterValidator(_within(low, high)),
+        BeforeValidator(_within(low, high)),
         _SPELLING,
         WithJsonSchema(_duration_schema(low, high)),
     ]

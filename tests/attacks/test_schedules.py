@@ -57,7 +57,7 @@ ATTACKS = [
         "rest.yaml",
         "window: 3650d",
         scheduled("    trigger: {every: 1s}\n    window: 3650d\n"),
-        r"3650d is out of range: write from 1s to 31d",
+        r"'3650d' is out of range: write from 1s to 31d",
         "plan",
     ),
     Attack(
@@ -94,7 +94,14 @@ ATTACKS = [
         "rest.yaml",
         "every: 0.0000001ms",
         scheduled("    trigger: {every: 0.0000001ms}\n"),
-        r"out of range: write from 1s to 366d",
+        r"'0.0000001ms' is out of range: write from 1s to 366d",  # as written, not "0s"
+    ),
+    Attack(
+        "a window just past its bound (its seconds' fraction)",
+        "rest.yaml",
+        "window: 31d0.5s",
+        scheduled("    trigger: {cron: '0 9 * * *'}\n    window: 31d0.5s\n"),
+        r"'31d0.5s' is out of range: write from 1s to 31d",  # not "31d is out of range"
     ),
     Attack(
         "price not a number",
