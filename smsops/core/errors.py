@@ -34,8 +34,10 @@ class Location:
 # number pasted into `window:`, a contact's field): a `+` then digits, spaces, dots,
 # slashes, dashes or brackets holding 7 digits or more (`+44 7400 123456`), or a bare
 # run of 9 digits or more (limits, positions and dates in messages are shorter)
-# that is not part of a name or path (`backup_202611281314/a.yaml` stays whole).
-_NUMBER_LIKE = re.compile(r"\+\d(?:[ ()./-]{0,2}\d){6,}(?!\d)|(?<![\w+/.])\d{9,}(?!\d)")
+# standing alone where a number is written: not part of a name or path
+# (`backup_202611281314/a.yaml` stays whole), nor a value with a unit or a fraction
+# (`999999999d`, `1234567890.5s`, `1000000000/s`), which no phone number is.
+_NUMBER_LIKE = re.compile(r"\+\d(?:[ ()./-]{0,2}\d){6,}(?!\d)|(?<![\w+/.])\d{9,}(?![\w/]|\.\d)")
 
 
 def _masked(match: re.Match[str]) -> str:

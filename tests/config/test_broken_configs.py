@@ -472,9 +472,28 @@ def test_masking_leaves_paths_dates_and_limits_whole() -> None:
         "2026-11-22T09:00:00+01:00 (+01:00)",
         "the file is over 1048576 bytes (64 MiB: 67108864)",
         "cron '0 9 * * 1-5' never fires",
+        # durations and values with a unit are not numbers a phone could be
+        "expiry: '999999999d' is out of range: write from 30s to 1d",
+        "window: '1234567890.5s' is out of range",
+        "'99999999999ms' is out of range",
+        "rate_limit: '1000000000/s' is out of range",
     ]
     for message in kept:
         assert Problem(Location(Path("f")), message).message == message
+
+
+def test_an_oversized_otp_duration_is_quoted_whole_and_a_number_beside_it_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "smsops.yaml").write_text(BASE)
+    (tmp_path / "otp.yaml").write_text(
+        "templates:\n  code:\n    category: otp\n    body: 'Code {{ code }}'\n"
+        f"    otp: {{expiry: 999999999s, send_window: '{NUMBER}'}}\n"
+    )
+    assert main(["validate", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "'999999999s' is out of range: write from" in err  # it was '99****999s'
+    assert NUMBER[2:] not in "".join(c for c in err if c.isdigit())
 
 
 def test_every_international_spelling_phonenumbers_makes_is_masked() -> None:
