@@ -169,6 +169,28 @@ def test_apscheduler_logs_one_line_with_no_traceback(capsys: pytest.CaptureFixtu
     assert NUMBERS[0] not in err
 
 
+@pytest.mark.usefixtures("restored_logging")
+def test_a_missed_fire_is_smsops_line_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """APScheduler's own "Run time of job ... was missed by" doubled smsops's line (the
+    job_event's "did not start on time (missed)"): that one message of its is dropped."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from apscheduler.events import EVENT_JOB_MISSED
+    from apscheduler.executors.base import run_job
+
+    setup_logging("text", "info")
+    job = SimpleNamespace(id="schedule:s", misfire_grace_time=1)
+    late = datetime.now(UTC) - timedelta(hours=1)
+    events = run_job(job, "default", [late], "apscheduler.executors.default")
+    assert [e.code for e in events] == [EVENT_JOB_MISSED]  # the library's path, run for real
+    logging.getLogger("apscheduler.executors.default").warning("another word of %s", "its")
+    err = capsys.readouterr().err
+    assert "was missed by" not in err
+    [line] = err.splitlines()  # its other warnings still reach the log
+    assert line.endswith("apscheduler.executors.default: another word of its")
+
+
 SECOND = (
     "  ot2: {type: opentact, base_url: 'http://127.0.0.1:1', token: '${env:OT2}', from: '+1'}\n"
 )
