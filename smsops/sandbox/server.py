@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -37,6 +37,19 @@ class _QuietDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.exc_info and isinstance(record.exc_info[1], DropConnection))
+
+
+log = logging.getLogger("smsops.sandbox")
+
+
+async def _hung_up(request: Request, exc: Exception) -> Response:
+    """A client that left before its body was read: its choice, not an error of ours
+    (uvicorn logged "Exception in ASGI application" for it). The answer goes nowhere:
+    uvicorn drops what is sent to a closed connection."""
+    log.debug(
+        "a client hung up before its request was read: %s %s", request.method, request.url.path
+    )
+    return Response(status_code=499)  # nginx's "client closed request"; never sent
 
 
 def _quiet_drops() -> None:
@@ -160,7 +173,7 @@ def build_app(state: SandboxState) -> Starlette:
         Route("/_sandbox/callbacks", callbacks, methods=["GET", "PUT"]),
         Route("/_sandbox/inbound", inbound_text, methods=["POST"]),
     ]
-    return Starlette(routes=served)
+    return Starlette(routes=served, exception_handlers={ClientDisconnect: _hung_up})
 
 
 class Sandbox:

@@ -320,3 +320,37 @@ def test_a_raw_answer_fault_answers_exactly_what_it_is_told(
     assert second.headers["content-type"] == "application/json; charset=rot13"
     assert second.content == deep.encode()
     assert len(recorded(client, sandbox)) == 1  # the raw answer took nothing
+
+
+@pytest.mark.parametrize("path", ["/opentact/rest/sms", "/_sandbox/faults", "/_sandbox/inbound"])
+def test_a_client_that_hangs_up_mid_body_is_no_error(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client gone before its body was read (starlette's ClientDisconnect) is not the
+    sandbox's error: uvicorn logged "Exception in ASGI application" for each. The app now
+    answers it itself (nobody is left to read it) and notes it at debug level only."""
+    import asyncio
+
+    from smsops.sandbox.server import build_app
+    from smsops.sandbox.state import SandboxState
+
+    app = build_app(SandboxState())
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    method = "PUT" if path == "/_sandbox/faults" else "POST"
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"content-length", b"100"), (b"x-auth-token", b"t")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+    }  # fmt: skip
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(app(scope, receive, send))  # raised ClientDisconnect out of the app
+    assert not [r for r in caplog.records if r.levelno > logging.DEBUG]
+    assert "hung up" in caplog.text
