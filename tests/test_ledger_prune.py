@@ -74,7 +74,7 @@ def test_a_dry_run_shows_counts_and_removes_nothing(
     )  # January: 30 daily (one has an uncertain row), 31 API
     assert "  daily: 30 occurrences, 90 rows" in out
     assert "  api:messages: 31 occurrences, 31 rows" in out
-    assert "kept 1 occurrences: `once`" in out
+    assert "kept 1 occurrence: `once`" in out  # it said "1 occurrences"
     assert "dry run: nothing was removed" in out
     assert "+4474" not in out
     assert stored(path) == before
@@ -124,7 +124,7 @@ def test_a_saved_plan_keeps_what_it_names_and_what_was_due_at_its_time(
     code = main([*argv, "--plan", str(tmp_path / "plan.json")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "kept 1 occurrences: named by a saved plan given" in out
+    assert "kept 1 occurrence: named by a saved plan given" in out
     after = stored(path)
     assert named.key in after
     # Nothing written within a day before the plan's time (2025-01-20) went.
@@ -256,7 +256,7 @@ def test_the_config_gives_the_windows_without_it_a_month_stays(
     assert main(["ledger", "prune", str(tmp_path / "c.yaml"), *argv[2:]]) == 0
     out = capsys.readouterr().out
     assert ": 2 occurrences (6 rows)" in out  # the newest of the three stays
-    assert "kept 1 occurrences: newest of its schedule" in out
+    assert "kept 1 occurrence: newest of its schedule" in out
     # Removed, then planned inside the oldest one's window: skipped as pruned, and why.
     assert main(["ledger", "prune", str(tmp_path / "c.yaml"), *argv[2:], "--yes"]) == 0
     capsys.readouterr()

@@ -51,6 +51,20 @@ def test_add_list_remove_with_source_cli_and_masked_numbers(
     assert all("**" in e["number"] for e in listed)
 
 
+def test_one_number_is_counted_in_the_singular(
+    ledger: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "1 numbers added"."""
+    assert run(capsys, "add", SAM, "--ledger", ledger)[1] == "1 number added, 0 unchanged\n"
+    assert run(capsys, "remove", SAM, "--ledger", ledger)[1] == "1 number removed, 0 unchanged\n"
+    one = tmp_path / "one.csv"
+    one.write_text(f"phone\n{ANA}\n")
+    said = run(capsys, "import", str(one), "--ledger", ledger)[1]
+    assert said == "1 number added, 0 already on the list\n"
+    said = run(capsys, "import", str(one), "--ledger", ledger)[1]
+    assert said == "0 numbers added, 1 already on the list\n"
+
+
 def test_a_bad_number_is_a_clear_error_and_nothing_is_written(
     ledger: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

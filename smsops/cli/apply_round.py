@@ -17,6 +17,7 @@ from typing import Any
 from smsops.cli.common import console, ledger_seen, warn_uncertain
 from smsops.cli.progress import for_logs
 from smsops.core.errors import UsageError
+from smsops.core.words import plural
 from smsops.engine.apply import ApplyReport, Sender
 from smsops.engine.plan import Plan, Send
 from smsops.engine.round import RoundHooks
@@ -46,7 +47,8 @@ class ApplyHooks(RoundHooks):
     def stale(self, records: list[SendRecord]) -> None:
         if records:
             self.out.print(
-                f"[red]{len(records)} sends were pending from a run that stopped mid-send[/]: "
+                f"[red]{plural(len(records), 'send')} {'was' if len(records) == 1 else 'were'} "
+                "pending from a run that stopped mid-send[/]: "
                 "now uncertain (they may have gone out); not resent unless "
                 "--resend-uncertain"
             )
@@ -70,7 +72,9 @@ class ApplyHooks(RoundHooks):
 
         for request in sender.requests(sends, unmask=self.args.unmask):
             print(json_text(request))
-        self.out.print(f"dry run: {len(sends)} messages not sent; the ledger is unchanged.")
+        self.out.print(
+            f"dry run: {plural(len(sends), 'message')} not sent; the ledger is unchanged."
+        )
 
     def confirm(self, count: int) -> None:
         if not self.args.yes:
@@ -144,7 +148,7 @@ def _confirm(count: int, location: str) -> None:
     if not sys.stdin.isatty():
         raise UsageError("apply asks before sending; pass --yes to send without asking (CI)")
     try:
-        answer = input(f"Send {count} messages (ledger {location})? Only 'yes' sends: ")
+        answer = input(f"Send {plural(count, 'message')} (ledger {location})? Only 'yes' sends: ")
     except EOFError:  # Ctrl-D, or the terminal went away
         print(file=sys.stderr)
         raise UsageError("no answer (end of input); nothing was sent") from None

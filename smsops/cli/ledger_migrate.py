@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from smsops.cli.common import EXIT_ERROR, EXIT_OK, open_ledger_at
 from smsops.core.errors import UsageError
+from smsops.core.words import plural
 
 if TYPE_CHECKING:
     from smsops.ledger.copy import Outcome
@@ -79,7 +80,7 @@ def _tables_report(migration: Migration) -> list[str]:
         )
     else:
         rows = sum(t.verified for t in migration.tables.values())
-        lines.append(f"verified: {rows} rows of these tables left nothing to copy")
+        lines.append(f"verified: {plural(rows, 'row')} of these tables left nothing to copy")
     lines.append(f"not copied (the processes' own, not the ledger's record): {', '.join(RUNTIME)}")
     return lines
 
@@ -93,7 +94,7 @@ def _copy_report(outcome: Outcome, names: tuple[str, str]) -> list[str]:
     def line(first: str, cells: list[object]) -> str:
         return f"  {first:<12}" + "".join(f"{c!s:>{w}}" for c, w in zip(cells, widths, strict=True))
 
-    head = f"{names[0]} -> {names[1]}: {outcome.rows} rows in sends"
+    head = f"{names[0]} -> {names[1]}: {plural(outcome.rows, 'row')} in sends"
     lines = [head, line("status", list(columns))]
     for status in sorted(set().union(*columns.values())):
         lines.append(line(status, [counts.get(status, 0) for counts in columns.values()]))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from smsops.cli.common import EXIT_ERROR, EXIT_OK, add_ledger, cache_dir, instant, open_ledger_at
 from smsops.core.errors import UsageError
+from smsops.core.words import plural
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -85,9 +86,11 @@ def _prune(ledger: Pruning, selection: Selection, cutoff: datetime, archive: str
             done = retention.prune(ledger, selection.chosen, cutoff, target)
         except retention.ArchiveFailed as failed:
             print(
-                f"archive {archive} did not verify ({failed.outcome.missing_count} rows missing, "
+                f"archive {archive} did not verify ({plural(failed.outcome.missing_count, 'row')} "
+                f"missing, "
                 f"{failed.outcome.total_conflicts} held there in another version): stopped; "
-                f"{failed.removed} rows archived and verified earlier were removed, nothing else. "
+                f"{plural(failed.removed, 'row')} archived and verified earlier were removed, "
+                "nothing else. "
                 "Use a new archive file and run again"
             )
             return EXIT_ERROR
@@ -133,25 +136,28 @@ def _selection_report(selection: Selection, name: str, before: datetime) -> list
     per = selection.per_schedule()
     rows = sum(r for _, r in per.values())
     lines = [
-        f"{name}: {len(selection.chosen)} occurrences ({rows} rows) settled before "
+        f"{name}: {plural(len(selection.chosen), 'occurrence')} ({plural(rows, 'row')}) "
+        "settled before "
         f"{before.isoformat()} may be removed"
     ]
     lines.extend(
-        f"  {schedule}: {n} occurrences, {r} rows" for schedule, (n, r) in sorted(per.items())
+        f"  {schedule}: {plural(n, 'occurrence')}, {plural(r, 'row')}"
+        for schedule, (n, r) in sorted(per.items())
     )
     for reason, count in sorted(selection.kept.items()):
-        lines.append(f"  kept {count} occurrences: {reason.value}")
+        lines.append(f"  kept {plural(count, 'occurrence')}: {reason.value}")
     return lines
 
 
 def _done_report(done: Done, archive: str | None) -> list[str]:
     months = f" ({done.pruned.months} month partitions emptied whole)" if done.pruned.months else ""
-    lines = [f"removed {done.pruned.rows} rows{months}"]
+    lines = [f"removed {plural(done.pruned.rows, 'row')}{months}"]
     if done.archive is not None and archive is not None:
         copied = sum(done.archive.copied.values())
         already = sum(done.archive.already.values())
         lines.append(
-            f"archived first to {archive}: {copied} rows copied, {already} already there, "
+            f"archived first to {archive}: {plural(copied, 'row')} copied, {already:,} already "
+            "there, "
             f"{done.archive.verified} verified (read back, a sha256 of every field); "
             f"`smsops ledger migrate --from {archive} --to LEDGER` brings them back"
         )

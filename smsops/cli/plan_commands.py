@@ -255,7 +255,8 @@ def _summary(report: ApplyReport) -> None:
         out.print("Sending stopped there: nothing is sent without its row in the ledger.")
     if report.unsettled:
         out.print(
-            f"[red]{report.unsettled} results could not be written[/]: those rows stay pending "
+            f"[red]{plural(report.unsettled, 'result')} could not be written[/]: those rows stay "
+            "pending "
             "and the next apply marks them uncertain (they may have gone out); then decide "
             "them with `smsops ledger resolve`."
         )

@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 from smsops.cli.common import EXIT_OK, add_ledger, open_ledger_at, open_out
 from smsops.cli.subcommands import Commands
 from smsops.core.errors import UsageError
+from smsops.core.words import plural
 
 if TYPE_CHECKING:
     from smsops.ledger.base import Ledger
@@ -86,7 +87,7 @@ def _by_hand(args: argparse.Namespace) -> int:
     action = OptAction.OUT if args.action == "add" else OptAction.IN
     changed = _change(args, numbers, action.value, CLI)
     verb = "added" if action is OptAction.OUT else "removed"
-    print(f"{sum(changed)} numbers {verb}, {len(changed) - sum(changed)} unchanged")
+    print(f"{plural(sum(changed), 'number')} {verb}, {len(changed) - sum(changed):,} unchanged")
     return EXIT_OK
 
 
@@ -130,7 +131,10 @@ def _import(args: argparse.Namespace) -> int:
             "ones):\n  " + "\n  ".join(named)
         )
     changed = _change(args, list(dict.fromkeys(numbers)), OptAction.OUT.value, IMPORT)
-    print(f"{sum(changed)} numbers added, {len(numbers) - sum(changed)} already on the list")
+    print(
+        f"{plural(sum(changed), 'number')} added, {len(numbers) - sum(changed):,} already on "
+        "the list"
+    )
     return EXIT_OK
 
 

@@ -43,6 +43,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from smsops.core.phone import scrub_numbers
 from smsops.core.terminal import printable
+from smsops.core.words import plural
 from smsops.daemon.auth_limit import Limited
 from smsops.daemon.provider_window import ProviderHour
 from smsops.daemon.service import Service
@@ -148,7 +149,8 @@ def chart(hour: ProviderHour) -> list[Column]:
             x=round(i * step, 2),
             height=round(CHART_HEIGHT * m.requests / most, 2),
             errors=round(CHART_HEIGHT * m.errors / most, 2),
-            label=f"{_minute(m.minute)}: {m.requests} requests, {m.errors} errors",
+            label=f"{_minute(m.minute)}: {plural(m.requests, 'request')}, "
+            f"{plural(m.errors, 'error')}",
         )
         for i, m in enumerate(hour.minutes)
     ]

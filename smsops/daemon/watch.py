@@ -33,6 +33,7 @@ from smsops.config.loader import Config
 from smsops.config.models import zone_info
 from smsops.core.errors import SmsopsError
 from smsops.core.snapshot_dirs import SWEEP_AFTER, sweep_dead
+from smsops.core.words import plural
 from smsops.daemon.round_log import log_stale
 from smsops.daemon.threads import own_thread
 from smsops.engine.owner import STALE_AFTER, gone_runs, stale_rule
@@ -118,7 +119,8 @@ class Watch:
             return None
         schedules = sorted({row.schedule for row in stuck})
         return PendingPastWindow(
-            f"{len(stuck)} sends claimed by a live run are still pending past their window "
+            f"{plural(len(stuck), 'send')} claimed by a live run "
+            f"{'is' if len(stuck) == 1 else 'are'} still pending past their window "
             f"(schedules: {', '.join(schedules)}): their run neither sent nor settled them; "
             "see `smsops ledger list --status pending`"
         )

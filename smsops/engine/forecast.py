@@ -28,6 +28,7 @@ from decimal import Context, Decimal
 
 from smsops.config.loader import Config
 from smsops.config.models import QuietHours, zone_info
+from smsops.core.words import plural
 from smsops.engine.limits import DAY, PerDay, exceeded, in_24_hours
 from smsops.engine.plan import OverLimit, Plan, SchedulePlan
 from smsops.engine.planner import (
@@ -331,12 +332,12 @@ def _over_limits(
         claimed = before.claimed(name, times[0] - DAY) if times[0] - DAY < at else 0
         total, earlier, end = in_24_hours(times, nxt.to_send, at, claimed)
         shown = occurrence_label(end, is_recipient_local(config.schedules[name]))
-        detail = f"the forecast sends {total:,} messages in the 24 hours to {shown}"
+        detail = f"the forecast sends {plural(total, 'message')} in the 24 hours to {shown}"
         if earlier:
             by = occurrence_label(at.replace(microsecond=0))  # views show times to the second
             detail = (
                 f"{earlier:,} claimed by {by} and {total - earlier:,} at its "
-                f"fires make {total:,} messages in the 24 hours to {shown}"
+                f"fires make {plural(total, 'message')} in the 24 hours to {shown}"
             )
         per_day = PerDay(total, detail)
     return exceeded(limits, nxt, f"its next fire ({label})", per_day)

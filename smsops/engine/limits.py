@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
+from smsops.core.words import plural
 from smsops.engine.plan import OverLimit, SchedulePlan, exact
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ def over_limits(
         before = ledger.claimed_since(plan.schedule, at - DAY)
         total, _, _ = in_24_hours([at], sends, at, before)
         detail = (
-            f"{before:,} in the 24 hours before and {sends:,} in this plan make {total:,} messages"
+            f"{before:,} in the 24 hours before and {sends:,} in this plan make "
+            f"{plural(total, 'message')}"
         )
         per_day = PerDay(total, detail)
     return exceeded(limits, plan, "this plan", per_day)
@@ -91,10 +93,10 @@ def exceeded(
         return []
     found: list[OverLimit] = []
     if limits.max_recipients is not None and sends > limits.max_recipients:
-        detail = f"{subject} sends {sends:,} messages"
+        detail = f"{subject} sends {plural(sends, 'message')}"
         found.append(OverLimit("max_recipients", limits.max_recipients, sends, detail))
     if limits.max_segments is not None and plan.segments > limits.max_segments:
-        detail = f"{subject} sends {plan.segments:,} segments"
+        detail = f"{subject} sends {plural(plan.segments, 'segment')}"
         found.append(OverLimit("max_segments", limits.max_segments, plan.segments, detail))
     cost = plan.exact_cost or Decimal(0)  # validate requires a price where max_cost is set
     if limits.max_cost is not None and cost > exact(limits.max_cost):

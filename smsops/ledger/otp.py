@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from smsops.core.units import format_duration
+from smsops.core.words import plural
 
 
 class CodeStatus(StrEnum):
@@ -138,7 +139,7 @@ def send_refusal(recent: Sequence[OtpCode], now: datetime, rule: SendRule) -> Ra
     if len(in_window) >= rule.max_sends:
         wait = (in_window[-rule.max_sends] + rule.window - now).total_seconds()
         window = format_duration(rule.window)
-        reason = f"this number was sent {len(in_window)} codes in the last {window}"
+        reason = f"this number was sent {plural(len(in_window), 'code')} in the last {window}"
         return RateLimited(reason, wait)
     return None
 

@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 
 from smsops.core.errors import LedgerError
 from smsops.core.reserved import API_MESSAGES, OTP_PREFIX
+from smsops.core.words import plural
 from smsops.ledger.base import Known, SendRecord, Status
 
 # Statuses that keep their occurrence whatever its age: in flight, or awaiting a person.
@@ -188,6 +189,7 @@ def check_archived(removed: Iterable[str], archived: Collection[str] | None) -> 
         return
     if missing := [key for key in removed if key not in archived]:
         raise LedgerError(
-            f"prune stopped: {len(missing)} rows to remove are not in the archive (written "
+            f"prune stopped: {plural(len(missing), 'row')} to remove "
+            f"{'is' if len(missing) == 1 else 'are'} not in the archive (written "
             f"while pruning, e.g. {missing[0]}); nothing of this step was removed. Run again"
         )

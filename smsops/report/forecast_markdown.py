@@ -17,7 +17,6 @@ from smsops.report.forecast_format import (
     fires_phrase,
     next_phrase,
     total_line,
-    utc,
 )
 from smsops.report.markdown_parts import (
     Budget,
@@ -27,7 +26,7 @@ from smsops.report.markdown_parts import (
     skipped_details,
     tablecurrency,
 )
-from smsops.report.plan_format import cost_text
+from smsops.report.plan_format import cost_text, utc
 from smsops.report.wording import encodings_text, exclusions_text, plural, skip_counts
 
 FORECAST_SHARE = 20_000  # of the comment's MARKDOWN_LIMIT

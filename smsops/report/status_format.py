@@ -14,6 +14,7 @@ import textwrap
 from datetime import UTC, datetime
 
 from smsops.core.terminal import printable
+from smsops.core.words import plural
 from smsops.engine.status import Counts, ScheduleStatus, StatusView
 
 WIDTH = 80
@@ -118,7 +119,9 @@ def _needs_person(view: StatusView) -> list[str]:
         limits = "; ".join(printable(limit) for limit in over.limits)
         lines.append(f"  {printable(over.schedule)} is over its guardrails: {limits}")
     if needs.suppressions_total:
-        lines.append(f"  {needs.suppressions_total:,} numbers opted out in the last 7 days:")
+        lines.append(
+            f"  {plural(needs.suppressions_total, 'number')} opted out in the last 7 days:"
+        )
         lines += [
             f"    {s.number} at {_when(s.at)} via {printable(s.source)}" for s in needs.suppressions
         ]

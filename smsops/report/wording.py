@@ -8,14 +8,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from smsops.core.skips import SkipReason
+from smsops.core.words import plural as plural
 
 if TYPE_CHECKING:  # the ledger's modules (~2 ms): validate and render show no delivery
     from smsops.ledger.receipts import LastDelivery
-
-
-def plural(n: int, noun: str) -> str:
-    """`1 segment`, `1,200 segments`."""
-    return f"{n:,} {noun}{'s' if n != 1 else ''}"
 
 
 def encodings_text(encodings: Mapping[str, int]) -> str:

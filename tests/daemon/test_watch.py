@@ -152,7 +152,7 @@ def test_a_claim_of_a_live_run_pending_past_its_window_keeps_healthz_degraded(
     watch = Watch(ledger, lambda: runner.config, runner.takeover, runner.stuck)
     watch.react(watch.look(now))
     assert runner.jobs.errors[STUCK_JOB].startswith(
-        "1 sends claimed by a live run are still pending past their window (schedules: daily)"
+        "1 send claimed by a live run is still pending past their window (schedules: daily)"
     )
     watch.react(watch.look(now))  # still so: still degraded
     assert STUCK_JOB in runner.jobs.errors
