@@ -176,6 +176,14 @@ def test_resolve_keeps_reason_who_and_when_in_the_row(
     [
         (["--as", "sent", "--occurrence", "once", "--key", "k"], "--occurrence needs --schedule"),
         (["--as", "sent", "--schedule", "greet", "--reason", " "], "--reason must say why"),
+        (
+            ["--as", "sent", "--schedule", "greet", "--reason", "x" * 1001],
+            "--reason is 1,001 characters, over the 1,000 kept",
+        ),
+        (
+            ["--as", "sent", "--schedule", "greet", "--reason", "seen\nin\tthe \u202edashboard"],
+            "--reason holds control characters (\\n, \\t, <U+202E>)",
+        ),
         (["--as", "sent", "--schedule", "nope"], "no uncertain rows match; nothing was changed"),
         (["--as", "sent", "--key", "0" * 32], f"{'0' * 32}: no such row in the ledger"),
     ],
@@ -193,6 +201,28 @@ def test_resolve_refusals_change_nothing(
     after = SqliteLedger(ledger, readonly=True)
     assert after.uncertain_counts() == {"greet": 2, "other": 1}
     after.close()
+
+
+def test_a_reason_over_the_bound_stored_before_is_shown_clipped_and_exported_whole(
+    setup: tuple[Path, Path, list[SendRecord]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ledger written before the bound (or by another tool) may hold a long reason: list
+    shows its start and says how long it is; export keeps it whole; nothing crashes."""
+    from smsops.ledger.base import Decision
+
+    _, path, rows = setup
+    ledger = SqliteLedger(path)
+    long = "checked " + "y" * 99_992  # 100,000 characters
+    ledger.resolve(Decision(Status.SENT, long, "ops@host", NOW), keys=[rows[0].key])
+    ledger.close()
+    assert main(["ledger", "list", "--status", "sent", "--ledger", str(path)]) == 0
+    listed = capsys.readouterr().out
+    assert "resolved by ops@host: checked yyy" in listed
+    assert "... (100,000 characters; ledger export has them all)" in listed
+    assert max(map(len, listed.splitlines())) < 1_200
+    assert main(["ledger", "export", "--format", "jsonl", "--ledger", str(path)]) == 0
+    exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["resolution"] for r in exported if r["key"] == rows[0].key] == [long]
 
 
 def test_resolve_never_creates_a_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

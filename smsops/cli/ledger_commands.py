@@ -74,7 +74,7 @@ def _list(args: argparse.Namespace) -> int:
                 break
             phone = record.recipient if args.unmask else mask(record.recipient)
             if record.resolution is not None:
-                detail = f"resolved by {record.resolved_by}: {record.resolution}"
+                detail = f"resolved by {record.resolved_by}: {_clipped(record.resolution)}"
             else:  # a message id is the provider's, shown whole; an error may quote a number
                 detail = record.error or ""
             if not args.unmask:
@@ -90,6 +90,15 @@ def _list(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     return EXIT_OK
+
+
+def _clipped(reason: str) -> str:
+    """A reason stored before it was bounded (or by another tool), shortened for its line."""
+    from smsops.ledger.base import MAX_REASON
+
+    if len(reason) <= MAX_REASON:
+        return reason
+    return f"{reason[:MAX_REASON]}... ({len(reason):,} characters; ledger export has them all)"
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -172,13 +181,15 @@ def _inert(value: Any) -> Any:
 def _resolve(args: argparse.Namespace) -> int:
     from datetime import UTC
 
-    from smsops.ledger.base import Decision, Status
+    from smsops.ledger.base import Decision, Status, reason_problem
 
     if args.occurrence is not None and args.schedule is None:
         raise UsageError("--occurrence needs --schedule (keys name their rows already)")
     reason = args.reason.strip()
     if not reason:
         raise UsageError("--reason must say why (it is kept in each row)")
+    if problem := reason_problem(reason):
+        raise UsageError(f"--reason {problem}; nothing was changed")
     decision = Decision(Status(args.decision), reason, _who(), datetime.now(UTC))
     ledger = _open(args, write=True)
     try:

@@ -74,6 +74,11 @@ def printable(text: str, *, lines: bool = False) -> str:
     return text.translate(_KEEP_LINES if lines else _ESCAPES)
 
 
+def controls(text: str) -> list[str]:
+    """Each character of `text` that `printable` escapes, once, as it shows it (`\\n`)."""
+    return list(dict.fromkeys(_ESCAPES[ord(c)] for c in text if ord(c) in _ESCAPES))
+
+
 def json_text(
     value: Any,
     *,

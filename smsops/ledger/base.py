@@ -201,6 +201,26 @@ class Decision:
     at: datetime
 
 
+# A decision's reason is shown in `ledger list` on the row's line: a few sentences, not a
+# file. One typed at a terminal has no control characters: a tab or a newline pasted in
+# would break the row's line, a bidi control reverse what follows it.
+MAX_REASON = 1_000
+
+
+def reason_problem(reason: str) -> str | None:
+    """Why `reason` cannot be a decision's reason (None: it can)."""
+    from smsops.core.terminal import controls
+
+    if len(reason) > MAX_REASON:
+        return f"is {len(reason):,} characters, over the {MAX_REASON:,} kept; say it shorter"
+    if found := controls(reason):
+        return (
+            f"holds control characters ({', '.join(found)}); write it on one line with "
+            "ordinary spaces"
+        )
+    return None
+
+
 def reopens(status: str, retryable: bool) -> bool:
     """Whether a row in `status` can make its settled occurrence owe a send (`REOPENING`)."""
     return status == Status.PENDING.value or (status == Status.FAILED.value and retryable)
