@@ -221,6 +221,24 @@ def reason_problem(reason: str) -> str | None:
     return None
 
 
+def holds(stored: SendRecord, outcome: SendRecord) -> bool:
+    """Whether `stored` is the row `outcome`'s settle wrote (perhaps moved on by a receipt since).
+
+    The same run's attempt with the same answer (provider, id, error) and the same settle
+    time, or, a receipt having moved it since (its status and time are the receipt's), the
+    same attempt and answer: only that settle writes the provider's id for this attempt.
+    """
+    same = (stored.claimed_by, stored.attempts, stored.provider) == (
+        outcome.claimed_by, outcome.attempts, outcome.provider,
+    ) and (stored.provider_message_id, stored.error, stored.retryable) == (
+        outcome.provider_message_id, outcome.error, outcome.retryable,
+    )  # fmt: skip
+    if stored.status == outcome.status:
+        return same and stored.updated_at == outcome.updated_at
+    received = stored.receipt_at is not None and outcome.status in receipts.RECEIVING
+    return same and received and outcome.provider_message_id is not None
+
+
 def reopens(status: str, retryable: bool) -> bool:
     """Whether a row in `status` can make its settled occurrence owe a send (`REOPENING`)."""
     return status == Status.PENDING.value or (status == Status.FAILED.value and retryable)
@@ -323,7 +341,10 @@ class Ledger(ABC):
         An `expired` outcome (its retry would have started after its window
         closed) is the table's EXPIRE move; every other one a SETTLE. Raises
         `GuardLost` naming the rows not written (no longer pending, held by
-        another run, never claimed), after writing all the others.
+        another run, never claimed), after writing all the others. A row that
+        already holds its outcome (`holds`) is written, not refused: a network
+        ledger's commit can reach the server while its answer is lost, and
+        the caller then retries a settle that was done.
         """
         outcomes = list(records)
         expired = [r for r in outcomes if r.status is Status.EXPIRED]
@@ -332,6 +353,9 @@ class Ledger(ABC):
         )
         if expired:
             refused += self.move(Operation.EXPIRE, expired)
+        if refused:  # a retry of a settle whose commit's answer was lost: its rows are done
+            stored, wanted = self.get(refused), {r.key: r for r in outcomes}
+            refused = [k for k in refused if k not in stored or not holds(stored[k], wanted[k])]
         gone = set(refused)
         receipts.settled(self, (r for r in outcomes if r.key not in gone))  # early receipts
         if refused:

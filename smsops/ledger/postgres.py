@@ -34,6 +34,7 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import replace
@@ -45,7 +46,7 @@ from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from smsops.core import secrets
-from smsops.core.errors import LedgerError, LedgerFull, ResolveRefused
+from smsops.core.errors import GuardLost, LedgerError, LedgerFull, ResolveRefused
 from smsops.core.occurrence import ONCE
 from smsops.ledger.base import (
     DONE,
@@ -199,6 +200,7 @@ class PostgresLedger(
         if "connect_timeout" not in given:
             self._kwargs["connect_timeout"] = max(2, round(wait))
         self._month: date | None = None  # the month whose partitions were last made
+        self._settling = threading.local()  # .conn: this thread's settle transaction (`settle`)
         with self._failures("cannot open"):
             with psycopg.connect(url, **self._kwargs) as first:
                 self._configure(first)
@@ -316,8 +318,14 @@ class PostgresLedger(
 
         Sessions are in autocommit: a single statement is its own transaction
         in one round trip, where BEGIN and COMMIT would add two (most claims
-        and settles of apply are one statement each).
+        of apply are one statement each). Inside this thread's
+        settle (`settle`), every step is part of its transaction.
         """
+        joined = getattr(self._settling, "conn", None)
+        if joined is not None:
+            with self._failures(doing):
+                yield joined
+            return
         with (
             self._failures(doing),
             self._pool.connection() as conn,
@@ -326,7 +334,14 @@ class PostgresLedger(
             yield conn
 
     def _retrying(self, doing: str, work: Callable[[Connection], _T], *, atomic: bool) -> _T:
-        """`work`, again (up to 3 times) when PostgreSQL broke a deadlock by failing it."""
+        """`work`, again (up to 3 times) when PostgreSQL broke a deadlock by failing it.
+
+        Inside a settle's transaction, once: a failed statement has aborted it, and the
+        settle is tried again whole.
+        """
+        if getattr(self._settling, "conn", None) is not None:
+            with self._transaction(doing) as conn:
+                return work(conn)
         for attempt in range(3):
             try:
                 with self._transaction(doing, atomic=atomic) as conn:
@@ -335,6 +350,32 @@ class PostgresLedger(
                 if attempt == 2 or not isinstance(failed.__context__, pgerrors.DeadlockDetected):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def settle(self, records: Iterable[SendRecord]) -> None:
+        """As every backend's, in one transaction: the moves (settled and expired), the look
+        for parked receipts and their moves commit together or not at all.
+
+        They were separate commits: an outage between them left rows settled whose settle
+        the caller saw fail (its retry refused them), or a parked receipt taken and never
+        applied. The refused rows do not undo the others (the guarded UPDATE's condition
+        leaves them untouched); `GuardLost` is raised once the transaction is committed.
+        A receipt parking meanwhile waits for the commit (`park`, `unpark`: a lock per id).
+        """
+        outcomes = list(records)
+
+        def settle(conn: Connection) -> GuardLost | None:
+            self._settling.conn = conn
+            try:
+                super(PostgresLedger, self).settle(outcomes)
+            except GuardLost as lost:
+                return lost
+            finally:
+                self._settling.conn = None
+            return None
+
+        lost = self._retrying("cannot write (settle) sends in", settle, atomic=True)
+        if lost is not None:
+            raise lost
 
     def shared_pace(self) -> SharedPace | None:
         return None if self.readonly else self

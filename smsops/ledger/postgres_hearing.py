@@ -5,11 +5,20 @@ SQLite's tables (sqlite_hearing.py) in PostgreSQL's types. Replicas share it:
 a parked receipt is taken by one `DELETE ... RETURNING` (only one replica
 gets it), and two replicas recording the same STOP at once insert one list
 entry (the primary key) and so one history event.
+
+A settle is one transaction (postgres.py): its rows and its look for parked
+receipts commit together, so its look comes before its rows can be seen. A
+receipt parking in between would find no row and be missed by the look: a
+park and a settle's look therefore take a lock per (provider, id) first
+(`pg_advisory_xact_lock`, held to the commit, keys in order). The one that
+waits sees the other's commit: the receipt's second look finds the settled
+row, or the settle's look finds the parked receipt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+import hashlib
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -33,6 +42,7 @@ _PARK += "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timest
 _PARK += "ON CONFLICT (provider, message_id) DO NOTHING RETURNING provider, message_id"
 _TRIM = "DELETE FROM parked_receipts WHERE seq IN "
 _TRIM += "(SELECT seq FROM parked_receipts ORDER BY seq DESC OFFSET %s)"
+_LOCK = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k"
 _UNPARK = "DELETE FROM parked_receipts p USING unnest(%s::text[], %s::text[]) AS r(provider, id) "
 _UNPARK += "WHERE p.provider = r.provider AND p.message_id = r.id "
 _UNPARK += "RETURNING p.provider, p.message_id, p.delivery, p.code, p.error, p.at"
@@ -83,6 +93,7 @@ class PostgresHearing:
             [r.at for r in items],
         ]
         with self._transaction("cannot park receipts in") as conn:
+            conn.execute(_LOCK, (_locks((r.provider, r.message_id) for r in items),))
             conn.execute("DELETE FROM parked_receipts WHERE parked_at < %s", (since,))
             new = {(str(p), str(m)) for p, m in conn.execute(_PARK, (now, *arrays))}
             conn.execute(_TRIM, (keep,))
@@ -91,7 +102,8 @@ class PostgresHearing:
     def unpark(self, pairs: Collection[tuple[str, str]]) -> list[Receipt]:
         ordered = sorted(pairs)
         values = ([p for p, _ in ordered], [m for _, m in ordered])
-        with self._transaction("cannot read parked receipts in", atomic=False) as conn:
+        with self._transaction("cannot read parked receipts in") as conn:
+            conn.execute(_LOCK, (_locks(ordered),))  # (inside a settle: held to its commit)
             return [receipt_of(row) for row in conn.execute(_UNPARK, values)]
 
     def parked(self) -> list[Receipt]:
@@ -137,3 +149,13 @@ class PostgresHearing:
 
 def _rows(cursor: Iterator[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return list(cursor)
+
+
+def _locks(pairs: Iterable[tuple[str, str]]) -> list[int]:
+    """The advisory lock keys of (provider, id) pairs, sorted: every side takes them in one
+    order, so a park and a settle never wait on each other both ways."""
+    keys = set()
+    for provider, message_id in pairs:
+        digest = hashlib.sha256(f"smsops receipt {provider}\0{message_id}".encode()).digest()
+        keys.add(int.from_bytes(digest[:8], "big", signed=True))
+    return sorted(keys)
