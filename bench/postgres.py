@@ -13,23 +13,32 @@ is judged by the ratio: these machines are shared and noisy.
   (the normalised numbers cached, as on any second plan). Peak RSS is
   smsops's process tree; the server's own memory is not in it.
 
+- settle (`--only settle`): one `Ledger.settle` of 8 sent rows (apply's
+  settlements of one loop turn), timed per settle over 300 of them, in a
+  child process per build; with `--against REV` the older revision settles
+  beside this tree, interleaved (ratio: this tree over REV).
+
 Several replicas' combined send rate: bench/replicas.py.
 
     .venv/bin/python bench/postgres.py           # 5,000 sends and 1M re-plan, 3 runs
     .venv/bin/python bench/postgres.py --quick   # 300 sends and 20k re-plan, one run
-    .venv/bin/python bench/postgres.py --only apply   # or --only replan
+    .venv/bin/python bench/postgres.py --only apply   # or --only replan, --only settle
+    .venv/bin/python bench/postgres.py --only settle --against main
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.postgres
 
+from against import Build, builds
 from apply_throughput import IN_FLIGHT
 from common import (
     SandboxProcess,
@@ -139,15 +148,80 @@ def replan_rows(args: object, cluster: Cluster, size: int) -> list[list[str]]:
     ]
 
 
+# A child's settles, timed (run by each build's own python path): ms a settle.
+_SETTLE = """
+import sys, time
+from datetime import UTC, datetime
+from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.postgres import PostgresLedger
+url, settles, size, tag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+t0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+ledger = PostgresLedger(url)
+won = ledger.claim(
+    SendRecord.claim("s", tag, f"+4477009{n:05d}", provider="sky", template="t",
+                     text_hash="h", segments=1, now=t0, claimed_by="bench:1:a")
+    for n in range(settles * size)
+)
+start = time.perf_counter()
+for at in range(0, len(won), size):
+    ledger.settle([r.settled(Status.SENT, t0, message_id=tag + r.key) for r in won[at:at + size]])
+print((time.perf_counter() - start) / settles * 1000)
+ledger.close()
+"""
+
+
+def settle_rows(args: object, cluster: Cluster, settles: int) -> list[list[str]]:
+    work: Path = args.work  # type: ignore[attr-defined]
+    runs: int = args.runs  # type: ignore[attr-defined]
+    database = cluster.database()
+    url = cluster.url(database)
+    rows: list[list[str]] = []
+    try:
+        with builds(getattr(args, "against", None), work) as versions:
+            times = {build: Series() for build in versions}
+            rounds = iter(range(10**6))
+
+            def settle(build: Build) -> None:
+                command = [
+                    sys.executable,
+                    "-c",
+                    _SETTLE,
+                    url,
+                    str(settles),
+                    "8",
+                    f"r{next(rounds)}",
+                ]
+                out = subprocess.run(
+                    command, env=build.environ(), cwd=build.cwd, capture_output=True,
+                    text=True, check=True,
+                )  # fmt: skip
+                times[build].add(float(out.stdout))
+
+            interleaved({b.name: partial(settle, b) for b in versions}, runs)
+            base = times[versions[-1]].median
+            for build in versions:
+                ratio = f"{times[build].median / base:.2f}×"
+                rows.append([build.name, "8", times[build].show(3), ratio])
+    finally:
+        cluster.drop(database)
+    return rows
+
+
 def main() -> None:
     def only(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--only", choices=["apply", "replan"], help="one of the two")
+        parser.add_argument("--only", choices=["apply", "replan", "settle"], help="one part")
 
-    args = arguments(__doc__ or "", more=only)
+    args = arguments(__doc__ or "", more=only, against=True)
     count, size = (300, 20_000) if args.quick else (5_000, 1_000_000)
     cluster = Cluster()
     try:
         cluster.start()
+        if args.only in (None, "settle"):
+            with section("PostgreSQL settles of 8 rows (ms a settle)", args):
+                rows = settle_rows(args, cluster, 40 if args.quick else 300)
+                print(table(["build", "rows", "ms a settle", "vs the last"], rows))
+        if args.only == "settle":
+            return
         if args.only != "replan":
             with section("PostgreSQL ledger beside SQLite: apply", args):
                 rows = apply_rows(args, cluster, count)

@@ -364,16 +364,18 @@ class PostgresLedger(
         outcomes = list(records)
 
         def settle(conn: Connection) -> GuardLost | None:
-            self._settling.conn = conn
-            try:
-                super(PostgresLedger, self).settle(outcomes)
-            except GuardLost as lost:
-                return lost
-            finally:
-                self._settling.conn = None
+            # Pipelined: BEGIN goes with the first UPDATE, COMMIT waits for nothing else.
+            with conn.pipeline(), conn.transaction():
+                self._settling.conn = conn
+                try:
+                    super(PostgresLedger, self).settle(outcomes)
+                except GuardLost as lost:
+                    return lost
+                finally:
+                    self._settling.conn = None
             return None
 
-        lost = self._retrying("cannot write (settle) sends in", settle, atomic=True)
+        lost = self._retrying("cannot write (settle) sends in", settle, atomic=False)
         if lost is not None:
             raise lost
 

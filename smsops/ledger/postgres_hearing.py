@@ -103,8 +103,12 @@ class PostgresHearing:
         ordered = sorted(pairs)
         values = ([p for p, _ in ordered], [m for _, m in ordered])
         with self._transaction("cannot read parked receipts in") as conn:
-            conn.execute(_LOCK, (_locks(ordered),))  # (inside a settle: held to its commit)
-            return [receipt_of(row) for row in conn.execute(_UNPARK, values)]
+            # One round trip: the DELETE, a statement of its own, sees what committed
+            # before the locks were granted. (Inside a settle they are held to its commit.)
+            with conn.pipeline():
+                conn.execute(_LOCK, (_locks(ordered),))
+                taken = conn.execute(_UNPARK, values)
+            return [receipt_of(row) for row in taken]
 
     def parked(self) -> list[Receipt]:
         query = f"SELECT {_PARKED} FROM parked_receipts ORDER BY seq"  # noqa: S608

@@ -18,11 +18,14 @@ The receipt's time, the provider's code and its error text go with it.
 - Early receipts: a receipt for an id no row holds yet (it raced the
   settle that records the id) is PARKED in a table of its own and applied
   when a settle writes that id. Both sides write first, then look for the
-  other, each in its own committed step: the receipt parks, then looks for
-  the row again; the settle writes the row, then takes the parked receipts
-  of its ids. Whichever commits second sees the other's write, so a parked
-  receipt is never left behind by the race; taking a parked receipt deletes
-  it (only one side gets it) and the move is guarded anyway.
+  other: the receipt parks (committed), then looks for the row again; the
+  settle writes the row, then takes the parked receipts of its ids, in the
+  settle's own transaction (an outage cannot commit one without the other).
+  Whichever commits second sees the other's write (the backend orders a
+  park against an open settle: SQLite's writers take turns, PostgreSQL
+  takes a lock per id, postgres_hearing.py), so a parked receipt is never
+  left behind by the race; taking a parked receipt deletes it (only one
+  side gets it) and the move is guarded anyway.
 - Read back for `plan` (`last_deliveries`): per schedule, its newest
   occurrence with sends the provider took, and how many of them were
   delivered, undelivered or still wait for a receipt.
