@@ -60,7 +60,7 @@ from smsops.providers.registry import adapter_for
 from tests.daemon.daemon import Daemon, running
 from tests.postgres import Cluster, NoPostgres
 
-TOKEN = "bench-api-token"
+TOKEN = "bench-api-token-of-the-length-tokens-need"  # 32+ characters (config/tokens.py)
 CONCURRENCY = 32
 CHUNK = 50  # requests a path sends before the next one's turn (latency)
 NUMBER = "+447400123456"

@@ -39,7 +39,7 @@ from common import write_config as write_bench_config
 from tests.daemon.daemon import running, until
 
 CLIENTS = 8
-TOKEN = "bench-hook-token"
+TOKEN = "bench-hook-token-of-the-length-tokens-need"  # 32+ characters (config/tokens.py)
 
 
 def hammer(request: Callable[[httpx.Client, int], httpx.Response], seconds: float) -> Counter[str]:
