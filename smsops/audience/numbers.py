@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
+from smsops.audience.normalising import normalize_all, yield_to_planner
 from smsops.core.phone import PhoneNumber, normalize
 from smsops.core.snapshots import Snapshot
 
@@ -203,11 +204,11 @@ def _computed(
 
     # forkserver: safe from threaded callers (run mode plans in a worker thread)
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_yield_to_planner) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=yield_to_planner) as pool:
         pending: deque[tuple[list[tuple[Row, str]], Future[list[Result]]]] = deque()
         for chunk in _chunks(rows):
             numbers = [raw for _, raw in chunk]
-            pending.append((chunk, pool.submit(_normalize_all, numbers, region)))
+            pending.append((chunk, pool.submit(normalize_all, numbers, region)))
             if len(pending) >= workers * IN_FLIGHT:
                 yield from _ready(pending.popleft())
         while pending:
@@ -230,18 +231,3 @@ def _chunks(rows: Iterator[tuple[Row, str]]) -> Iterator[list[tuple[Row, str]]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _yield_to_planner() -> None:
-    """Workers run at a lower priority than the planner that waits for them.
-
-    With as many workers as cores, the planning process (rows, rendering) got
-    a fair third of two cores and became the bottleneck; niced workers take
-    what it leaves (a cold plan of 1M rows: 19.7 s -> 17.9 s).
-    """
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice
-        os.nice(5)
-
-
-def _normalize_all(numbers: list[str], region: str | None) -> list[Result]:
-    return [normalize(raw, region) for raw in numbers]
