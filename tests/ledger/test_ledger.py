@@ -82,6 +82,23 @@ def test_occurrence_keys_are_send_keys(schedule: str, occurrence: str, recipient
     assert Known.of([send_key(schedule, occurrence, recipient)], {}).done == {number}
 
 
+def test_keys_are_the_documented_sha256_prefix() -> None:
+    """Against hashlib directly (a ledger's rows were keyed so): one OccurrenceKeys asked
+    for many recipients in turn, so no state carries from one key to the next."""
+    import hashlib
+
+    rng = random.Random(11)
+    for _ in range(20):
+        schedule, occurrence = rng.choice(["s", "a", "é-mail"]), rng.choice(["once", "bc", ""])
+        keys = OccurrenceKeys(schedule, occurrence)
+        for _ in range(20):
+            recipient = "".join(rng.choice("+0123456789\x1fé") for _ in range(rng.randint(0, 15)))
+            joined = f"{schedule}\x1f{occurrence}\x1f{recipient}".encode()
+            want = hashlib.sha256(joined).hexdigest()[:32]
+            assert keys.text(keys.number(recipient)) == want
+            assert send_key(schedule, occurrence, recipient) == want
+
+
 def test_only_the_first_claim_wins(ledger: Ledger) -> None:
     first = ledger.claim([record("+447400123456"), record("+447400123457")])
     assert len(first) == 2
