@@ -338,25 +338,13 @@ class SchedulePlanner:
                 continue
             number = keys.number(member.phone)
             if number in known.done:
-                self._done(number, keys, member, occurrence, zones, shard)
+                self.sent += 1  # into result.counts at the end: an enum hashes in Python
+                if len(self.to_check) < CHANGE_CHECKS:
+                    key = keys.text(number)
+                    self.to_check.append(_Desired(key, member, occurrence, zones, shard))
                 continue
             key = keys.text(number)
             self._count(_Desired(key, member, occurrence, zones, shard), known.open.get(key))
-
-    def _done(
-        self,
-        number: int,
-        keys: OccurrenceKeys,
-        member: Recipient,
-        occurrence: str,
-        zones: tuple[ZoneInfo, ...],
-        shard: int,
-    ) -> None:
-        """A send the provider took: counted, and among the first, rendered again at the end."""
-        self.sent += 1  # into result.counts at the end: an enum hashes in Python
-        if len(self.to_check) < CHANGE_CHECKS:
-            key = keys.text(number)
-            self.to_check.append(_Desired(key, member, occurrence, zones, shard))
 
     def _members(self, batch: list[Recipient | Skip]) -> None:
         """`_member` of each, in order; the common case of a plan of one occurrence for
@@ -371,7 +359,7 @@ class SchedulePlanner:
         occurrence, known, keys = plain
         number, done, blocked = keys.number, known.done, self.providers.by_region
         to_check = self.to_check
-        checks = CHANGE_CHECKS - len(to_check)  # `_done`'s test, counted down here
+        checks = CHANGE_CHECKS - len(to_check)  # `_member`'s test, counted down here
         sent = 0
         for member in batch:
             # A Recipient of a region known to be open (`ProviderCheck.skip` is None); any
@@ -383,7 +371,7 @@ class SchedulePlanner:
             found = number(member.phone)
             if found in done:
                 sent += 1
-                if checks > 0:  # `_done`, inlined: the few first of a million
+                if checks > 0:  # kept for the text check (`_member`'s): the first few
                     checks -= 1
                     to_check.append(_Desired(keys.text(found), member, occurrence, (), WHOLE))
                 continue
