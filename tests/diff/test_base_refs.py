@@ -25,6 +25,15 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def _own_temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Checkouts go to a directory of this test's own: in the shared one, another worker's
+    # checkout came and went between a test's two looks (xdist), failing it.
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+
+
 def _leftovers() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("smsops-base-*")}
 
