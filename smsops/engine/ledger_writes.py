@@ -16,7 +16,13 @@ slower the server, the larger its batches. Before, apply wrote batches of
 has the figures). A local ledger (SQLite, memory) is written on the loop at
 the end of the turn: its writes are shorter than the hand-off between
 threads (measured in issue 7: a thread made SQLite apply 1,400/s instead of
-2,250/s). A thread rather than psycopg's async API: the `Ledger` interface
+2,250/s) — except a batch holding claims where a claim waits on a disk sync
+(`Ledger.claims_wait_on_sync`: SQLite at synchronous=FULL), which goes to
+the thread like a round trip: on the loop, every request in flight waited
+out each claim's commit, ~80 of them (6-9 ms each, ~2 ms of it the sync) in
+a 2.5-4 s apply of 5,000 (docs/benchmarks.md §12, "After speed7: apply's
+rate"). Its senders still wait for it: the claim is durable before their
+request leaves. A thread rather than psycopg's async API: the `Ledger` interface
 is synchronous (the daemon plans in threads), and one interface serves all.
 
 When the ledger cannot be written (disk full, locked past the wait, the
@@ -151,17 +157,23 @@ class LedgerWrites:
     async def _write_all(self) -> None:
         """Write batch after batch in the thread until nothing is queued."""
         loop = asyncio.get_running_loop()
-        if self._thread is None and self.ledger.writes_in_thread:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="smsops-ledger")
         while self._next:
             batch, self._next = self._next, _Batch()
-            if self._thread is None:  # a local ledger: written on the loop, as quick
+            if not self._in_thread(batch):  # a local write: on the loop, as quick
                 self._write(batch)
             else:
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(1, thread_name_prefix="smsops-ledger")
                 await loop.run_in_executor(self._thread, self._write, batch)
             self._answer(batch.claims, batch.claimed)
             self._answer(batch.expiries, batch.expired)
             self._settled(batch.settles, batch.settled)
+
+    def _in_thread(self, batch: _Batch) -> bool:
+        """A write that waits (a server's round trip, a claim's disk sync) leaves the loop."""
+        return self.ledger.writes_in_thread or (
+            self.ledger.claims_wait_on_sync and bool(batch.claims)
+        )
 
     def _write(self, batch: _Batch) -> None:
         """In the writer thread: claims first (senders wait on them), then expiries, settles."""

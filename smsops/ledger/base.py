@@ -316,6 +316,13 @@ class Ledger(ABC):
     # worth it where a write waits on a server; a local write costs less than
     # the hand-off between threads.
     writes_in_thread = False
+    # Whether a claim's commit waits on a disk sync (SQLite: synchronous=FULL,
+    # so a claim survives a power loss): apply writes a batch holding claims
+    # from that thread too, so the loop goes on sending while the disk syncs
+    # (on the loop, every request in flight waited out each claim's commit:
+    # docs/benchmarks.md §12 "After speed7: apply's rate"); a batch of
+    # settlements alone, committed without a sync, stays on the loop.
+    claims_wait_on_sync = False
 
     @abstractmethod
     def claim(

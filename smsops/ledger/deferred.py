@@ -32,8 +32,13 @@ from smsops.ledger.suppressions import OptEvent
 class CreatedOnFirstWrite(Ledger):
     """`open_writable` is called once, by the first write that has rows to write."""
 
-    def __init__(self, open_writable: Callable[[], Ledger]) -> None:
+    def __init__(
+        self, open_writable: Callable[[], Ledger], *, claims_wait_on_sync: bool = False
+    ) -> None:
         self._open_writable = open_writable
+        # As the ledger it opens: apply asks before the first claim has created it
+        # (a new SQLite file's claims were written on the loop, their syncs with them).
+        self.claims_wait_on_sync = claims_wait_on_sync
         self._ledger: Ledger = MemoryLedger()  # nothing there yet: an empty ledger
         self.created = False
         # Holds and skips noted before the first write: kept (readable) in the memory

@@ -92,5 +92,8 @@ def open_ledger(
     if readonly and not path.exists():
         return MemoryLedger()
     if create_on_write and not path.exists():
-        return CreatedOnFirstWrite(lambda: SqliteLedger(path, wait=wait, command=command))
+        return CreatedOnFirstWrite(
+            lambda: SqliteLedger(path, wait=wait, command=command),
+            claims_wait_on_sync=SqliteLedger.claims_wait_on_sync,
+        )
     return SqliteLedger(path, readonly=readonly, wait=wait, command=command)

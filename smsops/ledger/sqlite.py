@@ -149,6 +149,8 @@ def _as_claimed(record: SendRecord, attempts: int, created_at: str) -> SendRecor
 class SqliteLedger(SqliteHearing, SqliteHeld, SqliteOtp, SqlitePruning, SqliteTables, Ledger):
     """The ledger in one SQLite file (see SqliteFile): claims, guarded moves, reads."""
 
+    claims_wait_on_sync = True  # SYNCHRONOUS = "FULL" (sqlite_file.py)
+
     def claim(
         self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
     ) -> list[SendRecord]:

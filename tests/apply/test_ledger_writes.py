@@ -6,13 +6,17 @@ import asyncio
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from smsops.core.errors import GuardLost, LedgerError, LedgerFull
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.deferred import CreatedOnFirstWrite
 from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.open import open_ledger
+from smsops.ledger.sqlite import SqliteLedger
 
 NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
 
@@ -219,3 +223,70 @@ def test_the_loop_keeps_going_while_a_write_is_in_flight_and_the_next_batch_gath
     assert [len(w) for w in won] == [1] * 6
     assert ledger.claims == [[record(0).key], sorted(record(i).key for i in range(1, 6))]
     asyncio.run(writes.close())
+
+
+def test_a_claim_that_waits_on_a_disk_sync_is_written_off_the_loop_and_a_settlement_on_it(
+    tmp_path: Path,
+) -> None:
+    """SQLite syncs each claim (synchronous=FULL): the loop keeps sending meanwhile.
+
+    The batch holding claims goes to the writer thread, and its senders are
+    answered only once it is committed (write-ahead, as on PostgreSQL); a
+    batch of settlements alone (committed without a sync) stays on the loop.
+    """
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    assert ledger.claims_wait_on_sync
+    assert not ledger.writes_in_thread
+    threads: dict[str, list[int]] = {"claim": [], "settle": []}
+    claim, settle = ledger.claim, ledger.settle
+
+    def claimed(
+        records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
+        threads["claim"].append(threading.get_ident())
+        return claim(records, resend_uncertain=resend_uncertain)
+
+    def settled(records: Iterable[SendRecord]) -> None:
+        threads["settle"].append(threading.get_ident())
+        settle(records)
+
+    ledger.claim = claimed  # type: ignore[method-assign]
+    ledger.settle = settled  # type: ignore[method-assign]
+    writes = LedgerWrites(ledger, resend_uncertain=False)
+
+    async def run() -> tuple[int, list[list[SendRecord]]]:
+        won = await asyncio.gather(*(writes.claim([record(i)]) for i in range(3)))
+        stored = SqliteLedger(tmp_path / "ledger.sqlite", readonly=True)
+        try:  # committed before any sender was answered: another connection reads them
+            assert {r.status for r in stored.get([w[0].key for w in won]).values()} == {
+                Status.PENDING
+            }
+        finally:
+            stored.close()
+        for (r,) in won:
+            writes.settle(r.settled(Status.SENT, NOW, message_id=f"m-{r.key}"))
+        await writes.close()
+        return threading.get_ident(), won
+
+    try:
+        loop_thread, won = asyncio.run(run())
+        assert threads["claim"]
+        assert loop_thread not in threads["claim"]
+        assert threads["settle"] == [loop_thread]
+        stored = ledger.get([w[0].key for w in won])
+        assert {r.status for r in stored.values()} == {Status.SENT}
+    finally:
+        ledger.close()
+
+
+def test_a_new_sqlite_file_created_by_its_first_claim_says_its_claims_wait_on_a_sync(
+    tmp_path: Path,
+) -> None:
+    """apply into a new file gets a ledger created by its first write (deferred.py): it says
+    what the SQLite ledger it opens will, before that exists (before, it said no, and every
+    claim of an apply into a new ledger was synced on the loop)."""
+    ledger = open_ledger(str(tmp_path / "new.sqlite"), create_on_write=True)
+    assert isinstance(ledger, CreatedOnFirstWrite)
+    assert ledger.claims_wait_on_sync
+    assert not ledger.writes_in_thread
+    assert not (tmp_path / "new.sqlite").exists()

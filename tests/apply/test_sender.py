@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -158,6 +159,54 @@ def test_stop_claims_nothing_more(config_dir: Path) -> None:
     report = asyncio.run(sender.run(plan.sends))
     assert (report.sent, report.not_started) == (0, 2)
     assert list(ledger.records()) == []
+
+
+class SyncingLedger(MemoryLedger):
+    """As SQLite: a claim's commit waits on a disk sync, so it is written off the loop.
+
+    The first claim holds until the test lets it go, once the loop has run on."""
+
+    claims_wait_on_sync = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncing, self.synced = threading.Event(), threading.Event()
+
+    def claim(
+        self, records: Iterable[SendRecord], *, resend_uncertain: bool = False
+    ) -> list[SendRecord]:
+        self.syncing.set()
+        assert self.synced.wait(10), "the loop never ran while the claim was syncing"
+        return super().claim(records, resend_uncertain=resend_uncertain)
+
+
+def test_a_stop_while_a_claim_syncs_leaves_no_claimed_row_unsent(config_dir: Path) -> None:
+    """The loop runs on while a claim is synced: a stop then claims nothing more, and what the
+    synced claim won still goes out and is settled, never left pending or made uncertain."""
+    config = load_project(config_dir)
+    ledger = SyncingLedger()
+    plan = make_plan(config, ledger, AT, lambda _: False, PlanOptions(keep_sends=True))
+    requests: list[str] = []
+
+    def sky_counts(request: httpx.Request) -> httpx.Response:
+        requests.append("sky")
+        return sky_ok(request)
+
+    sender = Sender(config, ledger, ENV, FAST, transport=route(sky_counts))
+
+    async def run() -> ApplyReport:
+        sending = asyncio.ensure_future(sender.run(plan.sends))
+        assert await asyncio.to_thread(ledger.syncing.wait, 10)
+        sender.stop()  # on the loop, while the claim is in the writer thread
+        ledger.synced.set()
+        return await sending
+
+    report = asyncio.run(run())
+    rows = list(ledger.records())
+    assert rows
+    assert len(requests) == len(rows) == report.sent
+    assert report.sent + report.not_started == 2
+    assert {r.status for r in rows} == {Status.SENT}
 
 
 class BrokenLedger(MemoryLedger):
