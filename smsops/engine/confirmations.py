@@ -46,7 +46,7 @@ from smsops.core.reserved import OPT_OUT_CONFIRM
 from smsops.core.skips import Skip, SkipReason
 from smsops.engine.messages import message_for
 from smsops.engine.plan import Plan, SchedulePlan, Send
-from smsops.engine.planner import disposition as planned
+from smsops.engine.planned_send import disposition as planned
 from smsops.engine.sendable import NO_SECRETS, ProviderCheck
 from smsops.ledger.base import Ledger, SendRecord, send_key
 from smsops.ledger.suppressions import OptEvent

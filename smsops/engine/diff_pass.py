@@ -37,10 +37,10 @@ from smsops.engine.plan import Plan, SchedulePlan
 from smsops.engine.planner import (
     LedgerView,
     PlanOptions,
-    SchedulePlanner,
     plan_with_next,
     respects_opt_out,
 )
+from smsops.engine.schedule_planner import SchedulePlanner
 from smsops.ledger.base import SendRecord
 from smsops.render.renderer import compile_templates
 

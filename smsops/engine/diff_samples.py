@@ -21,7 +21,7 @@ from smsops.config.loader import Config
 from smsops.core.phone import mask
 from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip
-from smsops.engine.planner import sample_text, withholds
+from smsops.engine.planned_send import sample_text, withholds
 from smsops.render.renderer import CompiledTemplate, render
 
 SAMPLES = 3

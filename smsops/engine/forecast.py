@@ -34,10 +34,10 @@ from smsops.engine.plan import OverLimit, Plan, SchedulePlan
 from smsops.engine.planner import (
     LedgerView,
     PlanOptions,
-    SchedulePlanner,
     make_plan,
     plan_with_next,
 )
+from smsops.engine.schedule_planner import SchedulePlanner
 from smsops.ledger.base import SendRecord
 from smsops.schedule.occurrences import ONCE, is_recipient_local, next_fire, occurrence_label
 from smsops.schedule.zones import quiet_end

@@ -25,7 +25,7 @@ from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
 from smsops.engine import round as round_module
 from smsops.engine.plan import SENDING, Disposition
-from smsops.engine.planner import disposition
+from smsops.engine.planned_send import disposition
 from smsops.engine.project import load_project
 from smsops.ledger.base import Decision, Ledger, SendRecord, Status, reopens, send_key
 from smsops.ledger.memory import MemoryLedger

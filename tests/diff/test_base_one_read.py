@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+import smsops.engine.audience_read as audience_read
 import smsops.engine.diff_samples as samples_module
-import smsops.engine.planner as planner_module
 from smsops.config.loader import Config
 from smsops.engine.diff import Sides, make_diff
 from smsops.engine.diff_pass import plan_and_diff
@@ -200,7 +200,7 @@ def test_a_changed_wording_reads_the_audience_once(
 ) -> None:
     base = _daily(tmp_path / "base", 20)
     head = _daily(tmp_path / "head", 20, "Changed: Hi {{ name }}")
-    reads = _counted(monkeypatch, planner_module)
+    reads = _counted(monkeypatch, audience_read)
     _, _, diff = plan_and_diff(
         "base", base, head, MemoryLedger(), AT, HORIZON, _never_stale, None, PlanOptions()
     )
@@ -216,7 +216,7 @@ def test_a_changed_audience_is_read_once_a_side(
 ) -> None:
     base = _daily(tmp_path / "base", 20)
     head = _daily(tmp_path / "head", 21)
-    reads = _counted(monkeypatch, planner_module)
+    reads = _counted(monkeypatch, audience_read)
     member_reads = _counted(monkeypatch, samples_module)
     _, _, diff = plan_and_diff(
         "base", base, head, MemoryLedger(), AT, HORIZON, _never_stale, None, PlanOptions()

@@ -127,9 +127,9 @@ def test_an_edited_template_is_reported_not_resent(tmp_path: Path) -> None:
 def test_only_the_first_sent_messages_are_rendered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smsops.engine import planner
+    from smsops.engine import schedule_planner
 
-    monkeypatch.setattr(planner, "CHANGE_CHECKS", 1)
+    monkeypatch.setattr(schedule_planner, "CHANGE_CHECKS", 1)
     config = project(tmp_path, "s: {template: t, audience: a, provider: ot}\n")
     ledger = MemoryLedger()
     old = [claimed(n, Status.SENT, text_hash="old text") for n in NUMBERS[:2]]

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from smsops.engine import planner
-from smsops.engine.planner import PlanOptions, SchedulePlanner, make_plan
+from smsops.engine import audience_read, schedule_planner
+from smsops.engine.planner import PlanOptions, make_plan
 from smsops.engine.project import load_project
+from smsops.engine.schedule_planner import SchedulePlanner
 from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
 from smsops.report.plan_format import as_json
@@ -75,8 +76,10 @@ def test_the_batch_loop_plans_as_one_member_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     root, ledger = generated(tmp_path, seed)
-    monkeypatch.setattr(planner, "BATCH", 1 + seed % 7)  # batches end anywhere
-    monkeypatch.setattr(planner, "CHANGE_CHECKS", seed % 4)  # the checks' cap reached or not
+    monkeypatch.setattr(audience_read, "BATCH", 1 + seed % 7)  # batches end anywhere
+    monkeypatch.setattr(
+        schedule_planner, "CHANGE_CHECKS", seed % 4
+    )  # the checks' cap reached or not
     monkeypatch.setenv("SES_KEY", "k")
     taken = []
     real = SchedulePlanner._plain

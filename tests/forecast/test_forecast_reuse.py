@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import smsops.engine.planner as planner_module
+import smsops.engine.schedule_planner as planner_module
 from smsops.config.loader import Config
 from smsops.engine.forecast import make_forecast, plan_with_forecast
 from smsops.engine.planner import PlanOptions, make_plan
