@@ -50,6 +50,9 @@ NOT_FOR_VALIDATE = [
     "starlette",
     "uvicorn",
     "smsops.ledger.base",
+    "smsops.ledger.counts",
+    "smsops.ledger.records",
+    "smsops.ledger.rules",
     "smsops.ledger.sqlite",
     # a provider type examples/configs does not use: its module is imported on demand
     "smsops.providers.twilio",

@@ -12,10 +12,11 @@ import psycopg
 import pytest
 
 from smsops.cli import main
-from smsops.ledger.base import Decision, SendRecord, Status, resolved
+from smsops.ledger.base import Decision, SendRecord, Status
 from smsops.ledger.copy import BATCH, copy_ledger, fingerprint
 from smsops.ledger.postgres import PostgresLedger
 from smsops.ledger.postgres_schema import MIGRATIONS
+from smsops.ledger.rules import resolved
 from smsops.ledger.sqlite import SqliteLedger
 
 NOW = datetime(2026, 11, 22, 9, 30, 15, 123456, tzinfo=UTC)

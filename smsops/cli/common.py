@@ -153,7 +153,8 @@ def ledger_seen(plan: Plan, location: str, ledger: Ledger) -> tuple[LedgerSeen, 
     reader of either sees which ledger decides what is sent.
     """
     from smsops.engine.plan import LedgerSeen
-    from smsops.ledger.base import Status, per_schedule
+    from smsops.ledger.base import Status
+    from smsops.ledger.counts import per_schedule
     from smsops.ledger.open import ledger_name
 
     stats, deliveries = ledger.stats_and_deliveries([s.schedule for s in plan.schedules])

@@ -94,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _clipped(reason: str) -> str:
     """A reason stored before it was bounded (or by another tool), shortened for its line."""
-    from smsops.ledger.base import MAX_REASON
+    from smsops.ledger.rules import MAX_REASON
 
     if len(reason) <= MAX_REASON:
         return reason
@@ -181,7 +181,8 @@ def _inert(value: Any) -> Any:
 def _resolve(args: argparse.Namespace) -> int:
     from datetime import UTC
 
-    from smsops.ledger.base import Decision, Status, reason_problem
+    from smsops.ledger.base import Decision, Status
+    from smsops.ledger.rules import reason_problem
 
     if args.occurrence is not None and args.schedule is None:
         raise UsageError("--occurrence needs --schedule (keys name their rows already)")

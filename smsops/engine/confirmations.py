@@ -48,7 +48,8 @@ from smsops.engine.messages import message_for
 from smsops.engine.plan import Plan, SchedulePlan, Send
 from smsops.engine.planned_send import disposition as planned
 from smsops.engine.sendable import NO_SECRETS, ProviderCheck
-from smsops.ledger.base import Ledger, SendRecord, send_key
+from smsops.ledger.base import Ledger, SendRecord
+from smsops.ledger.records import send_key
 from smsops.ledger.suppressions import OptEvent
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import compile_templates, render

@@ -55,7 +55,7 @@ from smsops.engine.messages import message_for
 from smsops.engine.owner import this_run
 from smsops.engine.plan import Send
 from smsops.engine.transport import Transport
-from smsops.ledger.base import Ledger, Status, send_key
+from smsops.ledger.base import Ledger, Status
 from smsops.ledger.otp import (
     OtpCode,
     OtpStore,
@@ -66,6 +66,7 @@ from smsops.ledger.otp import (
     code_digest,
     matches,
 )
+from smsops.ledger.records import send_key
 from smsops.providers.base import Accepted, Adapter, Message, Rejected, Result
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import compile_templates, render

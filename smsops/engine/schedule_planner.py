@@ -24,8 +24,9 @@ from smsops.engine.messages import message_for
 from smsops.engine.plan import Disposition, Sample, SchedulePlan, Send
 from smsops.engine.planned_send import disposition, sample_text, withholds
 from smsops.engine.sendable import NO_SECRETS, ProviderCheck
-from smsops.ledger.base import Known, OccurrenceKeys, SendRecord
+from smsops.ledger.base import Known, SendRecord
 from smsops.ledger.held import WHOLE
+from smsops.ledger.records import OccurrenceKeys
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import CompiledTemplate, Rendered, render, review_hash
 from smsops.schedule.occurrences import (

@@ -66,7 +66,8 @@ from smsops.engine.owner import this_run
 from smsops.engine.plan import Send
 from smsops.engine.sendable import NO_SECRETS, ProviderCheck
 from smsops.engine.transport import Transport
-from smsops.ledger.base import Ledger, SendRecord, send_key
+from smsops.ledger.base import Ledger, SendRecord
+from smsops.ledger.records import send_key
 from smsops.providers.registry import adapter_for
 from smsops.render.renderer import CompiledTemplate, compile_templates, render
 from smsops.schedule.zones import quiet_zone, recipient_zones

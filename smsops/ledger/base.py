@@ -18,295 +18,49 @@ may be less durable than its claim (SQLite: `SETTLEMENT_SYNCHRONOUS` in
 sqlite_file.py): lost, the row is its claim again, `pending`, which
 `mark_stale` turns `uncertain`: never a resend.
 
-Over 250 lines on purpose: this is the whole contract every backend
-implements (the record, the interface and its documented semantics); the
-rules themselves are in `policy.py`, the storage in the backends.
+
+Here: the `Ledger` interface every backend implements, with its documented
+semantics and the defaults a backend may keep. Its rows and values are in
+`records.py`, the rules on rows (which moves a stored row holds, a decision's
+reason, what a resolve refuses) in `rules.py`, the folding of row counts into
+stats in `counts.py`; the lifecycle table in `policy.py`, the storage in the
+backends.
 """
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import repeat
 
-from smsops.core.errors import GuardLost, ResolveRefused
+from smsops.core.errors import GuardLost
 from smsops.core.hooks import Receipt, ReceiptResult
 from smsops.core.occurrence import ONCE
 from smsops.ledger import receipts, recent
+from smsops.ledger.counts import StatsAndDeliveries as StatsAndDeliveries
+from smsops.ledger.counts import per_schedule
+from smsops.ledger.counts import stats_and_deliveries as stats_and_deliveries
 from smsops.ledger.held import Hold, HoldReason, Skips, SkipsNoted
 from smsops.ledger.pace import SharedPace
 from smsops.ledger.policy import DONE as DONE
 from smsops.ledger.policy import RESOLVABLE as RESOLVABLE
-from smsops.ledger.policy import RESOLVE_TO as RESOLVE_TO
-from smsops.ledger.policy import SETTLED as SETTLED
-from smsops.ledger.policy import Operation, may_claim
+from smsops.ledger.policy import Operation
 from smsops.ledger.policy import Status as Status
 from smsops.ledger.receipts import LastDelivery
+from smsops.ledger.records import Decision as Decision
+from smsops.ledger.records import Known as Known
+from smsops.ledger.records import SendRecord as SendRecord
+from smsops.ledger.records import Taken
+from smsops.ledger.rules import MAY_HAVE_GONE as MAY_HAVE_GONE
+from smsops.ledger.rules import REOPENING as REOPENING
+from smsops.ledger.rules import decided as decided
+from smsops.ledger.rules import holds
+from smsops.ledger.rules import reopens as reopens
 from smsops.ledger.runs import Run
 from smsops.ledger.suppressions import OptEvent
 
 STOPPED_MID_SEND = "the run that claimed it stopped mid-send"
-
-
-def send_key(schedule: str, occurrence: str, recipient: str) -> str:
-    """A stable key: the same inputs give the same key in every process and version."""
-    keys = OccurrenceKeys(schedule, occurrence)
-    return keys.text(keys.number(recipient))
-
-
-# The rows a send may have gone out by: what `max_per_day` counts (`claimed_since`).
-MAY_HAVE_GONE = DONE | {Status.PENDING, Status.UNCERTAIN}
-# The statuses of rows that can make a plan owe (or wait for) a send again: a
-# claim (in flight, or left by a run that died), and a failure the provider
-# did not take (when `retryable`). Every other row stays as a plan found it.
-REOPENING = (Status.PENDING, Status.FAILED)
-
-
-class OccurrenceKeys:
-    """The send keys of one occurrence (the one place a key is derived).
-
-    A key is the first 128 bits of sha256 over schedule, occurrence and
-    recipient joined by the unit separator (so ("a", "bc") and ("ab", "c")
-    differ): an int (`number`, what `Known.done` holds) or 32 hex digits
-    (`text`, what the ledger stores). The prefix is encoded once and the hex
-    is spelled only when asked: a re-plan hashes every recipient and needs
-    the text key only for the few it will send. The prefix is hashed once too:
-    each key copies that state and hashes only its recipient (a copy costs less
-    than hashing the prefix again: ~0.05 s of a million-row re-plan).
-    """
-
-    def __init__(self, schedule: str, occurrence: str) -> None:
-        self.prefix = hashlib.sha256(f"{schedule}\x1f{occurrence}\x1f".encode())
-
-    def number(self, recipient: str) -> int:
-        digest = self.prefix.copy()
-        digest.update(recipient.encode())
-        return int.from_bytes(digest.digest()[:16])
-
-    @staticmethod
-    def text(number: int) -> str:
-        return f"{number:032x}"
-
-    @staticmethod
-    def parse(key: str) -> int:
-        """The number of a key as the ledger stores it."""
-        return int(key, 16)
-
-
-@dataclass(frozen=True, slots=True)
-class SendRecord:
-    key: str
-    schedule: str
-    occurrence: str
-    recipient: str
-    provider: str
-    template: str
-    text_hash: str
-    segments: int
-    status: Status
-    created_at: datetime
-    updated_at: datetime
-    provider_message_id: str | None = None
-    attempts: int = 0
-    error: str | None = None
-    # The run that holds a `pending` claim ("host:pid"), so a later run can tell
-    # whether that process still lives.
-    claimed_by: str | None = None
-    # A `failed` send the provider certainly did not take and might take later
-    # (retries ran out on 429/503/no connection): the next apply tries it again.
-    retryable: bool = False
-    # A person's decision on an `uncertain` row (`smsops ledger resolve`): who
-    # ("user@host"), when, and the reason they gave.
-    resolved_by: str | None = None
-    resolved_at: datetime | None = None
-    resolution: str | None = None
-    # The provider's delivery report (receipts.py): when it says the message was
-    # delivered or not, its own code for that ("N202"), and its error if any.
-    receipt_at: datetime | None = None
-    receipt_code: str | None = None
-    receipt_error: str | None = None
-
-    @property
-    def reclaimable(self) -> bool:
-        """Failed in a way a later run may retry without any risk of a double send."""
-        return self.status is Status.FAILED and may_claim(self, resend_uncertain=False)
-
-    @classmethod
-    def claim(
-        cls,
-        schedule: str,
-        occurrence: str,
-        recipient: str,
-        *,
-        provider: str,
-        template: str,
-        text_hash: str,
-        segments: int,
-        now: datetime,
-        claimed_by: str | None = None,
-        key: str | None = None,
-    ) -> SendRecord:
-        """A new `pending` row for a send about to be attempted.
-
-        `key`: the send's own (default: derived from schedule, occurrence and
-        recipient). A transactional send's identity is its idempotency key
-        alone (engine/transactional.py), whatever number it goes to.
-        """
-        return cls(
-            key=key or send_key(schedule, occurrence, recipient),
-            schedule=schedule,
-            occurrence=occurrence,
-            recipient=recipient,
-            provider=provider,
-            template=template,
-            text_hash=text_hash,
-            segments=segments,
-            status=Status.PENDING,
-            created_at=now,
-            updated_at=now,
-            claimed_by=claimed_by,
-        )
-
-    def settled(
-        self,
-        status: Status,
-        now: datetime,
-        *,
-        provider: str | None = None,
-        message_id: str | None = None,
-        error: str | None = None,
-        attempts: int | None = None,
-        retryable: bool = False,
-    ) -> SendRecord:
-        return replace(
-            self,
-            status=status,
-            updated_at=now,
-            provider=provider or self.provider,
-            provider_message_id=message_id or self.provider_message_id,
-            error=error,
-            attempts=self.attempts if attempts is None else attempts,
-            retryable=retryable and status is Status.FAILED,
-        )
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A person's answer to "did this uncertain send go out?" (`smsops ledger resolve`)."""
-
-    status: Status  # SENT or FAILED (RESOLVE_TO)
-    reason: str
-    by: str  # "user@host"
-    at: datetime
-
-
-# A decision's reason is shown in `ledger list` on the row's line: a few sentences, not a
-# file. One typed at a terminal has no control characters: a tab or a newline pasted in
-# would break the row's line, a bidi control reverse what follows it.
-MAX_REASON = 1_000
-
-
-def reason_problem(reason: str) -> str | None:
-    """Why `reason` cannot be a decision's reason (None: it can)."""
-    from smsops.core.terminal import controls
-
-    if len(reason) > MAX_REASON:
-        return f"is {len(reason):,} characters, over the {MAX_REASON:,} kept; say it shorter"
-    if found := controls(reason):
-        return (
-            f"holds control characters ({', '.join(found)}); write it on one line with "
-            "ordinary spaces"
-        )
-    return None
-
-
-def holds(stored: SendRecord, outcome: SendRecord) -> bool:
-    """Whether `stored` is the row `outcome`'s settle wrote (perhaps moved on by a receipt since).
-
-    The same run's attempt with the same answer (provider, id, error) and the same settle
-    time, or, a receipt having moved it since (its status and time are the receipt's), the
-    same attempt and answer: only that settle writes the provider's id for this attempt.
-    """
-    same = (stored.claimed_by, stored.attempts, stored.provider) == (
-        outcome.claimed_by, outcome.attempts, outcome.provider,
-    ) and (stored.provider_message_id, stored.error, stored.retryable) == (
-        outcome.provider_message_id, outcome.error, outcome.retryable,
-    )  # fmt: skip
-    if stored.status == outcome.status:
-        return same and stored.updated_at == outcome.updated_at
-    received = stored.receipt_at is not None and outcome.status in receipts.RECEIVING
-    return same and received and outcome.provider_message_id is not None
-
-
-def reopens(status: str, retryable: bool) -> bool:
-    """Whether a row in `status` can make its settled occurrence owe a send (`REOPENING`)."""
-    return status == Status.PENDING.value or (status == Status.FAILED.value and retryable)
-
-
-def resolved(record: SendRecord, decision: Decision) -> SendRecord:
-    """`record` as the decision leaves it (the caller has checked RESOLVABLE)."""
-    if decision.status not in RESOLVE_TO:
-        raise ValueError(f"a decision is one of {', '.join(RESOLVE_TO)}, not {decision.status}")
-    return replace(
-        record,
-        status=decision.status,
-        updated_at=decision.at,
-        retryable=decision.status is Status.FAILED,
-        resolved_by=decision.by,
-        resolved_at=decision.at,
-        resolution=decision.reason,
-    )
-
-
-def refusals(rows: Iterable[SendRecord], keys: Iterable[str] = ()) -> list[str]:
-    """Why a resolve of `rows` (selected by `keys`, if given) may not go ahead: one line each."""
-    found = {}
-    problems = []
-    for row in rows:
-        found[row.key] = row
-        if row.status not in RESOLVABLE:
-            problems.append(
-                f"{row.key} ({row.schedule} {row.occurrence}) is {row.status.value}, not "
-                "uncertain: resolve decides only uncertain rows"
-            )
-    problems.extend(f"{key}: no such row in the ledger" for key in keys if key not in found)
-    return problems
-
-
-@dataclass(frozen=True)
-class Known:
-    """What the ledger holds for one occurrence of a schedule, as a plan needs it.
-
-    A plan asks this of every recipient: most rows of a re-plan are done, and
-    a key in a set answers in nanoseconds where a query per key costs
-    microseconds (one index scan per occurrence instead of a lookup per row).
-    """
-
-    # Keys the provider took (sent, delivered, undelivered), as ints: a million
-    # of them take half the memory of the hex strings.
-    done: frozenset[int]
-    open: dict[str, SendRecord]  # every other row (pending, failed, uncertain, expired), whole
-    # No row, and at or before its schedule's prune watermark (ledger/pruning.py):
-    # its rows were pruned, so it is never due again.
-    pruned: bool = False
-
-    @classmethod
-    def of(cls, done_keys: Iterable[str], open_rows: dict[str, SendRecord]) -> Known:
-        # `OccurrenceKeys.parse` of each, as `int(key, 16)` mapped in C: no Python call
-        # a key (~0.05 s of a re-plan's 900,000).
-        return cls(frozenset(map(int, done_keys, repeat(16))), open_rows)
-
-
-@dataclass(frozen=True)
-class Taken:
-    """Units a run took of one occurrence: its shard count, and the shards now held."""
-
-    count: int
-    shards: list[int]
 
 
 class Ledger(ABC):
@@ -663,40 +417,3 @@ class Ledger(ABC):
 
     def close(self) -> None:  # noqa: B027 - an optional hook; memory holds nothing
         """Release what the ledger holds (files, connections)."""
-
-
-StatsAndDeliveries = tuple[dict[str, dict[str, int]], dict[str, LastDelivery]]
-_DONE_VALUES = frozenset(status.value for status in DONE)
-
-
-def stats_and_deliveries(
-    counts: Iterable[tuple[str, str, str, int]], schedules: Collection[str]
-) -> StatsAndDeliveries:
-    """From (schedule, occurrence, status, rows) counts of every row: `Ledger.stats()` and
-    `Ledger.last_deliveries(schedules)`, as the two reads give them."""
-    stats: dict[str, dict[str, int]] = {}
-    wanted = set(schedules)
-    asked = []
-    for row in counts:
-        schedule, _, status, n = row
-        per = stats.setdefault(schedule, {})
-        per[status] = per.get(status, 0) + n
-        # Only rows the provider took, as `last_deliveries` reads them: a row in a state
-        # this version does not know is counted in `stats`, never taken for a status.
-        if schedule in wanted and status in _DONE_VALUES:
-            asked.append(row)
-    return stats, receipts.last_deliveries(asked)
-
-
-def per_schedule(stats: dict[str, dict[str, int]], status: Status) -> dict[str, int]:
-    """From `Ledger.stats()`: the rows in `status` per schedule that has any."""
-    return {name: n[status.value] for name, n in stats.items() if n.get(status.value)}
-
-
-def decided(rows: list[SendRecord], keys: list[str], decision: Decision) -> list[SendRecord]:
-    """The rows as the decision leaves them, or ResolveRefused naming every obstacle."""
-    if problems := refusals(rows, keys):
-        raise ResolveRefused("nothing was changed:\n  " + "\n  ".join(problems))
-    if not rows:
-        raise ResolveRefused("no uncertain rows match; nothing was changed")
-    return [resolved(row, decision) for row in sorted(rows, key=lambda r: r.key)]

@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from smsops.ledger.base import Taken
+from smsops.ledger.records import Taken
 from smsops.ledger.runs import run_id
 
 Connection = psycopg.Connection[tuple[Any, ...]]

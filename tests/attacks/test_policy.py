@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from smsops.ledger.base import SendRecord, send_key
+from smsops.ledger.base import SendRecord
+from smsops.ledger.records import send_key
 from smsops.ledger.sqlite import SqliteLedger
 from tests.attacks.harness import BASE_NUMBERS, BASE_PROVIDERS, BASE_REST, run_cli, write_config
 

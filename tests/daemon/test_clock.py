@@ -18,7 +18,8 @@ from smsops.daemon.metrics import Metrics
 from smsops.daemon.runner import Runner
 from smsops.engine import round as round_module
 from smsops.engine.project import load_project
-from smsops.ledger.base import SendRecord, Status, send_key
+from smsops.ledger.base import SendRecord, Status
+from smsops.ledger.records import send_key
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox
 from smsops.schedule.occurrences import CLOSED_KEPT, LOOKBACK

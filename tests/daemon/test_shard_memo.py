@@ -27,9 +27,10 @@ from smsops.engine import round as round_module
 from smsops.engine.plan import SENDING, Disposition
 from smsops.engine.planned_send import disposition
 from smsops.engine.project import load_project
-from smsops.ledger.base import Decision, Ledger, SendRecord, Status, reopens, send_key
+from smsops.ledger.base import Decision, Ledger, SendRecord, Status, reopens
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.postgres import PostgresLedger
+from smsops.ledger.records import send_key
 from smsops.ledger.runs import run_id
 from smsops.ledger.sqlite import SqliteLedger
 from smsops.sandbox.server import Sandbox

@@ -19,8 +19,9 @@ from smsops.engine.confirmations import (
     occurrence_of,
 )
 from smsops.engine.project import load_project
-from smsops.ledger.base import SendRecord, Status, send_key
+from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.records import send_key
 from smsops.ledger.suppressions import CLI, OptAction, OptEvent
 
 NOW = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)

@@ -14,8 +14,9 @@ from smsops.core.skips import SkipReason
 from smsops.engine.plan import Disposition
 from smsops.engine.planner import PlanOptions, make_plan
 from smsops.engine.project import load_project
-from smsops.ledger.base import SendRecord, Status, send_key
+from smsops.ledger.base import SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
+from smsops.ledger.records import send_key
 from smsops.report.plan_format import as_text
 
 AT = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)

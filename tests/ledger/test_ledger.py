@@ -18,17 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from smsops.core.errors import GuardLost, ResolveRefused, UsageError
-from smsops.ledger.base import (
-    Decision,
-    Known,
-    Ledger,
-    OccurrenceKeys,
-    SendRecord,
-    Status,
-    send_key,
-)
+from smsops.ledger.base import Decision, Known, Ledger, SendRecord, Status
 from smsops.ledger.memory import MemoryLedger
 from smsops.ledger.open import open_ledger
+from smsops.ledger.records import OccurrenceKeys, send_key
 from smsops.ledger.sqlite import (
     MIGRATIONS,
     NEWEST_OCCURRENCE,
