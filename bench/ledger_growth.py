@@ -224,12 +224,12 @@ def measure(
 
 def explain(url: str) -> str:
     """The plans of a re-plan's two ledger queries that could grow: the smsops queries as sent."""
-    from smsops.ledger import postgres
+    from smsops.ledger import postgres_reads
 
     since = AT - timedelta(days=1)
     queries = [
-        (postgres._KNOWN_DONE, {"s": "target", "o": OCCURRENCE, "st": ["sent"]}),
-        (postgres._CLAIMED_SINCE, ("target", since, ["sent", "pending"])),
+        (postgres_reads._KNOWN_DONE, {"s": "target", "o": OCCURRENCE, "st": ["sent"]}),
+        (postgres_reads._CLAIMED_SINCE, ("target", since, ["sent", "pending"])),
     ]
     shown = []
     with psycopg.connect(url) as conn:
