@@ -15,7 +15,7 @@ PostgreSQL), in two parts:
 A source is the provider's name in the config (an inbound STOP through its
 webhook), `cli` (`smsops suppressions add/remove`) or `import` (a CSV).
 The planner reads the list once per plan (`Ledger.suppressed`) and skips the
-numbers on it as `opted_out` (engine/planner.py).
+numbers on it as `opted_out` (engine/planner.py, engine/schedule_planner.py).
 """
 
 from __future__ import annotations
