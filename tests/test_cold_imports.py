@@ -74,6 +74,12 @@ NOT_FOR_VALIDATE_ONLY = ["smsops.core.hooks", "smsops.ledger.receipts", "smsops.
 # A plan reads the config, the audiences and the ledger, shows it (rich) and sends nothing.
 NOT_FOR_PLAN = [n for n in NOT_FOR_VALIDATE if not n.startswith("smsops.ledger") and n != "rich"]
 NOT_FOR_PLAN += ["smsops.engine.round", "smsops.engine.apply", "smsops.engine.transport"]
+# the sender's parts (engine.apply split along its seams)
+NOT_FOR_PLAN += [
+    "smsops.engine.apply_settle",
+    "smsops.engine.apply_options",
+    "smsops.engine.exchange",
+]
 # the --base diff's models and views (~6 ms): a plan without --base shows no diff
 NOT_FOR_PLAN += ["smsops.engine.diff", "smsops.report.diff_format", "smsops.report.diff_markdown"]
 # `smsops status` reads the config and the ledger alone: no HTTP stack, no server, no send path.

@@ -14,10 +14,12 @@ A send whose window has closed is never claimed: it is recorded `expired`
 (the window closed while sending, or, for a claimed send whose retry would
 start after the close, while a retry waited out provider faults).
 
-Over 250 lines on purpose: claim, pace, send, retry, fail over and settle
-are one argument about never sending twice, best read in one place. What
-stands alone is apart: whether a window is still open (`windows`), the
-counts of what happened (`apply_report`), the batched ledger writes
+Over 250 lines on purpose: pace, send, retry and fail over are one
+argument about never sending twice, best read in one place. What stands
+alone is apart: the claims and settlements of rows (`apply_settle`, a mixin
+of `Sender`), one request and its answer (`exchange`), the options and the
+claim's type (`apply_options`), whether a window is still open (`windows`),
+the counts of what happened (`apply_report`), the batched ledger writes
 (`ledger_writes`), the providers' caps and paces (`lanes`).
 """
 
@@ -25,45 +27,39 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from smsops.config.loader import Config
 from smsops.core import secrets
-from smsops.core.errors import LedgerError
-from smsops.core.expiry import ExpiryReason
-from smsops.engine.apply_report import (
-    RETRYABLE,
-)  # where callers find it
+from smsops.engine.apply_options import ApplyOptions as ApplyOptions  # where callers find it
+from smsops.engine.apply_options import Claim
 from smsops.engine.apply_report import (
     ApplyReport as ApplyReport,
 )
-from smsops.engine.clock import SYSTEM_CLOCK, Clock
+from smsops.engine.apply_settle import Settling
 from smsops.engine.collector import paced_for_sending
+from smsops.engine.exchange import _described, exchange_heard
 from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.ledger_writes import LedgerWrites
 from smsops.engine.pacing import backoff
 from smsops.engine.plan import Send
-from smsops.engine.reach import ANSWERED, Heard, unreachable
+from smsops.engine.reach import Heard
 from smsops.engine.shared_pacing import PaceUnavailable
 from smsops.engine.transport import Transport
 from smsops.engine.windows import Windows
-from smsops.ledger.base import Ledger, SendRecord, Status
+from smsops.ledger.base import Ledger, SendRecord
 from smsops.providers.base import (
-    Accepted,
-    Adapter,
     Message,
     Rejected,
     Result,
     Retryable,
     Uncertain,
     from_outside,
-    transport_error,
 )
 from smsops.providers.redaction import masked, redacted
 from smsops.providers.registry import adapter_for
@@ -71,38 +67,9 @@ from smsops.providers.registry import adapter_for
 # Workers per in-flight slot: with every 7th request told to retry after 1 s
 # at 50 ms latency a worker waits ~3/4 of its time, so 4 keep the slots busy.
 WAITING_ROOM = 4
-EXPIRE_BATCH = 5000  # sends of closed windows recorded `expired` per ledger write
 
 
-@dataclass(frozen=True)
-class Claim:
-    """Claims sends once their request may go out (returns the ones this run won);
-    or records them `expired` when their paced slot would come after their window."""
-
-    claim: Callable[[list[Send]], Awaitable[list[Send]]]
-    expire: Callable[[list[Send]], Awaitable[None]]
-
-    async def __call__(self, sends: list[Send]) -> list[Send]:
-        return await self.claim(sends)
-
-
-@dataclass(frozen=True)
-class ApplyOptions:
-    resend_uncertain: bool = False
-    max_attempts: int = 5  # per provider, for retryable results
-    backoff_base: float = 0.5  # seconds
-    backoff_cap: float = 30.0  # also the longest Retry-After honoured in-run
-    claimed_by: str | None = None
-    # Whether a window has closed, and the waits between retries. Rows are
-    # stamped with the real time whatever it says: another run judges a
-    # pending row's age by it (`apply --at` in the past runs its clock from then).
-    clock: Clock = SYSTEM_CLOCK
-    # Occurrences a catch-up round hands over as already closed, (schedule,
-    # occurrence) -> why; any other closed send expired "while sending".
-    overdue: Mapping[tuple[str, str], ExpiryReason] = field(default_factory=dict)
-
-
-class Sender:
+class Sender(Settling):
     def __init__(
         self,
         config: Config,
@@ -227,42 +194,6 @@ class Sender:
         if self._queue is not None and len(self._workers) < self._room and not self.stopping:
             self._workers.append(asyncio.ensure_future(self._worker(self._queue)))
 
-    async def _expire_closed(self, closed: list[Send]) -> None:
-        """Record sends whose window had closed before the run began: no worker, no pace.
-
-        A catch-up hands over whole closed windows (tens of thousands of
-        sends): one write per `EXPIRE_BATCH` instead of one turn of a worker
-        each, so the open window's sends start seconds sooner.
-        """
-        by_provider: dict[str, list[Send]] = {}
-        for send in closed:
-            by_provider.setdefault(send.providers[0], []).append(send)
-        for provider, group in by_provider.items():
-            for start in range(0, len(group), EXPIRE_BATCH):
-                if self.stopping:  # a stop or a ledger error: the rest waits for a later run
-                    self.report.not_started += len(group) - start
-                    break
-                await self._expire(group[start : start + EXPIRE_BATCH], provider)
-
-    async def _close_writes(self) -> None:
-        """Write what is queued (and what failed, with pauses); what could not be, reported.
-
-        Shared writes are only drained: this run's settlements are written with a batch
-        (or failed); their owner retries what failed and closes them.
-        """
-        if self.shared_writes:
-            await self.writes.drained()
-            if self.writes.error is not None:
-                self.report.ledger_error = str(self.writes.error)
-            return
-        await self.writes.close()
-        self.report.unsettled = len(self.writes.unwritten)
-        for lost in self.writes.refused:  # keys only: no number, no secret
-            self.report.refused += len(lost.keys)
-            self.report.problems.append(f"not recorded: {lost}")
-        if self.writes.error is not None:
-            self.report.ledger_error = str(self.writes.error)
-
     def requests(self, sends: Sequence[Send], *, unmask: bool = False) -> Iterator[dict[str, Any]]:
         """Every request this apply would make, as data: secret headers hidden, numbers masked.
 
@@ -369,122 +300,6 @@ class Sender:
                 self.failure = exc
             self.stop()
 
-    def _claimer(self, provider: str, records: dict[str, SendRecord]) -> Claim:
-        """A claim of sends for `provider`, its won rows kept in `records`: the sends won."""
-
-        async def claim(sends: list[Send]) -> list[Send]:
-            if self.stopping:  # stopped while waiting for the pace: claim nothing more
-                self.report.not_started += len(sends)
-                return []
-            sends = await self._unless_closed(sends, provider)  # closed during the pace
-            if sends:
-                records.update(await self._claim(sends, provider))
-            won = [send for send in sends if send.key in records]
-            return self._still_open(won, records, provider)
-
-        async def expire(sends: list[Send]) -> None:  # the pace has no room before the close
-            await self._expire(sends, provider, ExpiryReason.PACE)
-
-        return Claim(claim, expire)
-
-    def _still_open(
-        self, won: list[Send], records: dict[str, SendRecord], provider: str
-    ) -> list[Send]:
-        """The claimed sends whose window is still open now that the claim is written.
-
-        A claim waits for its transaction (a busy ledger: seconds); a window
-        that closed meanwhile makes the claimed row `expired`, never a late request.
-        """
-        still_open, late = self.windows.split(won)
-        for send in late:
-            reason = ExpiryReason.SENDING
-            expired = records.pop(send.key).settled(
-                Status.EXPIRED, datetime.now(UTC), error=reason.value
-            )
-            self.writes.settle(expired)
-            self.report.expire(send, provider, reason)
-            self.on_settled(1)
-        return still_open
-
-    def _record(self, send: Send, provider: str, now: datetime) -> SendRecord:
-        """The new row of `send`, `pending` for this run, stamped `now` (the real time)."""
-        return SendRecord.claim(
-            send.schedule,
-            send.occurrence,
-            send.message.recipient,
-            provider=provider,
-            template=send.template,
-            text_hash=send.text_hash,
-            segments=send.segments,
-            now=now,
-            claimed_by=self.options.claimed_by,
-            key=send.key,  # the planner's (the same derivation) or a transactional send's
-        )
-
-    async def _expire(
-        self, sends: list[Send], provider: str, reason: ExpiryReason | None = None
-    ) -> None:
-        """Record sends whose window closed before their claim `expired`, never sending them.
-
-        Only where no row exists: a row another run claimed, or a failed or
-        uncertain one, is left as it is (counted as `taken`). The reason: as
-        given, else the catch-up's for an overdue occurrence, else SENDING.
-        """
-        overdue = self.options.overdue
-        why = {
-            s.key: reason or overdue.get((s.schedule, s.occurrence), ExpiryReason.SENDING)
-            for s in sends
-        }
-        now = datetime.now(UTC)
-        wanted = [
-            replace(self._record(s, provider, now), status=Status.EXPIRED, error=why[s.key].value)
-            for s in sends
-        ]
-        try:
-            written = {record.key: record for record in await self.writes.expire(wanted)}
-        except LedgerError:  # nothing written: a later round finds them closed again
-            self.stop()
-            self.report.not_started += len(sends)
-            self.on_settled(len(sends))
-            return
-        for send in sends:
-            found = written.get(send.key)
-            if found is None:
-                self.report.taken += 1
-            elif found.status is Status.FAILED:  # its retry's window closed: failed for good
-                self.report.close_failed(found.provider)
-            else:
-                self.report.expire(send, provider, why[send.key])
-        self.on_settled(len(sends))
-
-    async def _unless_closed(self, sends: list[Send], provider: str) -> list[Send]:
-        """`sends` whose window is still open; the others are recorded `expired` at once.
-
-        Before the pace, not only at the claim: a closed send must not spend
-        a slot of a rate-limited provider (2,000 of them at 10/s would take
-        minutes just to be found closed).
-        """
-        still_open, closed = self.windows.split(sends)
-        if closed:
-            await self._expire(closed, provider)
-        return still_open
-
-    async def _claim(self, sends: list[Send], provider: str) -> dict[str, SendRecord]:
-        now = datetime.now(UTC)
-        wanted = [self._record(s, provider, now) for s in sends]
-        try:
-            won = await self.writes.claim(wanted)
-        except LedgerError:  # no row, no request: these go out with a later run
-            self.stop()
-            self.report.not_started += len(sends)
-            self.on_settled(len(sends))
-            return {}
-        lost = len(sends) - len(won)
-        if lost:
-            self.report.taken += lost
-            self.on_settled(lost)
-        return {record.key: record for record in won}
-
     async def _attempt(
         self, lane: Lane, sends: list[Send], claim: Claim | None = None
     ) -> tuple[list[Send], list[tuple[Result, int]]]:
@@ -561,15 +376,6 @@ class Sender:
                 return [], []
             return sends, [Retryable(str(exc)) for _ in sends]  # claimed: retried next run
 
-    def _expire_unsent(
-        self, asked: list[Send], went: list[Send], records: dict[str, SendRecord], provider: str
-    ) -> None:
-        """Claimed sends of `asked` that never went (their window closed): `expired`."""
-        sent = {send.key for send in went}
-        for send in asked:
-            if send.key not in sent and send.key in self.windows.closed_in_retry:
-                self._settle_expired(send, records.pop(send.key), provider)
-
     async def _send(self, lane: Lane, messages: list[Message]) -> tuple[list[Result], Heard]:
         """Build, send and read one unit: whatever happens is its result (`exchange`);
         with whether the provider answered it (`engine.reach`)."""
@@ -591,136 +397,6 @@ class Sender:
             self.in_flight -= 1
             if observe is not None:  # smsops_provider_request_seconds, the page's hour
                 observe(time.perf_counter() - started, results)
-
-    def _settle(
-        self,
-        send: Send,
-        record: SendRecord,
-        provider: str,
-        result: Result,
-        closed: bool = False,
-        attempts: int | None = None,
-    ) -> None:
-        """Write `result` (`closed`: the window closed before it could be retried).
-
-        `attempts`: the row's attempts now (None: as claimed), set with the
-        outcome in one copy of the record.
-        """
-        now = datetime.now(UTC)
-        report = self.report
-        if closed and isinstance(result, Retryable):  # never went out: not a failure to retry
-            self._settle_expired(send, record, provider, attempts)
-            return
-        self.windows.settled(send.key)
-        if isinstance(result, Accepted):
-            settled = record.settled(
-                Status.SENT, now, provider=provider, message_id=result.message_id, attempts=attempts
-            )
-            report.sent += 1
-            report.segments += send.segments
-            price = self.lane(provider).price
-            if price is not None:
-                cost = price.for_region(send.message.region) * send.segments
-                report.cost[price.currency] = report.cost.get(price.currency, 0.0) + cost
-        elif isinstance(result, Uncertain):
-            settled = record.settled(
-                Status.UNCERTAIN, now, provider=provider, error=result.reason, attempts=attempts
-            )
-            report.uncertain += 1
-            report.note(send, Status.UNCERTAIN, result.reason)
-        else:
-            retryable = isinstance(result, Retryable)
-            settled = record.settled(
-                Status.FAILED,
-                now,
-                provider=provider,
-                error=result.reason,
-                attempts=attempts,
-                retryable=retryable,
-            )
-            report.failed += 1
-            report.note(send, Status.FAILED, result.reason)
-        if settled.error is not None:  # the ledger never stores a secret, whatever the path
-            error = secrets.redact(settled.error, send.private)
-            settled = replace(settled, error=secrets.scrub(error))
-        self.writes.settle(settled)
-        outcome = (provider, RETRYABLE if settled.retryable else settled.status.value)
-        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
-        self.on_settled(1)
-
-    def _settle_expired(
-        self, send: Send, record: SendRecord, provider: str, attempts: int | None = None
-    ) -> None:
-        """A claimed send whose retry or failover could not start before its window closed."""
-        self.windows.settled(send.key)
-        reason = ExpiryReason.FAULTS
-        settled = record.settled(
-            Status.EXPIRED,
-            datetime.now(UTC),
-            provider=provider,
-            error=reason.value,
-            attempts=attempts,
-        )
-        self.report.expire(send, provider, reason)
-        self.writes.settle(settled)
-        self.on_settled(1)
-
-
-async def exchange(
-    http: httpx.AsyncBaseTransport,
-    adapter: Adapter,
-    build: Callable[[], httpx.Request],
-    messages: Sequence[Message],
-    timeout: Mapping[str, float | None],
-) -> list[Result]:
-    """`exchange_heard`'s results."""
-    return (await exchange_heard(http, adapter, build, messages, timeout))[0]
-
-
-async def exchange_heard(
-    http: httpx.AsyncBaseTransport,
-    adapter: Adapter,
-    build: Callable[[], httpx.Request],
-    messages: Sequence[Message],
-    timeout: Mapping[str, float | None],
-) -> tuple[list[Result], Heard]:
-    """Build one request, send it and read its answer: whatever happens is its result;
-    with whether the provider answered it, or why it could not be reached (`reach`).
-
-    The one guard of the send path (sends, and the requests that check a
-    one-time code). An exception while building means nothing left:
-    rejected (`failed`; it may fail over). From the exchange or the reading
-    of its answer, the request may have left: uncertain. Either way the
-    other units and providers go on (issue 19: a hostile answer used to end
-    the whole round, its claimed rows left `pending`).
-    """
-    count = len(messages)
-    try:
-        request = build()
-    except Exception as exc:  # e.g. a secret whose value holds a line break (Adapter.post)
-        why = f"cannot build the request: {_described(exc)}"
-        return [from_outside(Rejected(why))] * count, None
-    request.extensions = {**request.extensions, "timeout": timeout}
-    try:
-        response = await http.handle_async_request(request)
-        response.request = request
-        await response.aread()
-    except httpx.TransportError as exc:
-        return [transport_error(exc)] * count, unreachable(exc)
-    except Exception as exc:
-        why = f"the request may have been received: sending it raised {_described(exc)}"
-        return [from_outside(Uncertain(why))] * count, None
-    try:  # an answer, whatever it says: the provider is reachable
-        return adapter.parse(response, messages), ANSWERED  # scrubbed of secrets (from_outside)
-    except Exception as exc:  # the contract says parse never raises; a bug must not stop a round
-        why = f"HTTP {response.status_code}, the answer could not be read: {_described(exc)}"
-        return [from_outside(Uncertain(why))] * count, ANSWERED
-
-
-def _described(exc: BaseException) -> str:
-    """An exception as a reason: its text (the type's name when it has none) and its type."""
-    text = str(exc)
-    return f"{text} ({type(exc).__name__})" if text else type(exc).__name__
 
 
 def _chunks(items: list[Send], size: int) -> Iterator[list[Send]]:

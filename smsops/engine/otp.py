@@ -48,8 +48,9 @@ from smsops.core.recipient import Recipient
 from smsops.core.reserved import OTP_PREFIX
 from smsops.core.secrets import redact
 from smsops.core.skips import Skip
-from smsops.engine.apply import ApplyOptions, Sender, exchange
+from smsops.engine.apply import ApplyOptions, Sender
 from smsops.engine.clock import SYSTEM_CLOCK, Clock
+from smsops.engine.exchange import exchange
 from smsops.engine.lanes import Lane, Lanes
 from smsops.engine.messages import message_for
 from smsops.engine.owner import this_run
