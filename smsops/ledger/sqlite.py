@@ -17,24 +17,13 @@ from typing import cast
 from smsops.core.errors import GuardLost, ResolveRefused
 from smsops.core.errors import LedgerError as LedgerError  # where callers have found it
 from smsops.core.occurrence import ONCE
-from smsops.ledger.base import (
-    DONE,
-    MAY_HAVE_GONE,
-    REOPENING,
-    RESOLVABLE,
-    Decision,
-    Known,
-    Ledger,
-    SendRecord,
-    StatsAndDeliveries,
-    Status,
-    decided,
-    reopens,
-    stats_and_deliveries,
-)
-from smsops.ledger.policy import Operation, allows
+from smsops.ledger.base import Ledger
+from smsops.ledger.counts import StatsAndDeliveries, stats_and_deliveries
+from smsops.ledger.policy import DONE, RESOLVABLE, Operation, Status, allows
 from smsops.ledger.pruning import marked
 from smsops.ledger.recent import OPEN_UNCERTAIN, RECENT, Counts, Uncertain, grouped
+from smsops.ledger.records import Decision, Known, SendRecord
+from smsops.ledger.rules import MAY_HAVE_GONE, REOPENING, decided, reopens
 from smsops.ledger.sqlite_file import WAIT as WAIT
 from smsops.ledger.sqlite_hearing import SqliteHearing
 from smsops.ledger.sqlite_held import SqliteHeld
