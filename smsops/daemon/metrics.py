@@ -346,7 +346,7 @@ class Metrics:
                 self.sends.labels(provider, status).inc(count)
         self.segments.inc(report.segments)
         for currency, amount in report.cost.items():
-            self.cost.labels(currency).inc(amount)
+            self.cost.labels(currency).inc(float(amount))  # a counter takes a float
         self.retries.inc(report.retries)
         for (schedule, _, reason), count in report.expired_by.items():
             self.expired.labels(schedule, reason.short).inc(count)

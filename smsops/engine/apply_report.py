@@ -7,6 +7,7 @@ CLI's summary, the daemon's log lines and metrics, and the catch-up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from smsops.core.expiry import ExpiryReason
 from smsops.core.phone import hide_number, mask, scrub_numbers
@@ -35,7 +36,8 @@ class ApplyReport:
     # (provider, status as the ledger records it, or RETRYABLE: not final yet)
     outcomes: dict[tuple[str, str], int] = field(default_factory=dict)
     segments: int = 0
-    cost: dict[str, float] = field(default_factory=dict)
+    # currency -> the sent messages' cost, summed exactly as the plan's (`exact`)
+    cost: dict[str, Decimal] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # first failures, numbers masked
     # The ledger could not be written (disk full, locked): the run stopped claiming.
     ledger_error: str | None = None

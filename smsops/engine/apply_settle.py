@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from smsops.core import secrets
 from smsops.core.errors import LedgerError
@@ -19,7 +20,7 @@ from smsops.engine.apply_options import ApplyOptions, Claim
 from smsops.engine.apply_report import RETRYABLE, ApplyReport
 from smsops.engine.lanes import Lane
 from smsops.engine.ledger_writes import LedgerWrites
-from smsops.engine.plan import Send
+from smsops.engine.plan import Send, exact
 from smsops.engine.windows import Windows
 from smsops.ledger.base import SendRecord, Status
 from smsops.providers.base import Accepted, Result, Retryable, Uncertain
@@ -229,8 +230,9 @@ class Settling:
             report.segments += send.segments
             price = self.lane(provider).price
             if price is not None:
-                cost = price.for_region(send.message.region) * send.segments
-                report.cost[price.currency] = report.cost.get(price.currency, 0.0) + cost
+                # summed exactly, as the plan's cost is (`SchedulePlan.exact_cost`)
+                cost = exact(price.for_region(send.message.region)) * send.segments
+                report.cost[price.currency] = report.cost.get(price.currency, Decimal(0)) + cost
         elif isinstance(result, Uncertain):
             settled = record.settled(
                 Status.UNCERTAIN, now, provider=provider, error=result.reason, attempts=attempts

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from smsops.config.loader import Config
 from smsops.core.phone import mask
 from smsops.core.recipient import Recipient
 from smsops.core.skips import Skip
+from smsops.engine.plan import exact
 from smsops.engine.planned_send import sample_text, withholds
 from smsops.render.renderer import CompiledTemplate, render
 
@@ -34,7 +36,7 @@ class SideText:
     text: str | None  # None: skipped (see `skipped`)
     encoding: str | None
     segments: int
-    cost: float | None  # None: no price configured
+    cost: Decimal | None  # exact, as the plan's (`exact`); None: no price configured
     currency: str | None
     skipped: str | None = None  # the skip reason's label
 
@@ -96,7 +98,7 @@ def _side(
     currency = None if price is None else price.currency
     if isinstance(made, Skip):
         return SideText(None, None, 0, None, currency, made.reason.label)
-    cost = None if price is None else made.segments * price.for_region(member.region)
+    cost = None if price is None else exact(price.for_region(member.region)) * made.segments
     withhold = withholds(compiled, config.audiences[schedule.audience])
     text = sample_text(withhold, made.text, member.phone)
     return SideText(text, made.encoding, made.segments, cost, currency)

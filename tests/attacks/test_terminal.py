@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -357,7 +358,7 @@ def test_apply_results_show_provider_replies_and_currencies_escaped(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     report = ApplyReport(sent=1, failed=1, segments=2)
-    report.cost["[red]EUR\x1b[5m"] = 0.02
+    report.cost["[red]EUR\x1b[5m"] = Decimal("0.02")
     report.problems.append(f"failed: people.csv:row 2: 400 {{'error': 'bad\r\x1b[2K{OSC52}'}}")
     _summary(report)
     out = capsys.readouterr().out
