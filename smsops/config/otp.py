@@ -101,5 +101,6 @@ class OtpSettings(BaseModel):
     secret: SecretRef | None = Field(
         default=None,
         description="Keys the HMAC-SHA256 of each code smsops makes (the ledger keeps only "
-        "that hash); at least 32 characters. Needed by templates that render `{{ code }}`.",
+        "that hash); must pass the token rule (32+ characters, random-looking). Needed by "
+        "templates that render `{{ code }}`.",
     )

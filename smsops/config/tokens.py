@@ -5,11 +5,12 @@ These tokens are ours to choose (a provider's own keys are not), and each one
 guards a door anyone who reaches the port can knock on. A token is refused
 when it is shorter than `MIN_LENGTH` characters, repeats one short sequence
 (`aaaa…`, `abcabc…`), or uses fewer than `MIN_DISTINCT` different characters:
-what a person types, not what a generator makes. 32 characters is what the
-OTP secret needs too; `secrets.token_urlsafe(32)` gives 43 characters of 64
-kinds (256 bits), `openssl rand -hex 16` 32 of 16 kinds (128 bits): both pass,
-and with the failed-auth limiter (daemon/auth_limit.py) no guess at such a
-token is ever within reach.
+what a person types, not what a generator makes. `secrets.token_urlsafe(32)`
+gives 43 characters of 64 kinds (256 bits), `openssl rand -hex 16` 32 of 16
+kinds (128 bits): both pass, and with the failed-auth limiter
+(daemon/auth_limit.py) no guess at such a token is ever within reach. The OTP
+secret follows the same rule, checked by engine/otp.py when a code is sent or
+verified (`refusal`).
 
 The rule is checked where a value is known: `validate` when the variable is
 set in its environment (a CI job without it checks nothing, and needs no

@@ -41,6 +41,7 @@ from smsops.config.loader import Config
 from smsops.config.models import Template
 from smsops.config.otp import CODE_LENGTH, CODE_VARIABLE
 from smsops.config.providers import ProviderBase
+from smsops.config.tokens import refusal
 from smsops.core import envref
 from smsops.core.errors import Location, OtpRefused, OtpUnusable, SecretMissing
 from smsops.core.phone import normalize, scrub_numbers
@@ -74,7 +75,6 @@ from smsops.render.renderer import compile_templates, render
 
 SCHEDULE_PREFIX = OTP_PREFIX  # these rows are no schedule's (core/reserved.py)
 MAX_NUMBER = 32  # characters of a number as given; E.164 is at most 16
-MIN_SECRET = 32  # characters of the server secret
 _CODE = re.compile(r"[0-9]+")
 _OUTCOMES = {
     Status.SENT: SendOutcome.SENT,
@@ -310,12 +310,11 @@ class Otp:
                 f"({reference}), which is not set: set it to a long random value where codes "
                 "are sent and verified"
             ) from None
-        # The sandbox's placeholder values are no secrets: any length does there.
-        if len(value) < MIN_SECRET and not isinstance(self.env, envref.Placeholders):
-            raise OtpUnusable(
-                f"the otp secret ({reference}) is shorter than {MIN_SECRET} characters: "
-                "use a long random value (e.g. `openssl rand -hex 32`)"
-            )
+        # The token rule (config/tokens.py); the sandbox's placeholder values are no
+        # secrets: any value does there.
+        weak = refusal("the otp secret", reference, value)
+        if weak is not None and not isinstance(self.env, envref.Placeholders):
+            raise OtpUnusable(weak)
         return value
 
     def _rendered(

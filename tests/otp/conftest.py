@@ -15,7 +15,7 @@ from smsops.sandbox.server import Sandbox
 
 T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 UK = "+447400123456"
-SECRET = "s" * 40
+SECRET = "otp-secret-0123456789abcdefghijklmnop"  # passes the token rule (config/tokens.py)
 ENV = {"SES_OTP": "ses-otp-key", "AOC_KEY": "aoc-key", "OTP_SECRET": SECRET}
 CONFIG = """
 otp:

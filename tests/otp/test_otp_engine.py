@@ -233,7 +233,7 @@ def test_the_secret_is_needed_for_codes_smsops_makes(config: Config, sandbox: Sa
     without = {k: v for k, v in ENV.items() if k != "OTP_SECRET"}
     with pytest.raises(OtpUnusable, match="OTP_SECRET"):
         send(otp(config, MemoryLedger(), FakeClock(T0), without), provider="aoc")
-    with pytest.raises(OtpUnusable, match="shorter than 32"):
+    with pytest.raises(OtpUnusable, match="5 characters long, and a token needs at least 32"):
         send(
             otp(config, MemoryLedger(), FakeClock(T0), ENV | {"OTP_SECRET": "short"}),
             provider="aoc",
@@ -243,6 +243,26 @@ def test_the_secret_is_needed_for_codes_smsops_makes(config: Config, sandbox: Sa
         send(otp(config, MemoryLedger(), FakeClock(T0), without), provider="ses").status == "sent"
     )
     assert SECRET not in repr(otp(config, MemoryLedger(), FakeClock(T0)).codes.otp_events())
+
+
+@pytest.mark.parametrize(
+    ("secret", "rule"),
+    [
+        ("a" * 32, "is one character repeated"),
+        ("ab" * 16, "is a sequence of 2 characters repeated"),
+        ("abcdefg" * 4 + "abcdgfe", "uses only 7 different characters"),
+    ],
+)
+def test_a_weak_secret_is_refused_by_the_token_rule(
+    config: Config, sandbox: Sandbox, secret: str, rule: str
+) -> None:
+    weak = otp(config, MemoryLedger(), FakeClock(T0), ENV | {"OTP_SECRET": secret})
+    with pytest.raises(
+        OtpUnusable, match=rf"the otp secret \(\$\{{env:OTP_SECRET\}}\) {rule}"
+    ) as refused:
+        send(weak, provider="aoc")
+    assert secret not in str(refused.value)
+    assert sandbox_messages(sandbox) == []
 
 
 @pytest.mark.parametrize(("echo_status", "outcome"), [(400, "failed"), (500, "uncertain")])
