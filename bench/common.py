@@ -139,6 +139,33 @@ def write_config(
     return root
 
 
+def schedules_config(
+    root: Path, base_url: str, schedules: int, *, provider: str = "", schedule: str = ""
+) -> Path:
+    """One Opentact provider, a template naming its schedule, `schedules` untriggered schedules.
+
+    `provider` and `schedule` are added to the provider's and each schedule's
+    flow mapping (", max_in_flight: 16"). With no schedules there is no
+    audience either. The audience file (`audience.csv`) is the caller's to put in `root`.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "providers:",
+        f"  ot: {{type: opentact, base_url: '{base_url}', token: '${{env:OT}}', "
+        f"from: '+12017771234'{provider}}}",
+        "templates:",
+        "  t: {category: transactional, body: 'Hi {{ name }}, {{ schedule }}.'}",
+    ]
+    if schedules:
+        lines += ["audiences:", "  a: {source: audience.csv}", "schedules:"]
+        lines += [
+            f"  s{n}: {{template: t, audience: a, provider: ot{schedule}}}"
+            for n in range(schedules)
+        ]
+    (root / "smsops.yaml").write_text("\n".join(lines) + "\n")
+    return root
+
+
 # --- processes -----------------------------------------------------------------------
 
 
@@ -146,6 +173,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stop_processes(
+    processes: Sequence[subprocess.Popen[Any]], timeout: float, *, kill: bool = False
+) -> None:
+    """Ask each process to end (SIGTERM; SIGKILL with `kill`), then wait for each in turn.
+
+    One that has not ended `timeout` seconds into its wait is killed.
+    """
+    for process in processes:
+        if process.poll() is None:
+            if kill:
+                process.kill()
+            else:
+                process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `condition` every 50 ms; exit the benchmark if it is not true within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 class SandboxProcess:
@@ -197,12 +254,7 @@ class SandboxProcess:
         return list(self.received()["messages"])
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_processes([self.process], timeout=10)
 
     def __enter__(self) -> SandboxProcess:
         return self

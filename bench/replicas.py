@@ -34,7 +34,9 @@ from common import (
     arguments,
     free_port,
     interleaved,
+    schedules_config,
     section,
+    stop_processes,
     table,
     write_audience,
 )
@@ -46,19 +48,7 @@ IN_FLIGHT = 16
 
 
 def write_config(root: Path, base_url: str, audience: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "providers:",
-        f"  ot: {{type: opentact, base_url: '{base_url}', token: '${{env:OT}}', "
-        f"from: '+12017771234', max_in_flight: {IN_FLIGHT}}}",
-        "templates:",
-        "  t: {category: transactional, body: 'Hi {{ name }}, {{ schedule }}.'}",
-        "audiences:",
-        "  a: {source: audience.csv}",
-        "schedules:",
-    ]
-    lines += [f"  s{n}: {{template: t, audience: a, provider: ot}}" for n in range(SCHEDULES)]
-    (root / "smsops.yaml").write_text("\n".join(lines) + "\n")
+    schedules_config(root, base_url, SCHEDULES, provider=f", max_in_flight: {IN_FLIGHT}")
     (root / "audience.csv").write_bytes(audience.read_bytes())
     return root
 
@@ -78,14 +68,7 @@ def replicas(config: Path, url: str, count: int, work: Path) -> list[subprocess.
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_processes(processes, timeout=40)
 
 
 def main() -> None:

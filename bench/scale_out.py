@@ -63,8 +63,11 @@ from common import (
     arguments,
     free_port,
     interleaved,
+    schedules_config,
     section,
+    stop_processes,
     table,
+    wait,
     write_audience,
 )
 from cpu_sample import CpuSampler, children, group_pids, throttling
@@ -117,16 +120,7 @@ class Replica:
             return False
 
     def stop(self, kill: bool = False) -> None:
-        if self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_processes([self.process], timeout=60, kill=kill)
         if self.group is not None:
             uncap(self.group)
             self.group = None
@@ -167,14 +161,6 @@ def replicas(
             replica.stop()
 
 
-def wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 # --- workloads -----------------------------------------------------------------------
 
 
@@ -185,24 +171,15 @@ def write_config(
     inside = root / "audience.csv"
     if not inside.exists():
         inside.write_bytes(audience.read_bytes())
-    lines = [
-        "providers:",
-        f"  ot: {{type: opentact, base_url: '{base_url}', token: '${{env:OT}}', "
-        f"from: '+12017771234', max_in_flight: {IN_FLIGHT}}}",
-        "templates:",
-        "  t: {category: transactional, body: 'Hi {{ name }}, {{ schedule }}.'}",
-        "audiences:",
-        "  a: {source: audience.csv}",
-        "schedules:",
-    ]
     enabled = "true" if on else "false"
     given = f", shards: {shards}" if shards else ""  # default: one per 2,000 rows
-    lines += [
-        f"  s{n}: {{template: t, audience: a, provider: ot, enabled: {enabled}{given}}}"
-        for n in range(schedules)
-    ]
-    (root / "smsops.yaml").write_text("\n".join(lines) + "\n")
-    return root
+    return schedules_config(
+        root,
+        base_url,
+        schedules,
+        provider=f", max_in_flight: {IN_FLIGHT}",
+        schedule=f", enabled: {enabled}{given}",
+    )
 
 
 def claimed_by(url: str) -> dict[str, int]:

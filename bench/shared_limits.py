@@ -46,6 +46,7 @@ from common import (
     arguments,
     free_port,
     interleaved,
+    schedules_config,
     section,
     table,
 )
@@ -64,20 +65,12 @@ def provider_config(
     root: Path, base_url: str, schedules: int = 0, people: int = 0, rate: int = LIMIT
 ) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    lines = [
-        "providers:",
-        f"  ot: {{type: opentact, base_url: '{base_url}', token: '${{env:OT}}', "
-        f"from: '+12017771234', rate_limit: {rate}/s, max_in_flight: 16}}",
-        "templates:",
-        "  t: {category: transactional, body: 'Hi {{ name }}, {{ schedule }}.'}",
-    ]
     if schedules:
         rows = "\n".join(f"+4474{i:08d},P{i}" for i in range(people))
         (root / "audience.csv").write_text("phone,name\n" + rows + "\n")
-        lines += ["audiences:", "  a: {source: audience.csv}", "schedules:"]
-        lines += [f"  s{n}: {{template: t, audience: a, provider: ot}}" for n in range(schedules)]
-    (root / "smsops.yaml").write_text("\n".join(lines) + "\n")
-    return root
+    return schedules_config(
+        root, base_url, schedules, provider=f", rate_limit: {rate}/s, max_in_flight: 16"
+    )
 
 
 def stamps(sandbox: SandboxProcess) -> list[float]:

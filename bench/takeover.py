@@ -26,14 +26,23 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.postgres
 
-from common import PYTHON, SandboxProcess, arguments, free_port, section, table, write_audience
+from common import (
+    PYTHON,
+    SandboxProcess,
+    arguments,
+    free_port,
+    section,
+    stop_processes,
+    table,
+    wait,
+    write_audience,
+)
 
 from smsops.ledger.base import Status
 from tests.daemon.proxy import relay
@@ -75,21 +84,7 @@ class Replica:
         return 0.0
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        stop_processes([self.process], timeout=60)
 
 
 def write_config(root: Path, base_url: str, audience: Path) -> Path:
